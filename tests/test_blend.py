@@ -1,0 +1,139 @@
+"""Blend engine: spec round trips, invariants (hypothesis), determinism, fill noise, flux pushed out."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from candels_gui.core.blend import BlendBatch, BlendEngine, BlendSpec, affine_matrix
+from conftest import make_stampset
+
+STAMPS = make_stampset(n=8, size=48, seed=3)
+ENGINE = BlendEngine(STAMPS)
+IDS = [int(i) for i in STAMPS.ids]
+
+spec_strategy = st.builds(
+    BlendSpec,
+    id1=st.sampled_from(IDS), id2=st.sampled_from(IDS),
+    dx=st.one_of(st.integers(-30, 30).map(float), st.floats(-30, 30, allow_nan=False)),
+    dy=st.one_of(st.integers(-30, 30).map(float), st.floats(-30, 30, allow_nan=False)),
+    rotation=st.one_of(st.just(0.0), st.floats(-360, 360, allow_nan=False)),
+    flip=st.booleans(), flux_scale=st.floats(0.1, 10.0), seed=st.integers(0, 3),
+)
+HYP = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def test_spec_json_round_trip_and_validation():
+    spec = BlendSpec(101, 102, dx=3.5, dy=-2, rotation=45, flip=True, flux_scale=0.5, seed=7)
+    assert BlendSpec.from_json(spec.to_json()) == spec
+    assert hash(spec) == hash(BlendSpec.from_dict(spec.to_dict()))
+    assert spec.separation == pytest.approx(np.hypot(3.5, 2))
+    assert not spec.is_integer_shift and BlendSpec(1, 2, dx=3, dy=-4).is_integer_shift
+    with pytest.raises(ValueError, match="flux_scale"):
+        BlendSpec(1, 2, flux_scale=0)
+    with pytest.raises(ValueError, match="finite"):
+        BlendSpec(1, 2, dx=float("nan"))
+    with pytest.raises(ValueError, match="unknown"):
+        BlendSpec.from_dict({"id1": 1, "id2": 2, "bogus": 1})
+
+
+@HYP
+@given(spec_strategy)
+def test_blend_is_sum_of_isolated_and_masks_are_transformed_footprints(spec):
+    blend = ENGINE.render(spec)
+    h, w = STAMPS.stamp_shape
+    assert blend.image.shape == (h, w) and blend.image.dtype == np.float32
+    assert blend.isolated.shape == (2, h, w) and blend.masks.dtype == bool
+    np.testing.assert_array_equal(blend.image, blend.isolated[0] + blend.isolated[1])
+    g1, g2 = ENGINE.cleaned(spec.id1, spec.seed), ENGINE.cleaned(spec.id2, spec.seed)
+    np.testing.assert_array_equal(blend.isolated[0], g1.image)
+    np.testing.assert_array_equal(blend.masks[0], g1.footprint)
+    assert np.isfinite(blend.image).all()
+    assert 0.0 <= blend.flux_out_frac <= 1.0
+    # the mask of galaxy 2 is its footprint moved by the transform: check every mask pixel maps back
+    m = affine_matrix(spec, (h, w))
+    ys, xs = np.nonzero(blend.masks[1])
+    src = m[:, :2] @ np.vstack([xs, ys]) + m[:, 2:3]
+    sx, sy = np.rint(src).astype(int)
+    inside = (sx >= 0) & (sx < w) & (sy >= 0) & (sy < h)
+    assert inside.all()
+    assert g2.footprint[sy, sx].mean() > 0.97  # nearest sampling may differ on exact .5 ties
+
+
+@HYP
+@given(st.lists(spec_strategy, min_size=1, max_size=6), st.integers(0, 5))
+def test_batch_equals_alone_bit_for_bit(specs, pick):
+    batch = ENGINE.render_batch(specs)
+    i = pick % len(specs)
+    alone = BlendEngine(STAMPS).render(specs[i])  # a fresh engine: nothing shared but the data
+    np.testing.assert_array_equal(batch.images[i], alone.image)
+    np.testing.assert_array_equal(batch.isolated[i], alone.isolated)
+    np.testing.assert_array_equal(batch.masks[i], alone.masks)
+
+
+def test_integer_shift_moves_the_stamp_and_fills_with_noise():
+    spec = BlendSpec(IDS[0], IDS[1], dx=10, dy=-7)
+    blend = ENGINE.render(spec)
+    g2 = ENGINE.cleaned(IDS[1])
+    np.testing.assert_array_equal(blend.isolated[1][0:41, 10:], g2.image[7:48, 0:38])
+    np.testing.assert_array_equal(blend.masks[1][0:41, 10:], g2.footprint[7:48, 0:38])
+    uncovered = blend.isolated[1][:, :10]
+    assert np.all(uncovered != 0), "uncovered area must hold noise, not zeros"
+    assert np.std(uncovered) == pytest.approx(g2.sigma, rel=0.3)
+
+
+def test_subpixel_and_rotation_fill_noise_everywhere():
+    blend = ENGINE.render(BlendSpec(IDS[0], IDS[2], dx=20.4, dy=13.7, rotation=33, flip=True))
+    assert np.count_nonzero(blend.isolated[1] == 0) == 0
+    near = ENGINE.render(BlendSpec(IDS[0], IDS[2], dx=3.4, dy=-2.7, rotation=33, flip=True))
+    assert near.masks[1].sum() == pytest.approx(ENGINE.cleaned(IDS[2]).footprint.sum(), rel=0.1)
+    assert near.flux_out_frac < 0.02
+
+
+def test_flux_scale_scales_companion_only():
+    a = ENGINE.render(BlendSpec(IDS[0], IDS[1], dx=5, dy=5))
+    b = ENGINE.render(BlendSpec(IDS[0], IDS[1], dx=5, dy=5, flux_scale=2.0))
+    np.testing.assert_array_equal(a.isolated[0], b.isolated[0])
+    np.testing.assert_allclose(b.isolated[1], 2 * a.isolated[1], rtol=1e-6)
+
+
+def test_flux_pushed_out_is_reported():
+    near = ENGINE.render(BlendSpec(IDS[0], IDS[1], dx=3, dy=0))
+    edge = ENGINE.render(BlendSpec(IDS[0], IDS[1], dx=24, dy=0))  # centre on the border: ~half out
+    gone = ENGINE.render(BlendSpec(IDS[0], IDS[1], dx=60, dy=0))
+    assert near.flux_out_frac == pytest.approx(0.0, abs=1e-6)
+    assert 0.3 < edge.flux_out_frac < 0.7
+    assert gone.flux_out_frac == 1.0 and not gone.masks[1].any()
+
+
+def test_seed_changes_noise_but_not_the_galaxy():
+    a = ENGINE.render(BlendSpec(IDS[0], IDS[3], dx=4, dy=4, seed=1))
+    b = ENGINE.render(BlendSpec(IDS[0], IDS[3], dx=4, dy=4, seed=2))
+    assert not np.array_equal(a.isolated[1], b.isolated[1])
+    np.testing.assert_array_equal(a.masks, b.masks)
+
+
+def test_iter_batches_streams_and_reuses_buffers():
+    specs = [BlendSpec(IDS[k % 8], IDS[(k + 1) % 8], dx=k % 5, dy=-(k % 3)) for k in range(10)]
+    seen = []
+    gen = ENGINE.iter_batches(specs, batch_size=4, reuse_buffers=True)
+    for item in gen:
+        if isinstance(item, BlendBatch):
+            seen.append((item.indices.copy(), item.images.copy(), id(item.images.base)))
+    assert [len(s[0]) for s in seen] == [4, 4, 2]
+    assert np.concatenate([s[0] for s in seen]).tolist() == list(range(10))
+    full = ENGINE.render_batch(specs)
+    np.testing.assert_array_equal(np.concatenate([s[1] for s in seen]), full.images)
+
+
+def test_render_batch_rejects_small_output():
+    out = BlendBatch.empty(1, STAMPS.stamp_shape)
+    with pytest.raises(ValueError, match="need 2"):
+        ENGINE.render_batch([BlendSpec(IDS[0], IDS[1])] * 2, out=out)
+
+
+def test_unknown_id_is_a_clear_error():
+    with pytest.raises(KeyError, match="no galaxy with id 99999"):
+        ENGINE.render(BlendSpec(IDS[0], 99999))
