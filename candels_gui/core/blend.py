@@ -314,13 +314,11 @@ class BlendEngine:
         h, w = self.shape
         m = affine_matrix(spec, self.shape)
         flags = cv2.WARP_INVERSE_MAP
+        # start from the galaxy's noise field; the warp overwrites the pixels its stamp covers
+        # (BORDER_TRANSPARENT keeps the field where the source falls outside, blending at the edge)
+        np.copyto(dest, g.fill)
         cv2.warpAffine(g.image, m, (w, h), dst=dest, flags=cv2.INTER_LINEAR | flags,
-                       borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
-        coverage = cv2.warpAffine(np.ones(self.shape, np.float32), m, (w, h),
-                                  flags=cv2.INTER_LINEAR | flags, borderMode=cv2.BORDER_CONSTANT,
-                                  borderValue=0.0)
-        # stamp pixels where covered, the galaxy's noise field where not (smoothly at the edge)
-        dest += (1.0 - coverage) * g.fill
+                       borderMode=cv2.BORDER_TRANSPARENT)
         mask_u8 = cv2.warpAffine(g.footprint.view(np.uint8), m, (w, h),
                                  flags=cv2.INTER_NEAREST | flags, borderMode=cv2.BORDER_CONSTANT,
                                  borderValue=0)

@@ -1,0 +1,22 @@
+# Two entry points for a fresh machine (see README): `make run` and `make test`.
+PYTHON ?= python3
+PIP := $(PYTHON) -m pip
+
+.PHONY: install run test bench screenshot
+
+# torch is pinned first: an unpinned torch pulls several GB of CUDA packages.
+install:
+	$(PIP) install --quiet --disable-pip-version-check "torch==2.13.0"
+	$(PIP) install --quiet --disable-pip-version-check -e ".[test]"
+
+run: install
+	$(PYTHON) -m candels_gui.cli
+
+test: install
+	QT_QPA_PLATFORM=offscreen $(PYTHON) -m pytest -q
+
+bench: install
+	$(PYTHON) -m candels_gui.cli bench --json
+
+screenshot: install
+	$(PYTHON) -m candels_gui.cli screenshot docs/screenshot-editor.png
