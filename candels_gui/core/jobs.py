@@ -89,7 +89,7 @@ def run_with_progress(job: Job, desc: str = "", *, disable: Optional[bool] = Non
         def update(p: Progress) -> None:
             if p.total and bar.total != p.total:
                 bar.total = p.total
-            if p.message and p.message != bar.desc:
+            if p.message and not bar.disable and p.message != getattr(bar, "desc", ""):
                 bar.set_description(p.message, refresh=False)
             bar.update(p.done - bar.n)
         return run_job(job, update)
