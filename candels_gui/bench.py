@@ -1,0 +1,132 @@
+"""``candels-gui bench``: the single source of performance figures (keys in DESIGN.md).
+
+Each group measures some keys; a figure not measured in a run is left out, never faked. Groups that
+need a separate process (peak memory of ``produce``, app start-up) run one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+__all__ = ["run_bench", "GROUPS"]
+
+Log = Callable[[str], None] | None
+
+
+def _stamps():
+    from .core.sources import load_stampset
+    from .paths import sample_data_dir
+
+    return load_stampset(sample_data_dir())
+
+
+def _engine_rate(engine, specs) -> float:
+    from .core.blend import BlendBatch
+
+    t0 = time.perf_counter()
+    for item in engine.iter_batches(specs, batch_size=256, reuse_buffers=True):
+        if isinstance(item, BlendBatch):
+            pass
+    return len(specs) / (time.perf_counter() - t0)
+
+
+def bench_engine(n: int, log: Log) -> dict[str, Any]:
+    """In-memory blends/s (128x128, blend + masks + isolated images): integer shifts, then sub-pixel + rotation."""
+    from .core.blend import BlendEngine
+    from .core.sampling import SamplingRules, sample_specs
+
+    stamps = _stamps()
+    engine = BlendEngine(stamps)
+    t0 = time.perf_counter()
+    for i in range(len(stamps)):
+        engine.cache.get(i, 42)
+    clean_ms = (time.perf_counter() - t0) / len(stamps) * 1e3
+    integer = sample_specs(stamps, n, SamplingRules(), seed=42)
+    sub = sample_specs(stamps, n, SamplingRules(uniform_area=True, subpixel=True, random_rotation=True),
+                       seed=42)
+    rates_int, rates_sub = [], []
+    for _ in range(3):  # best of three: the figure is the engine's, not the machine's noise
+        rates_int.append(_engine_rate(engine, integer))
+        rates_sub.append(_engine_rate(engine, sub))
+    out = {"engine_blends_per_s": round(max(rates_int)), "engine_subpixel_blends_per_s": round(max(rates_sub)),
+           "engine_clean_ms_per_galaxy": round(clean_ms, 2), "engine_n": n}
+    if log:
+        log(f"engine: {out}")
+    return out
+
+
+def _hdf5_child(n: int, outdir: str) -> dict[str, Any]:
+    from .core.jobs import run_job
+    from .core.produce import ProduceOptions, produce
+
+    stamps = _stamps()
+    t0 = time.perf_counter()
+    run_job(produce(stamps, outdir, ProduceOptions(n_blends=n, test_ratio=0.2, seed=42)))
+    dt = time.perf_counter() - t0
+    size = sum(p.stat().st_size for p in Path(outdir).rglob("*") if p.is_file())
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return {"hdf5_write_blends_per_s": round(n / dt), "hdf5_write_mb_per_s": round(size / 1e6 / dt),
+            "peak_rss_mb": round(peak)}
+
+
+def bench_hdf5(n: int, log: Log) -> dict[str, Any]:
+    """produce -> HDF5 on disk (whole command: cuts, draws, cleaning, render, write), in a fresh process."""
+    with tempfile.TemporaryDirectory(prefix="candels-bench-") as tmp:
+        code = ("import json,sys; from candels_gui.bench import _hdf5_child; "
+                f"print(json.dumps(_hdf5_child({n}, sys.argv[1])))")
+        res = subprocess.run([sys.executable, "-c", code, os.path.join(tmp, "out")], capture_output=True,
+                             text=True, check=True, cwd=str(Path(__file__).resolve().parents[1]))
+        out = json.loads(res.stdout.strip().splitlines()[-1])
+    if log:
+        log(f"hdf5: {out}")
+    return out
+
+
+GROUPS: dict[str, Callable[[int, Log], dict[str, Any]]] = {
+    "engine": bench_engine,
+    "hdf5": bench_hdf5,
+}
+
+
+def register(name: str, func: Callable[[int, Log], dict[str, Any]]) -> None:
+    """Add a benchmark group (used by the GUI and deblend packages)."""
+    GROUPS[name] = func
+
+
+def _load_optional_groups() -> None:
+    for module in ("candels_gui.gui.bench_gui", "candels_gui.deblend.bench_models"):
+        try:
+            __import__(module)
+        except ImportError:
+            continue
+
+
+def run_bench(n: int = 10_000, groups: list[str] | None = None, log: Log = None) -> dict[str, Any]:
+    """Run benchmark groups and return one dict of figures.
+
+    Parameters
+    ----------
+    n : int
+        Blends per engine / HDF5 figure (DESIGN: 10,000).
+    groups : list of str, optional
+        Which groups to run (default: all registered).
+    log : callable, optional
+        Receives a line per finished group.
+    """
+    _load_optional_groups()
+    names = groups or list(GROUPS)
+    unknown = [g for g in names if g not in GROUPS]
+    if unknown:
+        raise ValueError(f"unknown bench group(s) {unknown}; available: {list(GROUPS)}")
+    result: dict[str, Any] = {}
+    for name in names:
+        result.update(GROUPS[name](n, log))
+    return result

@@ -1,0 +1,264 @@
+"""The ``candels-gui`` command: the app, and every pipeline step as a subcommand.
+
+``candels-gui [PATH]`` opens the app (default: the bundled sample data). Subcommands follow
+candels-blender's names and defaults (``produce``, ``concatenate``, ``convert``) plus ``download``,
+``make-sample-data``, ``bench`` and ``screenshot``. Long work shows a progress bar; Ctrl-C stops it
+cleanly and leaves no partial output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+__all__ = ["main", "build_parser"]
+
+LABEL_CHOICES = ("gg_masks", "ogg_masks", "bogg_masks", "single_images")
+
+
+def _default_data() -> str:
+    from .paths import sample_data_dir
+
+    return str(sample_data_dir())
+
+
+def _add_produce(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("produce", help="make blends (candels-blender's produce, same options and defaults)",
+                       description="Produce stamps of blended galaxies with their masks, isolated images and "
+                                   "a catalogue, split into train and test by galaxy.")
+    p.add_argument("-n", "--n_blends", type=int, default=100, help="number of blends to produce (default 100)")
+    p.add_argument("--mag_low", type=float, default=0.0, help="lowest galaxy magnitude, strict (default 0)")
+    p.add_argument("--mag_high", type=float, default=100.0, help="highest galaxy magnitude, strict (default 100)")
+    p.add_argument("--mag_diff", type=float, default=2.0, help="top magnitude difference between galaxies (2)")
+    p.add_argument("--rad_diff", type=float, default=4.0,
+                   help="top distance between galaxies as a multiple of the smaller radius (4)")
+    p.add_argument("-t", "--test_ratio", type=float, default=0.2,
+                   help="fraction of the galaxies used only for the test set (0.2)")
+    p.add_argument("-e", "--excluded_type", action="append", default=[], choices=("irr", "disk", "sph", "sphd"),
+                   help="excluded galaxy type (repeatable)")
+    p.add_argument("-d", "--datapath", default=None,
+                   help="input data: candels-blender folder, FITS stamps or a GalSim real-galaxy catalog "
+                        "(default: the bundled sample data)")
+    p.add_argument("-s", "--seed", type=int, default=42, help="random seed (42)")
+    p.add_argument("-o", "--output", default=None,
+                   help="output folder (default: output-s_SEED-n_N, as candels-blender)")
+    g = p.add_argument_group("options candels-blender lacked")
+    g.add_argument("--radius_min", type=float, default=None, help="smallest half-light radius, px")
+    g.add_argument("--radius_max", type=float, default=None, help="largest half-light radius, px")
+    g.add_argument("--z_min", type=float, default=None, help="lowest redshift")
+    g.add_argument("--z_max", type=float, default=None, help="highest redshift")
+    g.add_argument("--max_separation", type=float, default=None, help="separation cap, px (half the stamp)")
+    g.add_argument("--uniform_area", action="store_true", help="separation uniform in area, not in a square")
+    g.add_argument("--subpixel", action="store_true", help="sub-pixel offsets (implies --uniform_area)")
+    g.add_argument("--rotate", action="store_true", help="random rotation of galaxy 2")
+    g.add_argument("--flip", action="store_true", help="random left-right flip of galaxy 2")
+    g.add_argument("--flux_ratio", type=float, nargs=2, metavar=("LOW", "HIGH"), default=None,
+                   help="range of galaxy 2's flux scale, drawn log-uniformly")
+    g.add_argument("--allow_self", action="store_true", help="allow a galaxy to be blended with itself")
+    g.add_argument("--noise_model", choices=("clipped", "candels-blender"), default="clipped",
+                   help="neighbour-cleaning noise: clipped background sigma (default) or candels-blender's")
+    g.add_argument("--compression", choices=("none", "lzf", "gzip"), default="none", help="HDF5 compression")
+    g.add_argument("--batch_size", type=int, default=256, help="blends per chunk (bounds memory)")
+    g.add_argument("--force", action="store_true", help="replace an existing output folder's files")
+    p.set_defaults(func=_cmd_produce)
+
+
+def _cmd_produce(args: argparse.Namespace) -> int:
+    from .core.catalog import CatalogFilter
+    from .core.jobs import run_with_progress
+    from .core.produce import ProduceOptions, produce
+    from .core.sampling import SamplingRules
+    from .core.sources import load_stampset
+
+    datapath = args.datapath or _default_data()
+    out = Path(args.output or f"output-s_{args.seed}-n_{args.n_blends}")
+    if out.exists() and any(out.iterdir()) and not args.force:
+        raise SystemExit(f"candels-gui produce: {out} exists and is not empty; use --force to replace it")
+    stamps = load_stampset(datapath)
+    options = ProduceOptions(
+        n_blends=args.n_blends, test_ratio=args.test_ratio, seed=args.seed,
+        catalog_filter=CatalogFilter(mag_low=args.mag_low, mag_high=args.mag_high,
+                                     excluded_types=tuple(args.excluded_type),
+                                     radius_min=args.radius_min, radius_max=args.radius_max,
+                                     z_min=args.z_min, z_max=args.z_max),
+        rules=SamplingRules(mag_diff=args.mag_diff, rad_diff=args.rad_diff,
+                            max_separation=args.max_separation,
+                            uniform_area=args.uniform_area or args.subpixel, subpixel=args.subpixel,
+                            random_rotation=args.rotate, random_flip=args.flip,
+                            flux_ratio=tuple(args.flux_ratio) if args.flux_ratio else None,
+                            allow_self=args.allow_self),
+        noise_model=args.noise_model,
+        compression=None if args.compression == "none" else args.compression,
+        batch_size=args.batch_size,
+    )
+    n_pass = int(options.catalog_filter.mask(stamps.catalog).sum())
+    print(f"{len(stamps)} galaxies read from {datapath}; {n_pass} pass the cuts", file=sys.stderr)
+    run_with_progress(produce(stamps, out, options), "producing", unit="blend")
+    print(f"Blends stored in {out}")
+    return 0
+
+
+def _add_concatenate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("concatenate", help="turn a produce output into the npy layout for a label method",
+                       description="Write {train,test}_images.npy and {train,test}_labels.npy (label METHOD) "
+                                   "from a produce output folder, as candels-blender's concatenate.")
+    p.add_argument("-d", "--image_dir", required=True, help="output folder of candels-gui produce")
+    p.add_argument("-m", "--method", required=True, choices=LABEL_CHOICES, help="label method")
+    p.add_argument("--delete", action="store_true", help="delete blends.h5 once finished")
+    p.set_defaults(func=_cmd_concatenate)
+
+
+def _cmd_concatenate(args: argparse.Namespace) -> int:
+    from .core.concatenate import concatenate
+    from .core.jobs import run_with_progress
+
+    written = run_with_progress(concatenate(args.image_dir, args.method, delete=args.delete),
+                                "concatenating", unit="blend")
+    for path in written:
+        print(f"=> {path} created")
+    return 0
+
+
+def _add_convert(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("convert", help="flux arrays from the blend catalogues (candels-blender's convert)")
+    p.add_argument("-d", "--image_dir", required=True, help="output folder of candels-gui produce")
+    p.add_argument("--zeropoint", type=float, default=25.96, help="magnitude zeropoint (25.96)")
+    p.set_defaults(func=_cmd_convert)
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from .core.concatenate import convert
+
+    for path in convert(args.image_dir, zeropoint=args.zeropoint):
+        print(f"=> {path} created")
+    return 0
+
+
+def _add_download(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("download", help="download the public CANDELS stamp set (Zenodo 2604740)")
+    p.add_argument("-o", "--output_dir", default="data", help="destination folder (data)")
+    p.add_argument("--keep_archive", action="store_true", help="keep the archive after extraction")
+    p.add_argument("--base_url", default="https://zenodo.org", help=argparse.SUPPRESS)
+    p.set_defaults(func=_cmd_download)
+
+
+def _cmd_download(args: argparse.Namespace) -> int:
+    from .core.download import download_dataset
+    from .core.jobs import run_with_progress
+
+    out = run_with_progress(download_dataset(args.output_dir, base_url=args.base_url,
+                                             keep_archive=args.keep_archive), "downloading", unit="B")
+    print(f"Data in {out}")
+    return 0
+
+
+def _add_sample(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("make-sample-data", help="regenerate the bundled synthetic CANDELS-like sample set")
+    p.add_argument("-o", "--output", default="sample_data", help="output folder (sample_data)")
+    p.add_argument("-n", "--n_stamps", type=int, default=150, help="number of stamps (150)")
+    p.add_argument("-s", "--seed", type=int, default=2604740, help="random seed (2604740)")
+    p.set_defaults(func=_cmd_sample)
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from .core.samplegen import generate_sample_data
+
+    out = generate_sample_data(args.output, n_stamps=args.n_stamps, seed=args.seed)
+    print(f"Sample data written to {out}")
+    return 0
+
+
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="performance figures (one JSON object with --json)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("-n", type=int, default=10_000, help="blends per engine figure (10000)")
+    p.add_argument("--only", default=None,
+                   help="comma-separated groups to run: engine,hdf5,preview,export_ui,infer,train,startup")
+    p.set_defaults(func=_cmd_bench)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import run_bench
+
+    groups = args.only.split(",") if args.only else None
+    result = run_bench(n=args.n, groups=groups, log=None if args.json else print)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for k, v in result.items():
+            print(f"{k:32s} {v}")
+    return 0
+
+
+def _add_screenshot(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("screenshot", help="open the app offscreen on the sample data and save a picture")
+    p.add_argument("output", help="PNG file to write")
+    p.add_argument("--view", choices=("editor", "review", "compare"), default="editor")
+    p.add_argument("--data", default=None, help="data to open (default: sample data)")
+    p.add_argument("--size", default="1600x1000", help="window size WxH (1600x1000)")
+    p.set_defaults(func=_cmd_screenshot)
+
+
+def _cmd_screenshot(args: argparse.Namespace) -> int:
+    from .gui.screenshot import take_screenshot
+
+    w, h = (int(v) for v in args.size.lower().split("x"))
+    path = take_screenshot(args.output, view=args.view, data=args.data or _default_data(), size=(w, h))
+    print(f"Screenshot saved to {path}")
+    return 0
+
+
+ADDERS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+    _add_produce, _add_concatenate, _add_convert, _add_download, _add_sample, _add_bench, _add_screenshot)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``candels-gui`` argument parser (subcommands only; a bare PATH opens the app)."""
+    parser = argparse.ArgumentParser(
+        prog="candels-gui",
+        description="Blended-galaxy training sets from real stamps, and deblender comparison. "
+                    "'candels-gui [PATH]' opens the app on PATH (default: bundled sample data).")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in ADDERS:
+        add(sub)
+    return parser
+
+
+def _open_app(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(prog="candels-gui", description="Open the app on PATH.")
+    p.add_argument("path", nargs="?", default=None, help="data folder or file (default: sample data)")
+    p.add_argument("--session", default=None, help="session file to open")
+    args = p.parse_args(argv)
+    from .gui.app import run_app
+
+    return run_app(args.path or _default_data(), session=args.session)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``candels-gui`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    commands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help")):
+        return _open_app(argv)
+    args = parser.parse_args(argv)
+    from .core.errors import Cancelled, DataError
+
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("\nInterrupted: no partial output was left.", file=sys.stderr)
+        return 130
+    except Cancelled:
+        print("Cancelled: no partial output was left.", file=sys.stderr)
+        return 130
+    except (DataError, FileNotFoundError, ValueError, KeyError) as exc:
+        print(f"candels-gui {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
