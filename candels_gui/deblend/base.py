@@ -1,0 +1,297 @@
+"""One interface for every deblender, and the registry that looks deblenders up by name.
+
+A deblender takes a batch of blend images ``(B, H, W)`` float32 (with an optional PSF and noise level)
+and returns one :class:`DeblendResult` per blend: a detection catalogue (``x``, ``y``, ``flux``), a
+segmentation ``(K, H, W)`` bool and the deblended source images ``(K, H, W)`` float32, with the name,
+parameters and device of the deblender that made them.
+
+Pixel convention: ``x`` is the column, ``y`` the row, both 0-based pixel centres (as in numpy indexing,
+photutils and SEP).
+
+Examples
+--------
+>>> from candels_gui.deblend import available, get
+>>> "sep" in available()
+True
+>>> results = get("sep").run(images)            # doctest: +SKIP
+>>> results[0].catalog["x", "y", "flux"]          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from astropy.table import Table
+
+from ..core.jobs import CancelToken, Job, Progress, check_cancel
+
+__all__ = ["DeblendResult", "Deblender", "register", "available", "get", "describe",
+           "descriptions", "catalog_table", "as_batch", "noise_per_image", "robust_sigma",
+           "CATALOG_COLUMNS"]
+
+#: Columns every result catalogue has (more may follow).
+CATALOG_COLUMNS = ("x", "y", "flux")
+
+
+def catalog_table(x: Sequence[float], y: Sequence[float], flux: Sequence[float]) -> Table:
+    """Build a result catalogue with float64 columns ``x``, ``y``, ``flux``.
+
+    Examples
+    --------
+    >>> catalog_table([1.0], [2.0], [3.0])["flux"][0]
+    3.0
+    """
+    return Table({"x": np.asarray(x, np.float64).reshape(-1), "y": np.asarray(y, np.float64).reshape(-1),
+                  "flux": np.asarray(flux, np.float64).reshape(-1)})
+
+
+@dataclass(eq=False)
+class DeblendResult:
+    """What a deblender found in one blend.
+
+    Attributes
+    ----------
+    catalog : astropy.table.Table
+        K rows with at least ``x`` (column), ``y`` (row) and ``flux`` (sum of the source image).
+    segmentation : ndarray, shape (K, H, W), bool
+        Footprint of each source (footprints may overlap for the model deblenders).
+    images : ndarray, shape (K, H, W), float32
+        The deblended image of each source.
+    name : str
+        Registry name of the deblender.
+    params : dict
+        Its parameters (JSON types).
+    device : str
+        Where it ran (``"cpu"``, ``"cuda:0"``, ...).
+    """
+
+    catalog: Table
+    segmentation: np.ndarray
+    images: np.ndarray
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.catalog, Table):
+            self.catalog = Table(self.catalog)
+        missing = [c for c in CATALOG_COLUMNS if c not in self.catalog.colnames]
+        if missing:
+            raise ValueError(f"{self.name}: result catalog lacks column(s) {missing}")
+        seg = np.asarray(self.segmentation)
+        img = np.asarray(self.images)
+        if seg.ndim != 3 or img.ndim != 3 or seg.shape != img.shape:
+            raise ValueError(f"{self.name}: segmentation {seg.shape} and images {img.shape} must both "
+                             f"be (K, H, W) of one shape")
+        if len(self.catalog) != seg.shape[0]:
+            raise ValueError(f"{self.name}: catalog has {len(self.catalog)} rows but there are "
+                             f"{seg.shape[0]} source images")
+        self.segmentation = seg.astype(bool, copy=False)
+        self.images = np.ascontiguousarray(img, dtype=np.float32)
+
+    @property
+    def n_sources(self) -> int:
+        """Number K of sources."""
+        return int(self.segmentation.shape[0])
+
+
+def as_batch(images: Any) -> np.ndarray:
+    """Return ``images`` as a C-contiguous ``(B, H, W)`` float32 array (an ``(H, W)`` image gives B=1).
+
+    Raises
+    ------
+    ValueError
+        When the array is not 2-D or 3-D or holds non-finite values.
+    """
+    arr = np.asarray(images)
+    if arr.ndim == 2:
+        arr = arr[None]
+    if arr.ndim != 3:
+        raise ValueError(f"images must be (B, H, W) or (H, W), got shape {arr.shape}")
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if arr.size and not np.isfinite(arr).all():
+        raise ValueError(f"images of shape {arr.shape} hold NaN or infinite values")
+    return arr
+
+
+def robust_sigma(image: np.ndarray) -> float:
+    """Noise estimate of one image: 1.4826 x the median absolute deviation (ignores bright sources)."""
+    data = np.asarray(image, np.float64).ravel()
+    med = np.median(data)
+    sigma = 1.4826 * float(np.median(np.abs(data - med)))
+    if not np.isfinite(sigma) or sigma <= 0:
+        spread = float(np.std(data))
+        sigma = spread * 1e-3 if spread > 0 else 1.0
+    return sigma
+
+
+def noise_per_image(images: np.ndarray, noise_sigma: Any = None) -> np.ndarray:
+    """Per-image noise sigma, shape (B,): ``noise_sigma`` broadcast, or :func:`robust_sigma` of each.
+
+    Examples
+    --------
+    >>> noise_per_image(np.zeros((3, 4, 4), np.float32), 0.5).tolist()
+    [0.5, 0.5, 0.5]
+    """
+    b = images.shape[0]
+    if noise_sigma is None:
+        return np.array([robust_sigma(im) for im in images], np.float64)
+    sig = np.broadcast_to(np.asarray(noise_sigma, np.float64), (b,)).copy() if np.ndim(noise_sigma) == 0 \
+        else np.asarray(noise_sigma, np.float64).reshape(-1)
+    if sig.shape != (b,):
+        raise ValueError(f"noise_sigma must be a number or one value per image ({b}), got shape "
+                         f"{np.shape(noise_sigma)}")
+    if not (np.isfinite(sig).all() and (sig > 0).all()):
+        raise ValueError(f"noise_sigma must be finite and > 0, got {sig.tolist()}")
+    return sig
+
+
+class Deblender(abc.ABC):
+    """Base class of all deblenders.
+
+    Subclasses set :attr:`name` and implement :meth:`_run_batch`; :meth:`run` validates the input and
+    :meth:`iter_run` runs a large set batch by batch as a cancellable job.
+    """
+
+    #: Registry name.
+    name: str = ""
+
+    def __init__(self, **params: Any) -> None:
+        self._params = dict(params)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Parameters of this deblender (a copy)."""
+        return dict(self._params)
+
+    @property
+    def device(self) -> str:
+        """Where the deblender runs (``"cpu"`` for the classical ones)."""
+        return "cpu"
+
+    @abc.abstractmethod
+    def _run_batch(self, images: np.ndarray, psf: np.ndarray | None,
+                   noise_sigma: np.ndarray | None) -> list[DeblendResult]:
+        """Deblend a validated ``(B, H, W)`` float32 batch (noise_sigma: (B,) float64 or None)."""
+
+    def run(self, images: Any, *, psf: np.ndarray | None = None,
+            noise_sigma: float | Sequence[float] | None = None) -> list[DeblendResult]:
+        """Deblend a batch of blends.
+
+        Parameters
+        ----------
+        images : array, shape (B, H, W) or (H, W)
+            Blend images.
+        psf : array, optional
+            PSF image (h, w) or one per blend (B, h, w); deblenders that do not use it ignore it.
+        noise_sigma : float or sequence of B floats, optional
+            Background noise standard deviation; estimated from each image when not given.
+
+        Returns
+        -------
+        list of DeblendResult
+            One per blend, in order.
+        """
+        batch = as_batch(images)
+        sig = None if noise_sigma is None else noise_per_image(batch, noise_sigma)
+        if batch.shape[0] == 0:
+            return []
+        return list(self._run_batch(batch, psf, sig))
+
+    def iter_run(self, images: Any, batch_size: int = 16, cancel: CancelToken | None = None, *,
+                 psf: np.ndarray | None = None,
+                 noise_sigma: float | Sequence[float] | None = None) -> Job:
+        """Job generator: deblend ``images`` ``batch_size`` at a time, checking ``cancel`` between batches.
+
+        Yields a :class:`~candels_gui.core.jobs.Progress` after each batch (``done`` = blends done) and
+        returns the list of :class:`DeblendResult`. ``cancel`` raises
+        :class:`~candels_gui.core.errors.Cancelled` before the next batch starts.
+
+        Examples
+        --------
+        >>> from candels_gui.core.jobs import run_job
+        >>> results = run_job(get("sep").iter_run(images, 32))     # doctest: +SKIP
+        """
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        batch = as_batch(images)
+        n = batch.shape[0]
+        sig = None if noise_sigma is None else noise_per_image(batch, noise_sigma)
+        psf_arr = None if psf is None else np.asarray(psf)
+        per_blend_psf = psf_arr is not None and psf_arr.ndim == 3
+        if per_blend_psf and psf_arr.shape[0] != n:
+            raise ValueError(f"psf must be (h, w) or one per blend ({n}, h, w), got {psf_arr.shape}")
+        out: list[DeblendResult] = []
+        for a in range(0, n, int(batch_size)):
+            check_cancel(cancel)
+            b = min(n, a + int(batch_size))
+            p = psf_arr[a:b] if per_blend_psf else psf_arr
+            out.extend(self._run_batch(batch[a:b], p, None if sig is None else sig[a:b]))
+            yield Progress(b, n, f"{self.name}: {b}/{n} blends")
+        return out
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in self._params.items())
+        return f"{type(self).__name__}({opts}) [{self.name} on {self.device}]"
+
+
+# ----------------------------------------------------------------------------------------- registry
+@dataclass(frozen=True)
+class _Entry:
+    factory: Callable[..., Deblender]
+    description: str
+
+
+_REGISTRY: dict[str, _Entry] = {}
+
+
+def register(name: str, factory: Callable[..., Deblender], description: str = "", *,
+             replace: bool = False) -> None:
+    """Register a deblender factory under ``name`` (``factory(**kw)`` returns a :class:`Deblender`).
+
+    Registering must not import heavy libraries: factories import them when called.
+    """
+    if not name or not isinstance(name, str):
+        raise ValueError(f"deblender name must be a non-empty string, got {name!r}")
+    if name in _REGISTRY and not replace:
+        raise ValueError(f"deblender {name!r} is already registered")
+    _REGISTRY[name] = _Entry(factory, description)
+
+
+def available() -> list[str]:
+    """Names of the registered deblenders, in registration order (torch models listed even without weights)."""
+    return list(_REGISTRY)
+
+
+def describe(name: str) -> str:
+    """One-line description of a registered deblender."""
+    return _entry(name).description
+
+
+def descriptions() -> dict[str, str]:
+    """name -> description of every registered deblender (what ``candels-gui deblend --list`` prints)."""
+    return {k: e.description for k, e in _REGISTRY.items()}
+
+
+def _entry(name: str) -> _Entry:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown deblender {name!r}; available: {', '.join(_REGISTRY)}") from None
+
+
+def get(name: str, **kw: Any) -> Deblender:
+    """Make the deblender registered as ``name`` with options ``kw``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    FileNotFoundError
+        For a torch model whose weights file is missing (the message names the ``candels-gui train``
+        command that makes it).
+    """
+    return _entry(name).factory(**kw)

@@ -1,0 +1,258 @@
+"""Run the trained PyTorch models as :class:`~candels_gui.deblend.base.Deblender` s.
+
+A weights file (``.pt``) holds ``{"state_dict": ..., "card": {...}}``; the *model card* is a plain dict:
+``architecture`` (registry name), ``kwargs`` (architecture options), ``normalisation`` (``{"kind":
+"asinh", "scale": s}``, see :mod:`.models`), ``data_hash``, ``options``, ``metrics``, ``command``,
+``n_parameters``, ``torch_version``, ``created_utc``, ``format_version``. Shipped weights live in
+:func:`candels_gui.paths.models_dir` as ``NAME.pt``.
+
+Outputs (always K = 2 sources: [central, companion])
+-----------------------------------------------------
+* ``unet-seg``: footprints = mask logits > 0 (central = central or overlap channel, companion =
+  companion or overlap); each source image is the blend on its footprint, pixels of both footprints
+  split half and half; flux = image sum.
+* ``unet-deblend``, ``cgan``: the predicted isolated images (denormalised); footprint = image > 1 noise
+  sigma of the blend; flux = image sum.
+* ``blend2flux``: fluxes only; images are zero, footprints empty, both positions at the stamp centre
+  (the network does not predict offsets).
+
+Positions are flux-weighted centroids of the positive flux on the footprint (on the whole image when the
+footprint is empty; the stamp centre when there is no positive flux).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .base import DeblendResult, Deblender, catalog_table, noise_per_image
+
+__all__ = ["TorchDeblender", "pick_device", "device_label", "weights_path", "save_weights",
+           "load_weights", "CARD_VERSION"]
+
+CARD_VERSION = 1
+
+
+def pick_device(device: str = "auto") -> "Any":
+    """``torch.device``: ``"auto"`` = CUDA, then MPS, then CPU; anything else is passed to torch.
+
+    Examples
+    --------
+    >>> str(pick_device("cpu"))
+    'cpu'
+    """
+    import torch
+
+    if device != "auto":
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def device_label(device: Any) -> str:
+    """Human label of a torch device: ``"cpu"``, ``"mps"``, ``"cuda:NVIDIA H100 ..."``."""
+    import torch
+
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(dev)}"
+    return dev.type
+
+
+def weights_path(name: str) -> Path:
+    """Where the shipped weights of model ``name`` live: ``models_dir() / f"{name}.pt"``."""
+    from ..paths import models_dir
+
+    return models_dir() / f"{name}.pt"
+
+
+def save_weights(path: str | os.PathLike, model: Any, card: dict[str, Any]) -> Path:
+    """Write ``{"state_dict", "card"}`` to ``path`` atomically (temporary name, then rename)."""
+    import torch
+
+    path = Path(path)
+    card = {"format_version": CARD_VERSION, "torch_version": str(torch.__version__),
+            "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **card}
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    tmp = path.with_name(path.name + ".tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": state, "card": card}, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_weights(path: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
+    """Load a weights file: returns ``(model in eval mode on the CPU, card)``.
+
+    Raises
+    ------
+    DataError
+        When the file is not a candels-gui weights file.
+    """
+    import torch
+
+    from ..core.errors import DataError
+    from .models import build_model
+
+    path = Path(path)
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError) as exc:
+        raise DataError(f"{path}: cannot read torch weights ({exc})") from exc
+    if not isinstance(blob, dict) or "state_dict" not in blob or "card" not in blob:
+        raise DataError(f"{path}: not a candels-gui weights file (needs 'state_dict' and 'card')")
+    card = dict(blob["card"])
+    if int(card.get("format_version", 0)) > CARD_VERSION:
+        raise DataError(f"{path}: model card version {card['format_version']} is newer than this "
+                        f"program reads ({CARD_VERSION})")
+    model = build_model(card["architecture"], **dict(card.get("kwargs", {})))
+    try:
+        model.load_state_dict(blob["state_dict"])
+    except RuntimeError as exc:
+        raise DataError(f"{path}: weights do not fit architecture {card['architecture']!r} "
+                        f"{card.get('kwargs')}: {exc}") from exc
+    return model.eval(), card
+
+
+def _centroids(images: np.ndarray, seg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    k, h, w = images.shape
+    yy, xx = np.mgrid[:h, :w]
+    xs, ys = np.full(k, w // 2, np.float64), np.full(k, h // 2, np.float64)
+    for i in range(k):
+        pos = np.clip(images[i].astype(np.float64), 0, None)
+        wgt = pos * seg[i] if (pos * seg[i]).sum() > 0 else pos
+        tot = wgt.sum()
+        if tot > 0:
+            xs[i], ys[i] = (wgt * xx).sum() / tot, (wgt * yy).sum() / tot
+    return xs, ys
+
+
+class TorchDeblender(Deblender):
+    """A trained torch model behind the :class:`Deblender` interface.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network (from :func:`load_weights`).
+    card : dict
+        Its model card; ``card["architecture"]`` is the registry name.
+    device : str
+        ``"auto"`` (CUDA, then MPS, then CPU) or a torch device string.
+    batch_size : int
+        Largest number of blends sent to the network at once inside :meth:`run`.
+    weights : path, optional
+        The file it came from (recorded in ``params``).
+
+    Examples
+    --------
+    >>> deb = TorchDeblender.from_file("unet-seg.pt")        # doctest: +SKIP
+    >>> deb.run(blends)[0].catalog                             # doctest: +SKIP
+    """
+
+    def __init__(self, model: Any, card: dict[str, Any], *, device: str = "auto", batch_size: int = 32,
+                 weights: str | os.PathLike | None = None) -> None:
+        import torch
+
+        self.name = str(card["architecture"])
+        self.card = card
+        self._device = pick_device(device)
+        norm = dict(card.get("normalisation", {"kind": "asinh", "scale": 1.0}))
+        if norm.get("kind", "asinh") != "asinh":
+            raise ValueError(f"{self.name}: unknown normalisation {norm!r}")
+        self._scale = float(norm.get("scale", 1.0))
+        self._cpu = self._device.type == "cpu"
+        model = model.eval().to(self._device)
+        if self._cpu:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        super().__init__(weights=None if weights is None else str(weights), batch_size=int(batch_size),
+                         architecture=self.name, kwargs=dict(card.get("kwargs", {})),
+                         normalisation=norm, data_hash=card.get("data_hash"))
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, **kw: Any) -> "TorchDeblender":
+        """Load a ``.pt`` weights file (see :func:`load_weights`)."""
+        model, card = load_weights(path)
+        return cls(model, card, weights=path, **kw)
+
+    @classmethod
+    def from_name(cls, name: str, *, weights: str | os.PathLike | None = None, **kw: Any
+                  ) -> "TorchDeblender":
+        """The registry's factory: load ``weights`` or the shipped ``models_dir()/NAME.pt``.
+
+        Raises
+        ------
+        FileNotFoundError
+            When the weights file is missing; the message gives the command that makes it.
+        """
+        path = Path(weights) if weights is not None else weights_path(name)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"no weights for deblender {name!r}: {path} does not exist. Train them with "
+                f"`candels-gui train --model {name} --data EXPORT.h5 -o {path}` "
+                f"(EXPORT.h5 from `candels-gui produce --format hdf5`).")
+        deb = cls.from_file(path, **kw)
+        if deb.name != name:
+            raise ValueError(f"{path}: holds a {deb.name!r} model, not {name!r}")
+        return deb
+
+    @property
+    def device(self) -> str:
+        return device_label(self._device)
+
+    def predict(self, images: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+        """Raw network outputs (float32 numpy) for a ``(B, H, W)`` batch with noise ``sigma`` (B,)."""
+        import torch
+
+        from .models import asinh_normalise
+
+        outs = []
+        step = int(self._params["batch_size"])
+        for a in range(0, len(images), step):
+            z = torch.from_numpy(asinh_normalise(images[a:a + step], sigma[a:a + step], self._scale))
+            x = z[:, None].to(self._device)
+            if self._cpu:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.inference_mode(), torch.autocast(self._device.type, enabled=self._device.type == "cuda"):
+                y = self.model(x)
+            outs.append(y.float().cpu().numpy())
+        return np.concatenate(outs, axis=0)
+
+    def _run_batch(self, images: np.ndarray, psf: np.ndarray | None,
+                   noise_sigma: np.ndarray | None) -> list[DeblendResult]:
+        from .models import asinh_denormalise
+
+        sigma = noise_sigma if noise_sigma is not None else noise_per_image(images)
+        out = self.predict(images, sigma)
+        b, h, w = images.shape
+        results = []
+        for i in range(b):
+            if self.name == "unet-seg":
+                m = out[i] > 0
+                seg = np.stack([m[1] | m[0], m[2] | m[0]])
+                share = seg / np.maximum(seg.sum(axis=0), 1)
+                img = (images[i][None] * share).astype(np.float32)
+            elif self.name == "blend2flux":
+                seg = np.zeros((2, h, w), bool)
+                img = np.zeros((2, h, w), np.float32)
+            else:
+                img = asinh_denormalise(out[i][None], sigma[i:i + 1], self._scale)[0]
+                seg = img > sigma[i]
+            if self.name == "blend2flux":
+                flux = np.exp(out[i].astype(np.float64)) * self._scale * sigma[i]
+                xs, ys = np.full(2, float(w // 2)), np.full(2, float(h // 2))
+            else:
+                flux = img.astype(np.float64).sum(axis=(1, 2))
+                xs, ys = _centroids(img, seg)
+            results.append(DeblendResult(catalog_table(xs, ys, flux), seg, img, name=self.name,
+                                         params={**self._params, "noise_sigma": float(sigma[i])},
+                                         device=self.device))
+        return results

@@ -1,0 +1,368 @@
+"""Train the torch deblenders on an HDF5 export (``candels-gui produce``/export, BTK-like names).
+
+The file's ``train`` group (or its root group when unsplit) must hold ``blend_images`` (N,H,W) f4,
+``isolated_images`` (N,2,H,W) f4, ``masks`` (N,2,H,W) bool/u1 and ``fluxes`` (N,2) f8. Samples are read in
+chunks and normalised (see :mod:`.models`); they are kept in memory when they fit in ``memory_mb``,
+otherwise every batch is read from the file.
+
+Losses: ``unet-seg`` BCE + (1 - soft Jaccard) on ogg_masks; ``unet-deblend`` L1 on normalised images;
+``cgan`` pix2pix: adversarial (BCE with logits, conditional PatchGAN) + 100 x L1 for the generator
+(the validation loss is the generator's L1, comparable between epochs); ``blend2flux`` L1 on normalised
+log flux. Early stopping watches the validation loss; the weights written are those of the best epoch.
+
+Examples
+--------
+>>> from candels_gui.core.jobs import run_with_progress
+>>> run_with_progress(train_model("unet-seg", "blends.h5", "unet-seg.pt", epochs=30))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..core.errors import DataError
+from ..core.jobs import CancelToken, Job, Progress, check_cancel
+from .base import robust_sigma
+
+__all__ = ["train_model", "TrainResult", "TrainingData", "data_hash", "DEFAULT_KWARGS"]
+
+_NEEDED = ("blend_images", "isolated_images", "masks", "fluxes")
+#: Architecture options used when ``model_kwargs`` is not given.
+DEFAULT_KWARGS: dict[str, dict[str, Any]] = {
+    "unet-seg": {"base": 16, "depth": 3}, "unet-deblend": {"base": 16, "depth": 3},
+    "cgan": {"base": 32, "depth": 4}, "blend2flux": {"base": 16, "depth": 4},
+}
+
+
+def data_hash(path: str | os.PathLike) -> str:
+    """sha256 of an export's provenance attributes (``input_hashes``, ``options``, ``seed``, ``splits``),
+    or of the whole file when it has none."""
+    import h5py
+
+    h = hashlib.sha256()
+    with h5py.File(path, "r") as f:
+        if "input_hashes" in f.attrs:
+            keys = ("input_hashes", "options", "seed", "splits", "label_method")
+            attrs = {k: str(f.attrs[k]) for k in keys if k in f.attrs}
+            h.update(json.dumps(attrs, sort_keys=True).encode())
+            return h.hexdigest()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class TrainingData:
+    """Normalised training samples of one model from an HDF5 export (in memory or read per batch).
+
+    ``batch(idx)`` returns ``(x (B,1,H,W) f4, target)``; targets: ogg masks (B,3,H,W) f4 for
+    ``unet-seg``, normalised images (B,2,H,W) f4 for ``unet-deblend``/``cgan``, normalised log fluxes
+    (B,2) f4 for ``blend2flux``.
+    """
+
+    def __init__(self, path: str | os.PathLike, model: str, *, scale: float = 1.0, memory_mb: float = 1024,
+                 chunk: int = 512) -> None:
+        import h5py
+
+        self.path, self.model, self.scale, self.chunk = Path(path), model, float(scale), int(chunk)
+        if not self.path.is_file():
+            raise DataError(f"{self.path}: training data file does not exist")
+        with h5py.File(self.path, "r") as f:
+            g = f["train"] if "train" in f else f
+            missing = [k for k in _NEEDED if k not in g]
+            if missing:
+                raise DataError(f"{self.path}: group {g.name} lacks dataset(s) {missing}")
+            self.group = g.name
+            n, h, w = g["blend_images"].shape
+            for key, shape in (("isolated_images", (n, 2, h, w)), ("masks", (n, 2, h, w)), ("fluxes", (n, 2))):
+                if g[key].shape != shape:
+                    raise DataError(f"{self.path}: {g.name}/{key} has shape {g[key].shape}, expected {shape}")
+        self.n, self.shape = int(n), (int(h), int(w))
+        per = h * w * (1 + (3 if model == "unet-seg" else 2 if model in ("unet-deblend", "cgan") else 0)) * 4
+        self._mem: tuple[np.ndarray, np.ndarray] | None = None
+        if self.n * per / 2 ** 20 <= memory_mb:
+            parts = [self._read(np.arange(a, min(self.n, a + self.chunk))) for a in range(0, self.n, self.chunk)]
+            self._mem = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+
+    @property
+    def in_memory(self) -> bool:
+        """True when all samples are held in memory."""
+        return self._mem is not None
+
+    def _read(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        import h5py
+
+        from .models import asinh_normalise
+
+        order = np.argsort(idx)
+        sidx = np.asarray(idx)[order]
+        with h5py.File(self.path, "r") as f:
+            g = f[self.group]
+            contiguous = sidx.size and sidx[-1] - sidx[0] == sidx.size - 1
+            sel: Any = slice(int(sidx[0]), int(sidx[-1]) + 1) if contiguous else sidx
+            blend = np.asarray(g["blend_images"][sel], np.float32)
+            sigma = np.array([robust_sigma(b) for b in blend])
+            x = asinh_normalise(blend, sigma, self.scale)[:, None]
+            if self.model == "unet-seg":
+                m = np.asarray(g["masks"][sel]).astype(bool)
+                y = np.stack([m[:, 0] & m[:, 1], m[:, 0], m[:, 1]], axis=1).astype(np.float32)
+            elif self.model == "blend2flux":
+                flux = np.clip(np.asarray(g["fluxes"][sel], np.float64), 1e-12, None)
+                y = (np.log(flux) - np.log(self.scale * sigma)[:, None]).astype(np.float32)
+            else:
+                y = asinh_normalise(np.asarray(g["isolated_images"][sel], np.float32), sigma, self.scale)
+        inv = np.argsort(order)
+        return x[inv], y[inv]
+
+    def batch(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Inputs and targets of the samples ``idx``."""
+        if self._mem is not None:
+            return self._mem[0][idx], self._mem[1][idx]
+        return self._read(np.asarray(idx))
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train_model` returns."""
+
+    path: Path
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    best_val_loss: float = float("inf")
+    epochs_run: int = 0
+    stopped_early: bool = False
+    card: dict[str, Any] = field(default_factory=dict)
+
+
+def _seg_loss(logits: Any, target: Any) -> Any:
+    import torch
+    import torch.nn.functional as F
+
+    bce = F.binary_cross_entropy_with_logits(logits, target)
+    p = torch.sigmoid(logits)
+    inter = (p * target).sum(dim=(2, 3))
+    union = (p + target - p * target).sum(dim=(2, 3))
+    jaccard = ((inter + 1.0) / (union + 1.0)).mean()
+    return bce + (1.0 - jaccard)
+
+
+def _metrics(model: str, pred: Any, target: Any) -> dict[str, float]:
+    import torch
+
+    if model == "unet-seg":
+        m, t = pred[:, 1:] > 0, target[:, 1:] > 0.5
+        inter = (m & t).sum(dim=(2, 3)).float()
+        union = (m | t).sum(dim=(2, 3)).float()
+        iou = torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
+        return {"iou": float(iou.mean())}
+    if model == "blend2flux":
+        return {"flux_mape": float((torch.expm1((pred - target).abs()).mean()) * 100)}
+    return {"l1": float((pred - target).abs().mean())}
+
+
+def train_model(name: str, data_path: str | os.PathLike, out_path: str | os.PathLike, *,
+                epochs: int = 30, batch_size: int = 32, lr: float = 1e-3, val_fraction: float = 0.1,
+                patience: int = 5, seed: int = 0, device: str = "auto",
+                resume: bool | str | os.PathLike | None = None, cancel: CancelToken | None = None,
+                model_kwargs: dict[str, Any] | None = None, scale: float = 1.0,
+                l1_lambda: float = 100.0, memory_mb: float = 1024, num_threads: int = 2,
+                command: str | None = None) -> Job:
+    """Train model ``name`` on an HDF5 export (a job generator returning a :class:`TrainResult`).
+
+    Parameters
+    ----------
+    name : {"unet-seg", "unet-deblend", "cgan", "blend2flux"}
+    data_path : path
+        HDF5 export (``train`` group, or datasets in the root group).
+    out_path : path
+        Weights file to write (``.pt``, with the model card); the checkpoint is ``out_path + ".ckpt"``.
+    epochs : int
+        Total number of epochs (a resumed run continues up to it).
+    batch_size, lr : int, float
+        Mini-batch size and Adam learning rate.
+    val_fraction : float
+        Fraction of the samples held out for validation (at least one sample).
+    patience : int
+        Stop after this many epochs without a better validation loss.
+    seed : int
+        Seeds torch and the numpy generator of the split and of the shuffling.
+    device : str
+        ``"auto"`` (CUDA, MPS, CPU) or a torch device.
+    resume : bool or path, optional
+        ``True`` resumes from ``out_path + ".ckpt"`` when it exists; a path resumes from that file.
+    cancel : CancelToken, optional
+        Checked between batches; the last finished epoch stays in the checkpoint.
+    model_kwargs : dict, optional
+        Architecture options (default :data:`DEFAULT_KWARGS`).
+    scale : float
+        Normalisation scale (``arcsinh(x / (scale * sigma))``).
+    l1_lambda : float
+        Weight of the L1 term of the cGAN generator (pix2pix: 100).
+    memory_mb : float
+        Keep the normalised samples in memory when they fit in this many MiB.
+    num_threads : int
+        torch CPU threads (at most 2).
+    command : str, optional
+        Command line recorded in the model card (default: this process's ``sys.argv``).
+    """
+    if name not in DEFAULT_KWARGS:
+        raise ValueError(f"unknown model {name!r}; trainable models: {', '.join(DEFAULT_KWARGS)}")
+    if int(epochs) < 1 or int(batch_size) < 1 or not 0 < val_fraction < 1 or int(patience) < 1:
+        raise ValueError(f"need epochs >= 1, batch_size >= 1, 0 < val_fraction < 1, patience >= 1; got "
+                         f"{epochs}, {batch_size}, {val_fraction}, {patience}")
+    kwargs = dict(model_kwargs if model_kwargs is not None else DEFAULT_KWARGS[name])
+    options = {"epochs": int(epochs), "batch_size": int(batch_size), "lr": float(lr),
+               "val_fraction": float(val_fraction), "patience": int(patience), "seed": int(seed),
+               "scale": float(scale), "l1_lambda": float(l1_lambda) if name == "cgan" else None}
+    cmd = command if command is not None else " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    return _train(name, Path(data_path), Path(out_path), kwargs, options, device, resume, cancel,
+                  memory_mb, max(1, min(2, int(num_threads))), cmd)
+
+
+def _train(name: str, data_path: Path, out_path: Path, kwargs: dict[str, Any], opt: dict[str, Any],
+           device: str, resume: Any, cancel: CancelToken | None, memory_mb: float, threads: int,
+           cmd: str) -> Job:
+    import torch
+    import torch.nn.functional as F
+
+    from .models import PatchDiscriminator, build_model
+    from .torch_deblender import pick_device, save_weights
+
+    yield Progress(0, 0, f"{name}: reading {data_path.name}")
+    data = TrainingData(data_path, name, scale=opt["scale"], memory_mb=memory_mb)
+    n_val = max(1, int(round(data.n * opt["val_fraction"])))
+    if data.n - n_val < 1:
+        raise DataError(f"{data_path}: {data.n} blend(s) are too few to train with a validation split")
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        torch.manual_seed(opt["seed"])
+        rng = np.random.default_rng(opt["seed"])
+        perm = rng.permutation(data.n)
+        val_idx, train_idx = np.sort(perm[:n_val]), perm[n_val:]
+        dev = pick_device(device)
+        model = build_model(name, **kwargs).to(dev)
+        optim = torch.optim.Adam(model.parameters(), lr=opt["lr"], betas=(0.5, 0.999) if name == "cgan" else (0.9, 0.999))
+        disc = optim_d = None
+        if name == "cgan":
+            disc = PatchDiscriminator().to(dev)
+            optim_d = torch.optim.Adam(disc.parameters(), lr=opt["lr"], betas=(0.5, 0.999))
+        ckpt_path = out_path.with_name(out_path.name + ".ckpt")
+        res = TrainResult(path=out_path)
+        best_state, bad, start = None, 0, 1
+        src = Path(resume) if resume not in (None, False, True) else ckpt_path if resume else None
+        if src is not None and src.is_file():
+            ck = torch.load(src, map_location="cpu", weights_only=True)
+            if ck["name"] != name:
+                raise DataError(f"{src}: checkpoint of {ck['name']!r}, not {name!r}")
+            model.load_state_dict(ck["model"])
+            optim.load_state_dict(ck["optim"])
+            if disc is not None:
+                disc.load_state_dict(ck["disc"])
+                optim_d.load_state_dict(ck["optim_d"])
+            rng.bit_generator.state = ck["rng"]
+            torch.set_rng_state(ck["torch_rng"])
+            res.history, res.best_val_loss, res.best_epoch = ck["history"], ck["best_val"], ck["best_epoch"]
+            best_state, bad, start = ck["best_state"], ck["bad"], ck["epoch"] + 1
+        amp = dict(device_type=dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda")
+        steps = (len(train_idx) + opt["batch_size"] - 1) // opt["batch_size"]
+        total = opt["epochs"] * steps
+
+        def tensors(idx: np.ndarray) -> tuple[Any, Any]:
+            x, y = data.batch(idx)
+            return torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev)
+
+        def loss_of(pred: Any, y: Any) -> Any:
+            if name == "unet-seg":
+                return _seg_loss(pred, y)
+            return F.l1_loss(pred, y)
+
+        for epoch in range(start, opt["epochs"] + 1):
+            if bad >= opt["patience"]:
+                res.stopped_early = True
+                break
+            model.train()
+            if disc is not None:
+                disc.train()
+            order = rng.permutation(train_idx)
+            tr_sum, tr_n = 0.0, 0
+            for s in range(steps):
+                check_cancel(cancel)
+                idx = order[s * opt["batch_size"]:(s + 1) * opt["batch_size"]]
+                x, y = tensors(idx)
+                with torch.autocast(**amp):
+                    pred = model(x)
+                    if disc is not None:
+                        optim_d.zero_grad(set_to_none=True)
+                        real, fake = disc(x, y), disc(x, pred.detach())
+                        d_loss = 0.5 * (F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
+                                        + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))
+                if disc is not None:
+                    d_loss.float().backward()
+                    optim_d.step()
+                with torch.autocast(**amp):
+                    loss = loss_of(pred.float(), y)
+                    full = loss
+                    if disc is not None:
+                        adv = disc(x, pred)
+                        full = F.binary_cross_entropy_with_logits(adv, torch.ones_like(adv)) + opt["l1_lambda"] * loss
+                optim.zero_grad(set_to_none=True)
+                full.float().backward()
+                optim.step()
+                tr_sum += loss.item() * len(idx)
+                tr_n += len(idx)
+                yield Progress((epoch - 1) * steps + s + 1, total, f"{name} epoch {epoch}/{opt['epochs']}")
+            model.eval()
+            v_sum, mets = 0.0, []
+            with torch.inference_mode():
+                for a in range(0, n_val, opt["batch_size"]):
+                    idx = val_idx[a:a + opt["batch_size"]]
+                    x, y = tensors(idx)
+                    with torch.autocast(**amp):
+                        pred = model(x).float()
+                    v_sum += float(loss_of(pred, y)) * len(idx)
+                    mets.append((len(idx), _metrics(name, pred, y)))
+            val = v_sum / n_val
+            row = {"epoch": epoch, "train_loss": tr_sum / max(tr_n, 1), "val_loss": val}
+            for key in mets[0][1]:
+                row[f"val_{key}"] = sum(k * m[key] for k, m in mets) / n_val
+            res.history.append(row)
+            if val < res.best_val_loss:
+                res.best_val_loss, res.best_epoch, bad = val, epoch, 0
+                best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            else:
+                bad += 1
+            ck = {"name": name, "epoch": epoch, "model": model.state_dict(), "optim": optim.state_dict(),
+                  "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "history": res.history,
+                  "best_val": res.best_val_loss, "best_epoch": res.best_epoch, "best_state": best_state,
+                  "bad": bad, "options": opt, "kwargs": kwargs}
+            if disc is not None:
+                ck.update(disc=disc.state_dict(), optim_d=optim_d.state_dict())
+            tmp = ckpt_path.with_name(ckpt_path.name + ".tmp")
+            ckpt_path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(ck, tmp)
+            os.replace(tmp, ckpt_path)
+            msg = ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "epoch")
+            yield Progress(epoch * steps, total, f"{name} epoch {epoch}/{opt['epochs']}: {msg}")
+        res.epochs_run = res.history[-1]["epoch"] if res.history else 0
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        best = next((r for r in res.history if r["epoch"] == res.best_epoch), {})
+        res.card = {"architecture": name, "kwargs": kwargs,
+                    "normalisation": {"kind": "asinh", "scale": opt["scale"], "sigma": "1.4826 MAD per blend"},
+                    "data_hash": data_hash(data_path), "data_file": data_path.name,
+                    "data_group": data.group, "n_train": int(len(train_idx)), "n_val": int(n_val),
+                    "options": opt, "metrics": best, "history": res.history, "command": cmd,
+                    "device": str(dev), "n_parameters": sum(p.numel() for p in model.parameters())}
+        save_weights(out_path, model.cpu(), res.card)
+        return res
+    finally:
+        torch.set_num_threads(old_threads)

@@ -1,0 +1,116 @@
+"""The command line: produce -> concatenate -> convert on real files, help texts, errors, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from candels_gui.cli import main
+from candels_gui.paths import sample_data_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_produce_concatenate_convert_give_documented_files(tmp_path, capsys):
+    out = tmp_path / "OUT"
+    assert main(["produce", "-n", "60", "-e", "irr", "--mag_high", "23.5", "-o", str(out), "-s", "7"]) == 0
+    assert {p.name for p in out.iterdir()} == {"blends.h5", "manifest.json", "train_catalogue.csv",
+                                                "test_catalogue.csv"}
+    with h5py.File(out / "blends.h5") as f:
+        assert f["train/blend_images"].shape == (48, 128, 128)
+        assert f["test/isolated_images"].shape == (12, 2, 128, 128)
+        assert f["train/masks"].shape == (48, 2, 128, 128)
+    header = (out / "train_catalogue.csv").read_text().splitlines()[0].split(",")
+    assert header[:14] == ["id", "distance", "shift_x", "shift_y", "g1_id", "g1_mag", "g1_rad", "g1_z",
+                           "g1_type", "g2_id", "g2_mag", "g2_rad", "g2_z", "g2_type"]
+    assert "irr" not in (out / "train_catalogue.csv").read_text()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["seed"] == 7
+    for method, shape, dtype in (("ogg_masks", (48, 128, 128, 3), np.uint8),
+                                 ("bogg_masks", (48, 128, 128, 4), np.uint8),
+                                 ("gg_masks", (48, 2, 128, 128), np.uint8),
+                                 ("single_images", (48, 128, 128, 2), np.float32)):
+        assert main(["concatenate", "-d", str(out), "-m", method]) == 0
+        labels = np.load(out / "train_labels.npy")
+        assert labels.shape == shape and labels.dtype == dtype
+    images = np.load(out / "train_images.npy")
+    assert images.shape == (48, 128, 128) and images.dtype == np.float32
+    single = np.load(out / "train_labels.npy")
+    np.testing.assert_allclose(images, single.sum(-1), rtol=1e-5, atol=1e-5)
+    assert main(["convert", "-d", str(out), "--zeropoint", "25.96"]) == 0
+    flux = np.load(out / "test_flux.npy")
+    assert flux.shape == (12, 2) and np.all(flux > 0)
+    assert "train_images.npy created" in capsys.readouterr().out
+
+
+def test_same_seed_same_bytes(tmp_path):
+    for name in ("a", "b"):
+        assert main(["produce", "-n", "20", "-o", str(tmp_path / name), "--rotate", "--subpixel"]) == 0
+    with h5py.File(tmp_path / "a" / "blends.h5") as fa, h5py.File(tmp_path / "b" / "blends.h5") as fb:
+        for key in ("train/blend_images", "train/masks", "test/isolated_images"):
+            np.testing.assert_array_equal(fa[key][...], fb[key][...])
+
+
+def test_bad_input_is_a_clear_error_not_a_traceback(tmp_path, capsys):
+    assert main(["produce", "-n", "5", "-d", str(tmp_path / "nowhere"), "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "error" in err and "nowhere" in err and "Traceback" not in err
+    assert main(["produce", "-n", "5", "--mag_high", "10", "-o", str(tmp_path / "o2")]) == 2
+    assert "pass the cuts" in capsys.readouterr().err
+    assert not (tmp_path / "o2").exists() or not any((tmp_path / "o2").iterdir())
+    assert main(["concatenate", "-d", str(tmp_path), "-m", "ogg_masks"]) == 2
+    assert "produce" in capsys.readouterr().err
+
+
+def test_refuses_to_overwrite_without_force(tmp_path):
+    out = tmp_path / "o"
+    assert main(["produce", "-n", "5", "-o", str(out)]) == 0
+    with pytest.raises(SystemExit, match="--force"):
+        main(["produce", "-n", "5", "-o", str(out)])
+    assert main(["produce", "-n", "5", "-o", str(out), "--force"]) == 0
+
+
+def test_help_lists_candels_blender_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["produce", "--help"])
+    text = capsys.readouterr().out
+    for opt in ("--n_blends", "--mag_low", "--mag_high", "--mag_diff", "--rad_diff", "--test_ratio",
+                "--excluded_type", "--datapath", "--seed", "--output"):
+        assert opt in text
+
+
+def test_real_cosmos_stamps_produce(tmp_path, cosmos_dir):
+    out = tmp_path / "cosmos"
+    assert main(["produce", "-n", "30", "--mag_high", "23.5", "-d", str(cosmos_dir), "-o", str(out)]) == 0
+    assert main(["concatenate", "-d", str(out), "-m", "ogg_masks"]) == 0
+    assert np.load(out / "train_labels.npy").shape == (24, 128, 128, 3)
+
+
+def test_ctrl_c_leaves_no_partial_output(tmp_path):
+    out = tmp_path / "interrupted"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "candels_gui.cli", "produce", "-n", "20000", "-o", str(out)],
+        cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 60
+    while time.time() < deadline and not (out.exists() and any(out.iterdir())):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err.decode()
+    assert "no partial output" in err.decode()
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_sample_data_is_the_default():
+    assert (sample_data_dir() / "candels_img.npy").is_file()
+    assert os.path.samefile(sample_data_dir(), ROOT / "sample_data")

@@ -1,0 +1,247 @@
+"""Deblenders: registry, classical baselines, torch models, training, cancellation."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TRUE_POS = [(22.0, 30.0), (42.0, 35.0)]  # (x, y)
+
+
+def _gauss(size: int, x: float, y: float, amp: float, sig: float) -> np.ndarray:
+    yy, xx = np.mgrid[:size, :size]
+    return amp * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * sig ** 2))
+
+
+def _blend(seed: int = 0, size: int = 64) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = _gauss(size, *TRUE_POS[0], 60.0, 3.0) + _gauss(size, *TRUE_POS[1], 35.0, 2.5)
+    return (img + rng.normal(0, 1.0, (size, size))).astype(np.float32)
+
+
+def _write_h5(path: Path, n: int = 48, size: int = 32, seed: int = 1, grouped: bool = True) -> Path:
+    """Tiny export with the core writer's dataset names: random pairs of Gaussians plus noise."""
+    import h5py
+
+    rng = np.random.default_rng(seed)
+    iso = np.zeros((n, 2, size, size), np.float32)
+    c = size // 2
+    for i in range(n):
+        iso[i, 0] = _gauss(size, c, c, rng.uniform(20, 60), rng.uniform(1.5, 3))
+        dx, dy = rng.uniform(-9, 9, 2)
+        iso[i, 1] = _gauss(size, c + dx, c + dy, rng.uniform(10, 40), rng.uniform(1.5, 3))
+    masks = iso > 2.0
+    iso += rng.normal(0, 0.5, iso.shape).astype(np.float32)
+    blends = iso.sum(axis=1)
+    fluxes = iso.astype(np.float64).sum(axis=(2, 3))
+    with h5py.File(path, "w") as f:
+        f.attrs["input_hashes"] = '{"synthetic": "%d"}' % seed
+        f.attrs["options"] = "{}"
+        g = f.create_group("train") if grouped else f
+        g["blend_images"] = blends
+        g["isolated_images"] = iso
+        g["masks"] = masks
+        g["fluxes"] = fluxes
+    return path
+
+
+# ---------------------------------------------------------------------------------------- registry
+def test_registry_lists_six_names_without_importing_torch():
+    code = ("import sys, candels_gui.deblend as d; print(','.join(d.available())); "
+            "print(all(m.split('.')[0] not in {'torch', 'photutils', 'sep'} for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=str(ROOT)).stdout.split()
+    assert out[0].split(",") == ["photutils", "sep", "unet-seg", "unet-deblend", "cgan", "blend2flux"]
+    assert out[1] == "True"
+    from candels_gui.deblend import descriptions
+    assert all(descriptions()[k] for k in out[0].split(","))
+
+
+def test_unknown_name_and_missing_weights_give_clear_errors(tmp_path):
+    from candels_gui.deblend import get
+    with pytest.raises(ValueError, match="unknown deblender 'nope'"):
+        get("nope")
+    with pytest.raises(FileNotFoundError, match="candels-gui train --model cgan"):
+        get("cgan", weights=tmp_path / "missing.pt")
+
+
+# --------------------------------------------------------------------------------------- classical
+@pytest.mark.parametrize("name", ["photutils", "sep"])
+def test_classical_finds_both_sources(name):
+    from candels_gui.deblend import get
+
+    images = np.stack([_blend(0), _blend(1)])
+    results = get(name).run(images)
+    assert len(results) == 2
+    for r in results:
+        assert r.name == name and r.device == "cpu"
+        assert r.segmentation.dtype == bool and r.images.dtype == np.float32
+        assert r.segmentation.shape == r.images.shape == (2, 64, 64)
+        found = sorted(zip(r.catalog["x"], r.catalog["y"]))
+        for (x, y), (tx, ty) in zip(found, sorted(TRUE_POS)):
+            assert abs(x - tx) < 1.5 and abs(y - ty) < 1.5
+        assert not (r.segmentation[0] & r.segmentation[1]).any()
+        np.testing.assert_allclose(r.catalog["flux"], r.images.sum(axis=(1, 2)), rtol=1e-4)
+        bright = int(np.argmin(np.hypot(r.catalog["x"] - 22, r.catalog["y"] - 30)))
+        assert r.catalog["flux"][bright] > r.catalog["flux"][1 - bright]
+
+
+def test_sep_falls_back_to_loose_config_and_photutils_smooth_split():
+    from candels_gui.deblend import get
+
+    faint = (_gauss(64, 32, 32, 5.0, 2.0) + np.random.default_rng(3).normal(0, 1, (64, 64))).astype(np.float32)
+    r = get("sep").run(faint, noise_sigma=1.0)[0]
+    assert r.params["config"] == "loose" and r.params["noise_sigma"] == 1.0
+    hard = get("photutils").run(_blend(0))[0]
+    soft = get("photutils", split="smooth").run(_blend(0))[0]
+    np.testing.assert_array_equal(hard.segmentation, soft.segmentation)
+    np.testing.assert_allclose(hard.images.sum(axis=0), soft.images.sum(axis=0), atol=1e-3)
+    assert not np.allclose(hard.images, soft.images)
+
+
+def test_empty_image_gives_zero_sources():
+    from candels_gui.deblend import get
+
+    noise = np.random.default_rng(5).normal(0, 1, (1, 48, 48)).astype(np.float32)
+    for name in ("photutils", "sep"):
+        r = get(name, **({"nsigma": 6.0} if name == "photutils" else {})).run(noise)[0]
+        if r.n_sources:  # sep's loose pass may pick a noise peak, never more than a couple
+            assert r.n_sources <= 2
+        assert r.images.shape[1:] == (48, 48) and r.images.dtype == np.float32
+
+
+def test_cancelled_iter_run_stops_within_one_batch():
+    from candels_gui.core.errors import Cancelled
+    from candels_gui.core.jobs import CancelToken, run_job
+    from candels_gui.deblend import get
+
+    images = np.stack([_blend(i) for i in range(12)])
+    token, seen = CancelToken(), []
+
+    def on_progress(p):
+        seen.append(p.done)
+        token.cancel()
+
+    with pytest.raises(Cancelled):
+        run_job(get("sep").iter_run(images, 3, token), on_progress)
+    assert seen == [3]
+    assert seen[-1] <= 3 + 3
+    results = run_job(get("sep").iter_run(images[:5], 2))
+    assert len(results) == 5
+
+
+# ------------------------------------------------------------------------------------------ models
+def test_model_forward_shapes_and_normalisation():
+    import torch
+
+    from candels_gui.deblend.models import (PatchDiscriminator, asinh_denormalise, asinh_normalise,
+                                            build_model, count_parameters)
+
+    x = torch.zeros(2, 1, 40, 36)
+    expect = {"unet-seg": (2, 3, 40, 36), "unet-deblend": (2, 2, 40, 36), "cgan": (2, 2, 40, 36),
+              "blend2flux": (2, 2)}
+    for name, shape in expect.items():
+        m = build_model(name).eval()
+        assert tuple(m(x).shape) == shape
+        assert 2e5 < count_parameters(m) < 2.5e6
+    d = PatchDiscriminator()
+    assert d(torch.zeros(2, 1, 64, 64), torch.zeros(2, 2, 64, 64)).shape[:2] == (2, 1)
+    img = _blend(0)[None]
+    z = asinh_normalise(img, np.array([1.0]), 2.0)
+    np.testing.assert_allclose(asinh_denormalise(z, np.array([1.0]), 2.0), img, rtol=1e-4, atol=1e-4)
+
+
+# ---------------------------------------------------------------------------------------- training
+def test_training_steps_lower_the_loss(tmp_path):
+    import torch
+    import torch.nn.functional as F
+
+    from candels_gui.deblend.models import build_model
+    from candels_gui.deblend.training import TrainingData, _seg_loss
+
+    data = TrainingData(_write_h5(tmp_path / "blends.h5"), "unet-seg")
+    x, y = (torch.from_numpy(a) for a in data.batch(np.arange(16)))
+    torch.manual_seed(0)
+    model = build_model("unet-seg", base=8, depth=2)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    losses = []
+    for _ in range(10):
+        opt.zero_grad()
+        loss = _seg_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.9 * losses[0]
+
+    flux = TrainingData(tmp_path / "blends.h5", "blend2flux", memory_mb=0)  # read per batch
+    assert not flux.in_memory
+    xf, yf = (torch.from_numpy(a) for a in flux.batch(np.array([5, 2, 9, 0])))
+    xm, ym = TrainingData(tmp_path / "blends.h5", "blend2flux").batch(np.array([5, 2, 9, 0]))
+    np.testing.assert_allclose(yf.numpy(), ym, rtol=1e-6)
+    reg = build_model("blend2flux", base=8, depth=2)
+    opt = torch.optim.Adam(reg.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(20):
+        opt.zero_grad()
+        loss = F.l1_loss(reg(xf), yf)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_train_model_writes_loadable_weights_and_resumes(tmp_path):
+    from candels_gui.core.jobs import run_job
+    from candels_gui.deblend import get
+    from candels_gui.deblend.training import train_model
+
+    h5 = _write_h5(tmp_path / "blends.h5", n=24)
+    out = tmp_path / "unet-deblend.pt"
+    kw = dict(batch_size=8, lr=2e-3, seed=0, device="cpu", model_kwargs={"base": 8, "depth": 2},
+              patience=10, command="candels-gui train --model unet-deblend")
+    msgs = []
+    res = run_job(train_model("unet-deblend", h5, out, epochs=1, **kw), lambda p: msgs.append(p.message))
+    assert out.is_file() and Path(str(out) + ".ckpt").is_file()
+    assert res.epochs_run == 1 and any("val_loss" in m for m in msgs)
+    res2 = run_job(train_model("unet-deblend", h5, out, epochs=3, resume=True, **kw))
+    assert [r["epoch"] for r in res2.history] == [1, 2, 3] and res2.epochs_run == 3
+    assert res2.card["command"] == "candels-gui train --model unet-deblend"
+    assert len(res2.card["data_hash"]) == 64
+
+    deb = get("unet-deblend", weights=out, device="cpu")
+    blends = np.stack([_blend(i, size=32) for i in range(3)])
+    results = deb.run(blends)
+    assert len(results) == 3 and deb.device == "cpu"
+    for r in results:
+        assert r.segmentation.shape == r.images.shape == (2, 32, 32)
+        assert r.segmentation.dtype == bool and r.images.dtype == np.float32
+        np.testing.assert_allclose(r.catalog["flux"], r.images.sum(axis=(1, 2)), rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("name", ["unet-seg", "cgan", "blend2flux"])
+def test_every_model_trains_one_epoch_and_runs(tmp_path, name):
+    from candels_gui.core.jobs import run_job
+    from candels_gui.deblend.torch_deblender import TorchDeblender
+    from candels_gui.deblend.training import train_model
+
+    h5 = _write_h5(tmp_path / "blends.h5", n=12, grouped=name != "cgan")
+    out = tmp_path / f"{name}.pt"
+    small = {"unet-seg": {"base": 8, "depth": 2}, "cgan": {"base": 8, "depth": 3},
+             "blend2flux": {"base": 8, "depth": 2}}[name]
+    res = run_job(train_model(name, h5, out, epochs=1, batch_size=6, device="cpu", model_kwargs=small))
+    assert np.isfinite(res.best_val_loss)
+    deb = TorchDeblender.from_file(out, device="cpu")
+    r = deb.run(np.stack([_blend(0, size=32)]), noise_sigma=1.0)[0]
+    assert r.name == name and r.images.shape == r.segmentation.shape == (2, 32, 32)
+    assert r.images.dtype == np.float32 and len(r.catalog) == 2
+    if name == "blend2flux":
+        assert (r.catalog["flux"] > 0).all() and list(r.catalog["x"]) == [16.0, 16.0]
+    if name == "unet-seg":
+        covered = r.segmentation.any(axis=0)
+        np.testing.assert_allclose(r.images.sum(axis=0)[covered], _blend(0, size=32)[covered], rtol=1e-5)
