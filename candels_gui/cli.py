@@ -211,8 +211,79 @@ def _cmd_screenshot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_deblend(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("deblend", help="run a deblender on an export (--list shows them)")
+    p.add_argument("--list", action="store_true", help="list the deblenders and exit")
+    p.add_argument("--model", help="deblender name (see --list)")
+    p.add_argument("--data", help="export or produce output (folder, HDF5 or FITS)")
+    p.add_argument("--split", default=None, help="split to read (train/test; default: test when present)")
+    p.add_argument("--weights", default=None, help="weights file for a torch model (default: shipped)")
+    p.add_argument("--batch_size", type=int, default=32, help="blends per batch (32)")
+    p.add_argument("-o", "--output", help="HDF5 file for the results")
+    p.set_defaults(func=_cmd_deblend)
+
+
+def _cmd_deblend(args: argparse.Namespace) -> int:
+    from .deblend import available, descriptions, get
+
+    if args.list:
+        for name, text in descriptions().items():
+            print(f"{name:14s} {text}")
+        return 0
+    if not (args.model and args.data and args.output):
+        raise ValueError("deblend needs --model, --data and -o (or --list)")
+    if args.model not in available():
+        raise ValueError(f"unknown deblender {args.model!r}; available: {available()}")
+    from .core.export import export_splits, read_export
+    from .core.jobs import run_with_progress
+    from .deblend.results_io import write_results
+
+    splits = export_splits(args.data)
+    split = args.split or ("test" if "test" in splits else splits[0])
+    data = read_export(args.data, split=split)
+    kwargs = {"weights": args.weights} if args.weights else {}
+    deblender = get(args.model, **kwargs)
+    results = run_with_progress(deblender.iter_run(data.images, batch_size=args.batch_size),
+                                f"{args.model} on {split or 'blends'}", unit="blend")
+    out = write_results(args.output, results, data_path=str(args.data))
+    print(f"{len(results)} blends deblended by {args.model} ({deblender.device}) -> {out}")
+    return 0
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a torch deblender on an HDF5 export")
+    p.add_argument("--model", required=True, choices=("unet-seg", "unet-deblend", "cgan", "blend2flux"))
+    p.add_argument("--data", required=True, help="HDF5 file from produce (blends.h5) or an HDF5 export")
+    p.add_argument("-o", "--output", default=None, help="weights file (default: resources/models/MODEL.pt)")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch_size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--val_fraction", type=float, default=0.1)
+    p.add_argument("--patience", type=int, default=5, help="early-stopping patience in epochs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
+    p.add_argument("--resume", action="store_true", help="continue from OUTPUT.ckpt")
+    p.set_defaults(func=_cmd_train)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .core.jobs import run_with_progress
+    from .deblend.torch_deblender import weights_path
+    from .deblend.training import train_model
+
+    out = args.output or weights_path(args.model)
+    command = "candels-gui " + " ".join(sys.argv[1:])
+    result = run_with_progress(train_model(
+        args.model, args.data, out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        val_fraction=args.val_fraction, patience=args.patience, seed=args.seed, device=args.device,
+        resume=args.resume, command=command), f"train {args.model}", unit="epoch")
+    print(f"weights written to {out}: {result}")
+    return 0
+
+
 ADDERS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
-    _add_produce, _add_concatenate, _add_convert, _add_download, _add_sample, _add_bench, _add_screenshot)
+    _add_produce, _add_concatenate, _add_convert, _add_download, _add_sample, _add_deblend, _add_train,
+    _add_bench, _add_screenshot)
 
 
 def build_parser() -> argparse.ArgumentParser:
