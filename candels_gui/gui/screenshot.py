@@ -1,0 +1,135 @@
+"""``candels-gui screenshot``: open the main window offscreen with a blend loaded and save a picture."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["take_screenshot", "pick_showcase_spec", "VIEWS"]
+
+#: Views the command knows; only ``editor`` exists in this version.
+VIEWS = ("editor", "review", "compare")
+
+
+def pick_showcase_spec(stamps, *, seed: int = 42, blendedness: tuple[float, float] = (0.04, 0.3)):
+    """A pair of two bright, well-sized galaxies at an offset where their light visibly mixes.
+
+    Candidates are galaxies with a radius between 3 % and 12 % of the stamp, brightest first; galaxy 2
+    is within 1.5 mag of galaxy 1. The separation is scanned inwards from 45 % of the stamp until the
+    larger blendedness (core :func:`~candels_gui.core.blend_metrics.blendedness`) enters the range
+    ``blendedness`` while the footprints overlap.
+    """
+    from ..core.blend import BlendEngine, BlendSpec
+    from ..core.blend_metrics import blendedness as blendedness_of
+    from ..core.blend_metrics import overlap_fraction
+
+    engine = BlendEngine(stamps)
+    size = min(stamps.stamp_shape)
+    mags = np.asarray(stamps.catalog["mag"], float)
+    radii = np.asarray(stamps.catalog["radius"], float)
+    ok = np.flatnonzero((radii > 0.03 * size) & (radii < 0.12 * size) & np.isfinite(mags))
+    if ok.size < 2:
+        ok = np.arange(len(stamps))
+    order = ok[np.argsort(mags[ok], kind="stable")]
+    ids = stamps.ids
+    angle = np.radians(35.0)
+    fallback = None
+    for i1 in order[:8]:
+        for i2 in order[:16]:
+            if i2 == i1 or abs(mags[i2] - mags[i1]) > 1.5:
+                continue
+            for sep in np.linspace(0.45 * size, max(radii[i1], radii[i2]), 32):
+                spec = BlendSpec(int(ids[i1]), int(ids[i2]), dx=round(sep * np.cos(angle), 2),
+                                 dy=round(sep * np.sin(angle), 2), rotation=30.0, seed=seed)
+                blend = engine.render(spec)
+                if overlap_fraction(blend.masks) <= 0:
+                    continue
+                fallback = fallback or spec
+                b = float(blendedness_of(blend.isolated, masks=blend.masks).max())
+                if blendedness[0] <= b <= blendedness[1]:
+                    return spec
+    if fallback is None:
+        raise ValueError(f"no pair of galaxies in {stamps.source or 'the data'} overlaps at any offset")
+    return fallback
+
+
+def take_screenshot(output: str | os.PathLike, *, view: str = "editor", data: str | os.PathLike | None = None,
+                    size: tuple[int, int] = (1600, 1000)) -> Path:
+    """Open the app (offscreen when there is no display), load ``data``, show a blend, save a PNG.
+
+    Parameters
+    ----------
+    output : path
+        PNG file to write (folders are created).
+    view : {"editor", "review", "compare"}
+        Which part of the app to show; this version has the blend editor only.
+    data : path, optional
+        Data to open (default: the bundled sample data).
+    size : (int, int)
+        Window size in pixels.
+
+    Returns
+    -------
+    Path
+        ``output``.
+    """
+    if view not in VIEWS:
+        raise ValueError(f"unknown view {view!r}; expected one of {list(VIEWS)}")
+    if view != "editor":
+        raise ValueError(f"the {view!r} view is not part of this version yet (curation review and "
+                         "deblender comparison come later); use --view editor")
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) or sys.platform == "linux" \
+            and "QT_QPA_PLATFORM" not in os.environ and not os.environ.get("DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+    from PyQt6.QtCore import QSettings, qInstallMessageHandler
+    from PyQt6.QtWidgets import QApplication
+
+    from ..core.sources import load_stampset
+    from ..paths import sample_data_dir
+    from .app import MainWindow, make_app
+
+    data_path = Path(data) if data is not None else sample_data_dir()
+    stamps = load_stampset(data_path)
+    spec = pick_showcase_spec(stamps)
+    previous = qInstallMessageHandler(_quiet_offscreen)
+    app = make_app()
+    with tempfile.TemporaryDirectory() as tmp:  # never touch the user's settings
+        settings = QSettings(str(Path(tmp) / "screenshot.ini"), QSettings.Format.IniFormat)
+        window = MainWindow(None, settings=settings)
+        window.source_path = data_path
+        window.set_stamps(stamps, random_pair=False)
+        window.resize(*size)
+        window.show()
+        QApplication.processEvents()
+        window.state.set_spec(spec)
+        window.catalog.select_stamp(stamps.index_of(spec.id1))
+        window.editor.flush()
+        for _ in range(3):
+            QApplication.processEvents()
+        window.editor.fit()
+        QApplication.processEvents()
+        cx, cy = window.editor.centre()
+        window._hovered("blend", cx + 2.0, cy + 1.0,
+                        float(window.editor.last_blend.image[int(cy) + 1, int(cx) + 2]))
+        QApplication.processEvents()
+        out = Path(output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if not window.grab().save(str(out)):
+            raise OSError(f"could not write the picture {out}")
+        window.close()
+        QApplication.processEvents()
+        settings.sync()
+    qInstallMessageHandler(previous)
+    _ = app
+    return out
+
+
+def _quiet_offscreen(mode, context, message: str) -> None:
+    """Drop the offscreen plugin's "cannot resize a native window" notes; print everything else."""
+    if "propagateSizeHints" not in message:
+        print(message, file=sys.stderr)

@@ -1,0 +1,174 @@
+"""Background work for the GUI: core jobs and plain calls run on the thread pool.
+
+Workers never touch widgets: results, progress and errors come back to the UI thread as Qt signals
+(superqt's ``create_worker``), and the :class:`TaskRunner` shows them in the status bar with a Cancel
+button. Core jobs are generators yielding :class:`~candels_gui.core.jobs.Progress`; cancelling sets
+their :class:`~candels_gui.core.jobs.CancelToken`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from PyQt6.QtCore import QObject, QThreadPool, pyqtSignal
+from PyQt6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+from superqt.utils import FunctionWorker, GeneratorWorker, create_worker
+
+from ..core.errors import Cancelled
+from ..core.jobs import CancelToken, Job, Progress
+
+__all__ = ["Task", "TaskRunner", "TaskBar"]
+
+
+class Task(QObject):
+    """One piece of background work: its label, its cancel token and its worker."""
+
+    def __init__(self, label: str, token: CancelToken, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.label = label
+        self.token = token
+        self.worker: GeneratorWorker | FunctionWorker | None = None
+        self.done = False
+
+    def cancel(self) -> None:
+        """Ask the work to stop at its next check (a job) or drop its result (a plain call)."""
+        self.token.cancel()
+        if self.worker is not None:
+            self.worker.quit()
+
+
+class TaskRunner(QObject):
+    """Runs work off the UI thread and reports it by signals.
+
+    Signals
+    -------
+    started(str)
+        A task with this label began.
+    progress(object)
+        A :class:`Progress` of the current task.
+    idle()
+        No task is running any more.
+    """
+
+    started = pyqtSignal(str)
+    progress = pyqtSignal(object)
+    idle = pyqtSignal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.tasks: list[Task] = []
+
+    @property
+    def busy(self) -> bool:
+        """True while a task runs."""
+        return bool(self.tasks)
+
+    def run_job(self, label: str, make_job: Callable[[CancelToken], Job], *,
+                on_result: Callable[[Any], None], on_error: Callable[[BaseException], None],
+                on_cancel: Callable[[], None] | None = None) -> Task:
+        """Run the core job ``make_job(token)`` in a worker.
+
+        ``on_result(value)``, ``on_error(exc)`` and ``on_cancel()`` are called on the UI thread;
+        a :class:`~candels_gui.core.errors.Cancelled` error counts as a cancel, not an error.
+        """
+        token = CancelToken()
+
+        def gen():  # generator function: superqt runs it step by step in the pool thread
+            return (yield from make_job(token))
+
+        return self._start(label, token, gen, on_result, on_error, on_cancel)
+
+    def run_call(self, label: str, fn: Callable[..., Any], *args: Any,
+                 on_result: Callable[[Any], None], on_error: Callable[[BaseException], None],
+                 **kwargs: Any) -> Task:
+        """Run ``fn(*args, **kwargs)`` in a worker (for work that is not a job)."""
+        return self._start(label, CancelToken(), lambda: fn(*args, **kwargs), on_result, on_error, None)
+
+    def cancel_all(self) -> None:
+        """Ask every running task to stop."""
+        for task in list(self.tasks):
+            task.cancel()
+
+    def wait(self, msecs: int = 10_000) -> bool:
+        """Block until the pool's threads are done (for closing the window); True when they are."""
+        return QThreadPool.globalInstance().waitForDone(msecs)
+
+    # ------------------------------------------------------------------ private
+    def _start(self, label: str, token: CancelToken, fn: Callable[[], Any],
+               on_result: Callable[[Any], None], on_error: Callable[[BaseException], None],
+               on_cancel: Callable[[], None] | None) -> Task:
+        task = Task(label, token, self)
+        worker = create_worker(fn, _start_thread=False, _ignore_errors=True)
+        task.worker = worker
+
+        reported = [False]
+
+        def returned(value: Any) -> None:
+            reported[0] = True
+            if token.cancelled:
+                if on_cancel:
+                    on_cancel()
+            else:
+                on_result(value)
+
+        def errored(exc: BaseException) -> None:
+            reported[0] = True
+            if isinstance(exc, Cancelled) or token.cancelled:
+                if on_cancel:
+                    on_cancel()
+            else:
+                on_error(exc)
+
+        def finished() -> None:
+            task.done = True
+            if not reported[0] and on_cancel:  # aborted between two steps: neither returned nor raised
+                on_cancel()
+            if task in self.tasks:
+                self.tasks.remove(task)
+            if not self.tasks:
+                self.idle.emit()
+
+        worker.returned.connect(returned)
+        worker.errored.connect(errored)
+        worker.finished.connect(finished)
+        if isinstance(worker, GeneratorWorker):
+            worker.yielded.connect(lambda p: self.progress.emit(p) if isinstance(p, Progress) else None)
+        self.tasks.append(task)
+        self.started.emit(label)
+        worker.start()
+        return task
+
+
+class TaskBar(QWidget):
+    """Status-bar widget: label, progress bar and Cancel button of the running task."""
+
+    def __init__(self, runner: TaskRunner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.runner = runner
+        self.label = QLabel(self)
+        self.bar = QProgressBar(self)
+        self.bar.setFixedWidth(180)
+        self.bar.setTextVisible(False)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.clicked.connect(runner.cancel_all)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.label)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.cancel_button)
+        runner.started.connect(self._started)
+        runner.progress.connect(self._progress)
+        runner.idle.connect(self.hide)
+        self.hide()
+
+    def _started(self, label: str) -> None:
+        self.label.setText(label)
+        self.bar.setRange(0, 0)  # busy until the first progress report
+        self.show()
+
+    def _progress(self, p: Progress) -> None:
+        if p.total:
+            self.bar.setRange(0, 1000)
+            self.bar.setValue(int(1000 * p.fraction))
+        if p.message:
+            self.label.setText(p.message)
