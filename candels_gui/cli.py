@@ -281,9 +281,60 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="metrics of deblenders on an export: table, ECSV + JSON, plots",
+                       description="Run deblenders on one split of an export (a produce output folder, an "
+                                   "export folder, HDF5 or FITS file) and measure them against the truth: "
+                                   "detection, segmentation, photometry and reconstruction metrics.")
+    p.add_argument("--data", default=None, metavar="EXPORT", help="export to evaluate on (required)")
+    p.add_argument("--deblenders", default=None, metavar="A,B,C",
+                   help="comma-separated deblender names (default: every registered one that can be built; "
+                        "see 'candels-gui deblend --list')")
+    p.add_argument("--split", default=None, metavar="NAME", help="split to read (default: test when present)")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="evaluate the first N blends only")
+    p.add_argument("--max_separation", type=float, default=None, metavar="PX",
+                   help="largest detection-to-galaxy distance that counts as a match, px (default: none)")
+    p.add_argument("--batch_size", type=int, default=32, metavar="N", help="blends per batch (32)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object: deblender -> summary metrics (nothing else on stdout)")
+    p.add_argument("--plots", default=None, metavar="DIR", help="write the PNG figures into DIR")
+    p.add_argument("-o", "--output", default=None, metavar="OUTDIR",
+                   help="write metrics.ecsv, metrics.json and per_blend_NAME.ecsv into OUTDIR")
+    p.set_defaults(func=_cmd_evaluate)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    if not args.data:
+        raise ValueError("no data to evaluate on: pass --data EXPORT (a produce output folder, an export "
+                         "folder, HDF5 or FITS file)")
+    from .core.jobs import run_with_progress
+    from .evaluation import evaluate, format_summary, resolve_deblenders, write_plots, write_report
+
+    built, skipped = resolve_deblenders(args.deblenders)
+    for name, reason in skipped.items():
+        print(f"evaluate: skipping {name}: {reason}", file=sys.stderr)
+    result = run_with_progress(
+        evaluate(args.data, list(built.values()) if built else args.deblenders, split=args.split,
+                 limit=args.limit, max_separation=args.max_separation, batch_size=args.batch_size),
+        "evaluating", unit="blend")
+    result.skipped.update(skipped)
+    for note in result.notes:
+        print(f"evaluate: note: {note}", file=sys.stderr)
+    written = write_report(result, args.output) if args.output else []
+    if args.plots:
+        written += write_plots(result, args.plots)
+    if args.json:
+        print(json.dumps(result.to_json(), allow_nan=False))
+    else:
+        print(format_summary(result))
+    for path in written:
+        print(f"=> {path}", file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
 ADDERS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_produce, _add_concatenate, _add_convert, _add_download, _add_sample, _add_deblend, _add_train,
-    _add_bench, _add_screenshot)
+    _add_evaluate, _add_bench, _add_screenshot)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,470 @@
+"""Evaluate deblenders on an export: truth from the export, predictions from the deblenders, metrics.
+
+:func:`evaluate` is a job generator (yields :class:`~candels_gui.core.jobs.Progress`, checks a
+:class:`~candels_gui.core.jobs.CancelToken`) that reads one split of an export (any output of ``produce``
+or of an export: folder, HDF5 or FITS file), builds the :class:`~candels_gui.core.metrics_binned.Truth`
+(galaxy 1 at the stamp centre ``(W//2, H//2)``, galaxy 2 moved by the spec's ``(dx, dy)``), runs every
+deblender batch by batch and measures its output with
+:func:`~candels_gui.core.metrics_binned.per_blend_table`. The result holds one summary per deblender
+(exactly :data:`~candels_gui.core.metrics_binned.SUMMARY_KEYS`) and its per-blend table.
+:func:`write_report` writes them (``metrics.ecsv``, ``metrics.json``, ``per_blend_<name>.ecsv``);
+:mod:`candels_gui.evaluation.plots` draws the figures.
+
+Blends are deblended and measured ``batch_size`` at a time, so memory holds only the export and the
+per-blend tables, not every deblended image.
+
+Examples
+--------
+>>> from candels_gui.core.jobs import run_job
+>>> result = run_job(evaluate("output-s_42-n_1500", ["photutils", "sep"], split="test"))  # doctest: +SKIP
+>>> result.summaries["sep"]["recall"]                                                    # doctest: +SKIP
+>>> write_report(result, "evaluation")                                                   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from astropy.table import Table, vstack
+
+from ..core.errors import DataError
+from ..core.export import ExportData, export_splits, read_export
+from ..core.jobs import CancelToken, Job, Progress, check_cancel, run_job
+from ..core.labels import DEFAULT_ZEROPOINT, flux_to_mag
+from ..core.metrics_binned import SUMMARY_KEYS, Prediction, Truth, per_blend_table, summarize_table
+from ..deblend import DeblendResult, Deblender, available, get
+
+__all__ = ["EvaluationResult", "evaluate", "resolve_deblenders", "truth_from_export", "to_prediction",
+           "write_report", "format_summary", "summary_json", "SUMMARY_UNITS", "default_split"]
+
+#: Unit of every summary key ("" = dimensionless; rmse/psnr are in the images' flux units / dB).
+SUMMARY_UNITS = {"precision": "", "recall": "", "f1": "", "iou_mean": "", "flux_mape": "%",
+                 "dmag_mean": "mag", "dmag_sigma": "mag", "outlier_frac": "", "rmse": "",
+                 "psnr": "dB", "ssim": "", "n_blends": ""}
+
+_DESCRIPTIONS = {
+    "precision": "TP / (TP + FP), detections pooled over blends",
+    "recall": "TP / (TP + FN), detections pooled over blends",
+    "f1": "harmonic mean of precision and recall",
+    "iou_mean": "mean IoU of each true galaxy with its matched footprint (0 when missed)",
+    "flux_mape": "mean absolute percentage error of the fluxes (missed galaxy: 100 %)",
+    "dmag_mean": "mean of m_pred - m_true over galaxies with |dmag| <= 0.75",
+    "dmag_sigma": "standard deviation of m_pred - m_true over galaxies with |dmag| <= 0.75",
+    "outlier_frac": "fraction of galaxies with |dmag| > 0.75 or no positive flux",
+    "rmse": "root-mean-square error of the deblended images (image flux units)",
+    "psnr": "peak signal-to-noise ratio of the deblended images",
+    "ssim": "structural similarity of the deblended images",
+    "n_blends": "number of blends evaluated",
+}
+
+
+@dataclass
+class EvaluationResult:
+    """What :func:`evaluate` returns.
+
+    Attributes
+    ----------
+    data_path : str
+        The export that was read.
+    split : str or None
+        Its split (``None`` for an unsplit export).
+    n_blends : int
+        Blends evaluated (after ``limit``).
+    summaries : dict
+        Deblender name -> summary (keys :data:`~candels_gui.core.metrics_binned.SUMMARY_KEYS`).
+    tables : dict
+        Deblender name -> per-blend :class:`~astropy.table.Table` (the columns of
+        :func:`~candels_gui.core.metrics_binned.per_blend_table` plus ``blend_id``, ``mag_true_1/2`` and
+        ``mag_pred_1/2`` in AB mag).
+    devices, params : dict
+        Deblender name -> device it ran on, and its parameters.
+    skipped : dict
+        Deblender name -> why it was not evaluated (a torch model without weights, say).
+    notes : list of str
+        Caveats about the data (no isolated images, hence no image metrics...).
+    max_separation : float or None
+        Matching radius used, pixels.
+    zeropoint : float
+        AB zeropoint of the magnitudes.
+    """
+
+    data_path: str
+    split: str | None
+    n_blends: int
+    summaries: dict[str, dict[str, float | int]] = field(default_factory=dict)
+    tables: dict[str, Table] = field(default_factory=dict)
+    devices: dict[str, str] = field(default_factory=dict)
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    max_separation: float | None = None
+    zeropoint: float = DEFAULT_ZEROPOINT
+
+    @property
+    def deblenders(self) -> list[str]:
+        """Names of the evaluated deblenders, in order."""
+        return list(self.summaries)
+
+    def summary_table(self) -> Table:
+        """One row per deblender: ``deblender`` and the summary keys, with units and descriptions."""
+        t = Table()
+        t["deblender"] = np.array(self.deblenders, dtype=str)
+        for key in SUMMARY_KEYS:
+            vals = [self.summaries[n][key] for n in self.deblenders]
+            t[key] = np.array(vals, dtype=np.int64 if key == "n_blends" else np.float64)
+            if SUMMARY_UNITS[key]:
+                t[key].unit = SUMMARY_UNITS[key]
+            t[key].description = _DESCRIPTIONS[key]
+        t.meta.update(self._meta())
+        return t
+
+    def to_json(self) -> dict[str, dict[str, float | int | None]]:
+        """Deblender name -> summary, JSON-ready (NaN and infinities as ``None``)."""
+        return summary_json(self.summaries)
+
+    def _meta(self) -> dict[str, Any]:
+        return {"data": self.data_path, "split": self.split, "n_blends": self.n_blends,
+                "max_separation": self.max_separation, "zeropoint": self.zeropoint,
+                "devices": dict(self.devices), "skipped": dict(self.skipped), "notes": list(self.notes)}
+
+
+def summary_json(summaries: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Summaries with plain Python numbers and ``None`` for NaN / infinity (valid strict JSON).
+
+    Examples
+    --------
+    >>> summary_json({"sep": {"recall": float("nan"), "n_blends": np.int64(3)}})
+    {'sep': {'recall': None, 'n_blends': 3}}
+    """
+    def clean(v: Any) -> Any:
+        if isinstance(v, (bool, np.bool_)):
+            return bool(v)
+        if isinstance(v, (int, np.integer)):
+            return int(v)
+        f = float(v)
+        return f if math.isfinite(f) else None
+    return {name: {k: clean(v) for k, v in s.items()} for name, s in summaries.items()}
+
+
+# ------------------------------------------------------------------------------------- deblenders
+def resolve_deblenders(deblenders: str | Sequence[str | Deblender] | None = None
+                       ) -> tuple[dict[str, Deblender], dict[str, str]]:
+    """Build the deblenders to evaluate.
+
+    Parameters
+    ----------
+    deblenders : str, sequence of str or Deblender, or None
+        Registry names (a comma-separated string works too) or ready :class:`Deblender` instances.
+        ``None``: every registered deblender that can be built; those whose weights (or torch) are
+        missing are skipped.
+
+    Returns
+    -------
+    (built, skipped) : (dict name -> Deblender, dict name -> reason)
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, an empty list, or a named deblender that cannot be built.
+    FileNotFoundError
+        For a named torch model without weights.
+    """
+    explicit = deblenders is not None
+    if isinstance(deblenders, str):
+        deblenders = [s.strip() for s in deblenders.split(",") if s.strip()]
+    items: Sequence[str | Deblender] = available() if deblenders is None else deblenders
+    if explicit and not items:
+        raise ValueError(f"no deblender named; available: {', '.join(available())}")
+    built: dict[str, Deblender] = {}
+    skipped: dict[str, str] = {}
+    for item in items:
+        if isinstance(item, Deblender):
+            name = item.name or type(item).__name__
+            built.setdefault(name, item)
+            continue
+        if not isinstance(item, str):
+            raise ValueError(f"deblenders must be names or Deblender instances, got {item!r}")
+        if item in built:
+            continue
+        try:
+            built[item] = get(item)
+        except (FileNotFoundError, ImportError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if explicit:
+                if isinstance(exc, FileNotFoundError):
+                    raise
+                raise ValueError(f"deblender {item!r} cannot be built: {reason}") from exc
+            skipped[item] = reason
+    return built, skipped
+
+
+def to_prediction(result: DeblendResult, *, images: bool = True) -> Prediction:
+    """A :class:`~candels_gui.core.metrics_binned.Prediction` from a :class:`DeblendResult`.
+
+    ``images=False`` leaves the source images out (no reconstruction metrics).
+    """
+    cat = result.catalog
+    pos = np.column_stack([np.asarray(cat["x"], np.float64), np.asarray(cat["y"], np.float64)])
+    if not np.isfinite(pos).all():
+        raise ValueError(f"{result.name}: a detection has a non-finite position {pos.tolist()}")
+    return Prediction(pos, result.segmentation, result.images if images else None,
+                      np.asarray(cat["flux"], np.float64))
+
+
+# ------------------------------------------------------------------------------------------ truth
+def default_split(path: str | os.PathLike) -> str | None:
+    """The split :func:`evaluate` reads when none is named: ``test`` when present, else the first."""
+    splits = export_splits(path)
+    return "test" if "test" in splits else splits[0]
+
+
+def truth_from_export(data: ExportData, *, limit: int | None = None) -> tuple[Truth, list[str]]:
+    """The :class:`~candels_gui.core.metrics_binned.Truth` of the first ``limit`` blends of an export.
+
+    Galaxy 1 sits at pixel ``(W//2, H//2)`` and galaxy 2 at that plus the spec's ``(dx, dy)``; masks,
+    isolated images and fluxes come from the export. An export without isolated images (the npy layout
+    with mask labels) gets NaN images: image metrics and blendedness are then NaN, and a note says so.
+
+    Returns
+    -------
+    (truth, notes)
+
+    Raises
+    ------
+    DataError
+        When the export has no masks (npy ``single_images`` layout) or its arrays disagree in length.
+    """
+    where = f"{data.path}" + (f" (split {data.split})" if data.split else "")
+    n = len(data.images) if limit is None else min(int(limit), len(data.images))
+    if data.images.ndim != 3:
+        raise DataError(f"{where}: blend images must be (N, H, W), got {data.images.shape}")
+    h, w = data.images.shape[1:]
+    if data.masks is None:
+        raise DataError(f"{where}: the export holds no galaxy masks (label method "
+                        f"{data.label_method}); evaluate needs them: use a produce output, an HDF5 or "
+                        f"FITS export, or an npy export with mask labels")
+    if len(data.specs) < n or len(data.fluxes) < n or len(data.masks) < n:
+        raise DataError(f"{where}: {len(data.images)} images but {len(data.specs)} specs, "
+                        f"{len(data.fluxes)} flux rows and {len(data.masks)} masks")
+    if np.shape(data.masks)[1:] != (2, h, w):
+        raise DataError(f"{where}: masks must be (N, 2, {h}, {w}), got {np.shape(data.masks)}")
+    notes: list[str] = []
+    if data.isolated is None:
+        isolated = np.full((n, 2, h, w), np.nan, np.float32)
+        notes.append(f"{where} holds no isolated galaxy images (label method {data.label_method}): "
+                     f"rmse, psnr and ssim are not measured")
+    else:
+        isolated = np.asarray(data.isolated[:n])
+    pos = np.empty((n, 2, 2))
+    pos[:, :, 0], pos[:, :, 1] = w // 2, h // 2
+    pos[:, 1, 0] += [s.dx for s in data.specs[:n]]
+    pos[:, 1, 1] += [s.dy for s in data.specs[:n]]
+    truth = Truth(pos, np.asarray(data.masks[:n]), isolated, np.asarray(data.fluxes[:n], np.float64))
+    return truth, notes
+
+
+def _zeropoint(data: ExportData) -> float:
+    man = data.manifest or {}
+    for section in ("options", "input"):
+        zp = (man.get(section) or {}).get("zeropoint")
+        if zp is not None:
+            return float(zp)
+    return DEFAULT_ZEROPOINT
+
+
+def _slice(truth: Truth, a: int, b: int) -> Truth:
+    return Truth(truth.positions[a:b], truth.masks[a:b], truth.isolated[a:b], truth.fluxes[a:b])
+
+
+# -------------------------------------------------------------------------------------- evaluation
+def evaluate(data: str | os.PathLike | ExportData, deblenders: str | Sequence[str | Deblender] | None = None,
+             *, split: str | None = None, limit: int | None = None, max_separation: float | None = None,
+             batch_size: int = 32, cancel: CancelToken | None = None) -> Job:
+    """Job generator: evaluate deblenders on one split of an export; returns an :class:`EvaluationResult`.
+
+    Parameters
+    ----------
+    data : path or ExportData
+        A produce output folder, an export folder, HDF5 or FITS file (or one read already).
+    deblenders : str, sequence of str or Deblender, optional
+        Names (``"photutils,sep"`` or ``["photutils", "sep"]``) or instances. Default: every registered
+        deblender that can be built (torch models without weights are skipped, see ``result.skipped``).
+    split : str, optional
+        Split to read; default ``test`` when present, else the only one.
+    limit : int, optional
+        Evaluate the first ``limit`` blends only.
+    max_separation : float, optional
+        Detections farther than this (pixels) from a true galaxy are never matched to it.
+    batch_size : int
+        Blends per deblender call (and per progress step).
+    cancel : CancelToken, optional
+        Checked between batches (raises :class:`~candels_gui.core.errors.Cancelled`).
+
+    Yields
+    ------
+    Progress
+        ``done`` / ``total`` = blends deblended and measured over all deblenders.
+
+    Examples
+    --------
+    >>> from candels_gui.core.jobs import run_with_progress
+    >>> res = run_with_progress(evaluate("out", "photutils,sep", limit=100))   # doctest: +SKIP
+    >>> res.summaries["photutils"]["f1"]                                       # doctest: +SKIP
+    """
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if limit is not None and int(limit) < 1:
+        raise ValueError(f"limit must be >= 1, got {limit}")
+    if max_separation is not None and not float(max_separation) >= 0:
+        raise ValueError(f"max_separation must be >= 0 pixels, got {max_separation}")
+    built, skipped = resolve_deblenders(deblenders)
+    if not built:
+        raise ValueError("no deblender can be evaluated: "
+                         + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
+    if isinstance(data, ExportData):
+        export = data
+    else:
+        export = read_export(data, split=split if split is not None else default_split(data))
+    truth, notes = truth_from_export(export, limit=limit)
+    n = len(truth)
+    if n == 0:
+        raise DataError(f"{export.path}: split {export.split} holds no blends")
+    has_images = export.isolated is not None
+    zp = _zeropoint(export)
+    result = EvaluationResult(str(export.path), export.split, n, skipped=skipped, notes=notes,
+                              max_separation=None if max_separation is None else float(max_separation),
+                              zeropoint=zp)
+    total = n * len(built)
+    yield Progress(0, total, "evaluating")
+    images = export.images
+    step = int(batch_size)
+    for k, (name, deblender) in enumerate(built.items()):
+        parts = []
+        for a in range(0, n, step):
+            check_cancel(cancel)
+            b = min(n, a + step)
+            results = run_job(deblender.iter_run(np.asarray(images[a:b]), step, cancel))
+            preds = [to_prediction(r, images=has_images) for r in results]
+            part = per_blend_table(_slice(truth, a, b), preds, max_separation=max_separation)
+            part["blend"] = np.arange(a, b)
+            parts.append(part)
+            yield Progress(k * n + b, total, f"{name}: {b}/{n} blends")
+        table = vstack(parts, metadata_conflicts="silent")
+        _add_columns(table, export, zp)
+        table.meta.update({"deblender": name, "device": deblender.device, "params": deblender.params,
+                           **{k_: v for k_, v in result._meta().items() if k_ not in ("devices", "skipped")}})
+        result.tables[name] = table
+        result.summaries[name] = summarize_table(table)
+        result.devices[name] = deblender.device
+        result.params[name] = deblender.params
+    return result
+
+
+def _add_columns(table: Table, export: ExportData, zp: float) -> None:
+    n = len(table)
+    if "id" in export.catalog.colnames:
+        table.add_column(np.asarray(export.catalog["id"][:n]), name="blend_id", index=1)
+    for g in (1, 2):
+        table[f"mag_true_{g}"] = flux_to_mag(np.asarray(table[f"flux_true_{g}"], float), zp)
+        table[f"mag_pred_{g}"] = flux_to_mag(np.asarray(table[f"flux_pred_{g}"], float), zp)
+        table[f"mag_true_{g}"].unit = table[f"mag_pred_{g}"].unit = "mag"
+    table["separation"].unit = "pix"
+    table["delta_mag"].unit = "mag"
+
+
+# ------------------------------------------------------------------------------------------ output
+def _fmt(key: str, v: Any) -> str:
+    if key == "n_blends":
+        return str(int(v))
+    v = float(v)
+    if math.isnan(v):
+        return "-"
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    if key == "flux_mape":
+        return f"{v:.1f}"
+    if key in ("psnr",):
+        return f"{v:.2f}"
+    if key == "rmse":
+        return f"{v:.3g}"
+    return f"{v:.3f}"
+
+
+def format_summary(result: EvaluationResult) -> str:
+    """A readable table: one row per deblender, one column per summary key (units in brackets).
+
+    Examples
+    --------
+    >>> print(format_summary(result))   # doctest: +SKIP
+    """
+    heads = ["deblender"] + [f"{k}[{SUMMARY_UNITS[k]}]" if SUMMARY_UNITS[k] else k for k in SUMMARY_KEYS]
+    rows = [[name] + [_fmt(k, result.summaries[name][k]) for k in SUMMARY_KEYS]
+            for name in result.deblenders]
+    widths = [max(len(r[i]) for r in [heads] + rows) for i in range(len(heads))]
+    line = lambda r: "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i])  # noqa: E731
+                               for i, c in enumerate(r))
+    where = f"{result.split} split of {result.data_path}" if result.split else result.data_path
+    sep = "none" if result.max_separation is None else f"{result.max_separation:g} px"
+    out = [f"{result.n_blends} blends ({where}); matching radius: {sep}", line(heads),
+           line(["-" * w for w in widths])]
+    out += [line(r) for r in rows]
+    return "\n".join(out)
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "deblender"
+
+
+def _atomic_write(path: Path, write: Any) -> Path:
+    """Write via ``write(tmp_path)`` to a temporary name beside ``path``, then rename over it."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _ecsv_safe(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """Metadata round-tripped through JSON, so ECSV's YAML header gets plain types only."""
+    return json.loads(json.dumps(dict(meta), default=lambda o: o.item() if hasattr(o, "item") else str(o),
+                                 allow_nan=True))
+
+
+def write_report(result: EvaluationResult, outdir: str | os.PathLike) -> list[Path]:
+    """Write ``metrics.ecsv``, ``metrics.json`` and ``per_blend_<name>.ecsv`` into ``outdir``.
+
+    ``metrics.ecsv``: one row per deblender, the summary keys as columns (units and descriptions in the
+    header). ``metrics.json``: deblender -> summary, NaN and infinities as ``null``. Each file is written
+    under a temporary name and renamed when complete.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = result.summary_table()
+    summary.meta = _ecsv_safe(summary.meta)
+    written = [_atomic_write(out / "metrics.ecsv",
+                             lambda p: summary.write(p, format="ascii.ecsv", overwrite=True))]
+    text = json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n"
+    written.append(_atomic_write(out / "metrics.json", lambda p: p.write_text(text, encoding="utf-8")))
+    for name, table in result.tables.items():
+        t = table.copy(copy_data=False)
+        t.meta = _ecsv_safe(t.meta)
+        written.append(_atomic_write(out / f"per_blend_{_safe_name(name)}.ecsv",
+                                     lambda p, t=t: t.write(p, format="ascii.ecsv", overwrite=True)))
+    return written

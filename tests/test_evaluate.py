@@ -1,0 +1,218 @@
+"""`candels-gui evaluate` and candels_gui.evaluation on a real (small) produce output."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from candels_gui.cli import main
+from candels_gui.core.errors import Cancelled, DataError
+from candels_gui.core.export import read_export
+from candels_gui.core.jobs import CancelToken, run_job
+from candels_gui.core.metrics_binned import SUMMARY_KEYS
+from candels_gui.deblend import base as deblend_base
+from candels_gui.deblend import register
+from candels_gui.deblend.base import DeblendResult, Deblender, catalog_table
+from candels_gui.evaluation import PLOT_FILES, evaluate, truth_from_export, write_report
+
+FRACTIONS = ("precision", "recall", "f1", "iou_mean", "outlier_frac")
+
+
+@pytest.fixture(scope="module")
+def export_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("evaluate") / "o"
+    assert main(["produce", "-n", "40", "-o", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def test_split(export_dir):
+    return read_export(export_dir, split="test")
+
+
+class PerfectDeblender(Deblender):
+    """Returns the export's true isolated images, masks and fluxes, at the catalogue positions."""
+
+    name = "perfect"
+
+    def __init__(self, data, **params):
+        super().__init__(**params)
+        self._data = data
+        self._index = {np.ascontiguousarray(im, np.float32).tobytes(): i for i, im in enumerate(data.images)}
+
+    def _run_batch(self, images, psf, noise_sigma):
+        h, w = images.shape[1:]
+        out = []
+        for im in images:
+            i = self._index[im.tobytes()]
+            row = self._data.catalog[i]
+            x = [w // 2, w // 2 + float(row["shift_x"])]
+            y = [h // 2, h // 2 + float(row["shift_y"])]
+            out.append(DeblendResult(catalog_table(x, y, self._data.fluxes[i]), self._data.masks[i],
+                                     self._data.isolated[i], name=self.name))
+        return out
+
+
+class _NoWeights(FileNotFoundError):
+    pass
+
+
+def _ghost(**kw):
+    raise _NoWeights("no weights for deblender 'ghost': resources/models/ghost.pt does not exist")
+
+
+@pytest.fixture
+def registry(monkeypatch, test_split):
+    """A private copy of the registry holding sep, a perfect deblender and a model without weights."""
+    monkeypatch.setattr(deblend_base, "_REGISTRY", {"sep": deblend_base._REGISTRY["sep"]})
+    register("perfect", lambda **kw: PerfectDeblender(test_split, **kw), "the truth, for tests")
+    register("ghost", _ghost, "a torch model whose weights are missing")
+    return deblend_base._REGISTRY
+
+
+def test_cli_json_ecsv_and_plots(export_dir, test_split, tmp_path, capsys):
+    rep, plots = tmp_path / "rep", tmp_path / "plots"
+    rc = main(["evaluate", "--data", str(export_dir), "--deblenders", "photutils,sep", "--json",
+               "-o", str(rep), "--plots", str(plots)])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert captured.out.count("\n") == 1                       # exactly one JSON object, nothing else
+    result = json.loads(captured.out)
+    n = len(test_split)
+    assert list(result) == ["photutils", "sep"]
+    for name, summary in result.items():
+        assert tuple(summary) == SUMMARY_KEYS
+        assert summary["n_blends"] == n
+        for key in FRACTIONS:
+            assert 0.0 <= summary[key] <= 1.0, (name, key, summary[key])
+        assert summary["flux_mape"] >= 0 and summary["dmag_sigma"] >= 0 and summary["rmse"] > 0
+        assert -1.0 <= summary["ssim"] <= 1.0
+    # written files agree with what was printed
+    assert json.loads((rep / "metrics.json").read_text()) == result
+    table = Table.read(rep / "metrics.ecsv", format="ascii.ecsv")
+    assert list(table["deblender"]) == ["photutils", "sep"]
+    assert table.colnames == ["deblender", *SUMMARY_KEYS]
+    assert table["flux_mape"].unit == "%"
+    for row in table:
+        for key in SUMMARY_KEYS:
+            assert row[key] == pytest.approx(result[row["deblender"]][key])
+    for name in ("photutils", "sep"):
+        per_blend = Table.read(rep / f"per_blend_{name}.ecsv", format="ascii.ecsv")
+        assert len(per_blend) == n
+        assert list(per_blend["blend_id"]) == list(test_split.catalog["id"])
+        assert {"iou_1", "dmag_2", "mag_true_1", "mag_pred_2", "separation"} <= set(per_blend.colnames)
+        assert per_blend.meta["deblender"] == name
+    assert sorted(p.name for p in plots.iterdir()) == sorted(PLOT_FILES.values())
+    for png in plots.iterdir():
+        img = mpimg.imread(png)
+        assert img.ndim == 3 and img.shape[0] > 400 and img.shape[1] > 600
+        assert img[..., :3].std() > 0.05                        # not a blank canvas
+
+
+def test_readable_table_without_json(export_dir, capsys):
+    assert main(["evaluate", "--data", str(export_dir), "--deblenders", "sep", "--limit", "5"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("5 blends (test split of")
+    assert lines[1].split()[:4] == ["deblender", "precision", "recall", "f1"]
+    assert "flux_mape[%]" in lines[1] and "psnr[dB]" in lines[1]
+    assert lines[3].split()[0] == "sep" and lines[3].split()[-1] == "5"
+
+
+def test_perfect_deblender_scores_perfectly(registry, export_dir, test_split, tmp_path, capsys):
+    result = run_job(evaluate(export_dir, ["perfect"], split="test", max_separation=0.5, batch_size=3))
+    s = result.summaries["perfect"]
+    assert s["precision"] == 1.0 and s["recall"] == 1.0 and s["f1"] == 1.0
+    assert s["iou_mean"] == 1.0
+    assert s["flux_mape"] == pytest.approx(0.0, abs=1e-9)
+    assert s["dmag_mean"] == pytest.approx(0.0, abs=1e-9) and s["outlier_frac"] == 0.0
+    assert s["rmse"] == 0.0 and s["ssim"] == pytest.approx(1.0) and s["psnr"] == math.inf
+    assert s["n_blends"] == len(test_split)
+    table = result.tables["perfect"]
+    assert list(table["blend"]) == list(range(len(test_split)))     # global indices across batches
+    np.testing.assert_allclose(table["separation"], np.hypot(test_split.catalog["shift_x"],
+                                                             test_split.catalog["shift_y"]))
+    np.testing.assert_allclose(table["mag_pred_1"], table["mag_true_1"])
+    # through the command line: inf PSNR becomes null in strict JSON
+    assert main(["evaluate", "--data", str(export_dir), "--deblenders", "perfect", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["perfect"]["psnr"] is None and out["perfect"]["recall"] == 1.0
+
+
+def test_unknown_deblender_is_a_clear_error(export_dir, capsys):
+    assert main(["evaluate", "--data", str(export_dir), "--deblenders", "sep,nope"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown deblender 'nope'" in err and "photutils" in err and "sep" in err
+
+
+def test_no_data_names_the_option(capsys):
+    assert main(["evaluate", "--deblenders", "sep"]) == 2
+    assert "--data" in capsys.readouterr().err
+
+
+def test_missing_weights_skipped_by_default_error_when_named(registry, export_dir, capsys):
+    assert main(["evaluate", "--data", str(export_dir), "--json", "--limit", "4"]) == 0
+    captured = capsys.readouterr()
+    assert set(json.loads(captured.out)) == {"sep", "perfect"}
+    notices = [ln for ln in captured.err.splitlines() if "ghost" in ln]
+    assert notices == ["evaluate: skipping ghost: no weights for deblender 'ghost': "
+                       "resources/models/ghost.pt does not exist"]
+    assert main(["evaluate", "--data", str(export_dir), "--deblenders", "ghost,sep"]) == 2
+    assert "no weights for deblender 'ghost'" in capsys.readouterr().err
+    with pytest.raises(FileNotFoundError, match="ghost"):
+        run_job(evaluate(export_dir, "ghost"))
+
+
+def test_export_without_isolated_images_or_masks(test_split, tmp_path):
+    no_iso = dataclasses.replace(test_split, isolated=None, label_method="ogg_masks")
+    result = run_job(evaluate(no_iso, ["sep"], limit=4))
+    s = result.summaries["sep"]
+    assert s["n_blends"] == 4 and math.isnan(s["rmse"]) and math.isnan(s["ssim"])
+    assert 0 <= s["recall"] <= 1 and "no isolated galaxy images" in result.notes[0]
+    written = write_report(result, tmp_path / "rep")
+    assert json.loads((tmp_path / "rep" / "metrics.json").read_text())["sep"]["rmse"] is None
+    assert {p.name for p in written} == {"metrics.ecsv", "metrics.json", "per_blend_sep.ecsv"}
+    no_masks = dataclasses.replace(test_split, masks=None, label_method="single_images")
+    with pytest.raises(DataError, match="no galaxy masks"):
+        truth_from_export(no_masks)
+
+
+def test_truth_positions_and_cancel(test_split):
+    truth, notes = truth_from_export(test_split, limit=3)
+    h, w = test_split.images.shape[1:]
+    assert len(truth) == 3 and not notes
+    for i in range(3):
+        spec = test_split.specs[i]
+        np.testing.assert_array_equal(truth.positions[i],
+                                      [[w // 2, h // 2], [w // 2 + spec.dx, h // 2 + spec.dy]])
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        run_job(evaluate(test_split, ["sep"], cancel=token))
+    with pytest.raises(ValueError, match="max_separation"):
+        run_job(evaluate(test_split, ["sep"], max_separation=-1))
+
+
+@pytest.mark.parametrize("fmt", ["fits", "npy"])
+def test_other_export_formats_give_the_same_metrics(fmt, export_dir, test_split, tmp_path):
+    from candels_gui.core.blend import BlendEngine
+    from candels_gui.core.export import export
+    from candels_gui.core.sources import load_stampset
+    from candels_gui.paths import sample_data_dir
+
+    engine = BlendEngine(load_stampset(sample_data_dir()))
+    dest = tmp_path / ("blends.fits" if fmt == "fits" else "npy_export")
+    run_job(export(dest, engine, test_split.specs, fmt=fmt))
+    other = run_job(evaluate(dest, "sep")).summaries["sep"]
+    ref = run_job(evaluate(export_dir, "sep")).summaries["sep"]
+    keys = SUMMARY_KEYS if fmt == "fits" else ("precision", "recall", "f1", "iou_mean", "flux_mape",
+                                               "dmag_mean", "dmag_sigma", "outlier_frac", "n_blends")
+    for key in keys:
+        assert other[key] == pytest.approx(ref[key], rel=1e-5, nan_ok=True), key
+    if fmt == "npy":                                   # ogg_masks labels: no isolated images
+        assert math.isnan(other["rmse"]) and math.isnan(other["psnr"])
