@@ -263,6 +263,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT.ckpt")
+    p.add_argument("--memory_mb", type=float, default=1024,
+                   help="hold the training data in memory up to this size, else read batches from the file")
     p.set_defaults(func=_cmd_train)
 
 
@@ -276,7 +278,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     result = run_with_progress(train_model(
         args.model, args.data, out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         val_fraction=args.val_fraction, patience=args.patience, seed=args.seed, device=args.device,
-        resume=args.resume, command=command), f"train {args.model}", unit="epoch")
+        resume=args.resume, memory_mb=args.memory_mb, command=command), f"train {args.model}", unit="epoch")
     print(f"weights written to {out}: {result}")
     return 0
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -28,6 +30,7 @@ HYP = settings(max_examples=60, deadline=None, suppress_health_check=[HealthChec
 def test_spec_json_round_trip_and_validation():
     spec = BlendSpec(101, 102, dx=3.5, dy=-2, rotation=45, flip=True, flux_scale=0.5, seed=7)
     assert BlendSpec.from_json(spec.to_json()) == spec
+    assert list(spec.to_dict()) == [f.name for f in dataclasses.fields(BlendSpec)]
     assert hash(spec) == hash(BlendSpec.from_dict(spec.to_dict()))
     assert spec.separation == pytest.approx(np.hypot(3.5, 2))
     assert not spec.is_integer_shift and BlendSpec(1, 2, dx=3, dy=-4).is_integer_shift

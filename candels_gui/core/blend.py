@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Generator, Iterable, Sequence
 
 import cv2
@@ -97,7 +97,8 @@ class BlendSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON types only)."""
-        return asdict(self)
+        return {"id1": self.id1, "id2": self.id2, "dx": self.dx, "dy": self.dy, "rotation": self.rotation,
+                "flip": self.flip, "flux_scale": self.flux_scale, "seed": self.seed}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "BlendSpec":
