@@ -8,6 +8,10 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# keep the tests' autosaves out of the user's cache folder
+import tempfile  # noqa: E402
+
+os.environ.setdefault("CANDELS_GUI_AUTOSAVE_DIR", tempfile.mkdtemp(prefix="candels-gui-autosave-"))
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:

@@ -23,10 +23,6 @@ from conftest import make_stampset  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
 
-# The offscreen platform plugin cannot resize native windows and says so whenever a top-level
-# window's minimum size changes; that is the plugin's limitation, not an app warning.
-pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
-
 
 @pytest.fixture
 def settings(tmp_path):
@@ -360,8 +356,8 @@ def test_screenshot_writes_a_picture(tmp_path):
     out = take_screenshot(tmp_path / "pics" / "editor.png", data=SAMPLE, size=(1300, 820))
     image = QImage(str(out))
     assert (image.width(), image.height()) == (1300, 820)
-    with pytest.raises(ValueError, match="'review' view is not part of this version"):
-        take_screenshot(tmp_path / "r.png", view="review", data=SAMPLE)
+    with pytest.raises(ValueError, match="'compare' view is not part of this version"):
+        take_screenshot(tmp_path / "r.png", view="compare", data=SAMPLE)
 
 
 def test_worker_reports_progress_and_cancels_cleanly(window, qtbot):

@@ -7,7 +7,7 @@ cheat sheet at once, so they can never disagree.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QAction, QKeySequence
@@ -61,7 +61,7 @@ class ActionSpec:
 
 
 #: Menu titles, in menu-bar order.
-MENUS = ("&File", "&Blend", "&View", "&Help")
+MENUS = ("&File", "&Edit", "&Blend", "&Queue", "&Deblend", "&View", "&Help")
 
 ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("open_folder", "&Open data folder…", ("Ctrl+O",), "open_folder_dialog", "&File",
@@ -69,8 +69,19 @@ ACTIONS: tuple[ActionSpec, ...] = (
                toolbar=True),
     ActionSpec("open_file", "Open data &file…", ("Ctrl+Shift+O",), "open_file_dialog", "&File",
                "Open a FITS cube, candels_img.npy or real_galaxy_catalog_*.fits"),
+    ActionSpec("open_session", "Open &session…", ("Ctrl+Alt+O",), "session_ctl.open_dialog", "&File",
+               "Open a saved curation session (its data is opened too)", separator_before=True),
+    ActionSpec("save_session", "&Save session", ("Ctrl+S",), "session_ctl.save", "&File",
+               "Save the queue, statuses, notes and settings to the session file"),
+    ActionSpec("save_session_as", "Save session &as…", ("Ctrl+Shift+S",), "session_ctl.save_as", "&File",
+               "Save the session to a new file"),
+    ActionSpec("export", "&Export…", ("Ctrl+E",), "show_export_dialog", "&File",
+               "Write the accepted blends as npy (seed layout), HDF5 or FITS, with labels and a manifest",
+               separator_before=True, toolbar=True),
     ActionSpec("quit", "&Quit", ("Ctrl+Q",), "close", "&File", "Close the window",
                separator_before=True),
+    ActionSpec("undo", "&Undo", ("Ctrl+Z",), "session_ctl.undo", "&Edit", "Undo the last edit"),
+    ActionSpec("redo", "&Redo", ("Ctrl+Shift+Z",), "session_ctl.redo", "&Edit", "Redo the last undone edit"),
     ActionSpec("set_galaxy1", "Set selected as galaxy &1", ("1",), "set_selected_galaxy1", "&Blend",
                "The catalog row under the cursor becomes the central galaxy"),
     ActionSpec("set_galaxy2", "Set selected as galaxy &2", ("2",), "set_selected_galaxy2", "&Blend",
@@ -94,6 +105,28 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("flip", "&Flip companion", ("H",), "toggle_flip", "&Blend", "Mirror galaxy 2 left-right"),
     ActionSpec("reset_transform", "Reset &transform", ("0",), "reset_transform", "&Blend",
                "No rotation, no flip, catalog flux for galaxy 2"),
+    ActionSpec("run_deblenders", "&Run deblenders", ("Ctrl+D",), "run_deblenders", "&Deblend",
+               "Run the deblenders checked in the Deblend panel on the current blend", toolbar=True),
+    ActionSpec("train_model", "&Train model…", ("Ctrl+Shift+T",), "show_train_dialog", "&Deblend",
+               "Train a torch deblender on an HDF5 export in the background, with a live loss curve"),
+    ActionSpec("add_to_queue", "&Add blend to queue", ("Return", "Enter"), "session_ctl.add_current",
+               "&Queue", "Queue the blend in the editor (pending)", toolbar=True),
+    ActionSpec("accept", "A&ccept", ("A",), "review.accept", "&Queue",
+               "Accept the selected queued blends (in review mode: this one, then the next)"),
+    ActionSpec("reject", "&Reject", ("R",), "review.reject", "&Queue", "Reject the selected queued blends"),
+    ActionSpec("flag", "&Flag", ("F",), "review.flag", "&Queue",
+               "Flag the selected queued blends for a second look"),
+    ActionSpec("mark_pending", "Mark &pending", ("P",), "review.reset", "&Queue",
+               "Set the selected queued blends back to pending"),
+    ActionSpec("remove_queued", "Re&move from queue", ("Del",), "review.remove", "&Queue",
+               "Remove the selected blends from the queue"),
+    ActionSpec("review_mode", "Re&view mode", ("Ctrl+R",), "review.set_active", "&Queue",
+               "Go through the queue: arrows move, A / R / F decide and move on", checkable=True,
+               separator_before=True, toolbar=True),
+    ActionSpec("review_next", "&Next queued blend", ("Down", "Right"), "review.next", "&Queue",
+               "Review mode: the next blend of the queue"),
+    ActionSpec("review_previous", "Pre&vious queued blend", ("Up", "Left"), "review.previous", "&Queue",
+               "Review mode: the previous blend of the queue"),
     ActionSpec("toggle_masks", "Show &masks", ("M",), "set_masks_visible", "&View",
                "Overlay the footprints on the blend (galaxy 1, galaxy 2, overlap)", checkable=True,
                toolbar=True),
@@ -123,7 +156,9 @@ def shortcut_text(spec: ActionSpec) -> str:
 
 
 def _slot(window: QWidget, spec: ActionSpec) -> Callable[[bool], None]:
-    method = getattr(window, spec.slot)
+    method: Any = window
+    for part in spec.slot.split("."):  # "session_ctl.save": a slot of an object the window holds
+        method = getattr(method, part)
     if spec.checkable:
         return lambda checked=False: method(bool(checked))
     return lambda checked=False: method()

@@ -20,7 +20,11 @@ from .blend_editor import BlendEditor
 from .catalog_panel import CatalogPanel
 from .display_model import DisplayModel
 from .display_panel import DisplayPanel
+from .deblend_panel import DeblendPanel, queue_specs
+from .queue_panel import QueuePanel
+from .review import ReviewMode
 from .rules_panel import RulesPanel
+from .session_ctl import SessionController
 from .state import AppState
 from .style import apply_theme, monospace_font
 from .workers import TaskBar, TaskRunner
@@ -79,6 +83,13 @@ class MainWindow(QMainWindow):
         self.rules_panel = RulesPanel(self.state, self.show_error)
         self.rules_dock = self._dock("Random pairs", self.rules_panel, Qt.DockWidgetArea.RightDockWidgetArea,
                                      scroll=True)
+        self.deblend_panel = DeblendPanel(self.state, self.display, self.tasks, self.show_error)
+        self.deblend_dock = self._dock("Deblend", self.deblend_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.session_ctl = SessionController(self)  # curation: queue, undo stack, session files, autosave
+        self.queue_panel = QueuePanel(self.session_ctl)
+        self.queue_dock = self._dock("Queue", self.queue_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.deblend_panel.set_queue_source(lambda: queue_specs(self.session_ctl.session))
+        self.review = ReviewMode(self)
 
         self.readout = QLabel("")
         self.readout.setFont(monospace_font())
@@ -88,6 +99,7 @@ class MainWindow(QMainWindow):
         bar = self.statusBar()
         bar.addWidget(self.readout, 1)
         bar.addPermanentWidget(self.task_bar)
+        bar.addPermanentWidget(self.deblend_panel.device_label)
         bar.addPermanentWidget(self.data_label)
 
         self.actions_by_name = build_actions(self)
@@ -107,6 +119,10 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.catalog_dock.toggleViewAction())
         view_menu.addAction(self.display_dock.toggleViewAction())
         view_menu.addAction(self.rules_dock.toggleViewAction())
+        view_menu.addAction(self.deblend_dock.toggleViewAction())
+        view_menu.addAction(self.queue_dock.toggleViewAction())
+        self.session_ctl.bind_actions(self.actions_by_name)
+        self.review.set_active(False)
         self._sync_overlay_actions()
 
         for view in self.editor.views:
@@ -296,6 +312,22 @@ class MainWindow(QMainWindow):
         self._cheat_sheet = dialog
         return dialog
 
+    def run_deblenders(self) -> None:
+        self.deblend_dock.show()
+        self.deblend_panel.run_current()
+
+    def show_train_dialog(self) -> None:
+        self.deblend_panel.open_train_dialog()
+
+    def show_export_dialog(self) -> QWidget:
+        from .export_dialog import ExportDialog
+
+        dialog = ExportDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        self._export_dialog = dialog
+        return dialog
+
     def show_about(self) -> None:
         QMessageBox.about(self, "About candels-gui",
                           f"<b>candels-gui {__version__}</b><br>Blended-galaxy training sets from real "
@@ -349,6 +381,9 @@ class MainWindow(QMainWindow):
             self.open_path(urls[0].toLocalFile())
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if not self.session_ctl.confirm_discard("Close candels-gui"):  # unsaved queue: Save/Discard/Cancel
+            event.ignore()
+            return
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
         self.settings.sync()
@@ -403,16 +438,48 @@ def make_app() -> QApplication:
     return app  # type: ignore[return-value]
 
 
+def _exit_when_shown(app: QApplication, window: MainWindow) -> None:
+    """``CANDELS_GUI_EXIT_WHEN_SHOWN=1`` (start-up benchmark, end-to-end tests): once the window is shown
+    with its data loaded and a first blend rendered, print ``{"startup_s": S}`` and quit (exit code 1 if
+    the data could not be loaded). ``S`` counts from ``CANDELS_GUI_T0``, a ``time.perf_counter()`` value
+    taken by the launching process (the same monotonic clock); ``null`` when that is not set."""
+    import json
+    import time
+
+    from PyQt6.QtCore import QTimer
+
+    t0 = os.environ.get("CANDELS_GUI_T0")
+
+    def check() -> None:
+        if window.isVisible() and window.state.stamps is not None and window.editor.frames > 0:
+            timer.stop()
+            elapsed = round(time.perf_counter() - float(t0), 4) if t0 else None
+            print(json.dumps({"startup_s": elapsed}), flush=True)
+            app.quit()
+        elif not window.tasks.busy and window.state.stamps is None:
+            timer.stop()
+            print("candels-gui: no data was loaded", file=sys.stderr, flush=True)
+            app.exit(1)
+
+    timer = QTimer(window)
+    timer.setInterval(5)
+    timer.timeout.connect(check)
+    timer.start()
+
+
 def run_app(path: str | os.PathLike | None, session: str | os.PathLike | None = None) -> int:
     """Open the main window on ``path`` and run the event loop; returns the exit code.
 
-    ``session`` (a saved curation session) is not read by this version: the window says so.
+    ``session`` (a saved curation session) is opened with its data (``path`` when the session's data
+    is not found); unsaved work left by a crash is offered for recovery once the data is loaded.
     """
     app = make_app()
-    window = MainWindow(path)
+    window = MainWindow(None if session is not None else path)
     _install_excepthook(window)
-    if session is not None:
-        window.statusBar().showMessage(
-            f"Session files are not supported by this version yet: {session} was not opened", 10000)
+    window.session_ctl.recover_on_load = True
     window.show()
+    if session is not None:
+        window.session_ctl.open_session(session, fallback_data=path)
+    if os.environ.get("CANDELS_GUI_EXIT_WHEN_SHOWN"):
+        _exit_when_shown(app, window)
     return app.exec()

@@ -97,6 +97,8 @@ class CompanionControls(QGroupBox):
         values = ((self.dx, spec.dx), (self.dy, spec.dy), (self.rotation, spec.rotation % 360.0),
                   (self.flux, spec.flux_scale), (self.dmag, spec.delta_mag_scale))
         for box, value in values:
+            if box.value() == round(float(value), box.decimals()):
+                continue  # setValue repaints even when nothing changes (costly on every preview frame)
             box.blockSignals(True)
             box.setValue(value)
             box.blockSignals(False)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import Qt
+from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
                              QLabel, QPushButton, QSlider, QVBoxLayout, QWidget)
 
@@ -16,7 +16,10 @@ from ..core.stretch import INTERVALS, MASK_COLORS, STRETCHES, display_histogram
 from .display_model import COLORMAPS, DisplayModel
 from .style import COLORS, configure_pyqtgraph
 
-__all__ = ["DisplayPanel", "LevelsHistogram"]
+__all__ = ["DisplayPanel", "LevelsHistogram", "HISTOGRAM_MS"]
+
+#: Shortest interval between two histogram redraws while the reference image changes quickly.
+HISTOGRAM_MS = 100
 
 
 class LevelsHistogram(pg.HistogramLUTWidget):
@@ -31,6 +34,13 @@ class LevelsHistogram(pg.HistogramLUTWidget):
         super().__init__(parent, orientation="horizontal", gradientPosition="bottom")
         self.display = display
         self._syncing = False
+        # the histogram is a readout beside the picture: while the blend changes quickly (a drag, a
+        # run of nudges) it is redrawn at most once per HISTOGRAM_MS, and always for the last image
+        self._hist_dirty = False
+        self._hist_timer = QTimer(self)
+        self._hist_timer.setSingleShot(True)
+        self._hist_timer.setInterval(HISTOGRAM_MS)
+        self._hist_timer.timeout.connect(self._hist_timeout)
         self.item.gradient.showTicks(False)
         self.item.gradient.setEnabled(False)  # the LUT comes from stretch + colormap
         self.item.fillHistogram(True, color=(120, 160, 210, 110))
@@ -61,6 +71,19 @@ class LevelsHistogram(pg.HistogramLUTWidget):
             self._syncing = False
 
     def _reference_changed(self) -> None:
+        if self._hist_timer.isActive():
+            self._hist_dirty = True
+            return
+        self._update_histogram()
+        self._hist_timer.start()
+
+    def _hist_timeout(self) -> None:
+        if self._hist_dirty:
+            self._hist_dirty = False
+            self._update_histogram()
+            self._hist_timer.start()
+
+    def _update_histogram(self) -> None:
         image = self.display.reference
         if image is None:
             return

@@ -11,7 +11,7 @@ import numpy as np
 
 __all__ = ["take_screenshot", "pick_showcase_spec", "VIEWS"]
 
-#: Views the command knows; only ``editor`` exists in this version.
+#: Views the command knows; ``compare`` is not part of this version yet.
 VIEWS = ("editor", "review", "compare")
 
 
@@ -66,7 +66,8 @@ def take_screenshot(output: str | os.PathLike, *, view: str = "editor", data: st
     output : path
         PNG file to write (folders are created).
     view : {"editor", "review", "compare"}
-        Which part of the app to show; this version has the blend editor only.
+        Which part of the app to show: the blend editor, or review mode on a queue of 12 blends
+        (``compare`` is not part of this version).
     data : path, optional
         Data to open (default: the bundled sample data).
     size : (int, int)
@@ -79,14 +80,14 @@ def take_screenshot(output: str | os.PathLike, *, view: str = "editor", data: st
     """
     if view not in VIEWS:
         raise ValueError(f"unknown view {view!r}; expected one of {list(VIEWS)}")
-    if view != "editor":
-        raise ValueError(f"the {view!r} view is not part of this version yet (curation review and "
-                         "deblender comparison come later); use --view editor")
+    if view == "compare":
+        raise ValueError(f"the {view!r} view is not part of this version yet (deblender comparison "
+                         "comes later); use --view editor or --view review")
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) or sys.platform == "linux" \
             and "QT_QPA_PLATFORM" not in os.environ and not os.environ.get("DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-    from PyQt6.QtCore import QSettings, qInstallMessageHandler
+    from PyQt6.QtCore import QSettings, Qt, qInstallMessageHandler
     from PyQt6.QtWidgets import QApplication
 
     from ..core.sources import load_stampset
@@ -102,12 +103,15 @@ def take_screenshot(output: str | os.PathLike, *, view: str = "editor", data: st
         settings = QSettings(str(Path(tmp) / "screenshot.ini"), QSettings.Format.IniFormat)
         window = MainWindow(None, settings=settings)
         window.source_path = data_path
+        window.session_ctl.autosave_dir = Path(tmp) / "autosave"  # nor the user's autosave folder
         window.set_stamps(stamps, random_pair=False)
         window.resize(*size)
         window.show()
         QApplication.processEvents()
         window.state.set_spec(spec)
         window.catalog.select_stamp(stamps.index_of(spec.id1))
+        if view == "review":
+            _fill_review_queue(window, stamps, spec)
         window.editor.flush()
         for _ in range(3):
             QApplication.processEvents()
@@ -121,12 +125,34 @@ def take_screenshot(output: str | os.PathLike, *, view: str = "editor", data: st
         out.parent.mkdir(parents=True, exist_ok=True)
         if not window.grab().save(str(out)):
             raise OSError(f"could not write the picture {out}")
+        window.session_ctl.session.mark_saved()  # a picture, not work: close without asking
         window.close()
         QApplication.processEvents()
         settings.sync()
     qInstallMessageHandler(previous)
     _ = app
     return out
+
+
+def _fill_review_queue(window, stamps, spec) -> None:
+    """Review mode on a queue of 12 blends of mixed statuses, the showcase blend (row 6) selected."""
+    from PyQt6.QtCore import Qt
+
+    session = window.session_ctl.session
+    session.add_random(stamps, 5)
+    session.add_specs([spec])
+    session.add_random(stamps, 6)
+    for rows, status in (([0, 2, 3], "accepted"), ([1, 8], "rejected"), ([4], "flagged")):
+        session.set_status(rows, status)
+    session.set_note(1, "companion off the stamp edge")
+    session.set_note(4, "neighbour not cleaned?")
+    session.set_note(3, "nice overlap")
+    window.review.set_active(True)
+    window.queue_panel.select_row(5)
+    for name in ("deblend_dock", "rules_dock"):  # the picture is about the queue and the blend
+        if getattr(window, name, None) is not None:
+            getattr(window, name).hide()
+    window.resizeDocks([window.queue_dock], [560], Qt.Orientation.Horizontal)
 
 
 def _quiet_offscreen(mode, context, message: str) -> None:

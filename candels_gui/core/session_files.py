@@ -1,0 +1,99 @@
+"""Files of curation sessions: where autosaves go, how they are found, atomic writes (no Qt)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+__all__ = ["AUTOSAVE_ENV", "default_autosave_dir", "autosave_path_for", "find_autosave", "atomic_write_text"]
+
+#: Environment variable that overrides the autosave folder.
+AUTOSAVE_ENV = "CANDELS_GUI_AUTOSAVE_DIR"
+
+
+def default_autosave_dir() -> Path:
+    """Where autosave files go: ``$CANDELS_GUI_AUTOSAVE_DIR``, else the user's cache folder.
+
+    ``~/.cache/candels-gui/autosave`` on Linux (``$XDG_CACHE_HOME`` respected),
+    ``~/Library/Caches/candels-gui/autosave`` on macOS, ``%LOCALAPPDATA%\\candels-gui\\autosave`` on
+    Windows (the folders Qt's ``QStandardPaths.CacheLocation`` names, computed without Qt).
+    """
+    env = os.environ.get(AUTOSAVE_ENV)
+    if env:
+        return Path(env)
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "candels-gui" / "autosave"
+
+
+def autosave_path_for(*, session_path: str | os.PathLike | None = None, data_hash: str | None = None,
+                      directory: str | os.PathLike | None = None) -> Path | None:
+    """The autosave file of a session: keyed by its file when it has one, else by its data hash.
+
+    Returns ``None`` when neither is known (nothing to key the file on).
+    """
+    folder = Path(directory) if directory is not None else default_autosave_dir()
+    if session_path is not None:
+        key = hashlib.sha256(str(Path(session_path).resolve()).encode()).hexdigest()[:16]
+        return folder / f"session-{key}.json"
+    if data_hash:
+        return folder / f"data-{data_hash}.json"
+    return None
+
+
+def find_autosave(*, session_path: str | os.PathLike | None = None, data_hash: str | None = None,
+                  directory: str | os.PathLike | None = None, unsaved_only: bool = True) -> Path | None:
+    """An autosave left by a session that did not close cleanly, or ``None``.
+
+    With a session file, the autosave counts only when it is newer than that file. With
+    ``unsaved_only``, only an autosave whose queue differed from the saved one counts (one that only
+    holds a changed editor blend is not worth a recovery prompt).
+    """
+    path = autosave_path_for(session_path=session_path, data_hash=data_hash, directory=directory)
+    if path is None or not path.is_file():
+        return None
+    if session_path is not None and Path(session_path).is_file() \
+            and path.stat().st_mtime < Path(session_path).stat().st_mtime:
+        return None
+    if unsaved_only:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                meta = json.load(fh).get("autosave") or {}
+        except (OSError, ValueError, AttributeError):
+            return None  # unreadable: nothing that can be recovered
+        if not meta.get("modified", True):
+            return None
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, *, fsync: bool = True) -> Path:
+    """Write ``text`` to ``path`` atomically (temporary file in the same folder, then rename).
+
+    ``fsync=False`` skips flushing to the disk: the file still survives the process being killed
+    (the kernel holds the data), only not a power loss.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path

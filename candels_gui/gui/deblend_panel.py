@@ -1,0 +1,548 @@
+"""The Deblend dock: pick deblenders, run them on the current blend or a list of blends, see their outputs.
+
+Deblenders run in a background worker (the window's :class:`~.workers.TaskRunner`); results come back
+to the UI thread as lists of :class:`~candels_gui.deblend.base.DeblendResult` through a Qt signal,
+are cached per ``(deblender name, BlendSpec)`` (:class:`~.deblend_view.ResultCache`) and are shown as
+one :class:`~.deblend_view.DeblendRow` per deblender. Re-selecting a blend shows cached outputs at once.
+
+torch is never imported here: torch deblenders are made (and torch imported) inside the worker the
+first time one runs; the device they ran on (from their results) is shown in :attr:`DeblendPanel.device_label`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from PyQt6.QtCore import QObject, Qt, pyqtSignal
+from PyQt6.QtWidgets import (QCheckBox, QFileDialog, QFrame, QGridLayout, QHBoxLayout, QLabel,
+                             QProgressBar, QPushButton, QScrollArea, QToolButton, QVBoxLayout, QWidget)
+
+from ..core.blend import BlendSpec
+from ..core.errors import DataError
+from ..core.jobs import CancelToken, Job, Progress, check_cancel
+from ..deblend import TORCH_MODELS, available, descriptions, get
+from ..deblend.base import DeblendResult, Deblender
+from ..deblend.torch_deblender import weights_path
+from .deblend_view import DeblendRow, ResultCache
+from .display_model import DisplayModel
+from .state import AppState
+from .workers import Task, TaskRunner
+
+__all__ = ["DeblendPanel", "deblend_job", "train_command", "queue_specs"]
+
+#: Blends rendered and deblended per step of a run (the cancel granularity).
+RUN_CHUNK = 8
+
+
+def train_command(name: str, path: str | Path | None = None) -> str:
+    """The command line that makes weights for torch model ``name`` (default path: the shipped one)."""
+    out = Path(path) if path is not None else weights_path(name)
+    return f"candels-gui train --model {name} --data EXPORT.h5 -o {out}"
+
+
+def queue_specs(session: Any) -> list[BlendSpec]:
+    """The specs of a curation session's queue (:class:`~candels_gui.core.session.Session`), in order.
+
+    Wire the panel to a session with
+    ``panel.set_queue_source(lambda: queue_specs(controller.session))``.
+    """
+    return [item.spec for item in session.queue]
+
+
+def deblend_job(todo: dict[str, list[BlendSpec]], render: Callable[[list[BlendSpec]], np.ndarray],
+                make: Callable[[str], Deblender],
+                emit: Callable[[str, list[BlendSpec], list[DeblendResult] | str], None], *,
+                cancel: CancelToken | None = None, chunk: int = RUN_CHUNK) -> Job:
+    """Run deblenders on blends: a job generator (runs in a worker; touches no widget).
+
+    Parameters
+    ----------
+    todo : dict
+        Deblender name -> the specs it must deblend.
+    render : callable
+        ``render(specs)`` returns their blend images ``(B, H, W)`` float32.
+    make : callable
+        ``make(name)`` returns the deblender (may raise ``FileNotFoundError`` or ``DataError``).
+    emit : callable
+        ``emit(name, specs, results)`` after each chunk; ``emit(name, [], message)`` when the deblender
+        cannot be made or fails (the others go on).
+    cancel : CancelToken, optional
+        Checked before every chunk and every deblender.
+    chunk : int
+        Blends per step.
+
+    Returns
+    -------
+    dict
+        Deblender name -> number of blends deblended.
+    """
+    order: list[BlendSpec] = []
+    seen: set[BlendSpec] = set()
+    for specs in todo.values():
+        for s in specs:
+            if s not in seen:
+                seen.add(s)
+                order.append(s)
+    wanted = {name: set(specs) for name, specs in todo.items()}
+    total = sum(len(v) for v in wanted.values())
+    done, counts = 0, {name: 0 for name in todo}
+    made: dict[str, Deblender] = {}
+    failed: set[str] = set()
+    yield Progress(0, total, f"deblending {len(order)} blend(s)")
+    for start in range(0, len(order), max(1, int(chunk))):
+        check_cancel(cancel)
+        part = order[start:start + int(chunk)]
+        images = np.asarray(render(part), np.float32)
+        for name in todo:
+            sel = [i for i, s in enumerate(part) if s in wanted[name]]
+            if not sel:
+                continue
+            check_cancel(cancel)
+            if name in failed:
+                done += len(sel)
+                continue
+            try:
+                if name not in made:
+                    made[name] = make(name)
+                results = made[name].run(images[sel])
+            except (FileNotFoundError, DataError, ValueError, RuntimeError, ImportError) as exc:
+                failed.add(name)
+                emit(name, [], str(exc) or type(exc).__name__)
+                done += len(sel)
+                continue
+            emit(name, [part[i] for i in sel], results)
+            counts[name] += len(sel)
+            done += len(sel)
+            yield Progress(done, total, f"{name}: {done}/{total}")
+    return counts
+
+
+class _Bridge(QObject):
+    """Carries results from the worker to the UI thread (queued signal; the worker never touches widgets)."""
+
+    results = pyqtSignal(str, object, object)  # name, list of specs, list of DeblendResult or error text
+    progress = pyqtSignal(object)
+
+
+class DeblendPanel(QWidget):
+    """Deblender choice, Run buttons, progress/Cancel and one output row per deblender.
+
+    Parameters
+    ----------
+    state : AppState
+        The current blend (``state.spec``) and the engine that renders blends.
+    display : DisplayModel
+        The editor's display settings (the rows share its LUT and levels).
+    tasks : TaskRunner
+        Runs the work off the UI thread (its status-bar bar shows progress too).
+    on_error : callable, optional
+        ``on_error(title, exc)`` for errors worth a dialog.
+    cache_size : int
+        Results kept in the LRU cache.
+
+    Signals
+    -------
+    resultsReady(str, object, object)
+        A deblender finished blends: name, list of specs, list of DeblendResult (UI thread).
+    runFinished(object)
+        A run ended: ``{name: blends deblended}``, or ``None`` when it was cancelled or failed.
+    deviceChanged(str)
+        The torch device in use (``"cpu"``, ``"cuda:NVIDIA …"``) became known.
+    """
+
+    resultsReady = pyqtSignal(str, object, object)
+    runFinished = pyqtSignal(object)
+    deviceChanged = pyqtSignal(str)
+
+    def __init__(self, state: AppState, display: DisplayModel, tasks: TaskRunner,
+                 on_error: Callable[[str, BaseException], None] | None = None, *, cache_size: int = 256,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state, self.display, self.tasks, self.on_error = state, display, tasks, on_error
+        self.cache = ResultCache(cache_size)
+        self.weights: dict[str, Path] = {name: weights_path(name) for name in TORCH_MODELS}
+        self.instances: dict[str, Deblender] = {}
+        self.task: Task | None = None
+        self.runs_started = 0
+        self.queue_source: Callable[[], Sequence[BlendSpec]] | None = None
+        self.torch_device: str | None = None
+        self._bridge = _Bridge(self)
+        self._bridge.results.connect(self._on_results)
+        self._bridge.progress.connect(self._on_progress)
+        self._blend_key: BlendSpec | None = None
+        self._blend_image: np.ndarray | None = None
+        self._pending: dict[str, set[BlendSpec]] = {}
+
+        self.device_label = QLabel("torch: not loaded")
+        self.device_label.setToolTip("Device of the torch deblenders (CUDA, then MPS, then CPU); torch is "
+                                     "loaded when a torch deblender first runs")
+        self.checks: dict[str, QCheckBox] = {}
+        self.weight_buttons: dict[str, QToolButton] = {}
+        choose = QGridLayout()
+        choose.setContentsMargins(0, 0, 0, 0)
+        choose.setVerticalSpacing(2)
+        for r, name in enumerate(available()):
+            box = QCheckBox(name)
+            box.setObjectName(f"deblender_{name}")
+            box.setChecked(name in ("photutils", "sep"))
+            box.toggled.connect(self._selection_changed)
+            self.checks[name] = box
+            choose.addWidget(box, r, 0)
+            if name in TORCH_MODELS:
+                button = QToolButton()
+                button.setText("…")
+                button.setToolTip(f"Choose the weights file of {name}")
+                button.clicked.connect(lambda _=False, n=name: self._choose_weights(n))
+                self.weight_buttons[name] = button
+                choose.addWidget(button, r, 1)
+        self.refresh_availability()
+
+        self.run_button = QPushButton("Run on current blend")
+        self.run_button.setToolTip("Deblend the blend in the editor with the checked deblenders (Ctrl+D)")
+        self.run_button.clicked.connect(self.run_current)
+        self.queue_button = QPushButton("Run on queue")
+        self.queue_button.clicked.connect(self.run_queue)
+        self.auto_run = QCheckBox("Run on each new blend")
+        self.auto_run.setToolTip("Run the checked deblenders whenever the editor shows another blend")
+        self.train_button = QPushButton("Train model…")
+        self.train_button.setToolTip("Train a torch deblender on an HDF5 export, with a live loss curve")
+        self.train_button.clicked.connect(self.open_train_dialog)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setTextVisible(False)
+        self.progress_bar.setMaximumHeight(10)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.status = QLabel("")
+        self.status.setObjectName("caption")
+        self.status.setWordWrap(True)
+        self._set_running(False)
+        self.set_queue_source(None)
+
+        controls = QVBoxLayout()
+        controls.setSpacing(6)
+        controls.addLayout(choose)
+        controls.addWidget(self.run_button)
+        controls.addWidget(self.queue_button)
+        controls.addWidget(self.auto_run)
+        row = QHBoxLayout()
+        row.addWidget(self.progress_bar, 1)
+        row.addWidget(self.cancel_button)
+        controls.addLayout(row)
+        controls.addWidget(self.status)
+        controls.addStretch(1)
+        controls.addWidget(self.train_button)
+        side_widget = QWidget()
+        side_widget.setLayout(controls)
+        side = QScrollArea()  # a short dock scrolls its controls instead of growing the window
+        side.setWidget(side_widget)
+        side.setWidgetResizable(True)
+        side.setFrameShape(QFrame.Shape.NoFrame)
+        side.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        side.setFixedWidth(250)
+        side.setMinimumHeight(80)
+
+        self.rows: dict[str, DeblendRow] = {}
+        self._rows_box = QVBoxLayout()
+        self._rows_box.setContentsMargins(0, 0, 0, 0)
+        self._rows_box.setSpacing(4)
+        self._rows_box.addStretch(1)
+        holder = QWidget()
+        holder.setLayout(self._rows_box)
+        self.scroll = QScrollArea()
+        self.scroll.setWidget(holder)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(6, 4, 6, 4)
+        layout.addWidget(side)
+        layout.addWidget(self.scroll, 1)
+
+        state.specChanged.connect(self._spec_changed)
+        state.stampsChanged.connect(self._stamps_changed)
+        self._selection_changed()
+
+    # ------------------------------------------------------------------ choice
+    def selected(self) -> list[str]:
+        """Names of the checked (and enabled) deblenders, in registry order."""
+        return [n for n, box in self.checks.items() if box.isChecked() and box.isEnabled()]
+
+    def set_selected(self, names: Sequence[str]) -> None:
+        """Check exactly ``names`` (unknown names raise ``ValueError``)."""
+        unknown = [n for n in names if n not in self.checks]
+        if unknown:
+            raise ValueError(f"unknown deblender(s) {unknown}; available: {list(self.checks)}")
+        for n, box in self.checks.items():
+            box.blockSignals(True)
+            box.setChecked(n in names)
+            box.blockSignals(False)
+        self._selection_changed()
+
+    def refresh_availability(self) -> None:
+        """Add checkboxes for deblenders registered since, and enable torch ones that have weights."""
+        for name in available():
+            if name not in self.checks:  # registered after the panel was built
+                box = QCheckBox(name)
+                box.toggled.connect(self._selection_changed)
+                self.checks[name] = box
+                grid = self.findChild(QGridLayout)
+                if grid is not None:
+                    grid.addWidget(box, grid.rowCount(), 0)
+        desc = descriptions()
+        for name, box in self.checks.items():
+            if name in self.weights:
+                path = self.weights[name]
+                ok = path.is_file()
+                box.setEnabled(ok)
+                box.setToolTip(f"{desc.get(name, '')}\nweights: {path}" if ok else
+                               f"No weights: {path} does not exist.\nTrain them with\n  "
+                               f"{train_command(name, path)}\nor Deblend > Train model…, or choose a "
+                               f"weights file with the … button.")
+            else:
+                box.setToolTip(desc.get(name, ""))
+
+    def set_weights(self, name: str, path: str | Path) -> None:
+        """Use the weights file ``path`` for torch deblender ``name`` (forgets its cached results)."""
+        if name not in self.weights:
+            raise ValueError(f"{name!r} is not a torch deblender; torch deblenders: {list(self.weights)}")
+        self.weights[name] = Path(path)
+        self.instances.pop(name, None)
+        self.cache.drop(name)
+        self.refresh_availability()
+        if self.checks[name].isEnabled():
+            self.checks[name].setChecked(True)
+        self._show_current()
+
+    def set_queue_source(self, source: Callable[[], Sequence[BlendSpec]] | None) -> None:
+        """Where "Run on queue" takes its blends from (``None``: no queue, the button is disabled)."""
+        self.queue_source = source
+        self.queue_button.setEnabled(source is not None and not self.busy)
+        self.queue_button.setToolTip("Deblend every blend of the curation queue" if source is not None
+                                     else "No curation queue in this window yet")
+
+    # ------------------------------------------------------------------ running
+    @property
+    def busy(self) -> bool:
+        """True while a run of this panel is in progress."""
+        return self.task is not None and not self.task.done
+
+    def run_current(self) -> Task | None:
+        """Deblend the editor's blend with the checked deblenders (cached results are shown, not rerun)."""
+        spec = self.state.spec
+        if spec is None or self.state.engine is None:
+            self.status.setText("No blend: pick two galaxies or a random pair first.")
+            return None
+        return self.run_specs([spec])
+
+    def run_queue(self) -> Task | None:
+        """Deblend every blend of the queue (see :meth:`set_queue_source`)."""
+        if self.queue_source is None:
+            self.status.setText("No queue to run on.")
+            return None
+        specs = list(self.queue_source())
+        if not specs:
+            self.status.setText("The queue is empty: add blends to it first.")
+            return None
+        return self.run_specs(specs)
+
+    def run_specs(self, specs: Sequence[BlendSpec]) -> Task | None:
+        """Deblend ``specs`` with the checked deblenders in a worker; returns the task (``None`` when all
+        results are cached or nothing is checked). A run in progress is cancelled first."""
+        names = self.selected()
+        if not names:
+            self.status.setText("Check at least one deblender.")
+            return None
+        if self.state.engine is None:
+            self.status.setText("No data loaded.")
+            return None
+        todo = {n: [s for s in dict.fromkeys(specs) if (n, s) not in self.cache] for n in names}
+        todo = {n: v for n, v in todo.items() if v}
+        self._show_current()
+        if not todo:
+            self.status.setText(f"{len(specs)} blend(s): all results cached.")
+            return None
+        if self.busy:
+            self.cancel()
+        engine = self.state.engine
+        blend = self._current_blend()
+        current = self.state.spec
+
+        def render(part: list[BlendSpec]) -> np.ndarray:
+            if len(part) == 1 and part[0] == current and blend is not None:
+                return blend[None]
+            return engine.render_batch(part).images.copy()
+
+        def emit(name: str, done: list[BlendSpec], results: Any) -> None:
+            try:
+                self._bridge.results.emit(name, done, results)
+            except RuntimeError:  # the panel is gone (window closed while cancelling)
+                pass
+
+        self._pending = {n: set(v) for n, v in todo.items()}
+        for name in todo:
+            if name in self.rows and current in self._pending[name]:
+                self.rows[name].set_message("running…")
+        n_blends = len({s for v in todo.values() for s in v})
+        self.runs_started += 1
+        self._set_running(True)
+        self.status.setText(f"Deblending {n_blends} blend(s) with {', '.join(todo)} …")
+        self.progress_bar.setRange(0, 0)
+
+        def make_job(token: CancelToken) -> Job:
+            job = deblend_job(todo, render, self._make, emit, cancel=token)
+            try:
+                while True:
+                    p = next(job)
+                    try:
+                        self._bridge.progress.emit(p)
+                    except RuntimeError:
+                        pass
+                    yield p
+            except StopIteration as stop:
+                return stop.value
+
+        self.task = self.tasks.run_job(f"Deblending {n_blends} blend(s)", make_job,
+                                       on_result=self._finished, on_error=self._failed,
+                                       on_cancel=self._cancelled)
+        return self.task
+
+    def cancel(self) -> None:
+        """Stop this panel's run (results already delivered stay cached)."""
+        if self.task is not None and not self.task.done:
+            self.task.cancel()
+
+    def open_train_dialog(self) -> Any:
+        """Open the "Train model" dialog; its weights are used here when training finishes."""
+        from .train_dialog import TrainDialog
+
+        dialog = TrainDialog(self.tasks, on_trained=self.set_weights, parent=self.window())
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        self.train_dialog = dialog
+        return dialog
+
+    # ------------------------------------------------------------------ worker side (no widgets)
+    def _make(self, name: str) -> Deblender:
+        deb = self.instances.get(name)
+        if deb is None:
+            deb = get(name, weights=self.weights[name]) if name in self.weights else get(name)
+            self.instances[name] = deb
+        return deb
+
+    # ------------------------------------------------------------------ UI-thread slots
+    def _on_results(self, name: str, specs: list[BlendSpec], results: Any) -> None:
+        if isinstance(results, str):
+            self.status.setText(f"{name}: {results}")
+            self._pending.pop(name, None)
+            if name in self.rows:
+                self.rows[name].set_message(f"failed: {results}")
+            return
+        for spec, res in zip(specs, results):
+            self.cache.put(name, spec, res)
+            self._pending.get(name, set()).discard(spec)
+        if name in self.weights and results:
+            dev = results[0].device
+            if dev != self.torch_device:
+                self.torch_device = dev
+                self.device_label.setText(f"torch: {dev}")
+                self.deviceChanged.emit(dev)
+        if self.state.spec in specs and name in self.rows:
+            res = results[specs.index(self.state.spec)]
+            blend = self._current_blend()
+            if blend is not None:
+                self.rows[name].show_result(blend, res)
+        self.resultsReady.emit(name, specs, results)
+
+    def _on_progress(self, p: Progress) -> None:
+        if p.total:
+            self.progress_bar.setRange(0, p.total)
+            self.progress_bar.setValue(p.done)
+
+    def _finished(self, counts: dict[str, int]) -> None:
+        self._set_running(False)
+        n = sum(counts.values())
+        self.status.setText(f"Done: {n} deblending(s) ({', '.join(f'{k} {v}' for k, v in counts.items())}).")
+        self.runFinished.emit(counts)
+
+    def _failed(self, exc: BaseException) -> None:
+        self._set_running(False)
+        self.status.setText(f"Failed: {exc}")
+        self._show_current()
+        if self.on_error is not None:
+            self.on_error("Deblending failed", exc)
+        self.runFinished.emit(None)
+
+    def _cancelled(self) -> None:
+        self._set_running(False)
+        self.status.setText("Cancelled (results so far are kept).")
+        self._show_current()
+        self.runFinished.emit(None)
+
+    def _set_running(self, running: bool) -> None:
+        self.cancel_button.setEnabled(running)
+        self.progress_bar.setVisible(running)
+        self.queue_button.setEnabled(not running and self.queue_source is not None)
+        if not running:
+            self.progress_bar.setRange(0, 1)
+            self.progress_bar.setValue(0)
+
+    def _selection_changed(self, *_args: object) -> None:
+        names = self.selected()
+        for name in names:
+            if name not in self.rows:
+                row = DeblendRow(name, self.display)
+                self.rows[name] = row
+                self._rows_box.insertWidget(self._rows_box.count() - 1, row)
+        order = [n for n in self.checks if n in self.rows]
+        for i, name in enumerate(order):  # keep registry order
+            self._rows_box.removeWidget(self.rows[name])
+            self._rows_box.insertWidget(i, self.rows[name])
+            self.rows[name].setVisible(name in names)
+        self._show_current()
+
+    def _spec_changed(self, spec: BlendSpec | None, final: bool) -> None:
+        if not final:
+            return
+        self._show_current()
+        if spec is not None and self.auto_run.isChecked():
+            self.run_current()
+
+    def _stamps_changed(self) -> None:
+        self.cancel()
+        self.cache.drop()
+        self._blend_key = self._blend_image = None
+
+    def _current_blend(self) -> np.ndarray | None:
+        spec, engine = self.state.spec, self.state.engine
+        if spec is None or engine is None:
+            return None
+        if spec != self._blend_key:
+            self._blend_image = engine.render(spec).image.copy()
+            self._blend_key = spec
+        return self._blend_image
+
+    def _show_current(self) -> None:
+        """Show the cached results of the current blend (a message where there are none)."""
+        spec = self.state.spec
+        blend = None
+        for name in self.selected():
+            row = self.rows.get(name)
+            if row is None:
+                continue
+            res = self.cache.get(name, spec) if spec is not None else None
+            if res is None:
+                running = self.busy and spec in self._pending.get(name, ())
+                row.set_message("running…" if running else
+                                "not run for this blend" if spec is not None else "no blend")
+                continue
+            if blend is None:
+                blend = self._current_blend()
+            row.show_result(blend, res, cached=True)
+
+    def _choose_weights(self, name: str) -> None:
+        start = str(self.weights[name].parent)
+        path, _ = QFileDialog.getOpenFileName(self, f"Weights of {name}", start,
+                                              "Torch weights (*.pt);;All files (*)")
+        if path:
+            self.set_weights(name, path)

@@ -1,0 +1,197 @@
+"""File > Export…: write the session's blends with the core writers, in a worker with progress and Cancel.
+
+The dialog only collects choices (format, label method, statuses, train/test split, destination); the
+work is :func:`candels_gui.core.session_export.export_session`, i.e. the core writers on the chosen
+specs, so the files equal what ``candels_gui.core.export.export`` writes for the same specs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PyQt6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
+                             QFormLayout, QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPushButton,
+                             QVBoxLayout, QWidget)
+
+from ..core.blend import BlendEngine
+from ..core.errors import DataError
+from ..core.export import EXPORT_FORMATS
+from ..core.labels import LABEL_METHODS
+from ..core.session import STATUSES, Session
+from ..core.session_export import export_session, session_export_specs
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .app import MainWindow
+
+__all__ = ["ExportDialog", "FORMAT_TEXT", "NO_LABELS"]
+
+#: Format choices as shown.
+FORMAT_TEXT = {"npy": "npy folder (candels-blender seed layout)", "hdf5": "HDF5 file", "fits": "FITS file"}
+#: Label-method entry for "no labels array" (HDF5 / FITS only).
+NO_LABELS = "(none: masks only)"
+_SUFFIX = {"hdf5": ".h5", "fits": ".fits"}
+
+
+class ExportDialog(QDialog):
+    """Choose what and where to export; :meth:`start` runs the export in the window's task runner."""
+
+    def __init__(self, window: "MainWindow", parent: QWidget | None = None) -> None:
+        super().__init__(parent or window)
+        self.window = window
+        self.setWindowTitle("Export blends")
+        self.fmt = QComboBox(self)
+        for key in EXPORT_FORMATS:
+            self.fmt.addItem(FORMAT_TEXT.get(key, key), key)
+        self.method = QComboBox(self)
+        self.statuses = {s: QCheckBox(s, self) for s in STATUSES}
+        self.statuses["accepted"].setChecked(True)
+        self.split = QComboBox(self)
+        self.split.addItem("No split", None)
+        self.split.addItem("Train / test, split by galaxy", "galaxy")
+        self.test_ratio = QDoubleSpinBox(self)
+        self.test_ratio.setRange(0.01, 0.99)
+        self.test_ratio.setSingleStep(0.05)
+        self.test_ratio.setValue(0.2)
+        self.test_ratio.setToolTip("fraction of the galaxies reserved for the test split "
+                                   "(no galaxy is in both splits)")
+        self.dest = QLineEdit(self)
+        self.dest.setPlaceholderText("folder (npy) or file (HDF5, FITS)")
+        browse = QPushButton("Browse…", self)
+        browse.clicked.connect(self.browse)
+        self.summary = QLabel(self)
+        self.summary.setWordWrap(True)
+
+        statuses = QHBoxLayout()
+        for box in self.statuses.values():
+            statuses.addWidget(box)
+            box.toggled.connect(self._update_summary)
+        split = QHBoxLayout()
+        split.addWidget(self.split, 1)
+        split.addWidget(QLabel("test fraction"))
+        split.addWidget(self.test_ratio)
+        dest = QHBoxLayout()
+        dest.addWidget(self.dest, 1)
+        dest.addWidget(browse)
+        form = QFormLayout()
+        form.addRow("Format", self.fmt)
+        form.addRow("Labels", self.method)
+        form.addRow("Blends", statuses)
+        form.addRow("Split", split)
+        form.addRow("Destination", dest)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel, self)
+        self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.buttons.accepted.connect(self.start)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.buttons)
+
+        self.fmt.currentIndexChanged.connect(self._format_changed)
+        self.split.currentIndexChanged.connect(self._update_summary)
+        self.test_ratio.valueChanged.connect(self._update_summary)
+        self._format_changed()
+        self.resize(620, 300)
+
+    # ------------------------------------------------------------------ choices
+    def choices(self) -> dict:
+        """The dialog's choices as keyword arguments of :func:`export_session` (plus ``dest``)."""
+        fmt = self.fmt.currentData()
+        method = self.method.currentText()
+        split = self.split.currentData()
+        return {"dest": self.dest.text().strip(), "fmt": fmt, "method": None if method == NO_LABELS else method,
+                "statuses": tuple(s for s, box in self.statuses.items() if box.isChecked()),
+                "test_ratio": float(self.test_ratio.value()) if split == "galaxy" else None}
+
+    def browse(self) -> None:
+        """Choose the destination (a folder for npy, a file for HDF5 / FITS)."""
+        fmt = self.fmt.currentData()
+        start = self.dest.text() or str(Path(self.window.source_path or Path.home()).parent)
+        if fmt == "npy":
+            path = QFileDialog.getExistingDirectory(self, "Export folder", start)
+        else:
+            path, _ = QFileDialog.getSaveFileName(self, "Export file", start,
+                                                  f"{fmt.upper()} (*{_SUFFIX[fmt]});;All files (*)")
+        if path:
+            self.dest.setText(path)
+
+    def _format_changed(self) -> None:
+        fmt = self.fmt.currentData()
+        current = self.method.currentText()
+        self.method.blockSignals(True)
+        self.method.clear()
+        if fmt != "npy":
+            self.method.addItem(NO_LABELS)
+        self.method.addItems(LABEL_METHODS)
+        self.method.setCurrentText(current if current in LABEL_METHODS or (current == NO_LABELS and fmt != "npy")
+                                   else ("ogg_masks" if fmt == "npy" else NO_LABELS))
+        self.method.blockSignals(False)
+        dest = self.dest.text().strip()
+        if dest and fmt in _SUFFIX and not dest.endswith(_SUFFIX[fmt]):
+            self.dest.setText(str(Path(dest).with_suffix(_SUFFIX[fmt])))
+        self._update_summary()
+
+    def _update_summary(self) -> None:
+        c = self.choices()
+        stamps = self.window.state.stamps
+        if stamps is None:
+            self.summary.setText("Open data first.")
+            self.export_button.setEnabled(False)
+            return
+        try:
+            specs, dropped = session_export_specs(self.window.session_ctl.session, stamps,
+                                                  statuses=c["statuses"], test_ratio=c["test_ratio"])
+        except (DataError, ValueError) as exc:
+            self.summary.setText(str(exc))
+            self.export_button.setEnabled(False)
+            return
+        if isinstance(specs, dict):
+            text = f"{len(specs['train']):,} train and {len(specs['test']):,} test blends"
+            if dropped:
+                text += f"; {len(dropped):,} blends dropped (their two galaxies fall in different splits)"
+        else:
+            text = f"{len(specs):,} blends"
+        self.summary.setText(f"Will export {text}.")
+        self.export_button.setEnabled(True)
+
+    # ------------------------------------------------------------------ running
+    def start(self) -> None:
+        """Close the dialog and run the export in a worker (progress and Cancel in the status bar)."""
+        c = self.choices()
+        if not c["dest"]:
+            self.window.show_error("Export", ValueError("choose a destination (folder for npy, file for "
+                                                        "HDF5 / FITS)"))
+            return
+        self.accept()
+        run_export(self.window, **c)
+
+
+def run_export(window: "MainWindow", *, dest: str, fmt: str, method: str | None, statuses: tuple[str, ...],
+               test_ratio: float | None) -> None:
+    """Export the window's session in a worker; a message with the path when done."""
+    stamps = window.state.stamps
+    if stamps is None:
+        window.show_error("Export", DataError("no data loaded: open a data folder first"))
+        return
+    ctl = window.session_ctl
+    ctl._sync_settings()
+    live = ctl.session
+    session = Session(data_path=live.data_path, data_hash=live.data_hash, seed=live.seed)
+    session.queue, session.path = list(live.queue), live.path  # a snapshot: edits go on meanwhile
+    engine = BlendEngine(stamps)  # the editor's engine stays on the UI thread
+    window.export_result = None
+
+    def done(result) -> None:
+        window.export_result = result
+        window.statusBar().showMessage(f"Exported {result.n_blends:,} blends to {result.path}", 8000)
+        QMessageBox.information(window, "Export finished",
+                                f"{result.n_blends:,} blends written to\n{result.path}\n\n"
+                                f"Manifest: {result.manifest_path}")
+
+    window.tasks.run_job(
+        f"Exporting to {Path(dest).name}",
+        lambda token: export_session(dest, session, stamps, fmt=fmt, method=method, statuses=statuses,
+                                     test_ratio=test_ratio, engine=engine, cancel=token),
+        on_result=done, on_error=lambda exc: window.show_error("Export failed", exc),
+        on_cancel=lambda: window.statusBar().showMessage("Export cancelled: nothing was written", 6000))

@@ -1,0 +1,421 @@
+"""The curation session in the app: undo / redo, the queue's edits, save / open, autosave and recovery.
+
+:class:`SessionController` owns the core :class:`~candels_gui.core.session.Session` and keeps it and the
+:class:`~.state.AppState` in step: every *final* spec change of the editor (end of a companion drag, a
+spin-box commit, a random pair) becomes one undoable command, and undo / redo put the session's spec
+back into the editor. The session writes its autosave after every change (core); the controller offers
+recovery when data is opened and asks Save / Discard / Cancel when the window closes with unsaved work.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable
+
+from PyQt6.QtCore import QObject, QTimer, pyqtSignal
+from PyQt6.QtGui import QAction
+from PyQt6.QtWidgets import (QAbstractItemDelegate, QAbstractItemView, QAbstractSpinBox, QApplication, QFileDialog,
+                             QLineEdit, QMessageBox)
+
+from ..core.blend import BlendSpec
+from ..core.catalog import CatalogFilter
+from ..core.errors import DataError
+from ..core.session import Session, SessionChange, default_autosave_dir, find_autosave
+from ..core.stretch import DisplaySettings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .app import MainWindow
+
+__all__ = ["SessionController", "SESSION_FILTER"]
+
+#: File-dialog filter of session files.
+SESSION_FILTER = "candels-gui sessions (*.json);;All files (*)"
+#: Queue sizes drawn on the UI thread; larger batches are drawn in a worker.
+SYNC_BATCH = 100
+
+
+class SessionController(QObject):
+    """Binds a core Session to the main window.
+
+    Signals
+    -------
+    changed(object)
+        A :class:`~candels_gui.core.session.SessionChange` (after an edit, undo or redo).
+    replaced()
+        A different Session object is in use (new data, opened or recovered session).
+    itemLoaded(int)
+        Queued blend ``index`` is now in the editor.
+    """
+
+    changed = pyqtSignal(object)
+    replaced = pyqtSignal()
+    itemLoaded = pyqtSignal(int)
+
+    def __init__(self, window: "MainWindow", *, autosave_dir: str | os.PathLike | None = None) -> None:
+        super().__init__(window)
+        self.window = window
+        self.state = window.state
+        self.autosave_dir = Path(autosave_dir) if autosave_dir is not None else default_autosave_dir()
+        self.recover_on_load = False
+        self.session = Session(seed=self.state.seed)
+        self.session.listeners.append(self._session_changed)
+        self._applying = False
+        self._pending: Session | None = None
+        self._actions: dict[str, QAction] = {}
+        self.generating = False
+        self.state.specChanged.connect(self._spec_changed)
+        self.state.stampsChanged.connect(self._stamps_changed)
+
+    # ------------------------------------------------------------------ session objects
+    def new_session(self) -> Session:
+        """A fresh session on the open data (the editor's blend is its starting point)."""
+        stamps = self.state.stamps
+        session = Session(data_path=self.window.source_path,
+                          data_hash=stamps.content_hash() if stamps is not None else None,
+                          seed=self.state.seed, rules=self.state.rules, catalog_filter=self.state.filter,
+                          current=self.state.spec, autosave_dir=self.autosave_dir)
+        self._use(session)
+        return session
+
+    def apply_session(self, session: Session) -> None:
+        """Use ``session`` (its data must be open): settings, editor blend and queue follow it."""
+        if self.state.stamps is not None:
+            session.check_data(self.state.stamps)
+        session.autosave_dir = self.autosave_dir
+        if session.data_path is None and self.window.source_path is not None:
+            session.data_path = Path(self.window.source_path).resolve()
+        st = self.state
+        st.rules, st.seed = session.rules, session.seed
+        try:
+            st.set_filter(session.filter)
+        except (DataError, ValueError) as exc:
+            self.window.show_error("The session's catalog filter does not fit the data", exc)
+        self._apply_display(session.display)
+        if hasattr(self.window, "rules_panel"):
+            self.window.rules_panel.show_rules()
+        self._use(session)
+        if session.current is not None:
+            self._show_spec(session.current)
+        else:
+            session._current = st.spec
+
+    def _use(self, session: Session) -> None:
+        if self.session is not session:
+            self.session.listeners = [f for f in self.session.listeners if f != self._session_changed]
+            session.listeners.append(self._session_changed)
+        self.session = session
+        self.replaced.emit()
+        self._update_actions()
+
+    # ------------------------------------------------------------------ data and editor
+    def _stamps_changed(self) -> None:
+        if self._pending is not None:  # an opened session waits for its data: apply after set_stamps
+            QTimer.singleShot(0, self._apply_pending)
+            return
+        self.new_session()
+        if self.recover_on_load:
+            QTimer.singleShot(0, self.offer_recovery)
+
+    def _apply_pending(self) -> None:
+        session, self._pending = self._pending, None
+        if session is None or self.state.stamps is None:
+            return
+        try:
+            self.apply_session(session)
+        except DataError as exc:
+            self.new_session()
+            self.window.show_error("Cannot open the session", exc)
+            return
+        self.window.statusBar().showMessage(f"Opened session {session.path}", 6000)
+        self.offer_recovery()
+
+    def _spec_changed(self, spec: BlendSpec | None, final: bool) -> None:
+        if not final or self._applying or spec is None or self._pending is not None:
+            return
+        session = self.session
+        if session.current is None:  # the first pair of new data is the starting point, not an edit
+            session._current = spec
+            return
+        if spec == session.current:
+            return
+        self._sync_settings()
+        item = session.current_item
+        if item is not None and (session.queue[item].spec.id1, session.queue[item].spec.id2) \
+                != (spec.id1, spec.id2):
+            session.current_item = item = None  # another pair: the queued blend is left alone
+        session.set_current(spec, item=item)
+
+    def _show_spec(self, spec: BlendSpec | None) -> None:
+        if spec is None or spec == self.state.spec:
+            return
+        self._applying = True
+        try:
+            self.state.set_spec(spec)
+        finally:
+            self._applying = False
+
+    def _session_changed(self, change: SessionChange) -> None:
+        if change.current:
+            self._show_spec(self.session.current)
+        self.changed.emit(change)
+        self._update_actions()
+
+    def _sync_settings(self) -> None:
+        s, st = self.session, self.state
+        if st.seed != s.seed:
+            s.seed, s.random_index = st.seed, 0
+        s.rules, s.filter = st.rules, st.filter if isinstance(st.filter, CatalogFilter) else s.filter
+        d = self.window.display
+        s.display = {"settings": d.settings.to_dict(), "mask_visible": d.mask_visible,
+                     "mask_opacity": d.mask_opacity, "mask_outline": d.mask_outline}
+
+    def _apply_display(self, display: dict) -> None:
+        if not display:
+            return
+        d = self.window.display
+        try:
+            if "settings" in display:
+                settings = DisplaySettings.from_dict(display["settings"])
+                d.set(**{k: getattr(settings, k) for k in settings.__dataclass_fields__})
+            d.set_overlay(visible=display.get("mask_visible"), opacity=display.get("mask_opacity"),
+                          outline=display.get("mask_outline"))
+        except (ValueError, TypeError) as exc:
+            self.window.statusBar().showMessage(f"Display settings of the session ignored: {exc}", 8000)
+
+    # ------------------------------------------------------------------ queue edits (action slots)
+    def add_current(self) -> None:
+        """Queue the blend in the editor (Enter); Enter in a text field still commits that field."""
+        focus = QApplication.focusWidget()
+        spin = focus if isinstance(focus, QAbstractSpinBox) else (
+            focus.parent() if focus is not None and isinstance(focus.parent(), QAbstractSpinBox) else None)
+        if spin is not None:  # Enter in a spin box commits its value
+            spin.interpretText()
+            return
+        if isinstance(focus, QLineEdit):  # a text field (search, note being edited) gets its Enter
+            view = focus.parent()
+            while view is not None and not isinstance(view, QAbstractItemView):
+                view = view.parent()
+            if view is not None:  # a cell editor: commit and close it, as Enter does
+                delegate = view.itemDelegate()
+                delegate.commitData.emit(focus)
+                delegate.closeEditor.emit(focus, QAbstractItemDelegate.EndEditHint.NoHint)
+            else:
+                focus.returnPressed.emit()
+                focus.editingFinished.emit()
+            return
+        if self.state.spec is None:
+            self.window.statusBar().showMessage("No blend to add: pick two galaxies or a random pair", 4000)
+            return
+        self._sync_settings()
+        self.session._current = self.state.spec
+        self.session.current_item = None
+        index = self.session.add_current()
+        self.window.statusBar().showMessage(f"Added blend {index + 1} to the queue", 3000)
+
+    def set_status(self, rows: Iterable[int], status: str) -> None:
+        """Give queued blends ``rows`` a status (one undoable command)."""
+        rows = list(rows)
+        if rows:
+            self._sync_settings()
+            self.session.set_status(rows, status)
+
+    def set_note(self, row: int, note: str) -> None:
+        """Set the note of queued blend ``row``."""
+        self._sync_settings()
+        self.session.set_note(row, note)
+
+    def remove(self, rows: Iterable[int]) -> None:
+        """Remove queued blends."""
+        self._sync_settings()
+        self.session.remove(rows)
+
+    def load_item(self, row: int) -> None:
+        """Show queued blend ``row`` in the editor (selection, not an edit)."""
+        if not 0 <= row < len(self.session.queue) or self._pending is not None:
+            return
+        spec = self.session.load_item(row)
+        self._show_spec(spec)
+        self.itemLoaded.emit(row)
+
+    def generate_random(self, n: int) -> None:
+        """Queue ``n`` random blends with the sampling rules (a worker draws large batches)."""
+        stamps = self.state.stamps
+        if stamps is None or self.generating:
+            return
+        self._sync_settings()
+        session, pool = self.session, self.state.pool()
+        if n <= SYNC_BATCH:
+            try:
+                session.add_random(stamps, n, pool=pool)
+            except (DataError, ValueError) as exc:
+                self.window.show_error("Cannot draw random blends", exc)
+            return
+
+        def done(specs: list[BlendSpec]) -> None:
+            self.generating = False
+            if self.session is session:
+                session.add_random_specs(specs)
+                self.window.statusBar().showMessage(f"Queued {len(specs):,} random blends", 4000)
+
+        def failed(exc: BaseException) -> None:
+            self.generating = False
+            self.window.show_error("Cannot draw random blends", exc)
+
+        def cancelled() -> None:
+            self.generating = False
+            self.window.statusBar().showMessage("Drawing random blends cancelled", 4000)
+
+        self.generating = True
+        self.window.tasks.run_job(f"Drawing {n:,} random blends",
+                                  lambda token: session.iter_random_specs(stamps, n, pool=pool, cancel=token),
+                                  on_result=done, on_error=failed, on_cancel=cancelled)
+
+    # ------------------------------------------------------------------ undo / redo
+    def undo(self) -> None:
+        """Undo the last edit (Ctrl+Z)."""
+        label = self.session.undo()
+        if label:
+            self.window.statusBar().showMessage(f"Undid: {label}", 3000)
+
+    def redo(self) -> None:
+        """Redo the last undone edit (Ctrl+Shift+Z)."""
+        label = self.session.redo()
+        if label:
+            self.window.statusBar().showMessage(f"Redid: {label}", 3000)
+
+    def bind_actions(self, actions: dict[str, QAction]) -> None:
+        """Keep the Undo / Redo menu texts ("Undo Accept blend 12") and enabled states current."""
+        self._actions = actions
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        s = self.session
+        for name, verb, label, ok in (("undo", "&Undo", s.undo_label, s.can_undo),
+                                      ("redo", "&Redo", s.redo_label, s.can_redo)):
+            act = self._actions.get(name)
+            if act is not None:
+                act.setText(f"{verb} {label}" if label else verb)
+                act.setEnabled(ok)
+        save = self._actions.get("save_session")
+        if save is not None:
+            save.setEnabled(True)
+
+    # ------------------------------------------------------------------ files
+    def save(self) -> bool:
+        """Save to the session's file (asks for one the first time); True when saved."""
+        if self.session.path is None:
+            return self.save_as()
+        return self._save_to(self.session.path)
+
+    def save_as(self, path: str | os.PathLike | None = None) -> bool:
+        """Save to ``path`` (asks with a file dialog when not given); True when saved."""
+        if path is None:
+            start = str(self.session.path or (Path(self.window.source_path).parent / "session.json"
+                                              if self.window.source_path else Path.home() / "session.json"))
+            path, _ = QFileDialog.getSaveFileName(self.window, "Save session", start, SESSION_FILTER)
+            if not path:
+                return False
+        return self._save_to(Path(path))
+
+    def _save_to(self, path: Path) -> bool:
+        self._sync_settings()
+        if self.session.data_path is None and self.window.source_path is not None:
+            self.session.data_path = Path(self.window.source_path).resolve()
+        try:
+            saved = self.session.save(path)
+        except OSError as exc:
+            self.window.show_error("Cannot save the session", exc)
+            return False
+        self.window.statusBar().showMessage(f"Session saved to {saved}", 5000)
+        self.changed.emit(SessionChange())
+        return True
+
+    def open_dialog(self) -> None:
+        """File > Open session…"""
+        start = str(self.session.path.parent if self.session.path else Path.home())
+        path, _ = QFileDialog.getOpenFileName(self.window, "Open session", start, SESSION_FILTER)
+        if path and self.confirm_discard("Open session"):
+            self.open_session(path)
+
+    def open_session(self, path: str | os.PathLike, *, fallback_data: str | os.PathLike | None = None) -> bool:
+        """Open a session file; its data is opened first when it is not the data in the window.
+
+        Returns True when the session is in use now, False when it waits for its data (or failed).
+        """
+        try:
+            session = Session.load(path, autosave_dir=self.autosave_dir)
+        except (DataError, OSError) as exc:
+            self.window.show_error("Cannot open the session", exc)
+            return False
+        stamps = self.state.stamps
+        if stamps is not None and (not session.data_hash or stamps.content_hash() == session.data_hash):
+            self.apply_session(session)
+            self.window.statusBar().showMessage(f"Opened session {session.path}", 6000)
+            self.offer_recovery()
+            return True
+        data = session.data_path if session.data_path is not None and session.data_path.exists() \
+            else (Path(fallback_data) if fallback_data is not None else None)
+        if data is None and stamps is not None:  # the open data is not the session's: say which
+            try:
+                session.check_data(stamps)
+            except DataError as exc:
+                self.window.show_error("Cannot open the session", exc)
+            return False
+        if data is None:
+            self.window.show_error("Cannot open the session", DataError(
+                f"{session.path}: its data {session.data_path or '(no path recorded)'} was not found; "
+                "open that data first, then the session"))
+            return False
+        self._pending = session
+        self.window.open_path(data)
+        return False
+
+    def offer_recovery(self) -> bool:
+        """Offer the autosave of a session that did not close cleanly; True when it was recovered."""
+        s = self.session
+        found = find_autosave(session_path=s.path, data_hash=None if s.path else s.data_hash,
+                              directory=self.autosave_dir)
+        if found is None:
+            return False
+        answer = QMessageBox.question(
+            self.window, "Recover unsaved work?",
+            f"candels-gui found unsaved work from a session that did not close cleanly:\n{found}\n\n"
+            "Recover it? (No discards it.)",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
+        if answer != QMessageBox.StandardButton.Yes:
+            found.unlink(missing_ok=True)
+            return False
+        try:
+            recovered = Session.recover(found, autosave_dir=self.autosave_dir)
+            self.apply_session(recovered)
+        except (DataError, OSError, ValueError) as exc:
+            self.window.show_error("Cannot recover the session", exc)
+            return False
+        recovered.write_autosave()
+        self.window.statusBar().showMessage(f"Recovered {len(recovered.queue):,} queued blends", 6000)
+        return True
+
+    # ------------------------------------------------------------------ closing
+    def confirm_discard(self, title: str = "Close") -> bool:
+        """Ask Save / Discard / Cancel when the queue has unsaved changes; True to go on."""
+        if not self.session.modified:
+            self.session.remove_autosave()
+            return True
+        answer = QMessageBox.question(
+            self.window, title,
+            f"The session has unsaved changes ({len(self.session.queue):,} queued blends). Save them?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save()
+        if answer == QMessageBox.StandardButton.Discard:
+            self.session.remove_autosave()
+            return True
+        return False
+
+    def selected_or_current(self, rows: list[int]) -> list[int]:
+        """``rows``, or the queued blend in the editor when no row is selected."""
+        if rows:
+            return rows
+        return [self.session.current_item] if self.session.current_item is not None else []

@@ -1,0 +1,274 @@
+"""The Deblend panel and the Train dialog, offscreen (pytest-qt; Qt warnings fail tests)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PyQt6.QtCore import QSettings, QTimer  # noqa: E402
+from PyQt6.QtWidgets import QMessageBox  # noqa: E402
+
+from candels_gui.core.sampling import SamplingRules, sample_specs  # noqa: E402
+from candels_gui.deblend import base as deblend_base  # noqa: E402
+from candels_gui.deblend.base import DeblendResult, Deblender, catalog_table  # noqa: E402
+from candels_gui.gui.app import MainWindow  # noqa: E402
+from candels_gui.gui.deblend_view import ResultCache, residual_image, segmentation_overlay  # noqa: E402
+from candels_gui.gui.train_dialog import parse_epoch_message  # noqa: E402
+from conftest import make_stampset  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
+
+
+class CountingDeblender(Deblender):
+    """One source per blend (the whole image); records every blend it sees and can be slow."""
+
+    name = "test-counting"
+    seen: list[int] = []
+    delay = 0.0
+
+    def _run_batch(self, images, psf, noise_sigma):
+        out = []
+        for im in images:
+            CountingDeblender.seen.append(1)
+            time.sleep(CountingDeblender.delay)
+            h, w = im.shape
+            out.append(DeblendResult(catalog_table([w / 2], [h / 2], [float(im.sum())]),
+                                     np.ones((1, h, w), bool), im[None].copy(), name=self.name))
+        return out
+
+
+@pytest.fixture
+def counting():
+    CountingDeblender.seen = []
+    CountingDeblender.delay = 0.0
+    deblend_base.register("test-counting", lambda **kw: CountingDeblender(**kw), "test", replace=True)
+    yield CountingDeblender
+    deblend_base._REGISTRY.pop("test-counting", None)
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, monkeypatch, counting):
+    monkeypatch.setenv("CANDELS_GUI_RESOURCES", str(tmp_path / "resources"))  # no torch weights
+    monkeypatch.setenv("CANDELS_GUI_AUTOSAVE_DIR", str(tmp_path / "autosave"))
+    monkeypatch.setattr(QMessageBox, "critical", staticmethod(lambda *a, **k: pytest.fail(str(a))))
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(make_stampset(n=16, size=48, seed=1), settings=settings)
+    qtbot.addWidget(win)
+    win.resize(1300, 900)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.tasks.cancel_all()
+    win.tasks.wait(10000)
+
+
+def _run_and_wait(qtbot, panel, fn, timeout=20000):
+    finished = []
+    panel.runFinished.connect(finished.append)
+    task = fn()
+    if task is not None:
+        qtbot.waitUntil(lambda: bool(finished), timeout=timeout)
+    panel.runFinished.disconnect(finished.append)
+    return task, finished
+
+
+def test_app_start_does_not_import_torch():
+    code = ("import sys; sys.path.insert(0, 'tests'); import os; os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
+            "from PyQt6.QtCore import QSettings\nfrom PyQt6.QtWidgets import QApplication\n"
+            "app = QApplication([])\nfrom conftest import make_stampset\n"
+            "from candels_gui.gui.app import MainWindow\nimport tempfile\n"
+            "s = QSettings(tempfile.mktemp(suffix='.ini'), QSettings.Format.IniFormat)\n"
+            "w = MainWindow(make_stampset(n=8, size=32), settings=s); w.show(); app.processEvents()\n"
+            "print('DEBLEND', len(w.deblend_panel.checks), 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(ROOT),
+                         timeout=120)
+    line = [x for x in out.stdout.splitlines() if x.startswith("DEBLEND")]
+    assert line, out.stderr
+    assert line[0].split()[1:] == ["6", "False"]  # six deblenders listed, torch not imported
+
+
+def test_panel_runs_classical_deblenders_without_blocking_the_ui(window, qtbot, counting):
+    panel = window.deblend_panel
+    assert panel.device_label.text() == "torch: not loaded"
+    for name in ("unet-seg", "cgan", "blend2flux"):  # no weights under the test's resources folder
+        assert not panel.checks[name].isEnabled()
+        assert f"candels-gui train --model {name}" in panel.checks[name].toolTip()
+    counting.delay = 0.3
+    panel.set_selected(["photutils", "sep", "test-counting"])
+    ticks, arrived = [0], {}
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.__setitem__(0, ticks[0] + 1))
+    timer.start(10)
+    panel.resultsReady.connect(lambda name, specs, res: arrived.setdefault(name, ticks[0]))
+    task, finished = _run_and_wait(qtbot, panel, panel.run_current)
+    timer.stop()
+    assert task is not None and finished[0] == {"photutils": 1, "sep": 1, "test-counting": 1}
+    assert arrived["test-counting"] >= 3  # the UI thread kept running its timer while the worker ran
+    spec, blend = window.state.spec, window.editor.last_blend.image
+    for name in ("photutils", "sep"):
+        res = panel.cache.get(name, spec)
+        assert isinstance(res, DeblendResult) and res.name == name and res.n_sources >= 1
+        row = panel.rows[name]
+        assert row.isVisible() and "source(s)" in row.caption_text()
+        shown = row.shown()
+        np.testing.assert_array_equal(shown[0], blend)
+        np.testing.assert_array_equal(shown[1], res.images[0])
+        np.testing.assert_allclose(shown[3], blend - res.images.sum(axis=0), atol=1e-5)
+        assert tuple(row.items[0].getLevels()) == pytest.approx(window.display.levels)  # shared levels
+    assert "Done" in panel.status.text()
+    assert panel.device_label.text() == "torch: not loaded"  # no torch deblender ran
+
+
+def test_reselecting_a_blend_shows_cached_results_without_a_second_run(window, qtbot, counting):
+    panel = window.deblend_panel
+    panel.set_selected(["sep", "test-counting"])
+    first = window.state.spec
+    _run_and_wait(qtbot, panel, panel.run_current)
+    assert len(counting.seen) == 1
+    window.state.random_pair()
+    assert window.state.spec != first
+    assert "not run for this blend" in panel.rows["sep"].caption_text()
+    window.state.set_spec(first)
+    assert "cached" in panel.rows["sep"].caption_text()  # shown at once, on the UI thread
+    assert "cached" in panel.rows["test-counting"].caption_text()
+    np.testing.assert_array_equal(panel.rows["test-counting"].shown()[1], window.editor.last_blend.image)
+    assert panel.run_current() is None and not panel.busy  # everything cached: no task
+    assert len(counting.seen) == 1
+    # the action (Ctrl+D) runs only what is missing: sep is cached, photutils is new
+    panel.set_selected(["photutils", "sep"])
+    _run_and_wait(qtbot, panel, lambda: (window.actions_by_name["run_deblenders"].trigger(), panel.task)[1])
+    assert panel.cache.get("photutils", first) is not None and len(counting.seen) == 1
+
+
+def test_cancel_stops_a_long_run_on_many_blends(window, qtbot, counting):
+    panel = window.deblend_panel
+    counting.delay = 0.05
+    panel.set_selected(["test-counting"])
+    specs = sample_specs(window.state.stamps, 40, SamplingRules(), seed=3)
+    panel.set_queue_source(lambda: specs)
+    assert panel.queue_button.isEnabled()
+    got = []
+    panel.resultsReady.connect(lambda name, s, r: got.append(len(r)))
+    finished = []
+    panel.runFinished.connect(finished.append)
+    panel.queue_button.click()
+    assert panel.busy and panel.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: bool(got), timeout=10000)
+    panel.cancel_button.click()
+    qtbot.waitUntil(lambda: bool(finished), timeout=10000)
+    assert finished == [None] and "Cancelled" in panel.status.text()
+    assert len(counting.seen) < 40  # stopped within a chunk or two, not at the end
+    cached = sum(("test-counting", s) in panel.cache for s in specs)
+    assert cached == sum(got) and 0 < cached < 40
+    # a rerun deblends only what is missing
+    counting.delay = 0.0
+    before = len(counting.seen)
+    _run_and_wait(qtbot, panel, panel.run_queue)
+    assert len(counting.seen) - before == 40 - cached
+
+
+def test_run_on_queue_uses_the_session_queue(window, qtbot, counting):
+    panel = window.deblend_panel
+    panel.set_selected(["test-counting"])
+    assert panel.run_queue() is None and "queue is empty" in panel.status.text()
+    specs = sample_specs(window.state.stamps, 3, SamplingRules(), seed=9)
+    window.session_ctl.session.add_specs(specs)
+    _run_and_wait(qtbot, panel, lambda: (panel.queue_button.click(), panel.task)[1])
+    assert all(("test-counting", s) in panel.cache for s in specs) and len(counting.seen) == 3
+    window.session_ctl.session.mark_saved()  # no Save/Discard question when the window closes
+
+
+def test_train_dialog_trains_and_the_panel_uses_the_weights(window, qtbot, tmp_path):
+    from candels_gui.core.export import export
+    from candels_gui.core.jobs import run_job
+
+    stamps = window.state.stamps
+    data = tmp_path / "tiny.h5"
+    run_job(export(data, window.state.engine, sample_specs(stamps, 24, SamplingRules(), seed=5), fmt="hdf5"))
+    panel = window.deblend_panel
+    dialog = panel.open_train_dialog()
+    dialog.model.setCurrentText("blend2flux")
+    dialog.data.setText(str(data))
+    dialog.epochs.setValue(1)
+    dialog.batch_size.setValue(8)
+    out = tmp_path / "weights" / "b2f.pt"
+    dialog.output.setText(str(out))
+    epochs = []
+    dialog.epochDone.connect(lambda e, m: epochs.append((e, m)))
+    with qtbot.waitSignal(dialog.trained, timeout=60000):
+        dialog.start_button.click()
+    assert out.is_file() and dialog.result.epochs_run == 1
+    assert [e for e, _ in epochs] == [1] and {"train_loss", "val_loss"} <= set(epochs[0][1])
+    xs, ys = dialog.train_curve.getData()
+    assert list(xs) == [1] and ys[0] == pytest.approx(dialog.result.history[0]["train_loss"], rel=1e-3)
+    assert len(dialog.val_curve.getData()[0]) == 1
+    assert panel.weights["blend2flux"] == out and panel.checks["blend2flux"].isEnabled()
+    assert "blend2flux" in panel.selected()
+    panel.set_selected(["blend2flux"])
+    _run_and_wait(qtbot, panel, panel.run_current, timeout=60000)
+    res = panel.cache.get("blend2flux", window.state.spec)
+    assert res is not None and res.n_sources == 2
+    assert panel.device_label.text() == f"torch: {res.device}"
+    dialog.close()
+
+
+def test_train_dialog_refuses_a_missing_file_and_cancel_keeps_the_checkpoint(window, qtbot, tmp_path):
+    from candels_gui.core.export import export
+    from candels_gui.core.jobs import run_job
+
+    dialog = window.deblend_panel.open_train_dialog()
+    dialog.data.setText(str(tmp_path / "nope.h5"))
+    assert dialog.start() is None and "is not a file" in dialog.status.text()
+    data = tmp_path / "tiny.h5"
+    specs = sample_specs(window.state.stamps, 24, SamplingRules(), seed=6)
+    run_job(export(data, window.state.engine, specs, fmt="hdf5"))
+    out = tmp_path / "b2f.pt"
+    dialog.model.setCurrentText("blend2flux")
+    dialog.data.setText(str(data))
+    dialog.output.setText(str(out))
+    dialog.epochs.setValue(500)
+    dialog.batch_size.setValue(4)
+    epochs = []
+    dialog.epochDone.connect(lambda e, m: epochs.append(e))
+    task = dialog.start()
+    qtbot.waitUntil(lambda: bool(epochs), timeout=30000)
+    dialog.cancel_button.click()
+    qtbot.waitUntil(lambda: task.done, timeout=30000)
+    assert "checkpoint kept" in dialog.status.text() and dialog.result is None
+    assert out.with_name("b2f.pt.ckpt").is_file() and not out.exists()
+    assert len(epochs) < 500 and dialog.start_button.isEnabled()
+    dialog.close()
+
+
+def test_epoch_messages_cache_and_overlays():
+    assert np.isnan(parse_epoch_message("cgan epoch 2/30: train_loss 0.25, val_loss nan")[1]["val_loss"])
+    epoch, m = parse_epoch_message("cgan epoch 12/30: train_loss 0.25, val_loss 3.5e-02, val_l1 1e-3")
+    assert epoch == 12 and m == {"train_loss": 0.25, "val_loss": 0.035, "val_l1": 0.001}
+    assert parse_epoch_message("cgan epoch 12/30") is None
+    assert parse_epoch_message("blend2flux: reading tiny.h5") is None
+    cache = ResultCache(2)
+    cache.put("a", 1, "r1")
+    cache.put("a", 2, "r2")
+    assert cache.get("a", 1) == "r1"  # now most recent
+    cache.put("b", 1, "r3")
+    assert cache.get("a", 2) is None and cache.get("a", 1) == "r1" and len(cache) == 2
+    cache.drop("a")
+    assert len(cache) == 1 and cache.get("b", 1) == "r3"
+    seg = np.zeros((3, 10, 10), bool)
+    seg[0, 1:4, 1:4] = seg[1, 5:9, 5:9] = seg[2, 0:2, 8:10] = True
+    over = segmentation_overlay(seg)
+    assert over.shape == (10, 10, 4) and over.dtype == np.uint8
+    assert over[1, 1, 3] > 0 and over[2, 2, 3] == 0  # outline, not filled
+    assert len({tuple(over[r, c, :3]) for r, c in ((1, 1), (5, 5), (0, 8))}) == 3
+    res = DeblendResult(catalog_table([1], [1], [2.0]), seg[:1], np.ones((1, 10, 10), np.float32), name="x")
+    np.testing.assert_array_equal(residual_image(np.full((10, 10), 3, np.float32), res), 2.0)
+    with pytest.raises(ValueError, match="do not fit the blend"):
+        residual_image(np.zeros((4, 4), np.float32), res)
