@@ -153,7 +153,8 @@ class Interval:
     def get_limits(self, values: np.ndarray) -> tuple[float, float]:
         """Raw limits of the finite pixels of ``values`` (may be equal; see :func:`display_levels`)."""
         v = np.asarray(values)
-        v = v[np.isfinite(v)] if not np.isfinite(v).all() else v.ravel()
+        finite = np.isfinite(v)
+        v = v.ravel() if finite.all() else v[finite]
         if v.size == 0:
             raise ValueError(f"image of shape {np.shape(values)} has no finite pixel")
         if self.name == "minmax":
@@ -207,8 +208,10 @@ def display_histogram(image: np.ndarray, *, bins: int = 256, levels: tuple[float
     edges : (bins + 1,) float64
     counts : (bins,) int64
     """
-    v = np.asarray(image, dtype=np.float64).ravel()
-    v = v[np.isfinite(v)]
+    v = np.asarray(image).ravel()
+    finite = np.isfinite(v)
+    if not finite.all():
+        v = v[finite]
     if v.size == 0:
         return np.linspace(0.0, 1.0, bins + 1), np.zeros(bins, np.int64)
     lo, hi = np.percentile(v, (tail, 100.0 - tail))
