@@ -109,6 +109,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
                "Run the deblenders checked in the Deblend panel on the current blend", toolbar=True),
     ActionSpec("train_model", "&Train model…", ("Ctrl+Shift+T",), "show_train_dialog", "&Deblend",
                "Train a torch deblender on an HDF5 export in the background, with a live loss curve"),
+    ActionSpec("compare", "&Compare deblenders", ("Ctrl+Shift+D",), "compare.activate", "&Deblend",
+               "Deblenders side by side on this blend (linked views, one stretch), its metrics, and a "
+               "summary over the queue whose plots open a blend on click", toolbar=True),
     ActionSpec("add_to_queue", "&Add blend to queue", ("Return", "Enter"), "session_ctl.add_current",
                "&Queue", "Queue the blend in the editor (pending)", toolbar=True),
     ActionSpec("accept", "A&ccept", ("A",), "review.accept", "&Queue",

@@ -22,6 +22,7 @@ from .display_model import DisplayModel
 from .display_panel import DisplayPanel
 from .deblend_panel import DeblendPanel, queue_specs
 from .queue_panel import QueuePanel
+from .compare_view import install_compare_view
 from .review import ReviewMode
 from .rules_panel import RulesPanel
 from .session_ctl import SessionController
@@ -90,6 +91,7 @@ class MainWindow(QMainWindow):
         self.queue_dock = self._dock("Queue", self.queue_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.deblend_panel.set_queue_source(lambda: queue_specs(self.session_ctl.session))
         self.review = ReviewMode(self)
+        self.compare = install_compare_view(self)  # central area: Editor | Compare tabs
 
         self.readout = QLabel("")
         self.readout.setFont(monospace_font())

@@ -11,7 +11,7 @@ import numpy as np
 
 __all__ = ["take_screenshot", "pick_showcase_spec", "VIEWS"]
 
-#: Views the command knows; ``compare`` is not part of this version yet.
+#: Views the command knows.
 VIEWS = ("editor", "review", "compare")
 
 
@@ -66,8 +66,9 @@ def take_screenshot(output: str | os.PathLike, *, view: str = "editor", data: st
     output : path
         PNG file to write (folders are created).
     view : {"editor", "review", "compare"}
-        Which part of the app to show: the blend editor, or review mode on a queue of 12 blends
-        (``compare`` is not part of this version).
+        Which part of the app to show: the blend editor, review mode on a queue of 12 blends, or the
+        Compare view (photutils, SEP and the torch models that have weights) on a queue of 20 blends
+        with its dataset summary.
     data : path, optional
         Data to open (default: the bundled sample data).
     size : (int, int)
@@ -80,9 +81,6 @@ def take_screenshot(output: str | os.PathLike, *, view: str = "editor", data: st
     """
     if view not in VIEWS:
         raise ValueError(f"unknown view {view!r}; expected one of {list(VIEWS)}")
-    if view == "compare":
-        raise ValueError(f"the {view!r} view is not part of this version yet (deblender comparison "
-                         "comes later); use --view editor or --view review")
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) or sys.platform == "linux" \
             and "QT_QPA_PLATFORM" not in os.environ and not os.environ.get("DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -112,6 +110,8 @@ def take_screenshot(output: str | os.PathLike, *, view: str = "editor", data: st
         window.catalog.select_stamp(stamps.index_of(spec.id1))
         if view == "review":
             _fill_review_queue(window, stamps, spec)
+        elif view == "compare":
+            _show_compare(window, stamps, spec)
         window.editor.flush()
         for _ in range(3):
             QApplication.processEvents()
@@ -153,6 +153,36 @@ def _fill_review_queue(window, stamps, spec) -> None:
         if getattr(window, name, None) is not None:
             getattr(window, name).hide()
     window.resizeDocks([window.queue_dock], [560], Qt.Orientation.Horizontal)
+
+
+def _show_compare(window, stamps, spec, *, timeout_s: float = 600.0) -> None:
+    """The Compare view on the showcase blend (row 10 of a queue of 20) with the queue's summary."""
+    import time
+
+    from PyQt6.QtCore import Qt
+    from PyQt6.QtWidgets import QApplication
+
+    session = window.session_ctl.session
+    session.add_random(stamps, 9)
+    session.add_specs([spec])
+    session.add_random(stamps, 10)
+    panel = window.deblend_panel
+    panel.set_selected([n for n, box in panel.checks.items()
+                        if n in ("photutils", "sep") or (n in panel.weights and box.isEnabled())])
+    for name in ("catalog_dock", "display_dock", "rules_dock", "deblend_dock"):
+        getattr(window, name).hide()
+    window.queue_panel.select_row(9)
+    window.compare.activate()
+    window.compare.run_summary()
+    view, wanted = window.compare, panel.selected()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and (view.summary is None or window.tasks.busy
+                                           or view.grid.names != wanted):
+        QApplication.processEvents()
+        time.sleep(0.01)
+    if view.summary is None:
+        raise RuntimeError(f"the comparison summary did not finish in {timeout_s:g} s")
+    window.resizeDocks([window.queue_dock], [380], Qt.Orientation.Horizontal)
 
 
 def _quiet_offscreen(mode, context, message: str) -> None:
