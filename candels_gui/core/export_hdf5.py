@@ -43,7 +43,8 @@ from .errors import DataError
 from .export_common import (FORMAT_NAME, FORMAT_VERSION, AtomicFiles, CatalogueCsv, ExportData,
                             ExportResult, Splits, array_entry, build_manifest, check_specs,
                             embedded_manifest, file_entry, find_manifest, manifest_path_for,
-                            normalize_splits, pick_split, stream_batches, verify_files, write_json)
+                            normalize_splits, pick_split, stream_batches, verify_files, write_json,
+                            WritebackPacer)
 from .jobs import CancelToken, Job, check_cancel
 from .blendcat import blend_catalog, catalog_record_dtype, catalog_to_records, records_to_catalog
 from .labels import blend_fluxes, label_dtype, label_shape, make_labels
@@ -52,6 +53,7 @@ __all__ = ["write_hdf5", "read_hdf5", "hdf5_splits", "HDF5_COMPRESSIONS"]
 
 HDF5_COMPRESSIONS = (None, "lzf", "gzip")
 _CHUNK_BYTES = 1 << 20
+_PUT_ROWS = 16  # blends per h5py write call (2 MB of isolated images at 128 px)
 
 
 def write_hdf5(path: str | os.PathLike, engine: BlendEngine,
@@ -130,6 +132,18 @@ def _create(group: h5py.Group, name: str, shape: tuple[int, ...], dtype: Any, op
     return group.create_dataset(name, shape=shape, dtype=h5type, chunks=(rows, *shape[1:]), **filt)
 
 
+def _put(dataset: h5py.Dataset, start: int, data: np.ndarray, rows: int = _PUT_ROWS) -> None:
+    """Write ``data`` at ``start`` in slices of ``rows`` blends.
+
+    h5py holds the GIL for the whole of one write call; when the disk throttles, one call for a
+    full batch can block other threads (the app's UI thread) for tens of milliseconds. Slices of a
+    few MB keep every call short.
+    """
+    for k in range(0, len(data), rows):
+        piece = data[k:k + rows]
+        dataset[start + k:start + k + len(piece)] = piece
+
+
 def _write(path: Path, engine: BlendEngine, splits: Splits, method: str | None,
            opts: dict[str, Any], seed: int | None, cancel: CancelToken | None, manifest_name: str,
            catalogue_csv: bool) -> Job:
@@ -146,7 +160,7 @@ def _write(path: Path, engine: BlendEngine, splits: Splits, method: str | None,
     csv: CatalogueCsv | None = None
     try:
         csv = CatalogueCsv(atomic, splits) if catalogue_csv else None
-        with h5py.File(tmp, "w") as f:
+        with h5py.File(tmp, "w") as f, WritebackPacer(tmp) as pacer:
             attrs = f.attrs
             attrs["format"] = FORMAT_NAME
             attrs["format_version"] = FORMAT_VERSION
@@ -188,9 +202,9 @@ def _write(path: Path, engine: BlendEngine, splits: Splits, method: str | None,
                 ds = targets[k]
                 a = int(batch.indices[0])
                 b = a + len(batch)
-                ds["blend_images"][a:b] = batch.images
-                ds["isolated_images"][a:b] = batch.isolated
-                ds["masks"][a:b] = batch.masks.view(np.uint8)
+                _put(ds["blend_images"], a, batch.images)
+                _put(ds["isolated_images"], a, batch.isolated)
+                _put(ds["masks"], a, batch.masks.view(np.uint8))
                 ds["fluxes"][a:b] = blend_fluxes(stamps, batch.specs, zeropoint=zp)
                 ds["flux_out_frac"][a:b] = batch.flux_out_frac
                 ds["specs"][a:b] = np.array([s.to_json() for s in batch.specs], dtype=object)
@@ -200,6 +214,7 @@ def _write(path: Path, engine: BlendEngine, splits: Splits, method: str | None,
                 ds["catalog"][a:b] = catalog_to_records(cat, rec_dtype)
                 if "labels" in ds:
                     ds["labels"][a:b] = make_labels(method, masks=batch.masks, isolated=batch.isolated)
+                pacer.kick()
 
             yield from stream_batches(engine, splits, batch_size=opts["batch_size"], cancel=cancel,
                                       write=write)
