@@ -119,6 +119,7 @@ class BlendEditor(QWidget):
         self.frames = 0  # frames rendered (live + final), for tests and benchmarks
         self._pending: BlendSpec | None = None
         self._shown_ids: tuple[int, int, int] | None = None
+        self._levels_key: tuple | None = None
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(THROTTLE_MS)
@@ -177,7 +178,7 @@ class BlendEditor(QWidget):
 
     # ------------------------------------------------------------------ slots
     def _stamps_changed(self) -> None:
-        self._shown_ids = None
+        self._shown_ids = self._levels_key = None
         self._pending = None
         self._timer.stop()
         for v in self.views:
@@ -223,7 +224,13 @@ class BlendEditor(QWidget):
             return
         self.last_blend, self.last_metrics = blend, metrics
         self.frames += 1
-        self.display.set_reference(blend.image, recompute=final)
+        # automatic levels follow the pair and its flux, not the offset: moving galaxy 2 keeps them
+        # (no flicker, and only the blend and mask views repaint per frame)
+        levels_key = (spec.id1, spec.id2, spec.seed, spec.flux_scale)
+        recompute = final and levels_key != self._levels_key
+        if recompute:
+            self._levels_key = levels_key
+        self.display.set_reference(blend.image, recompute=recompute)
         self.blend_view.set_image(blend.image)
         self._update_overlay()
         self.masks_view.set_rgba(mask_overlay(blend.masks, opacity=1.0))
@@ -255,7 +262,7 @@ class BlendEditor(QWidget):
         self._timer.stop()
         self._pending = None
         self.last_blend = self.last_metrics = None
-        self._shown_ids = None
+        self._shown_ids = self._levels_key = None
         for v in self.views:
             v.set_image(None)
             v.set_overlay(None)

@@ -314,6 +314,10 @@ class CatalogPanel(QWidget):
         if not final:
             return
         stamps = self.state.stamps
+        pair = None if spec is None or stamps is None else (spec.id1, spec.id2, id(stamps))
+        if pair is not None and pair == getattr(self, "_shown_pair", None):
+            return  # only the offset moved: the marks and the pair label stay (no table repaint per frame)
+        self._shown_pair = pair
         if spec is None or stamps is None:
             self.pair_label.setText("")
             self.model.set_marks({})

@@ -136,6 +136,8 @@ class MetricsBox(QGroupBox):
             value.setObjectName("metricValue")
             value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            # a fixed width: a changing number must not re-lay out the window on every frame
+            value.setMinimumWidth(value.fontMetrics().horizontalAdvance("-000.00 px"))
             grid.addWidget(name, r, 0)
             grid.addWidget(value, r, 1)
             self.values[key] = value

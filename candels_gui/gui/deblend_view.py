@@ -223,6 +223,9 @@ class DeblendRow(pg.GraphicsLayoutWidget):
 
     def set_message(self, text: str) -> None:
         """Clear the views and show ``text`` under the name (``"running…"``, an error, ...)."""
+        if self.result is None and getattr(self, "_message", None) == text:
+            return  # already shown: no repaint
+        self._message = text
         self.result = None
         for item in self.items:
             item.clear()

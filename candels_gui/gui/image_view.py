@@ -128,7 +128,10 @@ class StampView(pg.GraphicsLayoutWidget):
         self._shape = None
 
     def set_title(self, text: str) -> None:
-        """Rich-text title above the view."""
+        """Rich-text title above the view (re-laid out only when the text changes)."""
+        if text == getattr(self, "_title_text", None):
+            return
+        self._title_text = text
         self.title.setText(text, color=COLORS["text"], size="9pt")
 
     def raw(self) -> np.ndarray | None:
