@@ -131,29 +131,6 @@ def bench_infer(n: int, log: Log = None, *, names: Sequence[str] | None = None, 
     return out
 
 
-def _train_step(name: str, model: Any, disc: Any, optim: Any, optim_d: Any, x: Any, y: Any) -> None:
-    import torch
-    import torch.nn.functional as F
-
-    from .training import _seg_loss
-
-    pred = model(x)
-    if disc is not None:
-        optim_d.zero_grad(set_to_none=True)
-        real, fake = disc(x, y), disc(x, pred.detach())
-        d_loss = 0.5 * (F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
-                        + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))
-        d_loss.backward()
-        optim_d.step()
-    loss = _seg_loss(pred, y) if name == "unet-seg" else F.l1_loss(pred, y)
-    if disc is not None:
-        adv = disc(x, pred)
-        loss = F.binary_cross_entropy_with_logits(adv, torch.ones_like(adv)) + 100.0 * loss
-    optim.zero_grad(set_to_none=True)
-    loss.backward()
-    optim.step()
-
-
 def bench_train(n: int, log: Log = None, *, names: Sequence[str] | None = None, steps: int = 3,
                 batch_size: int = 16, device: str = "auto") -> dict[str, Any]:
     """Training samples/s of each torch model over ``steps`` optimisation steps of ``batch_size``.
@@ -167,7 +144,7 @@ def bench_train(n: int, log: Log = None, *, names: Sequence[str] | None = None, 
     from .base import robust_sigma
     from .models import PatchDiscriminator, asinh_normalise, build_model
     from .torch_deblender import device_label, pick_device
-    from .training import DEFAULT_KWARGS
+    from .training import DEFAULT_KWARGS, train_step
 
     if int(steps) < 1 or int(batch_size) < 1:
         raise ValueError(f"need steps >= 1 and batch_size >= 1, got {steps}, {batch_size}")
@@ -181,6 +158,7 @@ def bench_train(n: int, log: Log = None, *, names: Sequence[str] | None = None, 
         "blend2flux": (np.log(np.clip(fluxes, 1e-12, None)) - np.log(sigma)[:, None]).astype(np.float32),
     }
     dev = pick_device(device)
+    amp = dict(device_type=dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda")  # as training
     x = torch.from_numpy(x_np).to(dev)
     rates: dict[str, float] = {}
     for name in names:
@@ -194,12 +172,12 @@ def bench_train(n: int, log: Log = None, *, names: Sequence[str] | None = None, 
             disc = PatchDiscriminator().to(dev).train()
             optim_d = torch.optim.Adam(disc.parameters(), lr=1e-3)
         y = torch.from_numpy(targets[name]).to(dev)
-        _train_step(name, model, disc, optim, optim_d, x, y)  # warm-up
+        train_step(name, model, disc, optim, optim_d, x, y, amp=amp)  # warm-up
         if dev.type == "cuda":
             torch.cuda.synchronize()
         t0 = time.perf_counter()
         for _ in range(int(steps)):
-            _train_step(name, model, disc, optim, optim_d, x, y)
+            train_step(name, model, disc, optim, optim_d, x, y, amp=amp)
         if dev.type == "cuda":
             torch.cuda.synchronize()
         rates[name] = round(int(steps) * int(batch_size) / (time.perf_counter() - t0), 2)

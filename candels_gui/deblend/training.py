@@ -154,6 +154,36 @@ def _seg_loss(logits: Any, target: Any) -> Any:
     return bce + (1.0 - jaccard)
 
 
+def train_step(name: str, model: Any, disc: Any, optim: Any, optim_d: Any, x: Any, y: Any, *,
+               amp: dict[str, Any], l1_lambda: float | None = 100.0) -> Any:
+    """One optimisation step of model ``name`` (and of the cGAN's discriminator ``disc``); returns the
+    reconstruction / segmentation loss (without the adversarial term), as used for the epoch means."""
+    import torch
+    import torch.nn.functional as F
+
+    with torch.autocast(**amp):
+        pred = model(x)
+        if disc is not None:
+            optim_d.zero_grad(set_to_none=True)
+            real, fake = disc(x, y), disc(x, pred.detach())
+            d_loss = 0.5 * (F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
+                            + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))
+    if disc is not None:
+        d_loss.float().backward()
+        optim_d.step()
+    with torch.autocast(**amp):
+        pred32 = pred.float()
+        loss = _seg_loss(pred32, y) if name == "unet-seg" else F.l1_loss(pred32, y)
+        full = loss
+        if disc is not None:
+            adv = disc(x, pred)
+            full = F.binary_cross_entropy_with_logits(adv, torch.ones_like(adv)) + float(l1_lambda or 100.0) * loss
+    optim.zero_grad(set_to_none=True)
+    full.float().backward()
+    optim.step()
+    return loss
+
+
 def _metrics(model: str, pred: Any, target: Any) -> dict[str, float]:
     import torch
 
@@ -298,25 +328,8 @@ def _train(name: str, data_path: Path, out_path: Path, kwargs: dict[str, Any], o
                 check_cancel(cancel)
                 idx = order[s * opt["batch_size"]:(s + 1) * opt["batch_size"]]
                 x, y = tensors(idx)
-                with torch.autocast(**amp):
-                    pred = model(x)
-                    if disc is not None:
-                        optim_d.zero_grad(set_to_none=True)
-                        real, fake = disc(x, y), disc(x, pred.detach())
-                        d_loss = 0.5 * (F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
-                                        + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))
-                if disc is not None:
-                    d_loss.float().backward()
-                    optim_d.step()
-                with torch.autocast(**amp):
-                    loss = loss_of(pred.float(), y)
-                    full = loss
-                    if disc is not None:
-                        adv = disc(x, pred)
-                        full = F.binary_cross_entropy_with_logits(adv, torch.ones_like(adv)) + opt["l1_lambda"] * loss
-                optim.zero_grad(set_to_none=True)
-                full.float().backward()
-                optim.step()
+                loss = train_step(name, model, disc, optim, optim_d, x, y, amp=amp,
+                                  l1_lambda=opt["l1_lambda"])
                 tr_sum += loss.item() * len(idx)
                 tr_n += len(idx)
                 yield Progress((epoch - 1) * steps + s + 1, total, f"{name} epoch {epoch}/{opt['epochs']}")
