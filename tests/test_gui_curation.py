@@ -388,3 +388,14 @@ def test_note_edited_in_the_table_with_enter(window, qtbot):
     qtbot.keyClick(editor, Qt.Key.Key_Return)  # commits the note; does not queue the blend
     assert [i.note for i in ctl.session.queue] == ["", "faint companion"]
     assert ctl.session.undo_label == "Edit note of blend 2"
+
+
+def test_opening_other_data_with_unsaved_work_asks(make_window, dialogs, tmp_path):
+    win = make_window()
+    win.session_ctl.generate_random(2)
+    before = win.state.stamps
+    dialogs["answers"]["close"] = Btn.Cancel
+    win.open_path(tmp_path / "elsewhere")
+    assert dialogs["question"][-1][0] == "Open elsewhere"
+    assert win.state.stamps is before and len(win.session_ctl.session.queue) == 2
+    assert dialogs["critical"] == []  # cancelled: nothing was even tried

@@ -154,6 +154,9 @@ class MainWindow(QMainWindow):
         from ..core.sources import iter_load_stampset
 
         path = Path(path)
+        ctl = getattr(self, "session_ctl", None)  # absent while the window is being built
+        if ctl is not None and not ctl.confirm_discard(f"Open {path.name}"):
+            return  # unsaved queue and the user chose Cancel (or a failed save)
         self.tasks.cancel_all()
         self.statusBar().showMessage(f"Loading {path} …")
         self.tasks.run_job(f"Loading {path.name}", lambda token: iter_load_stampset(path, cancel=token),
