@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any, Generator, Iterable, Sequence
+from typing import Any, Generator, Sequence
 
 import cv2
 import numpy as np
@@ -335,7 +335,3 @@ def _out_fraction(inside: float, total: float) -> float:
         return 0.0
     return float(min(1.0, max(0.0, 1.0 - inside / total)))
 
-
-def specs_from_records(records: Iterable[dict[str, Any]]) -> list[BlendSpec]:
-    """Build specs from dicts (e.g. rows read back from a manifest)."""
-    return [BlendSpec.from_dict(r) for r in records]

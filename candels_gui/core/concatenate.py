@@ -118,7 +118,6 @@ def _record(folder: Path, method: str, written: list[Path]) -> None:
     if not manifest.is_file():
         return
     data = json.loads(manifest.read_text())
-    data.setdefault("npy_layout", {})
     data["npy_layout"] = {"label_method": method, "files": [p.name for p in written]}
     tmp = manifest.with_name("manifest.json.part")
     tmp.write_text(json.dumps(data, indent=2))

@@ -23,7 +23,7 @@ from typing import Any, Optional, Sequence
 
 from .errors import Cancelled, DataError
 from .jobs import CancelToken, Job, Progress, check_cancel
-from .archive import extract_archive, is_archive
+from .archive import _reason, extract_archive, is_archive
 
 __all__ = ["ZENODO_RECORD", "ZENODO_URL", "CHUNK_SIZE", "RemoteFile", "list_record_files",
            "download_file", "extract_archive", "is_archive", "download_dataset"]
@@ -67,11 +67,6 @@ def _open(opener: urllib.request.OpenerDirector, url: str, *, headers: dict[str,
         raise DataError(f"could not download {url}: HTTP {exc.code} {exc.reason}") from None
     except _NETWORK_ERRORS as exc:
         raise DataError(f"could not download {url}: {_reason(exc)}") from None
-
-
-def _reason(exc: BaseException) -> str:
-    reason = getattr(exc, "reason", None) or exc
-    return str(reason) or type(exc).__name__
 
 
 def _check_url(url: str, where: str) -> str:

@@ -135,7 +135,7 @@ def _draw_offset(rng: np.random.Generator, rmin: float, rmax: float, rules: Samp
 
 def sample_spec(stamps: StampSet, rules: SamplingRules, rng: np.random.Generator, *,
                 pool: np.ndarray, seed: int, mags: np.ndarray | None = None,
-                radii: np.ndarray | None = None) -> BlendSpec:
+                radii: np.ndarray | None = None, ids: np.ndarray | None = None) -> BlendSpec:
     """Draw one blend spec from galaxies ``pool`` (stamp indices) with ``rng``.
 
     Raises
@@ -147,6 +147,7 @@ def sample_spec(stamps: StampSet, rules: SamplingRules, rng: np.random.Generator
         raise DataError(f"cannot draw blends from a pool of {len(pool)} galaxies")
     mags = np.asarray(stamps.catalog["mag"], float) if mags is None else mags
     radii = np.asarray(stamps.catalog["radius"], float) if radii is None else radii
+    ids = stamps.ids if ids is None else ids
     size = min(stamps.stamp_shape)
     pool_mags = mags[pool]
     for _ in range(_MAX_PAIR_TRIES):
@@ -169,7 +170,6 @@ def sample_spec(stamps: StampSet, rules: SamplingRules, rng: np.random.Generator
         if rules.flux_ratio is not None:
             lo, hi = rules.flux_ratio
             flux_scale = float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
-        ids = stamps.ids
         return BlendSpec(id1=int(ids[i1]), id2=int(ids[i2]), dx=dx, dy=dy, rotation=rotation,
                          flip=flip, flux_scale=flux_scale, seed=seed)
     raise DataError(
@@ -184,6 +184,7 @@ def iter_sample_specs(stamps: StampSet, n: int, rules: SamplingRules, *, seed: i
     pool_arr = np.arange(len(stamps)) if pool is None else np.asarray(pool, dtype=np.int64)
     mags = np.asarray(stamps.catalog["mag"], float)
     radii = np.asarray(stamps.catalog["radius"], float)
+    ids = stamps.ids
     specs: list[BlendSpec] = []
     step = max(1, n // 100)
     for k in range(n):
@@ -191,7 +192,7 @@ def iter_sample_specs(stamps: StampSet, n: int, rules: SamplingRules, *, seed: i
             check_cancel(cancel)
             yield Progress(k, n, "drawing pairs")
         specs.append(sample_spec(stamps, rules, blend_rng(seed, start_index + k), pool=pool_arr,
-                                 seed=seed, mags=mags, radii=radii))
+                                 seed=seed, mags=mags, radii=radii, ids=ids))
     yield Progress(n, n, "drawing pairs")
     return specs
 

@@ -154,6 +154,13 @@ def _seg_loss(logits: Any, target: Any) -> Any:
     return bce + (1.0 - jaccard)
 
 
+def _task_loss(name: str, pred: Any, target: Any) -> Any:
+    """The model's own loss: BCE + Jaccard for ``unet-seg``, L1 for the others (without the cGAN term)."""
+    import torch.nn.functional as F
+
+    return _seg_loss(pred, target) if name == "unet-seg" else F.l1_loss(pred, target)
+
+
 def train_step(name: str, model: Any, disc: Any, optim: Any, optim_d: Any, x: Any, y: Any, *,
                amp: dict[str, Any], l1_lambda: float | None = 100.0) -> Any:
     """One optimisation step of model ``name`` (and of the cGAN's discriminator ``disc``); returns the
@@ -172,8 +179,7 @@ def train_step(name: str, model: Any, disc: Any, optim: Any, optim_d: Any, x: An
         d_loss.float().backward()
         optim_d.step()
     with torch.autocast(**amp):
-        pred32 = pred.float()
-        loss = _seg_loss(pred32, y) if name == "unet-seg" else F.l1_loss(pred32, y)
+        loss = _task_loss(name, pred.float(), y)
         full = loss
         if disc is not None:
             adv = disc(x, pred)
@@ -261,7 +267,6 @@ def _train(name: str, data_path: Path, out_path: Path, kwargs: dict[str, Any], o
            device: str, resume: Any, cancel: CancelToken | None, memory_mb: float, threads: int,
            cmd: str) -> Job:
     import torch
-    import torch.nn.functional as F
 
     from .models import PatchDiscriminator, build_model
     from .torch_deblender import pick_device, save_weights
@@ -310,11 +315,6 @@ def _train(name: str, data_path: Path, out_path: Path, kwargs: dict[str, Any], o
             x, y = data.batch(idx)
             return torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev)
 
-        def loss_of(pred: Any, y: Any) -> Any:
-            if name == "unet-seg":
-                return _seg_loss(pred, y)
-            return F.l1_loss(pred, y)
-
         for epoch in range(start, opt["epochs"] + 1):
             if bad >= opt["patience"]:
                 res.stopped_early = True
@@ -341,7 +341,7 @@ def _train(name: str, data_path: Path, out_path: Path, kwargs: dict[str, Any], o
                     x, y = tensors(idx)
                     with torch.autocast(**amp):
                         pred = model(x).float()
-                    v_sum += float(loss_of(pred, y)) * len(idx)
+                    v_sum += float(_task_loss(name, pred, y)) * len(idx)
                     mets.append((len(idx), _metrics(name, pred, y)))
             val = v_sum / n_val
             row = {"epoch": epoch, "train_loss": tr_sum / max(tr_n, 1), "val_loss": val}

@@ -85,7 +85,7 @@ def take_screenshot(output: str | os.PathLike, *, view: str = "editor", data: st
             and "QT_QPA_PLATFORM" not in os.environ and not os.environ.get("DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-    from PyQt6.QtCore import QSettings, Qt, qInstallMessageHandler
+    from PyQt6.QtCore import QSettings, qInstallMessageHandler
     from PyQt6.QtWidgets import QApplication
 
     from ..core.sources import load_stampset
