@@ -89,6 +89,9 @@ class MainWindow(QMainWindow):
         self.session_ctl = SessionController(self)  # curation: queue, undo stack, session files, autosave
         self.queue_panel = QueuePanel(self.session_ctl)
         self.queue_dock = self._dock("Queue", self.queue_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        # catalog and queue share the left column as tabs, so the catalog table keeps its height
+        self.tabifyDockWidget(self.catalog_dock, self.queue_dock)
+        self.catalog_dock.raise_()
         self.deblend_panel.set_queue_source(lambda: queue_specs(self.session_ctl.session))
         self.review = ReviewMode(self)
         self.compare = install_compare_view(self)  # central area: Editor | Compare tabs
