@@ -296,6 +296,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=None, metavar="N", help="evaluate the first N blends only")
     p.add_argument("--max_separation", type=float, default=None, metavar="PX",
                    help="largest detection-to-galaxy distance that counts as a match, px (default: none)")
+    p.add_argument("--mag_high", type=float, default=None, metavar="MAG",
+                   help="evaluate only blends whose two galaxies are brighter than MAG (true AB magnitude)")
     p.add_argument("--batch_size", type=int, default=32, metavar="N", help="blends per batch (32)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object: deblender -> summary metrics (nothing else on stdout)")
@@ -317,7 +319,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"evaluate: skipping {name}: {reason}", file=sys.stderr)
     result = run_with_progress(
         evaluate(args.data, list(built.values()) if built else args.deblenders, split=args.split,
-                 limit=args.limit, max_separation=args.max_separation, batch_size=args.batch_size),
+                 limit=args.limit, max_separation=args.max_separation, mag_high=args.mag_high,
+                 batch_size=args.batch_size),
         "evaluating", unit="blend")
     result.skipped.update(skipped)
     for note in result.notes:

@@ -216,3 +216,31 @@ def test_other_export_formats_give_the_same_metrics(fmt, export_dir, test_split,
         assert other[key] == pytest.approx(ref[key], rel=1e-5, nan_ok=True), key
     if fmt == "npy":                                   # ogg_masks labels: no isolated images
         assert math.isnan(other["rmse"]) and math.isnan(other["psnr"])
+
+
+def test_mag_high_keeps_only_blends_of_two_bright_galaxies(export_dir, test_split, capsys):
+    from candels_gui.core.labels import flux_to_mag
+    from candels_gui.evaluation.evaluate import select_brighter
+
+    mags = flux_to_mag(np.asarray(test_split.fluxes, float))
+    cut = float(np.median(mags.max(axis=1)))
+    expected = np.flatnonzero((mags < cut).all(axis=1))
+    assert 0 < len(expected) < len(test_split.images)
+    bright, index = select_brighter(test_split, cut)
+    np.testing.assert_array_equal(index, expected)
+    np.testing.assert_array_equal(bright.images, test_split.images[expected])
+    assert [s.to_json() for s in bright.specs] == [test_split.specs[i].to_json() for i in expected]
+    assert list(bright.catalog["id"]) == list(test_split.catalog["id"][expected])
+
+    result = run_job(evaluate(export_dir, ["sep"], mag_high=cut))
+    assert result.n_blends == len(expected)
+    assert list(result.tables["sep"]["blend"]) == list(expected)
+    assert any("brighter than" in n for n in result.notes)
+    full = run_job(evaluate(export_dir, ["sep"]))
+    # the same blends measured alone and within the full split give the same per-blend rows
+    np.testing.assert_allclose(np.asarray(result.tables["sep"]["iou_1"]),
+                               np.asarray(full.tables["sep"]["iou_1"])[expected])
+
+    assert main(["evaluate", "--data", str(export_dir), "--deblenders", "sep", "--mag_high", "10",
+                 "--json"]) == 2
+    assert "no blends with both galaxies brighter than 10 mag" in capsys.readouterr().err

@@ -28,7 +28,7 @@ import math
 import os
 import re
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -43,7 +43,8 @@ from ..core.metrics_binned import SUMMARY_KEYS, Prediction, Truth, per_blend_tab
 from ..deblend import DeblendResult, Deblender, available, get
 
 __all__ = ["EvaluationResult", "evaluate", "resolve_deblenders", "truth_from_export", "to_prediction",
-           "write_report", "format_summary", "summary_json", "SUMMARY_UNITS", "default_split"]
+           "write_report", "format_summary", "summary_json", "SUMMARY_UNITS", "default_split",
+           "select_brighter"]
 
 #: Unit of every summary key ("" = dimensionless; rmse/psnr are in the images' flux units / dB).
 SUMMARY_UNITS = {"precision": "", "recall": "", "f1": "", "iou_mean": "", "flux_mape": "%",
@@ -287,7 +288,7 @@ def _slice(truth: Truth, a: int, b: int) -> Truth:
 # -------------------------------------------------------------------------------------- evaluation
 def evaluate(data: str | os.PathLike | ExportData, deblenders: str | Sequence[str | Deblender] | None = None,
              *, split: str | None = None, limit: int | None = None, max_separation: float | None = None,
-             batch_size: int = 32, cancel: CancelToken | None = None) -> Job:
+             mag_high: float | None = None, batch_size: int = 32, cancel: CancelToken | None = None) -> Job:
     """Job generator: evaluate deblenders on one split of an export; returns an :class:`EvaluationResult`.
 
     Parameters
@@ -300,7 +301,11 @@ def evaluate(data: str | os.PathLike | ExportData, deblenders: str | Sequence[st
     split : str, optional
         Split to read; default ``test`` when present, else the only one.
     limit : int, optional
-        Evaluate the first ``limit`` blends only.
+        Evaluate the first ``limit`` blends only (of those ``mag_high`` keeps).
+    mag_high : float, optional
+        Evaluate only the blends whose two galaxies are both brighter than this true AB magnitude (from
+        the export's fluxes): photometry of faint galaxies is noise-limited, this isolates the rest. The
+        per-blend tables' ``blend`` column keeps the blends' indices in the whole split.
     max_separation : float, optional
         Detections farther than this (pixels) from a true galaxy are never matched to it.
     batch_size : int
@@ -325,6 +330,8 @@ def evaluate(data: str | os.PathLike | ExportData, deblenders: str | Sequence[st
         raise ValueError(f"limit must be >= 1, got {limit}")
     if max_separation is not None and not float(max_separation) >= 0:
         raise ValueError(f"max_separation must be >= 0 pixels, got {max_separation}")
+    if mag_high is not None and not math.isfinite(float(mag_high)):
+        raise ValueError(f"mag_high must be a finite magnitude, got {mag_high}")
     built, skipped = resolve_deblenders(deblenders)
     if not built:
         raise ValueError("no deblender can be evaluated: "
@@ -333,12 +340,19 @@ def evaluate(data: str | os.PathLike | ExportData, deblenders: str | Sequence[st
         export = data
     else:
         export = read_export(data, split=split if split is not None else default_split(data))
+    zp = _zeropoint(export)
+    index = np.arange(len(export.images))
+    if mag_high is not None:
+        export, index = select_brighter(export, float(mag_high), zp)
     truth, notes = truth_from_export(export, limit=limit)
     n = len(truth)
     if n == 0:
-        raise DataError(f"{export.path}: split {export.split} holds no blends")
+        cut = "" if mag_high is None else f" with both galaxies brighter than {float(mag_high):g} mag"
+        raise DataError(f"{export.path}: split {export.split} holds no blends{cut}")
+    if mag_high is not None:
+        notes.append(f"only the {len(index)} blends whose two galaxies are brighter than "
+                     f"{float(mag_high):g} mag (AB, zeropoint {zp:g})")
     has_images = export.isolated is not None
-    zp = _zeropoint(export)
     result = EvaluationResult(str(export.path), export.split, n, skipped=skipped, notes=notes,
                               max_separation=None if max_separation is None else float(max_separation),
                               zeropoint=zp)
@@ -354,7 +368,7 @@ def evaluate(data: str | os.PathLike | ExportData, deblenders: str | Sequence[st
             results = run_job(deblender.iter_run(np.asarray(images[a:b]), step, cancel))
             preds = [to_prediction(r, images=has_images) for r in results]
             part = per_blend_table(_slice(truth, a, b), preds, max_separation=max_separation)
-            part["blend"] = np.arange(a, b)
+            part["blend"] = index[a:b]
             parts.append(part)
             yield Progress(k * n + b, total, f"{name}: {b}/{n} blends")
         table = vstack(parts, metadata_conflicts="silent")
@@ -366,6 +380,32 @@ def evaluate(data: str | os.PathLike | ExportData, deblenders: str | Sequence[st
         result.devices[name] = deblender.device
         result.params[name] = deblender.params
     return result
+
+
+def select_brighter(export: ExportData, mag_high: float, zeropoint: float = DEFAULT_ZEROPOINT
+                    ) -> tuple[ExportData, np.ndarray]:
+    """The blends of ``export`` whose two galaxies have true magnitudes ``< mag_high``.
+
+    Returns
+    -------
+    (ExportData, ndarray)
+        The selected blends (every per-blend array indexed alike) and their indices in ``export``.
+
+    Examples
+    --------
+    >>> bright, index = select_brighter(export, 23.5)   # doctest: +SKIP
+    """
+    flux = np.asarray(export.fluxes, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mags = flux_to_mag(flux, zeropoint)
+    index = np.flatnonzero(np.all(np.nan_to_num(mags, nan=np.inf) < float(mag_high), axis=1))
+
+    def pick(a: Any) -> Any:
+        return None if a is None else np.asarray(a)[index]
+    return replace(export, images=pick(export.images), fluxes=pick(export.fluxes),
+                   catalog=export.catalog[index], specs=[export.specs[i] for i in index],
+                   isolated=pick(export.isolated), masks=pick(export.masks), labels=pick(export.labels),
+                   flux_out_frac=pick(export.flux_out_frac)), index
 
 
 def _add_columns(table: Table, export: ExportData, zp: float) -> None:
