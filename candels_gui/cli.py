@@ -278,8 +278,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     result = run_with_progress(train_model(
         args.model, args.data, out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         val_fraction=args.val_fraction, patience=args.patience, seed=args.seed, device=args.device,
-        resume=args.resume, memory_mb=args.memory_mb, command=command), f"train {args.model}", unit="epoch")
-    print(f"weights written to {out}: {result}")
+        resume=args.resume, memory_mb=args.memory_mb, command=command), f"train {args.model}", unit="batch",
+        log=True)
+    best = ", ".join(f"{k} {v:.4g}" for k, v in result.card.get("metrics", {}).items() if k != "epoch")
+    stop = "early stop" if result.stopped_early else "all epochs run"
+    print(f"weights written to {out} (best epoch {result.best_epoch} of {result.epochs_run}, {stop}: {best})")
     return 0
 
 

@@ -245,3 +245,16 @@ def test_every_model_trains_one_epoch_and_runs(tmp_path, name):
     if name == "unet-seg":
         covered = r.segmentation.any(axis=0)
         np.testing.assert_allclose(r.images.sum(axis=0)[covered], _blend(0, size=32)[covered], rtol=1e-5)
+
+
+def test_train_command_logs_every_epoch_when_stderr_is_not_a_terminal(tmp_path, capsys):
+    from candels_gui.cli import main
+
+    h5 = _write_h5(tmp_path / "blends.h5", n=12)
+    out = tmp_path / "b2f.pt"
+    assert main(["train", "--model", "blend2flux", "--data", str(h5), "-o", str(out), "--epochs", "2",
+                 "--batch_size", "6", "--device", "cpu"]) == 0
+    cap = capsys.readouterr()
+    epoch_lines = [ln for ln in cap.err.splitlines() if "val_loss" in ln]
+    assert [ln.split(":")[0] for ln in epoch_lines] == ["blend2flux epoch 1/2", "blend2flux epoch 2/2"]
+    assert f"weights written to {out} (best epoch" in cap.out and "val_flux_mape" in cap.out

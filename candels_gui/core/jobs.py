@@ -17,6 +17,8 @@ Examples
 
 from __future__ import annotations
 
+import sys
+
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Generator, Optional
@@ -77,20 +79,26 @@ def run_job(job: Job, on_progress: Optional[Callable[[Progress], None]] = None) 
 
 
 def run_with_progress(job: Job, desc: str = "", *, disable: Optional[bool] = None,
-                      unit: str = "it") -> Any:
+                      unit: str = "it", log: bool = False) -> Any:
     """Drive a job generator with a tqdm progress bar (on stderr) and return its result.
 
-    ``disable=None`` hides the bar when stderr is not a terminal.
+    ``disable=None`` hides the bar when stderr is not a terminal. ``log=True`` prints each new
+    progress message as a line on stderr when the bar is hidden (a batch job's log then shows, say,
+    every training epoch's losses).
     """
     from tqdm import tqdm
 
     bar = tqdm(desc=desc, unit=unit, disable=disable, dynamic_ncols=True)
+    last = [""]
     try:
         def update(p: Progress) -> None:
             if p.total and bar.total != p.total:
                 bar.total = p.total
             if p.message and not bar.disable and p.message != getattr(bar, "desc", ""):
                 bar.set_description(p.message, refresh=False)
+            elif log and bar.disable and p.message and p.message != last[0]:
+                print(p.message, file=sys.stderr, flush=True)
+            last[0] = p.message or last[0]
             bar.update(p.done - bar.n)
         return run_job(job, update)
     finally:
