@@ -8,10 +8,15 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("MPLBACKEND", "Agg")
-# keep the tests' autosaves out of the user's cache folder
+# keep the tests' autosaves out of the user's cache folder, in a folder removed when the tests end
+import atexit  # noqa: E402
+import shutil  # noqa: E402
 import tempfile  # noqa: E402
 
-os.environ.setdefault("CANDELS_GUI_AUTOSAVE_DIR", tempfile.mkdtemp(prefix="candels-gui-autosave-"))
+if "CANDELS_GUI_AUTOSAVE_DIR" not in os.environ:
+    _AUTOSAVE = tempfile.mkdtemp(prefix="candels-gui-autosave-")
+    os.environ["CANDELS_GUI_AUTOSAVE_DIR"] = _AUTOSAVE
+    atexit.register(shutil.rmtree, _AUTOSAVE, ignore_errors=True)
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
