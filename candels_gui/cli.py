@@ -265,6 +265,12 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT.ckpt")
     p.add_argument("--memory_mb", type=float, default=1024,
                    help="hold the training data in memory up to this size, else read batches from the file")
+    p.add_argument("--threads", type=int, default=2, metavar="N",
+                   help="CPU threads for torch (1 or 2; 1 lets two trainings share a 2-core machine)")
+    p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine",
+                   help="learning rate over the epochs: cosine decay from --lr to 5%% of it (default), or constant")
+    p.add_argument("--no_augment", action="store_true",
+                   help="do not turn and flip the training samples at random (augmentation is on by default)")
     p.set_defaults(func=_cmd_train)
 
 
@@ -278,8 +284,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     result = run_with_progress(train_model(
         args.model, args.data, out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         val_fraction=args.val_fraction, patience=args.patience, seed=args.seed, device=args.device,
-        resume=args.resume, memory_mb=args.memory_mb, command=command), f"train {args.model}", unit="batch",
-        log=True)
+        resume=args.resume, memory_mb=args.memory_mb, augment=not args.no_augment, schedule=args.schedule,
+        num_threads=args.threads,
+        command=command), f"train {args.model}", unit="batch", log=True)
     best = ", ".join(f"{k} {v:.4g}" for k, v in result.card.get("metrics", {}).items() if k != "epoch")
     stop = "early stop" if result.stopped_early else "all epochs run"
     print(f"weights written to {out} (best epoch {result.best_epoch} of {result.epochs_run}, {stop}: {best})")

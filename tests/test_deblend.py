@@ -212,6 +212,7 @@ def test_train_model_writes_loadable_weights_and_resumes(tmp_path):
     res2 = run_job(train_model("unet-deblend", h5, out, epochs=3, resume=True, **kw))
     assert [r["epoch"] for r in res2.history] == [1, 2, 3] and res2.epochs_run == 3
     assert res2.card["command"] == "candels-gui train --model unet-deblend"
+    assert res2.card["options"]["augment"] is True and res2.card["options"]["schedule"] == "cosine"
     assert len(res2.card["data_hash"]) == 64
 
     deb = get("unet-deblend", weights=out, device="cpu")
@@ -258,3 +259,33 @@ def test_train_command_logs_every_epoch_when_stderr_is_not_a_terminal(tmp_path, 
     epoch_lines = [ln for ln in cap.err.splitlines() if "val_loss" in ln]
     assert [ln.split(":")[0] for ln in epoch_lines] == ["blend2flux epoch 1/2", "blend2flux epoch 2/2"]
     assert f"weights written to {out} (best epoch" in cap.out and "val_flux_mape" in cap.out
+
+
+def test_cosine_schedule_decays_to_five_percent_and_constant_stays():
+    from candels_gui.deblend.training import epoch_lr
+
+    rates = [epoch_lr(1e-3, e, 10) for e in range(1, 11)]
+    assert rates[0] == 1e-3 and all(a > b for a, b in zip(rates, rates[1:])) and rates[-1] > 5e-5
+    assert {epoch_lr(1e-3, e, 10, "constant") for e in range(1, 11)} == {1e-3}
+
+
+def test_augmentation_turns_input_and_target_alike():
+    from candels_gui.deblend.training import augment_batch
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(16, 1, 8, 8)).astype(np.float32)
+    masks = np.concatenate([x > 0, x > 1, x > 2], axis=1).astype(np.float32)
+    xa, ma = augment_batch(x, masks, np.random.default_rng(7))
+    # each target follows its own input through the same symmetry
+    np.testing.assert_array_equal(ma, np.concatenate([xa > 0, xa > 1, xa > 2], axis=1).astype(np.float32))
+    assert not np.array_equal(xa, x)
+    for a, b in zip(xa, x):      # every sample is one of the 8 grid symmetries of its original
+        cands = [np.rot90(c, k, axes=(-2, -1)) for c in (b, b[..., ::-1]) for k in range(4)]
+        assert any(np.array_equal(a, c) for c in cands)
+    flux = rng.normal(size=(16, 2)).astype(np.float32)
+    _, fa = augment_batch(x, flux, np.random.default_rng(7))
+    assert fa is flux                                   # fluxes do not change under turns and flips
+    again, _ = augment_batch(x, masks, np.random.default_rng(7))
+    np.testing.assert_array_equal(again, xa)            # seeded
+    wide = rng.normal(size=(4, 1, 6, 10)).astype(np.float32)
+    assert augment_batch(wide, wide.copy(), np.random.default_rng(0))[0].shape == wide.shape
