@@ -244,3 +244,34 @@ def test_mag_high_keeps_only_blends_of_two_bright_galaxies(export_dir, test_spli
     assert main(["evaluate", "--data", str(export_dir), "--deblenders", "sep", "--mag_high", "10",
                  "--json"]) == 2
     assert "no blends with both galaxies brighter than 10 mag" in capsys.readouterr().err
+
+
+def test_flux_only_deblender_matched_by_order_without_detection_figures(export_dir, test_split, tmp_path):
+    class FluxOnly(Deblender):
+        """Returns the true fluxes, both 'positions' at the stamp centre (as blend2flux)."""
+
+        name = "fluxes"
+        flux_only = True
+
+        def __init__(self, data):
+            super().__init__()
+            self._index = {np.ascontiguousarray(im, np.float32).tobytes(): i for i, im in enumerate(data.images)}
+            self._fluxes = data.fluxes
+
+        def _run_batch(self, images, psf, noise_sigma):
+            h, w = images.shape[1:]
+            return [DeblendResult(catalog_table([w // 2] * 2, [h // 2] * 2,
+                                                self._fluxes[self._index[im.tobytes()]]),
+                                  np.zeros((2, h, w), bool), np.zeros((2, h, w), np.float32), name=self.name)
+                    for im in images]
+
+    result = run_job(evaluate(export_dir, [FluxOnly(test_split)], split="test"))
+    s = result.summaries["fluxes"]
+    assert s["flux_mape"] == pytest.approx(0.0, abs=1e-9) and s["outlier_frac"] == 0.0
+    for key in ("precision", "recall", "f1", "iou_mean", "rmse", "psnr", "ssim"):
+        assert math.isnan(s[key]), key
+    table = result.tables["fluxes"]
+    assert np.isnan(table["iou_1"]).all() and int(np.sum(table["tp"])) == 0
+    np.testing.assert_allclose(table["flux_pred_2"], table["flux_true_2"])
+    from candels_gui.evaluation import write_plots
+    assert sorted(p.name for p in write_plots(result, tmp_path)) == sorted(PLOT_FILES.values())

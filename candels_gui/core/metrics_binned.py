@@ -109,6 +109,9 @@ def binned_metric(x: np.ndarray, y: np.ndarray, edges_x: Sequence[float],
         keep &= np.isfinite(metric)
     coords = [c[keep] for c in coords]
     metric = metric[keep]
+    if not metric.size:            # nothing measured (a flux-only deblender's IoU, say): every bin empty
+        shape = (len(ex) - 1,) if edges_y is None else (len(ex) - 1, len(_edges(edges_y, "edges_y")) - 1)
+        return np.full(shape, 0.0 if statistic in ("count", "sum") else np.nan)
     if edges_y is None:
         stat = binned_statistic(coords[0], metric, statistic=statistic, bins=ex).statistic
     else:

@@ -158,6 +158,10 @@ class Deblender(abc.ABC):
 
     #: Registry name.
     name: str = ""
+    #: True for a deblender that measures fluxes only (``[central, companion]``, no positions, footprints
+    #: or images): evaluation then matches its fluxes to the galaxies by order and reports no detection,
+    #: segmentation or image metrics.
+    flux_only: bool = False
 
     def __init__(self, **params: Any) -> None:
         self._params = dict(params)

@@ -162,6 +162,7 @@ class TorchDeblender(Deblender):
         import torch
 
         self.name = str(card["architecture"])
+        self.flux_only = self.name == "blend2flux"
         self.card = card
         self._device = pick_device(device)
         norm = dict(card.get("normalisation", {"kind": "asinh", "scale": 1.0}))
@@ -197,8 +198,8 @@ class TorchDeblender(Deblender):
         if not path.is_file():
             raise FileNotFoundError(
                 f"no weights for deblender {name!r}: {path} does not exist. Train them with "
-                f"`candels-gui train --model {name} --data EXPORT.h5 -o {path}` "
-                f"(EXPORT.h5 from `candels-gui produce --format hdf5`).")
+                f"`candels-gui train --model {name} --data BLENDS.h5 -o {path}` "
+                f"(BLENDS.h5: the blends.h5 of `candels-gui produce`, or an HDF5 export from the app).")
         deb = cls.from_file(path, **kw)
         if deb.name != name:
             raise ValueError(f"{path}: holds a {deb.name!r} model, not {name!r}")

@@ -51,6 +51,9 @@ SUMMARY_UNITS = {"precision": "", "recall": "", "f1": "", "iou_mean": "", "flux_
                  "dmag_mean": "mag", "dmag_sigma": "mag", "outlier_frac": "", "rmse": "",
                  "psnr": "dB", "ssim": "", "n_blends": ""}
 
+#: Summary keys a flux-only deblender (``Deblender.flux_only``) does not measure: reported as NaN.
+FLUX_ONLY_UNMEASURED = ("precision", "recall", "f1", "iou_mean", "rmse", "psnr", "ssim")
+
 _DESCRIPTIONS = {
     "precision": "TP / (TP + FP), detections pooled over blends",
     "recall": "TP / (TP + FN), detections pooled over blends",
@@ -367,7 +370,14 @@ def evaluate(data: str | os.PathLike | ExportData, deblenders: str | Sequence[st
             b = min(n, a + step)
             results = run_job(deblender.iter_run(np.asarray(images[a:b]), step, cancel))
             preds = [to_prediction(r, images=has_images) for r in results]
+            if deblender.flux_only:        # fluxes in galaxy order: match them to the galaxies by order
+                preds = [Prediction(truth.positions[a + i], p.segmentation, None, p.fluxes)
+                         for i, p in enumerate(preds)]
             part = per_blend_table(_slice(truth, a, b), preds, max_separation=max_separation)
+            if deblender.flux_only:        # it detects and segments nothing: no such figures
+                part["iou_1"], part["iou_2"] = np.full(len(part), np.nan), np.full(len(part), np.nan)
+                for col in ("n_det", "tp", "fp", "fn"):
+                    part[col] = np.zeros(len(part), part[col].dtype)
             part["blend"] = index[a:b]
             parts.append(part)
             yield Progress(k * n + b, total, f"{name}: {b}/{n} blends")
@@ -377,6 +387,8 @@ def evaluate(data: str | os.PathLike | ExportData, deblenders: str | Sequence[st
                            **{k_: v for k_, v in result._meta().items() if k_ not in ("devices", "skipped")}})
         result.tables[name] = table
         result.summaries[name] = summarize_table(table)
+        if deblender.flux_only:
+            result.summaries[name].update({k: math.nan for k in FLUX_ONLY_UNMEASURED})
         result.devices[name] = deblender.device
         result.params[name] = deblender.params
     return result

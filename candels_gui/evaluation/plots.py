@@ -235,6 +235,7 @@ def plot_iou_histograms(source: Any, path: str | os.PathLike, *, bins: int = 20)
         fig = _figure(figsize=(11.0, 4.4))
         axes = fig.subplots(1, 2, sharey=True)
         for g, (ax, role) in enumerate(zip(axes, ("Central galaxy (galaxy 1)", "Companion (galaxy 2)")), 1):
+            drawn = 0
             for j, (name, t) in enumerate(tables.items()):
                 v = _col(t, f"iou_{g}")
                 v = v[np.isfinite(v)]
@@ -243,10 +244,15 @@ def plot_iou_histograms(source: Any, path: str | os.PathLike, *, bins: int = 20)
                 ax.hist(v, bins=edges, weights=np.full(v.size, 1.0 / v.size), histtype="step",
                         linewidth=1.9, color=_COLOURS[j % 8],
                         label=f"{name} (mean {v.mean():.2f}, median {np.median(v):.2f})")
+                drawn += 1
             ax.set_title(role)
             ax.set_xlabel("IoU with the true footprint (0: galaxy missed)")
             ax.set_xlim(0, 1)
-            ax.legend(loc="upper right")
+            if drawn:
+                ax.legend(loc="upper right")
+            else:
+                ax.text(0.5, 0.5, "no deblender made footprints", transform=ax.transAxes, ha="center",
+                        va="center", color="0.4")
         axes[0].set_ylabel("Fraction of galaxies")
         return _save(fig, path)
 
