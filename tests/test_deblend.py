@@ -289,3 +289,27 @@ def test_augmentation_turns_input_and_target_alike():
     np.testing.assert_array_equal(again, xa)            # seeded
     wide = rng.normal(size=(4, 1, 6, 10)).astype(np.float32)
     assert augment_batch(wide, wide.copy(), np.random.default_rng(0))[0].shape == wide.shape
+
+
+def test_image_model_footprints_are_the_smoothed_isophote_of_its_predicted_images():
+    import torch
+
+    from candels_gui.core.autoseg import smooth
+    from candels_gui.deblend.models import asinh_normalise
+    from candels_gui.deblend.torch_deblender import TorchDeblender
+
+    yy, xx = np.mgrid[:32, :32]
+    galaxy = (40.0 * np.exp(-((xx - 16) ** 2 + (yy - 16) ** 2) / 18.0)).astype(np.float32)
+    pred = np.stack([galaxy, np.zeros_like(galaxy)])[None]
+
+    class Fixed(torch.nn.Module):
+        def forward(self, x):       # the normalised images of a noise sigma of 1, whatever the input
+            return torch.from_numpy(asinh_normalise(pred, np.ones(1))).expand(len(x), -1, -1, -1)
+
+    deb = TorchDeblender(Fixed(), {"architecture": "unet-deblend", "normalisation": {"kind": "asinh"}},
+                         device="cpu")
+    r = deb.run(np.zeros((1, 32, 32), np.float32) + galaxy, noise_sigma=1.0)[0]
+    np.testing.assert_array_equal(r.segmentation[0], smooth(galaxy, 3.0) > 1.5)
+    assert 0 < r.segmentation[0].sum() < galaxy.size and not r.segmentation[1].any()
+    np.testing.assert_allclose(r.catalog["flux"][0], galaxy.sum(), rtol=1e-4)
+    assert deb.params["footprint_nsigma"] == 1.5 and deb.params["footprint_fwhm"] == 3.0

@@ -11,8 +11,10 @@ Outputs (always K = 2 sources: [central, companion])
 * ``unet-seg``: footprints = mask logits > 0 (central = central or overlap channel, companion =
   companion or overlap); each source image is the blend on its footprint, pixels of both footprints
   split half and half; flux = image sum.
-* ``unet-deblend``, ``cgan``: the predicted isolated images (denormalised); footprint = image > 1 noise
-  sigma of the blend; flux = image sum.
+* ``unet-deblend``, ``cgan``: the predicted isolated images (denormalised); footprint = the predicted image,
+  smoothed by a Gaussian of ``footprint_fwhm`` (3) pixels FWHM, above ``footprint_nsigma`` (1.5) times the
+  blend's noise sigma: the SExtractor-like isophote that defines the catalogue segmentation maps (and the
+  sample data's); flux = image sum (the whole predicted galaxy, not only its footprint).
 * ``blend2flux``: fluxes only; images are zero, footprints empty, both positions at the stamp centre
   (the network does not predict offsets).
 
@@ -29,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.autoseg import smooth
 from .base import DeblendResult, Deblender, catalog_table, noise_per_image
 
 __all__ = ["TorchDeblender", "pick_device", "device_label", "weights_path", "save_weights",
@@ -158,7 +161,8 @@ class TorchDeblender(Deblender):
     """
 
     def __init__(self, model: Any, card: dict[str, Any], *, device: str = "auto", batch_size: int = 32,
-                 weights: str | os.PathLike | None = None) -> None:
+                 weights: str | os.PathLike | None = None, footprint_nsigma: float = 1.5,
+                 footprint_fwhm: float = 3.0) -> None:
         import torch
 
         self.name = str(card["architecture"])
@@ -176,7 +180,9 @@ class TorchDeblender(Deblender):
         self.model = model
         super().__init__(weights=None if weights is None else str(weights), batch_size=int(batch_size),
                          architecture=self.name, kwargs=dict(card.get("kwargs", {})),
-                         normalisation=norm, data_hash=card.get("data_hash"))
+                         normalisation=norm, data_hash=card.get("data_hash"),
+                         **({"footprint_nsigma": float(footprint_nsigma), "footprint_fwhm": float(footprint_fwhm)}
+                            if self.name in ("unet-deblend", "cgan") else {}))
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, **kw: Any) -> "TorchDeblender":
@@ -246,7 +252,8 @@ class TorchDeblender(Deblender):
                 img = np.zeros((2, h, w), np.float32)
             else:
                 img = asinh_denormalise(out[i][None], sigma[i:i + 1], self._scale)[0]
-                seg = img > sigma[i]
+                level = self._params["footprint_nsigma"] * sigma[i]
+                seg = np.stack([smooth(g, self._params["footprint_fwhm"]) > level for g in img])
             if self.name == "blend2flux":
                 flux = np.exp(out[i].astype(np.float64)) * self._scale * sigma[i]
                 xs, ys = np.full(2, float(w // 2)), np.full(2, float(h // 2))
