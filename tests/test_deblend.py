@@ -313,3 +313,22 @@ def test_image_model_footprints_are_the_smoothed_isophote_of_its_predicted_image
     assert 0 < r.segmentation[0].sum() < galaxy.size and not r.segmentation[1].any()
     np.testing.assert_allclose(r.catalog["flux"][0], galaxy.sum(), rtol=1e-4)
     assert deb.params["footprint_nsigma"] == 1.5 and deb.params["footprint_fwhm"] == 3.0
+
+
+def test_flux_term_of_image_models_compares_predicted_image_sums_with_catalogue_fluxes():
+    import torch
+
+    from candels_gui.deblend.training import _metrics, _task_loss
+
+    images = torch.zeros(1, 2, 8, 8)
+    images[0, 0, 3:5, 3:5] = 25.0                    # galaxy 1: 100 (noise units), galaxy 2: 40
+    images[0, 1, 0, 0:4] = 10.0
+    pred = torch.asinh(images)
+    exact = torch.log(torch.tensor([[100.0, 40.0]]))
+    l1 = float(_task_loss("unet-deblend", pred, pred))
+    assert l1 == 0.0
+    assert float(_task_loss("unet-deblend", pred, pred, exact, 1.0)) == pytest.approx(0.0, abs=1e-5)
+    off = exact + torch.log(torch.tensor([[2.0, 1.0]]))   # catalogue says galaxy 1 is twice as bright
+    assert float(_task_loss("cgan", pred, pred, off, 0.5)) == pytest.approx(0.5 * np.log(2) / 2, rel=1e-5)
+    assert _metrics("unet-deblend", pred, pred, off)["flux_mape"] == pytest.approx(25.0, rel=1e-4)
+    assert float(_task_loss("blend2flux", exact, off, off, 1.0)) == pytest.approx(np.log(2) / 2, rel=1e-5)

@@ -5,10 +5,16 @@ The file's ``train`` group (or its root group when unsplit) must hold ``blend_im
 chunks and normalised (see :mod:`.models`); they are kept in memory when they fit in ``memory_mb``,
 otherwise every batch is read from the file.
 
-Losses: ``unet-seg`` BCE + (1 - soft Jaccard) on ogg_masks; ``unet-deblend`` L1 on normalised images;
-``cgan`` pix2pix: adversarial (BCE with logits, conditional PatchGAN) + 100 x L1 for the generator
-(the validation loss is the generator's L1, comparable between epochs); ``blend2flux`` L1 on normalised
-log flux. Early stopping watches the validation loss; the weights written are those of the best epoch.
+Losses: ``unet-seg`` BCE + (1 - soft Jaccard) on ogg_masks; ``unet-deblend`` L1 on normalised images
+plus a flux term; ``cgan`` pix2pix: adversarial (BCE with logits, conditional PatchGAN) + 100 x (L1 + flux
+term) for the generator (the validation loss leaves the adversarial part out, so epochs compare);
+``blend2flux`` L1 on normalised log flux. Early stopping watches the validation loss; the weights written
+are those of the best epoch.
+
+The flux term (``flux_weight``, default 1) is the L1 between ``log`` of each predicted image's sum and
+``log`` of the galaxy's catalogue flux, both in units of the blend's noise. The per-pixel L1 alone is
+dominated by the pixels of pure noise (which no network can predict), so it learns the galaxies' cores
+and wings slowly; their total flux is what photometry needs, and the catalogue holds it without noise.
 
 Learning rate (``schedule="cosine"``, the default): epoch ``e`` of ``E`` trains at
 ``lr * (0.05 + 0.95 * (1 + cos(pi * (e - 1) / E)) / 2)``, a function of the epoch alone, so a resumed run
@@ -51,6 +57,8 @@ DEFAULT_KWARGS: dict[str, dict[str, Any]] = {
     "unet-seg": {"base": 16, "depth": 3}, "unet-deblend": {"base": 16, "depth": 3},
     "cgan": {"base": 32, "depth": 4}, "blend2flux": {"base": 16, "depth": 4},
 }
+#: Models that predict the isolated galaxy images.
+IMAGE_MODELS = ("unet-deblend", "cgan")
 
 
 def data_hash(path: str | os.PathLike) -> str:
@@ -98,17 +106,17 @@ class TrainingData:
                     raise DataError(f"{self.path}: {g.name}/{key} has shape {g[key].shape}, expected {shape}")
         self.n, self.shape = int(n), (int(h), int(w))
         per = h * w * (1 + (3 if model == "unet-seg" else 2 if model in ("unet-deblend", "cgan") else 0)) * 4
-        self._mem: tuple[np.ndarray, np.ndarray] | None = None
+        self._mem: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         if self.n * per / 2 ** 20 <= memory_mb:
             parts = [self._read(np.arange(a, min(self.n, a + self.chunk))) for a in range(0, self.n, self.chunk)]
-            self._mem = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+            self._mem = tuple(np.concatenate([p[k] for p in parts]) for k in range(3))  # type: ignore[assignment]
 
     @property
     def in_memory(self) -> bool:
         """True when all samples are held in memory."""
         return self._mem is not None
 
-    def _read(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _read(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         import h5py
 
         from .models import asinh_normalise
@@ -122,22 +130,24 @@ class TrainingData:
             blend = np.asarray(g["blend_images"][sel], np.float32)
             sigma = np.array([robust_sigma(b) for b in blend])
             x = asinh_normalise(blend, sigma, self.scale)[:, None]
+            flux = np.clip(np.asarray(g["fluxes"][sel], np.float64), 1e-12, None)
+            log_flux = (np.log(flux) - np.log(self.scale * sigma)[:, None]).astype(np.float32)
             if self.model == "unet-seg":
                 m = np.asarray(g["masks"][sel]).astype(bool)
                 y = np.stack([m[:, 0] & m[:, 1], m[:, 0], m[:, 1]], axis=1).astype(np.float32)
             elif self.model == "blend2flux":
-                flux = np.clip(np.asarray(g["fluxes"][sel], np.float64), 1e-12, None)
-                y = (np.log(flux) - np.log(self.scale * sigma)[:, None]).astype(np.float32)
+                y = log_flux
             else:
                 y = asinh_normalise(np.asarray(g["isolated_images"][sel], np.float32), sigma, self.scale)
         inv = np.argsort(order)
-        return x[inv], y[inv]
+        return x[inv], y[inv], log_flux[inv]
 
-    def batch(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Inputs and targets of the samples ``idx``."""
-        if self._mem is not None:
-            return self._mem[0][idx], self._mem[1][idx]
-        return self._read(np.asarray(idx))
+    def batch(self, idx: np.ndarray, *, with_flux: bool = False) -> tuple[np.ndarray, ...]:
+        """Inputs and targets of the samples ``idx``; ``with_flux=True`` adds their normalised log
+        fluxes ``log(flux / (scale * sigma))`` (B,2) as a third array."""
+        parts = (tuple(a[idx] for a in self._mem) if self._mem is not None
+                 else self._read(np.asarray(idx)))
+        return parts if with_flux else parts[:2]
 
 
 def epoch_lr(lr: float, epoch: int, epochs: int, schedule: str = "cosine") -> float:
@@ -205,17 +215,33 @@ def _seg_loss(logits: Any, target: Any) -> Any:
     return bce + (1.0 - jaccard)
 
 
-def _task_loss(name: str, pred: Any, target: Any) -> Any:
-    """The model's own loss: BCE + Jaccard for ``unet-seg``, L1 for the others (without the cGAN term)."""
+def _image_log_flux(pred: Any) -> Any:
+    """``log(sum of the denormalised predicted image / (scale * sigma))`` per source, (B, K)."""
+    import torch
+
+    total = torch.sinh(pred.clamp(max=20.0)).sum(dim=(2, 3))
+    return torch.log(total.clamp(min=1.0))
+
+
+def _task_loss(name: str, pred: Any, target: Any, log_flux: Any = None, flux_weight: float = 0.0) -> Any:
+    """The model's own loss: BCE + Jaccard for ``unet-seg``, L1 for the others (without the cGAN term);
+    for the image models, plus ``flux_weight`` x the L1 between the log of each predicted image's sum and
+    the log of the catalogue flux (both in units of the blend's noise), when ``log_flux`` is given."""
     import torch.nn.functional as F
 
-    return _seg_loss(pred, target) if name == "unet-seg" else F.l1_loss(pred, target)
+    if name == "unet-seg":
+        return _seg_loss(pred, target)
+    loss = F.l1_loss(pred, target)
+    if name in IMAGE_MODELS and log_flux is not None and flux_weight > 0:
+        loss = loss + float(flux_weight) * F.l1_loss(_image_log_flux(pred), log_flux)
+    return loss
 
 
 def train_step(name: str, model: Any, disc: Any, optim: Any, optim_d: Any, x: Any, y: Any, *,
-               amp: dict[str, Any], l1_lambda: float | None = 100.0) -> Any:
+               amp: dict[str, Any], l1_lambda: float | None = 100.0, log_flux: Any = None,
+               flux_weight: float = 0.0) -> Any:
     """One optimisation step of model ``name`` (and of the cGAN's discriminator ``disc``); returns the
-    reconstruction / segmentation loss (without the adversarial term), as used for the epoch means."""
+    task loss (:func:`_task_loss`, without the adversarial term), as used for the epoch means."""
     import torch
     import torch.nn.functional as F
 
@@ -230,7 +256,7 @@ def train_step(name: str, model: Any, disc: Any, optim: Any, optim_d: Any, x: An
         d_loss.float().backward()
         optim_d.step()
     with torch.autocast(**amp):
-        loss = _task_loss(name, pred.float(), y)
+        loss = _task_loss(name, pred.float(), y, log_flux, flux_weight)
         full = loss
         if disc is not None:
             adv = disc(x, pred)
@@ -241,7 +267,7 @@ def train_step(name: str, model: Any, disc: Any, optim: Any, optim_d: Any, x: An
     return loss
 
 
-def _metrics(model: str, pred: Any, target: Any) -> dict[str, float]:
+def _metrics(model: str, pred: Any, target: Any, log_flux: Any = None) -> dict[str, float]:
     import torch
 
     if model == "unet-seg":
@@ -251,8 +277,11 @@ def _metrics(model: str, pred: Any, target: Any) -> dict[str, float]:
         iou = torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
         return {"iou": float(iou.mean())}
     if model == "blend2flux":
-        return {"flux_mape": float((torch.expm1((pred - target).abs()).mean()) * 100)}
-    return {"l1": float((pred - target).abs().mean())}
+        return {"flux_mape": float(torch.expm1(pred - target).abs().mean() * 100)}
+    out = {"l1": float((pred - target).abs().mean())}
+    if log_flux is not None:
+        out["flux_mape"] = float(torch.expm1(_image_log_flux(pred) - log_flux).abs().mean() * 100)
+    return out
 
 
 def train_model(name: str, data_path: str | os.PathLike, out_path: str | os.PathLike, *,
@@ -261,7 +290,8 @@ def train_model(name: str, data_path: str | os.PathLike, out_path: str | os.Path
                 resume: bool | str | os.PathLike | None = None, cancel: CancelToken | None = None,
                 model_kwargs: dict[str, Any] | None = None, scale: float = 1.0,
                 l1_lambda: float = 100.0, memory_mb: float = 1024, num_threads: int = 2,
-                augment: bool = True, schedule: str = "cosine", command: str | None = None) -> Job:
+                augment: bool = True, schedule: str = "cosine", flux_weight: float = 1.0,
+                command: str | None = None) -> Job:
     """Train model ``name`` on an HDF5 export (a job generator returning a :class:`TrainResult`).
 
     Parameters
@@ -301,6 +331,8 @@ def train_model(name: str, data_path: str | os.PathLike, out_path: str | os.Path
         Random 90-degree turns and flips of the training samples (see the module docstring).
     schedule : {"cosine", "constant"}
         Learning rate over the epochs (see the module docstring).
+    flux_weight : float
+        Image models: weight of the flux term of the loss (see the module docstring); 0 turns it off.
     command : str, optional
         Command line recorded in the model card (default: this process's ``sys.argv``).
     """
@@ -315,7 +347,8 @@ def train_model(name: str, data_path: str | os.PathLike, out_path: str | os.Path
     options = {"epochs": int(epochs), "batch_size": int(batch_size), "lr": float(lr),
                "val_fraction": float(val_fraction), "patience": int(patience), "seed": int(seed),
                "scale": float(scale), "l1_lambda": float(l1_lambda) if name == "cgan" else None,
-               "augment": bool(augment), "schedule": schedule}
+               "augment": bool(augment), "schedule": schedule,
+               "flux_weight": float(flux_weight) if name in IMAGE_MODELS else None}
     cmd = command if command is not None else " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
     return _train(name, Path(data_path), Path(out_path), kwargs, options, device, resume, cancel,
                   memory_mb, max(1, min(2, int(num_threads))), cmd)
@@ -367,13 +400,14 @@ def _train(name: str, data_path: Path, out_path: Path, kwargs: dict[str, Any], o
             best_state, bad, start = ck["best_state"], ck["bad"], ck["epoch"] + 1
         amp = dict(device_type=dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda")
         steps = (len(train_idx) + opt["batch_size"] - 1) // opt["batch_size"]
+        fw = float(opt.get("flux_weight") or 0.0)
         total = opt["epochs"] * steps
 
-        def tensors(idx: np.ndarray, train: bool = False) -> tuple[Any, Any]:
-            x, y = data.batch(idx)
+        def tensors(idx: np.ndarray, train: bool = False) -> tuple[Any, Any, Any]:
+            x, y, lf = data.batch(idx, with_flux=True)
             if train and opt.get("augment"):
                 x, y = augment_batch(x, y, rng)
-            return torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev)
+            return torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev), torch.from_numpy(lf).to(dev)
 
         for epoch in range(start, opt["epochs"] + 1):
             if bad >= opt["patience"]:
@@ -391,9 +425,9 @@ def _train(name: str, data_path: Path, out_path: Path, kwargs: dict[str, Any], o
             for s in range(steps):
                 check_cancel(cancel)
                 idx = order[s * opt["batch_size"]:(s + 1) * opt["batch_size"]]
-                x, y = tensors(idx, train=True)
+                x, y, lf = tensors(idx, train=True)
                 loss = train_step(name, model, disc, optim, optim_d, x, y, amp=amp,
-                                  l1_lambda=opt["l1_lambda"])
+                                  l1_lambda=opt["l1_lambda"], log_flux=lf, flux_weight=fw)
                 tr_sum += loss.item() * len(idx)
                 tr_n += len(idx)
                 yield Progress((epoch - 1) * steps + s + 1, total, f"{name} epoch {epoch}/{opt['epochs']}")
@@ -402,11 +436,11 @@ def _train(name: str, data_path: Path, out_path: Path, kwargs: dict[str, Any], o
             with torch.inference_mode():
                 for a in range(0, n_val, opt["batch_size"]):
                     idx = val_idx[a:a + opt["batch_size"]]
-                    x, y = tensors(idx)
+                    x, y, lf = tensors(idx)
                     with torch.autocast(**amp):
                         pred = model(x).float()
-                    v_sum += float(_task_loss(name, pred, y)) * len(idx)
-                    mets.append((len(idx), _metrics(name, pred, y)))
+                    v_sum += float(_task_loss(name, pred, y, lf, fw)) * len(idx)
+                    mets.append((len(idx), _metrics(name, pred, y, lf if fw else None)))
             val = v_sum / n_val
             row = {"epoch": epoch, "train_loss": tr_sum / max(tr_n, 1), "val_loss": val}
             for key in mets[0][1]:
