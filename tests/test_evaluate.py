@@ -262,7 +262,8 @@ def test_flux_only_deblender_matched_by_order_without_detection_figures(export_d
             h, w = images.shape[1:]
             return [DeblendResult(catalog_table([w // 2] * 2, [h // 2] * 2,
                                                 self._fluxes[self._index[im.tobytes()]]),
-                                  np.zeros((2, h, w), bool), np.zeros((2, h, w), np.float32), name=self.name)
+                                  np.zeros((2, h, w), bool), np.zeros((2, h, w), np.float32), name=self.name,
+                                  flux_only=True)
                     for im in images]
 
     result = run_job(evaluate(export_dir, [FluxOnly(test_split)], split="test"))

@@ -66,6 +66,9 @@ class DeblendResult:
         Its parameters (JSON types).
     device : str
         Where it ran (``"cpu"``, ``"cuda:0"``, ...).
+    flux_only : bool
+        True when only the fluxes mean something (``[central, companion]``; see
+        :attr:`Deblender.flux_only`).
     """
 
     catalog: Table
@@ -74,6 +77,7 @@ class DeblendResult:
     name: str
     params: dict[str, Any] = field(default_factory=dict)
     device: str = "cpu"
+    flux_only: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.catalog, Table):

@@ -46,7 +46,8 @@ def write_results(path: str | os.PathLike, results: Sequence[DeblendResult], *, 
             f["catalog"] = np.array(rows, dtype=[("blend", "i8"), ("x", "f8"), ("y", "f8"), ("flux", "f8")])
             first = results[0]
             f.attrs.update(deblender=first.name, params=json.dumps(first.params, default=str),
-                           device=str(first.device), data_path=str(data_path), n_blends=len(results))
+                           device=str(first.device), data_path=str(data_path), n_blends=len(results),
+                           flux_only=bool(first.flux_only))
         os.replace(tmp, out)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -261,6 +261,7 @@ class TorchDeblender(Deblender):
                 flux = img.astype(np.float64).sum(axis=(1, 2))
                 xs, ys = _centroids(img, seg)
             results.append(DeblendResult(catalog_table(xs, ys, flux), seg, img, name=self.name,
+                                         flux_only=self.flux_only,
                                          params={**self._params, "noise_sigma": float(sigma[i])},
                                          device=self.device))
         return results

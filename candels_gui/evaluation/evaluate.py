@@ -44,7 +44,7 @@ from ..deblend import DeblendResult, Deblender, available, get
 
 __all__ = ["EvaluationResult", "evaluate", "resolve_deblenders", "truth_from_export", "to_prediction",
            "write_report", "format_summary", "summary_json", "SUMMARY_UNITS", "default_split",
-           "select_brighter"]
+           "select_brighter", "measure_results", "summarize_results", "FLUX_ONLY_UNMEASURED"]
 
 #: Unit of every summary key ("" = dimensionless; rmse/psnr are in the images' flux units / dB).
 SUMMARY_UNITS = {"precision": "", "recall": "", "f1": "", "iou_mean": "", "flux_mape": "%",
@@ -210,6 +210,36 @@ def resolve_deblenders(deblenders: str | Sequence[str | Deblender] | None = None
     return built, skipped
 
 
+def measure_results(truth: Truth, results: Sequence[DeblendResult], *, images: bool = True,
+                    max_separation: float | None = None) -> Any:
+    """:func:`~candels_gui.core.metrics_binned.per_blend_table` of deblender results.
+
+    A flux-only result (``result.flux_only``: fluxes in galaxy order, no positions or footprints) is
+    matched to the galaxies by order; its IoU is NaN and its detection counts zero (it detects nothing).
+    """
+    preds = [to_prediction(r, images=images) for r in results]
+    flux_only = [bool(r.flux_only) for r in results]
+    preds = [Prediction(truth.positions[i], p.segmentation, None, p.fluxes) if fo else p
+             for i, (p, fo) in enumerate(zip(preds, flux_only))]
+    table = per_blend_table(truth, preds, max_separation=max_separation)
+    rows = np.flatnonzero(flux_only)
+    if rows.size:
+        for col in ("iou_1", "iou_2"):
+            table[col][rows] = np.nan
+        for col in ("n_det", "tp", "fp", "fn"):
+            table[col][rows] = 0
+    return table
+
+
+def summarize_results(table: Table, *, flux_only: bool = False) -> dict[str, float | int]:
+    """:func:`~candels_gui.core.metrics_binned.summarize_table`, with the figures a flux-only deblender
+    does not measure (:data:`FLUX_ONLY_UNMEASURED`) as NaN."""
+    summary = summarize_table(table)
+    if flux_only:
+        summary.update({k: math.nan for k in FLUX_ONLY_UNMEASURED})
+    return summary
+
+
 def to_prediction(result: DeblendResult, *, images: bool = True) -> Prediction:
     """A :class:`~candels_gui.core.metrics_binned.Prediction` from a :class:`DeblendResult`.
 
@@ -369,15 +399,8 @@ def evaluate(data: str | os.PathLike | ExportData, deblenders: str | Sequence[st
             check_cancel(cancel)
             b = min(n, a + step)
             results = run_job(deblender.iter_run(np.asarray(images[a:b]), step, cancel))
-            preds = [to_prediction(r, images=has_images) for r in results]
-            if deblender.flux_only:        # fluxes in galaxy order: match them to the galaxies by order
-                preds = [Prediction(truth.positions[a + i], p.segmentation, None, p.fluxes)
-                         for i, p in enumerate(preds)]
-            part = per_blend_table(_slice(truth, a, b), preds, max_separation=max_separation)
-            if deblender.flux_only:        # it detects and segments nothing: no such figures
-                part["iou_1"], part["iou_2"] = np.full(len(part), np.nan), np.full(len(part), np.nan)
-                for col in ("n_det", "tp", "fp", "fn"):
-                    part[col] = np.zeros(len(part), part[col].dtype)
+            part = measure_results(_slice(truth, a, b), results, images=has_images,
+                                   max_separation=max_separation)
             part["blend"] = index[a:b]
             parts.append(part)
             yield Progress(k * n + b, total, f"{name}: {b}/{n} blends")
@@ -386,9 +409,7 @@ def evaluate(data: str | os.PathLike | ExportData, deblenders: str | Sequence[st
         table.meta.update({"deblender": name, "device": deblender.device, "params": deblender.params,
                            **{k_: v for k_, v in result._meta().items() if k_ not in ("devices", "skipped")}})
         result.tables[name] = table
-        result.summaries[name] = summarize_table(table)
-        if deblender.flux_only:
-            result.summaries[name].update({k: math.nan for k in FLUX_ONLY_UNMEASURED})
+        result.summaries[name] = summarize_results(table, flux_only=deblender.flux_only)
         result.devices[name] = deblender.device
         result.params[name] = deblender.params
     return result

@@ -20,10 +20,10 @@ from astropy.table import Table, vstack
 from ..core.blend import BlendEngine, BlendSpec
 from ..core.jobs import CancelToken, Job, Progress, check_cancel
 from ..core.labels import blend_fluxes, flux_to_mag
-from ..core.metrics_binned import Truth, per_blend_table, summarize_table
+from ..core.metrics_binned import Truth
 from ..core.stampset import StampSet
 from ..deblend.base import DeblendResult
-from ..evaluation.evaluate import EvaluationResult, to_prediction
+from ..evaluation.evaluate import EvaluationResult, measure_results, summarize_results
 
 __all__ = ["BlendComparison", "blend_comparison", "summary_job"]
 
@@ -87,8 +87,8 @@ def blend_comparison(engine: BlendEngine, stamps: StampSet, spec: BlendSpec,
     batch, truth = _truth(engine, stamps, [spec])
     parts = []
     for name, result in results.items():
-        part = per_blend_table(truth, [to_prediction(result)], max_separation=max_separation)
-        summary = summarize_table(part)
+        part = measure_results(truth, [result], max_separation=max_separation)
+        summary = summarize_results(part, flux_only=result.flux_only)
         part["psnr"], part["ssim"] = [summary["psnr"]], [summary["ssim"]]
         part.add_column([name], name="deblender", index=0)
         parts.append(part)
@@ -128,6 +128,7 @@ def summary_job(engine: BlendEngine, stamps: StampSet, specs: Sequence[BlendSpec
     out = EvaluationResult(source, None, len(specs), zeropoint=float(stamps.zeropoint),
                            max_separation=max_separation)
     parts: dict[str, list[Table]] = {name: [] for name in results}
+    flux_only: dict[str, bool] = {}
     step = max(1, int(chunk))
     yield Progress(0, len(specs), f"measuring {len(specs)} blend(s)")
     for a in range(0, len(specs), step):
@@ -139,8 +140,7 @@ def summary_job(engine: BlendEngine, stamps: StampSet, specs: Sequence[BlendSpec
             if not sel:
                 continue
             sub = Truth(truth.positions[sel], truth.masks[sel], truth.isolated[sel], truth.fluxes[sel])
-            preds = [to_prediction(by_spec[part_specs[i]]) for i in sel]
-            table = per_blend_table(sub, preds, max_separation=max_separation)
+            table = measure_results(sub, [by_spec[part_specs[i]] for i in sel], max_separation=max_separation)
             table["blend"] = np.array([a + i for i in sel], np.int64)
             table.add_column(np.array([rows[a + i] for i in sel], np.int64), name="queue_row", index=1)
             _add_spec_columns(table, [part_specs[i] for i in sel])
@@ -148,6 +148,7 @@ def summary_job(engine: BlendEngine, stamps: StampSet, specs: Sequence[BlendSpec
             if name not in out.devices:
                 first = by_spec[part_specs[sel[0]]]
                 out.devices[name], out.params[name] = first.device, dict(first.params)
+                flux_only[name] = first.flux_only
         done = min(len(specs), a + step)
         yield Progress(done, len(specs), f"measured {done} blend(s)")
     for name, tables in parts.items():
@@ -161,5 +162,5 @@ def summary_job(engine: BlendEngine, stamps: StampSet, specs: Sequence[BlendSpec
         if len(table) < len(specs):
             out.notes.append(f"{name}: {len(specs) - len(table)} of {len(specs)} blend(s) without results")
         out.tables[name] = table
-        out.summaries[name] = summarize_table(table)
+        out.summaries[name] = summarize_results(table, flux_only=flux_only.get(name, False))
     return out
