@@ -311,7 +311,11 @@ def test_image_model_footprints_are_the_smoothed_isophote_of_its_predicted_image
     r = deb.run(np.zeros((1, 32, 32), np.float32) + galaxy, noise_sigma=1.0)[0]
     np.testing.assert_array_equal(r.segmentation[0], smooth(galaxy, 3.0) > 1.5)
     assert 0 < r.segmentation[0].sum() < galaxy.size and not r.segmentation[1].any()
-    np.testing.assert_allclose(r.catalog["flux"][0], galaxy.sum(), rtol=1e-4)
+    from candels_gui.deblend.base import flux_region
+    region = flux_region(r.segmentation[:1])[0]
+    assert region.sum() > r.segmentation[0].sum()               # grown by 4 px: the wings count
+    np.testing.assert_allclose(r.catalog["flux"][0], galaxy[region].sum(), rtol=1e-4)
+    assert galaxy[region].sum() > 0.99 * galaxy.sum()
     assert deb.params["footprint_nsigma"] == 1.5 and deb.params["footprint_fwhm"] == 3.0
 
 
@@ -324,11 +328,16 @@ def test_flux_term_of_image_models_compares_predicted_image_sums_with_catalogue_
     images[0, 0, 3:5, 3:5] = 25.0                    # galaxy 1: 100 (noise units), galaxy 2: 40
     images[0, 1, 0, 0:4] = 10.0
     pred = torch.asinh(images)
+    target = torch.cat([pred, torch.ones_like(pred)], dim=1)      # images, then flux regions (all)
     exact = torch.log(torch.tensor([[100.0, 40.0]]))
-    l1 = float(_task_loss("unet-deblend", pred, pred))
+    l1 = float(_task_loss("unet-deblend", pred, target))
     assert l1 == 0.0
-    assert float(_task_loss("unet-deblend", pred, pred, exact, 1.0)) == pytest.approx(0.0, abs=1e-5)
+    assert float(_task_loss("unet-deblend", pred, target, exact, 1.0)) == pytest.approx(0.0, abs=1e-5)
     off = exact + torch.log(torch.tensor([[2.0, 1.0]]))   # catalogue says galaxy 1 is twice as bright
-    assert float(_task_loss("cgan", pred, pred, off, 0.5)) == pytest.approx(0.5 * np.log(2) / 2, rel=1e-5)
-    assert _metrics("unet-deblend", pred, pred, off)["flux_mape"] == pytest.approx(25.0, rel=1e-4)
+    assert float(_task_loss("cgan", pred, target, off, 0.5)) == pytest.approx(0.5 * np.log(2) / 2, rel=1e-5)
+    assert _metrics("unet-deblend", pred, target, off)["flux_mape"] == pytest.approx(25.0, rel=1e-4)
+    # only the flux regions count: galaxy 2's pixels left out of its region halve nothing but its sum
+    half = target.clone()
+    half[0, 3, 0, 2:4] = 0.0
+    assert _metrics("unet-deblend", pred, half, exact)["flux_mape"] == pytest.approx(25.0, rel=1e-4)
     assert float(_task_loss("blend2flux", exact, off, off, 1.0)) == pytest.approx(np.log(2) / 2, rel=1e-5)

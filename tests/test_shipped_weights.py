@@ -42,6 +42,9 @@ def test_shipped_models_reproduce_their_figures_on_held_out_blends(tmp_path, cap
         got = result[name]
         assert got["n_blends"] == 64
         # 64 blends instead of 1,000: allow sampling noise, but a broken model or loader fails
-        assert got["iou_mean"] == pytest.approx(ref["iou_mean"], abs=0.08), name
+        if ref["iou_mean"] is None:        # a flux-only model (blend2flux) makes no footprints
+            assert got["iou_mean"] is None, name
+        else:
+            assert got["iou_mean"] == pytest.approx(ref["iou_mean"], abs=0.08), name
         assert np.isfinite(got["flux_mape"])
         assert got["flux_mape"] <= ref["flux_mape"] * 1.5 + 5, name

@@ -153,6 +153,32 @@ def noise_per_image(images: np.ndarray, noise_sigma: Any = None) -> np.ndarray:
     return sig
 
 
+#: Radius (pixels) by which a footprint is grown to make the region in which an image deblender's
+#: fluxes are summed (and, in training, the region of its flux loss).
+FLUX_REGION_RADIUS = 4
+
+
+def flux_region(footprints: np.ndarray, radius: int = FLUX_REGION_RADIUS) -> np.ndarray:
+    """Footprints ``(..., H, W)`` bool grown by a disc of ``radius`` pixels: where a galaxy's flux is summed.
+
+    Sums over the whole stamp would add every background pixel's noise (and any small offset of a
+    network's background) to each flux; the grown footprint keeps the galaxy's wings and little else.
+
+    Examples
+    --------
+    >>> m = np.zeros((1, 9, 9), bool); m[0, 4, 4] = True
+    >>> int(flux_region(m, 2).sum())
+    13
+    """
+    from scipy import ndimage
+
+    r = int(radius)
+    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
+    disc = (xx ** 2 + yy ** 2) <= r * r
+    fp = np.asarray(footprints, bool)
+    return ndimage.binary_dilation(fp, structure=disc.reshape((1,) * (fp.ndim - 2) + disc.shape))
+
+
 class Deblender(abc.ABC):
     """Base class of all deblenders.
 

@@ -14,7 +14,9 @@ Outputs (always K = 2 sources: [central, companion])
 * ``unet-deblend``, ``cgan``: the predicted isolated images (denormalised); footprint = the predicted image,
   smoothed by a Gaussian of ``footprint_fwhm`` (3) pixels FWHM, above ``footprint_nsigma`` (1.5) times the
   blend's noise sigma: the SExtractor-like isophote that defines the catalogue segmentation maps (and the
-  sample data's); flux = image sum (the whole predicted galaxy, not only its footprint).
+  sample data's); flux = the image's sum over its footprint grown by
+  :data:`~candels_gui.deblend.base.FLUX_REGION_RADIUS` (4) pixels (the whole image when the footprint is
+  empty), which keeps the wings but not the background.
 * ``blend2flux``: fluxes only; images are zero, footprints empty, both positions at the stamp centre
   (the network does not predict offsets).
 
@@ -32,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..core.autoseg import smooth
-from .base import DeblendResult, Deblender, catalog_table, noise_per_image
+from .base import DeblendResult, Deblender, catalog_table, flux_region, noise_per_image
 
 __all__ = ["TorchDeblender", "pick_device", "device_label", "weights_path", "save_weights",
            "load_weights", "CARD_VERSION"]
@@ -254,11 +256,16 @@ class TorchDeblender(Deblender):
                 img = asinh_denormalise(out[i][None], sigma[i:i + 1], self._scale)[0]
                 level = self._params["footprint_nsigma"] * sigma[i]
                 seg = np.stack([smooth(g, self._params["footprint_fwhm"]) > level for g in img])
+                region = flux_region(seg)
+                region[~seg.any(axis=(1, 2))] = True       # nothing significant: sum the whole image
             if self.name == "blend2flux":
                 flux = np.exp(out[i].astype(np.float64)) * self._scale * sigma[i]
                 xs, ys = np.full(2, float(w // 2)), np.full(2, float(h // 2))
-            else:
+            elif self.name == "unet-seg":
                 flux = img.astype(np.float64).sum(axis=(1, 2))
+                xs, ys = _centroids(img, seg)
+            else:
+                flux = (img.astype(np.float64) * region).sum(axis=(1, 2))
                 xs, ys = _centroids(img, seg)
             results.append(DeblendResult(catalog_table(xs, ys, flux), seg, img, name=self.name,
                                          flux_only=self.flux_only,

@@ -11,8 +11,9 @@ term) for the generator (the validation loss leaves the adversarial part out, so
 ``blend2flux`` L1 on normalised log flux. Early stopping watches the validation loss; the weights written
 are those of the best epoch.
 
-The flux term (``flux_weight``, default 1) is the L1 between ``log`` of each predicted image's sum and
-``log`` of the galaxy's catalogue flux, both in units of the blend's noise. The per-pixel L1 alone is
+The flux term (``flux_weight``, default 1) is the L1 between ``log`` of each predicted image's sum over
+its galaxy's true footprint grown by :data:`~.base.FLUX_REGION_RADIUS` pixels (where the deblender sums
+its fluxes) and ``log`` of the galaxy's catalogue flux, both in units of the blend's noise. The per-pixel L1 alone is
 dominated by the pixels of pure noise (which no network can predict), so it learns the galaxies' cores
 and wings slowly; their total flux is what photometry needs, and the catalogue holds it without noise.
 
@@ -46,7 +47,7 @@ import numpy as np
 
 from ..core.errors import DataError
 from ..core.jobs import CancelToken, Job, Progress, check_cancel
-from .base import robust_sigma
+from .base import flux_region, robust_sigma
 
 __all__ = ["train_model", "TrainResult", "TrainingData", "data_hash", "DEFAULT_KWARGS", "augment_batch",
            "epoch_lr"]
@@ -83,7 +84,8 @@ class TrainingData:
     """Normalised training samples of one model from an HDF5 export (in memory or read per batch).
 
     ``batch(idx)`` returns ``(x (B,1,H,W) f4, target)``; targets: ogg masks (B,3,H,W) f4 for
-    ``unet-seg``, normalised images (B,2,H,W) f4 for ``unet-deblend``/``cgan``, normalised log fluxes
+    ``unet-seg``; for ``unet-deblend``/``cgan`` (B,4,H,W) f4: the two normalised images, then the two
+    flux regions (true footprints grown by :data:`~.base.FLUX_REGION_RADIUS`, 0/1); normalised log fluxes
     (B,2) f4 for ``blend2flux``.
     """
 
@@ -105,7 +107,7 @@ class TrainingData:
                 if g[key].shape != shape:
                     raise DataError(f"{self.path}: {g.name}/{key} has shape {g[key].shape}, expected {shape}")
         self.n, self.shape = int(n), (int(h), int(w))
-        per = h * w * (1 + (3 if model == "unet-seg" else 2 if model in ("unet-deblend", "cgan") else 0)) * 4
+        per = h * w * (1 + (3 if model == "unet-seg" else 4 if model in IMAGE_MODELS else 0)) * 4
         self._mem: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         if self.n * per / 2 ** 20 <= memory_mb:
             parts = [self._read(np.arange(a, min(self.n, a + self.chunk))) for a in range(0, self.n, self.chunk)]
@@ -137,8 +139,10 @@ class TrainingData:
                 y = np.stack([m[:, 0] & m[:, 1], m[:, 0], m[:, 1]], axis=1).astype(np.float32)
             elif self.model == "blend2flux":
                 y = log_flux
-            else:
+            else:          # normalised images, then the regions of their flux term (see _task_loss)
                 y = asinh_normalise(np.asarray(g["isolated_images"][sel], np.float32), sigma, self.scale)
+                region = flux_region(np.asarray(g["masks"][sel]).astype(bool))
+                y = np.concatenate([y, region.astype(np.float32)], axis=1)
         inv = np.argsort(order)
         return x[inv], y[inv], log_flux[inv]
 
@@ -215,11 +219,11 @@ def _seg_loss(logits: Any, target: Any) -> Any:
     return bce + (1.0 - jaccard)
 
 
-def _image_log_flux(pred: Any) -> Any:
-    """``log(sum of the denormalised predicted image / (scale * sigma))`` per source, (B, K)."""
+def _image_log_flux(pred: Any, region: Any) -> Any:
+    """``log(sum of the denormalised predicted image over region / (scale * sigma))`` per source, (B, K)."""
     import torch
 
-    total = torch.sinh(pred.clamp(max=20.0)).sum(dim=(2, 3))
+    total = (torch.sinh(pred.clamp(max=20.0)) * region).sum(dim=(2, 3))
     return torch.log(total.clamp(min=1.0))
 
 
@@ -231,9 +235,12 @@ def _task_loss(name: str, pred: Any, target: Any, log_flux: Any = None, flux_wei
 
     if name == "unet-seg":
         return _seg_loss(pred, target)
-    loss = F.l1_loss(pred, target)
-    if name in IMAGE_MODELS and log_flux is not None and flux_weight > 0:
-        loss = loss + float(flux_weight) * F.l1_loss(_image_log_flux(pred), log_flux)
+    if name not in IMAGE_MODELS:
+        return F.l1_loss(pred, target)
+    images, region = target[:, :2], target[:, 2:]
+    loss = F.l1_loss(pred, images)
+    if log_flux is not None and flux_weight > 0:
+        loss = loss + float(flux_weight) * F.l1_loss(_image_log_flux(pred, region), log_flux)
     return loss
 
 
@@ -249,7 +256,7 @@ def train_step(name: str, model: Any, disc: Any, optim: Any, optim_d: Any, x: An
         pred = model(x)
         if disc is not None:
             optim_d.zero_grad(set_to_none=True)
-            real, fake = disc(x, y), disc(x, pred.detach())
+            real, fake = disc(x, y[:, :2]), disc(x, pred.detach())
             d_loss = 0.5 * (F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
                             + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))
     if disc is not None:
@@ -278,9 +285,10 @@ def _metrics(model: str, pred: Any, target: Any, log_flux: Any = None) -> dict[s
         return {"iou": float(iou.mean())}
     if model == "blend2flux":
         return {"flux_mape": float(torch.expm1(pred - target).abs().mean() * 100)}
-    out = {"l1": float((pred - target).abs().mean())}
+    out = {"l1": float((pred - target[:, :2]).abs().mean())}
     if log_flux is not None:
-        out["flux_mape"] = float(torch.expm1(_image_log_flux(pred) - log_flux).abs().mean() * 100)
+        lf = _image_log_flux(pred, target[:, 2:])
+        out["flux_mape"] = float(torch.expm1(lf - log_flux).abs().mean() * 100)
     return out
 
 
