@@ -334,10 +334,13 @@ def test_flux_term_of_image_models_compares_predicted_image_sums_with_catalogue_
     assert l1 == 0.0
     assert float(_task_loss("unet-deblend", pred, target, exact, 1.0)) == pytest.approx(0.0, abs=1e-5)
     off = exact + torch.log(torch.tensor([[2.0, 1.0]]))   # catalogue says galaxy 1 is twice as bright
-    assert float(_task_loss("cgan", pred, target, off, 0.5)) == pytest.approx(0.5 * np.log(2) / 2, rel=1e-5)
+    # inside the regions and over the whole image: both sums are off by log 2 for galaxy 1
+    assert float(_task_loss("cgan", pred, target, off, 0.5)) == pytest.approx(0.5 * np.log(2), rel=1e-5)
     assert _metrics("unet-deblend", pred, target, off)["flux_mape"] == pytest.approx(25.0, rel=1e-4)
     # only the flux regions count: galaxy 2's pixels left out of its region halve nothing but its sum
     half = target.clone()
     half[0, 3, 0, 2:4] = 0.0
     assert _metrics("unet-deblend", pred, half, exact)["flux_mape"] == pytest.approx(25.0, rel=1e-4)
+    # light outside the region (leaked into the companion or the background) costs in the whole-image sum
+    assert float(_task_loss("unet-deblend", pred, half, exact, 1.0)) == pytest.approx(np.log(2) / 2, rel=1e-4)
     assert float(_task_loss("blend2flux", exact, off, off, 1.0)) == pytest.approx(np.log(2) / 2, rel=1e-5)

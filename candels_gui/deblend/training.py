@@ -13,7 +13,9 @@ are those of the best epoch.
 
 The flux term (``flux_weight``, default 1) is the L1 between ``log`` of each predicted image's sum over
 its galaxy's true footprint grown by :data:`~.base.FLUX_REGION_RADIUS` pixels (where the deblender sums
-its fluxes) and ``log`` of the galaxy's catalogue flux, both in units of the blend's noise. The per-pixel L1 alone is
+its fluxes) and ``log`` of the galaxy's catalogue flux, plus the same for the sum over the whole image
+(so that no light leaks outside the galaxy: into the companion or the background), all in units of the
+blend's noise. The per-pixel L1 alone is
 dominated by the pixels of pure noise (which no network can predict), so it learns the galaxies' cores
 and wings slowly; their total flux is what photometry needs, and the catalogue holds it without noise.
 
@@ -240,7 +242,9 @@ def _task_loss(name: str, pred: Any, target: Any, log_flux: Any = None, flux_wei
     images, region = target[:, :2], target[:, 2:]
     loss = F.l1_loss(pred, images)
     if log_flux is not None and flux_weight > 0:
-        loss = loss + float(flux_weight) * F.l1_loss(_image_log_flux(pred, region), log_flux)
+        inside = F.l1_loss(_image_log_flux(pred, region), log_flux)
+        whole = F.l1_loss(_image_log_flux(pred, 1.0), log_flux)
+        loss = loss + float(flux_weight) * (inside + whole)
     return loss
 
 
