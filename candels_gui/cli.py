@@ -271,6 +271,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="learning rate over the epochs: cosine decay from --lr to 5%% of it (default), or constant")
     p.add_argument("--flux_weight", type=float, default=1.0,
                    help="unet-deblend, cgan: weight of the loss term on each predicted image's total flux (1; 0: off)")
+    p.add_argument("--init", default=None, metavar="WEIGHTS.pt",
+                   help="start from these weights (fine-tuning: a new run, recorded in the model card)")
     p.add_argument("--no_augment", action="store_true",
                    help="do not turn and flip the training samples at random (augmentation is on by default)")
     p.set_defaults(func=_cmd_train)
@@ -287,7 +289,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         args.model, args.data, out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         val_fraction=args.val_fraction, patience=args.patience, seed=args.seed, device=args.device,
         resume=args.resume, memory_mb=args.memory_mb, augment=not args.no_augment, schedule=args.schedule,
-        num_threads=args.threads, flux_weight=args.flux_weight,
+        num_threads=args.threads, flux_weight=args.flux_weight, init=args.init,
         command=command), f"train {args.model}", unit="batch", log=True)
     best = ", ".join(f"{k} {v:.4g}" for k, v in result.card.get("metrics", {}).items() if k != "epoch")
     stop = "early stop" if result.stopped_early else "all epochs run"

@@ -344,3 +344,29 @@ def test_flux_term_of_image_models_compares_predicted_image_sums_with_catalogue_
     # light outside the region (leaked into the companion or the background) costs in the whole-image sum
     assert float(_task_loss("unet-deblend", pred, half, exact, 1.0)) == pytest.approx(np.log(2) / 2, rel=1e-4)
     assert float(_task_loss("blend2flux", exact, off, off, 1.0)) == pytest.approx(np.log(2) / 2, rel=1e-5)
+
+
+def test_init_fine_tunes_from_weights_and_records_them(tmp_path):
+    import torch
+
+    from candels_gui.core.errors import DataError
+    from candels_gui.core.jobs import run_job
+    from candels_gui.deblend.torch_deblender import load_weights
+    from candels_gui.deblend.training import train_model
+
+    h5 = _write_h5(tmp_path / "blends.h5", n=12)
+    first = tmp_path / "first.pt"
+    kw = dict(batch_size=6, device="cpu", patience=10)
+    run_job(train_model("unet-deblend", h5, first, epochs=1, model_kwargs={"base": 8, "depth": 2},
+                        command="first run", **kw))
+    tuned = tmp_path / "tuned.pt"
+    res = run_job(train_model("unet-deblend", h5, tuned, epochs=1, init=first, lr=0.0, **kw))
+    assert res.card["kwargs"] == {"base": 8, "depth": 2}          # the init's architecture
+    assert res.card["init"]["weights"] == "first.pt" and res.card["init"]["command"] == "first run"
+    a, b = load_weights(first)[0].state_dict(), load_weights(tuned)[0].state_dict()
+    # lr 0: the weights are those of the init (batch-norm running statistics still move)
+    assert all(torch.equal(a[k], b[k]) for k in a if "running" not in k and "num_batches" not in k)
+    with pytest.raises(DataError, match="not 'unet-seg'"):
+        run_job(train_model("unet-seg", h5, tmp_path / "x.pt", epochs=1, init=first, **kw))
+    with pytest.raises(ValueError, match="not both"):
+        run_job(train_model("unet-deblend", h5, tuned, epochs=1, init=first, resume=True, **kw))

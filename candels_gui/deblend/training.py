@@ -303,7 +303,7 @@ def train_model(name: str, data_path: str | os.PathLike, out_path: str | os.Path
                 model_kwargs: dict[str, Any] | None = None, scale: float = 1.0,
                 l1_lambda: float = 100.0, memory_mb: float = 1024, num_threads: int = 2,
                 augment: bool = True, schedule: str = "cosine", flux_weight: float = 1.0,
-                command: str | None = None) -> Job:
+                init: str | os.PathLike | None = None, command: str | None = None) -> Job:
     """Train model ``name`` on an HDF5 export (a job generator returning a :class:`TrainResult`).
 
     Parameters
@@ -325,6 +325,10 @@ def train_model(name: str, data_path: str | os.PathLike, out_path: str | os.Path
         Seeds torch and the numpy generator of the split and of the shuffling.
     device : str
         ``"auto"`` (CUDA, MPS, CPU) or a torch device.
+    init : path, optional
+        Start from the weights of this ``.pt`` file (fine-tuning; its architecture options are used, and
+        its card's command is recorded in the new card); the run is otherwise a new one (epochs,
+        schedule, early stopping). Not with ``resume``.
     resume : bool or path, optional
         ``True`` resumes from ``out_path + ".ckpt"`` when it exists; a path resumes from that file.
     cancel : CancelToken, optional
@@ -355,6 +359,19 @@ def train_model(name: str, data_path: str | os.PathLike, out_path: str | os.Path
                          f"{epochs}, {batch_size}, {val_fraction}, {patience}")
     if schedule not in ("cosine", "constant"):
         raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
+    init_state = None
+    if init is not None:
+        if resume:
+            raise ValueError("init starts a new run from weights; resume continues a checkpoint: not both")
+        from .torch_deblender import load_weights
+
+        init_model, init_card = load_weights(init)
+        if init_card.get("architecture") != name:
+            raise DataError(f"{init}: holds a {init_card.get('architecture')!r} model, not {name!r}")
+        init_state = (init_model.state_dict(), {"weights": Path(init).name, "command": init_card.get("command"),
+                                                "epochs_run": len(init_card.get("history", [])),
+                                                "metrics": init_card.get("metrics")})
+        model_kwargs = dict(init_card.get("kwargs", {})) if model_kwargs is None else model_kwargs
     kwargs = dict(model_kwargs if model_kwargs is not None else DEFAULT_KWARGS[name])
     options = {"epochs": int(epochs), "batch_size": int(batch_size), "lr": float(lr),
                "val_fraction": float(val_fraction), "patience": int(patience), "seed": int(seed),
@@ -363,12 +380,12 @@ def train_model(name: str, data_path: str | os.PathLike, out_path: str | os.Path
                "flux_weight": float(flux_weight) if name in IMAGE_MODELS else None}
     cmd = command if command is not None else " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
     return _train(name, Path(data_path), Path(out_path), kwargs, options, device, resume, cancel,
-                  memory_mb, max(1, min(2, int(num_threads))), cmd)
+                  memory_mb, max(1, min(2, int(num_threads))), cmd, init_state)
 
 
 def _train(name: str, data_path: Path, out_path: Path, kwargs: dict[str, Any], opt: dict[str, Any],
            device: str, resume: Any, cancel: CancelToken | None, memory_mb: float, threads: int,
-           cmd: str) -> Job:
+           cmd: str, init_state: Any = None) -> Job:
     import torch
 
     from .models import PatchDiscriminator, build_model
@@ -387,7 +404,10 @@ def _train(name: str, data_path: Path, out_path: Path, kwargs: dict[str, Any], o
         perm = rng.permutation(data.n)
         val_idx, train_idx = np.sort(perm[:n_val]), perm[n_val:]
         dev = pick_device(device)
-        model = build_model(name, **kwargs).to(dev)
+        model = build_model(name, **kwargs)
+        if init_state is not None:
+            model.load_state_dict(init_state[0])
+        model = model.to(dev)
         optim = torch.optim.Adam(model.parameters(), lr=opt["lr"], betas=(0.5, 0.999) if name == "cgan" else (0.9, 0.999))
         disc = optim_d = None
         if name == "cgan":
@@ -484,7 +504,8 @@ def _train(name: str, data_path: Path, out_path: Path, kwargs: dict[str, Any], o
                     "data_hash": data_hash(data_path), "data_file": data_path.name,
                     "data_group": data.group, "n_train": int(len(train_idx)), "n_val": int(n_val),
                     "options": opt, "metrics": best, "history": res.history, "command": cmd,
-                    "device": str(dev), "n_parameters": sum(p.numel() for p in model.parameters())}
+                    "device": str(dev), "n_parameters": sum(p.numel() for p in model.parameters()),
+                    "init": None if init_state is None else init_state[1]}
         save_weights(out_path, model.cpu(), res.card)
         return res
     finally:
