@@ -177,6 +177,8 @@ class SummaryPlots(QWidget):
             self.scatter.addItem(item)
             self.scatter_items[name] = item
             iou = _both(table, "iou")
+            if not np.isfinite(iou).any():
+                continue
             counts = binned_metric(iou, iou, IOU_BINS, statistic="count")
             hist = pg.PlotDataItem(IOU_BINS, counts, stepMode="center", fillLevel=0,
                                    brush=pg.mkBrush(*color, 45), pen=pg.mkPen(color, width=2), name=name)
@@ -252,6 +254,8 @@ class SummaryPlots(QWidget):
             sep = np.asarray(table["separation"], float)
             values = binned_metric(np.concatenate([sep, sep]), _both(table, column), SEPARATION_BINS,
                                    statistic=statistic)
+            if not np.isfinite(values).any():      # not measured by this deblender (blend2flux's IoU)
+                continue
             offset = (k - (n - 1) / 2) * 0.08
             color = self.colors[name]
             item = pg.PlotDataItem(centres + offset, values, pen=pg.mkPen(color, width=2), symbol="o",
