@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from candels_gui.core.blend import BlendBatch, BlendEngine, BlendSpec, affine_matrix
@@ -44,6 +44,7 @@ def test_spec_json_round_trip_and_validation():
 
 @HYP
 @given(spec_strategy)
+@example(BlendSpec(IDS[1], IDS[1], dx=27.0, dy=30.0))       # galaxy 2 pushed off the stamp
 def test_blend_is_sum_of_isolated_and_masks_are_transformed_footprints(spec):
     blend = ENGINE.render(spec)
     h, w = STAMPS.stamp_shape
@@ -58,6 +59,12 @@ def test_blend_is_sum_of_isolated_and_masks_are_transformed_footprints(spec):
     # the mask of galaxy 2 is its footprint moved by the transform: check every mask pixel maps back
     m = affine_matrix(spec, (h, w))
     ys, xs = np.nonzero(blend.masks[1])
+    if ys.size == 0:            # galaxy 2 moved off the stamp: its footprint must land outside
+        inv = np.linalg.inv(np.vstack([m, [0.0, 0.0, 1.0]]))
+        fy, fx = np.nonzero(g2.footprint)
+        dst = inv[:2, :2] @ np.vstack([fx, fy]) + inv[:2, 2:3]
+        assert not ((dst[0] > 0.5) & (dst[0] < w - 1.5) & (dst[1] > 0.5) & (dst[1] < h - 1.5)).any()
+        return
     src = m[:, :2] @ np.vstack([xs, ys]) + m[:, 2:3]
     sx, sy = np.rint(src).astype(int)
     inside = (sx >= 0) & (sx < w) & (sy >= 0) & (sy < h)
