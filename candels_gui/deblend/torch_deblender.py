@@ -35,6 +35,7 @@ import numpy as np
 
 from ..core.autoseg import smooth
 from .base import DeblendResult, Deblender, catalog_table, flux_region, noise_per_image
+from .training import IMAGE_MODELS
 
 __all__ = ["TorchDeblender", "pick_device", "device_label", "weights_path", "save_weights",
            "load_weights", "CARD_VERSION"]
@@ -184,7 +185,7 @@ class TorchDeblender(Deblender):
                          architecture=self.name, kwargs=dict(card.get("kwargs", {})),
                          normalisation=norm, data_hash=card.get("data_hash"),
                          **({"footprint_nsigma": float(footprint_nsigma), "footprint_fwhm": float(footprint_fwhm)}
-                            if self.name in ("unet-deblend", "cgan") else {}))
+                            if self.name in IMAGE_MODELS else {}))
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, **kw: Any) -> "TorchDeblender":

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from .evaluate import (SUMMARY_UNITS, EvaluationResult, default_split, evaluate, format_summary,
                        resolve_deblenders, summary_json, to_prediction, truth_from_export, write_report)
+from .measure import measure_results, select_brighter, summarize_results
 from .plots import (PLOT_FILES, plot_iou_histograms, plot_magnitudes, plot_vs_delta_mag,
                     plot_vs_separation, write_plots)
 
 __all__ = ["EvaluationResult", "evaluate", "resolve_deblenders", "truth_from_export", "to_prediction",
            "write_report", "format_summary", "summary_json", "SUMMARY_UNITS", "default_split",
            "PLOT_FILES", "write_plots", "plot_vs_separation", "plot_vs_delta_mag", "plot_iou_histograms",
-           "plot_magnitudes"]
+           "plot_magnitudes", "measure_results", "summarize_results", "select_brighter"]

@@ -28,7 +28,7 @@ import math
 import os
 import re
 import tempfile
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -39,20 +39,19 @@ from ..core.errors import DataError
 from ..core.export import ExportData, export_splits, read_export
 from ..core.jobs import CancelToken, Job, Progress, check_cancel, run_job
 from ..core.labels import DEFAULT_ZEROPOINT, flux_to_mag
-from ..core.metrics_binned import SUMMARY_KEYS, Prediction, Truth, per_blend_table, summarize_table
-from ..deblend import DeblendResult, Deblender, available, get
+from ..core.metrics_binned import SUMMARY_KEYS, Truth
+from ..deblend import Deblender, available, get
+from .measure import (FLUX_ONLY_UNMEASURED, measure_results, select_brighter, summarize_results,
+                      to_prediction)
 
 __all__ = ["EvaluationResult", "evaluate", "resolve_deblenders", "truth_from_export", "to_prediction",
            "write_report", "format_summary", "summary_json", "SUMMARY_UNITS", "default_split",
-           "select_brighter", "measure_results", "summarize_results", "FLUX_ONLY_UNMEASURED"]
+           "select_brighter", "measure_results", "summarize_results", "FLUX_ONLY_UNMEASURED"]  # some from .measure
 
 #: Unit of every summary key ("" = dimensionless; rmse/psnr are in the images' flux units / dB).
 SUMMARY_UNITS = {"precision": "", "recall": "", "f1": "", "iou_mean": "", "flux_mape": "%",
                  "dmag_mean": "mag", "dmag_sigma": "mag", "outlier_frac": "", "rmse": "",
                  "psnr": "dB", "ssim": "", "n_blends": ""}
-
-#: Summary keys a flux-only deblender (``Deblender.flux_only``) does not measure: reported as NaN.
-FLUX_ONLY_UNMEASURED = ("precision", "recall", "f1", "iou_mean", "rmse", "psnr", "ssim")
 
 _DESCRIPTIONS = {
     "precision": "TP / (TP + FP), detections pooled over blends",
@@ -208,49 +207,6 @@ def resolve_deblenders(deblenders: str | Sequence[str | Deblender] | None = None
                 raise ValueError(f"deblender {item!r} cannot be built: {reason}") from exc
             skipped[item] = reason
     return built, skipped
-
-
-def measure_results(truth: Truth, results: Sequence[DeblendResult], *, images: bool = True,
-                    max_separation: float | None = None) -> Any:
-    """:func:`~candels_gui.core.metrics_binned.per_blend_table` of deblender results.
-
-    A flux-only result (``result.flux_only``: fluxes in galaxy order, no positions or footprints) is
-    matched to the galaxies by order; its IoU is NaN and its detection counts zero (it detects nothing).
-    """
-    preds = [to_prediction(r, images=images) for r in results]
-    flux_only = [bool(r.flux_only) for r in results]
-    preds = [Prediction(truth.positions[i], p.segmentation, None, p.fluxes) if fo else p
-             for i, (p, fo) in enumerate(zip(preds, flux_only))]
-    table = per_blend_table(truth, preds, max_separation=max_separation)
-    rows = np.flatnonzero(flux_only)
-    if rows.size:
-        for col in ("iou_1", "iou_2"):
-            table[col][rows] = np.nan
-        for col in ("n_det", "tp", "fp", "fn"):
-            table[col][rows] = 0
-    return table
-
-
-def summarize_results(table: Table, *, flux_only: bool = False) -> dict[str, float | int]:
-    """:func:`~candels_gui.core.metrics_binned.summarize_table`, with the figures a flux-only deblender
-    does not measure (:data:`FLUX_ONLY_UNMEASURED`) as NaN."""
-    summary = summarize_table(table)
-    if flux_only:
-        summary.update({k: math.nan for k in FLUX_ONLY_UNMEASURED})
-    return summary
-
-
-def to_prediction(result: DeblendResult, *, images: bool = True) -> Prediction:
-    """A :class:`~candels_gui.core.metrics_binned.Prediction` from a :class:`DeblendResult`.
-
-    ``images=False`` leaves the source images out (no reconstruction metrics).
-    """
-    cat = result.catalog
-    pos = np.column_stack([np.asarray(cat["x"], np.float64), np.asarray(cat["y"], np.float64)])
-    if not np.isfinite(pos).all():
-        raise ValueError(f"{result.name}: a detection has a non-finite position {pos.tolist()}")
-    return Prediction(pos, result.segmentation, result.images if images else None,
-                      np.asarray(cat["flux"], np.float64))
 
 
 # ------------------------------------------------------------------------------------------ truth
@@ -413,32 +369,6 @@ def evaluate(data: str | os.PathLike | ExportData, deblenders: str | Sequence[st
         result.devices[name] = deblender.device
         result.params[name] = deblender.params
     return result
-
-
-def select_brighter(export: ExportData, mag_high: float, zeropoint: float = DEFAULT_ZEROPOINT
-                    ) -> tuple[ExportData, np.ndarray]:
-    """The blends of ``export`` whose two galaxies have true magnitudes ``< mag_high``.
-
-    Returns
-    -------
-    (ExportData, ndarray)
-        The selected blends (every per-blend array indexed alike) and their indices in ``export``.
-
-    Examples
-    --------
-    >>> bright, index = select_brighter(export, 23.5)   # doctest: +SKIP
-    """
-    flux = np.asarray(export.fluxes, np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mags = flux_to_mag(flux, zeropoint)
-    index = np.flatnonzero(np.all(np.nan_to_num(mags, nan=np.inf) < float(mag_high), axis=1))
-
-    def pick(a: Any) -> Any:
-        return None if a is None else np.asarray(a)[index]
-    return replace(export, images=pick(export.images), fluxes=pick(export.fluxes),
-                   catalog=export.catalog[index], specs=[export.specs[i] for i in index],
-                   isolated=pick(export.isolated), masks=pick(export.masks), labels=pick(export.labels),
-                   flux_out_frac=pick(export.flux_out_frac)), index
 
 
 def _add_columns(table: Table, export: ExportData, zp: float) -> None:

@@ -23,7 +23,8 @@ from ..core.labels import blend_fluxes, flux_to_mag
 from ..core.metrics_binned import Truth
 from ..core.stampset import StampSet
 from ..deblend.base import DeblendResult
-from ..evaluation.evaluate import EvaluationResult, measure_results, summarize_results
+from ..evaluation.evaluate import EvaluationResult
+from ..evaluation.measure import measure_results, summarize_results
 
 __all__ = ["BlendComparison", "blend_comparison", "summary_job"]
 
