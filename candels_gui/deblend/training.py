@@ -15,9 +15,9 @@ The flux term (``flux_weight``, default 1) is the L1 between ``log`` of each pre
 its galaxy's true footprint grown by :data:`~.base.FLUX_REGION_RADIUS` pixels (where the deblender sums
 its fluxes) and ``log`` of the galaxy's catalogue flux, plus the same for the sum over the whole image
 (so that no light leaks outside the galaxy: into the companion or the background), all in units of the
-blend's noise. The per-pixel L1 alone is
-dominated by the pixels of pure noise (which no network can predict), so it learns the galaxies' cores
-and wings slowly; their total flux is what photometry needs, and the catalogue holds it without noise.
+blend's noise. The per-pixel L1 alone is dominated by the pixels of pure noise (which no network can
+predict), so it learns the galaxies' cores and wings slowly; their total flux is what photometry needs,
+and the catalogue holds it without noise.
 
 Learning rate (``schedule="cosine"``, the default): epoch ``e`` of ``E`` trains at
 ``lr * (0.05 + 0.95 * (1 + cos(pi * (e - 1) / E)) / 2)``, a function of the epoch alone, so a resumed run
@@ -231,8 +231,9 @@ def _image_log_flux(pred: Any, region: Any) -> Any:
 
 def _task_loss(name: str, pred: Any, target: Any, log_flux: Any = None, flux_weight: float = 0.0) -> Any:
     """The model's own loss: BCE + Jaccard for ``unet-seg``, L1 for the others (without the cGAN term);
-    for the image models, plus ``flux_weight`` x the L1 between the log of each predicted image's sum and
-    the log of the catalogue flux (both in units of the blend's noise), when ``log_flux`` is given."""
+    for the image models (``target`` = images then flux regions), plus ``flux_weight`` x the flux term
+    when ``log_flux`` is given: the L1 of log fluxes, each predicted image summed inside its region and
+    over the whole image, against the catalogue's (see the module docstring)."""
     import torch.nn.functional as F
 
     if name == "unet-seg":
