@@ -66,7 +66,7 @@ def _hdf5_child(n: int, outdir: str) -> dict[str, Any]:
 
     stamps = _stamps()
     t0 = time.perf_counter()
-    run_job(produce(stamps, outdir, ProduceOptions(n_blends=n, test_ratio=0.2, seed=42)))
+    run_job(produce(stamps, outdir, ProduceOptions(n_blends=n, test_ratio=0.2, seed=42, storage="arrays")))
     dt = time.perf_counter() - t0
     size = sum(p.stat().st_size for p in Path(outdir).rglob("*") if p.is_file())
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -75,7 +75,7 @@ def _hdf5_child(n: int, outdir: str) -> dict[str, Any]:
 
 
 def bench_hdf5(n: int, log: Log) -> dict[str, Any]:
-    """produce -> HDF5 on disk (whole command: cuts, draws, cleaning, render, write), in a fresh process."""
+    """produce -> HDF5 with every array stored (cuts, draws, cleaning, render, write), in a fresh process."""
     with tempfile.TemporaryDirectory(prefix="candels-bench-") as tmp:
         code = ("import json,sys; from candels_gui.bench import _hdf5_child; "
                 f"print(json.dumps(_hdf5_child({n}, sys.argv[1])))")
@@ -87,9 +87,36 @@ def bench_hdf5(n: int, log: Log) -> dict[str, Any]:
     return out
 
 
+def _command_seconds(args: list[str], cwd: str) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "candels_gui.cli", *args], capture_output=True, text=True,
+                   check=True, cwd=cwd)
+    return time.perf_counter() - t0
+
+
+def bench_produce_command(n: int, log: Log) -> dict[str, Any]:
+    """The whole ``candels-gui produce -n N`` command, process start to exit (interpreter start-up,
+    imports, reading the sample data, cuts, draws, writing, manifest): the default compact storage
+    (median of three runs) and ``--storage arrays`` (one run)."""
+    root = str(Path(__file__).resolve().parents[1])
+    with tempfile.TemporaryDirectory(prefix="candels-bench-") as tmp:
+        def run(storage: str, k: int) -> float:
+            return _command_seconds(["produce", "-n", str(n), "--storage", storage, "--force",
+                                     "-o", os.path.join(tmp, f"{storage}{k}")], root)
+
+        compact = sorted(run("compact", k) for k in range(3))[1]
+        arrays = run("arrays", 0)
+    out = {"produce_command_blends_per_s": round(n / compact),
+           "produce_command_arrays_blends_per_s": round(n / arrays), "produce_command_n": n}
+    if log:
+        log(f"produce command: {out}")
+    return out
+
+
 GROUPS: dict[str, Callable[[int, Log], dict[str, Any]]] = {
     "engine": bench_engine,
     "hdf5": bench_hdf5,
+    "produce_command": bench_produce_command,
 }
 
 

@@ -66,3 +66,22 @@ def test_cache_memory_cap_evicts_oldest():
     for i in range(4):
         cache.get(i, 0)
     assert len(cache) == 2
+
+
+@pytest.mark.parametrize("n_dilate", [1, 3, 5])
+def test_grow_equals_scipy_binary_dilation_by_the_cross(n_dilate):
+    from candels_gui.core.cleaning import _grow
+
+    rng = np.random.default_rng(n_dilate)
+    for density in (0.001, 0.01, 0.05):
+        mask = rng.random((64, 48)) < density
+        mask[0, 5] = mask[63, 47] = True          # sources on the edges grow inwards only
+        np.testing.assert_array_equal(_grow(mask, n_dilate), binary_dilation(mask, iterations=n_dilate))
+
+
+def test_footprint_integral_of_the_raw_stamp_equals_the_cleaned_one():
+    stamps = make_stampset(n=6)
+    for noise_model in ("clipped", "candels-blender"):
+        cache = CleanedCache(stamps, noise_model=noise_model)
+        for i in range(len(stamps)):
+            np.testing.assert_array_equal(cache.footprint_integral(i, 11), cache.get(i, 11).integral)

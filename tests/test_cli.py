@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from candels_gui.cli import main
+from candels_gui.core.export import read_export
 from candels_gui.paths import sample_data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,10 +26,13 @@ def test_produce_concatenate_convert_give_documented_files(tmp_path, capsys):
     assert main(["produce", "-n", "60", "-e", "irr", "--mag_high", "23.5", "-o", str(out), "-s", "7"]) == 0
     assert {p.name for p in out.iterdir()} == {"blends.h5", "manifest.json", "train_catalogue.csv",
                                                 "test_catalogue.csv"}
-    with h5py.File(out / "blends.h5") as f:
-        assert f["train/blend_images"].shape == (48, 128, 128)
-        assert f["test/isolated_images"].shape == (12, 2, 128, 128)
-        assert f["train/masks"].shape == (48, 2, 128, 128)
+    with h5py.File(out / "blends.h5") as f:   # compact storage: specs + the stamps they use
+        assert f.attrs["storage"] == "compact" and "blend_images" not in f["train"]
+        assert f["train/specs"].shape == (48,) and f["test/fluxes"].shape == (12, 2)
+        assert 2 <= f["stamp_library/images"].shape[0] <= 49
+    train = read_export(out / "blends.h5", split="train")
+    assert train.images.shape == (48, 128, 128) and train.masks.shape == (48, 2, 128, 128)
+    assert read_export(out / "blends.h5", split="test").isolated.shape == (12, 2, 128, 128)
     header = (out / "train_catalogue.csv").read_text().splitlines()[0].split(",")
     assert header[:14] == ["id", "distance", "shift_x", "shift_y", "g1_id", "g1_mag", "g1_rad", "g1_z",
                            "g1_type", "g2_id", "g2_mag", "g2_rad", "g2_z", "g2_type"]
@@ -55,9 +59,27 @@ def test_produce_concatenate_convert_give_documented_files(tmp_path, capsys):
 def test_same_seed_same_bytes(tmp_path):
     for name in ("a", "b"):
         assert main(["produce", "-n", "20", "-o", str(tmp_path / name), "--rotate", "--subpixel"]) == 0
-    with h5py.File(tmp_path / "a" / "blends.h5") as fa, h5py.File(tmp_path / "b" / "blends.h5") as fb:
-        for key in ("train/blend_images", "train/masks", "test/isolated_images"):
-            np.testing.assert_array_equal(fa[key][...], fb[key][...])
+    a, b = (read_export(tmp_path / name / "blends.h5", split="train") for name in ("a", "b"))
+    for key in ("images", "masks", "isolated", "fluxes"):
+        np.testing.assert_array_equal(getattr(a, key), getattr(b, key))
+
+
+def test_compact_and_arrays_storage_hold_the_same_blends(tmp_path):
+    """produce's default compact file renders, on read, exactly the arrays --storage arrays writes."""
+    args = ["produce", "-n", "40", "-s", "3", "--subpixel", "--rotate", "--flip", "--flux_ratio", "0.5", "2"]
+    assert main(args + ["-o", str(tmp_path / "c")]) == 0
+    assert main(args + ["--storage", "arrays", "-o", str(tmp_path / "a")]) == 0
+    with h5py.File(tmp_path / "a" / "blends.h5") as f:
+        assert f.attrs["storage"] == "arrays" and f["train/blend_images"].shape == (32, 128, 128)
+    for split in ("train", "test"):
+        c, a = (read_export(tmp_path / d / "blends.h5", split=split) for d in ("c", "a"))
+        for key in ("images", "isolated", "masks", "fluxes", "flux_out_frac"):
+            np.testing.assert_array_equal(getattr(c, key), getattr(a, key), err_msg=f"{split} {key}")
+        assert c.specs == a.specs
+    for d in ("c", "a"):
+        assert main(["concatenate", "-d", str(tmp_path / d), "-m", "bogg_masks"]) == 0
+    for name in ("train_images.npy", "train_labels.npy", "test_labels.npy"):
+        assert (tmp_path / "c" / name).read_bytes() == (tmp_path / "a" / name).read_bytes()
 
 
 def test_bad_input_is_a_clear_error_not_a_traceback(tmp_path, capsys):
@@ -98,7 +120,8 @@ def test_real_cosmos_stamps_produce(tmp_path, cosmos_dir):
 def test_ctrl_c_leaves_no_partial_output(tmp_path):
     out = tmp_path / "interrupted"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "candels_gui.cli", "produce", "-n", "20000", "-o", str(out)],
+        [sys.executable, "-m", "candels_gui.cli", "produce", "-n", "20000", "--storage", "arrays",
+         "-o", str(out)],  # arrays: long enough to be interrupted (compact finishes in about 2 s)
         cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 60

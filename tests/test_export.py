@@ -189,7 +189,7 @@ def test_hdf5_round_trips_bit_for_bit(tmp_path, engine, stamps, specs, rendered,
     assert_catalog_equal(data.catalog, want)
     with h5py.File(path, "r") as f:
         assert f.attrs["layout"] == "root" and json.loads(f.attrs["splits"]) == [None]
-        assert f.attrs["format_version"] == 1 and f.attrs["tool_version"] == candels_gui.__version__
+        assert f.attrs["format_version"] == 2 and f.attrs["tool_version"] == candels_gui.__version__
         assert f.attrs["seed"] == 99 and f.attrs["label_method"] == "bogg_masks"
         assert json.loads(f.attrs["options"])["compression"] == compression
         assert json.loads(f.attrs["input_hashes"])["content_hash"] == stamps.content_hash()
@@ -216,7 +216,7 @@ def test_fits_round_trips_bit_for_bit(tmp_path, engine, stamps, specs, rendered)
             assert [h.name for h in hdul] == ["PRIMARY", "BLEND", "ISOLATED", "MASKS", "LABELS",
                                               "CATALOG"]
             hdr = hdul[0].header
-            assert hdr["CGFORMAT"] == "candels-gui-export" and hdr["FMTVER"] == 1
+            assert hdr["CGFORMAT"] == "candels-gui-export" and hdr["FMTVER"] == 2
             assert hdr["TOOLVER"] == candels_gui.__version__ and hdr["SEED"] == 5
             assert hdr["LBLMETH"] == "single_images" and hdr["INHASH"] == stamps.content_hash()
             assert json.loads(hdr["INHASHES"])["input_hashes"] == stamps.meta["input_hashes"]
@@ -292,7 +292,7 @@ def test_manifest_records_provenance_and_rederives_blends(tmp_path, fmt, stamps,
     result = run_job(export(dest, engine, specs, fmt=fmt, method="gg_masks", seed=1234, batch_size=9,
                             options={"mag_diff": 2.0, "rad_diff": 4.0}))
     manifest = json.loads(result.manifest_path.read_text())
-    assert manifest["format"] == "candels-gui-export" and manifest["format_version"] == 1
+    assert manifest["format"] == "candels-gui-export" and manifest["format_version"] == 2
     assert manifest["kind"] == fmt and manifest["tool_version"] == candels_gui.__version__
     created = dt.datetime.fromisoformat(manifest["created_utc"].replace("Z", "+00:00"))
     assert created >= before and created.tzinfo is not None

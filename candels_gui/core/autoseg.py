@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy import ndimage
 
 __all__ = ["SegmentationParams", "segment_stamp", "ensure_central_label", "background_sigma", "smooth",
            "light_centre"]
@@ -60,6 +59,8 @@ def _kernel(fwhm: float) -> np.ndarray:
 
 def smooth(image: np.ndarray, fwhm: float) -> np.ndarray:
     """Convolve with the normalised Gaussian kernel used for detection."""
+    from scipy import ndimage  # imported here: scipy.ndimage takes 0.3 s to import
+
     return ndimage.convolve(np.asarray(image, dtype=np.float64), _kernel(float(fwhm)), mode="reflect")
 
 
@@ -146,6 +147,8 @@ def light_centre(image: np.ndarray, sigma: float, params: SegmentationParams = S
     cy, cx = h // 2, w // 2
     if not (np.isfinite(sigma) and sigma > 0):
         return cy, cx
+    from scipy import ndimage
+
     mask = smooth(data, params.kernel_fwhm) > params.nsigma * sigma
     lab, n = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
     if n == 0:

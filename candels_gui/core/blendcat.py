@@ -149,14 +149,16 @@ def records_to_catalog(rec: np.ndarray) -> Table:
     return Table(cols, names=list(rec.dtype.names))
 
 
-def _format(name: str, value: Any) -> str:
+def _format_column(name: str, values: Any) -> list[str]:
+    """One catalogue column as CSV text: integers, strings, True/False, or floats to 6 decimals."""
+    items = np.asarray(values).tolist()
     if name in _INT_COLUMNS:
-        return str(int(value))
+        return [str(int(v)) for v in items]
     if name in _STR_COLUMNS:
-        return str(value)
+        return [str(v) for v in items]
     if name in _BOOL_COLUMNS:
-        return "True" if bool(value) else "False"
-    return f"{float(value):.6f}"
+        return ["True" if v else "False" for v in items]
+    return [f"{float(v):.6f}" for v in items]
 
 
 def append_catalog_csv(fh: Any, table: Table) -> None:
@@ -164,10 +166,8 @@ def append_catalog_csv(fh: Any, table: Table) -> None:
 
     Integers as integers, floats with 6 decimals like candels-blender, ``flip`` as True/False.
     """
-    writer = csv.writer(fh, lineterminator="\n")
-    columns = [table[c] for c in CATALOG_COLUMNS]
-    for row in zip(*columns):
-        writer.writerow([_format(c, v) for c, v in zip(CATALOG_COLUMNS, row)])
+    columns = [_format_column(c, table[c]) for c in CATALOG_COLUMNS]
+    csv.writer(fh, lineterminator="\n").writerows(zip(*columns))
 
 
 def write_catalog_csv(path: str | os.PathLike, table: Table) -> None:

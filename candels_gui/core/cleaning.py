@@ -13,19 +13,20 @@ where a shifted or rotated companion uncovers pixels that its stamp does not hol
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Literal
 
+import cv2
 import numpy as np
 from astropy.stats import sigma_clipped_stats
-from scipy import ndimage
 
 from .rng import galaxy_rng
 from .stampset import StampSet
 
-__all__ = ["CleanedGalaxy", "clean_stamp", "background_stats", "CleanedCache", "NOISE_MODELS"]
+__all__ = ["CleanedGalaxy", "clean_stamp", "central_footprint", "footprint_integral", "background_stats", "CleanedCache", "NOISE_MODELS"]
 
 NoiseModel = Literal["clipped", "candels-blender"]
 NOISE_MODELS = ("clipped", "candels-blender")
@@ -65,13 +66,20 @@ class CleanedGalaxy:
         return sum(a.nbytes for a in (self.image, self.footprint, self.fill, self.integral))
 
 
+@functools.lru_cache(maxsize=8)
+def _diamond(n: int) -> np.ndarray:
+    y, x = np.mgrid[-n:n + 1, -n:n + 1]
+    return (np.abs(x) + np.abs(y) <= n).astype(np.uint8)
+
+
 def _grow(mask: np.ndarray, n_dilate: int) -> np.ndarray:
     """Binary dilation by ``n_dilate`` steps of the 4-connected cross (as scipy's iterations=n)."""
     if n_dilate <= 0:
         return mask.astype(bool, copy=True)
-    # n steps of the cross structuring element = all pixels within taxicab distance n.
-    dist = ndimage.distance_transform_cdt(~mask, metric="taxicab")
-    return dist <= n_dilate
+    # n steps of the cross structuring element = one dilation by the taxicab disc of radius n
+    # (OpenCV pads with the neutral value, so nothing grows in from outside the stamp)
+    grown = cv2.dilate(np.ascontiguousarray(mask, dtype=bool).view(np.uint8), _diamond(int(n_dilate)))
+    return grown.view(bool)
 
 
 def background_stats(image: np.ndarray, segmap: np.ndarray, *, n_dilate: int = 5,
@@ -102,6 +110,26 @@ def background_stats(image: np.ndarray, segmap: np.ndarray, *, n_dilate: int = 5
         raise ValueError(f"noise_model must be one of {NOISE_MODELS}, got {noise_model!r}")
     _, median, std = sigma_clipped_stats(values, sigma=3.0, maxiters=5)
     return float(median), float(std)
+
+
+def central_footprint(segmap: np.ndarray, central_label: int | None = None) -> np.ndarray:
+    """Pixels of the central galaxy: the label at ``(H // 2, W // 2)`` (or ``central_label``)."""
+    h, w = segmap.shape
+    label = int(segmap[h // 2, w // 2]) if central_label is None else int(central_label)
+    return segmap == label if label != 0 else np.zeros(segmap.shape, bool)
+
+
+def footprint_integral(image: np.ndarray, footprint: np.ndarray) -> np.ndarray:
+    """(H+1, W+1) float64 summed-area table of ``image`` inside ``footprint`` (zero row and column first).
+
+    Cleaning never changes the pixels of the central footprint, so with the ``"clipped"`` noise model
+    the table of a raw stamp equals that of its cleaned stamp, whatever the seed.
+    """
+    h, w = footprint.shape
+    masked = np.where(footprint, np.asarray(image, np.float32), 0.0).astype(np.float64)
+    integral = np.zeros((h + 1, w + 1), np.float64)
+    np.cumsum(np.cumsum(masked, axis=0), axis=1, out=integral[1:, 1:])
+    return integral
 
 
 def clean_stamp(image: np.ndarray, segmap: np.ndarray, rng: np.random.Generator, *,
@@ -138,10 +166,8 @@ def clean_stamp(image: np.ndarray, segmap: np.ndarray, rng: np.random.Generator,
     >>> float(g.image[3, 3]) < 100.0, int(g.footprint.sum())
     (True, 16)
     """
-    h, w = image.shape
-    label = int(segmap[h // 2, w // 2]) if central_label is None else int(central_label)
     img = np.array(image, dtype=np.float32, copy=True)
-    footprint = segmap == label if label != 0 else np.zeros(segmap.shape, bool)
+    footprint = central_footprint(segmap, central_label)
     background, sigma = background_stats(img, segmap, n_dilate=n_dilate, noise_model=noise_model)
 
     sources = _grow(segmap != 0, n_dilate)
@@ -153,9 +179,7 @@ def clean_stamp(image: np.ndarray, segmap: np.ndarray, rng: np.random.Generator,
         img += rng.normal(0.0, sigma, size=img.shape).astype(np.float32)
     fill = rng.normal(background, sigma, size=img.shape).astype(np.float32)
 
-    masked = np.where(footprint, img, 0.0).astype(np.float64)
-    integral = np.zeros((h + 1, w + 1), np.float64)
-    np.cumsum(np.cumsum(masked, axis=0), axis=1, out=integral[1:, 1:])
+    integral = footprint_integral(img, footprint)
     for arr in (img, footprint, fill, integral):
         arr.flags.writeable = False
     return CleanedGalaxy(image=img, footprint=footprint, fill=fill, background=background,
@@ -173,22 +197,54 @@ class CleanedCache:
     noise_model : {"clipped", "candels-blender"}
     max_bytes : int
         Memory cap of the cache; least recently used entries are dropped beyond it.
+    rng_indices : (N,) int array, optional
+        Index that seeds each stamp's noise (:func:`~candels_gui.core.rng.galaxy_rng`); by default the
+        stamp's own index. A stamp library saved with a compact export keeps the indices the stamps had
+        in the full set, so its blends render bit-identically.
     """
 
     def __init__(self, stamps: StampSet, *, n_dilate: int = 5, noise_model: NoiseModel = "clipped",
-                 max_bytes: int = 2 << 30) -> None:
+                 max_bytes: int = 2 << 30, rng_indices: np.ndarray | None = None) -> None:
         if noise_model not in NOISE_MODELS:
             raise ValueError(f"noise_model must be one of {NOISE_MODELS}, got {noise_model!r}")
+        if rng_indices is not None:
+            rng_indices = np.asarray(rng_indices, dtype=np.int64)
+            if rng_indices.shape != (len(stamps),):
+                raise ValueError(f"rng_indices has shape {rng_indices.shape}, expected ({len(stamps)},)")
+        self.rng_indices = rng_indices
         self.stamps = stamps
         self.n_dilate = int(n_dilate)
         self.noise_model: NoiseModel = noise_model
         self.max_bytes = int(max_bytes)
         self._entries: OrderedDict[tuple[int, int], CleanedGalaxy] = OrderedDict()
+        self._integrals: dict[int, np.ndarray] = {}
         self._bytes = 0
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def footprint_integral(self, index: int, seed: int) -> np.ndarray:
+        """Summed-area table of stamp ``index``'s central footprint flux (``CleanedGalaxy.integral``).
+
+        With the ``"clipped"`` noise model it is taken from the raw stamp (cleaning leaves the footprint
+        as it is) and kept per stamp, so no stamp is cleaned for it; otherwise from the cleaned stamp.
+        """
+        if self.noise_model != "clipped":
+            return self.get(index, seed).integral
+        with self._lock:
+            cached = self._integrals.get(int(index))
+        if cached is None:
+            segmap = self.stamps.segmaps[index]
+            cached = footprint_integral(self.stamps.images[index], central_footprint(segmap))
+            cached.flags.writeable = False
+            with self._lock:
+                self._integrals[int(index)] = cached
+        return cached
+
+    def rng_index(self, index: int) -> int:
+        """Index that seeds the noise of stamp ``index``."""
+        return int(index) if self.rng_indices is None else int(self.rng_indices[index])
 
     def get(self, index: int, seed: int) -> CleanedGalaxy:
         """Cleaned stamp ``index`` (stamp order, not catalog ID) for data-set ``seed``."""
@@ -199,7 +255,7 @@ class CleanedCache:
                 self._entries.move_to_end(key)
                 return entry
         entry = clean_stamp(self.stamps.images[index], self.stamps.segmaps[index],
-                            galaxy_rng(seed, index), n_dilate=self.n_dilate,
+                            galaxy_rng(seed, self.rng_index(index)), n_dilate=self.n_dilate,
                             noise_model=self.noise_model)
         with self._lock:
             if key not in self._entries:

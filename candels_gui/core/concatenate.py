@@ -18,6 +18,7 @@ import numpy as np
 from numpy.lib.format import open_memmap
 
 from .errors import DataError
+from .export_library import SplitArrays, library_engine, storage_of
 from .jobs import CancelToken, Progress, check_cancel
 from .labels import LABEL_METHODS, label_dtype, label_shape, make_labels, mag_to_flux, read_catalog_csv
 from .produce import PRODUCE_FILE
@@ -28,10 +29,10 @@ __all__ = ["concatenate", "convert", "split_groups"]
 def split_groups(h5: h5py.File) -> dict[str, h5py.Group]:
     """The splits of a produce/export HDF5 file: ``{"train": group, "test": group}`` or ``{"": root}``."""
     groups = {name: h5[name] for name in ("train", "test") if name in h5}
-    if not groups and "blend_images" in h5:
+    if not groups and ("blend_images" in h5 or "specs" in h5):
         groups = {"": h5}
     if not groups:
-        raise DataError(f"{h5.filename} holds neither train/test groups nor a blend_images dataset")
+        raise DataError(f"{h5.filename} holds neither train/test groups nor blends in its root group")
     return groups
 
 
@@ -70,14 +71,12 @@ def concatenate(image_dir: str | os.PathLike, method: str, *, delete: bool = Fal
     try:
         with h5py.File(src, "r") as h5:
             groups = split_groups(h5)
-            total = sum(len(g["blend_images"]) for g in groups.values())
+            engine = library_engine(h5) if storage_of(h5) == "compact" else None
+            sources = {split: SplitArrays(group, engine) for split, group in groups.items()}
+            total = sum(len(a) for a in sources.values())
             done = 0
-            for split, group in groups.items():
-                images, masks = group["blend_images"], group["masks"]
-                isolated = group.get("isolated_images")
-                if method == "single_images" and isolated is None:
-                    raise DataError(f"{src}:{group.name} has no isolated_images for single_images labels")
-                n, h, w = images.shape
+            for split, arrays in sources.items():
+                n, (h, w) = len(arrays), arrays.shape
                 final_img = folder / f"{_prefix(split)}images.npy"
                 final_lab = folder / f"{_prefix(split)}labels.npy"
                 tmp_img, tmp_lab = (p.with_name(p.name + ".part") for p in (final_img, final_lab))
@@ -88,12 +87,10 @@ def concatenate(image_dir: str | os.PathLike, method: str, *, delete: bool = Fal
                 for start in range(0, n, batch_size):
                     check_cancel(cancel)
                     stop = min(n, start + batch_size)
-                    out_img[start:stop] = images[start:stop]
-                    if method == "single_images":
-                        make_labels(method, isolated=isolated[start:stop], out=out_lab[start:stop])
-                    else:
-                        make_labels(method, masks=np.asarray(masks[start:stop], bool),
-                                    out=out_lab[start:stop])
+                    images, isolated, masks = arrays.read(slice(start, stop),
+                                                          isolated=method == "single_images")
+                    out_img[start:stop] = images
+                    make_labels(method, masks=masks, isolated=isolated, out=out_lab[start:stop])
                     done += stop - start
                     yield Progress(done, total, f"concatenating {split or 'blends'}")
                 out_img.flush()

@@ -21,9 +21,13 @@ name                 shape, dtype      content
 ``labels``           method's shape    only when a label method is given
 ===================  ================  =========================================================
 
+With ``storage="compact"`` a split holds only ``fluxes``, ``flux_out_frac``, ``specs`` and ``catalog``;
+the images, masks and labels are rendered on read from the file's ``/stamp_library`` (see
+:mod:`candels_gui.core.export_library`).
+
 Root attributes: ``format``, ``format_version``, ``tool_version``, ``created_utc``, ``seed`` (-1 when
 unknown), ``options`` (JSON), ``input_hashes`` (JSON), ``label_method`` (``""`` when none), ``layout``,
-``splits`` and ``manifest`` (the manifest without its spec list, JSON). The full manifest is also
+``storage`` (``"arrays"`` or ``"compact"``), ``splits`` and ``manifest`` (the manifest without its spec list, JSON). The full manifest is also
 written beside the file as ``FILE.manifest.json``.
 """
 
@@ -43,16 +47,19 @@ from .errors import DataError
 from .export_common import (FORMAT_NAME, FORMAT_VERSION, AtomicFiles, CatalogueCsv, ExportData,
                             ExportResult, Splits, array_entry, build_manifest, check_specs,
                             embedded_manifest, file_entry, find_manifest, manifest_path_for,
-                            normalize_splits, pick_split, stream_batches, verify_files, write_json,
+                            normalize_splits, pick_split, stream_batches, stream_spec_batches,
+                            verify_files, write_json,
                             WritebackPacer)
 from .jobs import CancelToken, Job, check_cancel
 from .blendcat import blend_catalog, catalog_record_dtype, catalog_to_records, records_to_catalog
+from .export_library import STORAGES, SplitArrays, write_stamp_library
 from .labels import blend_fluxes, label_dtype, label_shape, make_labels
 
 __all__ = ["write_hdf5", "read_hdf5", "hdf5_splits", "HDF5_COMPRESSIONS"]
 
 HDF5_COMPRESSIONS = (None, "lzf", "gzip")
 _CHUNK_BYTES = 1 << 20
+_SPEC_BATCH = 4096  # blends per batch of a compact export (tables only)
 _PUT_ROWS = 16  # blends per h5py write call (2 MB of isolated images at 128 px)
 
 
@@ -62,7 +69,8 @@ def write_hdf5(path: str | os.PathLike, engine: BlendEngine,
                compression: str | None = None, compression_level: int = 4,
                zeropoint: float | None = None, batch_size: int = 256, seed: int | None = None,
                options: Mapping[str, Any] | None = None, manifest_name: str | None = None,
-               catalogue_csv: bool = False, cancel: CancelToken | None = None) -> Job:
+               catalogue_csv: bool = False, storage: str = "arrays",
+               cancel: CancelToken | None = None) -> Job:
     """Write blends to one HDF5 file (a job generator returning an ExportResult).
 
     Parameters
@@ -88,6 +96,9 @@ def write_hdf5(path: str | os.PathLike, engine: BlendEngine,
         Name of the manifest written beside the file (default ``FILE.manifest.json``).
     catalogue_csv : bool
         Also write the blend catalogue of each split as ``{split_}catalogue.csv`` beside the file.
+    storage : {"arrays", "compact"}
+        ``"compact"`` writes the specs and a stamp library instead of the image arrays; readers render
+        them (bit-identically) on read.
     cancel : CancelToken, optional
 
     Examples
@@ -99,6 +110,8 @@ def write_hdf5(path: str | os.PathLike, engine: BlendEngine,
         raise ValueError(f"compression must be one of {HDF5_COMPRESSIONS}, got {compression!r}")
     if method is not None:
         label_dtype(method)
+    if storage not in STORAGES:
+        raise ValueError(f"storage must be one of {STORAGES}, got {storage!r}")
     splits = normalize_splits(specs, split_name)
     check_specs(engine, splits)
     out = Path(path)
@@ -107,7 +120,7 @@ def write_hdf5(path: str | os.PathLike, engine: BlendEngine,
     opts = {"batch_size": int(batch_size), "label_method": method, "compression": compression,
             "compression_level": int(compression_level) if compression == "gzip" else None,
             "zeropoint": engine.stamps.zeropoint if zeropoint is None else float(zeropoint),
-            **dict(options or {})}
+            "storage": storage, **dict(options or {})}
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     mname = manifest_name or manifest_path_for(out).name
@@ -171,7 +184,12 @@ def _write(path: Path, engine: BlendEngine, splits: Splits, method: str | None,
             attrs["input_hashes"] = json.dumps(manifest["input"])
             attrs["label_method"] = method or ""
             attrs["layout"] = "groups" if grouped else "root"
+            attrs["storage"] = storage = opts["storage"]
             attrs["splits"] = json.dumps([name for name, _ in splits])
+            compact = storage == "compact"
+            if compact:
+                write_stamp_library(f, engine, {g for _, specs in splits for s in specs
+                                                for g in (s.id1, s.id2)})
             targets: list[dict[str, h5py.Dataset]] = []
             for name, specs in splits:
                 n = len(specs)
@@ -179,45 +197,57 @@ def _write(path: Path, engine: BlendEngine, splits: Splits, method: str | None,
                 g.attrs["split"] = name or ""
                 g.attrs["n_blends"] = n
                 layout: list[tuple[str, tuple[int, ...], Any]] = [
-                    ("blend_images", (n, h, w), np.float32),
-                    ("isolated_images", (n, 2, h, w), np.float32),
-                    ("masks", (n, 2, h, w), np.uint8),
                     ("fluxes", (n, 2), np.float64),
                     ("flux_out_frac", (n,), np.float32),
                     ("specs", (n,), str),
                     ("catalog", (n,), rec_dtype)]
-                if method is not None:
-                    layout.append(("labels", label_shape(method, n, h, w), label_dtype(method)))
+                if not compact:
+                    layout[:0] = [("blend_images", (n, h, w), np.float32),
+                                  ("isolated_images", (n, 2, h, w), np.float32),
+                                  ("masks", (n, 2, h, w), np.uint8)]
+                    if method is not None:
+                        layout.append(("labels", label_shape(method, n, h, w), label_dtype(method)))
                 ds = {}
                 for key, shape, dtype in layout:
                     ds[key] = _create(g, key, shape, dtype, opts)
                     manifest["arrays"].append(array_entry(
                         name, ds[key].name, shape, object if dtype is str else dtype))
-                ds["masks"].attrs["channels"] = "central, companion (0/1)"
-                if method is not None:
+                if not compact:
+                    ds["masks"].attrs["channels"] = "central, companion (0/1)"
+                if "labels" in ds:
                     ds["labels"].attrs["label_method"] = method
                 targets.append(ds)
+
+            def write_tables(k: int, a: int, specs: list[BlendSpec], out_frac: np.ndarray) -> None:
+                ds = targets[k]
+                b = a + len(specs)
+                ds["fluxes"][a:b] = blend_fluxes(stamps, specs, zeropoint=zp)
+                ds["flux_out_frac"][a:b] = out_frac
+                ds["specs"][a:b] = np.array([s.to_json() for s in specs], dtype=object)
+                cat = blend_catalog(stamps, specs, start_id=a, flux_out_frac=out_frac)
+                if csv is not None:
+                    csv.append(k, cat)
+                ds["catalog"][a:b] = catalog_to_records(cat, rec_dtype)
 
             def write(k: int, batch: BlendBatch) -> None:
                 ds = targets[k]
                 a = int(batch.indices[0])
-                b = a + len(batch)
                 _put(ds["blend_images"], a, batch.images)
                 _put(ds["isolated_images"], a, batch.isolated)
                 _put(ds["masks"], a, batch.masks.view(np.uint8))
-                ds["fluxes"][a:b] = blend_fluxes(stamps, batch.specs, zeropoint=zp)
-                ds["flux_out_frac"][a:b] = batch.flux_out_frac
-                ds["specs"][a:b] = np.array([s.to_json() for s in batch.specs], dtype=object)
-                cat = blend_catalog(stamps, batch.specs, start_id=a, flux_out_frac=batch.flux_out_frac)
-                if csv is not None:
-                    csv.append(k, cat)
-                ds["catalog"][a:b] = catalog_to_records(cat, rec_dtype)
+                write_tables(k, a, batch.specs, batch.flux_out_frac)
                 if "labels" in ds:
-                    ds["labels"][a:b] = make_labels(method, masks=batch.masks, isolated=batch.isolated)
+                    ds["labels"][a:a + len(batch)] = make_labels(method, masks=batch.masks,
+                                                                 isolated=batch.isolated)
                 pacer.kick()
 
-            yield from stream_batches(engine, splits, batch_size=opts["batch_size"], cancel=cancel,
-                                      write=write)
+            if compact:
+                # no images in memory: larger batches cut the per-batch overheads (tables, h5py calls)
+                yield from stream_spec_batches(engine, splits, cancel=cancel, write=write_tables,
+                                               batch_size=max(int(opts["batch_size"]), _SPEC_BATCH))
+            else:
+                yield from stream_batches(engine, splits, batch_size=opts["batch_size"],
+                                          cancel=cancel, write=write)
             attrs["manifest"] = json.dumps(embedded_manifest(manifest))
         manifest["files"].append(file_entry(tmp, path.name))
         if csv is not None:
@@ -264,17 +294,23 @@ def read_hdf5(path: str | os.PathLike, *, split: str | None = None, verify: bool
     with h5py.File(path, "r") as f:
         split = pick_split(_check(f, path), split, path)
         g = f if split is None else f[split]
-        missing = [k for k in ("blend_images", "isolated_images", "masks", "fluxes", "flux_out_frac",
-                               "specs", "catalog") if k not in g]
+        missing = [k for k in ("fluxes", "flux_out_frac", "specs", "catalog") if k not in g]
         if missing:
             raise DataError(f"{path}: group {g.name} lacks dataset(s) {missing}")
         if manifest is None:
             manifest = json.loads(f.attrs["manifest"])
         method = f.attrs.get("label_method") or None
-        labels = g["labels"][...] if "labels" in g else None
+        arrays = SplitArrays(g)
+        images, isolated, masks = arrays.read(slice(None))
+        if "labels" in g:
+            labels = g["labels"][...]
+        elif arrays.compact and method is not None:
+            labels = make_labels(method, masks=masks, isolated=isolated)
+        else:
+            labels = None
         return ExportData(
-            path=path, fmt="hdf5", split=split, images=g["blend_images"][...],
+            path=path, fmt="hdf5", split=split, images=images,
             fluxes=g["fluxes"][...], catalog=records_to_catalog(g["catalog"][...]),
             specs=[BlendSpec.from_json(s) for s in g["specs"].asstr()[...]], manifest=manifest,
-            isolated=g["isolated_images"][...], masks=g["masks"][...].astype(bool), labels=labels,
+            isolated=isolated, masks=masks, labels=labels,
             label_method=method, flux_out_frac=g["flux_out_frac"][...])

@@ -47,6 +47,9 @@ class ProduceOptions:
         Neighbour-cleaning noise model.
     compression : {None, "lzf", "gzip"}
         HDF5 compression.
+    storage : {"arrays", "compact"}
+        Write every blend's arrays, or the specs plus a stamp library that readers render from
+        (:mod:`candels_gui.core.export_library`).
     batch_size : int
         Blends rendered and written per chunk (bounds memory).
     """
@@ -58,6 +61,7 @@ class ProduceOptions:
     rules: SamplingRules = field(default_factory=SamplingRules)
     noise_model: NoiseModel = "clipped"
     compression: str | None = None
+    storage: str = "compact"
     batch_size: int = 256
 
     def to_dict(self) -> dict[str, Any]:
@@ -110,6 +114,7 @@ def produce(stamps: StampSet, outdir: str | Path, options: ProduceOptions | None
     splits = yield from draw_split_specs(stamps, options, cancel=cancel)
     engine = BlendEngine(stamps, noise_model=options.noise_model)
     yield from export(outdir, engine, splits, fmt="hdf5", filename=PRODUCE_FILE,
-                      compression=options.compression, batch_size=options.batch_size,
+                      compression=options.compression, storage=options.storage,
+                      batch_size=options.batch_size,
                       seed=options.seed, options=options.to_dict(), cancel=cancel)
     return outdir

@@ -135,8 +135,12 @@ def _draw_offset(rng: np.random.Generator, rmin: float, rmax: float, rules: Samp
 
 def sample_spec(stamps: StampSet, rules: SamplingRules, rng: np.random.Generator, *,
                 pool: np.ndarray, seed: int, mags: np.ndarray | None = None,
-                radii: np.ndarray | None = None, ids: np.ndarray | None = None) -> BlendSpec:
+                radii: np.ndarray | None = None, ids: np.ndarray | None = None,
+                partners: dict[int, np.ndarray] | None = None) -> BlendSpec:
     """Draw one blend spec from galaxies ``pool`` (stamp indices) with ``rng``.
+
+    ``partners``, when given, caches each central galaxy's allowed companions between calls with the
+    same pool and rules (the draws are the same with or without it).
 
     Raises
     ------
@@ -149,13 +153,16 @@ def sample_spec(stamps: StampSet, rules: SamplingRules, rng: np.random.Generator
     radii = np.asarray(stamps.catalog["radius"], float) if radii is None else radii
     ids = stamps.ids if ids is None else ids
     size = min(stamps.stamp_shape)
-    pool_mags = mags[pool]
     for _ in range(_MAX_PAIR_TRIES):
         i1 = int(pool[rng.integers(len(pool))])
-        ok = np.abs(pool_mags - mags[i1]) < rules.mag_diff
-        if not rules.allow_self:
-            ok &= pool != i1
-        candidates = pool[ok]
+        candidates = None if partners is None else partners.get(i1)
+        if candidates is None:
+            ok = np.abs(mags[pool] - mags[i1]) < rules.mag_diff
+            if not rules.allow_self:
+                ok &= pool != i1
+            candidates = pool[ok]
+            if partners is not None:
+                partners[i1] = candidates
         if candidates.size == 0:
             continue
         i2 = int(candidates[rng.integers(candidates.size)])
@@ -186,13 +193,14 @@ def iter_sample_specs(stamps: StampSet, n: int, rules: SamplingRules, *, seed: i
     radii = np.asarray(stamps.catalog["radius"], float)
     ids = stamps.ids
     specs: list[BlendSpec] = []
+    partners: dict[int, np.ndarray] = {}
     step = max(1, n // 100)
     for k in range(n):
         if k % step == 0:
             check_cancel(cancel)
             yield Progress(k, n, "drawing pairs")
         specs.append(sample_spec(stamps, rules, blend_rng(seed, start_index + k), pool=pool_arr,
-                                 seed=seed, mags=mags, radii=radii, ids=ids))
+                                 seed=seed, mags=mags, radii=radii, ids=ids, partners=partners))
     yield Progress(n, n, "drawing pairs")
     return specs
 

@@ -54,7 +54,6 @@ from .base import flux_region, robust_sigma
 __all__ = ["train_model", "TrainResult", "TrainingData", "data_hash", "DEFAULT_KWARGS", "augment_batch",
            "epoch_lr"]
 
-_NEEDED = ("blend_images", "isolated_images", "masks", "fluxes")
 #: Architecture options used when ``model_kwargs`` is not given.
 DEFAULT_KWARGS: dict[str, dict[str, Any]] = {
     "unet-seg": {"base": 16, "depth": 3}, "unet-deblend": {"base": 16, "depth": 3},
@@ -95,17 +94,22 @@ class TrainingData:
                  chunk: int = 512) -> None:
         import h5py
 
+        from ..core.export_library import SplitArrays
+
         self.path, self.model, self.scale, self.chunk = Path(path), model, float(scale), int(chunk)
         if not self.path.is_file():
             raise DataError(f"{self.path}: training data file does not exist")
         with h5py.File(self.path, "r") as f:
             g = f["train"] if "train" in f else f
-            missing = [k for k in _NEEDED if k not in g]
-            if missing:
-                raise DataError(f"{self.path}: group {g.name} lacks dataset(s) {missing}")
-            self.group = g.name
-            n, h, w = g["blend_images"].shape
-            for key, shape in (("isolated_images", (n, 2, h, w)), ("masks", (n, 2, h, w)), ("fluxes", (n, 2))):
+            if "fluxes" not in g:
+                raise DataError(f"{self.path}: group {g.name} lacks dataset(s) ['fluxes']")
+            arrays = SplitArrays(g)      # checks the image datasets, or builds a compact export's engine
+            self.group, self._engine = g.name, arrays.engine
+            n, (h, w) = len(arrays), arrays.shape
+            shapes = [("fluxes", (n, 2))]
+            if not arrays.compact:
+                shapes += [("isolated_images", (n, 2, h, w)), ("masks", (n, 2, h, w))]
+            for key, shape in shapes:
                 if g[key].shape != shape:
                     raise DataError(f"{self.path}: {g.name}/{key} has shape {g[key].shape}, expected {shape}")
         self.n, self.shape = int(n), (int(h), int(w))
@@ -123,6 +127,7 @@ class TrainingData:
     def _read(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         import h5py
 
+        from ..core.export_library import SplitArrays
         from .models import asinh_normalise
 
         order = np.argsort(idx)
@@ -131,20 +136,19 @@ class TrainingData:
             g = f[self.group]
             contiguous = sidx.size and sidx[-1] - sidx[0] == sidx.size - 1
             sel: Any = slice(int(sidx[0]), int(sidx[-1]) + 1) if contiguous else sidx
-            blend = np.asarray(g["blend_images"][sel], np.float32)
+            arrays = SplitArrays(g, self._engine)
+            blend, isolated, masks = arrays.read(sel, isolated=self.model in IMAGE_MODELS)
             sigma = np.array([robust_sigma(b) for b in blend])
             x = asinh_normalise(blend, sigma, self.scale)[:, None]
             flux = np.clip(np.asarray(g["fluxes"][sel], np.float64), 1e-12, None)
-            log_flux = (np.log(flux) - np.log(self.scale * sigma)[:, None]).astype(np.float32)
-            if self.model == "unet-seg":
-                m = np.asarray(g["masks"][sel]).astype(bool)
-                y = np.stack([m[:, 0] & m[:, 1], m[:, 0], m[:, 1]], axis=1).astype(np.float32)
-            elif self.model == "blend2flux":
-                y = log_flux
-            else:          # normalised images, then the regions of their flux term (see _task_loss)
-                y = asinh_normalise(np.asarray(g["isolated_images"][sel], np.float32), sigma, self.scale)
-                region = flux_region(np.asarray(g["masks"][sel]).astype(bool))
-                y = np.concatenate([y, region.astype(np.float32)], axis=1)
+        log_flux = (np.log(flux) - np.log(self.scale * sigma)[:, None]).astype(np.float32)
+        if self.model == "unet-seg":
+            y = np.stack([masks[:, 0] & masks[:, 1], masks[:, 0], masks[:, 1]], axis=1).astype(np.float32)
+        elif self.model == "blend2flux":
+            y = log_flux
+        else:          # normalised images, then the regions of their flux term (see _task_loss)
+            y = asinh_normalise(isolated, sigma, self.scale)
+            y = np.concatenate([y, flux_region(masks).astype(np.float32)], axis=1)
         inv = np.argsort(order)
         return x[inv], y[inv], log_flux[inv]
 
