@@ -219,10 +219,15 @@ def test_train_model_writes_loadable_weights_and_resumes(tmp_path):
     blends = np.stack([_blend(i, size=32) for i in range(3)])
     results = deb.run(blends)
     assert len(results) == 3 and deb.device == "cpu"
-    for r in results:
+    from candels_gui.deblend.base import flux_region
+
+    for blend, r in zip(blends, results):
         assert r.segmentation.shape == r.images.shape == (2, 32, 32)
         assert r.segmentation.dtype == bool and r.images.dtype == np.float32
-        np.testing.assert_allclose(r.catalog["flux"], r.images.sum(axis=(1, 2)), rtol=1e-4, atol=1e-3)
+        np.testing.assert_allclose(r.images.sum(axis=0), blend, rtol=1e-4, atol=1e-4)   # the blend, split
+        region = flux_region(r.segmentation)
+        region[~r.segmentation.any(axis=(1, 2))] = True
+        np.testing.assert_allclose(r.catalog["flux"], (r.images * region).sum(axis=(1, 2)), rtol=1e-4, atol=1e-3)
 
 
 @pytest.mark.parametrize("name", ["unet-seg", "cgan", "blend2flux"])
@@ -291,32 +296,62 @@ def test_augmentation_turns_input_and_target_alike():
     assert augment_batch(wide, wide.copy(), np.random.default_rng(0))[0].shape == wide.shape
 
 
-def test_image_model_footprints_are_the_smoothed_isophote_of_its_predicted_images():
+def _fixed_image_model(pred: np.ndarray, **kw):
+    """An image-model deblender whose network always predicts ``pred`` (2,H,W) at noise sigma 1."""
     import torch
 
-    from candels_gui.core.autoseg import smooth
     from candels_gui.deblend.models import asinh_normalise
     from candels_gui.deblend.torch_deblender import TorchDeblender
 
-    yy, xx = np.mgrid[:32, :32]
-    galaxy = (40.0 * np.exp(-((xx - 16) ** 2 + (yy - 16) ** 2) / 18.0)).astype(np.float32)
-    pred = np.stack([galaxy, np.zeros_like(galaxy)])[None]
-
     class Fixed(torch.nn.Module):
         def forward(self, x):       # the normalised images of a noise sigma of 1, whatever the input
-            return torch.from_numpy(asinh_normalise(pred, np.ones(1))).expand(len(x), -1, -1, -1)
+            return torch.from_numpy(asinh_normalise(pred[None], np.ones(1))).expand(len(x), -1, -1, -1)
 
-    deb = TorchDeblender(Fixed(), {"architecture": "unet-deblend", "normalisation": {"kind": "asinh"}},
-                         device="cpu")
+    return TorchDeblender(Fixed(), {"architecture": "unet-deblend", "normalisation": {"kind": "asinh"}},
+                          device="cpu", **kw)
+
+
+def _gaussian(x0: float, y0: float, amp: float, size: int = 32) -> np.ndarray:
+    yy, xx = np.mgrid[:size, :size]
+    return (amp * np.exp(-((xx - x0) ** 2 + (yy - y0) ** 2) / 18.0)).astype(np.float32)
+
+
+def test_image_model_raw_outputs_are_its_predicted_images_and_their_isophotes():
+    from candels_gui.core.autoseg import smooth
+    from candels_gui.deblend.base import flux_region
+
+    galaxy = _gaussian(16, 16, 40.0)
+    deb = _fixed_image_model(np.stack([galaxy, np.zeros_like(galaxy)]), split_blend=False)
     r = deb.run(np.zeros((1, 32, 32), np.float32) + galaxy, noise_sigma=1.0)[0]
     np.testing.assert_array_equal(r.segmentation[0], smooth(galaxy, 3.0) > 1.5)
     assert 0 < r.segmentation[0].sum() < galaxy.size and not r.segmentation[1].any()
-    from candels_gui.deblend.base import flux_region
     region = flux_region(r.segmentation[:1])[0]
     assert region.sum() > r.segmentation[0].sum()               # grown by 4 px: the wings count
     np.testing.assert_allclose(r.catalog["flux"][0], galaxy[region].sum(), rtol=1e-4)
     assert galaxy[region].sum() > 0.99 * galaxy.sum()
     assert deb.params["footprint_nsigma"] == 1.5 and deb.params["footprint_fwhm"] == 3.0
+    assert deb.params["split_blend"] is False
+
+
+def test_image_model_splits_the_blend_in_proportion_to_its_predictions_by_default():
+    from candels_gui.core.autoseg import smooth
+
+    g1, g2 = _gaussian(12, 16, 40.0), _gaussian(21, 15, 20.0)
+    blend = g1 + g2 + np.random.default_rng(0).normal(0, 1, g1.shape).astype(np.float32)
+    deb = _fixed_image_model(0.8 * np.stack([g1, g2]))           # right shapes, wrong total flux
+    assert deb.params["split_blend"] is True
+    r = deb.run(blend[None], noise_sigma=1.0)[0]
+    np.testing.assert_allclose(r.images.sum(axis=0), blend, rtol=1e-5, atol=1e-5)   # flux conserved
+    detected = smooth(blend, 3.0) > 1.5
+    seg = r.segmentation
+    assert not (seg[0] & seg[1]).any()
+    np.testing.assert_array_equal(seg[0] | seg[1], detected)     # the blend's isophote, partitioned
+    assert seg[0][16, 10] and seg[1][15, 23]                     # each galaxy's side to it
+    w1, w2 = smooth(0.8 * g1, 3.0), smooth(0.8 * g2, 3.0)
+    assert (seg[0] == (detected & (w1 >= w2))).mean() > 0.99    # the larger predicted share wins
+    # fluxes come from the blend, not from the predictions' (too low) normalisation
+    assert r.catalog["flux"][0] == pytest.approx(g1.sum(), rel=0.1)
+    assert r.catalog["flux"][1] == pytest.approx(g2.sum(), rel=0.15)
 
 
 def test_flux_term_of_image_models_compares_predicted_image_sums_with_catalogue_fluxes():

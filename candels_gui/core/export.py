@@ -7,7 +7,8 @@ checks a :class:`~candels_gui.core.jobs.CancelToken`, returns an :class:`ExportR
   folder (``images.npy``, ``labels.npy``, ``flux.npy``, ``catalogue.csv``, prefixed ``train_`` /
   ``test_`` when split) plus ``manifest.json``.
 * ``"hdf5"`` — :func:`~candels_gui.core.export_hdf5.write_hdf5`: one HDF5 file, BTK-like dataset names;
-  datasets in the root group when unsplit, in groups ``/train``, ``/test`` when split.
+  datasets in the root group when unsplit, in groups ``/train``, ``/test`` when split; every array
+  stored, or (``storage="compact"``) specs plus a stamp library, the arrays rendered on read.
 * ``"fits"`` — :func:`~candels_gui.core.export_fits.write_fits`: one multi-extension FITS file.
 
 Every writer streams: blends are rendered ``batch_size`` at a time into files sized up front, so memory
@@ -151,7 +152,8 @@ def export(dest: str | os.PathLike, engine: BlendEngine,
         Blends per batch; the seed the specs were drawn with and further settings (recorded in the
         manifest); cancel token.
     **format_options
-        Passed on: ``zeropoint`` (all), ``compression``/``compression_level`` (hdf5),
+        Passed on: ``zeropoint`` (all), ``compression``/``compression_level`` and ``storage``
+        (``"arrays"`` or ``"compact"``, see :mod:`~candels_gui.core.export_library`) (hdf5),
         ``catalogue_csv`` (hdf5, fits).
 
     Examples

@@ -11,12 +11,17 @@ Outputs (always K = 2 sources: [central, companion])
 * ``unet-seg``: footprints = mask logits > 0 (central = central or overlap channel, companion =
   companion or overlap); each source image is the blend on its footprint, pixels of both footprints
   split half and half; flux = image sum.
-* ``unet-deblend``, ``cgan``: the predicted isolated images (denormalised); footprint = the predicted image,
-  smoothed by a Gaussian of ``footprint_fwhm`` (3) pixels FWHM, above ``footprint_nsigma`` (1.5) times the
-  blend's noise sigma: the SExtractor-like isophote that defines the catalogue segmentation maps (and the
-  sample data's); flux = the image's sum over its footprint grown by
-  :data:`~candels_gui.deblend.base.FLUX_REGION_RADIUS` (4) pixels (the whole image when the footprint is
-  empty), which keeps the wings but not the background.
+* ``unet-deblend``, ``cgan`` (``split_blend=True``, the default): the blend split between the two sources in
+  proportion to the predicted isolated galaxies (each smoothed by a Gaussian of ``footprint_fwhm`` (3) pixels
+  FWHM, negative values clipped), so the two images add up to the blend (flux-conserving, as scarlet's
+  re-distribution); footprints = the blend's SExtractor-like isophote (smoothed the same way, above
+  ``footprint_nsigma`` (1.5) times its noise sigma: the rule of the catalogue segmentation maps and the
+  sample data's) partitioned pixel by pixel to the source with the larger share. ``split_blend=False``: the
+  predicted images themselves (denormalised), footprints their own isophotes. Flux = the image's sum over
+  its footprint grown by :data:`~candels_gui.deblend.base.FLUX_REGION_RADIUS` (4) pixels (the whole image
+  when the footprint is empty), which keeps the wings but not the background. Splitting the blend was
+  chosen on blends of the training galaxies (IoU 0.19 → 0.29 and flux MAPE 79 → 65 % for ``unet-deblend``,
+  MAPE 47 → 33 % at equal IoU for ``cgan``) and holds on the held-out test set (README).
 * ``blend2flux``: fluxes only; images are zero, footprints empty, both positions at the stamp centre
   (the network does not predict offsets).
 
@@ -165,7 +170,7 @@ class TorchDeblender(Deblender):
 
     def __init__(self, model: Any, card: dict[str, Any], *, device: str = "auto", batch_size: int = 32,
                  weights: str | os.PathLike | None = None, footprint_nsigma: float = 1.5,
-                 footprint_fwhm: float = 3.0) -> None:
+                 footprint_fwhm: float = 3.0, split_blend: bool = True) -> None:
         import torch
 
         self.name = str(card["architecture"])
@@ -184,8 +189,8 @@ class TorchDeblender(Deblender):
         super().__init__(weights=None if weights is None else str(weights), batch_size=int(batch_size),
                          architecture=self.name, kwargs=dict(card.get("kwargs", {})),
                          normalisation=norm, data_hash=card.get("data_hash"),
-                         **({"footprint_nsigma": float(footprint_nsigma), "footprint_fwhm": float(footprint_fwhm)}
-                            if self.name in IMAGE_MODELS else {}))
+                         **({"footprint_nsigma": float(footprint_nsigma), "footprint_fwhm": float(footprint_fwhm),
+                             "split_blend": bool(split_blend)} if self.name in IMAGE_MODELS else {}))
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, **kw: Any) -> "TorchDeblender":
@@ -236,9 +241,24 @@ class TorchDeblender(Deblender):
             outs.append(y.float().cpu().numpy())
         return np.concatenate(outs, axis=0)
 
+    def _image_outputs(self, blend: np.ndarray, out: np.ndarray, sigma: float
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """Images (2,H,W) float32 and footprints (2,H,W) bool of an image model (module docstring)."""
+        from .models import asinh_denormalise
+
+        pred = asinh_denormalise(out[None], np.array([sigma]), self._scale)[0]
+        fwhm, level = self._params["footprint_fwhm"], self._params["footprint_nsigma"] * sigma
+        if not self._params["split_blend"]:
+            return pred, np.stack([smooth(g, fwhm) > level for g in pred])
+        weight = np.clip(np.stack([smooth(g, fwhm) for g in pred]), 0.0, None) + 1e-6 * sigma
+        share = weight / weight.sum(axis=0)
+        detected = smooth(blend, fwhm) > level
+        own = share[0] >= 0.5
+        return ((blend[None] * share).astype(np.float32),
+                np.stack([detected & own, detected & ~own]))
+
     def _run_batch(self, images: np.ndarray, psf: np.ndarray | None,
                    noise_sigma: np.ndarray | None) -> list[DeblendResult]:
-        from .models import asinh_denormalise
 
         sigma = noise_sigma if noise_sigma is not None else noise_per_image(images)
         out = self.predict(images, sigma)
@@ -254,9 +274,7 @@ class TorchDeblender(Deblender):
                 seg = np.zeros((2, h, w), bool)
                 img = np.zeros((2, h, w), np.float32)
             else:
-                img = asinh_denormalise(out[i][None], sigma[i:i + 1], self._scale)[0]
-                level = self._params["footprint_nsigma"] * sigma[i]
-                seg = np.stack([smooth(g, self._params["footprint_fwhm"]) > level for g in img])
+                img, seg = self._image_outputs(images[i], out[i], float(sigma[i]))
                 region = flux_region(seg)
                 region[~seg.any(axis=(1, 2))] = True       # nothing significant: sum the whole image
             if self.name == "blend2flux":
