@@ -64,8 +64,8 @@ def _add_produce(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--storage", choices=("compact", "arrays"), default="compact",
                    help="compact (default): write each blend's spec and, once, the stamps the specs use; "
                         "concatenate, train, evaluate and deblend render the arrays on read, bit-identically "
-                        "(~2 kB per blend). arrays: also write every blend's images and masks (224 kB per "
-                        "128 px blend) for tools that read blends.h5 directly")
+                        "(~300 bytes per blend plus the stamps). arrays: also write every blend's images "
+                        "and masks (224 kB per 128 px blend) for tools that read blends.h5 directly")
     g.add_argument("--batch_size", type=int, default=256, help="blends per chunk (bounds memory)")
     g.add_argument("--force", action="store_true", help="replace an existing output folder's files")
     p.set_defaults(func=_cmd_produce)
@@ -317,6 +317,9 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                    help="largest detection-to-galaxy distance that counts as a match, px (default: none)")
     p.add_argument("--mag_high", type=float, default=None, metavar="MAG",
                    help="evaluate only blends whose two galaxies are brighter than MAG (true AB magnitude)")
+    p.add_argument("--reference", choices=("catalogue", "isolated"), default="catalogue",
+                   help="true fluxes: the catalogue's (default), or measured on the true isolated images over "
+                        "their footprints grown by 4 px (the error of deblending alone)")
     p.add_argument("--batch_size", type=int, default=32, metavar="N", help="blends per batch (32)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object: deblender -> summary metrics (nothing else on stdout)")
@@ -339,7 +342,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     result = run_with_progress(
         evaluate(args.data, list(built.values()) if built else args.deblenders, split=args.split,
                  limit=args.limit, max_separation=args.max_separation, mag_high=args.mag_high,
-                 batch_size=args.batch_size),
+                 reference=args.reference, batch_size=args.batch_size),
         "evaluating", unit="blend")
     result.skipped.update(skipped)
     for note in result.notes:

@@ -276,3 +276,32 @@ def test_flux_only_deblender_matched_by_order_without_detection_figures(export_d
     np.testing.assert_allclose(table["flux_pred_2"], table["flux_true_2"])
     from candels_gui.evaluation import write_plots
     assert sorted(p.name for p in write_plots(result, tmp_path)) == sorted(PLOT_FILES.values())
+
+
+def test_isolated_reference_measures_fluxes_on_the_true_isolated_images(registry, export_dir, test_split, capsys):
+    """A deblender that returns the true images and measures them with the image models' aperture is
+    exact against the isolated reference, and off against the catalogue (noise, light outside)."""
+    from candels_gui.evaluation.measure import isolated_fluxes
+
+    expected = isolated_fluxes(test_split.isolated, test_split.masks)
+    region = np.zeros_like(test_split.masks)
+    region[:, :, 40:50, 60:64] = True
+    manual = (test_split.isolated.astype(np.float64) * region).sum(axis=(2, 3))
+    np.testing.assert_allclose(isolated_fluxes(test_split.isolated, np.zeros_like(region)),
+                               test_split.isolated.astype(np.float64).sum(axis=(2, 3)))   # empty: whole image
+    assert not np.allclose(isolated_fluxes(test_split.isolated, region), manual)         # grown by 4 px
+    aperture = dataclasses.replace(test_split, fluxes=expected)
+    class Aperture(PerfectDeblender):
+        name = "aperture"
+
+    register("aperture", lambda **kw: Aperture(aperture, **kw), "true images, measured")
+    iso = run_job(evaluate(export_dir, ["aperture"], split="test", reference="isolated"))
+    cat = run_job(evaluate(export_dir, ["aperture"], split="test"))
+    assert iso.summaries["aperture"]["flux_mape"] == pytest.approx(0.0, abs=1e-9)
+    assert cat.summaries["aperture"]["flux_mape"] > 1.0
+    assert iso.reference == "isolated" and any("isolated galaxy images" in n for n in iso.notes)
+    assert main(["evaluate", "--data", str(export_dir), "--deblenders", "aperture", "--reference", "isolated",
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["aperture"]["flux_mape"] == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ValueError, match="reference must be one of"):
+        run_job(evaluate(export_dir, ["aperture"], split="test", reference="truth"))

@@ -41,7 +41,8 @@ from ..core.jobs import CancelToken, Job, Progress, check_cancel, run_job
 from ..core.labels import DEFAULT_ZEROPOINT, flux_to_mag
 from ..core.metrics_binned import SUMMARY_KEYS, Truth
 from ..deblend import Deblender, available, get
-from .measure import (FLUX_ONLY_UNMEASURED, measure_results, select_brighter, summarize_results,
+from ..deblend.base import FLUX_REGION_RADIUS
+from .measure import (FLUX_ONLY_UNMEASURED, REFERENCES, isolated_fluxes, measure_results, select_brighter, summarize_results,
                       to_prediction)
 
 __all__ = ["EvaluationResult", "evaluate", "resolve_deblenders", "truth_from_export", "to_prediction",
@@ -97,6 +98,8 @@ class EvaluationResult:
         Matching radius used, pixels.
     zeropoint : float
         AB zeropoint of the magnitudes.
+    reference : {"catalogue", "isolated"}
+        What the true fluxes are (see :func:`evaluate`).
     """
 
     data_path: str
@@ -110,6 +113,7 @@ class EvaluationResult:
     notes: list[str] = field(default_factory=list)
     max_separation: float | None = None
     zeropoint: float = DEFAULT_ZEROPOINT
+    reference: str = "catalogue"
 
     @property
     def deblenders(self) -> list[str]:
@@ -136,6 +140,7 @@ class EvaluationResult:
     def _meta(self) -> dict[str, Any]:
         return {"data": self.data_path, "split": self.split, "n_blends": self.n_blends,
                 "max_separation": self.max_separation, "zeropoint": self.zeropoint,
+                "reference": self.reference,
                 "devices": dict(self.devices), "skipped": dict(self.skipped), "notes": list(self.notes)}
 
 
@@ -216,12 +221,15 @@ def default_split(path: str | os.PathLike) -> str | None:
     return "test" if "test" in splits else splits[0]
 
 
-def truth_from_export(data: ExportData, *, limit: int | None = None) -> tuple[Truth, list[str]]:
+def truth_from_export(data: ExportData, *, limit: int | None = None, reference: str = "catalogue"
+                      ) -> tuple[Truth, list[str]]:
     """The :class:`~candels_gui.core.metrics_binned.Truth` of the first ``limit`` blends of an export.
 
     Galaxy 1 sits at pixel ``(W//2, H//2)`` and galaxy 2 at that plus the spec's ``(dx, dy)``; masks,
     isolated images and fluxes come from the export. An export without isolated images (the npy layout
     with mask labels) gets NaN images: image metrics and blendedness are then NaN, and a note says so.
+    ``reference="isolated"`` takes the true fluxes from the isolated images instead of the catalogue
+    (:func:`~candels_gui.evaluation.measure.isolated_fluxes`).
 
     Returns
     -------
@@ -257,8 +265,18 @@ def truth_from_export(data: ExportData, *, limit: int | None = None) -> tuple[Tr
     pos[:, :, 0], pos[:, :, 1] = w // 2, h // 2
     pos[:, 1, 0] += [s.dx for s in data.specs[:n]]
     pos[:, 1, 1] += [s.dy for s in data.specs[:n]]
-    truth = Truth(pos, np.asarray(data.masks[:n]), isolated, np.asarray(data.fluxes[:n], np.float64))
-    return truth, notes
+    masks = np.asarray(data.masks[:n])
+    if reference not in REFERENCES:
+        raise ValueError(f"reference must be one of {REFERENCES}, got {reference!r}")
+    if reference == "isolated":
+        if data.isolated is None:
+            raise DataError(f"{where}: no isolated galaxy images to measure the reference fluxes on")
+        fluxes = isolated_fluxes(isolated, masks)
+        notes.append("true fluxes measured on the isolated galaxy images (true footprint grown by "
+                     f"{FLUX_REGION_RADIUS} px), not the catalogue's")
+    else:
+        fluxes = np.asarray(data.fluxes[:n], np.float64)
+    return Truth(pos, masks, isolated, fluxes), notes
 
 
 def _zeropoint(data: ExportData) -> float:
@@ -277,7 +295,8 @@ def _slice(truth: Truth, a: int, b: int) -> Truth:
 # -------------------------------------------------------------------------------------- evaluation
 def evaluate(data: str | os.PathLike | ExportData, deblenders: str | Sequence[str | Deblender] | None = None,
              *, split: str | None = None, limit: int | None = None, max_separation: float | None = None,
-             mag_high: float | None = None, batch_size: int = 32, cancel: CancelToken | None = None) -> Job:
+             mag_high: float | None = None, reference: str = "catalogue", batch_size: int = 32,
+             cancel: CancelToken | None = None) -> Job:
     """Job generator: evaluate deblenders on one split of an export; returns an :class:`EvaluationResult`.
 
     Parameters
@@ -297,6 +316,11 @@ def evaluate(data: str | os.PathLike | ExportData, deblenders: str | Sequence[st
         per-blend tables' ``blend`` column keeps the blends' indices in the whole split.
     max_separation : float, optional
         Detections farther than this (pixels) from a true galaxy are never matched to it.
+    reference : {"catalogue", "isolated"}
+        True fluxes: the catalogue's (whole galaxies; faint ones are noise-limited in any stamp), or the
+        fluxes measured on the true isolated images over their footprints grown by 4 px, the aperture of
+        the image models (the error of deblending alone, as Boucaud et al. compare with photometry of the
+        isolated galaxies).
     batch_size : int
         Blends per deblender call (and per progress step).
     cancel : CancelToken, optional
@@ -333,7 +357,7 @@ def evaluate(data: str | os.PathLike | ExportData, deblenders: str | Sequence[st
     index = np.arange(len(export.images))
     if mag_high is not None:
         export, index = select_brighter(export, float(mag_high), zp)
-    truth, notes = truth_from_export(export, limit=limit)
+    truth, notes = truth_from_export(export, limit=limit, reference=reference)
     n = len(truth)
     if n == 0:
         cut = "" if mag_high is None else f" with both galaxies brighter than {float(mag_high):g} mag"
@@ -344,7 +368,7 @@ def evaluate(data: str | os.PathLike | ExportData, deblenders: str | Sequence[st
     has_images = export.isolated is not None
     result = EvaluationResult(str(export.path), export.split, n, skipped=skipped, notes=notes,
                               max_separation=None if max_separation is None else float(max_separation),
-                              zeropoint=zp)
+                              zeropoint=zp, reference=reference)
     total = n * len(built)
     yield Progress(0, total, "evaluating")
     images = export.images

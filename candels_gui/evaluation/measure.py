@@ -19,11 +19,27 @@ from ..core.export import ExportData
 from ..core.labels import DEFAULT_ZEROPOINT, flux_to_mag
 from ..core.metrics_binned import Prediction, Truth, per_blend_table, summarize_table
 from ..deblend import DeblendResult
+from ..deblend.base import flux_region
 
-__all__ = ["FLUX_ONLY_UNMEASURED", "measure_results", "summarize_results", "to_prediction", "select_brighter"]
+__all__ = ["FLUX_ONLY_UNMEASURED", "REFERENCES", "isolated_fluxes", "measure_results", "summarize_results", "to_prediction", "select_brighter"]
 
 #: Summary keys a flux-only deblender (``Deblender.flux_only``) does not measure: reported as NaN.
 FLUX_ONLY_UNMEASURED = ("precision", "recall", "f1", "iou_mean", "rmse", "psnr", "ssim")
+
+
+#: What the true fluxes of an evaluation are: the catalogue's, or measured on the isolated images.
+REFERENCES = ("catalogue", "isolated")
+
+
+def isolated_fluxes(isolated: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """(N, 2) float64 fluxes of true isolated galaxy images (N, 2, H, W), each summed over its true
+    footprint (N, 2, H, W) grown by :data:`~candels_gui.deblend.base.FLUX_REGION_RADIUS` pixels (the whole
+    image when the footprint is empty): the aperture the image models measure with."""
+    masks = np.asarray(masks, bool)
+    regions = flux_region(masks)
+    empty = ~masks.any(axis=(2, 3))
+    regions[empty] = True
+    return (np.asarray(isolated, np.float64) * regions).sum(axis=(2, 3))
 
 
 def measure_results(truth: Truth, results: Sequence[DeblendResult], *, images: bool = True,
