@@ -88,6 +88,7 @@ def bench_hdf5(n: int, log: Log) -> dict[str, Any]:
 
 
 def _command_seconds(args: list[str], cwd: str) -> float:
+    os.sync()   # start on a quiet disk: no earlier benchmark's gigabytes still being written back
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "candels_gui.cli", *args], capture_output=True, text=True,
                    check=True, cwd=cwd)
