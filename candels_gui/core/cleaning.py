@@ -26,7 +26,8 @@ from astropy.stats import sigma_clipped_stats
 from .rng import galaxy_rng
 from .stampset import StampSet
 
-__all__ = ["CleanedGalaxy", "clean_stamp", "central_footprint", "footprint_integral", "background_stats", "CleanedCache", "NOISE_MODELS"]
+__all__ = ["CleanedGalaxy", "clean_stamp", "central_footprint", "footprint_integral", "background_stats",
+           "CleanedCache", "NOISE_MODELS"]
 
 NoiseModel = Literal["clipped", "candels-blender"]
 NOISE_MODELS = ("clipped", "candels-blender")

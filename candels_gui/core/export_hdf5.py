@@ -27,8 +27,8 @@ the images, masks and labels are rendered on read from the file's ``/stamp_libra
 
 Root attributes: ``format``, ``format_version``, ``tool_version``, ``created_utc``, ``seed`` (-1 when
 unknown), ``options`` (JSON), ``input_hashes`` (JSON), ``label_method`` (``""`` when none), ``layout``,
-``storage`` (``"arrays"`` or ``"compact"``), ``splits`` and ``manifest`` (the manifest without its spec list, JSON). The full manifest is also
-written beside the file as ``FILE.manifest.json``.
+``storage`` (``"arrays"`` or ``"compact"``), ``splits`` and ``manifest`` (the manifest without its spec
+list, JSON). The full manifest is also written beside the file as ``FILE.manifest.json``.
 """
 
 from __future__ import annotations

@@ -42,8 +42,8 @@ from ..core.labels import DEFAULT_ZEROPOINT, flux_to_mag
 from ..core.metrics_binned import SUMMARY_KEYS, Truth
 from ..deblend import Deblender, available, get
 from ..deblend.base import FLUX_REGION_RADIUS
-from .measure import (FLUX_ONLY_UNMEASURED, REFERENCES, isolated_fluxes, measure_results, select_brighter, summarize_results,
-                      to_prediction)
+from .measure import (FLUX_ONLY_UNMEASURED, REFERENCES, isolated_fluxes, measure_results, select_brighter,
+                      summarize_results, to_prediction)
 
 __all__ = ["EvaluationResult", "evaluate", "resolve_deblenders", "truth_from_export", "to_prediction",
            "write_report", "format_summary", "summary_json", "SUMMARY_UNITS", "default_split",

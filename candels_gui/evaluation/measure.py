@@ -21,7 +21,8 @@ from ..core.metrics_binned import Prediction, Truth, per_blend_table, summarize_
 from ..deblend import DeblendResult
 from ..deblend.base import flux_region
 
-__all__ = ["FLUX_ONLY_UNMEASURED", "REFERENCES", "isolated_fluxes", "measure_results", "summarize_results", "to_prediction", "select_brighter"]
+__all__ = ["FLUX_ONLY_UNMEASURED", "REFERENCES", "isolated_fluxes", "measure_results", "summarize_results",
+           "to_prediction", "select_brighter"]
 
 #: Summary keys a flux-only deblender (``Deblender.flux_only``) does not measure: reported as NaN.
 FLUX_ONLY_UNMEASURED = ("precision", "recall", "f1", "iou_mean", "rmse", "psnr", "ssim")
