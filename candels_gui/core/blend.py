@@ -269,15 +269,11 @@ class BlendEngine:
         out = np.zeros(len(specs), np.float32)
         h, w = self.shape
         scratch, mask = np.empty((h, w), np.float32), np.empty((h, w), bool)
-        integrals: dict[tuple[int, int], np.ndarray] = {}
         for b, spec in enumerate(specs):
             if not spec.is_integer_shift:
                 out[b] = self._warp(self.cleaned(spec.id2, spec.seed), spec, scratch, mask)
                 continue
-            integral = integrals.get((spec.id2, spec.seed))
-            if integral is None:
-                integral = self.cache.footprint_integral(self.stamps.index_of(spec.id2), spec.seed)
-                integrals[(spec.id2, spec.seed)] = integral
+            integral = self.cache.footprint_integral(self.stamps.index_of(spec.id2), spec.seed)
             out[b] = _out_fraction(_inside_integer(integral, int(spec.dx), int(spec.dy)),
                                    float(integral[-1, -1]))
         return out

@@ -233,15 +233,12 @@ class CleanedCache:
         """
         if self.noise_model != "clipped":
             return self.get(index, seed).integral
-        with self._lock:
-            cached = self._integrals.get(int(index))
-        if cached is None:
-            segmap = self.stamps.segmaps[index]
-            cached = footprint_integral(self.stamps.images[index], central_footprint(segmap))
-            cached.flags.writeable = False
-            with self._lock:
-                self._integrals[int(index)] = cached
-        return cached
+        table = self._integrals.get(int(index))
+        if table is None:       # two threads may both compute it: the same table, kept once
+            table = footprint_integral(self.stamps.images[index], central_footprint(self.stamps.segmaps[index]))
+            table.flags.writeable = False
+            table = self._integrals.setdefault(int(index), table)
+        return table
 
     def rng_index(self, index: int) -> int:
         """Index that seeds the noise of stamp ``index``."""

@@ -179,6 +179,22 @@ def flux_region(footprints: np.ndarray, radius: int = FLUX_REGION_RADIUS) -> np.
     return ndimage.binary_dilation(fp, structure=disc.reshape((1,) * (fp.ndim - 2) + disc.shape))
 
 
+def region_fluxes(images: np.ndarray, footprints: np.ndarray, radius: int = FLUX_REGION_RADIUS) -> np.ndarray:
+    """Fluxes ``(..., K)`` float64 of images ``(..., K, H, W)``: each summed over its footprint grown by
+    :func:`flux_region` (over the whole image when the footprint is empty).
+
+    Examples
+    --------
+    >>> img = np.ones((2, 9, 9)); fp = np.zeros((2, 9, 9), bool); fp[0, 4, 4] = True
+    >>> region_fluxes(img, fp, 2).tolist()
+    [13.0, 81.0]
+    """
+    fp = np.asarray(footprints, bool)
+    region = flux_region(fp, radius)
+    region[~fp.any(axis=(-2, -1))] = True
+    return (np.asarray(images, np.float64) * region).sum(axis=(-2, -1))
+
+
 class Deblender(abc.ABC):
     """Base class of all deblenders.
 

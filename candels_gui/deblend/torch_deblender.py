@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from ..core.autoseg import smooth
-from .base import DeblendResult, Deblender, catalog_table, flux_region, noise_per_image
+from .base import DeblendResult, Deblender, catalog_table, noise_per_image, region_fluxes
 from .training import IMAGE_MODELS
 
 __all__ = ["TorchDeblender", "pick_device", "device_label", "weights_path", "save_weights",
@@ -259,32 +259,26 @@ class TorchDeblender(Deblender):
 
     def _run_batch(self, images: np.ndarray, psf: np.ndarray | None,
                    noise_sigma: np.ndarray | None) -> list[DeblendResult]:
-
         sigma = noise_sigma if noise_sigma is not None else noise_per_image(images)
         out = self.predict(images, sigma)
         b, h, w = images.shape
         results = []
         for i in range(b):
-            if self.name == "unet-seg":
-                m = out[i] > 0
-                seg = np.stack([m[1] | m[0], m[2] | m[0]])
-                share = seg / np.maximum(seg.sum(axis=0), 1)
-                img = (images[i][None] * share).astype(np.float32)
-            elif self.name == "blend2flux":
+            if self.name == "blend2flux":
                 seg = np.zeros((2, h, w), bool)
                 img = np.zeros((2, h, w), np.float32)
-            else:
-                img, seg = self._image_outputs(images[i], out[i], float(sigma[i]))
-                region = flux_region(seg)
-                region[~seg.any(axis=(1, 2))] = True       # nothing significant: sum the whole image
-            if self.name == "blend2flux":
                 flux = np.exp(out[i].astype(np.float64)) * self._scale * sigma[i]
                 xs, ys = np.full(2, float(w // 2)), np.full(2, float(h // 2))
-            elif self.name == "unet-seg":
-                flux = img.astype(np.float64).sum(axis=(1, 2))
-                xs, ys = _centroids(img, seg)
             else:
-                flux = (img.astype(np.float64) * region).sum(axis=(1, 2))
+                if self.name == "unet-seg":
+                    m = out[i] > 0
+                    seg = np.stack([m[1] | m[0], m[2] | m[0]])
+                    share = seg / np.maximum(seg.sum(axis=0), 1)
+                    img = (images[i][None] * share).astype(np.float32)
+                    flux = img.astype(np.float64).sum(axis=(1, 2))
+                else:
+                    img, seg = self._image_outputs(images[i], out[i], float(sigma[i]))
+                    flux = region_fluxes(img, seg)
                 xs, ys = _centroids(img, seg)
             results.append(DeblendResult(catalog_table(xs, ys, flux), seg, img, name=self.name,
                                          flux_only=self.flux_only,

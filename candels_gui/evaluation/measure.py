@@ -19,7 +19,7 @@ from ..core.export import ExportData
 from ..core.labels import DEFAULT_ZEROPOINT, flux_to_mag
 from ..core.metrics_binned import Prediction, Truth, per_blend_table, summarize_table
 from ..deblend import DeblendResult
-from ..deblend.base import flux_region
+from ..deblend.base import region_fluxes
 
 __all__ = ["FLUX_ONLY_UNMEASURED", "REFERENCES", "isolated_fluxes", "measure_results", "summarize_results",
            "to_prediction", "select_brighter"]
@@ -35,12 +35,9 @@ REFERENCES = ("catalogue", "isolated")
 def isolated_fluxes(isolated: np.ndarray, masks: np.ndarray) -> np.ndarray:
     """(N, 2) float64 fluxes of true isolated galaxy images (N, 2, H, W), each summed over its true
     footprint (N, 2, H, W) grown by :data:`~candels_gui.deblend.base.FLUX_REGION_RADIUS` pixels (the whole
-    image when the footprint is empty): the aperture the image models measure with."""
-    masks = np.asarray(masks, bool)
-    regions = flux_region(masks)
-    empty = ~masks.any(axis=(2, 3))
-    regions[empty] = True
-    return (np.asarray(isolated, np.float64) * regions).sum(axis=(2, 3))
+    image when the footprint is empty): the aperture the image models measure with
+    (:func:`~candels_gui.deblend.base.region_fluxes`)."""
+    return region_fluxes(isolated, masks)
 
 
 def measure_results(truth: Truth, results: Sequence[DeblendResult], *, images: bool = True,
