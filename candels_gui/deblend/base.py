@@ -30,7 +30,7 @@ from ..core.jobs import CancelToken, Job, Progress, check_cancel
 
 __all__ = ["DeblendResult", "Deblender", "register", "available", "get", "describe",
            "descriptions", "catalog_table", "as_batch", "noise_per_image", "robust_sigma",
-           "CATALOG_COLUMNS"]
+           "CATALOG_COLUMNS", "FLUX_REGION_RADIUS", "flux_region", "region_fluxes", "split_by_footprints"]
 
 #: Columns every result catalogue has (more may follow).
 CATALOG_COLUMNS = ("x", "y", "flux")
@@ -194,6 +194,42 @@ def region_fluxes(images: np.ndarray, footprints: np.ndarray, radius: int = FLUX
     region[~fp.any(axis=(-2, -1))] = True
     return (np.asarray(images, np.float64) * region).sum(axis=(-2, -1))
 
+
+
+def split_by_footprints(blend: np.ndarray, footprints: np.ndarray, smooth_sigma: float = 2.0,
+                        radius: int = FLUX_REGION_RADIUS) -> np.ndarray:
+    """Split a blend (H, W) among K sources of footprints (K, H, W) bool, in proportion to their own light.
+
+    The pixels of the footprints grown by ``radius`` pixels (:func:`flux_region`; 0: the footprints
+    themselves) are shared among the sources in proportion to each one's own light, the positive blend on
+    its footprint smoothed by a Gaussian of ``smooth_sigma`` pixels (in equal parts among the grown
+    footprints that reach a pixel where no source has light); other pixels go to no source. The K images
+    add up to the blend on the union of the grown footprints: with a radius, their sums keep the wings
+    beyond the footprints that an isophotal sum loses, and the light of a neighbour falls to the neighbour.
+
+    Returns
+    -------
+    numpy.ndarray
+        (K, H, W) float32 source images.
+
+    Examples
+    --------
+    >>> blend = np.zeros((9, 9)); blend[4, 2] = blend[4, 6] = 1.0
+    >>> fp = np.zeros((2, 9, 9), bool); fp[0, 4, 2] = fp[1, 4, 6] = True
+    >>> split_by_footprints(blend, fp, radius=1).sum(axis=(1, 2)).tolist()
+    [1.0, 1.0]
+    """
+    from scipy.ndimage import gaussian_filter
+
+    fp = np.asarray(footprints, bool)
+    region = flux_region(fp, radius) if radius > 0 else fp
+    positive = np.clip(np.asarray(blend, np.float64), 0.0, None)
+    weight = np.stack([gaussian_filter(positive * f, float(smooth_sigma)) for f in fp]).reshape(fp.shape)
+    weight *= region.any(axis=0)
+    total = weight.sum(axis=0)
+    equal = region / np.maximum(region.sum(axis=0), 1)
+    share = np.where(total > 0, weight / np.where(total > 0, total, 1.0), equal)
+    return (np.asarray(blend, np.float64)[None] * share).astype(np.float32)
 
 class Deblender(abc.ABC):
     """Base class of all deblenders.

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import DeblendResult, Deblender, catalog_table
+from .base import DeblendResult, Deblender, catalog_table, split_by_footprints
 
 __all__ = ["PhotutilsDeblender", "SepDeblender", "SEP_STRICT", "SEP_LOOSE", "segment_split"]
 
@@ -60,15 +60,7 @@ def segment_split(image: np.ndarray, labels: np.ndarray, label_ids: np.ndarray, 
     seg = labels[None, :, :] == ids[:, None, None] if ids.size else np.zeros((0, h, w), bool)
     if smooth_sigma is None or ids.size < 2:
         return seg, (image[None] * seg).astype(np.float32)
-    from scipy.ndimage import gaussian_filter
-
-    pos = np.clip(image, 0.0, None)
-    weights = np.stack([gaussian_filter(pos * s, float(smooth_sigma)) for s in seg]) + 1e-12 * seg
-    detected = seg.any(axis=0)
-    total = weights.sum(axis=0)
-    frac = np.where(detected & (total > 0), weights / np.where(total > 0, total, 1.0), 0.0)
-    frac = np.where(detected & (total <= 0), seg, frac)  # isolated zero-flux pixels stay with their label
-    return seg, (image[None] * frac).astype(np.float32)
+    return seg, split_by_footprints(image, seg, float(smooth_sigma), radius=0)
 
 
 def _result(name: str, params: dict[str, Any], x: Any, y: Any, seg: np.ndarray, img: np.ndarray

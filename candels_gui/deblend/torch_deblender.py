@@ -9,8 +9,12 @@ A weights file (``.pt``) holds ``{"state_dict": ..., "card": {...}}``; the *mode
 Outputs (always K = 2 sources: [central, companion])
 -----------------------------------------------------
 * ``unet-seg``: footprints = mask logits > 0 (central = central or overlap channel, companion =
-  companion or overlap); each source image is the blend on its footprint, pixels of both footprints
-  split half and half; flux = image sum.
+  companion or overlap); the source images split the blend over the footprints grown by
+  :data:`~candels_gui.deblend.base.FLUX_REGION_RADIUS` (4) pixels in proportion to each source's own light
+  (:func:`~candels_gui.deblend.base.split_by_footprints`, smoothed by a Gaussian of ``smooth_sigma`` (2)
+  pixels); flux = image sum. Chosen over the isophotal sum (each footprint's blend, shared pixels half and
+  half), which misses the wings below the isophote: on 1,000 blends of the training galaxies flux MAPE 28.5 → 21.4 %,
+  and held out 26.4 → 22.1 % (catalogue fluxes; the segmentation is the same).
 * ``unet-deblend``, ``cgan`` (``split_blend=True``, the default): the blend split between the two sources in
   proportion to the predicted isolated galaxies (each smoothed by a Gaussian of ``footprint_fwhm`` (3) pixels
   FWHM, negative values clipped), so the two images add up to the blend (flux-conserving, as scarlet's
@@ -39,7 +43,8 @@ from typing import Any
 import numpy as np
 
 from ..core.autoseg import smooth
-from .base import DeblendResult, Deblender, catalog_table, noise_per_image, region_fluxes
+from .base import (DeblendResult, Deblender, catalog_table, noise_per_image, region_fluxes,
+                   split_by_footprints)
 from .training import IMAGE_MODELS
 
 __all__ = ["TorchDeblender", "pick_device", "device_label", "weights_path", "save_weights",
@@ -170,7 +175,7 @@ class TorchDeblender(Deblender):
 
     def __init__(self, model: Any, card: dict[str, Any], *, device: str = "auto", batch_size: int = 32,
                  weights: str | os.PathLike | None = None, footprint_nsigma: float = 1.5,
-                 footprint_fwhm: float = 3.0, split_blend: bool = True) -> None:
+                 footprint_fwhm: float = 3.0, split_blend: bool = True, smooth_sigma: float = 2.0) -> None:
         import torch
 
         self.name = str(card["architecture"])
@@ -189,8 +194,15 @@ class TorchDeblender(Deblender):
         super().__init__(weights=None if weights is None else str(weights), batch_size=int(batch_size),
                          architecture=self.name, kwargs=dict(card.get("kwargs", {})),
                          normalisation=norm, data_hash=card.get("data_hash"),
-                         **({"footprint_nsigma": float(footprint_nsigma), "footprint_fwhm": float(footprint_fwhm),
-                             "split_blend": bool(split_blend)} if self.name in IMAGE_MODELS else {}))
+                         **self._output_params(footprint_nsigma, footprint_fwhm, split_blend, smooth_sigma))
+
+    def _output_params(self, footprint_nsigma: float, footprint_fwhm: float, split_blend: bool,
+                       smooth_sigma: float) -> dict[str, Any]:
+        """The parameters of this model's outputs (module docstring): none for ``blend2flux``."""
+        if self.name in IMAGE_MODELS:
+            return {"footprint_nsigma": float(footprint_nsigma), "footprint_fwhm": float(footprint_fwhm),
+                    "split_blend": bool(split_blend)}
+        return {"smooth_sigma": float(smooth_sigma)} if self.name == "unet-seg" else {}
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, **kw: Any) -> "TorchDeblender":
@@ -273,8 +285,7 @@ class TorchDeblender(Deblender):
                 if self.name == "unet-seg":
                     m = out[i] > 0
                     seg = np.stack([m[1] | m[0], m[2] | m[0]])
-                    share = seg / np.maximum(seg.sum(axis=0), 1)
-                    img = (images[i][None] * share).astype(np.float32)
+                    img = split_by_footprints(images[i], seg, self._params["smooth_sigma"])
                     flux = img.astype(np.float64).sum(axis=(1, 2))
                 else:
                     img, seg = self._image_outputs(images[i], out[i], float(sigma[i]))
