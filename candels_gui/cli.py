@@ -320,6 +320,10 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reference", choices=("catalogue", "isolated"), default="catalogue",
                    help="true fluxes: the catalogue's (default), or measured on the true isolated images over "
                         "their footprints grown by 4 px (the error of deblending alone)")
+    p.add_argument("--oracle", action="store_true",
+                   help="also measure the truth as deblenders are measured: truth-footprints (the blend split "
+                        "over the true footprints, unet-seg's photometry), truth-isolated (the true isolated "
+                        "images, the image models' aperture): the floor of each photometry")
     p.add_argument("--batch_size", type=int, default=32, metavar="N", help="blends per batch (32)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object: deblender -> summary metrics (nothing else on stdout)")
@@ -342,7 +346,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     result = run_with_progress(
         evaluate(args.data, list(built.values()) if built else args.deblenders, split=args.split,
                  limit=args.limit, max_separation=args.max_separation, mag_high=args.mag_high,
-                 reference=args.reference, batch_size=args.batch_size),
+                 reference=args.reference, oracle=args.oracle, batch_size=args.batch_size),
         "evaluating", unit="blend")
     result.skipped.update(skipped)
     for note in result.notes:

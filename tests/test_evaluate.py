@@ -305,3 +305,26 @@ def test_isolated_reference_measures_fluxes_on_the_true_isolated_images(registry
     assert json.loads(capsys.readouterr().out)["aperture"]["flux_mape"] == pytest.approx(0.0, abs=1e-6)
     with pytest.raises(ValueError, match="reference must be one of"):
         run_job(evaluate(export_dir, ["aperture"], split="test", reference="truth"))
+
+
+def test_oracle_measures_the_truth_as_the_deblenders_are_measured(registry, export_dir, test_split, capsys):
+    from candels_gui.deblend.base import split_by_footprints
+
+    iso = run_job(evaluate(export_dir, ["sep"], split="test", reference="isolated", oracle=True))
+    assert iso.deblenders == ["sep", "truth-footprints", "truth-isolated"]
+    for name in ("truth-footprints", "truth-isolated"):
+        s = iso.summaries[name]
+        assert s["iou_mean"] == 1.0 and s["recall"] == 1.0 and s["precision"] == 1.0, name
+        assert iso.devices[name] == "truth"
+    assert iso.summaries["truth-isolated"]["flux_mape"] == pytest.approx(0.0, abs=1e-9)
+    assert iso.summaries["truth-isolated"]["rmse"] == 0.0
+    table = iso.tables["truth-footprints"]
+    expected = split_by_footprints(test_split.images[3], test_split.masks[3]).sum(axis=(1, 2))
+    np.testing.assert_allclose([table["flux_pred_1"][3], table["flux_pred_2"][3]], expected, rtol=1e-5)
+    assert main(["evaluate", "--data", str(export_dir), "--deblenders", "sep", "--oracle", "--json"]) == 0
+    cat = json.loads(capsys.readouterr().out)
+    assert set(cat) == {"sep", "truth-footprints", "truth-isolated"}
+    assert cat["truth-isolated"]["flux_mape"] > 1.0          # the catalogue counts light below the noise
+    no_iso = dataclasses.replace(test_split, isolated=None, label_method="ogg_masks")
+    with pytest.raises(DataError, match="no truth to measure as an oracle"):
+        run_job(evaluate(no_iso, ["sep"], oracle=True))

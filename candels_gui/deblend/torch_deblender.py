@@ -13,8 +13,8 @@ Outputs (always K = 2 sources: [central, companion])
   :data:`~candels_gui.deblend.base.FLUX_REGION_RADIUS` (4) pixels in proportion to each source's own light
   (:func:`~candels_gui.deblend.base.split_by_footprints`, smoothed by a Gaussian of ``smooth_sigma`` (2)
   pixels); flux = image sum. Chosen over the isophotal sum (each footprint's blend, shared pixels half and
-  half), which misses the wings below the isophote: on 1,000 blends of the training galaxies flux MAPE 28.5 → 21.4 %,
-  and held out 26.4 → 22.1 % (catalogue fluxes; the segmentation is the same).
+  half), which misses the wings below the isophote: on 1,000 blends of the training galaxies flux MAPE
+  28.5 → 21.4 %, and held out 26.4 → 22.1 % (catalogue fluxes; the segmentation is the same).
 * ``unet-deblend``, ``cgan`` (``split_blend=True``, the default): the blend split between the two sources in
   proportion to the predicted isolated galaxies (each smoothed by a Gaussian of ``footprint_fwhm`` (3) pixels
   FWHM, negative values clipped), so the two images add up to the blend (flux-conserving, as scarlet's

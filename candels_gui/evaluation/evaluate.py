@@ -23,11 +23,8 @@ Examples
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -42,8 +39,9 @@ from ..core.labels import DEFAULT_ZEROPOINT, flux_to_mag
 from ..core.metrics_binned import SUMMARY_KEYS, Truth
 from ..deblend import Deblender, available, get
 from ..deblend.base import FLUX_REGION_RADIUS
-from .measure import (FLUX_ONLY_UNMEASURED, REFERENCES, isolated_fluxes, measure_results, select_brighter,
-                      summarize_results, to_prediction)
+from .measure import (FLUX_ONLY_UNMEASURED, ORACLES, REFERENCES, isolated_fluxes, measure_results, oracle_results,
+                      select_brighter, summarize_results, to_prediction)
+from .report import write_report
 
 __all__ = ["EvaluationResult", "evaluate", "resolve_deblenders", "truth_from_export", "to_prediction",
            "write_report", "format_summary", "summary_json", "SUMMARY_UNITS", "default_split",
@@ -295,8 +293,8 @@ def _slice(truth: Truth, a: int, b: int) -> Truth:
 # -------------------------------------------------------------------------------------- evaluation
 def evaluate(data: str | os.PathLike | ExportData, deblenders: str | Sequence[str | Deblender] | None = None,
              *, split: str | None = None, limit: int | None = None, max_separation: float | None = None,
-             mag_high: float | None = None, reference: str = "catalogue", batch_size: int = 32,
-             cancel: CancelToken | None = None) -> Job:
+             mag_high: float | None = None, reference: str = "catalogue", oracle: bool = False,
+             batch_size: int = 32, cancel: CancelToken | None = None) -> Job:
     """Job generator: evaluate deblenders on one split of an export; returns an :class:`EvaluationResult`.
 
     Parameters
@@ -321,6 +319,9 @@ def evaluate(data: str | os.PathLike | ExportData, deblenders: str | Sequence[st
         fluxes measured on the true isolated images over their footprints grown by 4 px, the aperture of
         the image models (the error of deblending alone, as Boucaud et al. compare with photometry of the
         isolated galaxies).
+    oracle : bool
+        Also measure the truth itself as the deblenders' outputs are measured (:data:`~.measure.ORACLES`:
+        ``truth-footprints``, ``truth-isolated``): the floor of each way of measuring fluxes.
     batch_size : int
         Blends per deblender call (and per progress step).
     cancel : CancelToken, optional
@@ -369,16 +370,25 @@ def evaluate(data: str | os.PathLike | ExportData, deblenders: str | Sequence[st
     result = EvaluationResult(str(export.path), export.split, n, skipped=skipped, notes=notes,
                               max_separation=None if max_separation is None else float(max_separation),
                               zeropoint=zp, reference=reference)
-    total = n * len(built)
-    yield Progress(0, total, "evaluating")
+    if oracle and not has_images:
+        raise DataError(f"{export.path}: no isolated galaxy images, so no truth to measure as an oracle")
     images = export.images
     step = int(batch_size)
-    for k, (name, deblender) in enumerate(built.items()):
+    runners: dict[str, Any] = {
+        name: (lambda a, b, d=deblender: run_job(d.iter_run(np.asarray(images[a:b]), step, cancel)))
+        for name, deblender in built.items()}
+    if oracle:
+        runners.update({name: (lambda a, b, o=name: oracle_results(o, np.asarray(images[a:b]),
+                                                                    _slice(truth, a, b)))
+                        for name in ORACLES})
+    total = n * len(runners)
+    yield Progress(0, total, "evaluating")
+    for k, (name, run_batch) in enumerate(runners.items()):
         parts = []
         for a in range(0, n, step):
             check_cancel(cancel)
             b = min(n, a + step)
-            results = run_job(deblender.iter_run(np.asarray(images[a:b]), step, cancel))
+            results = run_batch(a, b)
             part = measure_results(_slice(truth, a, b), results, images=has_images,
                                    max_separation=max_separation)
             part["blend"] = index[a:b]
@@ -386,12 +396,15 @@ def evaluate(data: str | os.PathLike | ExportData, deblenders: str | Sequence[st
             yield Progress(k * n + b, total, f"{name}: {b}/{n} blends")
         table = vstack(parts, metadata_conflicts="silent")
         _add_columns(table, export, zp)
-        table.meta.update({"deblender": name, "device": deblender.device, "params": deblender.params,
+        deblender = built.get(name)
+        device = deblender.device if deblender is not None else "truth"
+        params = deblender.params if deblender is not None else {"oracle": ORACLES[name]}
+        table.meta.update({"deblender": name, "device": device, "params": params,
                            **{k_: v for k_, v in result._meta().items() if k_ not in ("devices", "skipped")}})
         result.tables[name] = table
-        result.summaries[name] = summarize_results(table, flux_only=deblender.flux_only)
-        result.devices[name] = deblender.device
-        result.params[name] = deblender.params
+        result.summaries[name] = summarize_results(table, flux_only=bool(deblender and deblender.flux_only))
+        result.devices[name] = device
+        result.params[name] = params
     return result
 
 
@@ -444,54 +457,3 @@ def format_summary(result: EvaluationResult) -> str:
            line(["-" * w for w in widths])]
     out += [line(r) for r in rows]
     return "\n".join(out)
-
-
-def _safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "deblender"
-
-
-def _atomic_write(path: Path, write: Any) -> Path:
-    """Write via ``write(tmp_path)`` to a temporary name beside ``path``, then rename over it."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _ecsv_safe(meta: Mapping[str, Any]) -> dict[str, Any]:
-    """Metadata round-tripped through JSON, so ECSV's YAML header gets plain types only."""
-    return json.loads(json.dumps(dict(meta), default=lambda o: o.item() if hasattr(o, "item") else str(o),
-                                 allow_nan=True))
-
-
-def write_report(result: EvaluationResult, outdir: str | os.PathLike) -> list[Path]:
-    """Write ``metrics.ecsv``, ``metrics.json`` and ``per_blend_<name>.ecsv`` into ``outdir``.
-
-    ``metrics.ecsv``: one row per deblender, the summary keys as columns (units and descriptions in the
-    header). ``metrics.json``: deblender -> summary, NaN and infinities as ``null``. Each file is written
-    under a temporary name and renamed when complete.
-
-    Returns
-    -------
-    list of Path
-        The files written.
-    """
-    out = Path(outdir)
-    out.mkdir(parents=True, exist_ok=True)
-    summary = result.summary_table()
-    summary.meta = _ecsv_safe(summary.meta)
-    written = [_atomic_write(out / "metrics.ecsv",
-                             lambda p: summary.write(p, format="ascii.ecsv", overwrite=True))]
-    text = json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n"
-    written.append(_atomic_write(out / "metrics.json", lambda p: p.write_text(text, encoding="utf-8")))
-    for name, table in result.tables.items():
-        t = table.copy(copy_data=False)
-        t.meta = _ecsv_safe(t.meta)
-        written.append(_atomic_write(out / f"per_blend_{_safe_name(name)}.ecsv",
-                                     lambda p, t=t: t.write(p, format="ascii.ecsv", overwrite=True)))
-    return written

@@ -19,10 +19,10 @@ from ..core.export import ExportData
 from ..core.labels import DEFAULT_ZEROPOINT, flux_to_mag
 from ..core.metrics_binned import Prediction, Truth, per_blend_table, summarize_table
 from ..deblend import DeblendResult
-from ..deblend.base import region_fluxes
+from ..deblend.base import catalog_table, region_fluxes, split_by_footprints
 
-__all__ = ["FLUX_ONLY_UNMEASURED", "REFERENCES", "isolated_fluxes", "measure_results", "summarize_results",
-           "to_prediction", "select_brighter"]
+__all__ = ["FLUX_ONLY_UNMEASURED", "ORACLES", "REFERENCES", "isolated_fluxes", "measure_results", "oracle_results",
+           "summarize_results", "to_prediction", "select_brighter"]
 
 #: Summary keys a flux-only deblender (``Deblender.flux_only``) does not measure: reported as NaN.
 FLUX_ONLY_UNMEASURED = ("precision", "recall", "f1", "iou_mean", "rmse", "psnr", "ssim")
@@ -39,6 +39,33 @@ def isolated_fluxes(isolated: np.ndarray, masks: np.ndarray) -> np.ndarray:
     (:func:`~candels_gui.deblend.base.region_fluxes`)."""
     return region_fluxes(isolated, masks)
 
+
+#: Measurements of the truth itself (``evaluate --oracle``): what each way of measuring fluxes gives when the
+#: deblending is perfect, the floor under every deblender that measures that way.
+ORACLES = {
+    "truth-footprints": "the blend split over the true footprints as unet-seg splits over its own "
+                        "(split_by_footprints: grown by 4 px, in proportion to each galaxy's own light)",
+    "truth-isolated": "the true isolated images, fluxes summed over the true footprints grown by 4 px "
+                      "(the image models' aperture; with --reference isolated, zero error by construction)",
+}
+
+
+def oracle_results(name: str, blends: np.ndarray, truth: Truth) -> list[DeblendResult]:
+    """The results of the oracle ``name`` (:data:`ORACLES`) on blends (B, H, W) whose truth is ``truth``:
+    true positions and footprints, and the images and fluxes of that way of measuring."""
+    if name not in ORACLES:
+        raise ValueError(f"unknown oracle {name!r}; oracles: {', '.join(ORACLES)}")
+    out = []
+    for blend, pos, seg, isolated in zip(blends, truth.positions, truth.masks, truth.isolated):
+        if name == "truth-footprints":
+            img = split_by_footprints(blend, seg)
+            flux = img.astype(np.float64).sum(axis=(1, 2))
+        else:
+            img = np.asarray(isolated, np.float32)
+            flux = region_fluxes(img, seg)
+        out.append(DeblendResult(catalog_table(pos[:, 0], pos[:, 1], flux), seg, img, name=name,
+                                 params={"oracle": ORACLES[name]}, device="truth"))
+    return out
 
 def measure_results(truth: Truth, results: Sequence[DeblendResult], *, images: bool = True,
                     max_separation: float | None = None) -> Table:
