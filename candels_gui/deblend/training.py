@@ -36,9 +36,6 @@ Examples
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -49,156 +46,10 @@ import numpy as np
 
 from ..core.errors import DataError
 from ..core.jobs import CancelToken, Job, Progress, check_cancel
-from .base import flux_region, robust_sigma
+from .training_data import DEFAULT_KWARGS, IMAGE_MODELS, TrainingData, augment_batch, data_hash, epoch_lr
 
 __all__ = ["train_model", "TrainResult", "TrainingData", "data_hash", "DEFAULT_KWARGS", "augment_batch",
            "epoch_lr"]
-
-#: Architecture options used when ``model_kwargs`` is not given.
-DEFAULT_KWARGS: dict[str, dict[str, Any]] = {
-    "unet-seg": {"base": 16, "depth": 3}, "unet-deblend": {"base": 16, "depth": 3},
-    "cgan": {"base": 32, "depth": 4}, "blend2flux": {"base": 16, "depth": 4},
-}
-#: Models that predict the isolated galaxy images.
-IMAGE_MODELS = ("unet-deblend", "cgan")
-
-
-def data_hash(path: str | os.PathLike) -> str:
-    """sha256 of an export's provenance attributes (``input_hashes``, ``options``, ``seed``, ``splits``),
-    or of the whole file when it has none."""
-    import h5py
-
-    h = hashlib.sha256()
-    with h5py.File(path, "r") as f:
-        if "input_hashes" in f.attrs:
-            keys = ("input_hashes", "options", "seed", "splits", "label_method")
-            attrs = {k: str(f.attrs[k]) for k in keys if k in f.attrs}
-            h.update(json.dumps(attrs, sort_keys=True).encode())
-            return h.hexdigest()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-class TrainingData:
-    """Normalised training samples of one model from an HDF5 export (in memory or read per batch).
-
-    ``batch(idx)`` returns ``(x (B,1,H,W) f4, target)``; targets: ogg masks (B,3,H,W) f4 for
-    ``unet-seg``; for ``unet-deblend``/``cgan`` (B,4,H,W) f4: the two normalised images, then the two
-    flux regions (true footprints grown by :data:`~.base.FLUX_REGION_RADIUS`, 0/1); normalised log fluxes
-    (B,2) f4 for ``blend2flux``.
-    """
-
-    def __init__(self, path: str | os.PathLike, model: str, *, scale: float = 1.0, memory_mb: float = 1024,
-                 chunk: int = 512) -> None:
-        import h5py
-
-        from ..core.export_library import SplitArrays
-
-        self.path, self.model, self.scale, self.chunk = Path(path), model, float(scale), int(chunk)
-        if not self.path.is_file():
-            raise DataError(f"{self.path}: training data file does not exist")
-        with h5py.File(self.path, "r") as f:
-            g = f["train"] if "train" in f else f
-            if "fluxes" not in g:
-                raise DataError(f"{self.path}: group {g.name} lacks dataset(s) ['fluxes']")
-            arrays = SplitArrays(g)      # checks the image datasets, or builds a compact export's engine
-            self.group, self._engine = g.name, arrays.engine
-            n, (h, w) = len(arrays), arrays.shape
-            shapes = [("fluxes", (n, 2))]
-            if not arrays.compact:
-                shapes += [("isolated_images", (n, 2, h, w)), ("masks", (n, 2, h, w))]
-            for key, shape in shapes:
-                if g[key].shape != shape:
-                    raise DataError(f"{self.path}: {g.name}/{key} has shape {g[key].shape}, expected {shape}")
-        self.n, self.shape = int(n), (int(h), int(w))
-        per = h * w * (1 + (3 if model == "unet-seg" else 4 if model in IMAGE_MODELS else 0)) * 4
-        self._mem: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        if self.n * per / 2 ** 20 <= memory_mb:
-            parts = [self._read(np.arange(a, min(self.n, a + self.chunk))) for a in range(0, self.n, self.chunk)]
-            self._mem = tuple(np.concatenate([p[k] for p in parts]) for k in range(3))  # type: ignore[assignment]
-
-    @property
-    def in_memory(self) -> bool:
-        """True when all samples are held in memory."""
-        return self._mem is not None
-
-    def _read(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        import h5py
-
-        from ..core.export_library import SplitArrays
-        from .models import asinh_normalise
-
-        order = np.argsort(idx)
-        sidx = np.asarray(idx)[order]
-        with h5py.File(self.path, "r") as f:
-            g = f[self.group]
-            contiguous = sidx.size and sidx[-1] - sidx[0] == sidx.size - 1
-            sel: Any = slice(int(sidx[0]), int(sidx[-1]) + 1) if contiguous else sidx
-            arrays = SplitArrays(g, self._engine)
-            blend, isolated, masks = arrays.read(sel, isolated=self.model in IMAGE_MODELS)
-            sigma = np.array([robust_sigma(b) for b in blend])
-            x = asinh_normalise(blend, sigma, self.scale)[:, None]
-            flux = np.clip(np.asarray(g["fluxes"][sel], np.float64), 1e-12, None)
-        log_flux = (np.log(flux) - np.log(self.scale * sigma)[:, None]).astype(np.float32)
-        if self.model == "unet-seg":
-            y = np.stack([masks[:, 0] & masks[:, 1], masks[:, 0], masks[:, 1]], axis=1).astype(np.float32)
-        elif self.model == "blend2flux":
-            y = log_flux
-        else:          # normalised images, then the regions of their flux term (see _task_loss)
-            y = asinh_normalise(isolated, sigma, self.scale)
-            y = np.concatenate([y, flux_region(masks).astype(np.float32)], axis=1)
-        inv = np.argsort(order)
-        return x[inv], y[inv], log_flux[inv]
-
-    def batch(self, idx: np.ndarray, *, with_flux: bool = False) -> tuple[np.ndarray, ...]:
-        """Inputs and targets of the samples ``idx``; ``with_flux=True`` adds their normalised log
-        fluxes ``log(flux / (scale * sigma))`` (B,2) as a third array."""
-        parts = (tuple(a[idx] for a in self._mem) if self._mem is not None
-                 else self._read(np.asarray(idx)))
-        return parts if with_flux else parts[:2]
-
-
-def epoch_lr(lr: float, epoch: int, epochs: int, schedule: str = "cosine") -> float:
-    """Learning rate of epoch ``epoch`` (1-based) of ``epochs``: cosine decay to 5 % of ``lr``, or ``lr``.
-
-    Examples
-    --------
-    >>> epoch_lr(1e-3, 1, 10), round(epoch_lr(1e-3, 11, 10), 8), epoch_lr(1e-3, 5, 10, "constant")
-    (0.001, 5e-05, 0.001)
-    """
-    if schedule == "constant":
-        return float(lr)
-    return float(lr) * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / max(int(epochs), 1))))
-
-
-def augment_batch(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Turn each sample by a random multiple of 90 degrees and flip it at random, input and image or mask
-    target alike (flux targets, ``y.ndim == 2``, are left as they are).
-
-    Non-square samples are only turned by 0 or 180 degrees, so the batch keeps its shape.
-
-    Examples
-    --------
-    >>> x = np.arange(8, dtype=np.float32).reshape(2, 1, 2, 2)
-    >>> xa, ya = augment_batch(x, x.copy(), np.random.default_rng(0))
-    >>> bool((xa == ya).all()) and sorted(xa[0].ravel()) == sorted(x[0].ravel())
-    True
-    """
-    square = x.shape[-1] == x.shape[-2]
-    ks = rng.integers(0, 4, len(x)) if square else 2 * rng.integers(0, 2, len(x))
-    flips = rng.integers(0, 2, len(x)).astype(bool)
-    images = y.ndim == x.ndim
-    xo, yo = np.empty_like(x), np.empty_like(y) if images else y
-    for i, (k, flip) in enumerate(zip(ks, flips)):
-        xi = np.rot90(x[i], int(k), axes=(-2, -1))
-        xo[i] = xi[..., ::-1] if flip else xi
-        if images:
-            yi = np.rot90(y[i], int(k), axes=(-2, -1))
-            yo[i] = yi[..., ::-1] if flip else yi
-    return xo, yo
-
 
 @dataclass
 class TrainResult:
