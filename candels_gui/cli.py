@@ -278,6 +278,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="unet-deblend, cgan: weight of the loss term on each predicted image's total flux (1; 0: off)")
     p.add_argument("--init", default=None, metavar="WEIGHTS.pt",
                    help="start from these weights (fine-tuning: a new run, recorded in the model card)")
+    p.add_argument("--coords", action="store_true",
+                   help="give the network each pixel's distance from the stamp centre as a second input channel, "
+                        "so it knows which galaxy is the central one (new channel's weights start at zero with --init)")
     p.add_argument("--no_augment", action="store_true",
                    help="do not turn and flip the training samples at random (augmentation is on by default)")
     p.set_defaults(func=_cmd_train)
@@ -295,7 +298,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         val_fraction=args.val_fraction, patience=args.patience, seed=args.seed, device=args.device,
         resume=args.resume, memory_mb=args.memory_mb, augment=not args.no_augment, schedule=args.schedule,
         num_threads=args.threads, flux_weight=args.flux_weight, init=args.init,
-        command=command), f"train {args.model}", unit="batch", log=True)
+        coords=True if args.coords else None, command=command), f"train {args.model}", unit="batch", log=True)
     best = ", ".join(f"{k} {v:.4g}" for k, v in result.card.get("metrics", {}).items() if k != "epoch")
     stop = "early stop" if result.stopped_early else "all epochs run"
     print(f"weights written to {out} (best epoch {result.best_epoch} of {result.epochs_run}, {stop}: {best})")

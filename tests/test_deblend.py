@@ -405,3 +405,33 @@ def test_init_fine_tunes_from_weights_and_records_them(tmp_path):
         run_job(train_model("unet-seg", h5, tmp_path / "x.pt", epochs=1, init=first, **kw))
     with pytest.raises(ValueError, match="not both"):
         run_job(train_model("unet-deblend", h5, tuned, epochs=1, init=first, resume=True, **kw))
+
+
+def test_centre_channel_init_starts_from_the_same_model_and_learns_it(tmp_path):
+    import torch
+
+    from candels_gui.core.jobs import run_job
+    from candels_gui.deblend.models import add_centre_channel, build_model
+    from candels_gui.deblend.torch_deblender import load_weights
+    from candels_gui.deblend.training import train_model
+
+    r = add_centre_channel(torch.zeros(2, 1, 6, 8))[:, 1]
+    assert r.shape == (2, 6, 8) and r[0, 3, 4] == 0 and r[0, 3, 0] == pytest.approx(1.0)   # 4 px: half of 8
+    h5 = _write_h5(tmp_path / "blends.h5", n=12)
+    first = tmp_path / "first.pt"
+    kw = dict(batch_size=6, device="cpu", patience=10)
+    run_job(train_model("unet-deblend", h5, first, epochs=1, model_kwargs={"base": 8, "depth": 2}, **kw))
+    widened = tmp_path / "widened.pt"
+    res = run_job(train_model("unet-deblend", h5, widened, epochs=1, init=first, coords=True, lr=0.0, **kw))
+    assert res.card["kwargs"] == {"base": 8, "depth": 2, "coords": True}
+    old, new = load_weights(first)[0], load_weights(widened)[0]
+    assert new.down[0][0].weight.shape[1] == 2 and not new.down[0][0].weight[:, 1].any()   # zero at lr 0
+    x = torch.randn(3, 1, 32, 32)
+    with torch.no_grad():   # the same function as the init model (batch-norm statistics aside: eval both)
+        old.load_state_dict({k: v for k, v in new.state_dict().items() if k != "down.0.0.weight"}, strict=False)
+        torch.testing.assert_close(old(x), new(x))
+    tuned = run_job(train_model("unet-deblend", h5, tmp_path / "tuned.pt", epochs=1, init=first, coords=True,
+                                lr=1e-2, **kw))
+    assert load_weights(tmp_path / "tuned.pt")[0].down[0][0].weight[:, 1].abs().sum() > 0   # the channel is used
+    assert tuned.card["kwargs"]["coords"] is True
+    assert build_model("blend2flux", base=4, depth=2, coords=True)(torch.zeros(2, 1, 16, 16)).shape == (2, 2)

@@ -24,6 +24,12 @@ Models
 ``PatchDiscriminator``  conditional PatchGAN: (blend, 2 images) -> (B,1,h,w) real/fake logits
 ``Blend2Flux``     (B,1,H,W) -> (B,2) normalised log fluxes
 Any H, W works: the U-Nets pad to a multiple of their down-sampling factor and crop back.
+
+Every model takes ``coords=True`` (an architecture option, recorded in the model card): a second input
+channel holds each pixel's distance from the stamp centre (:func:`add_centre_channel`). Convolutions cannot
+tell where they are, and a network without the channel has only the zero padding at the stamp's edges to
+tell the central galaxy from its companion; :func:`load_matching_state` starts such a model from weights
+without the channel (its weights at zero: the same function).
 """
 
 from __future__ import annotations
@@ -36,7 +42,8 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["UNetSeg", "UNetDeblend", "CGANGenerator", "PatchDiscriminator", "Blend2Flux",
-           "ARCHITECTURES", "build_model", "asinh_normalise", "asinh_denormalise", "count_parameters"]
+           "ARCHITECTURES", "build_model", "asinh_normalise", "asinh_denormalise", "count_parameters",
+           "add_centre_channel", "load_matching_state"]
 
 
 # ------------------------------------------------------------------------------------ normalisation
@@ -73,6 +80,25 @@ def _pad_to(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, in
     return x, (h, w)
 
 
+def add_centre_channel(x: torch.Tensor) -> torch.Tensor:
+    """``x`` (B,C,H,W) with one more channel: each pixel's distance from the stamp centre ``(W//2, H//2)``
+    (where the central galaxy sits), in units of half the stamp size.
+
+    Convolutions are blind to where they are; this channel tells the network which galaxy is the central
+    one, so it can put each galaxy in its own output (CoordConv, Liu et al. 2018).
+
+    Examples
+    --------
+    >>> add_centre_channel(torch.zeros(1, 1, 4, 4))[0, 1, 2, 2].item()
+    0.0
+    """
+    b, _, h, w = x.shape
+    yy = (torch.arange(h, device=x.device, dtype=x.dtype) - h // 2)[:, None]
+    xx = (torch.arange(w, device=x.device, dtype=x.dtype) - w // 2)[None, :]
+    r = torch.sqrt(xx * xx + yy * yy) / (max(h, w) / 2)
+    return torch.cat([x, r.expand(b, 1, h, w)], dim=1)
+
+
 class _DoubleConv(nn.Sequential):
     def __init__(self, cin: int, cout: int) -> None:
         super().__init__(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
@@ -83,12 +109,14 @@ class _DoubleConv(nn.Sequential):
 class _UNet(nn.Module):
     """Plain U-Net: ``depth`` max-pool stages of doubled width, transposed-conv up-sampling, skips."""
 
-    def __init__(self, out_channels: int, *, in_channels: int = 1, base: int = 16, depth: int = 3) -> None:
+    def __init__(self, out_channels: int, *, in_channels: int = 1, base: int = 16, depth: int = 3,
+                 coords: bool = False) -> None:
         super().__init__()
         if depth < 1 or base < 1:
             raise ValueError(f"depth and base must be >= 1, got {depth}, {base}")
         widths = [base * 2 ** i for i in range(depth + 1)]
-        self.depth = depth
+        self.depth, self.coords = depth, bool(coords)
+        in_channels += int(self.coords)
         self.down = nn.ModuleList([_DoubleConv(in_channels, widths[0])] +
                                   [_DoubleConv(widths[i], widths[i + 1]) for i in range(depth)])
         self.up = nn.ModuleList([nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2)
@@ -97,6 +125,8 @@ class _UNet(nn.Module):
         self.head = nn.Conv2d(widths[0], out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.coords:
+            x = add_centre_channel(x)
         x, (h, w) = _pad_to(x, 2 ** self.depth)
         skips = []
         for i, block in enumerate(self.down):
@@ -111,15 +141,15 @@ class _UNet(nn.Module):
 class UNetSeg(_UNet):
     """U-Net to ogg_masks logits: (B,1,H,W) -> (B,3,H,W) = [overlap, central, companion]."""
 
-    def __init__(self, *, base: int = 16, depth: int = 3) -> None:
-        super().__init__(3, base=base, depth=depth)
+    def __init__(self, *, base: int = 16, depth: int = 3, coords: bool = False) -> None:
+        super().__init__(3, base=base, depth=depth, coords=coords)
 
 
 class UNetDeblend(_UNet):
     """U-Net image deblender: (B,1,H,W) -> (B,2,H,W) normalised [central, companion] images."""
 
-    def __init__(self, *, base: int = 16, depth: int = 3) -> None:
-        super().__init__(2, base=base, depth=depth)
+    def __init__(self, *, base: int = 16, depth: int = 3, coords: bool = False) -> None:
+        super().__init__(2, base=base, depth=depth, coords=coords)
 
 
 # ------------------------------------------------------------------------------------------ cGAN
@@ -129,13 +159,13 @@ class CGANGenerator(nn.Module):
     linear output (normalised images are not bounded, so no tanh)."""
 
     def __init__(self, *, base: int = 32, depth: int = 4, out_channels: int = 2, dropout: float = 0.5,
-                 n_dropout: int = 1) -> None:
+                 n_dropout: int = 1, coords: bool = False) -> None:
         super().__init__()
         w = [min(base * 2 ** i, base * 8) for i in range(depth)]
-        self.depth = depth
+        self.depth, self.coords = depth, bool(coords)
         self.enc = nn.ModuleList()
         for i in range(depth):
-            cin = 1 if i == 0 else w[i - 1]
+            cin = 1 + int(self.coords) if i == 0 else w[i - 1]
             layers: list[nn.Module] = [nn.Conv2d(cin, w[i], 4, stride=2, padding=1, bias=i == 0)]
             if 0 < i < depth - 1:
                 layers.append(nn.BatchNorm2d(w[i]))
@@ -152,6 +182,8 @@ class CGANGenerator(nn.Module):
         self.out = nn.ConvTranspose2d(2 * w[0], out_channels, 4, stride=2, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.coords:
+            x = add_centre_channel(x)
         x, (h, w) = _pad_to(x, 2 ** self.depth)
         skips = []
         for block in self.enc:
@@ -195,10 +227,11 @@ class Blend2Flux(nn.Module):
     pooling, and a two-layer head.
     """
 
-    def __init__(self, *, base: int = 16, depth: int = 4, hidden: int = 128) -> None:
+    def __init__(self, *, base: int = 16, depth: int = 4, hidden: int = 128, coords: bool = False) -> None:
         super().__init__()
         layers: list[nn.Module] = []
-        cin = 1
+        self.coords = bool(coords)
+        cin = 1 + int(self.coords)
         for i in range(depth):
             cout = base * 2 ** i
             layers += [_DoubleConv(cin, cout), nn.MaxPool2d(2)]
@@ -207,9 +240,36 @@ class Blend2Flux(nn.Module):
         self.head = nn.Sequential(nn.Linear(2 * cin, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, 2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        f = self.features(x)
+        f = self.features(add_centre_channel(x) if self.coords else x)
         pooled = torch.cat([f.mean(dim=(2, 3)), f.amax(dim=(2, 3))], dim=1)
         return self.head(pooled)
+
+
+def load_matching_state(model: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
+    """Load ``state`` into ``model`` where the tensors fit; a convolution weight of the model with more
+    input channels than the state's (a model with :func:`add_centre_channel`, from weights without it) gets
+    the state's weights for the first channels and zeros for the new ones, so the model starts computing
+    exactly what the state's model did. Returns the names of the tensors so widened.
+
+    Raises
+    ------
+    RuntimeError
+        When a tensor is missing or its shape differs otherwise.
+    """
+    own = model.state_dict()
+    widened, merged = [], {}
+    for key, value in state.items():
+        target = own.get(key)
+        if (target is not None and value.ndim == 4 and target.ndim == 4 and target.shape[1] > value.shape[1]
+                and target.shape[0] == value.shape[0] and target.shape[2:] == value.shape[2:]):
+            grown = torch.zeros_like(target)
+            grown[:, :value.shape[1]] = value
+            merged[key] = grown
+            widened.append(key)
+        else:
+            merged[key] = value
+    model.load_state_dict(merged)
+    return widened
 
 
 #: Registry name -> model class (the cGAN's generator; its discriminator is only used in training).

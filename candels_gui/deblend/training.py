@@ -159,7 +159,8 @@ def train_model(name: str, data_path: str | os.PathLike, out_path: str | os.Path
                 model_kwargs: dict[str, Any] | None = None, scale: float = 1.0,
                 l1_lambda: float = 100.0, memory_mb: float = 1024, num_threads: int = 2,
                 augment: bool = True, schedule: str = "cosine", flux_weight: float = 1.0,
-                init: str | os.PathLike | None = None, command: str | None = None) -> Job:
+                init: str | os.PathLike | None = None, coords: bool | None = None,
+                command: str | None = None) -> Job:
     """Train model ``name`` on an HDF5 export (a job generator returning a :class:`TrainResult`).
 
     Parameters
@@ -185,6 +186,11 @@ def train_model(name: str, data_path: str | os.PathLike, out_path: str | os.Path
         Start from the weights of this ``.pt`` file (fine-tuning; its architecture options are used, and
         its card's command is recorded in the new card); the run is otherwise a new one (epochs,
         schedule, early stopping). Not with ``resume``.
+    coords : bool, optional
+        Give the network the distance from the stamp centre as a second input channel
+        (:func:`~.models.add_centre_channel`); ``None`` keeps the architecture options (``model_kwargs``,
+        the ``init`` weights' or :data:`DEFAULT_KWARGS`). With ``init`` weights that lack it, the new
+        channel's weights start at zero, so the run starts from exactly the ``init`` model.
     resume : bool or path, optional
         ``True`` resumes from ``out_path + ".ckpt"`` when it exists; a path resumes from that file.
     cancel : CancelToken, optional
@@ -229,6 +235,8 @@ def train_model(name: str, data_path: str | os.PathLike, out_path: str | os.Path
                                                 "metrics": init_card.get("metrics")})
         model_kwargs = dict(init_card.get("kwargs", {})) if model_kwargs is None else model_kwargs
     kwargs = dict(model_kwargs if model_kwargs is not None else DEFAULT_KWARGS[name])
+    if coords is not None:
+        kwargs["coords"] = bool(coords)
     options = {"epochs": int(epochs), "batch_size": int(batch_size), "lr": float(lr),
                "val_fraction": float(val_fraction), "patience": int(patience), "seed": int(seed),
                "scale": float(scale), "l1_lambda": float(l1_lambda) if name == "cgan" else None,
@@ -244,7 +252,7 @@ def _train(name: str, data_path: Path, out_path: Path, kwargs: dict[str, Any], o
            cmd: str, init_state: Any = None) -> Job:
     import torch
 
-    from .models import PatchDiscriminator, build_model
+    from .models import PatchDiscriminator, build_model, load_matching_state
     from .torch_deblender import pick_device, save_weights
 
     yield Progress(0, 0, f"{name}: reading {data_path.name}")
@@ -262,7 +270,7 @@ def _train(name: str, data_path: Path, out_path: Path, kwargs: dict[str, Any], o
         dev = pick_device(device)
         model = build_model(name, **kwargs)
         if init_state is not None:
-            model.load_state_dict(init_state[0])
+            load_matching_state(model, init_state[0])
         model = model.to(dev)
         optim = torch.optim.Adam(model.parameters(), lr=opt["lr"], betas=(0.5, 0.999) if name == "cgan" else (0.9, 0.999))
         disc = optim_d = None
