@@ -401,8 +401,13 @@ def test_init_fine_tunes_from_weights_and_records_them(tmp_path):
     a, b = load_weights(first)[0].state_dict(), load_weights(tuned)[0].state_dict()
     # lr 0: the weights are those of the init (batch-norm running statistics still move)
     assert all(torch.equal(a[k], b[k]) for k in a if "running" not in k and "num_batches" not in k)
-    with pytest.raises(DataError, match="not 'unet-seg'"):
-        run_job(train_model("unet-seg", h5, tmp_path / "x.pt", epochs=1, init=first, **kw))
+    with pytest.raises(DataError, match="not 'blend2flux'"):
+        run_job(train_model("blend2flux", h5, tmp_path / "x.pt", epochs=1, init=first, **kw))
+    seg = run_job(train_model("unet-seg", h5, tmp_path / "seg.pt", epochs=1, init=first, lr=0.0, **kw))
+    assert seg.card["init"]["architecture"] == "unet-deblend"      # the same body, a fresh output layer
+    assert seg.card["init"]["not_loaded"] == ["head.weight", "head.bias"]
+    s, d = load_weights(tmp_path / "seg.pt")[0].state_dict(), load_weights(first)[0].state_dict()
+    assert torch.equal(s["down.0.0.weight"], d["down.0.0.weight"]) and s["head.weight"].shape[0] == 3
     with pytest.raises(ValueError, match="not both"):
         run_job(train_model("unet-deblend", h5, tuned, epochs=1, init=first, resume=True, **kw))
 

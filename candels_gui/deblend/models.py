@@ -245,31 +245,37 @@ class Blend2Flux(nn.Module):
         return self.head(pooled)
 
 
-def load_matching_state(model: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
-    """Load ``state`` into ``model`` where the tensors fit; a convolution weight of the model with more
-    input channels than the state's (a model with :func:`add_centre_channel`, from weights without it) gets
-    the state's weights for the first channels and zeros for the new ones, so the model starts computing
-    exactly what the state's model did. Returns the names of the tensors so widened.
+def load_matching_state(model: nn.Module, state: dict[str, torch.Tensor]) -> tuple[list[str], list[str]]:
+    """Load ``state`` into ``model`` where the tensors fit.
 
-    Raises
-    ------
-    RuntimeError
-        When a tensor is missing or its shape differs otherwise.
+    A convolution weight of the model with more input channels than the state's (a model with
+    :func:`add_centre_channel`, from weights without it) gets the state's weights for the first channels
+    and zeros for the new ones, so the model starts computing exactly what the state's model did. A
+    tensor of another shape (the output layer of another model with the same body, as ``unet-seg``'s
+    three mask channels for ``unet-deblend``'s two images) keeps the model's own initial values.
+
+    Returns
+    -------
+    (widened, skipped) : (list of str, list of str)
+        Names of the tensors widened, and of those left at their initial values.
     """
     own = model.state_dict()
-    widened, merged = [], {}
-    for key, value in state.items():
-        target = own.get(key)
-        if (target is not None and value.ndim == 4 and target.ndim == 4 and target.shape[1] > value.shape[1]
-                and target.shape[0] == value.shape[0] and target.shape[2:] == value.shape[2:]):
+    widened, skipped, merged = [], [], dict(own)
+    for key, target in own.items():
+        value = state.get(key)
+        if value is None or value.ndim != target.ndim:
+            skipped.append(key)
+        elif value.shape == target.shape:
+            merged[key] = value
+        elif (value.ndim == 4 and target.shape[1] > value.shape[1] and target.shape[0] == value.shape[0]
+              and target.shape[2:] == value.shape[2:]):
             grown = torch.zeros_like(target)
             grown[:, :value.shape[1]] = value
-            merged[key] = grown
-            widened.append(key)
+            merged[key], _ = grown, widened.append(key)
         else:
-            merged[key] = value
+            skipped.append(key)
     model.load_state_dict(merged)
-    return widened
+    return widened, skipped
 
 
 #: Registry name -> model class (the cGAN's generator; its discriminator is only used in training).

@@ -46,7 +46,8 @@ import numpy as np
 
 from ..core.errors import DataError
 from ..core.jobs import CancelToken, Job, Progress, check_cancel
-from .training_data import DEFAULT_KWARGS, IMAGE_MODELS, TrainingData, augment_batch, data_hash, epoch_lr
+from .training_data import (DEFAULT_KWARGS, IMAGE_MODELS, SHARED_BODY, TrainingData, augment_batch, data_hash,
+                            epoch_lr)
 
 __all__ = ["train_model", "TrainResult", "TrainingData", "data_hash", "DEFAULT_KWARGS", "augment_batch",
            "epoch_lr"]
@@ -185,7 +186,9 @@ def train_model(name: str, data_path: str | os.PathLike, out_path: str | os.Path
     init : path, optional
         Start from the weights of this ``.pt`` file (fine-tuning; its architecture options are used, and
         its card's command is recorded in the new card); the run is otherwise a new one (epochs,
-        schedule, early stopping). Not with ``resume``.
+        schedule, early stopping). Not with ``resume``. ``unet-deblend`` may start from ``unet-seg``
+        weights and the reverse (:data:`SHARED_BODY`: the same U-Net but the output layer, which starts
+        fresh): a segmentation network already knows which pixels belong to which galaxy.
     coords : bool, optional
         Give the network the distance from the stamp centre as a second input channel
         (:func:`~.models.add_centre_channel`); ``None`` keeps the architecture options (``model_kwargs``,
@@ -228,9 +231,11 @@ def train_model(name: str, data_path: str | os.PathLike, out_path: str | os.Path
         from .torch_deblender import load_weights
 
         init_model, init_card = load_weights(init)
-        if init_card.get("architecture") != name:
-            raise DataError(f"{init}: holds a {init_card.get('architecture')!r} model, not {name!r}")
+        init_arch = init_card.get("architecture")
+        if init_arch != name and {init_arch, name} != set(SHARED_BODY):
+            raise DataError(f"{init}: holds a {init_arch!r} model, not {name!r}")
         init_state = (init_model.state_dict(), {"weights": Path(init).name, "command": init_card.get("command"),
+                                                "architecture": init_arch,
                                                 "epochs_run": len(init_card.get("history", [])),
                                                 "metrics": init_card.get("metrics")})
         model_kwargs = dict(init_card.get("kwargs", {})) if model_kwargs is None else model_kwargs
@@ -270,7 +275,9 @@ def _train(name: str, data_path: Path, out_path: Path, kwargs: dict[str, Any], o
         dev = pick_device(device)
         model = build_model(name, **kwargs)
         if init_state is not None:
-            load_matching_state(model, init_state[0])
+            _, init_state[1]["not_loaded"] = load_matching_state(model, init_state[0])
+            if init_state[1]["architecture"] == name and init_state[1]["not_loaded"]:
+                raise DataError(f"init weights do not fit {name} {kwargs}: {init_state[1]['not_loaded']}")
         model = model.to(dev)
         optim = torch.optim.Adam(model.parameters(), lr=opt["lr"], betas=(0.5, 0.999) if name == "cgan" else (0.9, 0.999))
         disc = optim_d = None

@@ -19,7 +19,7 @@ import numpy as np
 from ..core.errors import DataError
 from .base import flux_region, robust_sigma
 
-__all__ = ["TrainingData", "augment_batch", "epoch_lr", "data_hash", "DEFAULT_KWARGS", "IMAGE_MODELS"]
+__all__ = ["TrainingData", "augment_batch", "epoch_lr", "data_hash", "DEFAULT_KWARGS", "IMAGE_MODELS", "SHARED_BODY"]
 
 
 #: Architecture options used when ``model_kwargs`` is not given.
@@ -27,6 +27,8 @@ DEFAULT_KWARGS: dict[str, dict[str, Any]] = {
     "unet-seg": {"base": 16, "depth": 3}, "unet-deblend": {"base": 16, "depth": 3},
     "cgan": {"base": 32, "depth": 4}, "blend2flux": {"base": 16, "depth": 4},
 }
+#: Models of the same U-Net body (all but the output layer): each can start from the other's weights.
+SHARED_BODY = ("unet-seg", "unet-deblend")
 #: Models that predict the isolated galaxy images.
 IMAGE_MODELS = ("unet-deblend", "cgan")
 
