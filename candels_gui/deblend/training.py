@@ -287,6 +287,7 @@ def _train(name: str, data_path: Path, out_path: Path, kwargs: dict[str, Any], o
         ckpt_path = out_path.with_name(out_path.name + ".ckpt")
         res = TrainResult(path=out_path)
         best_state, bad, start = None, 0, 1
+        init_info = None if init_state is None else init_state[1]
         src = Path(resume) if resume not in (None, False, True) else ckpt_path if resume else None
         if src is not None and src.is_file():
             ck = torch.load(src, map_location="cpu", weights_only=True)
@@ -298,6 +299,7 @@ def _train(name: str, data_path: Path, out_path: Path, kwargs: dict[str, Any], o
                 disc.load_state_dict(ck["disc"])
                 optim_d.load_state_dict(ck["optim_d"])
             rng.bit_generator.state = ck["rng"]
+            init_info = ck.get("init")     # a resumed fine-tuning keeps the record of its start
             torch.set_rng_state(ck["torch_rng"])
             res.history, res.best_val_loss, res.best_epoch = ck["history"], ck["best_val"], ck["best_epoch"]
             best_state, bad, start = ck["best_state"], ck["bad"], ck["epoch"] + 1
@@ -357,7 +359,7 @@ def _train(name: str, data_path: Path, out_path: Path, kwargs: dict[str, Any], o
             ck = {"name": name, "epoch": epoch, "model": model.state_dict(), "optim": optim.state_dict(),
                   "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "history": res.history,
                   "best_val": res.best_val_loss, "best_epoch": res.best_epoch, "best_state": best_state,
-                  "bad": bad, "options": opt, "kwargs": kwargs}
+                  "bad": bad, "options": opt, "kwargs": kwargs, "init": init_info}
             if disc is not None:
                 ck.update(disc=disc.state_dict(), optim_d=optim_d.state_dict())
             tmp = ckpt_path.with_name(ckpt_path.name + ".tmp")
@@ -376,7 +378,7 @@ def _train(name: str, data_path: Path, out_path: Path, kwargs: dict[str, Any], o
                     "data_group": data.group, "n_train": int(len(train_idx)), "n_val": int(n_val),
                     "options": opt, "metrics": best, "history": res.history, "command": cmd,
                     "device": str(dev), "n_parameters": sum(p.numel() for p in model.parameters()),
-                    "init": None if init_state is None else init_state[1]}
+                    "init": init_info}
         save_weights(out_path, model.cpu(), res.card)
         return res
     finally:
