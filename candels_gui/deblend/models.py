@@ -271,7 +271,8 @@ def load_matching_state(model: nn.Module, state: dict[str, torch.Tensor]) -> tup
               and target.shape[2:] == value.shape[2:]):
             grown = torch.zeros_like(target)
             grown[:, :value.shape[1]] = value
-            merged[key], _ = grown, widened.append(key)
+            merged[key] = grown
+            widened.append(key)
         else:
             skipped.append(key)
     model.load_state_dict(merged)
