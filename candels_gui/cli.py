@@ -277,10 +277,13 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--flux_weight", type=float, default=1.0,
                    help="unet-deblend, cgan: weight of the loss term on each predicted image's total flux (1; 0: off)")
     p.add_argument("--init", default=None, metavar="WEIGHTS.pt",
-                   help="start from these weights (fine-tuning: a new run, recorded in the model card)")
+                   help="start from these weights (fine-tuning: a new run, recorded in the model card); "
+                        "unet-deblend may start from unet-seg's weights and the reverse (the output layer "
+                        "starts fresh)")
     p.add_argument("--coords", action="store_true",
-                   help="give the network each pixel's distance from the stamp centre as a second input channel, "
-                        "so it knows which galaxy is the central one (new channel's weights start at zero with --init)")
+                   help="give the network each pixel's distance from the stamp centre as a second input "
+                        "channel, so it knows which galaxy is the central one (with --init, the new channel's "
+                        "weights start at zero)")
     p.add_argument("--no_augment", action="store_true",
                    help="do not turn and flip the training samples at random (augmentation is on by default)")
     p.set_defaults(func=_cmd_train)

@@ -30,7 +30,8 @@ from ..core.jobs import CancelToken, Job, Progress, check_cancel
 
 __all__ = ["DeblendResult", "Deblender", "register", "available", "get", "describe",
            "descriptions", "catalog_table", "as_batch", "noise_per_image", "robust_sigma",
-           "CATALOG_COLUMNS", "FLUX_REGION_RADIUS", "flux_region", "region_fluxes", "split_by_footprints"]
+           "CATALOG_COLUMNS", "FLUX_REGION_RADIUS", "SPLIT_SMOOTH_SIGMA", "flux_region", "region_fluxes",
+           "split_by_footprints"]
 
 #: Columns every result catalogue has (more may follow).
 CATALOG_COLUMNS = ("x", "y", "flux")
@@ -41,7 +42,7 @@ def catalog_table(x: Sequence[float], y: Sequence[float], flux: Sequence[float])
 
     Examples
     --------
-    >>> catalog_table([1.0], [2.0], [3.0])["flux"][0]
+    >>> float(catalog_table([1.0], [2.0], [3.0])["flux"][0])
     3.0
     """
     return Table({"x": np.asarray(x, np.float64).reshape(-1), "y": np.asarray(y, np.float64).reshape(-1),
@@ -195,8 +196,12 @@ def region_fluxes(images: np.ndarray, footprints: np.ndarray, radius: int = FLUX
     return (np.asarray(images, np.float64) * region).sum(axis=(-2, -1))
 
 
+#: Gaussian sigma (pixels) of each source's own light in :func:`split_by_footprints`, the default of
+#: ``unet-seg``'s photometry and of the oracle that measures the true footprints the same way.
+SPLIT_SMOOTH_SIGMA = 2.0
 
-def split_by_footprints(blend: np.ndarray, footprints: np.ndarray, smooth_sigma: float = 2.0,
+
+def split_by_footprints(blend: np.ndarray, footprints: np.ndarray, smooth_sigma: float = SPLIT_SMOOTH_SIGMA,
                         radius: int = FLUX_REGION_RADIUS) -> np.ndarray:
     """Split a blend (H, W) among K sources of footprints (K, H, W) bool, in proportion to their own light.
 

@@ -53,7 +53,7 @@ def asinh_normalise(x: np.ndarray, sigma: np.ndarray, scale: float = 1.0) -> np.
     Examples
     --------
     >>> z = asinh_normalise(np.array([[3.0]]), np.array([1.0]))
-    >>> float(asinh_denormalise(z, np.array([1.0]))[0, 0])
+    >>> round(float(asinh_denormalise(z, np.array([1.0]))[0, 0]), 5)
     3.0
     """
     s = (scale * np.asarray(sigma, np.float64)).reshape((-1,) + (1,) * (np.ndim(x) - 1))

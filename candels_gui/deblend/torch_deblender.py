@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from ..core.autoseg import smooth
-from .base import (DeblendResult, Deblender, catalog_table, noise_per_image, region_fluxes,
+from .base import (SPLIT_SMOOTH_SIGMA, DeblendResult, Deblender, catalog_table, noise_per_image, region_fluxes,
                    split_by_footprints)
 from .training import IMAGE_MODELS
 
@@ -175,7 +175,8 @@ class TorchDeblender(Deblender):
 
     def __init__(self, model: Any, card: dict[str, Any], *, device: str = "auto", batch_size: int = 32,
                  weights: str | os.PathLike | None = None, footprint_nsigma: float = 1.5,
-                 footprint_fwhm: float = 3.0, split_blend: bool = True, smooth_sigma: float = 2.0) -> None:
+                 footprint_fwhm: float = 3.0, split_blend: bool = True,
+                 smooth_sigma: float = SPLIT_SMOOTH_SIGMA) -> None:
         import torch
 
         self.name = str(card["architecture"])

@@ -19,7 +19,8 @@ import numpy as np
 from ..core.errors import DataError
 from .base import flux_region, robust_sigma
 
-__all__ = ["TrainingData", "augment_batch", "epoch_lr", "data_hash", "DEFAULT_KWARGS", "IMAGE_MODELS", "SHARED_BODY"]
+__all__ = ["TrainingData", "augment_batch", "epoch_lr", "data_hash", "DEFAULT_KWARGS", "IMAGE_MODELS",
+           "SHARED_BODY"]
 
 
 #: Architecture options used when ``model_kwargs`` is not given.
