@@ -401,9 +401,12 @@ def test_init_fine_tunes_from_weights_and_records_them(tmp_path):
     a, b = load_weights(first)[0].state_dict(), load_weights(tuned)[0].state_dict()
     # lr 0: the weights are those of the init (batch-norm running statistics still move)
     assert all(torch.equal(a[k], b[k]) for k in a if "running" not in k and "num_batches" not in k)
-    resumed = run_job(train_model("unet-deblend", h5, tuned, epochs=2, resume=True,
-                                  model_kwargs={"base": 8, "depth": 2}, **kw))
+    with pytest.raises(DataError, match="architecture options"):
+        run_job(train_model("unet-deblend", h5, tuned, epochs=2, resume=True, model_kwargs={"base": 4}, **kw))
+    # no options given: the checkpoint's architecture (the init's), not the default U-Net
+    resumed = run_job(train_model("unet-deblend", h5, tuned, epochs=2, resume=True, **kw))
     assert resumed.epochs_run == 2 and resumed.card["init"]["weights"] == "first.pt"   # kept through --resume
+    assert resumed.card["kwargs"] == {"base": 8, "depth": 2}
     with pytest.raises(DataError, match="not 'blend2flux'"):
         run_job(train_model("blend2flux", h5, tmp_path / "x.pt", epochs=1, init=first, **kw))
     seg = run_job(train_model("unet-seg", h5, tmp_path / "seg.pt", epochs=1, init=first, lr=0.0, **kw))

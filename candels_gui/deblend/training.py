@@ -199,7 +199,8 @@ def train_model(name: str, data_path: str | os.PathLike, out_path: str | os.Path
     cancel : CancelToken, optional
         Checked between batches; the last finished epoch stays in the checkpoint.
     model_kwargs : dict, optional
-        Architecture options (default :data:`DEFAULT_KWARGS`).
+        Architecture options (default :data:`DEFAULT_KWARGS`). A resumed run takes its checkpoint's unless
+        these (or ``coords``) are given, which must then match them.
     scale : float
         Normalisation scale (``arcsinh(x / (scale * sigma))``).
     l1_lambda : float
@@ -239,6 +240,7 @@ def train_model(name: str, data_path: str | os.PathLike, out_path: str | os.Path
                                                 "epochs_run": len(init_card.get("history", [])),
                                                 "metrics": init_card.get("metrics")})
         model_kwargs = dict(init_card.get("kwargs", {})) if model_kwargs is None else model_kwargs
+    chosen = model_kwargs is not None or coords is not None
     kwargs = dict(model_kwargs if model_kwargs is not None else DEFAULT_KWARGS[name])
     if coords is not None:
         kwargs["coords"] = bool(coords)
@@ -248,12 +250,23 @@ def train_model(name: str, data_path: str | os.PathLike, out_path: str | os.Path
                "augment": bool(augment), "schedule": schedule,
                "flux_weight": float(flux_weight) if name in IMAGE_MODELS else None}
     cmd = command if command is not None else " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
-    return _train(name, Path(data_path), Path(out_path), kwargs, options, device, resume, cancel,
+    return _train(name, Path(data_path), Path(out_path), (kwargs, chosen), options, device, resume, cancel,
                   memory_mb, max(1, min(2, int(num_threads))), cmd, init_state)
 
 
-def _train(name: str, data_path: Path, out_path: Path, kwargs: dict[str, Any], opt: dict[str, Any],
-           device: str, resume: Any, cancel: CancelToken | None, memory_mb: float, threads: int,
+def _resumed_kwargs(ck: dict[str, Any], src: Path, kwargs: dict[str, Any], chosen: bool) -> dict[str, Any]:
+    """The architecture options of a resumed run: the checkpoint's, unless the caller chose others."""
+    saved = ck.get("kwargs")
+    if saved is None:
+        return kwargs
+    if chosen and dict(saved) != kwargs:
+        raise DataError(f"{src}: the checkpoint's architecture options are {dict(saved)}, not {kwargs}; "
+                        "resume with the same options, or leave them out")
+    return dict(saved)
+
+
+def _train(name: str, data_path: Path, out_path: Path, arch: tuple[dict[str, Any], bool],
+           opt: dict[str, Any], device: str, resume: Any, cancel: CancelToken | None, memory_mb: float, threads: int,
            cmd: str, init_state: Any = None) -> Job:
     import torch
 
@@ -273,6 +286,12 @@ def _train(name: str, data_path: Path, out_path: Path, kwargs: dict[str, Any], o
         perm = rng.permutation(data.n)
         val_idx, train_idx = np.sort(perm[:n_val]), perm[n_val:]
         dev = pick_device(device)
+        ckpt_path = out_path.with_name(out_path.name + ".ckpt")
+        src = Path(resume) if resume not in (None, False, True) else ckpt_path if resume else None
+        ck = torch.load(src, map_location="cpu", weights_only=True) if src is not None and src.is_file() else None
+        if ck is not None and ck["name"] != name:
+            raise DataError(f"{src}: checkpoint of {ck['name']!r}, not {name!r}")
+        kwargs = arch[0] if ck is None else _resumed_kwargs(ck, src, *arch)
         model = build_model(name, **kwargs)
         if init_state is not None:
             _, init_state[1]["not_loaded"] = load_matching_state(model, init_state[0])
@@ -284,15 +303,10 @@ def _train(name: str, data_path: Path, out_path: Path, kwargs: dict[str, Any], o
         if name == "cgan":
             disc = PatchDiscriminator().to(dev)
             optim_d = torch.optim.Adam(disc.parameters(), lr=opt["lr"], betas=(0.5, 0.999))
-        ckpt_path = out_path.with_name(out_path.name + ".ckpt")
         res = TrainResult(path=out_path)
         best_state, bad, start = None, 0, 1
         init_info = None if init_state is None else init_state[1]
-        src = Path(resume) if resume not in (None, False, True) else ckpt_path if resume else None
-        if src is not None and src.is_file():
-            ck = torch.load(src, map_location="cpu", weights_only=True)
-            if ck["name"] != name:
-                raise DataError(f"{src}: checkpoint of {ck['name']!r}, not {name!r}")
+        if ck is not None:
             model.load_state_dict(ck["model"])
             optim.load_state_dict(ck["optim"])
             if disc is not None:
