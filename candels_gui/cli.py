@@ -219,7 +219,8 @@ def _cmd_screenshot(args: argparse.Namespace) -> int:
 def _add_deblend(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("deblend", help="run a deblender on an export (--list shows them)")
     p.add_argument("--list", action="store_true", help="list the deblenders and exit")
-    p.add_argument("--model", help="deblender name (see --list)")
+    p.add_argument("--model", help="deblender name (see --list; NAME+tta for a torch model's test-time "
+                                   "augmentation)")
     p.add_argument("--data", help="export or produce output (folder, HDF5 or FITS)")
     p.add_argument("--split", default=None, help="split to read (train/test; default: test when present)")
     p.add_argument("--weights", default=None, help="weights file for a torch model (default: shipped)")
@@ -229,25 +230,25 @@ def _add_deblend(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_deblend(args: argparse.Namespace) -> int:
-    from .deblend import available, descriptions, get
+    from .deblend import descriptions, get
+    from .deblend.base import TTA_SUFFIX
 
     if args.list:
         for name, text in descriptions().items():
             print(f"{name:14s} {text}")
+        print(f"\nThe torch models also run as NAME{TTA_SUFFIX} (e.g. unet-seg{TTA_SUFFIX}): outputs averaged over "
+              "the 8 turns and flips of each blend, 8 times slower.")
         return 0
     if not (args.model and args.data and args.output):
         raise ValueError("deblend needs --model, --data and -o (or --list)")
-    if args.model not in available():
-        raise ValueError(f"unknown deblender {args.model!r}; available: {available()}")
     from .core.export import export_splits, read_export
     from .core.jobs import run_with_progress
     from .deblend.results_io import write_results
 
+    deblender = get(args.model, **({"weights": args.weights} if args.weights else {}))
     splits = export_splits(args.data)
     split = args.split or ("test" if "test" in splits else splits[0])
     data = read_export(args.data, split=split)
-    kwargs = {"weights": args.weights} if args.weights else {}
-    deblender = get(args.model, **kwargs)
     results = run_with_progress(deblender.iter_run(data.images, batch_size=args.batch_size),
                                 f"{args.model} on {split or 'blends'}", unit="blend")
     out = write_results(args.output, results, data_path=str(args.data))
@@ -316,7 +317,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", default=None, metavar="EXPORT", help="export to evaluate on (required)")
     p.add_argument("--deblenders", default=None, metavar="A,B,C",
                    help="comma-separated deblender names (default: every registered one that can be built; "
-                        "see 'candels-gui deblend --list')")
+                        "see 'candels-gui deblend --list'); NAME+tta: a torch model averaged over the 8 turns "
+                        "and flips of each blend")
     p.add_argument("--split", default=None, metavar="NAME", help="split to read (default: test when present)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="evaluate the first N blends only")
     p.add_argument("--max_separation", type=float, default=None, metavar="PX",

@@ -51,5 +51,5 @@ def _torch_factory(name: str):
 register("photutils", _photutils, "photutils detect_sources + deblend_sources, segmentation flux split")
 register("sep", _sep, "SEP (SExtractor) with the Boucaud et al. 2020 strict/loose configurations")
 for _name, _desc in TORCH_MODELS.items():
-    register(_name, _torch_factory(_name), _desc)
+    register(_name, _torch_factory(_name), _desc, tta=True)
 del _name, _desc

@@ -31,7 +31,7 @@ from ..core.jobs import CancelToken, Job, Progress, check_cancel
 __all__ = ["DeblendResult", "Deblender", "register", "available", "get", "describe",
            "descriptions", "catalog_table", "as_batch", "noise_per_image", "robust_sigma",
            "CATALOG_COLUMNS", "FLUX_REGION_RADIUS", "SPLIT_SMOOTH_SIGMA", "flux_region", "region_fluxes",
-           "split_by_footprints"]
+           "split_by_footprints", "TTA_SUFFIX"]
 
 #: Columns every result catalogue has (more may follow).
 CATALOG_COLUMNS = ("x", "y", "flux")
@@ -330,26 +330,32 @@ class Deblender(abc.ABC):
 
 
 # ----------------------------------------------------------------------------------------- registry
+#: Suffix that asks :func:`get` for a deblender's test-time-augmented variant (``"unet-seg+tta"``).
+TTA_SUFFIX = "+tta"
+
+
 @dataclass(frozen=True)
 class _Entry:
     factory: Callable[..., Deblender]
     description: str
+    tta: bool = False
 
 
 _REGISTRY: dict[str, _Entry] = {}
 
 
 def register(name: str, factory: Callable[..., Deblender], description: str = "", *,
-             replace: bool = False) -> None:
+             replace: bool = False, tta: bool = False) -> None:
     """Register a deblender factory under ``name`` (``factory(**kw)`` returns a :class:`Deblender`).
 
-    Registering must not import heavy libraries: factories import them when called.
+    Registering must not import heavy libraries: factories import them when called. ``tta``: the factory
+    takes ``tta=True`` (test-time augmentation), which :func:`get` passes for ``name + TTA_SUFFIX``.
     """
     if not name or not isinstance(name, str):
         raise ValueError(f"deblender name must be a non-empty string, got {name!r}")
     if name in _REGISTRY and not replace:
         raise ValueError(f"deblender {name!r} is already registered")
-    _REGISTRY[name] = _Entry(factory, description)
+    _REGISTRY[name] = _Entry(factory, description, bool(tta))
 
 
 def available() -> list[str]:
@@ -377,12 +383,21 @@ def _entry(name: str) -> _Entry:
 def get(name: str, **kw: Any) -> Deblender:
     """Make the deblender registered as ``name`` with options ``kw``.
 
+    ``name + "+tta"`` (:data:`TTA_SUFFIX`) makes the test-time-augmented variant of a torch model
+    (``tta=True``: its outputs averaged over the 8 turns and flips of each blend).
+
     Raises
     ------
     ValueError
-        For an unknown name.
+        For an unknown name, or the ``+tta`` variant of a deblender that has none.
     FileNotFoundError
         For a torch model whose weights file is missing (the message names the ``candels-gui train``
         command that makes it).
     """
+    if name.endswith(TTA_SUFFIX) and name not in _REGISTRY:
+        base = name[:-len(TTA_SUFFIX)]
+        if not _entry(base).tta:
+            raise ValueError(f"deblender {base!r} has no test-time augmentation ({TTA_SUFFIX}); those that do: "
+                             f"{', '.join(k for k, e in _REGISTRY.items() if e.tta)}")
+        return _entry(base).factory(**kw, tta=True)
     return _entry(name).factory(**kw)

@@ -266,8 +266,8 @@ def _resumed_kwargs(ck: dict[str, Any], src: Path, kwargs: dict[str, Any], chose
 
 
 def _train(name: str, data_path: Path, out_path: Path, arch: tuple[dict[str, Any], bool],
-           opt: dict[str, Any], device: str, resume: Any, cancel: CancelToken | None, memory_mb: float, threads: int,
-           cmd: str, init_state: Any = None) -> Job:
+           opt: dict[str, Any], device: str, resume: Any, cancel: CancelToken | None, memory_mb: float,
+           threads: int, cmd: str, init_state: Any = None) -> Job:
     import torch
 
     from .models import PatchDiscriminator, build_model, load_matching_state
