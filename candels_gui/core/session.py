@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
-from functools import cached_property
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -42,6 +40,7 @@ from .commands import (DEFAULT_CAP, AddItems, Command, RemoveItems, ReplaceItems
                        blend_label, describe_spec_change)
 from .errors import DataError
 from .jobs import CancelToken, Job, run_job
+from .queue_item import STATUS_VERBS, STATUSES, QueueItem, utc_now
 from .sampling import SamplingRules, iter_sample_specs
 from .session_files import (AUTOSAVE_ENV, atomic_write_text, autosave_path_for, default_autosave_dir,
                             find_autosave)
@@ -53,51 +52,6 @@ __all__ = ["QueueItem", "Session", "SessionChange", "SessionDataMismatch", "STAT
 
 SESSION_FORMAT = "candels-gui-session"
 SESSION_VERSION = 1
-#: Statuses of a queued blend, in display order.
-STATUSES = ("pending", "accepted", "rejected", "flagged")
-#: Verb of the undo label that sets each status.
-STATUS_VERBS = {"pending": "Reset", "accepted": "Accept", "rejected": "Reject", "flagged": "Flag"}
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-@dataclass(frozen=True)
-class QueueItem:
-    """One queued blend: its spec, status (one of :data:`STATUSES`), a note and when it was added."""
-
-    spec: BlendSpec
-    status: str = "pending"
-    note: str = ""
-    added: str = field(default_factory=_now)
-
-    def __post_init__(self) -> None:
-        if self.status not in STATUSES:
-            raise ValueError(f"unknown status {self.status!r}; expected one of {list(STATUSES)}")
-        if not isinstance(self.spec, BlendSpec):
-            raise TypeError(f"QueueItem.spec must be a BlendSpec, got {type(self.spec).__name__}")
-
-    def replace(self, **changes: Any) -> "QueueItem":
-        """A copy with some fields changed."""
-        return replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict (JSON types only)."""
-        return {"spec": self.spec.to_dict(), "status": self.status, "note": self.note, "added": self.added}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "QueueItem":
-        """Inverse of :meth:`to_dict`."""
-        return cls(BlendSpec.from_dict(data["spec"]), status=data.get("status", "pending"),
-                   note=str(data.get("note", "")), added=str(data.get("added", "")))
-
-    @cached_property
-    def json_text(self) -> str:
-        """Compact JSON of :meth:`to_dict`, computed once (items are immutable): autosave stays cheap."""
-        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
-
-
 @dataclass(frozen=True)
 class SessionChange:
     """What one edit (or undo / redo) changed: the queue's length, some rows, the current spec."""
@@ -387,7 +341,7 @@ class Session:
 
         head: dict[str, Any] = {
             "format": SESSION_FORMAT, "version": SESSION_VERSION, "tool_version": __version__,
-            "saved": _now(), "data": {"path": data_rel, "hash": self.data_hash},
+            "saved": utc_now(), "data": {"path": data_rel, "hash": self.data_hash},
             "seed": self.seed, "random_index": self.random_index, "rules": self.rules.to_dict(),
             "filter": self.filter.to_dict(), "display": self.display,
             "current": self.current.to_dict() if self.current is not None else None,
