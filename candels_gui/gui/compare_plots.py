@@ -100,7 +100,7 @@ class SummaryPlots(QWidget):
         self.binned_items: dict[str, pg.PlotDataItem] = {}
         self.tip: Callable[[int], str] | None = None
         self.scatter = _plot("Δmag vs separation (click: open blend)", "separation (px)",
-                             "Δmag = m_pred − m_true (mag)")
+                             "Δmag, pred − true")
         self.hist = _plot("IoU per galaxy", "IoU", "galaxies")
         self.hist.setXRange(0.0, 1.0, padding=0.02)
         self.binned = _plot("Metric vs separation", "separation bin (px)", "")
@@ -189,7 +189,9 @@ class SummaryPlots(QWidget):
         n = max((len(t) for t in self.tables.values()), default=0)
         key = "  ".join(f"<span style='color:{_hex(c)}'>●</span> {name}" for name, c in self.colors.items())
         self.hint.setText(f"{key} &nbsp;·&nbsp; {n} blend(s) · ○ galaxy 1, △ galaxy 2 · dashed: "
-                          f"|Δmag| = {DMAG_OUTLIER} (outliers and missed galaxies count in the table)")
+                          f"outliers, |Δmag| = {DMAG_OUTLIER}")
+        self.hint.setToolTip(f"Δmag = m_pred − m_true (mag). Points beyond the dashed lines (|Δmag| > "
+                             f"{DMAG_OUTLIER}) are outliers; outliers and missed galaxies count in the table.")
 
     def clear(self) -> None:
         """Remove every curve and point."""
