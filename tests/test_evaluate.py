@@ -328,3 +328,13 @@ def test_oracle_measures_the_truth_as_the_deblenders_are_measured(registry, expo
     no_iso = dataclasses.replace(test_split, isolated=None, label_method="ogg_masks")
     with pytest.raises(DataError, match="no truth to measure as an oracle"):
         run_job(evaluate(no_iso, ["sep"], oracle=True))
+
+
+def test_every_plotted_row_has_its_own_look_and_oracles_are_grey_dashed():
+    from candels_gui.evaluation.plots import _looks
+
+    names = [f"deblender-{i}" for i in range(12)] + ["truth-footprints", "truth-isolated"]
+    looks = _looks(names)
+    assert len(set(looks.values())) == len(names)          # colour, marker and line: never two alike
+    assert looks["deblender-0"][2] == "-" and looks["deblender-9"][2] == "--"
+    assert all(looks[n][2] == "--" and looks[n][0].startswith("0.") for n in ("truth-footprints", "truth-isolated"))

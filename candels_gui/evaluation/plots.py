@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 from astropy.table import Table
@@ -43,6 +43,26 @@ PLOT_FILES = {"separation": "metrics_vs_separation.png", "delta_mag": "metrics_v
 # Okabe & Ito colour-blind-safe palette, and one marker per deblender.
 _COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+# The oracle rows (``evaluate --oracle``): greys, dashed, markers of their own.
+_ORACLE_LOOKS = (("0.45", "h"), ("0.7", "p"))
+
+
+def _looks(names: Sequence[str]) -> dict[str, tuple[str, str, str]]:
+    """name -> (colour, marker, line style): deblenders take the palette in order (dashed from the 9th on,
+    with shifted markers, so no two share a look); the ``truth-`` oracle rows are grey and dashed."""
+    from .measure import ORACLES
+
+    looks, j, k = {}, 0, 0
+    for name in names:
+        if name in ORACLES:
+            colour, marker = _ORACLE_LOOKS[k % len(_ORACLE_LOOKS)]
+            looks[name], k = (colour, marker, "--"), k + 1
+        else:
+            lap = j // len(_COLOURS)
+            looks[name] = (_COLOURS[j % len(_COLOURS)], _MARKERS[(j + 3 * lap) % len(_MARKERS)],
+                           "-" if lap == 0 else "--")
+            j += 1
+    return looks
 _STYLE = {
     "font.size": 11, "axes.labelsize": 12, "axes.titlesize": 12, "legend.fontsize": 10.5,
     "xtick.labelsize": 10, "ytick.labelsize": 10, "axes.spines.top": False, "axes.spines.right": False,
@@ -164,6 +184,7 @@ def _binned_figure(tables: Mapping[str, Table], xkey: str, edges: np.ndarray, xl
         pos = np.arange(nb, dtype=float)
         step = min(0.12, 0.6 / len(names))   # horizontal offset between deblenders in a bin
         handles = []
+        looks = _looks(names)
         for j, name in enumerate(names):
             t = tables[name]
             x = np.abs(_col(t, xkey)) if xkey == "delta_mag" else _col(t, xkey)
@@ -173,8 +194,9 @@ def _binned_figure(tables: Mapping[str, Table], xkey: str, edges: np.ndarray, xl
                 if key not in stats:
                     continue
                 val, err = stats[key]
-                h = ax.errorbar(off, val, yerr=err, color=_COLOURS[j % 8], marker=_MARKERS[j % 8],
-                                markersize=6, linestyle="-", label=name)
+                colour, marker, line = looks[name]
+                h = ax.errorbar(off, val, yerr=err, color=colour, marker=marker, markersize=6, linestyle=line,
+                                label=name)
             handles.append(h)
         labels = [f"{a:g}–{b:g}\nN = {c}" for a, b, c in zip(edges[:-1], edges[1:], counts)]
         for ax, (key, ylabel, ylim) in zip(axes.flat, _PANELS):
@@ -236,13 +258,14 @@ def plot_iou_histograms(source: Any, path: str | os.PathLike, *, bins: int = 20)
         axes = fig.subplots(1, 2, sharey=True)
         for g, (ax, role) in enumerate(zip(axes, ("Central galaxy (galaxy 1)", "Companion (galaxy 2)")), 1):
             drawn = 0
-            for j, (name, t) in enumerate(tables.items()):
+            looks = _looks(list(tables))
+            for name, t in tables.items():
                 v = _col(t, f"iou_{g}")
                 v = v[np.isfinite(v)]
                 if not v.size:
                     continue
                 ax.hist(v, bins=edges, weights=np.full(v.size, 1.0 / v.size), histtype="step",
-                        linewidth=1.9, color=_COLOURS[j % 8],
+                        linewidth=1.9, color=looks[name][0], linestyle=looks[name][2],
                         label=f"{name} (mean {v.mean():.2f}, median {np.median(v):.2f})")
                 drawn += 1
             ax.set_title(role)
@@ -285,12 +308,13 @@ def plot_magnitudes(source: Any, path: str | os.PathLike, *, dmag_range: float =
         finite = all_true[np.isfinite(all_true)]
         lo, hi = (float(finite.min()) - 0.5, float(finite.max()) + 0.5) if finite.size else (20.0, 28.0)
         top.plot([lo, hi], [lo, hi], color="0.25", linestyle="--", linewidth=1.0, label="1:1")
-        for j, (name, t) in enumerate(tables.items()):
+        looks = _looks(list(tables))
+        for name, t in tables.items():
             mt, mp = _mags(t, "true"), _mags(t, "pred")
             ok = np.isfinite(mt) & np.isfinite(mp)
             lost = int(np.sum(np.isfinite(mt) & ~np.isfinite(mp)))
             label = f"{name} ({lost}/{int(np.isfinite(mt).sum())} galaxies without flux)" if lost else name
-            c, m = _COLOURS[j % 8], _MARKERS[j % 8]
+            c, m, _ = looks[name]
             _clipped(top, mt[ok], mp[ok], lo, hi, c, m, label)
             _clipped(bottom, mt[ok], mp[ok] - mt[ok], -dmag_range, dmag_range, c, m, None)
         if not tables:
