@@ -48,12 +48,12 @@ from .base import (SPLIT_SMOOTH_SIGMA, TTA_SUFFIX, DeblendResult, Deblender, cat
 from .training import IMAGE_MODELS
 
 __all__ = ["TorchDeblender", "pick_device", "device_label", "weights_path", "save_weights",
-           "load_weights", "dihedral_mean", "CARD_VERSION", "TTA_SUFFIX"]
+           "load_weights", "dihedral_mean", "CARD_VERSION"]
 
 CARD_VERSION = 1
 
 
-def dihedral_mean(predict: "Callable[[np.ndarray], np.ndarray]", images: np.ndarray) -> np.ndarray:
+def dihedral_mean(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray) -> np.ndarray:
     """Test-time augmentation: the mean of ``predict`` over the 8 turns and flips of ``images`` (B, H, W).
 
     Image outputs (B, C, H, W) are turned back before averaging; other outputs (e.g. fluxes, (B, 2)) are

@@ -32,6 +32,7 @@ from astropy.table import Table
 from ..core.labels import DEFAULT_ZEROPOINT, flux_to_mag
 from ..core.metrics import DMAG_OUTLIER, dmag_stats
 from ..core.metrics_binned import DELTA_MAG_BINS, SEPARATION_BINS, binned_metric
+from .measure import ORACLES
 
 __all__ = ["PLOT_FILES", "write_plots", "plot_vs_separation", "plot_vs_delta_mag", "plot_iou_histograms",
            "plot_magnitudes"]
@@ -43,6 +44,14 @@ PLOT_FILES = {"separation": "metrics_vs_separation.png", "delta_mag": "metrics_v
 # Okabe & Ito colour-blind-safe palette, and one marker per deblender.
 _COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+_STYLE = {
+    "font.size": 11, "axes.labelsize": 12, "axes.titlesize": 12, "legend.fontsize": 10.5,
+    "xtick.labelsize": 10, "ytick.labelsize": 10, "axes.spines.top": False, "axes.spines.right": False,
+    "axes.grid": True, "grid.alpha": 0.35, "grid.linestyle": ":", "lines.linewidth": 1.6,
+    "errorbar.capsize": 2.5, "legend.frameon": False, "savefig.dpi": 150, "figure.dpi": 100,
+    "mathtext.default": "regular",
+}
+
 # The oracle rows (``evaluate --oracle``): greys, dashed, markers of their own.
 _ORACLE_LOOKS = (("0.45", "h"), ("0.7", "p"))
 
@@ -50,8 +59,6 @@ _ORACLE_LOOKS = (("0.45", "h"), ("0.7", "p"))
 def _looks(names: Sequence[str]) -> dict[str, tuple[str, str, str]]:
     """name -> (colour, marker, line style): deblenders take the palette in order (dashed from the 9th on,
     with shifted markers, so no two share a look); the ``truth-`` oracle rows are grey and dashed."""
-    from .measure import ORACLES
-
     looks, j, k = {}, 0, 0
     for name in names:
         if name in ORACLES:
@@ -63,13 +70,6 @@ def _looks(names: Sequence[str]) -> dict[str, tuple[str, str, str]]:
                            "-" if lap == 0 else "--")
             j += 1
     return looks
-_STYLE = {
-    "font.size": 11, "axes.labelsize": 12, "axes.titlesize": 12, "legend.fontsize": 10.5,
-    "xtick.labelsize": 10, "ytick.labelsize": 10, "axes.spines.top": False, "axes.spines.right": False,
-    "axes.grid": True, "grid.alpha": 0.35, "grid.linestyle": ":", "lines.linewidth": 1.6,
-    "errorbar.capsize": 2.5, "legend.frameon": False, "savefig.dpi": 150, "figure.dpi": 100,
-    "mathtext.default": "regular",
-}
 
 
 def _tables(source: Any) -> dict[str, Table]:
@@ -190,11 +190,11 @@ def _binned_figure(tables: Mapping[str, Table], xkey: str, edges: np.ndarray, xl
             x = np.abs(_col(t, xkey)) if xkey == "delta_mag" else _col(t, xkey)
             stats = _binned_stats(t, x, edges)
             off = pos + (j - (len(names) - 1) / 2) * step
+            colour, marker, line = looks[name]
             for ax, (key, _, _) in zip(axes.flat, _PANELS):
                 if key not in stats:
                     continue
                 val, err = stats[key]
-                colour, marker, line = looks[name]
                 h = ax.errorbar(off, val, yerr=err, color=colour, marker=marker, markersize=6, linestyle=line,
                                 label=name)
             handles.append(h)
@@ -256,9 +256,9 @@ def plot_iou_histograms(source: Any, path: str | os.PathLike, *, bins: int = 20)
     with _style():
         fig = _figure(figsize=(11.0, 4.4))
         axes = fig.subplots(1, 2, sharey=True)
+        looks = _looks(list(tables))
         for g, (ax, role) in enumerate(zip(axes, ("Central galaxy (galaxy 1)", "Companion (galaxy 2)")), 1):
             drawn = 0
-            looks = _looks(list(tables))
             for name, t in tables.items():
                 v = _col(t, f"iou_{g}")
                 v = v[np.isfinite(v)]
