@@ -272,3 +272,41 @@ def test_epoch_messages_cache_and_overlays():
     np.testing.assert_array_equal(residual_image(np.full((10, 10), 3, np.float32), res), 2.0)
     with pytest.raises(ValueError, match="do not fit the blend"):
         residual_image(np.zeros((4, 4), np.float32), res)
+
+
+def test_tta_box_runs_the_torch_deblenders_as_their_tta_variant(window, qtbot):
+    from candels_gui.deblend import get
+
+    panel = window.deblend_panel
+    weights = ROOT / "resources" / "models" / "unet-seg.pt"
+    panel.set_weights("unet-seg", weights)
+    panel.set_selected(["sep", "unet-seg"])
+    assert panel.selected() == ["sep", "unet-seg"] and not panel.tta_box.isChecked()
+    panel.tta_box.setChecked(True)
+    assert panel.selected() == ["sep", "unet-seg+tta"]  # classical deblenders have no variant
+    assert panel.rows["unet-seg+tta"].isVisible() and not panel.rows["unet-seg"].isVisible()
+    _run_and_wait(qtbot, panel, panel.run_current, timeout=60000)
+    spec, blend = window.state.spec, window.editor.last_blend.image
+    res = panel.cache.get("unet-seg+tta", spec)
+    assert res is not None and res.name == "unet-seg+tta" and res.params["tta"] is True
+    assert panel.cache.get("unet-seg", spec) is None
+    direct = get("unet-seg+tta", weights=weights, device="cpu").run(blend[None])[0]
+    np.testing.assert_array_equal(res.segmentation, direct.segmentation)
+    assert panel.device_label.text() == f"torch: {res.device}"
+
+    panel.tta_box.setChecked(False)  # the plain model runs beside it; both results stay cached
+    assert panel.rows["unet-seg"].isVisible() and not panel.rows["unet-seg+tta"].isVisible()
+    _run_and_wait(qtbot, panel, panel.run_current, timeout=60000)
+    assert panel.cache.get("unet-seg", spec).params["tta"] is False
+    assert window.compare.names_with_results(spec) == ["sep", "unet-seg", "unet-seg+tta"]
+    colors = window.compare._colors(["unet-seg", "unet-seg+tta"])
+    assert colors["unet-seg"] != colors["unet-seg+tta"]
+
+    panel.set_selected(["unet-seg+tta", "photutils"])
+    assert panel.tta_box.isChecked() and panel.selected() == ["photutils", "unet-seg+tta"]
+    with pytest.raises(ValueError, match="all with"):
+        panel.set_selected(["unet-seg", "cgan+tta"])
+    with pytest.raises(ValueError, match="unknown"):
+        panel.set_selected(["sep+tta"])
+    panel.set_weights("unet-seg", weights)  # new weights forget both variants' results
+    assert panel.cache.get("unet-seg+tta", spec) is None and panel.cache.get("unet-seg", spec) is None

@@ -26,7 +26,7 @@ from PyQt6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLa
                              QSizePolicy, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from ..core.blend import BlendSpec
-from ..deblend.base import DeblendResult
+from ..deblend.base import TTA_SUFFIX, DeblendResult
 from ..evaluation.evaluate import EvaluationResult
 from .compare_grid import BLEND_COLUMNS, SUMMARY_COLUMNS, CompareGrid, MetricTable, comparison_rows
 from .compare_metrics import BlendComparison, blend_comparison, summary_job
@@ -158,7 +158,7 @@ class CompareView(QWidget):
         panel.resultsReady.connect(self._results)
         panel.runFinished.connect(self._run_finished)
         tasks.idle.connect(self._tasks_idle)
-        for box in panel.checks.values():  # a newly checked deblender joins the comparison
+        for box in [*panel.checks.values(), panel.tta_box]:  # a newly checked deblender joins the comparison
             box.toggled.connect(self._schedule)
 
     # ------------------------------------------------------------------ current blend
@@ -174,7 +174,7 @@ class CompareView(QWidget):
     def names_with_results(self, spec: BlendSpec | None = None) -> list[str]:
         """Deblenders (registry order) with a cached result for ``spec`` (default: the current blend)."""
         spec = self.state.spec if spec is None else spec
-        return [] if spec is None else [n for n in self.panel.checks if (n, spec) in self.panel.cache]
+        return [] if spec is None else [n for n in self.panel.run_names() if (n, spec) in self.panel.cache]
 
     def refresh(self) -> None:
         """Show the current blend's results (and run the missing ones when "Run missing" is on)."""
@@ -218,8 +218,12 @@ class CompareView(QWidget):
 
     def _colors(self, names: Any) -> dict[str, tuple[int, int, int]]:
         order = list(self.panel.checks)  # a deblender keeps its colour whatever else is shown
-        return {n: deblender_color(order.index(n) if n in order else len(order) + i)
-                for i, n in enumerate(names)}
+        colors = {}
+        for i, n in enumerate(names):
+            base = n.removesuffix(TTA_SUFFIX)
+            color = deblender_color(order.index(base) if base in order else len(order) + i)
+            colors[n] = color if n == base else tuple(v + (255 - v) * 9 // 20 for v in color)  # +tta: paler
+        return colors
 
     def _schedule(self, *_args: Any) -> None:
         if self.isVisible():

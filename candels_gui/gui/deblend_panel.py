@@ -22,7 +22,7 @@ from PyQt6.QtWidgets import (QCheckBox, QFileDialog, QFrame, QGridLayout, QHBoxL
 from ..core.blend import BlendSpec
 from ..core.jobs import CancelToken, Job, Progress
 from ..deblend import TORCH_MODELS, available, descriptions, get
-from ..deblend.base import Deblender
+from ..deblend.base import TTA_SUFFIX, Deblender
 from ..deblend.torch_deblender import weights_path
 from .deblend_jobs import deblend_job, queue_specs, train_command
 from .deblend_view import DeblendRow, ResultCache
@@ -111,6 +111,14 @@ class DeblendPanel(QWidget):
                 self.weight_buttons[name] = button
                 choose.addWidget(button, r, 1)
         self.refresh_availability()
+        self.tta_box = QCheckBox("Test-time augmentation (8×)")
+        self.tta_box.setObjectName("deblend_tta")
+        self.tta_box.setToolTip(
+            "Run the torch deblenders as NAME+tta: the network's outputs averaged over the 8 turns and\n"
+            "flips of each blend (8 times the inference time). On the README's held-out blends it raises\n"
+            "unet-seg's IoU 0.741 → 0.752 and lowers blend2flux's flux error 24.9 → 24.5 %; it blurs the\n"
+            "images of unet-deblend and cgan, so their photometry gets worse.")
+        self.tta_box.toggled.connect(self._selection_changed)
 
         self.run_button = QPushButton("Run on current blend")
         self.run_button.setToolTip("Deblend the blend in the editor with the checked deblenders (Ctrl+D)")
@@ -136,6 +144,7 @@ class DeblendPanel(QWidget):
         controls = QVBoxLayout()
         controls.setSpacing(6)
         controls.addLayout(choose)
+        controls.addWidget(self.tta_box)
         controls.addWidget(self.run_button)
         controls.addWidget(self.queue_button)
         controls.addWidget(self.auto_run)
@@ -178,17 +187,32 @@ class DeblendPanel(QWidget):
 
     # ------------------------------------------------------------------ choice
     def selected(self) -> list[str]:
-        """Names of the checked (and enabled) deblenders, in registry order."""
-        return [n for n, box in self.checks.items() if box.isChecked() and box.isEnabled()]
+        """Names the checked (and enabled) deblenders run under, in registry order: a torch deblender is
+        ``NAME+tta`` while the test-time augmentation box is checked."""
+        suffix = TTA_SUFFIX if self.tta_box.isChecked() else ""
+        return [n + (suffix if n in self.weights else "") for n, box in self.checks.items()
+                if box.isChecked() and box.isEnabled()]
+
+    def run_names(self) -> list[str]:
+        """Every name a result of this panel can have, in registry order (each torch deblender twice:
+        ``NAME`` and ``NAME+tta``)."""
+        return [v for n in self.checks for v in ((n, n + TTA_SUFFIX) if n in self.weights else (n,))]
 
     def set_selected(self, names: Sequence[str]) -> None:
-        """Check exactly ``names`` (unknown names raise ``ValueError``)."""
-        unknown = [n for n in names if n not in self.checks]
+        """Check exactly ``names``; ``NAME+tta`` names of torch deblenders check the test-time augmentation
+        box (unknown names, or torch deblenders both with and without ``+tta``, raise ``ValueError``)."""
+        unknown = [n for n in names if n not in self.run_names()]
         if unknown:
-            raise ValueError(f"unknown deblender(s) {unknown}; available: {list(self.checks)}")
-        for n, box in self.checks.items():
+            raise ValueError(f"unknown deblender(s) {unknown}; available: {self.run_names()}")
+        tta = {n.endswith(TTA_SUFFIX) for n in names if n.removesuffix(TTA_SUFFIX) in self.weights}
+        if len(tta) > 1:
+            raise ValueError(f"{list(names)}: the torch deblenders run either all with {TTA_SUFFIX} "
+                             f"or all without")
+        bases = {n.removesuffix(TTA_SUFFIX) for n in names}
+        boxes = list(self.checks.items()) + ([("", self.tta_box)] if tta else [])
+        for n, box in boxes:
             box.blockSignals(True)
-            box.setChecked(n in names)
+            box.setChecked(n in bases if n else tta == {True})
             box.blockSignals(False)
         self._selection_changed()
 
@@ -220,8 +244,9 @@ class DeblendPanel(QWidget):
         if name not in self.weights:
             raise ValueError(f"{name!r} is not a torch deblender; torch deblenders: {list(self.weights)}")
         self.weights[name] = Path(path)
-        self.instances.pop(name, None)
-        self.cache.drop(name)
+        for run_name in (name, name + TTA_SUFFIX):
+            self.instances.pop(run_name, None)
+            self.cache.drop(run_name)
         self.refresh_availability()
         if self.checks[name].isEnabled():
             self.checks[name].setChecked(True)
@@ -339,7 +364,8 @@ class DeblendPanel(QWidget):
     def _make(self, name: str) -> Deblender:
         deb = self.instances.get(name)
         if deb is None:
-            deb = get(name, weights=self.weights[name]) if name in self.weights else get(name)
+            base = name.removesuffix(TTA_SUFFIX)
+            deb = get(name, weights=self.weights[base]) if base in self.weights else get(name)
             self.instances[name] = deb
         return deb
 
@@ -354,7 +380,7 @@ class DeblendPanel(QWidget):
         for spec, res in zip(specs, results):
             self.cache.put(name, spec, res)
             self._pending.get(name, set()).discard(spec)
-        if name in self.weights and results:
+        if name.removesuffix(TTA_SUFFIX) in self.weights and results:
             dev = results[0].device
             if dev != self.torch_device:
                 self.torch_device = dev
@@ -407,7 +433,7 @@ class DeblendPanel(QWidget):
                 row = DeblendRow(name, self.display)
                 self.rows[name] = row
                 self._rows_box.insertWidget(self._rows_box.count() - 1, row)
-        order = [n for n in self.checks if n in self.rows]
+        order = [n for n in self.run_names() if n in self.rows]
         for i, name in enumerate(order):  # keep registry order
             self._rows_box.removeWidget(self.rows[name])
             self._rows_box.insertWidget(i, self.rows[name])
