@@ -331,7 +331,9 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--oracle", action="store_true",
                    help="also measure the truth as deblenders are measured: truth-footprints (the blend split "
                         "over the true footprints, unet-seg's photometry), truth-isolated (the true isolated "
-                        "images, the image models' aperture): the floor of each photometry")
+                        "images, the image models' aperture): the floor of each photometry; truth-relabelled "
+                        "(the sample data's labeller re-run on each isolated galaxy with the companion's sky "
+                        "noise added): how far the labels move under the blend's noise, a reference for IoU")
     p.add_argument("--batch_size", type=int, default=32, metavar="N", help="blends per batch (32)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object: deblender -> summary metrics (nothing else on stdout)")

@@ -311,7 +311,7 @@ def test_oracle_measures_the_truth_as_the_deblenders_are_measured(registry, expo
     from candels_gui.deblend.base import split_by_footprints
 
     iso = run_job(evaluate(export_dir, ["sep"], split="test", reference="isolated", oracle=True))
-    assert iso.deblenders == ["sep", "truth-footprints", "truth-isolated"]
+    assert iso.deblenders == ["sep", "truth-footprints", "truth-isolated", "truth-relabelled"]
     for name in ("truth-footprints", "truth-isolated"):
         s = iso.summaries[name]
         assert s["iou_mean"] == 1.0 and s["recall"] == 1.0 and s["precision"] == 1.0, name
@@ -323,7 +323,12 @@ def test_oracle_measures_the_truth_as_the_deblenders_are_measured(registry, expo
     np.testing.assert_allclose([table["flux_pred_1"][3], table["flux_pred_2"][3]], expected, rtol=1e-5)
     assert main(["evaluate", "--data", str(export_dir), "--deblenders", "sep", "--oracle", "--json"]) == 0
     cat = json.loads(capsys.readouterr().out)
-    assert set(cat) == {"sep", "truth-footprints", "truth-isolated"}
+    assert set(cat) == {"sep", "truth-footprints", "truth-isolated", "truth-relabelled"}
+    # the labels re-made through the blend's extra noise move: IoU below 1, far above a random footprint
+    assert 0.5 < cat["truth-relabelled"]["iou_mean"] < 1.0 and cat["truth-relabelled"]["recall"] == 1.0
+    again = run_job(evaluate(export_dir, ["sep"], split="test", reference="isolated", oracle=True))
+    np.testing.assert_array_equal(again.tables["truth-relabelled"]["iou_1"], iso.tables["truth-relabelled"]["iou_1"])
+    assert again.summaries["truth-relabelled"]["iou_mean"] == pytest.approx(cat["truth-relabelled"]["iou_mean"])
     assert cat["truth-isolated"]["flux_mape"] > 1.0          # the catalogue counts light below the noise
     no_iso = dataclasses.replace(test_split, isolated=None, label_method="ogg_masks")
     with pytest.raises(DataError, match="no truth to measure as an oracle"):
@@ -333,8 +338,42 @@ def test_oracle_measures_the_truth_as_the_deblenders_are_measured(registry, expo
 def test_every_plotted_row_has_its_own_look_and_oracles_are_grey_dashed():
     from candels_gui.evaluation.plots import _looks
 
-    names = [f"deblender-{i}" for i in range(12)] + ["truth-footprints", "truth-isolated"]
+    names = [f"deblender-{i}" for i in range(12)] + ["truth-footprints", "truth-isolated", "truth-relabelled"]
     looks = _looks(names)
     assert len(set(looks.values())) == len(names)          # colour, marker and line: never two alike
     assert looks["deblender-0"][2] == "-" and looks["deblender-9"][2] == "--"
-    assert all(looks[n][2] == "--" and looks[n][0].startswith("0.") for n in ("truth-footprints", "truth-isolated"))
+    assert all(looks[n][2] == "--" and looks[n][0].startswith("0.")
+               for n in ("truth-footprints", "truth-isolated", "truth-relabelled"))
+
+
+def test_relabelled_footprints_re_detect_each_galaxy_with_the_companions_noise():
+    from candels_gui.core.sample_labels import detect_label
+    from candels_gui.deblend.base import noise_per_image
+    from candels_gui.evaluation.measure import relabelled_footprints
+
+    yy, xx = np.mgrid[:64, :64]
+    rng = np.random.default_rng(3)
+    galaxy = 40 * np.exp(-((xx - 32) ** 2 + (yy - 32) ** 2) / 30.0)
+    knot = 40 * np.exp(-((xx - 8) ** 2 + (yy - 8) ** 2) / 6.0)            # another detection, not the galaxy
+    stripe = 20 * np.exp(-((xx - 20) ** 2) / 8.0)
+    first = galaxy + knot + rng.normal(0, 1.0, (64, 64))
+    masks = np.zeros((2, 64, 64), bool)
+    masks[0, 28:37, 28:37] = True
+    masks[1, :, 18:23] = True
+    # a companion with almost no noise adds almost none: galaxy 1's footprint is the labeller's detection
+    # that holds its true footprint
+    quiet = np.stack([first, stripe + 1e-3 * rng.normal(size=(64, 64))])
+    got = relabelled_footprints(quiet, masks, np.random.default_rng(0))
+    assert got.shape == (2, 64, 64) and got.dtype == bool
+    sigma = noise_per_image(quiet.astype(np.float32))
+    assert sigma[1] < 0.01 < 0.8 < sigma[0] < 1.2
+    labels = np.asarray(detect_label(first.astype(np.float32), sigma[0])[1].data)
+    expected = labels == labels[32, 32]
+    assert (got[0] != expected).sum() <= 2
+    assert got[0, 32, 32] and not got[0, 8, 8]                          # the knot is another detection
+    # both with noise of rms 1: each footprint moves with the other's noise, neither vanishes
+    noisy = np.stack([first, stripe + rng.normal(0, 1.0, (64, 64))])
+    got = relabelled_footprints(noisy, masks, np.random.default_rng(0))
+    assert got[0, 32, 32] and got[1, 32, 20]
+    assert 0.5 < (got[0] & expected).sum() / (got[0] | expected).sum() < 1.0
+    np.testing.assert_array_equal(got, relabelled_footprints(noisy, masks, np.random.default_rng(0)))

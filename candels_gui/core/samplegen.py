@@ -24,10 +24,8 @@ Examples
 from __future__ import annotations
 
 import csv
-import inspect
 import io
 import os
-import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from math import cos, log10, radians
@@ -35,12 +33,12 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
-from scipy import ndimage
 from scipy.signal import fftconvolve
 
 from .errors import Cancelled
 from .galaxy_models import F160W_ZEROPOINT, draw_galaxy, f160w_psf, half_light_radius, render
 from .jobs import CancelToken, Job, Progress, check_cancel, run_job
+from .sample_labels import NOISE_CORR, noise, segment
 
 __all__ = ["generate_sample_data", "sample_data_job", "make_sample_stamp", "SampleStamp", "FIELDS",
            "CATALOG_COLUMNS", "IMAGE_FILE", "SEGMAP_FILE", "CATALOG_FILE", "DEFAULT_SEED"]
@@ -54,7 +52,6 @@ DEFAULT_SEED = 2604740
 _STAMP_STREAM = 0x5A4D   # per-stamp generators: [seed, _STAMP_STREAM, index]
 _ID_STREAM = 0x1D5       # catalogue-number permutations: [seed, _ID_STREAM, field, block]
 _MAX_TRIES = 8
-_NPIXELS = 10            # minimum segment area (px)
 
 
 @dataclass(frozen=True)
@@ -198,74 +195,6 @@ def _draw_neighbours(rng: np.random.Generator, size: int, c: float, r_c: float, 
     return out
 
 
-# ------------------------------------------------------------------ noise and segmentation
-
-_NOISE_KERNEL = np.outer([0.35, 1.0, 0.35], [0.35, 1.0, 0.35])
-_NOISE_KERNEL /= np.sqrt((_NOISE_KERNEL ** 2).sum())       # keeps the per-pixel rms
-#: Variance of a sum over many pixels relative to white noise of the same per-pixel rms.
-_NOISE_CORR = float(_NOISE_KERNEL.sum() ** 2)
-
-
-def _noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float, model: np.ndarray,
-           exptime: float) -> np.ndarray:
-    white = rng.standard_normal((shape[0] + 2, shape[1] + 2))
-    sky = sigma * ndimage.correlate(white, _NOISE_KERNEL, mode="constant")[1:-1, 1:-1]
-    poisson = rng.standard_normal(shape) * np.sqrt(np.clip(model, 0, None) / exptime)
-    return sky + poisson
-
-
-@lru_cache(maxsize=1)
-def _smoothing_kernel() -> np.ndarray:
-    from photutils.segmentation import make_2dgaussian_kernel
-
-    k = make_2dgaussian_kernel(3.0, size=5).array
-    return k / k.sum()
-
-
-@lru_cache(maxsize=1)
-def _deblend_kwargs() -> dict:
-    """photutils 2.x spells the options ``nlevels``; 3.x spells them ``n_levels``."""
-    from photutils.segmentation import deblend_sources
-
-    params = inspect.signature(deblend_sources).parameters
-    kw = {"contrast": 0.005, "progress_bar": False}
-    kw["n_levels" if "n_levels" in params else "nlevels"] = 32
-    return kw
-
-
-def _segment(image: np.ndarray, sigma: float, truths: list[np.ndarray]) -> np.ndarray:
-    """SExtractor-like segmentation: 1.5 sigma on the smoothed image, 10 px minimum, deblended.
-
-    ``deblend_sources`` splits clumpy galaxies (knots, bright clumps of irregulars) into pieces, as
-    SExtractor does; pieces of one detection that the same galaxy dominates (by the noiseless
-    ``truths``, one image per galaxy) are merged again, so a galaxy is one segment. Galaxies that the
-    detection merged and the deblending could not split stay merged.
-    """
-    from photutils.segmentation import deblend_sources, detect_sources
-    from photutils.utils.exceptions import NoDetectionsWarning
-
-    smooth = ndimage.convolve(image.astype(np.float64), _smoothing_kernel(), mode="reflect")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NoDetectionsWarning)
-        segm = detect_sources(smooth, 1.5 * sigma, _NPIXELS)
-    if segm is None:
-        return np.zeros(image.shape, np.int32)
-    parent = np.asarray(segm.data)
-    child = np.asarray(deblend_sources(smooth, segm, _NPIXELS, **_deblend_kwargs()).data)
-    nchild = int(child.max())
-    parent_of = np.zeros(nchild + 1, np.int64)
-    parent_of[child.ravel()] = parent.ravel()
-    flux = np.stack([np.bincount(child.ravel(), weights=t.ravel(), minlength=nchild + 1)
-                     for t in truths])
-    owner = flux.argmax(axis=0)
-    keys: dict[tuple[int, int], int] = {}
-    lut = np.zeros(nchild + 1, np.int32)
-    for lab in range(1, nchild + 1):
-        if parent_of[lab]:
-            lut[lab] = keys.setdefault((int(parent_of[lab]), int(owner[lab])), len(keys) + 1)
-    return lut[child]
-
-
 def _renumber(rng: np.random.Generator, seg: np.ndarray, center: int, segval: int,
               ids_per_row: float) -> np.ndarray:
     """Give segments catalogue-like numbers: the central one ``segval``, the others by row."""
@@ -313,8 +242,8 @@ def _make_stamp(seed: int, index: int, rank: int, stamp_size: int) -> SampleStam
             gal = draw_galaxy(rng, gt, flux=_flux(m), r_e=r_n, x=x, y=y)
             truths.append(fftconvolve(render(gal.components, shape), psf, mode="same"))
         truth = np.sum(truths, axis=0)
-        image = (truth + _noise(rng, shape, sigma, truth, fld.exptime)).astype(np.float32)
-        seg = _segment(image, sigma, truths)
+        image = (truth + noise(rng, shape, sigma, truth, fld.exptime)).astype(np.float32)
+        seg = segment(image, sigma, truths)
         if seg[c, c] != 0:
             break
         brighten += 0.5            # missed: redraw, brighter, with the same generator
@@ -324,7 +253,7 @@ def _make_stamp(seed: int, index: int, rank: int, stamp_size: int) -> SampleStam
     seg = _renumber(rng, seg, c, segval, ids_per_row)
     area = int(np.count_nonzero(seg == segval))
     flux = float(model.sum())
-    err = 1.0857 * np.sqrt(area * sigma ** 2 * _NOISE_CORR + flux / fld.exptime) / flux
+    err = 1.0857 * np.sqrt(area * sigma ** 2 * NOISE_CORR + flux / fld.exptime) / flux
     dec = fld.dec + ((segval - 1) % fld.n_objects / fld.n_objects - 0.5) * fld.height / 60.0
     ra = fld.ra + float(rng.uniform(-0.5, 0.5)) * fld.width / 60.0 / cos(radians(dec))
     row = {

@@ -320,7 +320,8 @@ def evaluate(data: str | os.PathLike | ExportData, deblenders: str | Sequence[st
         isolated galaxies).
     oracle : bool
         Also measure the truth itself as the deblenders' outputs are measured (:data:`~.measure.ORACLES`:
-        ``truth-footprints``, ``truth-isolated``): the floor of each way of measuring fluxes.
+        ``truth-footprints``, ``truth-isolated``): the floor of each way of measuring fluxes; and
+        ``truth-relabelled``, the labeller re-run through the blend's extra noise (a reference for IoU).
     batch_size : int
         Blends per deblender call (and per progress step).
     cancel : CancelToken, optional
@@ -378,7 +379,7 @@ def evaluate(data: str | os.PathLike | ExportData, deblenders: str | Sequence[st
         for name, deblender in built.items()}
     if oracle:
         runners.update({name: (lambda a, b, o=name: oracle_results(o, np.asarray(images[a:b]),
-                                                                    _slice(truth, a, b)))
+                                                                    _slice(truth, a, b), index[a:b]))
                         for name in ORACLES})
     total = n * len(runners)
     yield Progress(0, total, "evaluating")

@@ -19,10 +19,11 @@ from ..core.export import ExportData
 from ..core.labels import DEFAULT_ZEROPOINT, flux_to_mag
 from ..core.metrics_binned import Prediction, Truth, per_blend_table, summarize_table
 from ..deblend import DeblendResult
-from ..deblend.base import catalog_table, region_fluxes, split_by_footprints
+from ..core.sample_labels import detect_label, sky_noise
+from ..deblend.base import catalog_table, noise_per_image, region_fluxes, split_by_footprints
 
 __all__ = ["FLUX_ONLY_UNMEASURED", "ORACLES", "REFERENCES", "isolated_fluxes", "measure_results", "oracle_results",
-           "summarize_results", "to_prediction", "select_brighter"]
+           "relabelled_footprints", "summarize_results", "to_prediction", "select_brighter"]
 
 #: Summary keys a flux-only deblender (``Deblender.flux_only``) does not measure: reported as NaN.
 FLUX_ONLY_UNMEASURED = ("precision", "recall", "f1", "iou_mean", "rmse", "psnr", "ssim")
@@ -47,17 +48,59 @@ ORACLES = {
                         "(split_by_footprints: grown by 4 px, in proportion to each galaxy's own light)",
     "truth-isolated": "the true isolated images, fluxes summed over the true footprints grown by 4 px "
                       "(the image models' aperture; with --reference isolated, zero error by construction)",
+    "truth-relabelled": "the sample data's labeller (1.5 sigma on the smoothed image, 10 px) re-run on each true "
+                        "isolated image with sky noise of the companion's level added, seeded per blend; the blend "
+                        "split over those footprints: how far the labels themselves move under the blend's extra "
+                        "noise (a reference for IoU, not a bound)",
 }
+#: Seed of the ``truth-relabelled`` oracle's noise: blend ``row`` draws from ``default_rng([RELABEL_SEED, row])``.
+RELABEL_SEED = 0x7E1A
 
 
-def oracle_results(name: str, blends: np.ndarray, truth: Truth) -> list[DeblendResult]:
+def relabelled_footprints(isolated: np.ndarray, masks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The footprints the sample data's labeller gives each galaxy of a blend when the blend's extra noise
+    is added to its image.
+
+    Each true isolated image (2, H, W) gets sky noise (:func:`~candels_gui.core.sample_labels.sky_noise`) at
+    the other galaxy's noise level (:func:`~candels_gui.deblend.base.noise_per_image`), as the blend holds
+    both stamps' noise, and is detected as the labeller detects
+    (:func:`~candels_gui.core.sample_labels.detect_label`, at its own noise level); the galaxy's footprint is
+    the detection that overlaps its true footprint (2, H, W) most (empty when none does).
+
+    Returns
+    -------
+    ndarray (2, H, W) bool
+    """
+    images = np.asarray(isolated, np.float32)
+    sigma = noise_per_image(images)
+    out = np.zeros(images.shape, bool)
+    for g in range(len(images)):
+        noisy = images[g] + sky_noise(rng, images.shape[1:], float(sigma[1 - g]))
+        segm = detect_label(noisy, float(sigma[g]))[1]
+        if segm is None:
+            continue
+        labels = np.asarray(segm.data)
+        overlap = np.bincount(labels[np.asarray(masks[g], bool)], minlength=int(labels.max()) + 1)
+        overlap[0] = 0
+        if overlap.max() > 0:
+            out[g] = labels == int(overlap.argmax())
+    return out
+
+
+def oracle_results(name: str, blends: np.ndarray, truth: Truth,
+                   rows: Sequence[int] | None = None) -> list[DeblendResult]:
     """The results of the oracle ``name`` (:data:`ORACLES`) on blends (B, H, W) whose truth is ``truth``:
-    true positions and footprints, and the images and fluxes of that way of measuring."""
+    true positions and footprints (``truth-relabelled``: :func:`relabelled_footprints`, the noise of blend
+    ``rows[i]`` drawn from ``default_rng([RELABEL_SEED, rows[i]])``; default rows 0..B-1), and the images
+    and fluxes of that way of measuring."""
     if name not in ORACLES:
         raise ValueError(f"unknown oracle {name!r}; oracles: {', '.join(ORACLES)}")
+    rows = range(len(blends)) if rows is None else rows
     out = []
-    for blend, pos, seg, isolated in zip(blends, truth.positions, truth.masks, truth.isolated):
-        if name == "truth-footprints":
+    for blend, pos, seg, isolated, row in zip(blends, truth.positions, truth.masks, truth.isolated, rows):
+        if name == "truth-relabelled":
+            seg = relabelled_footprints(isolated, seg, np.random.default_rng([RELABEL_SEED, int(row)]))
+        if name != "truth-isolated":
             img = split_by_footprints(blend, seg)
             flux = img.astype(np.float64).sum(axis=(1, 2))
         else:

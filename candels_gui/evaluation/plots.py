@@ -53,7 +53,7 @@ _STYLE = {
 }
 
 # The oracle rows (``evaluate --oracle``): greys, dashed, markers of their own.
-_ORACLE_LOOKS = (("0.45", "h"), ("0.7", "p"))
+_ORACLE_LOOKS = (("0.45", "h"), ("0.7", "p"), ("0.25", "d"))
 
 
 def _looks(names: Sequence[str]) -> dict[str, tuple[str, str, str]]:
