@@ -2,7 +2,9 @@
 
 Layout: ``n_sources`` (N,) int32, ``offsets`` (N + 1,) int64 into the source axis, ``catalog``
 (compound: blend, x, y, flux), ``segmentation`` (S, H, W) bool and ``images`` (S, H, W) float32 with
-``S = n_sources.sum()``; attributes: deblender name, parameters (JSON), device, data path.
+``S = n_sources.sum()``; attributes: deblender name, the parameters every blend shares (JSON), device, data
+path. Parameters that differ between blends (the noise level each was measured at, SEP's strict or loose
+configuration) are one dataset each in the group ``blend_params``: float64 (N,) for numbers, JSON strings otherwise.
 """
 
 from __future__ import annotations
@@ -10,14 +12,42 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import h5py
 import numpy as np
 
 from .base import DeblendResult
 
-__all__ = ["write_results", "read_results"]
+__all__ = ["write_results", "read_results", "split_params"]
+
+
+def _key(value: Any) -> str:
+    return json.dumps(value, default=str, sort_keys=True)
+
+
+def split_params(params: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """Split per-blend parameter dicts into those all blends share and those that vary (key -> one value
+    per blend, ``None`` where a blend lacks the key).
+
+    Examples
+    --------
+    >>> split_params([{"a": 1, "s": 0.5}, {"a": 1, "s": 0.7}])
+    ({'a': 1}, {'s': [0.5, 0.7]})
+    """
+    keys = list(dict.fromkeys(k for p in params for k in p))
+    common, varying = {}, {}
+    for k in keys:
+        values = [p.get(k) for p in params]
+        if all(k in p for p in params) and len({_key(v) for v in values}) == 1:
+            common[k] = values[0]
+        else:
+            varying[k] = values
+    return common, varying
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
 
 
 def write_results(path: str | os.PathLike, results: Sequence[DeblendResult], *, data_path: str = "") -> Path:
@@ -45,7 +75,14 @@ def write_results(path: str | os.PathLike, results: Sequence[DeblendResult], *, 
                     rows.append((i, float(x), float(y), float(flux)))
             f["catalog"] = np.array(rows, dtype=[("blend", "i8"), ("x", "f8"), ("y", "f8"), ("flux", "f8")])
             first = results[0]
-            f.attrs.update(deblender=first.name, params=json.dumps(first.params, default=str),
+            common, varying = split_params([r.params for r in results])
+            group = f.create_group("blend_params")
+            for k, values in varying.items():
+                if all(_is_number(v) for v in values):
+                    group[k] = np.asarray(values, np.float64)
+                else:
+                    group.create_dataset(k, data=[_key(v) for v in values], dtype=h5py.string_dtype())
+            f.attrs.update(deblender=first.name, params=json.dumps(common, default=str),
                            device=str(first.device), data_path=str(data_path), n_blends=len(results),
                            flux_only=bool(first.flux_only))
         os.replace(tmp, out)
@@ -56,14 +93,26 @@ def write_results(path: str | os.PathLike, results: Sequence[DeblendResult], *, 
 
 
 def read_results(path: str | os.PathLike) -> tuple[dict, list[dict[str, np.ndarray]]]:
-    """Read a file of :func:`write_results`: (attributes, per blend {segmentation, images, catalog})."""
+    """Read a file of :func:`write_results`: (attributes, per blend {segmentation, images, catalog, params}).
+
+    ``attrs["params"]`` is the JSON of the parameters all blends share; each blend's ``params`` holds those
+    and its own values of the others (``blend_params``).
+    """
     with h5py.File(path, "r") as f:
         attrs = dict(f.attrs)
         offsets = f["offsets"][...]
         cat = f["catalog"][...]
         seg, img = f["segmentation"][...], f["images"][...]
+        varying = {}
+        for k, ds in f.get("blend_params", {}).items():
+            values = ds[...]
+            varying[k] = (values.tolist() if values.dtype.kind == "f"
+                          else [json.loads(v.decode() if isinstance(v, bytes) else v) for v in values])
+    common = json.loads(attrs.get("params", "{}"))
     per_blend = []
     for i in range(len(offsets) - 1):
         a, b = offsets[i], offsets[i + 1]
-        per_blend.append({"segmentation": seg[a:b], "images": img[a:b], "catalog": cat[cat["blend"] == i]})
+        params = {**common, **{k: v[i] for k, v in varying.items()}}
+        per_blend.append({"segmentation": seg[a:b], "images": img[a:b], "catalog": cat[cat["blend"] == i],
+                          "params": params})
     return attrs, per_blend
