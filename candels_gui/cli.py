@@ -306,6 +306,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     best = ", ".join(f"{k} {v:.4g}" for k, v in result.card.get("metrics", {}).items() if k != "epoch")
     stop = "early stop" if result.stopped_early else "all epochs run"
     print(f"weights written to {out} (best epoch {result.best_epoch} of {result.epochs_run}, {stop}: {best})")
+    if result.replaced is not None:
+        print(f"the weights they replace are kept as {result.replaced}")
     return 0
 
 

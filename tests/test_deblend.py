@@ -264,6 +264,12 @@ def test_train_command_logs_every_epoch_when_stderr_is_not_a_terminal(tmp_path, 
     epoch_lines = [ln for ln in cap.err.splitlines() if "val_loss" in ln]
     assert [ln.split(":")[0] for ln in epoch_lines] == ["blend2flux epoch 1/2", "blend2flux epoch 2/2"]
     assert f"weights written to {out} (best epoch" in cap.out and "val_flux_mape" in cap.out
+    assert "replace" not in cap.out and not (tmp_path / "b2f.prev.pt").exists()
+    first = out.read_bytes()
+    assert main(["train", "--model", "blend2flux", "--data", str(h5), "-o", str(out), "--epochs", "1",
+                 "--batch_size", "6", "--device", "cpu", "--seed", "1"]) == 0
+    assert f"the weights they replace are kept as {tmp_path / 'b2f.prev.pt'}" in capsys.readouterr().out
+    assert (tmp_path / "b2f.prev.pt").read_bytes() == first and out.read_bytes() != first
 
 
 def test_cosine_schedule_decays_to_five_percent_and_constant_stays():

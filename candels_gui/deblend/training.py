@@ -63,6 +63,8 @@ class TrainResult:
     epochs_run: int = 0
     stopped_early: bool = False
     card: dict[str, Any] = field(default_factory=dict)
+    #: Where the weights file this run replaced was kept (``NAME.prev.pt`` beside it), if there was one.
+    replaced: Path | None = None
 
 
 def _seg_loss(logits: Any, target: Any) -> Any:
@@ -393,6 +395,9 @@ def _train(name: str, data_path: Path, out_path: Path, arch: tuple[dict[str, Any
                     "options": opt, "metrics": best, "history": res.history, "command": cmd,
                     "device": str(dev), "n_parameters": sum(p.numel() for p in model.parameters()),
                     "init": init_info}
+        if out_path.exists():  # nothing lost: the weights this run replaces stay beside it
+            res.replaced = out_path.with_name(f"{out_path.stem}.prev{out_path.suffix}")
+            os.replace(out_path, res.replaced)
         save_weights(out_path, model.cpu(), res.card)
         return res
     finally:

@@ -244,7 +244,9 @@ class TrainDialog(QDialog):
         early = " (stopped early)" if result.stopped_early else ""
         self.status.setText(f"Weights written to {result.path}: best epoch {result.best_epoch} of "
                             f"{result.epochs_run}{early}, validation loss {result.best_val_loss:.4g}, "
-                            f"device {device}. The Deblend panel uses them now.")
+                            f"device {device}. The Deblend panel uses them now."
+                            + (f" The weights they replace are kept as {result.replaced.name}."
+                               if getattr(result, "replaced", None) else ""))
         if self.on_trained is not None:
             self.on_trained(name, Path(result.path))
         self.trained.emit(result)
