@@ -309,6 +309,9 @@ def test_export_dialog_writes_what_the_core_writes(window, tmp_path, qtbot, dial
     qtbot.waitUntil(lambda: not window.tasks.busy, timeout=5000)
     assert dialogs["information"] and str(dest) in dialogs["information"][-1][1]
     assert not dialogs["critical"]
+    train = window.deblend_panel.open_train_dialog()  # trains on the curated export, when it is HDF5
+    assert train.data.text() == (str(dest) if fmt == "hdf5" else "")
+    train.close()
 
     specs = session.specs(statuses)
     core_dest = tmp_path / ("core_out" if fmt == "npy" else f"core.{'h5' if fmt == 'hdf5' else 'fits'}")

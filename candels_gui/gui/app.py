@@ -93,6 +93,8 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.catalog_dock, self.queue_dock)
         self.catalog_dock.raise_()
         self.deblend_panel.set_queue_source(lambda: queue_specs(self.session_ctl.session))
+        self.export_result: Any = None  # the last export's ExportResult (run_export sets it)
+        self.deblend_panel.training_data = self.last_hdf5_export
         self.review = ReviewMode(self)
         self.compare = install_compare_view(self)  # central area: Editor | Compare tabs
 
@@ -323,6 +325,11 @@ class MainWindow(QMainWindow):
     def run_deblenders(self) -> None:
         self.deblend_dock.show()
         self.deblend_panel.run_current()
+
+    def last_hdf5_export(self) -> Path | None:
+        """The HDF5 file of this window's last export, if it was one (the Train dialog starts from it)."""
+        result = self.export_result
+        return Path(result.path) if result is not None and result.fmt == "hdf5" else None
 
     def show_train_dialog(self) -> None:
         self.deblend_panel.open_train_dialog()

@@ -80,6 +80,8 @@ class DeblendPanel(QWidget):
         self.task: Task | None = None
         self.runs_started = 0
         self.queue_source: Callable[[], Sequence[BlendSpec]] | None = None
+        #: Where the Train dialog takes its training data from (the window's last HDF5 export), if set.
+        self.training_data: Callable[[], Path | None] | None = None
         self.torch_device: str | None = None
         self._bridge = _Bridge(self)
         self._bridge.results.connect(self._on_results)
@@ -351,10 +353,12 @@ class DeblendPanel(QWidget):
             self.task.cancel()
 
     def open_train_dialog(self) -> Any:
-        """Open the "Train model" dialog; its weights are used here when training finishes."""
+        """Open the "Train model" dialog (its training data: the window's last HDF5 export, when there is one);
+        its weights are used here when training finishes."""
         from .train_dialog import TrainDialog
 
-        dialog = TrainDialog(self.tasks, on_trained=self.set_weights, parent=self.window())
+        data = self.training_data() if self.training_data is not None else None
+        dialog = TrainDialog(self.tasks, on_trained=self.set_weights, data_path=data, parent=self.window())
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
         self.train_dialog = dialog

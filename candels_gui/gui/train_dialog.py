@@ -74,6 +74,8 @@ class TrainDialog(QDialog):
         Runs training off the UI thread.
     on_trained : callable, optional
         ``on_trained(model_name, weights_path)`` after a finished training.
+    data_path : path, optional
+        The training data to start with (the window's last HDF5 export).
 
     Signals
     -------
@@ -87,7 +89,7 @@ class TrainDialog(QDialog):
     trained = pyqtSignal(object)
 
     def __init__(self, tasks: TaskRunner, *, on_trained: Callable[[str, Path], None] | None = None,
-                 parent: QWidget | None = None) -> None:
+                 data_path: str | Path | None = None, parent: QWidget | None = None) -> None:
         configure_pyqtgraph()
         super().__init__(parent)
         self.setWindowTitle("Train model")
@@ -101,7 +103,9 @@ class TrainDialog(QDialog):
         self.model = QComboBox()
         self.model.addItems(list(DEFAULT_KWARGS))
         self.data = QLineEdit()
-        self.data.setPlaceholderText("HDF5 export (File > Export, or candels-gui produce --format hdf5)")
+        self.data.setPlaceholderText("HDF5 export (File > Export as HDF5) or the blends.h5 of candels-gui produce")
+        if data_path is not None:
+            self.data.setText(str(data_path))
         self.output = QLineEdit(str(default_output_path(self.model.currentText())))
         self._output_edited = False
         self.output.textEdited.connect(lambda _t: setattr(self, "_output_edited", True))
