@@ -117,9 +117,9 @@ class DeblendPanel(QWidget):
         self.tta_box.setObjectName("deblend_tta")
         self.tta_box.setToolTip(
             "Run the torch deblenders as NAME+tta: the network's outputs averaged over the 8 turns and\n"
-            "flips of each blend (8 times the inference time). On the README's held-out blends it raises\n"
-            "unet-seg's IoU 0.741 → 0.752 and lowers blend2flux's flux error 24.9 → 24.5 %; it blurs the\n"
-            "images of unet-deblend and cgan, so their photometry gets worse.")
+            "flips of each blend (8 times the inference time). On the README's held-out blends it sharpens\n"
+            "unet-seg's footprints and blend2flux's fluxes; it blurs the images of unet-deblend and cgan,\n"
+            "so their photometry gets worse (README, quality).")
         self.tta_box.toggled.connect(self._selection_changed)
 
         self.run_button = QPushButton("Run on current blend")
@@ -211,10 +211,12 @@ class DeblendPanel(QWidget):
             raise ValueError(f"{list(names)}: the torch deblenders run either all with {TTA_SUFFIX} "
                              f"or all without")
         bases = {n.removesuffix(TTA_SUFFIX) for n in names}
-        boxes = list(self.checks.items()) + ([("", self.tta_box)] if tta else [])
-        for n, box in boxes:
+        checked = {box: n in bases for n, box in self.checks.items()}
+        if tta:  # no torch deblender named: the box stays as it is
+            checked[self.tta_box] = tta == {True}
+        for box, on in checked.items():
             box.blockSignals(True)
-            box.setChecked(n in bases if n else tta == {True})
+            box.setChecked(on)
             box.blockSignals(False)
         self._selection_changed()
 
