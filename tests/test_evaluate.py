@@ -327,7 +327,8 @@ def test_oracle_measures_the_truth_as_the_deblenders_are_measured(registry, expo
     # the labels re-made through the blend's extra noise move: IoU below 1, far above a random footprint
     assert 0.5 < cat["truth-relabelled"]["iou_mean"] < 1.0 and cat["truth-relabelled"]["recall"] == 1.0
     again = run_job(evaluate(export_dir, ["sep"], split="test", reference="isolated", oracle=True))
-    np.testing.assert_array_equal(again.tables["truth-relabelled"]["iou_1"], iso.tables["truth-relabelled"]["iou_1"])
+    np.testing.assert_array_equal(again.tables["truth-relabelled"]["iou_1"],
+                                  iso.tables["truth-relabelled"]["iou_1"])
     assert again.summaries["truth-relabelled"]["iou_mean"] == pytest.approx(cat["truth-relabelled"]["iou_mean"])
     assert cat["truth-isolated"]["flux_mape"] > 1.0          # the catalogue counts light below the noise
     no_iso = dataclasses.replace(test_split, isolated=None, label_method="ogg_masks")

@@ -18,8 +18,8 @@ from astropy.table import Table
 from ..core.export import ExportData
 from ..core.labels import DEFAULT_ZEROPOINT, flux_to_mag
 from ..core.metrics_binned import Prediction, Truth, per_blend_table, summarize_table
-from ..deblend import DeblendResult
 from ..core.sample_labels import detect_label, sky_noise
+from ..deblend import DeblendResult
 from ..deblend.base import catalog_table, noise_per_image, region_fluxes, split_by_footprints
 
 __all__ = ["FLUX_ONLY_UNMEASURED", "ORACLES", "REFERENCES", "isolated_fluxes", "measure_results", "oracle_results",

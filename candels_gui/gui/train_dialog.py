@@ -250,7 +250,7 @@ class TrainDialog(QDialog):
                             f"{result.epochs_run}{early}, validation loss {result.best_val_loss:.4g}, "
                             f"device {device}. The Deblend panel uses them now."
                             + (f" The weights they replace are kept as {result.replaced.name}."
-                               if getattr(result, "replaced", None) else ""))
+                               if result.replaced is not None else ""))
         if self.on_trained is not None:
             self.on_trained(name, Path(result.path))
         self.trained.emit(result)
