@@ -199,7 +199,7 @@ class TorchDeblender(Deblender):
         Test-time augmentation: average the network's outputs over the 8 turns and flips of each blend
         (:func:`dihedral_mean`; 8 times the inference time). The deblender is then named ``NAME+tta``
         (``get("unet-seg+tta")``). On the README's 1,000 held-out blends it raises ``unet-seg``'s IoU
-        0.741 → 0.752 (flux MAPE 22.1 → 21.8 %) and lowers ``blend2flux``'s MAPE 22.1 → 20.7 %; it does
+        0.741 → 0.752 (flux MAPE 22.1 → 21.8 %) and lowers ``blend2flux``'s MAPE 20.7 → 19.9 %; it does
         not help the photometry of the image models (``unet-deblend`` MAPE 27.0 → 28.0 %, ``cgan`` 27.6 →
         28.8 %: the mean of 8 predicted images is blurred).
 
