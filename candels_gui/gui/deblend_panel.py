@@ -203,9 +203,10 @@ class DeblendPanel(QWidget):
     def set_selected(self, names: Sequence[str]) -> None:
         """Check exactly ``names``; ``NAME+tta`` names of torch deblenders check the test-time augmentation
         box (unknown names, or torch deblenders both with and without ``+tta``, raise ``ValueError``)."""
-        unknown = [n for n in names if n not in self.run_names()]
+        known = self.run_names()
+        unknown = [n for n in names if n not in known]
         if unknown:
-            raise ValueError(f"unknown deblender(s) {unknown}; available: {self.run_names()}")
+            raise ValueError(f"unknown deblender(s) {unknown}; available: {known}")
         tta = {n.endswith(TTA_SUFFIX) for n in names if n.removesuffix(TTA_SUFFIX) in self.weights}
         if len(tta) > 1:
             raise ValueError(f"{list(names)}: the torch deblenders run either all with {TTA_SUFFIX} "
