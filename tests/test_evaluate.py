@@ -132,6 +132,7 @@ def test_perfect_deblender_scores_perfectly(registry, export_dir, test_split, tm
     assert s["flux_mape"] == pytest.approx(0.0, abs=1e-9)
     assert s["dmag_mean"] == pytest.approx(0.0, abs=1e-9) and s["outlier_frac"] == 0.0
     assert s["rmse"] == 0.0 and s["ssim"] == pytest.approx(1.0) and s["psnr"] == math.inf
+    assert s["shape_err"] == 0.0 and s["shape_fail"] == 0.0       # same images, same HSM shapes
     assert s["n_blends"] == len(test_split)
     table = result.tables["perfect"]
     assert list(table["blend"]) == list(range(len(test_split)))     # global indices across batches
@@ -269,7 +270,7 @@ def test_flux_only_deblender_matched_by_order_without_detection_figures(export_d
     result = run_job(evaluate(export_dir, [FluxOnly(test_split)], split="test"))
     s = result.summaries["fluxes"]
     assert s["flux_mape"] == pytest.approx(0.0, abs=1e-9) and s["outlier_frac"] == 0.0
-    for key in ("precision", "recall", "f1", "iou_mean", "rmse", "psnr", "ssim"):
+    for key in ("precision", "recall", "f1", "iou_mean", "rmse", "psnr", "ssim", "shape_err", "shape_fail"):
         assert math.isnan(s[key]), key
     table = result.tables["fluxes"]
     assert np.isnan(table["iou_1"]).all() and int(np.sum(table["tp"])) == 0

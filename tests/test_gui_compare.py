@@ -18,6 +18,7 @@ from candels_gui.core import metrics as M  # noqa: E402
 from candels_gui.core.labels import blend_fluxes  # noqa: E402
 from candels_gui.core.metrics_binned import (SUMMARY_KEYS, Truth, per_blend_table,  # noqa: E402
                                              summarize_table)
+from candels_gui.core.shapes import hsm_shapes, shape_errors  # noqa: E402
 from candels_gui.evaluation.evaluate import to_prediction  # noqa: E402
 from candels_gui.gui.app import MainWindow  # noqa: E402
 from candels_gui.gui.compare_grid import BLEND_COLUMNS, COLUMN_TITLES, format_metric  # noqa: E402
@@ -128,6 +129,10 @@ def test_metric_table_equals_core_metrics_on_the_same_arrays(window, qtbot):
             "rmse": np.mean([M.rmse(blend.isolated[g], pred_img[g]) for g in (0, 1)]),
             "psnr": np.mean([M.psnr(blend.isolated[g], pred_img[g]) for g in (0, 1)]),
             "ssim": np.mean([M.ssim(blend.isolated[g], pred_img[g]) for g in (0, 1)]),
+            "shape_err": np.nanmean(shape_errors(
+                hsm_shapes(blend.isolated, _truth_xy(spec, blend.image.shape)),
+                hsm_shapes(np.stack(pred_img), _truth_xy(spec, blend.image.shape))
+                * np.where(np.array(det)[:, None] >= 0, 1.0, np.nan))),
         }
         got = view.blend_table.values[name]
         for key, _header in BLEND_COLUMNS:

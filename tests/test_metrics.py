@@ -297,6 +297,7 @@ def test_evaluate_perfect_and_degraded():
     assert (s["precision"], s["recall"], s["f1"], s["iou_mean"]) == (1.0, 1.0, 1.0, 1.0)
     assert (s["flux_mape"], s["dmag_mean"], s["dmag_sigma"], s["outlier_frac"]) == (0, 0, 0, 0)
     assert s["rmse"] == 0 and s["ssim"] == pytest.approx(1.0) and s["n_blends"] == 4
+    assert s["shape_err"] == 0 and s["shape_fail"] == 0
 
     # blend 0: only galaxy 1 found, flux 10 % high, plus a spurious far detection; others perfect
     preds = list(perfect)
@@ -316,6 +317,7 @@ def test_evaluate_perfect_and_degraded():
     assert s["outlier_frac"] == pytest.approx(1 / 8)
     assert s["dmag_mean"] == pytest.approx(-2.5 * np.log10(1.1) / 7)
     assert s["rmse"] == 0.0                                     # mean over blends with images
+    assert s["shape_err"] == 0.0 and s["shape_fail"] == 0.0     # blend 0 has no images: not counted
     assert s == MB.evaluate_results(truth, preds, max_separation=3)
 
 

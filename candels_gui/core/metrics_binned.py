@@ -21,6 +21,7 @@ from scipy.stats import binned_statistic, binned_statistic_2d
 
 from . import metrics as M
 from .blend import BlendBatch
+from .shapes import hsm_shapes, shape_errors
 
 __all__ = [
     "SEPARATION_BINS", "DELTA_MAG_BINS", "SUMMARY_KEYS", "bin_by", "binned_metric",
@@ -33,7 +34,7 @@ SEPARATION_BINS = np.array([2.0, 8.0, 13.0, 18.0, 60.0])
 DELTA_MAG_BINS = np.array([0.0, 0.35, 0.76, 1.25, 2.0])
 #: Keys of the summary of one deblender (``evaluate --json``), in order.
 SUMMARY_KEYS = ("precision", "recall", "f1", "iou_mean", "flux_mape", "dmag_mean", "dmag_sigma",
-                "outlier_frac", "rmse", "psnr", "ssim", "n_blends")
+                "outlier_frac", "rmse", "psnr", "ssim", "shape_err", "shape_fail", "n_blends")
 
 _NAN_DROPPING = {"mean", "median", "std", "min", "max", "sum"}
 
@@ -134,12 +135,16 @@ class Truth:
     isolated : (B, 2, H, W) float
         Each galaxy's image alone.
     fluxes : (B, 2) float
+    shapes : (B, 2, 2) float, optional
+        Ellipticity ``(g1, g2)`` of each isolated galaxy (:func:`~candels_gui.core.shapes.hsm_shapes`);
+        measured on first use of :attr:`galaxy_shapes` when not given.
     """
 
     positions: np.ndarray
     masks: np.ndarray
     isolated: np.ndarray
     fluxes: np.ndarray
+    shapes: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.positions = np.asarray(self.positions, dtype=np.float64)
@@ -155,6 +160,24 @@ class Truth:
             raise ValueError(f"Truth.isolated has shape {self.isolated.shape}, masks {self.masks.shape}")
         if self.fluxes.shape != (b, 2):
             raise ValueError(f"Truth.fluxes must have shape ({b}, 2), got {self.fluxes.shape}")
+        if self.shapes is not None:
+            self.shapes = np.asarray(self.shapes, dtype=np.float64)
+            if self.shapes.shape != (b, 2, 2):
+                raise ValueError(f"Truth.shapes must have shape ({b}, 2, 2), got {self.shapes.shape}")
+
+    @property
+    def galaxy_shapes(self) -> np.ndarray:
+        """(B, 2, 2) ellipticity ``(g1, g2)`` of each isolated galaxy, measured once (NaN: unmeasurable)."""
+        if self.shapes is None:
+            h, w = self.isolated.shape[-2:]
+            g = hsm_shapes(self.isolated.reshape(-1, h, w), self.positions.reshape(-1, 2))
+            self.shapes = g.reshape(len(self), 2, 2)
+        return self.shapes
+
+    def __getitem__(self, rows: slice | Sequence[int] | np.ndarray) -> "Truth":
+        """The truth of some of the blends (a slice or indices; their shapes too, when measured)."""
+        return Truth(self.positions[rows], self.masks[rows], self.isolated[rows], self.fluxes[rows],
+                     None if self.shapes is None else self.shapes[rows])
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -220,8 +243,11 @@ def per_blend_table(truth: Truth, predictions: Sequence[Prediction], *,
     Columns: ``blend`` (index), ``separation`` (px), ``delta_mag`` (true magnitude of galaxy 2 minus
     galaxy 1), ``n_det, tp, fp, fn``, ``blendedness_1/2``, and per galaxy ``g`` = 1, 2: ``matched_g``
     (predicted source index, -1 = none), ``iou_g``, ``flux_true_g, flux_pred_g, flux_relerr_g, dmag_g``,
-    ``rmse_g, psnr_g, ssim_g``; plus ``rmse`` = mean of ``rmse_1, rmse_2``. Flux columns are NaN when
-    the deblender gives no fluxes, image columns when it gives no images.
+    ``rmse_g, psnr_g, ssim_g``, ``g1_true_g, g2_true_g, g1_pred_g, g2_pred_g`` (ellipticities,
+    :func:`~candels_gui.core.shapes.hsm_shapes`, each measured from the true galaxy's position) and
+    ``shape_err_g`` (``|g_pred - g_true|``); plus ``rmse`` = mean of ``rmse_1, rmse_2``. Flux columns are
+    NaN when the deblender gives no fluxes, image and shape columns when it gives no images; a missed
+    galaxy's predicted shape is NaN (its image is empty).
     """
     n = len(truth)
     if len(predictions) != n:
@@ -230,6 +256,7 @@ def per_blend_table(truth: Truth, predictions: Sequence[Prediction], *,
     cols: dict[str, np.ndarray] = {name: np.full(n, np.nan) for name in (
         "iou_1", "iou_2", "flux_pred_1", "flux_pred_2", "rmse_1", "rmse_2", "psnr_1", "psnr_2",
         "ssim_1", "ssim_2")}
+    pred_shapes = np.full((n, 2, 2), np.nan)
     counts = np.zeros((n, 4), np.int64)
     matched = np.full((n, 2), -1, np.int64)
     for i, pred in enumerate(predictions):
@@ -250,6 +277,10 @@ def per_blend_table(truth: Truth, predictions: Sequence[Prediction], *,
                 cols[f"rmse_{g + 1}"][i] = M.rmse(truth.isolated[i, g], img)
                 cols[f"psnr_{g + 1}"][i] = M.psnr(truth.isolated[i, g], img)
                 cols[f"ssim_{g + 1}"][i] = M.ssim(truth.isolated[i, g], img) if min(h, w) >= 7 else np.nan
+        if pred.images is not None:
+            hits = [g for g in range(2) if matched[i, g] >= 0]
+            if hits:
+                pred_shapes[i, hits] = hsm_shapes(pred.images[matched[i, hits]], truth.positions[i, hits])
     pos = truth.positions
     with np.errstate(divide="ignore", invalid="ignore"):
         true_dmag = -2.5 * np.log10(truth.fluxes[:, 1] / truth.fluxes[:, 0])
@@ -271,6 +302,14 @@ def per_blend_table(truth: Truth, predictions: Sequence[Prediction], *,
         table[f"dmag_{g}"] = M.delta_mag(ft, fp)
         for name in ("rmse", "psnr", "ssim"):
             table[f"{name}_{g}"] = cols[f"{name}_{g}"]
+    if any(p.images is not None for p in predictions):
+        true_shapes = truth.galaxy_shapes
+    else:                          # no images, no shape metrics: the truth's shapes need not be measured
+        true_shapes = np.full((n, 2, 2), np.nan)
+    for g in (1, 2):
+        table[f"g1_true_{g}"], table[f"g2_true_{g}"] = true_shapes[:, g - 1, 0], true_shapes[:, g - 1, 1]
+        table[f"g1_pred_{g}"], table[f"g2_pred_{g}"] = pred_shapes[:, g - 1, 0], pred_shapes[:, g - 1, 1]
+        table[f"shape_err_{g}"] = shape_errors(true_shapes[:, g - 1], pred_shapes[:, g - 1])
     table["rmse"] = 0.5 * (cols["rmse_1"] + cols["rmse_2"])
     table.meta["max_separation"] = max_separation
     return table
@@ -291,7 +330,10 @@ def summarize_table(table: Table) -> dict[str, float | int]:
     Precision, recall and F1 from the pooled TP/FP/FN; ``iou_mean`` the mean IoU over galaxies (NaN
     entries left out); ``flux_mape`` in percent; Δmag mean, sigma and outlier fraction as
     :func:`~candels_gui.core.metrics.dmag_stats`; ``rmse, psnr, ssim`` means over galaxies (``psnr``
-    is ``inf`` when some reconstruction is perfect). Keys: :data:`SUMMARY_KEYS`.
+    is ``inf`` when some reconstruction is perfect); ``shape_err`` the mean ``|g_pred - g_true|`` over the
+    galaxies whose true and deblended shapes HSM measures, ``shape_fail`` the fraction of the galaxies
+    with a true shape whose deblended image has none (missed galaxies included). Keys:
+    :data:`SUMMARY_KEYS`.
     """
     tp, fp, fn = (int(np.sum(table[c])) for c in ("tp", "fp", "fn"))
     det = M.detection_scores([M.Matching(np.zeros(tp, np.int64), np.zeros(tp, np.int64),
@@ -299,6 +341,9 @@ def summarize_table(table: Table) -> dict[str, float | int]:
     relerr = np.abs(_both(table, "flux_relerr"))
     mean, sigma, frac = M.dmag_stats(_both(table, "dmag"))
     has_flux = np.isfinite(_both(table, "flux_pred")).any()
+    # galaxies with a true shape and a deblended image (rmse is NaN where the prediction has no images)
+    measurable = np.isfinite(_both(table, "g1_true")) & np.isfinite(_both(table, "rmse"))
+    lost = measurable & ~np.isfinite(_both(table, "g1_pred"))
     return {
         "precision": det["precision"], "recall": det["recall"], "f1": det["f1"],
         "iou_mean": _nanmean(_both(table, "iou")),
@@ -309,6 +354,8 @@ def summarize_table(table: Table) -> dict[str, float | int]:
         "rmse": _nanmean(_both(table, "rmse")),
         "psnr": _nanmean(_both(table, "psnr")),
         "ssim": _nanmean(_both(table, "ssim")),
+        "shape_err": _nanmean(_both(table, "shape_err")),
+        "shape_fail": float(lost.sum() / measurable.sum()) if measurable.any() else float("nan"),
         "n_blends": int(len(table)),
     }
 

@@ -49,7 +49,7 @@ __all__ = ["EvaluationResult", "evaluate", "resolve_deblenders", "truth_from_exp
 #: Unit of every summary key ("" = dimensionless; rmse/psnr are in the images' flux units / dB).
 SUMMARY_UNITS = {"precision": "", "recall": "", "f1": "", "iou_mean": "", "flux_mape": "%",
                  "dmag_mean": "mag", "dmag_sigma": "mag", "outlier_frac": "", "rmse": "",
-                 "psnr": "dB", "ssim": "", "n_blends": ""}
+                 "psnr": "dB", "ssim": "", "shape_err": "", "shape_fail": "", "n_blends": ""}
 
 _DESCRIPTIONS = {
     "precision": "TP / (TP + FP), detections pooled over blends",
@@ -63,6 +63,8 @@ _DESCRIPTIONS = {
     "rmse": "root-mean-square error of the deblended images (image flux units)",
     "psnr": "peak signal-to-noise ratio of the deblended images",
     "ssim": "structural similarity of the deblended images",
+    "shape_err": "mean |g_pred - g_true| of the ellipticities (GalSim HSM adaptive moments)",
+    "shape_fail": "fraction of the galaxies with a true shape whose deblended image has none",
     "n_blends": "number of blends evaluated",
 }
 
@@ -285,10 +287,6 @@ def _zeropoint(data: ExportData) -> float:
     return DEFAULT_ZEROPOINT
 
 
-def _slice(truth: Truth, a: int, b: int) -> Truth:
-    return Truth(truth.positions[a:b], truth.masks[a:b], truth.isolated[a:b], truth.fluxes[a:b])
-
-
 # -------------------------------------------------------------------------------------- evaluation
 def evaluate(data: str | os.PathLike | ExportData, deblenders: str | Sequence[str | Deblender] | None = None,
              *, split: str | None = None, limit: int | None = None, max_separation: float | None = None,
@@ -379,17 +377,19 @@ def evaluate(data: str | os.PathLike | ExportData, deblenders: str | Sequence[st
         for name, deblender in built.items()}
     if oracle:
         runners.update({name: (lambda a, b, o=name: oracle_results(o, np.asarray(images[a:b]),
-                                                                    _slice(truth, a, b), index[a:b]))
+                                                                    truth[a:b], index[a:b]))
                         for name in ORACLES})
     total = n * len(runners)
     yield Progress(0, total, "evaluating")
+    if has_images:
+        truth.galaxy_shapes        # the true galaxies' shapes, measured once for every deblender
     for k, (name, run_batch) in enumerate(runners.items()):
         parts = []
         for a in range(0, n, step):
             check_cancel(cancel)
             b = min(n, a + step)
             results = run_batch(a, b)
-            part = measure_results(_slice(truth, a, b), results, images=has_images,
+            part = measure_results(truth[a:b], results, images=has_images,
                                    max_separation=max_separation)
             part["blend"] = index[a:b]
             parts.append(part)

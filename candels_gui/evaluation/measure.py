@@ -26,7 +26,7 @@ __all__ = ["FLUX_ONLY_UNMEASURED", "ORACLES", "REFERENCES", "isolated_fluxes", "
            "relabelled_footprints", "summarize_results", "to_prediction", "select_brighter"]
 
 #: Summary keys a flux-only deblender (``Deblender.flux_only``) does not measure: reported as NaN.
-FLUX_ONLY_UNMEASURED = ("precision", "recall", "f1", "iou_mean", "rmse", "psnr", "ssim")
+FLUX_ONLY_UNMEASURED = ("precision", "recall", "f1", "iou_mean", "rmse", "psnr", "ssim", "shape_err", "shape_fail")
 
 
 #: What the true fluxes of an evaluation are: the catalogue's, or measured on the isolated images.

@@ -33,13 +33,13 @@ COLUMN_TITLES = ("Blend", "Truth 1", "Truth 2", "Output 1", "Output 2", "Residua
 #: Columns of the per-blend metric table: (key of the comparison table, header).
 BLEND_COLUMNS: tuple[tuple[str, str], ...] = (
     ("n_det", "detections"), ("iou_1", "IoU 1"), ("iou_2", "IoU 2"), ("dmag_1", "Δmag 1"),
-    ("dmag_2", "Δmag 2"), ("rmse", "RMSE"), ("psnr", "PSNR (dB)"), ("ssim", "SSIM"))
+    ("dmag_2", "Δmag 2"), ("rmse", "RMSE"), ("psnr", "PSNR (dB)"), ("ssim", "SSIM"), ("shape_err", "|Δg|"))
 #: Columns of the summary table: (summary key, header).
 SUMMARY_COLUMNS: tuple[tuple[str, str], ...] = (
     ("precision", "precision"), ("recall", "recall"), ("f1", "F1"), ("iou_mean", "IoU"),
     ("flux_mape", "flux MAPE %"), ("dmag_mean", "Δmag mean"), ("dmag_sigma", "Δmag σ"),
     ("outlier_frac", "outliers"), ("rmse", "RMSE"), ("psnr", "PSNR (dB)"), ("ssim", "SSIM"),
-    ("n_blends", "blends"))
+    ("shape_err", "|Δg|"), ("shape_fail", "shape lost"), ("n_blends", "blends"))
 
 
 def format_metric(key: str, value: Any) -> str:
@@ -349,10 +349,8 @@ class MetricTable(QTableWidget):
         self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        header = self.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        self._fit_height()
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self._fit_columns()
 
     def set_rows(self, rows: Sequence[tuple[str, Sequence[int], Any]]) -> None:
         """Rows of ``(deblender name, colour, values)``; ``values[key]`` for every column key."""
@@ -369,14 +367,29 @@ class MetricTable(QTableWidget):
                 item = QTableWidgetItem(format_metric(key, value))
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.setItem(r, c, item)
-        self._fit_height()
+        self._fit_columns()
 
     def text(self, row: int, key: str) -> str:
         """The text shown for column ``key`` of row ``row``."""
         col = 1 + [k for k, _h in self.columns].index(key)
         return self.item(row, col).text()
 
-    def _fit_height(self) -> None:
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        """Every column as wide as its header and values, the spare width shared out (never clipped).
+
+        Where the columns need more than the table's width, a horizontal scroll bar appears and the
+        table grows by its height.
+        """
+        header = self.horizontalHeader()
+        need = [max(header.sectionSizeHint(c), self.sizeHintForColumn(c)) + 2 for c in range(self.columnCount())]
+        width = self.maximumViewportSize().width()
+        spare = max(0, width - sum(need)) // max(1, len(need))
+        for c, w in enumerate(need):
+            header.resizeSection(c, w + spare)
         rows = max(1, self.rowCount())
-        header = self.horizontalHeader().sizeHint().height()
-        self.setFixedHeight(header + rows * 22 + 2 * self.frameWidth() + 2)
+        bar = self.horizontalScrollBar().sizeHint().height() if sum(need) > width else 0
+        self.setFixedHeight(header.sizeHint().height() + rows * 22 + 2 * self.frameWidth() + 2 + bar)

@@ -46,8 +46,8 @@ class BlendComparison:
         Deblender name -> :class:`~candels_gui.deblend.base.DeblendResult`.
     table : astropy.table.Table
         One row per deblender: ``deblender``, the columns of
-        :func:`~candels_gui.core.metrics_binned.per_blend_table`, and ``psnr`` and ``ssim`` (means over
-        the two galaxies, from :func:`~candels_gui.core.metrics_binned.summarize_table`).
+        :func:`~candels_gui.core.metrics_binned.per_blend_table`, and ``psnr``, ``ssim`` and ``shape_err``
+        (means over the two galaxies, from :func:`~candels_gui.core.metrics_binned.summarize_table`).
     """
 
     spec: BlendSpec
@@ -90,7 +90,8 @@ def blend_comparison(engine: BlendEngine, stamps: StampSet, spec: BlendSpec,
     for name, result in results.items():
         part = measure_results(truth, [result], max_separation=max_separation)
         summary = summarize_results(part, flux_only=result.flux_only)
-        part["psnr"], part["ssim"] = [summary["psnr"]], [summary["ssim"]]
+        for key in ("psnr", "ssim", "shape_err"):
+            part[key] = [summary[key]]
         part.add_column([name], name="deblender", index=0)
         parts.append(part)
     table = vstack(parts, metadata_conflicts="silent")
@@ -136,12 +137,12 @@ def summary_job(engine: BlendEngine, stamps: StampSet, specs: Sequence[BlendSpec
         check_cancel(cancel)
         part_specs = specs[a:a + step]
         _batch, truth = _truth(engine, stamps, part_specs)
+        truth.galaxy_shapes                  # measured once for every deblender
         for name, by_spec in results.items():
             sel = [i for i, s in enumerate(part_specs) if s in by_spec]
             if not sel:
                 continue
-            sub = Truth(truth.positions[sel], truth.masks[sel], truth.isolated[sel], truth.fluxes[sel])
-            table = measure_results(sub, [by_spec[part_specs[i]] for i in sel], max_separation=max_separation)
+            table = measure_results(truth[sel], [by_spec[part_specs[i]] for i in sel], max_separation=max_separation)
             table["blend"] = np.array([a + i for i in sel], np.int64)
             table.add_column(np.array([rows[a + i] for i in sel], np.int64), name="queue_row", index=1)
             _add_spec_columns(table, [part_specs[i] for i in sel])

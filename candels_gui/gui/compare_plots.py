@@ -37,6 +37,7 @@ BINNED_METRICS: dict[str, tuple[str, Any, str]] = {
     "RMSE (mean)": ("rmse", "mean", "RMSE"),
     "PSNR (mean)": ("psnr", "mean", "PSNR (dB)"),
     "SSIM (mean)": ("ssim", "mean", "SSIM"),
+    "|Δg| (mean)": ("shape_err", "mean", "|g_pred - g_true|"),
 }
 
 
