@@ -19,6 +19,8 @@ from candels_gui.core.labels import blend_fluxes  # noqa: E402
 from candels_gui.core.metrics_binned import (SUMMARY_KEYS, Truth, per_blend_table,  # noqa: E402
                                              summarize_table)
 from candels_gui.core.shapes import hsm_shapes, shape_errors  # noqa: E402
+from candels_gui.core.metrics_binned import SEPARATION_BINS, binned_metric  # noqa: E402
+from candels_gui.gui.compare_plots import BINNED_METRICS  # noqa: E402
 from candels_gui.evaluation.evaluate import to_prediction  # noqa: E402
 from candels_gui.gui.app import MainWindow  # noqa: E402
 from candels_gui.gui.compare_grid import BLEND_COLUMNS, COLUMN_TITLES, format_metric  # noqa: E402
@@ -169,6 +171,20 @@ def test_dataset_summary_over_the_queue_and_a_click_opens_the_blend(window, qtbo
     assert set(plots.scatter_items) == set(NAMES) and set(plots.hist_items) == set(NAMES)
     n_finite = np.isfinite(np.concatenate([result.tables["sep"]["dmag_1"], result.tables["sep"]["dmag_2"]]))
     assert len(plots.scatter_items["sep"].points()) == int(n_finite.sum()) > 0
+    # every binned metric draws each deblender's values per separation bin, the shape residual too
+    for label, (column, statistic, _axis) in BINNED_METRICS.items():
+        plots.metric_box.setCurrentText(label)
+        for name in NAMES:
+            table = result.tables[name]
+            sep = np.asarray(table["separation"], float)
+            values = np.concatenate([np.asarray(table[f"{column}_{g}"], float) for g in (1, 2)])
+            expected = binned_metric(np.concatenate([sep, sep]), values, SEPARATION_BINS, statistic=statistic)
+            if np.isfinite(expected).any():
+                np.testing.assert_allclose(plots.binned_items[name].getData()[1], expected, err_msg=label)
+            else:                                              # nothing in any bin: no curve
+                assert name not in plots.binned_items, label
+        assert set(plots.binned_items) == set(NAMES) or label.startswith("Δmag"), label
+    assert "|Δg| (mean)" in BINNED_METRICS
     # calling the click handler with a point opens that blend (its queue row is selected)
     current = window.state.spec
     points = [p for name in NAMES for p in plots.scatter_items[name].points()]
