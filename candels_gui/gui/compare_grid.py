@@ -343,13 +343,17 @@ class MetricTable(QTableWidget):
         self.columns = tuple(columns)
         self.values: dict[str, dict[str, Any]] = {}
         self.setHorizontalHeaderLabels(["deblender"] + [h for _k, h in self.columns])
+        for c in range(self.columnCount()):
+            self.horizontalHeaderItem(c).setToolTip(self.horizontalHeaderItem(c).text())
         self.verticalHeader().hide()
         self.verticalHeader().setDefaultSectionSize(22)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.horizontalHeader().setTextElideMode(Qt.TextElideMode.ElideRight)
         self._fit_columns()
 
     def set_rows(self, rows: Sequence[tuple[str, Sequence[int], Any]]) -> None:
@@ -379,17 +383,22 @@ class MetricTable(QTableWidget):
         self._fit_columns()
 
     def _fit_columns(self) -> None:
-        """Every column as wide as its header and values, the spare width shared out (never clipped).
+        """Every column as wide as its header and values, the spare width shared out.
 
-        Where the columns need more than the table's width, a horizontal scroll bar appears and the
-        table grows by its height.
+        Where the table is too narrow for that, the values keep their width and the headers give way
+        (elided; their tooltips hold them whole). The table's height never changes with its width, so
+        resizing it moves nothing else.
         """
         header = self.horizontalHeader()
-        need = [max(header.sectionSizeHint(c), self.sizeHintForColumn(c)) + 2 for c in range(self.columnCount())]
+        values = [self.sizeHintForColumn(c) + 2 for c in range(self.columnCount())]
+        need = [max(v, header.sectionSizeHint(c) + 2) for c, v in enumerate(values)]
         width = self.maximumViewportSize().width()
-        spare = max(0, width - sum(need)) // max(1, len(need))
-        for c, w in enumerate(need):
-            header.resizeSection(c, w + spare)
+        if sum(need) <= width:
+            widths = [w + (width - sum(need)) // len(need) for w in need]
+        else:
+            room = max(0, width - sum(values)) / max(1, sum(need) - sum(values))
+            widths = [v + int((w - v) * room) for v, w in zip(values, need)]
+        for c, w in enumerate(widths):
+            header.resizeSection(c, w)
         rows = max(1, self.rowCount())
-        bar = self.horizontalScrollBar().sizeHint().height() if sum(need) > width else 0
-        self.setFixedHeight(header.sizeHint().height() + rows * 22 + 2 * self.frameWidth() + 2 + bar)
+        self.setFixedHeight(header.sizeHint().height() + rows * 22 + 2 * self.frameWidth() + 2)
