@@ -245,3 +245,30 @@ def test_compare_screenshot(tmp_path, monkeypatch, qapp):
     out = take_screenshot(tmp_path / "cmp.png", view="compare", data=SAMPLE, size=(1300, 820))
     image = QImage(str(out))
     assert (image.width(), image.height()) == (1300, 820)
+
+
+def test_metric_table_never_clips_values_and_keeps_its_height(qtbot):
+    from candels_gui.gui.compare_grid import SUMMARY_COLUMNS, MetricTable
+
+    table = MetricTable(SUMMARY_COLUMNS)
+    qtbot.addWidget(table)
+    row = {key: 0.123456 for key, _h in SUMMARY_COLUMNS} | {"n_blends": 1000, "flux_mape": 48.25}
+    table.set_rows([("unet-deblend+tta", (200, 100, 50), row), ("sep", (0, 200, 0), row)])
+    table.show()
+    heights = set()
+    for width in (1600, 900, 600):
+        table.resize(width, table.height())
+        qtbot.waitUntil(lambda w=width: table.width() == w)
+        header = table.horizontalHeader()
+        for c in range(table.columnCount()):
+            assert header.sectionSize(c) >= table.sizeHintForColumn(c), (width, c)
+        total = sum(header.sectionSize(c) for c in range(table.columnCount()))
+        room = table.maximumViewportSize().width()
+        if width == 1600:                              # wide: every header whole, the width filled
+            assert all(header.sectionSize(c) >= header.sectionSizeHint(c) for c in range(table.columnCount()))
+            assert room - table.columnCount() <= total <= room
+        elif sum(table.sizeHintForColumn(c) + 2 for c in range(table.columnCount())) <= room:
+            assert total <= room                       # narrower: the headers give way, all columns shown
+        heights.add(table.height())
+    assert len(heights) == 1
+    assert table.horizontalHeaderItem(5).toolTip() == "flux MAPE %"
