@@ -21,7 +21,7 @@ from candels_gui.deblend import register
 from candels_gui.deblend.base import DeblendResult, Deblender, catalog_table
 from candels_gui.evaluation import PLOT_FILES, evaluate, truth_from_export, write_report
 
-FRACTIONS = ("precision", "recall", "f1", "iou_mean", "outlier_frac")
+FRACTIONS = ("precision", "recall", "f1", "iou_mean", "outlier_frac", "shape_fail")
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +113,15 @@ def test_cli_json_ecsv_and_plots(export_dir, test_split, tmp_path, capsys):
         img = mpimg.imread(png)
         assert img.ndim == 3 and img.shape[0] > 400 and img.shape[1] > 600
         assert img[..., :3].std() > 0.05                        # not a blank canvas
+    # the separation figure's shape panels: the binned means of the per-blend shape residuals
+    from candels_gui.core.metrics_binned import SEPARATION_BINS, binned_metric
+    from candels_gui.evaluation.plots import _binned_stats
+    per_blend = Table.read(rep / "per_blend_sep.ecsv", format="ascii.ecsv")
+    sep = np.asarray(per_blend["separation"], float)
+    stats = _binned_stats(per_blend, sep, SEPARATION_BINS)
+    residual = np.concatenate([np.asarray(per_blend[f"shape_err_{g}"], float) for g in (1, 2)])
+    np.testing.assert_allclose(stats["shape"][0], binned_metric(np.r_[sep, sep], residual, SEPARATION_BINS))
+    assert np.nanmax(stats["shape_lost"][0]) <= 1.0 and np.isfinite(stats["shape"][0]).any()
 
 
 def test_readable_table_without_json(export_dir, capsys):

@@ -3,8 +3,9 @@
 Every figure puts all deblenders on the same axes with a legend, labels its axes with units and is saved
 as one PNG:
 
-* :func:`plot_vs_separation` -- precision, recall, mean IoU, flux MAPE, Δmag (mean ± σ of the inliers)
-  and the outlier fraction in the separation bins of Boucaud et al. (2020);
+* :func:`plot_vs_separation` -- precision, recall, mean IoU, flux MAPE, Δmag (mean ± σ of the inliers),
+  the outlier fraction, the ellipticity residual and the fraction of shapes lost in the separation bins of
+  Boucaud et al. (2020);
 * :func:`plot_vs_delta_mag` -- the same in bins of the magnitude difference of the two galaxies;
 * :func:`plot_iou_histograms` -- the distribution of per-galaxy IoU (central galaxy, companion);
 * :func:`plot_magnitudes` -- predicted vs true magnitude, with the residual Δmag below.
@@ -158,16 +159,25 @@ def _binned_stats(table: Table, x: np.ndarray, edges: np.ndarray) -> dict[str, t
         frac = binned_metric(xg, dmag, edges, statistic=lambda d: dmag_stats(d)[2])
         n_gal = binned_metric(xg, dmag, edges, statistic="count")
         out.update(mape=(mape, sem), dmag=(mean, sigma), outlier=(frac, _ratio(frac * n_gal, n_gal)[1]))
+    if "shape_err_1" in table.colnames and np.isfinite(_both(table, "rmse")).any():
+        measurable = np.isfinite(_both(table, "g1_true")) & np.isfinite(_both(table, "rmse"))
+        lost = measurable & ~np.isfinite(_both(table, "g1_pred"))
+        out.update(shape=_mean_sem(xg, _both(table, "shape_err"), edges),
+                   shape_lost=_ratio(binned_metric(xg, lost.astype(float), edges, statistic="sum"),
+                                     binned_metric(xg, measurable.astype(float), edges, statistic="sum")))
     return out
 
 
 _PANELS = (("precision", "Precision", (0, 1.04)), ("recall", "Recall", (0, 1.04)),
            ("iou", "Mean IoU", (0, 1.04)), ("mape", "Flux MAPE [%]", None),
            ("dmag", r"$\Delta m$ = $m_{pred} - m_{true}$ [mag]", None),
-           ("outlier", rf"Outlier fraction ($|\Delta m| > {DMAG_OUTLIER}$)", (0, 1.04)))
+           ("outlier", rf"Outlier fraction ($|\Delta m| > {DMAG_OUTLIER}$)", (0, 1.04)),
+           ("shape", r"Ellipticity residual $|g_{pred} - g_{true}|$", None),
+           ("shape_lost", "Shapes lost (no HSM moments)", (0, 1.04)))
 _PANEL_NOTES = {"iou": "mean ± s.e.m.", "mape": "mean ± s.e.m.",
                 "dmag": rf"mean ± σ, $|\Delta m| \leq {DMAG_OUTLIER}$", "precision": "± binomial error",
-                "recall": "± binomial error", "outlier": "± binomial error"}
+                "recall": "± binomial error", "outlier": "± binomial error", "shape": "mean ± s.e.m.",
+                "shape_lost": "± binomial error"}
 
 
 def _binned_figure(tables: Mapping[str, Table], xkey: str, edges: np.ndarray, xlabel: str,
@@ -176,8 +186,8 @@ def _binned_figure(tables: Mapping[str, Table], xkey: str, edges: np.ndarray, xl
     nb = len(edges) - 1
     names = list(tables)
     with _style():
-        fig = _figure(figsize=(12.0, 7.2))
-        axes = fig.subplots(2, 3, sharex=True)
+        fig = _figure(figsize=(16.0, 7.2))
+        axes = fig.subplots(2, 4, sharex=True)
         first = next(iter(tables.values()))
         xb = np.abs(_col(first, xkey)) if xkey == "delta_mag" else _col(first, xkey)
         counts = binned_metric(xb, np.ones_like(xb), edges, statistic="count").astype(int)
@@ -208,11 +218,11 @@ def _binned_figure(tables: Mapping[str, Table], xkey: str, edges: np.ndarray, xl
                 ax.set_ylim(*ylim)
             if key == "dmag":
                 ax.axhline(0.0, color="0.3", linewidth=0.9, zorder=0)
-            if key == "mape":
+            if key in ("mape", "shape"):
                 ax.set_ylim(bottom=0)
             if not ax.has_data():
-                ax.text(0.5, 0.5, "no fluxes measured", transform=ax.transAxes, ha="center",
-                        va="center", color="0.4")
+                ax.text(0.5, 0.5, "no shapes measured" if key.startswith("shape") else "no fluxes measured",
+                        transform=ax.transAxes, ha="center", va="center", color="0.4")
         fig.supxlabel(xlabel)
         fig.legend(handles, names, loc="outside upper center", ncols=min(len(names), 6), fontsize=11.5)
         return _save(fig, path)
