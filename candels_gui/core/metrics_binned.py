@@ -25,7 +25,7 @@ from .shapes import hsm_shapes, shape_errors
 
 __all__ = [
     "SEPARATION_BINS", "DELTA_MAG_BINS", "SUMMARY_KEYS", "bin_by", "binned_metric",
-    "Truth", "Prediction", "per_blend_table", "summarize_table", "evaluate_results",
+    "Truth", "Prediction", "per_blend_table", "summarize_table", "shapes_lost", "evaluate_results",
 ]
 
 #: Separation bins of Boucaud et al. (2020), pixels: [2, 8), [8, 13), [13, 18), [18, 60].
@@ -324,6 +324,16 @@ def _nanmean(x: np.ndarray) -> float:
     return float(x.mean()) if x.size else float("nan")
 
 
+def shapes_lost(table: Table) -> tuple[np.ndarray, np.ndarray]:
+    """Per galaxy (galaxy 1 of every row, then galaxy 2): has it a true shape and a deblended image, and
+    did that image give no shape (missed galaxies included)? Two bool arrays of length ``2 * len(table)``.
+
+    ``rmse_g`` tells whether the prediction had images (NaN where it had none).
+    """
+    measurable = np.isfinite(_both(table, "g1_true")) & np.isfinite(_both(table, "rmse"))
+    return measurable, measurable & ~np.isfinite(_both(table, "g1_pred"))
+
+
 def summarize_table(table: Table) -> dict[str, float | int]:
     """Summary of one deblender over the rows of a :func:`per_blend_table` (any subset of them).
 
@@ -341,9 +351,7 @@ def summarize_table(table: Table) -> dict[str, float | int]:
     relerr = np.abs(_both(table, "flux_relerr"))
     mean, sigma, frac = M.dmag_stats(_both(table, "dmag"))
     has_flux = np.isfinite(_both(table, "flux_pred")).any()
-    # galaxies with a true shape and a deblended image (rmse is NaN where the prediction has no images)
-    measurable = np.isfinite(_both(table, "g1_true")) & np.isfinite(_both(table, "rmse"))
-    lost = measurable & ~np.isfinite(_both(table, "g1_pred"))
+    measurable, lost = shapes_lost(table)
     return {
         "precision": det["precision"], "recall": det["recall"], "f1": det["f1"],
         "iou_mean": _nanmean(_both(table, "iou")),

@@ -32,7 +32,7 @@ from astropy.table import Table
 
 from ..core.labels import DEFAULT_ZEROPOINT, flux_to_mag
 from ..core.metrics import DMAG_OUTLIER, dmag_stats
-from ..core.metrics_binned import DELTA_MAG_BINS, SEPARATION_BINS, binned_metric
+from ..core.metrics_binned import DELTA_MAG_BINS, SEPARATION_BINS, binned_metric, shapes_lost
 from .measure import ORACLES
 
 __all__ = ["PLOT_FILES", "write_plots", "plot_vs_separation", "plot_vs_delta_mag", "plot_iou_histograms",
@@ -160,8 +160,7 @@ def _binned_stats(table: Table, x: np.ndarray, edges: np.ndarray) -> dict[str, t
         n_gal = binned_metric(xg, dmag, edges, statistic="count")
         out.update(mape=(mape, sem), dmag=(mean, sigma), outlier=(frac, _ratio(frac * n_gal, n_gal)[1]))
     if "shape_err_1" in table.colnames and np.isfinite(_both(table, "rmse")).any():
-        measurable = np.isfinite(_both(table, "g1_true")) & np.isfinite(_both(table, "rmse"))
-        lost = measurable & ~np.isfinite(_both(table, "g1_pred"))
+        measurable, lost = shapes_lost(table)
         out.update(shape=_mean_sem(xg, _both(table, "shape_err"), edges),
                    shape_lost=_ratio(binned_metric(xg, lost.astype(float), edges, statistic="sum"),
                                      binned_metric(xg, measurable.astype(float), edges, statistic="sum")))

@@ -142,7 +142,8 @@ def summary_job(engine: BlendEngine, stamps: StampSet, specs: Sequence[BlendSpec
             sel = [i for i, s in enumerate(part_specs) if s in by_spec]
             if not sel:
                 continue
-            table = measure_results(truth[sel], [by_spec[part_specs[i]] for i in sel], max_separation=max_separation)
+            table = measure_results(truth[sel], [by_spec[part_specs[i]] for i in sel],
+                                    max_separation=max_separation)
             table["blend"] = np.array([a + i for i in sel], np.int64)
             table.add_column(np.array([rows[a + i] for i in sel], np.int64), name="queue_row", index=1)
             _add_spec_columns(table, [part_specs[i] for i in sel])
