@@ -277,10 +277,8 @@ def per_blend_table(truth: Truth, predictions: Sequence[Prediction], *,
                 cols[f"rmse_{g + 1}"][i] = M.rmse(truth.isolated[i, g], img)
                 cols[f"psnr_{g + 1}"][i] = M.psnr(truth.isolated[i, g], img)
                 cols[f"ssim_{g + 1}"][i] = M.ssim(truth.isolated[i, g], img) if min(h, w) >= 7 else np.nan
-        if pred.images is not None:
-            hits = [g for g in range(2) if matched[i, g] >= 0]
-            if hits:
-                pred_shapes[i, hits] = hsm_shapes(pred.images[matched[i, hits]], truth.positions[i, hits])
+                if j >= 0:                                 # a missed galaxy has no shape (NaN)
+                    pred_shapes[i, g] = hsm_shapes(img[None], truth.positions[i, g][None])[0]
     pos = truth.positions
     with np.errstate(divide="ignore", invalid="ignore"):
         true_dmag = -2.5 * np.log10(truth.fluxes[:, 1] / truth.fluxes[:, 0])

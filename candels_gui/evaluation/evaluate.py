@@ -381,8 +381,8 @@ def evaluate(data: str | os.PathLike | ExportData, deblenders: str | Sequence[st
                         for name in ORACLES})
     total = n * len(runners)
     yield Progress(0, total, "evaluating")
-    if has_images:
-        truth.galaxy_shapes        # the true galaxies' shapes, measured once for every deblender
+    if has_images and (oracle or not all(d.flux_only for d in built.values())):
+        truth.galaxy_shapes        # the true galaxies' shapes, measured once for every deblender with images
     for k, (name, run_batch) in enumerate(runners.items()):
         parts = []
         for a in range(0, n, step):
