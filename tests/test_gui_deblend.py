@@ -127,6 +127,27 @@ def test_panel_runs_classical_deblenders_without_blocking_the_ui(window, qtbot, 
     assert panel.device_label.text() == "torch: not loaded"  # no torch deblender ran
 
 
+def test_panel_runs_scarlet_in_the_background(window, qtbot):
+    panel = window.deblend_panel
+    assert panel.checks["scarlet"].isEnabled()  # no weights needed
+    panel.set_selected(["scarlet"])
+    ticks, arrived = [0], []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.__setitem__(0, ticks[0] + 1))
+    timer.start(10)
+    panel.resultsReady.connect(lambda name, specs, res: arrived.append(ticks[0]))
+    task, finished = _run_and_wait(qtbot, panel, panel.run_current, timeout=120000)
+    timer.stop()
+    assert finished[0] == {"scarlet": 1}
+    assert arrived[0] >= 3  # JAX compiled and scarlet fitted while the UI thread kept its timer running
+    res = panel.cache.get("scarlet", window.state.spec)
+    assert res.name == "scarlet" and res.device == "cpu" and res.n_sources >= 1
+    shown, blend = panel.rows["scarlet"].shown(), window.editor.last_blend.image
+    np.testing.assert_array_equal(shown[1], res.images[0])
+    np.testing.assert_allclose(shown[3], blend - res.images.sum(axis=0), atol=1e-5)
+    assert panel.device_label.text() == "torch: not loaded"  # scarlet runs on JAX, not torch
+
+
 def test_reselecting_a_blend_shows_cached_results_without_a_second_run(window, qtbot, counting):
     panel = window.deblend_panel
     panel.set_selected(["sep", "test-counting"])

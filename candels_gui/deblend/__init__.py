@@ -1,6 +1,6 @@
 """Deblenders: one interface (:mod:`.base`), classical baselines (:mod:`.classical`), PyTorch models.
 
-Importing this package imports neither torch nor photutils nor sep: the torch deblenders are listed by
+Importing this package imports neither torch, JAX, photutils nor sep: the torch deblenders are listed by
 :func:`available` even when torch or their weights are missing, and :func:`get` imports what it needs.
 
 Examples
@@ -40,6 +40,11 @@ def _sep(**kw: Any) -> Deblender:
     return SepDeblender(**kw)
 
 
+def _scarlet(**kw: Any) -> Deblender:
+    from .scarlet import ScarletDeblender
+    return ScarletDeblender(**kw)
+
+
 def _torch_factory(name: str):
     def factory(**kw: Any) -> Deblender:
         from .torch_deblender import TorchDeblender
@@ -50,6 +55,8 @@ def _torch_factory(name: str):
 
 register("photutils", _photutils, "photutils detect_sources + deblend_sources, segmentation flux split")
 register("sep", _sep, "SEP (SExtractor) with the Boucaud et al. 2020 strict/loose configurations")
+register("scarlet", _scarlet, "scarlet2 (JAX) on SEP's detections: non-negative source models fitted to the "
+         "blend, which is shared in their proportions")
 for _name, _desc in TORCH_MODELS.items():
     register(_name, _torch_factory(_name), _desc, tta=True)
 del _name, _desc

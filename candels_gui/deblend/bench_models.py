@@ -1,8 +1,8 @@
 """Benchmark groups of the deblenders for ``candels-gui bench`` (registered on import).
 
 ``infer``
-    ``infer_blends_per_s`` = {deblender name: {device label: blends/s}} for photutils, SEP and every torch
-    model, on blends of 128x128 rendered from the sample data (N = min(n, 256); a deblender stops early
+    ``infer_blends_per_s`` = {deblender name: {device label: blends/s}} for photutils, SEP, scarlet and
+    every torch model, on blends of 128x128 rendered from the sample data (N = min(n, 256); a deblender stops early
     when it has used its time budget, and ``infer_n`` = {name: blends timed} says how many it did).
     Torch models without weights run with freshly initialised weights (inference speed does not depend
     on the weight values); they are listed in ``infer_untrained_weights``.
@@ -90,20 +90,20 @@ def _rate(deb: Any, images: np.ndarray, batch: int, budget_s: float) -> tuple[fl
 
 def bench_infer(n: int, log: Log = None, *, names: Sequence[str] | None = None, device: str = "auto",
                 budget_s: float = INFER_BUDGET_S, batch_size: int = 16) -> dict[str, Any]:
-    """Inference blends/s of photutils, SEP and the torch models (see the module docstring).
+    """Inference blends/s of photutils, SEP, scarlet and the torch models (see the module docstring).
 
     Parameters
     ----------
     n : int
         Blends to time per deblender (at most :data:`INFER_N`).
     names : sequence of str, optional
-        Deblenders to time (default: photutils, sep and every torch model).
+        Deblenders to time (default: photutils, sep, scarlet and every torch model).
     device : str
         Torch device (``"auto"``: CUDA, then MPS, then CPU).
     budget_s : float
         Time budget per deblender; slower ones stop early (``infer_n`` records the blends timed).
     """
-    names = list(names) if names is not None else ["photutils", "sep", *TORCH_MODELS]
+    names = list(names) if names is not None else ["photutils", "sep", "scarlet", *TORCH_MODELS]
     images = sample_blends(max(2, min(int(n), INFER_N)))[0]
     rates: dict[str, dict[str, float]] = {}
     counts: dict[str, int] = {}

@@ -177,7 +177,16 @@ class SepDeblender(Deblender):
                 raise ValueError(f"unknown SEP option(s) in {which}: {sorted(unknown)}")
         super().__init__(strict=cfg_s, loose=cfg_l, background_box=int(background_box))
 
-    def _one(self, image: np.ndarray, sigma: float | None) -> DeblendResult:
+    def detect(self, image: np.ndarray, sigma: float | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """SEP's detection on one image: the strict configuration, then the loose one below two sources.
+
+        Returns
+        -------
+        (background-subtracted image, objects, segmentation map, params)
+            ``objects`` is SEP's structured array (``x``, ``y``, …), the map labels object ``i`` as
+            ``i + 1``; ``params`` holds the options, the kept ``config``, ``noise_sigma`` and ``background``.
+        """
         import sep
 
         data = np.ascontiguousarray(image, dtype=np.dtype("=f8"))  # native-endian, C order, as sep needs
@@ -198,8 +207,12 @@ class SepDeblender(Deblender):
                 break
         params = {**self._params, "config": config, "noise_sigma": noise,
                   "background": float(bkg.globalback)}
+        return sub, objects, np.asarray(segmap), params
+
+    def _one(self, image: np.ndarray, sigma: float | None) -> DeblendResult:
+        sub, objects, segmap, params = self.detect(image, sigma)
         ids = np.arange(1, len(objects) + 1)
-        seg, img = segment_split(sub, np.asarray(segmap), ids)
+        seg, img = segment_split(sub, segmap, ids)
         return _result(self.name, params, objects["x"], objects["y"], seg, img)
 
     def _run_batch(self, images: np.ndarray, psf: np.ndarray | None,

@@ -44,7 +44,7 @@ import numpy as np
 
 from ..core.autoseg import smooth
 from .base import (SPLIT_SMOOTH_SIGMA, TTA_SUFFIX, DeblendResult, Deblender, catalog_table, noise_per_image,
-                   region_fluxes, split_by_footprints)
+                   region_fluxes, split_by_footprints, split_by_models)
 from .training import IMAGE_MODELS
 
 __all__ = ["TorchDeblender", "pick_device", "device_label", "weights_path", "save_weights",
@@ -309,12 +309,7 @@ class TorchDeblender(Deblender):
         fwhm, level = self._params["footprint_fwhm"], self._params["footprint_nsigma"] * sigma
         if not self._params["split_blend"]:
             return pred, np.stack([smooth(g, fwhm) > level for g in pred])
-        weight = np.clip(np.stack([smooth(g, fwhm) for g in pred]), 0.0, None) + 1e-6 * sigma
-        share = weight / weight.sum(axis=0)
-        detected = smooth(blend, fwhm) > level
-        own = share[0] >= 0.5
-        return ((blend[None] * share).astype(np.float32),
-                np.stack([detected & own, detected & ~own]))
+        return split_by_models(blend, pred, sigma, fwhm=fwhm, nsigma=self._params["footprint_nsigma"])
 
     def _run_batch(self, images: np.ndarray, psf: np.ndarray | None,
                    noise_sigma: np.ndarray | None) -> list[DeblendResult]:

@@ -168,7 +168,7 @@ def _show_compare(window, stamps, spec, *, timeout_s: float = 600.0) -> None:
     session.add_random(stamps, 10)
     panel = window.deblend_panel
     panel.set_selected([n for n, box in panel.checks.items()
-                        if n in ("photutils", "sep") or (n in panel.weights and box.isEnabled())])
+                        if n in ("photutils", "sep", "scarlet") or (n in panel.weights and box.isEnabled())])
     for name in ("catalog_dock", "display_dock", "rules_dock", "deblend_dock"):
         getattr(window, name).hide()
     window.queue_panel.select_row(9)
