@@ -38,6 +38,9 @@ __all__ = ["ScarletDeblender", "BOX_SIZES"]
 
 #: Box sizes (pixels) tried for each source's first guess: the smallest whose edge is at the noise.
 BOX_SIZES = (11, 17, 25, 35, 47, 61)
+#: Fits between two clearings of all of JAX's compiled functions (:func:`_forget_compiled_steps`).
+CLEAR_ALL_EVERY = 250
+_fits_since_clear = 0
 #: Sigma (pixels) of the round Gaussian a source starts from when its moments cannot be measured.
 FALLBACK_SIGMA = 2.0
 
@@ -50,6 +53,27 @@ def _scarlet() -> Any:
 
     set_validation(False)  # its checks print reports on every scene; our inputs are checked here
     return scarlet2
+
+
+def _forget_compiled_steps() -> None:
+    """Drop the optimiser steps scarlet2 compiled for the scenes fitted so far.
+
+    scarlet2 compiles its step anew for every scene (each fit makes a new parameter class) and JAX keeps every
+    compiled step: without this, a long run grows by ~5 MB a blend until the process runs out of memory maps
+    and crashes. Only that function's cache is cleared (clearing all of JAX's caches makes every blend
+    recompile everything: 10 times slower), and all of them every :data:`CLEAR_ALL_EVERY` fits.
+    """
+    import jax
+    from scarlet2 import infer
+
+    global _fits_since_clear
+    _fits_since_clear += 1
+    step = getattr(getattr(infer, "_make_step", None), "_cached", None)
+    if _fits_since_clear >= CLEAR_ALL_EVERY or not hasattr(step, "clear_cache"):
+        jax.clear_caches()  # what else JAX compiled per scene (~0.3 MB a blend); recompiling costs ~5 s
+        _fits_since_clear = 0
+    else:
+        step.clear_cache()
 
 
 class ScarletDeblender(Deblender):
@@ -143,7 +167,10 @@ class ScarletDeblender(Deblender):
                              stepsize=self._params["morph_step"])
         fitted = scene.fit(obs, max_iter=self._params["max_iter"], e_rel=self._params["e_rel"],
                            progress_bar=False)
-        return np.stack([np.asarray(obs.render(fitted.evaluate_source(src)))[0] for src in fitted.sources])
+        models = np.stack([np.asarray(obs.render(fitted.evaluate_source(src)))[0] for src in fitted.sources])
+        s2.parameter_registry.pop(getattr(scene, "registry_key", None), None)  # its global registry of scenes
+        _forget_compiled_steps()
+        return models
 
     def _one(self, image: np.ndarray, sigma: float | None) -> DeblendResult:
         sub, objects, _, det = self._detector.detect(image, sigma)
