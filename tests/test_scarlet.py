@@ -77,3 +77,15 @@ def test_split_by_models_shares_every_pixel_and_gives_it_to_the_largest_share():
     np.testing.assert_allclose(images.sum(axis=(1, 2)), models.sum(axis=(1, 2)), rtol=0.1)
     empty_images, empty_fp = split_by_models(blend, np.zeros((0, 40, 40)), 0.5)
     assert empty_images.shape == empty_fp.shape == (0, 40, 40)
+
+
+def test_scarlet_keeps_no_compiled_step_nor_scene_per_blend():
+    """scarlet2 compiles its optimiser step anew for every scene and registers every scene globally; a long
+    run that kept them grew ~5 MB a blend until it crashed (1,000-blend evaluate, SIGSEGV)."""
+    import scarlet2
+    from scarlet2 import infer
+
+    before = set(scarlet2.parameter_registry)
+    get("scarlet").run(np.stack([_blend(i) for i in range(3)]), noise_sigma=1.0)
+    assert set(scarlet2.parameter_registry) == before
+    assert infer._make_step._cached._cache_size() == 0
