@@ -59,8 +59,8 @@ def _forget_compiled_steps() -> None:
     """Drop the optimiser steps scarlet2 compiled for the scenes fitted so far.
 
     scarlet2 compiles its step anew for every scene (each fit makes a new parameter class) and JAX keeps every
-    compiled step: without this, a long run grows by ~5 MB a blend until the process runs out of memory maps
-    and crashes. Only that function's cache is cleared (clearing all of JAX's caches makes every blend
+    compiled step: without this, a long run grew by ~5 MB a blend until the process crashed (a 1,000-blend
+    ``evaluate`` died with SIGSEGV). Only that function's cache is cleared (clearing all of JAX's caches makes every blend
     recompile everything: 10 times slower), and all of them every :data:`CLEAR_ALL_EVERY` fits.
     """
     import jax
@@ -70,7 +70,7 @@ def _forget_compiled_steps() -> None:
     _fits_since_clear += 1
     step = getattr(getattr(infer, "_make_step", None), "_cached", None)
     if _fits_since_clear >= CLEAR_ALL_EVERY or not hasattr(step, "clear_cache"):
-        jax.clear_caches()  # what else JAX compiled per scene (~0.3 MB a blend); recompiling costs ~5 s
+        jax.clear_caches()  # what else JAX keeps per scene (~0.1 MB a blend); recompiling costs ~5 s
         _fits_since_clear = 0
     else:
         step.clear_cache()
