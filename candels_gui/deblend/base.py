@@ -273,6 +273,7 @@ def split_by_models(blend: np.ndarray, models: np.ndarray, sigma: float, *, fwhm
     footprints = detected[None] & (owner[None] == np.arange(k)[:, None, None])
     return (np.asarray(blend, np.float64)[None] * share).astype(np.float32), footprints
 
+
 class Deblender(abc.ABC):
     """Base class of all deblenders.
 

@@ -2,8 +2,8 @@
 
 ``infer``
     ``infer_blends_per_s`` = {deblender name: {device label: blends/s}} for photutils, SEP, scarlet and
-    every torch model, on blends of 128x128 rendered from the sample data (N = min(n, 256); a deblender stops early
-    when it has used its time budget, and ``infer_n`` = {name: blends timed} says how many it did).
+    every torch model, on blends of 128x128 rendered from the sample data (N = min(n, 256); a deblender stops
+    early when it has used its time budget, and ``infer_n`` = {name: blends timed} says how many it did).
     Torch models without weights run with freshly initialised weights (inference speed does not depend
     on the weight values); they are listed in ``infer_untrained_weights``.
 ``train``

@@ -60,8 +60,8 @@ def _forget_compiled_steps() -> None:
 
     scarlet2 compiles its step anew for every scene (each fit makes a new parameter class) and JAX keeps every
     compiled step: without this, a long run grew by ~5 MB a blend until the process crashed (a 1,000-blend
-    ``evaluate`` died with SIGSEGV). Only that function's cache is cleared (clearing all of JAX's caches makes every blend
-    recompile everything: 10 times slower), and all of them every :data:`CLEAR_ALL_EVERY` fits.
+    ``evaluate`` died with SIGSEGV). Only that function's cache is cleared (clearing all of JAX's caches makes
+    every blend recompile everything: 10 times slower), and all of them every :data:`CLEAR_ALL_EVERY` fits.
     """
     import jax
     from scarlet2 import infer
@@ -175,18 +175,17 @@ class ScarletDeblender(Deblender):
     def _one(self, image: np.ndarray, sigma: float | None) -> DeblendResult:
         sub, objects, _, det = self._detector.detect(image, sigma)
         noise = det["noise_sigma"]
-        params = {**self._params, "config": det["config"], "noise_sigma": noise, "background": det["background"]}
+        params = {**self._params, "config": det["config"], "noise_sigma": noise,
+                  "background": det["background"]}
         h, w = sub.shape
         if len(objects) == 0:
             return DeblendResult(catalog_table([], [], []), np.zeros((0, h, w), bool),
-                                 np.zeros((0, h, w), np.float32), name=self.name, params=params, device=self.device)
+                                 np.zeros((0, h, w), np.float32), name=self.name, params=params,
+                                 device=self.device)
         models = self._fit(sub, np.stack([objects["y"], objects["x"]], axis=1), noise)
         fwhm, nsig = self._params["footprint_fwhm"], self._params["footprint_nsigma"]
-        if self._params["split_blend"]:
-            img, seg = split_by_models(sub, models, noise, fwhm=fwhm, nsigma=nsig)
-        else:
-            img = models.astype(np.float32)
-            _, seg = split_by_models(sub, models, noise, fwhm=fwhm, nsigma=nsig)
+        shared, seg = split_by_models(sub, models, noise, fwhm=fwhm, nsigma=nsig)
+        img = shared if self._params["split_blend"] else models.astype(np.float32)
         flux = region_fluxes(img, seg, FLUX_REGION_RADIUS)
         return DeblendResult(catalog_table(objects["x"], objects["y"], flux), seg, img, name=self.name,
                              params=params, device=self.device)
