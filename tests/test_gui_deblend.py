@@ -87,12 +87,12 @@ def test_app_start_does_not_import_torch():
             "from candels_gui.gui.app import MainWindow\nimport tempfile\n"
             "s = QSettings(tempfile.mktemp(suffix='.ini'), QSettings.Format.IniFormat)\n"
             "w = MainWindow(make_stampset(n=8, size=32), settings=s); w.show(); app.processEvents()\n"
-            "print('DEBLEND', len(w.deblend_panel.checks), 'torch' in sys.modules)")
+            "print('DEBLEND', len(w.deblend_panel.checks), 'torch' in sys.modules, 'jax' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(ROOT),
                          timeout=120)
     line = [x for x in out.stdout.splitlines() if x.startswith("DEBLEND")]
     assert line, out.stderr
-    assert line[0].split()[1:] == ["6", "False"]  # six deblenders listed, torch not imported
+    assert line[0].split()[1:] == ["7", "False", "False"]  # seven deblenders listed, torch and JAX not imported
 
 
 def test_panel_runs_classical_deblenders_without_blocking_the_ui(window, qtbot, counting):
