@@ -53,7 +53,8 @@ def _write_h5(path: Path, n: int = 48, size: int = 32, seed: int = 1, grouped: b
 # ---------------------------------------------------------------------------------------- registry
 def test_registry_lists_seven_names_without_importing_torch_or_jax():
     code = ("import sys, candels_gui.deblend as d; print(','.join(d.available())); "
-            "print(all(m.split('.')[0] not in {'torch', 'photutils', 'sep', 'jax', 'scarlet2'} for m in sys.modules))")
+            "print(all(m.split('.')[0] not in {'torch', 'photutils', 'sep', 'jax', 'scarlet2'} "
+            "for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=str(ROOT)).stdout.split()
     assert out[0].split(",") == ["photutils", "sep", "scarlet", "unet-seg", "unet-deblend", "cgan",

@@ -31,7 +31,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .base import FLUX_REGION_RADIUS, DeblendResult, Deblender, catalog_table, region_fluxes, split_by_models
+from .base import DeblendResult, Deblender, catalog_table, region_fluxes, split_by_models
 from .classical import SepDeblender
 
 __all__ = ["ScarletDeblender", "BOX_SIZES"]
@@ -186,7 +186,7 @@ class ScarletDeblender(Deblender):
         fwhm, nsig = self._params["footprint_fwhm"], self._params["footprint_nsigma"]
         shared, seg = split_by_models(sub, models, noise, fwhm=fwhm, nsigma=nsig)
         img = shared if self._params["split_blend"] else models.astype(np.float32)
-        flux = region_fluxes(img, seg, FLUX_REGION_RADIUS)
+        flux = region_fluxes(img, seg)
         return DeblendResult(catalog_table(objects["x"], objects["y"], flux), seg, img, name=self.name,
                              params=params, device=self.device)
 

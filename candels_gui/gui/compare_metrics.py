@@ -132,12 +132,15 @@ def summary_job(engine: BlendEngine, stamps: StampSet, specs: Sequence[BlendSpec
     parts: dict[str, list[Table]] = {name: [] for name in results}
     flux_only: dict[str, bool] = {}
     step = max(1, int(chunk))
+    # the true shapes serve every deblender that gives images: measured once per chunk, only if one does
+    any_images = any(not r.flux_only for by_spec in results.values() for r in by_spec.values())
     yield Progress(0, len(specs), f"measuring {len(specs)} blend(s)")
     for a in range(0, len(specs), step):
         check_cancel(cancel)
         part_specs = specs[a:a + step]
         _batch, truth = _truth(engine, stamps, part_specs)
-        truth.galaxy_shapes                  # measured once for every deblender
+        if any_images:
+            truth.galaxy_shapes
         for name, by_spec in results.items():
             sel = [i for i, s in enumerate(part_specs) if s in by_spec]
             if not sel:
