@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 __all__ = ["main", "build_parser"]
 
@@ -271,8 +271,14 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT.ckpt")
     p.add_argument("--memory_mb", type=float, default=1024,
                    help="hold the training data in memory up to this size, else read batches from the file")
-    p.add_argument("--threads", type=int, default=2, metavar="N",
-                   help="CPU threads for torch (1 or 2; 1 lets two trainings share a 2-core machine)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="CPU threads for torch (default: one per core; 1 lets two trainings share two cores)")
+    p.add_argument("--base", type=int, default=None, metavar="N",
+                   help="width (channels) of the network's first stage, doubled at each stage below (default: "
+                        "unet-seg, unet-deblend, blend2flux 16; cgan 32; with --init or --resume: theirs)")
+    p.add_argument("--depth", type=int, default=None, metavar="N",
+                   help="number of down-sampling stages (default: unet-seg, unet-deblend 3; cgan, blend2flux 4; "
+                        "with --init or --resume: theirs)")
     p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine",
                    help="learning rate over the epochs: cosine decay from --lr to 5%% of it (default), or constant")
     p.add_argument("--flux_weight", type=float, default=1.0,
@@ -290,6 +296,24 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_train)
 
 
+def _train_kwargs(model: str, arch: dict[str, int], init: str | None) -> dict[str, Any] | None:
+    """Architecture options of a ``train`` run: ``None`` (the defaults, or those of ``--init`` and ``--resume``)
+    unless ``--base``/``--depth`` are given; those replace the defaults' (or the ``--init`` weights') values."""
+    from .deblend.training import DEFAULT_KWARGS
+
+    if arch.get("base", 1) < 1:
+        raise ValueError(f"--base must be >= 1, got {arch['base']}")
+    if not 1 <= arch.get("depth", 1) <= 6:
+        raise ValueError(f"--depth must be 1 to 6, got {arch['depth']}")
+    if not arch:
+        return None
+    if init is not None:
+        from .deblend.torch_deblender import load_weights
+
+        return {**load_weights(init)[1].get("kwargs", {}), **arch}
+    return {**DEFAULT_KWARGS[model], **arch}
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from .core.jobs import run_with_progress
     from .deblend.torch_deblender import weights_path
@@ -297,12 +321,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     out = args.output or weights_path(args.model)
     command = "candels-gui " + " ".join(sys.argv[1:])
+    arch = {k: v for k, v in (("base", args.base), ("depth", args.depth)) if v is not None}
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
     result = run_with_progress(train_model(
         args.model, args.data, out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         val_fraction=args.val_fraction, patience=args.patience, seed=args.seed, device=args.device,
         resume=args.resume, memory_mb=args.memory_mb, augment=not args.no_augment, schedule=args.schedule,
         num_threads=args.threads, flux_weight=args.flux_weight, init=args.init,
-        coords=True if args.coords else None, command=command), f"train {args.model}", unit="batch", log=True)
+        coords=True if args.coords else None, model_kwargs=_train_kwargs(args.model, arch, args.init),
+        command=command), f"train {args.model}", unit="batch", log=True)
     best = ", ".join(f"{k} {v:.4g}" for k, v in result.card.get("metrics", {}).items() if k != "epoch")
     stop = "early stop" if result.stopped_early else "all epochs run"
     print(f"weights written to {out} (best epoch {result.best_epoch} of {result.epochs_run}, {stop}: {best})")

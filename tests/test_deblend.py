@@ -274,6 +274,44 @@ def test_train_command_logs_every_epoch_when_stderr_is_not_a_terminal(tmp_path, 
     assert (tmp_path / "b2f.prev.pt").read_bytes() == first and out.read_bytes() != first
 
 
+def test_train_command_sets_the_width_depth_and_threads_of_the_network(tmp_path, capsys):
+    import torch
+
+    from candels_gui.cli import main
+    from candels_gui.deblend.models import count_parameters
+    from candels_gui.deblend.torch_deblender import TorchDeblender, load_weights
+
+    h5 = _write_h5(tmp_path / "blends.h5", n=12)
+    base = ["train", "--model", "unet-seg", "--data", str(h5), "--epochs", "1", "--batch_size", "6",
+            "--device", "cpu"]
+    wide, narrow = tmp_path / "wide.pt", tmp_path / "narrow.pt"
+    before = torch.get_num_threads()
+    assert main([*base, "-o", str(wide), "--base", "12", "--depth", "2", "--threads", "1"]) == 0
+    assert torch.get_num_threads() == before                      # the run's thread count is restored
+    assert main([*base, "-o", str(narrow), "--base", "4"]) == 0     # depth: the default's
+    (wm, wcard), (nm, ncard) = load_weights(wide), load_weights(narrow)
+    assert wcard["kwargs"] == {"base": 12, "depth": 2} and ncard["kwargs"] == {"base": 4, "depth": 3}
+    assert wm.down[0][0].weight.shape[0] == 12 and len(wm.down) == 3 and len(nm.down) == 4
+    assert count_parameters(wm) > 2 * count_parameters(nm)     # 66,039 against 30,479
+    r = TorchDeblender.from_file(wide, device="cpu").run(np.stack([_blend(0, size=32)]), noise_sigma=1.0)[0]
+    assert r.segmentation.shape == (2, 32, 32)                    # the deblender builds the card's network
+    capsys.readouterr()
+    # fine-tuning keeps the init's size unless told otherwise; a size the init's weights do not fit is an error
+    tuned = tmp_path / "tuned.pt"
+    assert main([*base, "-o", str(tuned), "--init", str(wide), "--lr", "0"]) == 0
+    assert load_weights(tuned)[1]["kwargs"] == {"base": 12, "depth": 2}
+    assert main([*base, "-o", str(tuned), "--init", str(wide), "--depth", "3"]) == 2
+    assert "do not fit" in capsys.readouterr().err
+    deb = ["train", "--model", "unet-deblend", "--data", str(h5), "--epochs", "1", "--batch_size", "6",
+           "--device", "cpu", "-o", str(tmp_path / "deb.pt"), "--init", str(wide)]
+    assert main([*deb, "--base", "8"]) == 2                         # the other U-Net's body must fit too
+    assert "do not fit" in capsys.readouterr().err
+    for flag, value in (("--base", "0"), ("--depth", "7"), ("--threads", "0")):
+        assert main([*base, "-o", str(tmp_path / "bad.pt"), flag, value]) == 2
+        assert f"{flag} must be" in capsys.readouterr().err
+    assert not (tmp_path / "bad.pt").exists()
+
+
 def test_cosine_schedule_decays_to_five_percent_and_constant_stays():
     from candels_gui.deblend.training import epoch_lr
 

@@ -160,7 +160,7 @@ def train_model(name: str, data_path: str | os.PathLike, out_path: str | os.Path
                 patience: int = 5, seed: int = 0, device: str = "auto",
                 resume: bool | str | os.PathLike | None = None, cancel: CancelToken | None = None,
                 model_kwargs: dict[str, Any] | None = None, scale: float = 1.0,
-                l1_lambda: float = 100.0, memory_mb: float = 1024, num_threads: int = 2,
+                l1_lambda: float = 100.0, memory_mb: float = 1024, num_threads: int | None = None,
                 augment: bool = True, schedule: str = "cosine", flux_weight: float = 1.0,
                 init: str | os.PathLike | None = None, coords: bool | None = None,
                 command: str | None = None) -> Job:
@@ -209,8 +209,9 @@ def train_model(name: str, data_path: str | os.PathLike, out_path: str | os.Path
         Weight of the L1 term of the cGAN generator (pix2pix: 100).
     memory_mb : float
         Keep the normalised samples in memory when they fit in this many MiB.
-    num_threads : int
-        torch CPU threads (at most 2).
+    num_threads : int, optional
+        torch CPU threads during the run (default: torch's own, one per core); 1 lets two runs share two
+        cores.
     augment : bool
         Random 90-degree turns and flips of the training samples (see the module docstring).
     schedule : {"cosine", "constant"}
@@ -225,6 +226,8 @@ def train_model(name: str, data_path: str | os.PathLike, out_path: str | os.Path
     if int(epochs) < 1 or int(batch_size) < 1 or not 0 < val_fraction < 1 or int(patience) < 1:
         raise ValueError(f"need epochs >= 1, batch_size >= 1, 0 < val_fraction < 1, patience >= 1; got "
                          f"{epochs}, {batch_size}, {val_fraction}, {patience}")
+    if num_threads is not None and int(num_threads) < 1:
+        raise ValueError(f"num_threads must be >= 1, got {num_threads}")
     if schedule not in ("cosine", "constant"):
         raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
     init_state = None
@@ -253,7 +256,7 @@ def train_model(name: str, data_path: str | os.PathLike, out_path: str | os.Path
                "flux_weight": float(flux_weight) if name in IMAGE_MODELS else None}
     cmd = command if command is not None else " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
     return _train(name, Path(data_path), Path(out_path), (kwargs, chosen), options, device, resume, cancel,
-                  memory_mb, max(1, min(2, int(num_threads))), cmd, init_state)
+                  memory_mb, num_threads, cmd, init_state)
 
 
 def _resumed_kwargs(ck: dict[str, Any], src: Path, kwargs: dict[str, Any], chosen: bool) -> dict[str, Any]:
@@ -269,7 +272,7 @@ def _resumed_kwargs(ck: dict[str, Any], src: Path, kwargs: dict[str, Any], chose
 
 def _train(name: str, data_path: Path, out_path: Path, arch: tuple[dict[str, Any], bool],
            opt: dict[str, Any], device: str, resume: Any, cancel: CancelToken | None, memory_mb: float,
-           threads: int, cmd: str, init_state: Any = None) -> Job:
+           threads: int | None, cmd: str, init_state: Any = None) -> Job:
     import torch
 
     from .models import PatchDiscriminator, build_model, load_matching_state
@@ -281,7 +284,7 @@ def _train(name: str, data_path: Path, out_path: Path, arch: tuple[dict[str, Any
     if data.n - n_val < 1:
         raise DataError(f"{data_path}: {data.n} blend(s) are too few to train with a validation split")
     old_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    torch.set_num_threads(old_threads if threads is None else int(threads))
     try:
         torch.manual_seed(opt["seed"])
         rng = np.random.default_rng(opt["seed"])
@@ -297,8 +300,10 @@ def _train(name: str, data_path: Path, out_path: Path, arch: tuple[dict[str, Any
         model = build_model(name, **kwargs)
         if init_state is not None:
             _, init_state[1]["not_loaded"] = load_matching_state(model, init_state[0])
-            if init_state[1]["architecture"] == name and init_state[1]["not_loaded"]:
-                raise DataError(f"init weights do not fit {name} {kwargs}: {init_state[1]['not_loaded']}")
+            misfit = [k for k in init_state[1]["not_loaded"]   # the other U-Net's output layer may differ
+                      if init_state[1]["architecture"] == name or not k.startswith("head.")]
+            if misfit:
+                raise DataError(f"init weights do not fit {name} {kwargs}: {misfit}")
         model = model.to(dev)
         optim = torch.optim.Adam(model.parameters(), lr=opt["lr"], betas=(0.5, 0.999) if name == "cgan" else (0.9, 0.999))
         disc = optim_d = None
