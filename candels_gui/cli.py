@@ -349,6 +349,10 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated deblender names (default: every registered one that can be built; "
                         "see 'candels-gui deblend --list'); NAME+tta: a torch model averaged over the 8 turns "
                         "and flips of each blend")
+    p.add_argument("--weights", action="append", default=[], metavar="WEIGHTS.pt[+tta]",
+                   help="also evaluate the torch model in this weights file (from 'candels-gui train -o'), as a "
+                        "row named after the file (wide.pt: 'wide'; wide.pt+tta: 'wide+tta'); repeatable. "
+                        "With --weights and no --deblenders, only these rows")
     p.add_argument("--split", default=None, metavar="NAME", help="split to read (default: test when present)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="evaluate the first N blends only")
     p.add_argument("--max_separation", type=float, default=None, metavar="PX",
@@ -373,6 +377,23 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_evaluate)
 
 
+def _weights_deblenders(items: Sequence[str]) -> list[Any]:
+    """The torch deblenders of ``evaluate --weights`` (``PATH`` or ``PATH+tta``), each named after its file."""
+    from .deblend.base import TTA_SUFFIX
+    from .deblend.torch_deblender import TorchDeblender
+
+    out = []
+    for item in items:
+        tta = item.endswith(TTA_SUFFIX)
+        path = Path(item[:-len(TTA_SUFFIX)] if tta else item)
+        if not path.is_file():
+            raise FileNotFoundError(f"--weights {item}: no such file")
+        deb = TorchDeblender.from_file(path, tta=tta)
+        deb.name = path.stem + (TTA_SUFFIX if tta else "")
+        out.append(deb)
+    return out
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     if not args.data:
         raise ValueError("no data to evaluate on: pass --data EXPORT (a produce output folder, an export "
@@ -380,9 +401,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .core.jobs import run_with_progress
     from .evaluation import evaluate, format_summary, resolve_deblenders, write_plots, write_report
 
-    built, skipped = resolve_deblenders(args.deblenders)
+    built, skipped = resolve_deblenders(args.deblenders) if args.deblenders or not args.weights else ({}, {})
     for name, reason in skipped.items():
         print(f"evaluate: skipping {name}: {reason}", file=sys.stderr)
+    for deb in _weights_deblenders(args.weights):
+        if deb.name in built:
+            raise ValueError(f"--weights: a row named {deb.name!r} is evaluated already; rename the file")
+        built[deb.name] = deb
     result = run_with_progress(
         evaluate(args.data, list(built.values()) if built else args.deblenders, split=args.split,
                  limit=args.limit, max_separation=args.max_separation, mag_high=args.mag_high,

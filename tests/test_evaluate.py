@@ -388,3 +388,28 @@ def test_relabelled_footprints_re_detect_each_galaxy_with_the_companions_noise()
     assert got[0, 32, 32] and got[1, 32, 20]
     assert 0.5 < (got[0] & expected).sum() / (got[0] | expected).sum() < 1.0
     np.testing.assert_array_equal(got, relabelled_footprints(noisy, masks, np.random.default_rng(0)))
+
+
+def test_weights_files_are_evaluated_as_rows_named_after_them(export_dir, tmp_path, capsys):
+    import shutil
+
+    from candels_gui.deblend.torch_deblender import weights_path
+
+    shipped = tmp_path / "copy.pt"
+    shutil.copyfile(weights_path("unet-seg"), shipped)
+    tiny = tmp_path / "tiny.pt"
+    assert main(["train", "--model", "unet-seg", "--data", str(export_dir / "blends.h5"), "-o", str(tiny),
+                 "--epochs", "1", "--batch_size", "8", "--base", "4", "--depth", "2", "--device", "cpu"]) == 0
+    capsys.readouterr()
+    args = ["evaluate", "--data", str(export_dir), "--limit", "6", "--json"]
+    assert main([*args, "--deblenders", "unet-seg", "--weights", str(shipped), "--weights", f"{tiny}+tta"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert list(rows) == ["unet-seg", "copy", "tiny+tta"]
+    assert rows["copy"] == rows["unet-seg"]                    # the same weights, read from the file given
+    assert rows["tiny+tta"]["iou_mean"] != rows["unet-seg"]["iou_mean"]    # another network: not the shipped one
+    assert main([*args, "--weights", str(tiny)]) == 0           # no --deblenders: only the files' rows
+    assert list(json.loads(capsys.readouterr().out)) == ["tiny"]
+    assert main([*args, "--weights", str(tiny), "--weights", str(tiny)]) == 2
+    assert "a row named 'tiny' is evaluated already" in capsys.readouterr().err
+    assert main([*args, "--weights", str(tmp_path / "none.pt")]) == 2
+    assert "none.pt: no such file" in capsys.readouterr().err
