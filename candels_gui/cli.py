@@ -296,22 +296,14 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_train)
 
 
-def _train_kwargs(model: str, arch: dict[str, int], init: str | None) -> dict[str, Any] | None:
-    """Architecture options of a ``train`` run: ``None`` (the defaults, or those of ``--init`` and ``--resume``)
-    unless ``--base``/``--depth`` are given; those replace the defaults' (or the ``--init`` weights') values."""
-    from .deblend.training import DEFAULT_KWARGS
-
+def _train_kwargs(arch: dict[str, int]) -> dict[str, int] | None:
+    """``train``'s ``--base``/``--depth``, checked (``None`` when neither is given: the defaults, or the sizes of
+    ``--init`` and ``--resume``; one given replaces that value only)."""
     if arch.get("base", 1) < 1:
         raise ValueError(f"--base must be >= 1, got {arch['base']}")
     if not 1 <= arch.get("depth", 1) <= 6:
         raise ValueError(f"--depth must be 1 to 6, got {arch['depth']}")
-    if not arch:
-        return None
-    if init is not None:
-        from .deblend.torch_deblender import load_weights
-
-        return {**load_weights(init)[1].get("kwargs", {}), **arch}
-    return {**DEFAULT_KWARGS[model], **arch}
+    return arch or None
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -329,7 +321,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         val_fraction=args.val_fraction, patience=args.patience, seed=args.seed, device=args.device,
         resume=args.resume, memory_mb=args.memory_mb, augment=not args.no_augment, schedule=args.schedule,
         num_threads=args.threads, flux_weight=args.flux_weight, init=args.init,
-        coords=True if args.coords else None, model_kwargs=_train_kwargs(args.model, arch, args.init),
+        coords=True if args.coords else None, model_kwargs=_train_kwargs(arch),
         command=command), f"train {args.model}", unit="batch", log=True)
     best = ", ".join(f"{k} {v:.4g}" for k, v in result.card.get("metrics", {}).items() if k != "epoch")
     stop = "early stop" if result.stopped_early else "all epochs run"

@@ -295,7 +295,13 @@ def test_train_command_sets_the_width_depth_and_threads_of_the_network(tmp_path,
     assert count_parameters(wm) > 2 * count_parameters(nm)     # 66,039 against 30,479
     r = TorchDeblender.from_file(wide, device="cpu").run(np.stack([_blend(0, size=32)]), noise_sigma=1.0)[0]
     assert r.segmentation.shape == (2, 32, 32)                    # the deblender builds the card's network
+    # resuming keeps the checkpoint's size; a size given must agree with it (the depth is the checkpoint's)
+    assert main([*base, "-o", str(wide), "--epochs", "2", "--resume", "--base", "12"]) == 0
+    card = load_weights(wide)[1]
+    assert card["kwargs"] == {"base": 12, "depth": 2} and len(card["history"]) == 2
     capsys.readouterr()
+    assert main([*base, "-o", str(wide), "--epochs", "3", "--resume", "--base", "16"]) == 2
+    assert "architecture options are {'base': 12, 'depth': 2}" in capsys.readouterr().err
     # fine-tuning keeps the init's size unless told otherwise; a size the init's weights do not fit is an error
     tuned = tmp_path / "tuned.pt"
     assert main([*base, "-o", str(tuned), "--init", str(wide), "--lr", "0"]) == 0

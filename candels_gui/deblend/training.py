@@ -201,8 +201,9 @@ def train_model(name: str, data_path: str | os.PathLike, out_path: str | os.Path
     cancel : CancelToken, optional
         Checked between batches; the last finished epoch stays in the checkpoint.
     model_kwargs : dict, optional
-        Architecture options (default :data:`DEFAULT_KWARGS`). A resumed run takes its checkpoint's unless
-        these (or ``coords``) are given, which must then match them.
+        Architecture options (``base``, ``depth``, ...); those not given are the ``init`` weights' or
+        :data:`DEFAULT_KWARGS`'. A resumed run takes its checkpoint's; options given (and ``coords``) must
+        agree with them.
     scale : float
         Normalisation scale (``arcsinh(x / (scale * sigma))``).
     l1_lambda : float
@@ -230,7 +231,7 @@ def train_model(name: str, data_path: str | os.PathLike, out_path: str | os.Path
         raise ValueError(f"num_threads must be >= 1, got {num_threads}")
     if schedule not in ("cosine", "constant"):
         raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
-    init_state = None
+    init_state, start_kwargs = None, DEFAULT_KWARGS[name]
     if init is not None:
         if resume:
             raise ValueError("init starts a new run from weights; resume continues a checkpoint: not both")
@@ -244,28 +245,29 @@ def train_model(name: str, data_path: str | os.PathLike, out_path: str | os.Path
                                                 "architecture": init_arch,
                                                 "epochs_run": len(init_card.get("history", [])),
                                                 "metrics": init_card.get("metrics")})
-        model_kwargs = dict(init_card.get("kwargs", {})) if model_kwargs is None else model_kwargs
-    chosen = model_kwargs is not None or coords is not None
-    kwargs = dict(model_kwargs if model_kwargs is not None else DEFAULT_KWARGS[name])
+        start_kwargs = init_card.get("kwargs", {})
+    given = dict(model_kwargs or {})
     if coords is not None:
-        kwargs["coords"] = bool(coords)
+        given["coords"] = bool(coords)
+    kwargs = {**start_kwargs, **given}
     options = {"epochs": int(epochs), "batch_size": int(batch_size), "lr": float(lr),
                "val_fraction": float(val_fraction), "patience": int(patience), "seed": int(seed),
                "scale": float(scale), "l1_lambda": float(l1_lambda) if name == "cgan" else None,
                "augment": bool(augment), "schedule": schedule,
                "flux_weight": float(flux_weight) if name in IMAGE_MODELS else None}
     cmd = command if command is not None else " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
-    return _train(name, Path(data_path), Path(out_path), (kwargs, chosen), options, device, resume, cancel,
+    return _train(name, Path(data_path), Path(out_path), (kwargs, given), options, device, resume, cancel,
                   memory_mb, num_threads, cmd, init_state)
 
 
-def _resumed_kwargs(ck: dict[str, Any], src: Path, kwargs: dict[str, Any], chosen: bool) -> dict[str, Any]:
-    """The architecture options of a resumed run: the checkpoint's, unless the caller chose others."""
+def _resumed_kwargs(ck: dict[str, Any], src: Path, kwargs: dict[str, Any], given: dict[str, Any]
+                    ) -> dict[str, Any]:
+    """The architecture options of a resumed run: the checkpoint's, which those ``given`` must agree with."""
     saved = ck.get("kwargs")
     if saved is None:
         return kwargs
-    if chosen and dict(saved) != kwargs:
-        raise DataError(f"{src}: the checkpoint's architecture options are {dict(saved)}, not {kwargs}; "
+    if {**saved, **given} != dict(saved):
+        raise DataError(f"{src}: the checkpoint's architecture options are {dict(saved)}, not {given}; "
                         "resume with the same options, or leave them out")
     return dict(saved)
 
