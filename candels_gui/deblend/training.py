@@ -272,7 +272,7 @@ def _resumed_kwargs(ck: dict[str, Any], src: Path, kwargs: dict[str, Any], given
     return dict(saved)
 
 
-def _train(name: str, data_path: Path, out_path: Path, arch: tuple[dict[str, Any], bool],
+def _train(name: str, data_path: Path, out_path: Path, arch: tuple[dict[str, Any], dict[str, Any]],
            opt: dict[str, Any], device: str, resume: Any, cancel: CancelToken | None, memory_mb: float,
            threads: int | None, cmd: str, init_state: Any = None) -> Job:
     import torch
