@@ -22,7 +22,7 @@ Log = Callable[[str], None] | None
 
 
 def _stamps():
-    from .core.sources import load_stampset
+    from .core.data.load import load_stampset
     from .paths import sample_data_dir
 
     return load_stampset(sample_data_dir())
@@ -37,8 +37,8 @@ def _engine_rate(engine, specs) -> float:
 
 def bench_engine(n: int, log: Log) -> dict[str, Any]:
     """In-memory blends/s (128x128, blend + masks + isolated images): integer shifts, then sub-pixel + rotation."""
-    from .core.blend import BlendEngine
-    from .core.sampling import SamplingRules, sample_specs
+    from .core.blending.engine import BlendEngine
+    from .core.blending.sampling import SamplingRules, sample_specs
 
     stamps = _stamps()
     engine = BlendEngine(stamps)
@@ -62,7 +62,7 @@ def bench_engine(n: int, log: Log) -> dict[str, Any]:
 
 def _hdf5_child(n: int, outdir: str) -> dict[str, Any]:
     from .core.jobs import run_job
-    from .core.produce import ProduceOptions, produce
+    from .core.store.produce import ProduceOptions, produce
 
     stamps = _stamps()
     t0 = time.perf_counter()

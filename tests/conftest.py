@@ -31,7 +31,7 @@ COSMOS_DIR = ROOT.parent / "shared" / "real" / "cosmos_hst"
 
 def make_stampset(n: int = 12, size: int = 48, seed: int = 0):
     """A small StampSet of Gaussian-ish galaxies with one neighbour each, int32 labels > 255."""
-    from candels_gui.core.stampset import StampSet
+    from candels_gui.core.data.stampset import StampSet
 
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[:size, :size]

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from candels_gui.core.blend import BlendBatch, BlendEngine, BlendSpec, affine_matrix
+from candels_gui.core.blending.engine import BlendBatch, BlendEngine, BlendSpec, affine_matrix
 from conftest import make_stampset
 
 STAMPS = make_stampset(n=8, size=48, seed=3)

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from candels_gui.core.blend import BlendEngine, BlendSpec
-from candels_gui.core.blend_metrics import (
+from candels_gui.core.blending.engine import BlendEngine, BlendSpec
+from candels_gui.core.blending.blend_metrics import (
     blend_metrics, blendedness, delta_mag, overlap_fraction, separation)
 from conftest import make_stampset
 

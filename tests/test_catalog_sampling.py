@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from candels_gui.core.catalog import CatalogFilter, apply_filter, split_by_galaxy
+from candels_gui.core.data.catalog import CatalogFilter, apply_filter, split_by_galaxy
 from candels_gui.core.errors import DataError
-from candels_gui.core.sampling import SamplingRules, offset_bounds, sample_specs
+from candels_gui.core.blending.sampling import SamplingRules, offset_bounds, sample_specs
 from conftest import make_stampset
 
 

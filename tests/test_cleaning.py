@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import binary_dilation
 
-from candels_gui.core.cleaning import CleanedCache, background_stats, clean_stamp
+from candels_gui.core.blending.cleaning import CleanedCache, background_stats, clean_stamp
 from conftest import make_stampset
 
 
@@ -70,7 +70,7 @@ def test_cache_memory_cap_evicts_oldest():
 
 @pytest.mark.parametrize("n_dilate", [1, 3, 5])
 def test_grow_equals_scipy_binary_dilation_by_the_cross(n_dilate):
-    from candels_gui.core.cleaning import _grow
+    from candels_gui.core.blending.cleaning import _grow
 
     rng = np.random.default_rng(n_dilate)
     for density in (0.001, 0.01, 0.05):

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from candels_gui.cli import main
-from candels_gui.core.export import read_export
+from candels_gui.core.store.export import read_export
 from candels_gui.paths import sample_data_dir
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -369,7 +369,7 @@ def _gaussian(x0: float, y0: float, amp: float, size: int = 32) -> np.ndarray:
 
 
 def test_image_model_raw_outputs_are_its_predicted_images_and_their_isophotes():
-    from candels_gui.core.autoseg import smooth
+    from candels_gui.core.data.autoseg import smooth
     from candels_gui.deblend.base import flux_region
 
     galaxy = _gaussian(16, 16, 40.0)
@@ -386,7 +386,7 @@ def test_image_model_raw_outputs_are_its_predicted_images_and_their_isophotes():
 
 
 def test_image_model_splits_the_blend_in_proportion_to_its_predictions_by_default():
-    from candels_gui.core.autoseg import smooth
+    from candels_gui.core.data.autoseg import smooth
 
     g1, g2 = _gaussian(12, 16, 40.0), _gaussian(21, 15, 20.0)
     blend = g1 + g2 + np.random.default_rng(0).normal(0, 1, g1.shape).astype(np.float32)

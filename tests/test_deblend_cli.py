@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from candels_gui.cli import main
-from candels_gui.core.export import read_export
+from candels_gui.core.store.export import read_export
 from candels_gui.deblend import get
 from candels_gui.deblend.results_io import read_results, split_params
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from candels_gui.core.download import (CHUNK_SIZE, download_dataset, extract_archive, is_archive,
-                                       list_record_files)
+from candels_gui.core.data.download import (CHUNK_SIZE, download_dataset, extract_archive, is_archive,
+                                            list_record_files)
 from candels_gui.core.errors import Cancelled, DataError
 from candels_gui.core.jobs import CancelToken, Progress, run_job
 

@@ -13,9 +13,9 @@ from astropy.table import Table
 
 from candels_gui.cli import main
 from candels_gui.core.errors import Cancelled, DataError
-from candels_gui.core.export import read_export
+from candels_gui.core.store.export import read_export
 from candels_gui.core.jobs import CancelToken, run_job
-from candels_gui.core.metrics_binned import SUMMARY_KEYS
+from candels_gui.core.measure.binned import SUMMARY_KEYS
 from candels_gui.deblend import base as deblend_base
 from candels_gui.deblend import register
 from candels_gui.deblend.base import DeblendResult, Deblender, catalog_table
@@ -114,7 +114,7 @@ def test_cli_json_ecsv_and_plots(export_dir, test_split, tmp_path, capsys):
         assert img.ndim == 3 and img.shape[0] > 400 and img.shape[1] > 600
         assert img[..., :3].std() > 0.05                        # not a blank canvas
     # the separation figure's shape panels: the binned means of the per-blend shape residuals
-    from candels_gui.core.metrics_binned import SEPARATION_BINS, binned_metric
+    from candels_gui.core.measure.binned import SEPARATION_BINS, binned_metric
     from candels_gui.evaluation.plots import _binned_stats
     per_blend = Table.read(rep / "per_blend_sep.ecsv", format="ascii.ecsv")
     sep = np.asarray(per_blend["separation"], float)
@@ -210,9 +210,9 @@ def test_truth_positions_and_cancel(test_split):
 
 @pytest.mark.parametrize("fmt", ["fits", "npy"])
 def test_other_export_formats_give_the_same_metrics(fmt, export_dir, test_split, tmp_path):
-    from candels_gui.core.blend import BlendEngine
-    from candels_gui.core.export import export
-    from candels_gui.core.sources import load_stampset
+    from candels_gui.core.blending.engine import BlendEngine
+    from candels_gui.core.store.export import export
+    from candels_gui.core.data.load import load_stampset
     from candels_gui.paths import sample_data_dir
 
     engine = BlendEngine(load_stampset(sample_data_dir()))
@@ -229,7 +229,7 @@ def test_other_export_formats_give_the_same_metrics(fmt, export_dir, test_split,
 
 
 def test_mag_high_keeps_only_blends_of_two_bright_galaxies(export_dir, test_split, capsys):
-    from candels_gui.core.labels import flux_to_mag
+    from candels_gui.core.blending.labels import flux_to_mag
     from candels_gui.evaluation.evaluate import select_brighter
 
     mags = flux_to_mag(np.asarray(test_split.fluxes, float))
@@ -358,7 +358,7 @@ def test_every_plotted_row_has_its_own_look_and_oracles_are_grey_dashed():
 
 
 def test_relabelled_footprints_re_detect_each_galaxy_with_the_companions_noise():
-    from candels_gui.core.sample_labels import detect_label
+    from candels_gui.core.data.sample_labels import detect_label
     from candels_gui.deblend.base import noise_per_image
     from candels_gui.evaluation.measure import relabelled_footprints
 

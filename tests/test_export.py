@@ -15,15 +15,15 @@ from astropy.io import fits
 from astropy.table import Table
 
 import candels_gui
-from candels_gui.core.blend import BlendEngine, BlendSpec
+from candels_gui.core.blending.engine import BlendEngine, BlendSpec
 from candels_gui.core.errors import Cancelled, DataError
-from candels_gui.core.export import (export, export_splits, read_export, write_fits, write_hdf5,
-                                     write_npy)
+from candels_gui.core.store.export import (export, export_splits, read_export, write_fits, write_hdf5,
+                                           write_npy)
 from candels_gui.core.jobs import CancelToken, run_job
-from candels_gui.core.labels import (CATALOG_COLUMNS, LABEL_METHODS, blend_catalog, blend_fluxes,
-                                     label_dtype, label_shape, make_labels, read_catalog_csv,
-                                     write_catalog_csv)
-from candels_gui.core.stampset import StampSet
+from candels_gui.core.blending.labels import (CATALOG_COLUMNS, LABEL_METHODS, blend_catalog, blend_fluxes,
+                                              label_dtype, label_shape, make_labels, read_catalog_csv,
+                                              write_catalog_csv)
+from candels_gui.core.data.stampset import StampSet
 
 FORMATS = ("npy", "hdf5", "fits")
 N_SPECS = 40

@@ -6,13 +6,13 @@ import h5py
 import numpy as np
 import pytest
 
-from candels_gui.core.blend import BlendEngine
-from candels_gui.core.concatenate import concatenate
+from candels_gui.core.blending.engine import BlendEngine
+from candels_gui.core.store.concatenate import concatenate
 from candels_gui.core.errors import DataError
-from candels_gui.core.export import read_export, write_hdf5
-from candels_gui.core.export_library import LIBRARY_GROUP, SplitArrays, library_engine
+from candels_gui.core.store.export import read_export, write_hdf5
+from candels_gui.core.store.stamp_library import LIBRARY_GROUP, SplitArrays, library_engine
 from candels_gui.core.jobs import run_job
-from candels_gui.core.produce import PRODUCE_FILE
+from candels_gui.core.store.produce import PRODUCE_FILE
 
 from test_export import make_specs, make_stamps
 

@@ -14,8 +14,8 @@ from PyQt6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl  # noqa
 from PyQt6.QtGui import QDropEvent  # noqa: E402
 from PyQt6.QtWidgets import QMessageBox  # noqa: E402
 
-from candels_gui.core.catalog import CatalogFilter  # noqa: E402
-from candels_gui.core.stretch import build_lut, get_stretch  # noqa: E402
+from candels_gui.core.data.catalog import CatalogFilter  # noqa: E402
+from candels_gui.core.display.stretch import build_lut, get_stretch  # noqa: E402
 from candels_gui.gui.actions import ACTIONS, MENUS, shortcut_text  # noqa: E402
 from candels_gui.gui.app import MainWindow  # noqa: E402
 from candels_gui.gui.catalog_model import CatalogModel  # noqa: E402
@@ -330,6 +330,7 @@ def test_run_app_opens_and_closes(qtbot, monkeypatch, tmp_path):
     from PyQt6.QtWidgets import QApplication
 
     from candels_gui.gui import app as app_module
+    from candels_gui.gui import launch
 
     monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # run_app installs its own; restore it after
     monkeypatch.setattr(app_module, "app_settings",
@@ -343,7 +344,7 @@ def test_run_app_opens_and_closes(qtbot, monkeypatch, tmp_path):
                 w.close()
 
     QTimer.singleShot(300, close_windows)
-    assert app_module.run_app(None) == 0
+    assert launch.run_app(None) == 0
     assert seen == ["candels-gui"]
 
 
@@ -390,7 +391,7 @@ def test_worker_reports_progress_and_cancels_cleanly(window, qtbot):
 def test_unexpected_errors_become_dialogs(window, monkeypatch, errors):
     import sys
 
-    from candels_gui.gui.app import _install_excepthook
+    from candels_gui.gui.launch import _install_excepthook
 
     monkeypatch.setattr(sys, "excepthook", sys.excepthook)
     _install_excepthook(window)

@@ -14,12 +14,12 @@ from PyQt6.QtCore import QPoint, QSettings, Qt  # noqa: E402
 from PyQt6.QtGui import QImage  # noqa: E402
 from PyQt6.QtWidgets import QMessageBox  # noqa: E402
 
-from candels_gui.core import metrics as M  # noqa: E402
-from candels_gui.core.labels import blend_fluxes  # noqa: E402
-from candels_gui.core.metrics_binned import (SUMMARY_KEYS, Truth, per_blend_table,  # noqa: E402
+from candels_gui.core.measure import metrics as M  # noqa: E402
+from candels_gui.core.blending.labels import blend_fluxes  # noqa: E402
+from candels_gui.core.measure.binned import (SUMMARY_KEYS, Truth, per_blend_table,  # noqa: E402
                                              summarize_table)
-from candels_gui.core.shapes import hsm_shapes, shape_errors  # noqa: E402
-from candels_gui.core.metrics_binned import SEPARATION_BINS, binned_metric  # noqa: E402
+from candels_gui.core.measure.shapes import hsm_shapes, shape_errors  # noqa: E402
+from candels_gui.core.measure.binned import SEPARATION_BINS, binned_metric  # noqa: E402
 from candels_gui.gui.compare_plots import BINNED_METRICS  # noqa: E402
 from candels_gui.evaluation.evaluate import to_prediction  # noqa: E402
 from candels_gui.gui.app import MainWindow  # noqa: E402

@@ -13,12 +13,12 @@ pytest.importorskip("pytestqt")
 from PyQt6.QtCore import QSettings, Qt  # noqa: E402
 from PyQt6.QtWidgets import QMessageBox  # noqa: E402
 
-from candels_gui.core.blend import BlendEngine  # noqa: E402
-from candels_gui.core.export import export, read_export, export_splits  # noqa: E402
+from candels_gui.core.blending.engine import BlendEngine  # noqa: E402
+from candels_gui.core.store.export import export, read_export, export_splits  # noqa: E402
 from candels_gui.core.jobs import run_job  # noqa: E402
-from candels_gui.core.sampling import sample_specs  # noqa: E402
-from candels_gui.core.session import Session, find_autosave  # noqa: E402
-from candels_gui.core.session_export import split_specs_by_galaxy  # noqa: E402
+from candels_gui.core.blending.sampling import sample_specs  # noqa: E402
+from candels_gui.core.curation.session import Session, find_autosave  # noqa: E402
+from candels_gui.core.curation.session_export import split_specs_by_galaxy  # noqa: E402
 from candels_gui.gui.app import MainWindow  # noqa: E402
 from candels_gui.gui.export_dialog import NO_LABELS  # noqa: E402
 from conftest import make_stampset  # noqa: E402

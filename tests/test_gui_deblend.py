@@ -15,7 +15,7 @@ pytest.importorskip("pytestqt")
 from PyQt6.QtCore import QSettings, QTimer  # noqa: E402
 from PyQt6.QtWidgets import QMessageBox  # noqa: E402
 
-from candels_gui.core.sampling import SamplingRules, sample_specs  # noqa: E402
+from candels_gui.core.blending.sampling import SamplingRules, sample_specs  # noqa: E402
 from candels_gui.deblend import base as deblend_base  # noqa: E402
 from candels_gui.deblend.base import DeblendResult, Deblender, catalog_table  # noqa: E402
 from candels_gui.gui.app import MainWindow  # noqa: E402
@@ -208,7 +208,7 @@ def test_run_on_queue_uses_the_session_queue(window, qtbot, counting):
 
 
 def test_train_dialog_trains_and_the_panel_uses_the_weights(window, qtbot, tmp_path):
-    from candels_gui.core.export import export
+    from candels_gui.core.store.export import export
     from candels_gui.core.jobs import run_job
 
     stamps = window.state.stamps
@@ -242,7 +242,7 @@ def test_train_dialog_trains_and_the_panel_uses_the_weights(window, qtbot, tmp_p
 
 
 def test_train_dialog_refuses_a_missing_file_and_cancel_keeps_the_checkpoint(window, qtbot, tmp_path):
-    from candels_gui.core.export import export
+    from candels_gui.core.store.export import export
     from candels_gui.core.jobs import run_job
 
     dialog = window.deblend_panel.open_train_dialog()

@@ -1,4 +1,4 @@
-"""Label methods, fluxes and the blend catalogue (candels_gui.core.labels)."""
+"""Label methods, fluxes and the blend catalogue (candels_gui.core.blending.labels)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from candels_gui.core.blend import BlendSpec
+from candels_gui.core.blending.engine import BlendSpec
 from candels_gui.core.errors import DataError
-from candels_gui.core.labels import (CANDELS_BLENDER_COLUMNS, CATALOG_COLUMNS, LABEL_METHODS,
-                                     blend_catalog, blend_fluxes, bogg_masks, catalog_record_dtype,
-                                     catalog_to_records, flux_to_mag, gg_masks, label_dtype,
-                                     label_shape, mag_to_flux, make_labels, masks_from_labels,
-                                     ogg_masks, read_catalog_csv, records_to_catalog, single_images,
-                                     write_catalog_csv)
-from candels_gui.core.stampset import StampSet
+from candels_gui.core.blending.labels import (CANDELS_BLENDER_COLUMNS, CATALOG_COLUMNS, LABEL_METHODS,
+                                              blend_catalog, blend_fluxes, bogg_masks, catalog_record_dtype,
+                                              catalog_to_records, flux_to_mag, gg_masks, label_dtype,
+                                              label_shape, mag_to_flux, make_labels, masks_from_labels,
+                                              ogg_masks, read_catalog_csv, records_to_catalog, single_images,
+                                              write_catalog_csv)
+from candels_gui.core.data.stampset import StampSet
 
 
 def _hand_masks() -> np.ndarray:

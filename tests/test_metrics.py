@@ -13,9 +13,9 @@ from hypothesis.extra.numpy import arrays
 from scipy.optimize import linear_sum_assignment
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from candels_gui.core import metrics as M
-from candels_gui.core import metrics_binned as MB
-from candels_gui.core.blend_metrics import blendedness as blendedness_one
+from candels_gui.core.measure import metrics as M
+from candels_gui.core.measure import binned as MB
+from candels_gui.core.blending.blend_metrics import blendedness as blendedness_one
 
 
 # ------------------------------------------------------------------------------------------ matching
@@ -358,8 +358,8 @@ def test_truth_and_prediction_validation():
 
 
 def test_truth_from_batch(small_stamps):
-    from candels_gui.core.blend import BlendEngine, BlendSpec
-    from candels_gui.core.labels import blend_fluxes
+    from candels_gui.core.blending.engine import BlendEngine, BlendSpec
+    from candels_gui.core.blending.labels import blend_fluxes
 
     ids = [int(v) for v in small_stamps.catalog["id"][:2]]
     specs = [BlendSpec(ids[0], ids[1], dx=5, dy=-3)]

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from candels_gui.core.errors import Cancelled
-from candels_gui.core.galaxy_models import (SersicComponent, draw_galaxy, f160w_psf, half_light_radius,
-                                            render, sersic_bn)
+from candels_gui.core.data.galaxy_models import (SersicComponent, draw_galaxy, f160w_psf, half_light_radius,
+                                                 render, sersic_bn)
 from candels_gui.core.jobs import CancelToken
-from candels_gui.core.samplegen import (CATALOG_COLUMNS, DEFAULT_SEED, FIELDS, generate_sample_data,
-                                        make_sample_stamp)
-from candels_gui.core.stampset import GALTYPES
+from candels_gui.core.data.samplegen import (CATALOG_COLUMNS, DEFAULT_SEED, FIELDS, generate_sample_data,
+                                             make_sample_stamp)
+from candels_gui.core.data.stampset import GALTYPES
 
 ZP = 25.96
 BUNDLED = Path(__file__).resolve().parents[1] / "sample_data"

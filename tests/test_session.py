@@ -10,13 +10,13 @@ import textwrap
 
 import pytest
 
-from candels_gui.core.blend import BlendSpec
-from candels_gui.core.catalog import CatalogFilter
-from candels_gui.core.commands import UndoStack, describe_spec_change
+from candels_gui.core.blending.engine import BlendSpec
+from candels_gui.core.data.catalog import CatalogFilter
+from candels_gui.core.curation.undo import UndoStack, describe_spec_change
 from candels_gui.core.errors import DataError
-from candels_gui.core.sampling import SamplingRules, sample_specs
-from candels_gui.core.session import (SESSION_FORMAT, QueueItem, Session, SessionDataMismatch,
-                                      autosave_path_for, find_autosave)
+from candels_gui.core.blending.sampling import SamplingRules, sample_specs
+from candels_gui.core.curation.session import (SESSION_FORMAT, QueueItem, Session, SessionDataMismatch,
+                                               autosave_path_for, find_autosave)
 from conftest import ROOT, make_stampset
 
 
@@ -220,8 +220,8 @@ def test_autosave_after_each_change_and_removed_on_save(tmp_path, small_stamps):
 CHILD = textwrap.dedent("""
     import json, os, signal, sys
     sys.path.insert(0, {root!r})
-    from candels_gui.core.blend import BlendSpec
-    from candels_gui.core.session import Session
+    from candels_gui.core.blending.engine import BlendSpec
+    from candels_gui.core.curation.session import Session
     s = Session(data_hash="feedc0de", autosave_dir={auto!r})
     edits = [lambda: s.add_specs([BlendSpec(1, 2, dx=3.0)]),
              lambda: s.add_specs([BlendSpec(3, 4, dy=-2.5), BlendSpec(5, 6)]),
@@ -267,7 +267,7 @@ def test_export_specs_by_status():
 
 
 def test_core_session_imports_no_qt():
-    code = ("import sys; import candels_gui.core.session, candels_gui.core.commands; "
+    code = ("import sys; import candels_gui.core.curation.session, candels_gui.core.curation.undo; "
             "print(any(m.split('.')[0] in ('PyQt6', 'pyqtgraph', 'superqt', 'torch') for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                          env={**os.environ, "PYTHONPATH": str(ROOT)})

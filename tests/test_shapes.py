@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from candels_gui.core import metrics_binned as MB
-from candels_gui.core.shapes import hsm_shapes, shape_errors
+from candels_gui.core.measure import binned as MB
+from candels_gui.core.measure.shapes import hsm_shapes, shape_errors
 
 SIZE = 48
 

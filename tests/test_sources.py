@@ -13,9 +13,9 @@ from astropy.table import Table
 
 from candels_gui.core.errors import Cancelled, DataError
 from candels_gui.core.jobs import CancelToken, Progress
-from candels_gui.core.stampset import GALTYPES, STANDARD_COLUMNS, StampSet
-from candels_gui.core.sources import (detect_kind, load_stampset, read_candels_blender, read_fits_stamps,
-                                      read_galsim_catalog)
+from candels_gui.core.data.stampset import GALTYPES, STANDARD_COLUMNS, StampSet
+from candels_gui.core.data.load import (detect_kind, load_stampset, read_candels_blender, read_fits_stamps,
+                                        read_galsim_catalog)
 
 COSMOS = Path(__file__).resolve().parents[2] / "shared" / "real" / "cosmos_hst"
 CANDELS_HEADER = ["ID", "RA", "DEC", "FIELD", "mag", "mag_err", "radius", "z", "galtype", "segval"]

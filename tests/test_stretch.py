@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from astropy import visualization as av
 
-from candels_gui.core.stretch import (
+from candels_gui.core.display.stretch import (
     INTERVALS, MASK_COLORS, STRETCHES, DisplaySettings, apply_display, build_lut, display_array,
     display_levels, get_interval, get_stretch, mask_outline, mask_overlay)
 
@@ -180,7 +180,7 @@ def test_mask_outline_of_a_square():
 
 
 def test_display_histogram_ignores_a_hot_pixel_and_covers_levels(galaxy_image):
-    from candels_gui.core.stretch import display_histogram
+    from candels_gui.core.display.stretch import display_histogram
 
     edges, counts = display_histogram(galaxy_image, bins=64)
     assert len(edges) == 65 and counts.sum() <= galaxy_image.size

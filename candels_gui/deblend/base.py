@@ -260,7 +260,7 @@ def split_by_models(blend: np.ndarray, models: np.ndarray, sigma: float, *, fwhm
     >>> img.sum(axis=(1, 2)).round(3).tolist(), fp.sum(axis=(1, 2)).tolist()
     ([1.0, 1.0], [5, 5])
     """
-    from ..core.autoseg import smooth
+    from ..core.data.autoseg import smooth
 
     k = len(models)
     h, w = np.shape(blend)

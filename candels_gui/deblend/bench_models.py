@@ -46,9 +46,9 @@ def sample_blends(n: int, *, seed: int = 42) -> tuple[np.ndarray, np.ndarray, np
     -------
     images (n, H, W) f4, isolated (n, 2, H, W) f4, masks (n, 2, H, W) bool, fluxes (n, 2) f8
     """
-    from ..core.blend import BlendEngine
-    from ..core.sampling import SamplingRules, sample_specs
-    from ..core.sources import load_stampset
+    from ..core.blending.engine import BlendEngine
+    from ..core.blending.sampling import SamplingRules, sample_specs
+    from ..core.data.load import load_stampset
     from ..paths import sample_data_dir
 
     stamps = load_stampset(sample_data_dir())
@@ -143,7 +143,7 @@ def bench_train(n: int, log: Log = None, *, names: Sequence[str] | None = None, 
 
     from .base import robust_sigma
     from .models import PatchDiscriminator, asinh_normalise, build_model
-    from .torch_deblender import device_label, pick_device
+    from ..torch_common import device_label, pick_device
     from .training import DEFAULT_KWARGS, train_step
 
     if int(steps) < 1 or int(batch_size) < 1:

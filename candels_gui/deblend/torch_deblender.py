@@ -35,22 +35,21 @@ footprint is empty; the stamp centre when there is no positive flux).
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from ..core.autoseg import smooth
+from ..core.data.autoseg import smooth
+from ..torch_common import (CARD_VERSION, device_label, pick_device, read_weights, save_weights,
+                            weights_path)
 from .base import (SPLIT_SMOOTH_SIGMA, TTA_SUFFIX, DeblendResult, Deblender, catalog_table, noise_per_image,
                    region_fluxes, split_by_footprints, split_by_models)
-from .training import IMAGE_MODELS
+from .training_data import IMAGE_MODELS
 
 __all__ = ["TorchDeblender", "pick_device", "device_label", "weights_path", "save_weights",
            "load_weights", "dihedral_mean", "CARD_VERSION"]
-
-CARD_VERSION = 1
 
 
 def dihedral_mean(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray) -> np.ndarray:
@@ -78,85 +77,21 @@ def dihedral_mean(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarra
     return (total / 8).astype(np.float32)
 
 
-def pick_device(device: str = "auto") -> "Any":
-    """``torch.device``: ``"auto"`` = CUDA, then MPS, then CPU; anything else is passed to torch.
-
-    Examples
-    --------
-    >>> str(pick_device("cpu"))
-    'cpu'
-    """
-    import torch
-
-    if device != "auto":
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def device_label(device: Any) -> str:
-    """Human label of a torch device: ``"cpu"``, ``"mps"``, ``"cuda:NVIDIA H100 ..."``."""
-    import torch
-
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        return f"cuda:{torch.cuda.get_device_name(dev)}"
-    return dev.type
-
-
-def weights_path(name: str) -> Path:
-    """Where the shipped weights of model ``name`` live: ``models_dir() / f"{name}.pt"``."""
-    from ..paths import models_dir
-
-    return models_dir() / f"{name}.pt"
-
-
-def save_weights(path: str | os.PathLike, model: Any, card: dict[str, Any]) -> Path:
-    """Write ``{"state_dict", "card"}`` to ``path`` atomically (temporary name, then rename)."""
-    import torch
-
-    path = Path(path)
-    card = {"format_version": CARD_VERSION, "torch_version": str(torch.__version__),
-            "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **card}
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    tmp = path.with_name(path.name + ".tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": state, "card": card}, tmp)
-    os.replace(tmp, path)
-    return path
-
-
 def load_weights(path: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
-    """Load a weights file: returns ``(model in eval mode on the CPU, card)``.
+    """Load a deblender's weights file: returns ``(model in eval mode on the CPU, card)``.
 
     Raises
     ------
     DataError
-        When the file is not a candels-gui weights file.
+        When the file is not a candels-gui weights file or its weights do not fit the card's network.
     """
-    import torch
-
     from ..core.errors import DataError
     from .models import build_model
 
-    path = Path(path)
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as exc:
-        raise DataError(f"{path}: cannot read torch weights ({exc})") from exc
-    if not isinstance(blob, dict) or "state_dict" not in blob or "card" not in blob:
-        raise DataError(f"{path}: not a candels-gui weights file (needs 'state_dict' and 'card')")
-    card = dict(blob["card"])
-    if int(card.get("format_version", 0)) > CARD_VERSION:
-        raise DataError(f"{path}: model card version {card['format_version']} is newer than this "
-                        f"program reads ({CARD_VERSION})")
+    state, card = read_weights(path)
     model = build_model(card["architecture"], **dict(card.get("kwargs", {})))
     try:
-        model.load_state_dict(blob["state_dict"])
+        model.load_state_dict(state)
     except RuntimeError as exc:
         raise DataError(f"{path}: weights do not fit architecture {card['architecture']!r} "
                         f"{card.get('kwargs')}: {exc}") from exc

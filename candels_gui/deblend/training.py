@@ -278,7 +278,7 @@ def _train(name: str, data_path: Path, out_path: Path, arch: tuple[dict[str, Any
     import torch
 
     from .models import PatchDiscriminator, build_model, load_matching_state
-    from .torch_deblender import pick_device, save_weights
+    from ..torch_common import pick_device, save_weights
 
     yield Progress(0, 0, f"{name}: reading {data_path.name}")
     data = TrainingData(data_path, name, scale=opt["scale"], memory_mb=memory_mb)

@@ -65,7 +65,7 @@ class TrainingData:
                  chunk: int = 512) -> None:
         import h5py
 
-        from ..core.export_library import SplitArrays
+        from ..core.store.stamp_library import SplitArrays
 
         self.path, self.model, self.scale, self.chunk = Path(path), model, float(scale), int(chunk)
         if not self.path.is_file():
@@ -98,7 +98,7 @@ class TrainingData:
     def _read(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         import h5py
 
-        from ..core.export_library import SplitArrays
+        from ..core.store.stamp_library import SplitArrays
         from .models import asinh_normalise
 
         order = np.argsort(idx)

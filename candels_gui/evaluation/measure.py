@@ -1,7 +1,7 @@
 """Measure deblender results against the truth: one path for ``candels-gui evaluate`` and the app's Compare view.
 
 :func:`measure_results` turns deblender results into the per-blend table of
-:func:`~candels_gui.core.metrics_binned.per_blend_table` (flux-only results matched by order),
+:func:`~candels_gui.core.measure.binned.per_blend_table` (flux-only results matched by order),
 :func:`summarize_results` into the summary, and :func:`select_brighter` keeps the blends of two galaxies
 brighter than a magnitude.
 """
@@ -15,10 +15,10 @@ from typing import Any, Sequence
 import numpy as np
 from astropy.table import Table
 
-from ..core.export import ExportData
-from ..core.labels import DEFAULT_ZEROPOINT, flux_to_mag
-from ..core.metrics_binned import Prediction, Truth, per_blend_table, summarize_table
-from ..core.sample_labels import detect_label, sky_noise
+from ..core.store.export import ExportData
+from ..core.blending.labels import DEFAULT_ZEROPOINT, flux_to_mag
+from ..core.measure.binned import Prediction, Truth, per_blend_table, summarize_table
+from ..core.data.sample_labels import detect_label, sky_noise
 from ..deblend import DeblendResult
 from ..deblend.base import catalog_table, noise_per_image, region_fluxes, split_by_footprints
 
@@ -61,10 +61,10 @@ def relabelled_footprints(isolated: np.ndarray, masks: np.ndarray, rng: np.rando
     """The footprints the sample data's labeller gives each galaxy of a blend when the blend's extra noise
     is added to its image.
 
-    Each true isolated image (2, H, W) gets sky noise (:func:`~candels_gui.core.sample_labels.sky_noise`) at
+    Each true isolated image (2, H, W) gets sky noise (:func:`~candels_gui.core.data.sample_labels.sky_noise`) at
     the other galaxy's noise level (:func:`~candels_gui.deblend.base.noise_per_image`), as the blend holds
     both stamps' noise, and is detected as the labeller detects
-    (:func:`~candels_gui.core.sample_labels.detect_label`, at its own noise level); the galaxy's footprint is
+    (:func:`~candels_gui.core.data.sample_labels.detect_label`, at its own noise level); the galaxy's footprint is
     the detection that overlaps its true footprint (2, H, W) most (empty when none does).
 
     Returns
@@ -112,7 +112,7 @@ def oracle_results(name: str, blends: np.ndarray, truth: Truth,
 
 def measure_results(truth: Truth, results: Sequence[DeblendResult], *, images: bool = True,
                     max_separation: float | None = None) -> Table:
-    """:func:`~candels_gui.core.metrics_binned.per_blend_table` of deblender results.
+    """:func:`~candels_gui.core.measure.binned.per_blend_table` of deblender results.
 
     A flux-only result (``result.flux_only``: fluxes in galaxy order, no positions or footprints) is
     matched to the galaxies by order; its IoU is NaN and its detection counts zero (it detects nothing).
@@ -132,7 +132,7 @@ def measure_results(truth: Truth, results: Sequence[DeblendResult], *, images: b
 
 
 def summarize_results(table: Table, *, flux_only: bool = False) -> dict[str, float | int]:
-    """:func:`~candels_gui.core.metrics_binned.summarize_table`, with the figures a flux-only deblender
+    """:func:`~candels_gui.core.measure.binned.summarize_table`, with the figures a flux-only deblender
     does not measure (:data:`FLUX_ONLY_UNMEASURED`) as NaN."""
     summary = summarize_table(table)
     if flux_only:
@@ -141,7 +141,7 @@ def summarize_results(table: Table, *, flux_only: bool = False) -> dict[str, flo
 
 
 def to_prediction(result: DeblendResult, *, images: bool = True) -> Prediction:
-    """A :class:`~candels_gui.core.metrics_binned.Prediction` from a :class:`DeblendResult`.
+    """A :class:`~candels_gui.core.measure.binned.Prediction` from a :class:`DeblendResult`.
 
     ``images=False`` leaves the source images out (no reconstruction metrics).
     """

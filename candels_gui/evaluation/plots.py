@@ -30,9 +30,9 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 from astropy.table import Table
 
-from ..core.labels import DEFAULT_ZEROPOINT, flux_to_mag
-from ..core.metrics import DMAG_OUTLIER, dmag_stats
-from ..core.metrics_binned import DELTA_MAG_BINS, SEPARATION_BINS, binned_metric, shapes_lost
+from ..core.blending.labels import DEFAULT_ZEROPOINT, flux_to_mag
+from ..core.measure.metrics import DMAG_OUTLIER, dmag_stats
+from ..core.measure.binned import DELTA_MAG_BINS, SEPARATION_BINS, binned_metric, shapes_lost
 from .measure import ORACLES
 
 __all__ = ["PLOT_FILES", "write_plots", "plot_vs_separation", "plot_vs_delta_mag", "plot_iou_histograms",
@@ -237,7 +237,7 @@ def plot_vs_separation(source: Any, path: str | os.PathLike, *,
     path : path
         PNG to write.
     edges : array
-        Bin edges in pixels (default :data:`~candels_gui.core.metrics_binned.SEPARATION_BINS`).
+        Bin edges in pixels (default :data:`~candels_gui.core.measure.binned.SEPARATION_BINS`).
 
     Returns
     -------

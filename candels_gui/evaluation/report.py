@@ -7,10 +7,9 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
-if TYPE_CHECKING:
-    from .evaluate import EvaluationResult
+from .result import EvaluationResult
 
 __all__ = ["write_report"]
 
@@ -38,7 +37,7 @@ def _ecsv_safe(meta: Mapping[str, Any]) -> dict[str, Any]:
                                  allow_nan=True))
 
 
-def write_report(result: "EvaluationResult", outdir: str | os.PathLike) -> list[Path]:
+def write_report(result: EvaluationResult, outdir: str | os.PathLike) -> list[Path]:
     """Write ``metrics.ecsv``, ``metrics.json`` and ``per_blend_<name>.ecsv`` into ``outdir``.
 
     ``metrics.ecsv``: one row per deblender, the summary keys as columns (units and descriptions in the

@@ -1,20 +1,18 @@
-"""The main window and :func:`run_app` (what ``candels-gui [PATH]`` opens)."""
+"""The main window: catalog, blend editor, display, queue, deblend and compare panels around one app state."""
 
 from __future__ import annotations
 
 import os
-import sys
-import traceback
 from pathlib import Path
 from typing import Any
 
 from PyQt6.QtCore import QSettings, Qt
 from PyQt6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
-from PyQt6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow, QMenu,
+from PyQt6.QtWidgets import (QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow, QMenu,
                              QMessageBox, QScrollArea, QToolBar, QWidget)
 
 from .. import __version__
-from ..core.stampset import StampSet
+from ..core.data.stampset import StampSet
 from .actions import ACTIONS, CheatSheetDialog, build_actions, build_menus, build_toolbar
 from .blend_editor import BlendEditor
 from .catalog_panel import CatalogPanel
@@ -26,11 +24,12 @@ from .compare_view import install_compare_view
 from .review import ReviewMode
 from .rules_panel import RulesPanel
 from .session_ctl import SessionController
+from .services import WindowServices
 from .state import AppState
-from .style import apply_theme, monospace_font
+from .style import monospace_font
 from .workers import TaskBar, TaskRunner
 
-__all__ = ["MainWindow", "run_app", "app_settings", "error_text"]
+__all__ = ["MainWindow", "app_settings", "error_text"]
 
 MAX_RECENT = 10
 
@@ -86,16 +85,22 @@ class MainWindow(QMainWindow):
                                      scroll=True)
         self.deblend_panel = DeblendPanel(self.state, self.display, self.tasks, self.show_error)
         self.deblend_dock = self._dock("Deblend", self.deblend_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.session_ctl = SessionController(self)  # curation: queue, undo stack, session files, autosave
+        self.services = WindowServices(parent=self, tasks=self.tasks, show_error=self.show_error,
+                                       status=self.show_status, source_path=lambda: self.source_path,
+                                       open_path=self.open_path)
+        # curation: queue, undo stack, session files, autosave
+        self.session_ctl = SessionController(self.state, self.display, self.services)
+        self.session_ctl.settingsApplied.connect(self.rules_panel.show_rules)
         self.queue_panel = QueuePanel(self.session_ctl)
         self.queue_dock = self._dock("Queue", self.queue_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         # catalog and queue share the left column as tabs, so the catalog table keeps its height
         self.tabifyDockWidget(self.catalog_dock, self.queue_dock)
         self.catalog_dock.raise_()
         self.deblend_panel.set_queue_source(lambda: queue_specs(self.session_ctl.session))
-        self.export_result: Any = None  # the last export's ExportResult (run_export sets it)
+        self.export_result: Any = None  # the last export's ExportResult (set by the Export dialog)
         self.deblend_panel.training_data = self.last_hdf5_export
-        self.review = ReviewMode(self)
+        self.review = ReviewMode(self.queue_panel, self.session_ctl, catalog_dock=self.catalog_dock,
+                                 queue_dock=self.queue_dock, services=self.services)
         self.compare = install_compare_view(self)  # central area: Editor | Compare tabs
 
         self.readout = QLabel("")
@@ -129,6 +134,7 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.deblend_dock.toggleViewAction())
         view_menu.addAction(self.queue_dock.toggleViewAction())
         self.session_ctl.bind_actions(self.actions_by_name)
+        self.review.bind_actions(self.actions_by_name)
         self.review.set_active(False)
         self._sync_overlay_actions()
 
@@ -156,7 +162,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ data
     def open_path(self, path: str | os.PathLike) -> None:
         """Read ``path`` in a worker; the window stays responsive and shows progress."""
-        from ..core.sources import iter_load_stampset
+        from ..core.data.load import iter_load_stampset
 
         path = Path(path)
         ctl = getattr(self, "session_ctl", None)  # absent while the window is being built
@@ -220,7 +226,11 @@ class MainWindow(QMainWindow):
         else:
             self.recent_menu.addAction("(none)").setEnabled(False)
 
-    # ------------------------------------------------------------------ errors
+    # ------------------------------------------------------------------ messages
+    def show_status(self, text: str, msecs: int = 0) -> None:
+        """A status-bar message for ``msecs`` milliseconds (0: until the next one)."""
+        self.statusBar().showMessage(text, msecs)
+
     def show_error(self, title: str | BaseException, exc: BaseException | None = None) -> None:
         """An error dialog with the core's message (never a traceback)."""
         if exc is None:
@@ -337,11 +347,14 @@ class MainWindow(QMainWindow):
     def show_export_dialog(self) -> QWidget:
         from .export_dialog import ExportDialog
 
-        dialog = ExportDialog(self)
+        dialog = ExportDialog(self.session_ctl, self.services, self._set_export_result)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         self._export_dialog = dialog
         return dialog
+
+    def _set_export_result(self, result: Any) -> None:
+        self.export_result = result
 
     def show_about(self) -> None:
         QMessageBox.about(self, "About candels-gui",
@@ -427,74 +440,3 @@ class MainWindow(QMainWindow):
                          | QDockWidget.DockWidgetFeature.DockWidgetClosable)
         self.addDockWidget(area, dock)
         return dock
-
-
-def _install_excepthook(window: MainWindow) -> None:
-    """Unexpected errors in slots: a dialog with the message (traceback to stderr), never an abort."""
-    def hook(exc_type: type[BaseException], exc: BaseException, tb: Any) -> None:
-        traceback.print_exception(exc_type, exc, tb, file=sys.stderr)
-        try:
-            QMessageBox.critical(window, "Unexpected error", error_text(exc))
-        except RuntimeError:  # window already gone
-            pass
-
-    sys.excepthook = hook
-
-
-def make_app() -> QApplication:
-    """The QApplication (created once), themed."""
-    app = QApplication.instance()
-    if app is None:
-        app = QApplication(sys.argv[:1])
-    app.setApplicationName("candels-gui")
-    app.setOrganizationName("candels-gui")
-    app.setApplicationVersion(__version__)
-    apply_theme(app)  # type: ignore[arg-type]
-    return app  # type: ignore[return-value]
-
-
-def _exit_when_shown(app: QApplication, window: MainWindow) -> None:
-    """``CANDELS_GUI_EXIT_WHEN_SHOWN=1`` (start-up benchmark, end-to-end tests): once the window is shown
-    with its data loaded and a first blend rendered, print ``{"startup_s": S}`` and quit (exit code 1 if
-    the data could not be loaded). ``S`` counts from ``CANDELS_GUI_T0``, a ``time.perf_counter()`` value
-    taken by the launching process (the same monotonic clock); ``null`` when that is not set."""
-    import json
-    import time
-
-    from PyQt6.QtCore import QTimer
-
-    t0 = os.environ.get("CANDELS_GUI_T0")
-
-    def check() -> None:
-        if window.isVisible() and window.state.stamps is not None and window.editor.frames > 0:
-            timer.stop()
-            elapsed = round(time.perf_counter() - float(t0), 4) if t0 else None
-            print(json.dumps({"startup_s": elapsed}), flush=True)
-            app.quit()
-        elif not window.tasks.busy and window.state.stamps is None:
-            timer.stop()
-            print("candels-gui: no data was loaded", file=sys.stderr, flush=True)
-            app.exit(1)
-
-    timer = QTimer(window)
-    timer.setInterval(5)
-    timer.timeout.connect(check)
-    timer.start()
-
-
-def run_app(path: str | os.PathLike | None, session: str | os.PathLike | None = None) -> int:
-    """Open the main window on ``path`` and run the event loop; returns the exit code.
-
-    ``session`` (a saved curation session) is opened with its data (``path`` when the session's data
-    is not found); unsaved work left by a crash is offered for recovery once the data is loaded.
-    """
-    app = make_app()
-    window = MainWindow(None if session is not None else path)
-    _install_excepthook(window)
-    window.session_ctl.recover_on_load = True
-    window.show()
-    if session is not None:
-        window.session_ctl.open_session(session, fallback_data=path)
-    if os.environ.get("CANDELS_GUI_EXIT_WHEN_SHOWN"):
-        _exit_when_shown(app, window)
-    return app.exec()

@@ -9,10 +9,10 @@ there is no display), never estimated:
   paint forced by the event loop; the clock stops when the blend view's viewport has received its paint
   event. p50/p95 in ms at the sample data's 128 px stamps and at 512 px stamps.
 * ``export_ui`` — the longest gap between two ticks of a 5 ms UI-thread timer while
-  :func:`~candels_gui.core.export.export` writes ``n`` blends to HDF5 in the app's worker
+  :func:`~candels_gui.core.store.export.export` writes ``n`` blends to HDF5 in the app's worker
   (:class:`~.workers.TaskRunner`), and the blends/s of that export.
 * ``startup`` — ``python -m candels_gui.cli`` in a fresh process until the main window is shown with
-  its first blend (``CANDELS_GUI_EXIT_WHEN_SHOWN``, see :func:`~.app.run_app`); median of 3 runs.
+  its first blend (``CANDELS_GUI_EXIT_WHEN_SHOWN``, see :func:`~.launch.run_app`); median of 3 runs.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _app():
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from .app import make_app
+    from .launch import make_app
 
     return make_app()
 
@@ -106,7 +106,7 @@ def upsampled_stampset(stamps, factor: int = 4):
     >>> big.stamp_shape                                                                    # doctest: +SKIP
     (512, 512)
     """
-    from ..core.stampset import StampSet
+    from ..core.data.stampset import StampSet
 
     if int(factor) < 1:
         raise ValueError(f"factor must be a positive integer, got {factor}")
@@ -213,8 +213,8 @@ def bench_export_ui(n: int, log: Log) -> dict[str, Any]:
     from PyQt6.QtCore import QEventLoop, QTimer, qInstallMessageHandler
 
     from ..bench import _stamps
-    from ..core.export import export
-    from ..core.sampling import SamplingRules, sample_specs
+    from ..core.store.export import export
+    from ..core.blending.sampling import SamplingRules, sample_specs
 
     app = _app()
     previous = qInstallMessageHandler(None)

@@ -14,9 +14,9 @@ from PyQt6.QtCore import QTimer, pyqtSignal
 from PyQt6.QtGui import QPainterPath
 from PyQt6.QtWidgets import QGridLayout, QHBoxLayout, QVBoxLayout, QWidget
 
-from ..core.blend import Blend, BlendSpec
-from ..core.blend_metrics import BlendMetrics, blend_metrics
-from ..core.stretch import MASK_COLORS, mask_overlay
+from ..core.blending.engine import Blend, BlendSpec
+from ..core.blending.blend_metrics import BlendMetrics, blend_metrics
+from ..core.display.stretch import MASK_COLORS, mask_overlay
 from .companion_controls import CompanionControls, MetricsBox
 from .display_model import DisplayModel
 from .image_view import StampView

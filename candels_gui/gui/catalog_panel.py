@@ -11,9 +11,9 @@ from PyQt6.QtWidgets import (QAbstractItemView, QApplication, QCheckBox, QDouble
                              QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMenu, QPushButton,
                              QTableView, QVBoxLayout, QWidget)
 
-from ..core.catalog import CatalogFilter
-from ..core.stampset import GALTYPES
-from ..core.stretch import MASK_COLORS, apply_display, display_levels
+from ..core.data.catalog import CatalogFilter
+from ..core.data.stampset import GALTYPES
+from ..core.display.stretch import MASK_COLORS, apply_display, display_levels
 from .catalog_model import CatalogModel
 from .display_model import DisplayModel
 from .state import AppState

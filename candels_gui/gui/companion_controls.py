@@ -6,8 +6,8 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import (QCheckBox, QDoubleSpinBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
                              QPushButton, QSlider, QWidget)
 
-from ..core.blend import BlendSpec
-from ..core.blend_metrics import BlendMetrics
+from ..core.blending.engine import BlendSpec
+from ..core.blending.blend_metrics import BlendMetrics
 from .state import AppState
 
 __all__ = ["CompanionControls", "MetricsBox"]

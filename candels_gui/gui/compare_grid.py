@@ -19,7 +19,7 @@ from PyQt6.QtCore import QRectF, Qt
 from PyQt6.QtGui import QBrush, QColor
 from PyQt6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem, QWidget
 
-from ..core.stretch import display_array
+from ..core.display.stretch import display_array
 from .compare_metrics import BlendComparison
 from .deblend_view import residual_image, segmentation_overlay
 from .display_model import DisplayModel

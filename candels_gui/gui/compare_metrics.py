@@ -5,8 +5,8 @@
 :class:`~candels_gui.evaluation.evaluate.EvaluationResult` like ``candels-gui evaluate`` does, so the app
 and the command line report the same numbers. Truth comes from the engine (galaxy 1 at the stamp
 centre, galaxy 2 moved by the spec's offset, fluxes from the catalog magnitudes); every number from
-:func:`~candels_gui.core.metrics_binned.per_blend_table` and
-:func:`~candels_gui.core.metrics_binned.summarize_table`.
+:func:`~candels_gui.core.measure.binned.per_blend_table` and
+:func:`~candels_gui.core.measure.binned.summarize_table`.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from astropy.table import Table, vstack
 
-from ..core.blend import BlendEngine, BlendSpec
+from ..core.blending.engine import BlendEngine, BlendSpec
 from ..core.jobs import CancelToken, Job, Progress, check_cancel
-from ..core.labels import blend_fluxes, flux_to_mag
-from ..core.metrics_binned import Truth
-from ..core.stampset import StampSet
+from ..core.blending.labels import blend_fluxes, flux_to_mag
+from ..core.measure.binned import Truth
+from ..core.data.stampset import StampSet
 from ..deblend.base import DeblendResult
-from ..evaluation.evaluate import EvaluationResult
+from ..evaluation.result import EvaluationResult
 from ..evaluation.measure import measure_results, summarize_results
 
 __all__ = ["BlendComparison", "blend_comparison", "summary_job"]
@@ -46,8 +46,8 @@ class BlendComparison:
         Deblender name -> :class:`~candels_gui.deblend.base.DeblendResult`.
     table : astropy.table.Table
         One row per deblender: ``deblender``, the columns of
-        :func:`~candels_gui.core.metrics_binned.per_blend_table`, and ``psnr``, ``ssim`` and ``shape_err``
-        (means over the two galaxies, from :func:`~candels_gui.core.metrics_binned.summarize_table`).
+        :func:`~candels_gui.core.measure.binned.per_blend_table`, and ``psnr``, ``ssim`` and ``shape_err``
+        (means over the two galaxies, from :func:`~candels_gui.core.measure.binned.summarize_table`).
     """
 
     spec: BlendSpec
@@ -121,7 +121,7 @@ def summary_job(engine: BlendEngine, stamps: StampSet, specs: Sequence[BlendSpec
     -------
     EvaluationResult
         ``tables`` (per-blend, plus ``queue_row``, the spec fields and AB magnitudes) and ``summaries``
-        (:data:`~candels_gui.core.metrics_binned.SUMMARY_KEYS`) per deblender.
+        (:data:`~candels_gui.core.measure.binned.SUMMARY_KEYS`) per deblender.
     """
     specs = list(specs)
     rows = list(range(len(specs))) if rows is None else [int(r) for r in rows]

@@ -1,10 +1,10 @@
 """The interactive summary plots of the Compare view (pyqtgraph).
 
 :class:`SummaryPlots` draws per-blend tables (the columns of
-:func:`~candels_gui.core.metrics_binned.per_blend_table`) as three plots: Δmag against separation (one
+:func:`~candels_gui.core.measure.binned.per_blend_table`) as three plots: Δmag against separation (one
 colour per deblender; a click on a point reports its blend), IoU histograms and a metric in the
 separation bins of Boucaud et al. (2020). Histograms and binned values come from
-:func:`~candels_gui.core.metrics_binned.binned_metric`; nothing is computed here.
+:func:`~candels_gui.core.measure.binned.binned_metric`; nothing is computed here.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from astropy.table import Table
 from PyQt6.QtCore import QPointF, Qt, pyqtSignal
 from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from ..core.metrics import DMAG_OUTLIER, dmag_stats
-from ..core.metrics_binned import SEPARATION_BINS, binned_metric
+from ..core.measure.metrics import DMAG_OUTLIER, dmag_stats
+from ..core.measure.binned import SEPARATION_BINS, binned_metric
 from .style import COLORS, configure_pyqtgraph
 
 __all__ = ["SummaryPlots", "DEBLENDER_COLORS", "deblender_color", "BINNED_METRICS", "IOU_BINS"]

@@ -2,8 +2,8 @@
 
 Top: one row per deblender that has results for the editor's blend (the Deblend panel's cache; missing
 ones are run through the panel), six linked columns -- blend, truth galaxy 1 and 2, the outputs matched to
-them (Hungarian on positions, :func:`~candels_gui.core.metrics.match_detections` inside
-:func:`~candels_gui.core.metrics_binned.per_blend_table`) and the residual -- all with the app's one
+them (Hungarian on positions, :func:`~candels_gui.core.measure.metrics.match_detections` inside
+:func:`~candels_gui.core.measure.binned.per_blend_table`) and the residual -- all with the app's one
 stretch and levels. Below: the per-blend metric table of that blend, then the dataset summary over the
 queue (or its accepted blends): the panel deblends what is not cached, a worker measures every blend
 (:func:`~.compare_metrics.summary_job`), and the summary table and the interactive plots follow; a click
@@ -25,9 +25,9 @@ from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QPushButton,
                              QSizePolicy, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
-from ..core.blend import BlendSpec
+from ..core.blending.engine import BlendSpec
 from ..deblend.base import TTA_SUFFIX, DeblendResult
-from ..evaluation.evaluate import EvaluationResult
+from ..evaluation.result import EvaluationResult
 from .compare_grid import BLEND_COLUMNS, SUMMARY_COLUMNS, CompareGrid, MetricTable, comparison_rows
 from .compare_metrics import BlendComparison, blend_comparison, summary_job
 from .compare_plots import SummaryPlots, deblender_color
@@ -68,7 +68,7 @@ class CompareView(QWidget):
     tasks : TaskRunner
         Runs the summary's measurements in a worker.
     queue : callable, optional
-        Returns the curation queue (a sequence of :class:`~candels_gui.core.session.QueueItem`).
+        Returns the curation queue (a sequence of :class:`~candels_gui.core.curation.session.QueueItem`).
     load_row : callable, optional
         ``load_row(row)`` opens queued blend ``row`` in the editor (selects its queue row).
     on_error : callable, optional

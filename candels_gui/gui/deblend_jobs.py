@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..core.blend import BlendSpec
+from ..core.blending.engine import BlendSpec
 from ..core.errors import DataError
 from ..core.jobs import CancelToken, Job, Progress, check_cancel
 from ..deblend.base import DeblendResult, Deblender
@@ -30,7 +30,7 @@ def train_command(name: str, path: str | Path | None = None) -> str:
 
 
 def queue_specs(session: Any) -> list[BlendSpec]:
-    """The specs of a curation session's queue (:class:`~candels_gui.core.session.Session`), in order.
+    """The specs of a curation session's queue (:class:`~candels_gui.core.curation.session.Session`), in order.
 
     Wire the panel to a session with
     ``panel.set_queue_source(lambda: queue_specs(controller.session))``.

@@ -19,7 +19,7 @@ from PyQt6.QtCore import QObject, Qt, pyqtSignal
 from PyQt6.QtWidgets import (QCheckBox, QFileDialog, QFrame, QGridLayout, QHBoxLayout, QLabel,
                              QProgressBar, QPushButton, QScrollArea, QToolButton, QVBoxLayout, QWidget)
 
-from ..core.blend import BlendSpec
+from ..core.blending.engine import BlendSpec
 from ..core.jobs import CancelToken, Job, Progress
 from ..deblend import TORCH_MODELS, available, descriptions, get
 from ..deblend.base import TTA_SUFFIX, Deblender

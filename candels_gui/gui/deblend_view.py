@@ -17,7 +17,7 @@ import pyqtgraph as pg
 from PyQt6.QtCore import QRectF, QSize
 from PyQt6.QtWidgets import QWidget
 
-from ..core.stretch import MASK_COLORS, display_array, mask_outline
+from ..core.display.stretch import MASK_COLORS, display_array, mask_outline
 from ..deblend.base import DeblendResult
 from .display_model import DisplayModel
 from .style import COLORS, configure_pyqtgraph

@@ -1,6 +1,6 @@
 """Display settings as a Qt model: one object every image view listens to.
 
-It holds a core :class:`~candels_gui.core.stretch.DisplaySettings` plus the mask-overlay options; the
+It holds a core :class:`~candels_gui.core.display.stretch.DisplaySettings` plus the mask-overlay options; the
 views and the display panel bind to it ("changing the model updates the view"). A stretch or colormap
 change rebuilds the lookup table; a levels change only moves the levels.
 """
@@ -11,7 +11,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QObject, pyqtSignal
 
-from ..core.stretch import (DisplaySettings, INTERVALS, STRETCHES, build_lut, display_levels)
+from ..core.display.stretch import (DisplaySettings, INTERVALS, STRETCHES, build_lut, display_levels)
 
 __all__ = ["DisplayModel", "COLORMAPS", "colormap_colors"]
 

@@ -12,7 +12,7 @@ from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
                              QLabel, QPushButton, QSlider, QVBoxLayout, QWidget)
 
-from ..core.stretch import INTERVALS, MASK_COLORS, STRETCHES, display_histogram
+from ..core.display.stretch import INTERVALS, MASK_COLORS, STRETCHES, display_histogram
 from .display_model import COLORMAPS, DisplayModel
 from .style import COLORS, configure_pyqtgraph
 

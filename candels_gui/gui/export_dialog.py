@@ -1,28 +1,27 @@
 """File > Export…: write the session's blends with the core writers, in a worker with progress and Cancel.
 
 The dialog only collects choices (format, label method, statuses, train/test split, destination); the
-work is :func:`candels_gui.core.session_export.export_session`, i.e. the core writers on the chosen
-specs, so the files equal what ``candels_gui.core.export.export`` writes for the same specs.
+work is :func:`candels_gui.core.curation.session_export.export_session`, i.e. the core writers on the chosen
+specs, so the files equal what ``candels_gui.core.store.export.export`` writes for the same specs.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Callable
 
 from PyQt6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
                              QFormLayout, QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPushButton,
                              QVBoxLayout, QWidget)
 
-from ..core.blend import BlendEngine
+from ..core.blending.engine import BlendEngine
 from ..core.errors import DataError
-from ..core.export import EXPORT_FORMATS
-from ..core.labels import LABEL_METHODS
-from ..core.session import STATUSES, Session
-from ..core.session_export import export_session, session_export_specs
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .app import MainWindow
+from ..core.store.export import EXPORT_FORMATS
+from ..core.blending.labels import LABEL_METHODS
+from ..core.curation.session import STATUSES, Session
+from ..core.curation.session_export import export_session, session_export_specs
+from .services import WindowServices
+from .session_ctl import SessionController
 
 __all__ = ["ExportDialog", "FORMAT_TEXT", "NO_LABELS"]
 
@@ -34,11 +33,22 @@ _SUFFIX = {"hdf5": ".h5", "fits": ".fits"}
 
 
 class ExportDialog(QDialog):
-    """Choose what and where to export; :meth:`start` runs the export in the window's task runner."""
+    """Choose what and where to export; :meth:`start` runs the export in the window's task runner.
 
-    def __init__(self, window: "MainWindow", parent: QWidget | None = None) -> None:
-        super().__init__(parent or window)
-        self.window = window
+    Parameters
+    ----------
+    ctl : SessionController
+        The session whose queue is exported (and the app state with the open data).
+    services : WindowServices
+        Task runner, messages, the open data's path.
+    on_exported : callable
+        Called with ``None`` when an export starts and with its ``ExportResult`` when it has finished.
+    """
+
+    def __init__(self, ctl: SessionController, services: WindowServices, on_exported: Callable[[Any], None],
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent or services.parent)
+        self.ctl, self.services, self.on_exported = ctl, services, on_exported
         self.setWindowTitle("Export blends")
         self.fmt = QComboBox(self)
         for key in EXPORT_FORMATS:
@@ -107,7 +117,7 @@ class ExportDialog(QDialog):
     def browse(self) -> None:
         """Choose the destination (a folder for npy, a file for HDF5 / FITS)."""
         fmt = self.fmt.currentData()
-        start = self.dest.text() or str(Path(self.window.source_path or Path.home()).parent)
+        start = self.dest.text() or str(Path(self.services.source_path() or Path.home()).parent)
         if fmt == "npy":
             path = QFileDialog.getExistingDirectory(self, "Export folder", start)
         else:
@@ -134,13 +144,13 @@ class ExportDialog(QDialog):
 
     def _update_summary(self) -> None:
         c = self.choices()
-        stamps = self.window.state.stamps
+        stamps = self.ctl.state.stamps
         if stamps is None:
             self.summary.setText("Open data first.")
             self.export_button.setEnabled(False)
             return
         try:
-            specs, dropped = session_export_specs(self.window.session_ctl.session, stamps,
+            specs, dropped = session_export_specs(self.ctl.session, stamps,
                                                   statuses=c["statuses"], test_ratio=c["test_ratio"])
         except (DataError, ValueError) as exc:
             self.summary.setText(str(exc))
@@ -160,38 +170,41 @@ class ExportDialog(QDialog):
         """Close the dialog and run the export in a worker (progress and Cancel in the status bar)."""
         c = self.choices()
         if not c["dest"]:
-            self.window.show_error("Export", ValueError("choose a destination (folder for npy, file for "
-                                                        "HDF5 / FITS)"))
+            self.services.show_error("Export", ValueError("choose a destination (folder for npy, file for "
+                                                          "HDF5 / FITS)"))
             return
         self.accept()
-        run_export(self.window, **c)
+        run_export(self.ctl, self.services, on_exported=self.on_exported, **c)
 
 
-def run_export(window: "MainWindow", *, dest: str, fmt: str, method: str | None, statuses: tuple[str, ...],
+def run_export(ctl: SessionController, services: WindowServices, *, on_exported: Callable[[Any], None],
+               dest: str, fmt: str, method: str | None, statuses: tuple[str, ...],
                test_ratio: float | None) -> None:
-    """Export the window's session in a worker; a message with the path when done."""
-    stamps = window.state.stamps
+    """Export ``ctl``'s session in a worker; a message with the path when done.
+
+    ``on_exported`` is called with ``None`` at once and with the ``ExportResult`` when the files are written.
+    """
+    stamps = ctl.state.stamps
     if stamps is None:
-        window.show_error("Export", DataError("no data loaded: open a data folder first"))
+        services.show_error("Export", DataError("no data loaded: open a data folder first"))
         return
-    ctl = window.session_ctl
     ctl._sync_settings()
     live = ctl.session
     session = Session(data_path=live.data_path, data_hash=live.data_hash, seed=live.seed)
     session.queue, session.path = list(live.queue), live.path  # a snapshot: edits go on meanwhile
     engine = BlendEngine(stamps)  # the editor's engine stays on the UI thread
-    window.export_result = None
+    on_exported(None)
 
     def done(result) -> None:
-        window.export_result = result
-        window.statusBar().showMessage(f"Exported {result.n_blends:,} blends to {result.path}", 8000)
-        QMessageBox.information(window, "Export finished",
+        on_exported(result)
+        services.status(f"Exported {result.n_blends:,} blends to {result.path}", 8000)
+        QMessageBox.information(services.parent, "Export finished",
                                 f"{result.n_blends:,} blends written to\n{result.path}\n\n"
                                 f"Manifest: {result.manifest_path}")
 
-    window.tasks.run_job(
+    services.tasks.run_job(
         f"Exporting to {Path(dest).name}",
         lambda token: export_session(dest, session, stamps, fmt=fmt, method=method, statuses=statuses,
                                      test_ratio=test_ratio, engine=engine, cancel=token),
-        on_result=done, on_error=lambda exc: window.show_error("Export failed", exc),
-        on_cancel=lambda: window.statusBar().showMessage("Export cancelled: nothing was written", 6000))
+        on_result=done, on_error=lambda exc: services.show_error("Export failed", exc),
+        on_cancel=lambda: services.status("Export cancelled: nothing was written", 6000))

@@ -14,7 +14,7 @@ import pyqtgraph as pg
 from PyQt6.QtCore import QPointF, QRectF, QSize, pyqtSignal
 from PyQt6.QtWidgets import QWidget
 
-from ..core.stretch import apply_display, display_array
+from ..core.display.stretch import apply_display, display_array
 from .display_model import DisplayModel
 from .style import COLORS, configure_pyqtgraph
 

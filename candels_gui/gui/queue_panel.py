@@ -9,7 +9,7 @@ from PyQt6.QtGui import QBrush, QColor
 from PyQt6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSpinBox,
                              QTableView, QVBoxLayout, QWidget)
 
-from ..core.session import STATUSES, SessionChange
+from ..core.curation.session import STATUSES, SessionChange
 from .session_ctl import SessionController
 
 __all__ = ["QueueModel", "QueuePanel", "STATUS_COLORS"]

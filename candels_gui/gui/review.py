@@ -7,12 +7,13 @@ Review mode hides the catalog and gives the queue the left side of the window.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from PyQt6.QtCore import QObject, pyqtSignal
+from PyQt6.QtGui import QAction
+from PyQt6.QtWidgets import QDockWidget
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .app import MainWindow
+from .queue_panel import QueuePanel
+from .services import WindowServices
+from .session_ctl import SessionController
 
 __all__ = ["ReviewMode", "NAV_ACTIONS"]
 
@@ -23,6 +24,15 @@ NAV_ACTIONS = ("review_next", "review_previous")
 class ReviewMode(QObject):
     """Review mode of a main window (slots of the action table: ``review.*``).
 
+    Parameters
+    ----------
+    panel, ctl : QueuePanel, SessionController
+        The queue it walks and the session it decides in.
+    catalog_dock, queue_dock : QDockWidget
+        Review mode hides the first and raises the second.
+    services : WindowServices
+        Status-bar messages.
+
     Signals
     -------
     toggled(bool)
@@ -31,25 +41,24 @@ class ReviewMode(QObject):
 
     toggled = pyqtSignal(bool)
 
-    def __init__(self, window: "MainWindow") -> None:
-        super().__init__(window)
-        self.window = window
+    def __init__(self, panel: QueuePanel, ctl: SessionController, *, catalog_dock: QDockWidget,
+                 queue_dock: QDockWidget, services: WindowServices) -> None:
+        super().__init__(services.parent)
+        self.panel, self.ctl, self.services = panel, ctl, services
+        self.catalog_dock, self.queue_dock = catalog_dock, queue_dock
         self.active = False
         self._catalog_was_visible = True
+        self._actions: dict[str, QAction] = {}
 
-    @property
-    def panel(self):
-        return self.window.queue_panel
-
-    @property
-    def ctl(self):
-        return self.window.session_ctl
+    def bind_actions(self, actions: dict[str, QAction]) -> None:
+        """The window's actions: review mode enables its navigation keys and keeps its checkbox in step."""
+        self._actions = actions
 
     # ------------------------------------------------------------------ mode
     def set_active(self, on: bool) -> None:
         """Switch review mode on or off (the checkable action's slot)."""
         on = bool(on)
-        actions = getattr(self.window, "actions_by_name", {})
+        actions = self._actions
         for name in NAV_ACTIONS:
             if name in actions:
                 actions[name].setEnabled(on)
@@ -60,21 +69,20 @@ class ReviewMode(QObject):
         if on == self.active:
             return
         self.active = on
-        w = self.window
         if on:
-            self._catalog_was_visible = w.catalog_dock.isVisible()
-            w.catalog_dock.hide()
-            w.queue_dock.show()
-            w.queue_dock.raise_()
+            self._catalog_was_visible = self.catalog_dock.isVisible()
+            self.catalog_dock.hide()
+            self.queue_dock.show()
+            self.queue_dock.raise_()
             self.panel.banner.show()
             self.panel.table.setFocus()
             if self.panel.current_row() is None and self.panel.model.rowCount():
                 pending = [i for i, item in enumerate(self.ctl.session.queue) if item.status == "pending"]
                 self.panel.select_row(pending[0] if pending else 0)
-            w.statusBar().showMessage("Review mode: ↑/↓ move, A accept, R reject, F flag", 5000)
+            self.services.status("Review mode: ↑/↓ move, A accept, R reject, F flag", 5000)
         else:
             if self._catalog_was_visible:
-                w.catalog_dock.show()
+                self.catalog_dock.show()
             self.panel.banner.hide()
         self.toggled.emit(on)
 
@@ -128,7 +136,7 @@ class ReviewMode(QObject):
         """Give the target rows ``status``; in review mode, then move to the next blend."""
         rows = self._targets()
         if not rows:
-            self.window.statusBar().showMessage(
+            self.services.status(
                 "No queued blend selected: press Enter to queue the current blend, or pick a row", 4000)
             return
         self.ctl.set_status(rows, status)

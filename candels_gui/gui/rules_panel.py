@@ -1,4 +1,4 @@
-"""Random-pair rules: the core :class:`~candels_gui.core.sampling.SamplingRules` and the seed, as widgets."""
+"""Random-pair rules: the core :class:`~candels_gui.core.blending.sampling.SamplingRules` and the seed, as widgets."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import (QCheckBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QSpinBox,
                              QVBoxLayout, QWidget)
 
-from ..core.sampling import SamplingRules
+from ..core.blending.sampling import SamplingRules
 from .state import AppState
 
 __all__ = ["RulesPanel"]

@@ -20,12 +20,12 @@ def pick_showcase_spec(stamps, *, seed: int = 42, blendedness: tuple[float, floa
 
     Candidates are galaxies with a radius between 3 % and 12 % of the stamp, brightest first; galaxy 2
     is within 1.5 mag of galaxy 1. The separation is scanned inwards from 45 % of the stamp until the
-    larger blendedness (core :func:`~candels_gui.core.blend_metrics.blendedness`) enters the range
+    larger blendedness (core :func:`~candels_gui.core.blending.blend_metrics.blendedness`) enters the range
     ``blendedness`` while the footprints overlap.
     """
-    from ..core.blend import BlendEngine, BlendSpec
-    from ..core.blend_metrics import blendedness as blendedness_of
-    from ..core.blend_metrics import overlap_fraction
+    from ..core.blending.engine import BlendEngine, BlendSpec
+    from ..core.blending.blend_metrics import blendedness as blendedness_of
+    from ..core.blending.blend_metrics import overlap_fraction
 
     engine = BlendEngine(stamps)
     size = min(stamps.stamp_shape)
@@ -88,9 +88,10 @@ def take_screenshot(output: str | os.PathLike, *, view: str = "editor", data: st
     from PyQt6.QtCore import QSettings, qInstallMessageHandler
     from PyQt6.QtWidgets import QApplication
 
-    from ..core.sources import load_stampset
+    from ..core.data.load import load_stampset
     from ..paths import sample_data_dir
-    from .app import MainWindow, make_app
+    from .app import MainWindow
+    from .launch import make_app
 
     data_path = Path(data) if data is not None else sample_data_dir()
     stamps = load_stampset(data_path)

@@ -1,6 +1,6 @@
 """The curation session in the app: undo / redo, the queue's edits, save / open, autosave and recovery.
 
-:class:`SessionController` owns the core :class:`~candels_gui.core.session.Session` and keeps it and the
+:class:`SessionController` owns the core :class:`~candels_gui.core.curation.session.Session` and keeps it and the
 :class:`~.state.AppState` in step: every *final* spec change of the editor (end of a companion drag, a
 spin-box commit, a random pair) becomes one undoable command, and undo / redo put the session's spec
 back into the editor. The session writes its autosave after every change (core); the controller offers
@@ -11,21 +11,21 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import Iterable
 
 from PyQt6.QtCore import QObject, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction
 from PyQt6.QtWidgets import (QAbstractItemDelegate, QAbstractItemView, QAbstractSpinBox, QApplication, QFileDialog,
                              QLineEdit, QMessageBox)
 
-from ..core.blend import BlendSpec
-from ..core.catalog import CatalogFilter
+from ..core.blending.engine import BlendSpec
+from ..core.data.catalog import CatalogFilter
 from ..core.errors import DataError
-from ..core.session import Session, SessionChange, default_autosave_dir, find_autosave
-from ..core.stretch import DisplaySettings
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .app import MainWindow
+from ..core.curation.session import Session, SessionChange, default_autosave_dir, find_autosave
+from ..core.display.stretch import DisplaySettings
+from .display_model import DisplayModel
+from .services import WindowServices
+from .state import AppState
 
 __all__ = ["SessionController", "SESSION_FILTER"]
 
@@ -36,26 +36,40 @@ SYNC_BATCH = 100
 
 
 class SessionController(QObject):
-    """Binds a core Session to the main window.
+    """Binds a core Session to the app's state and display.
+
+    Parameters
+    ----------
+    state, display : AppState, DisplayModel
+        The editor's blend, rules and filter, and the display settings, which the session stores.
+    services : WindowServices
+        Dialog parent, task runner, error and status messages, the open data's path, opening data.
+    autosave_dir : path, optional
+        Where autosaves are written (default: the user's data folder).
 
     Signals
     -------
     changed(object)
-        A :class:`~candels_gui.core.session.SessionChange` (after an edit, undo or redo).
+        A :class:`~candels_gui.core.curation.session.SessionChange` (after an edit, undo or redo).
     replaced()
         A different Session object is in use (new data, opened or recovered session).
     itemLoaded(int)
         Queued blend ``index`` is now in the editor.
+    settingsApplied()
+        A session's sampling rules, seed and filter were put into the app state.
     """
 
     changed = pyqtSignal(object)
     replaced = pyqtSignal()
     itemLoaded = pyqtSignal(int)
+    settingsApplied = pyqtSignal()
 
-    def __init__(self, window: "MainWindow", *, autosave_dir: str | os.PathLike | None = None) -> None:
-        super().__init__(window)
-        self.window = window
-        self.state = window.state
+    def __init__(self, state: AppState, display: DisplayModel, services: WindowServices, *,
+                 autosave_dir: str | os.PathLike | None = None) -> None:
+        super().__init__(services.parent)
+        self.services = services
+        self.state = state
+        self.display = display
         self.autosave_dir = Path(autosave_dir) if autosave_dir is not None else default_autosave_dir()
         self.recover_on_load = False
         self.session = Session(seed=self.state.seed)
@@ -71,7 +85,7 @@ class SessionController(QObject):
     def new_session(self) -> Session:
         """A fresh session on the open data (the editor's blend is its starting point)."""
         stamps = self.state.stamps
-        session = Session(data_path=self.window.source_path,
+        session = Session(data_path=self.services.source_path(),
                           data_hash=stamps.content_hash() if stamps is not None else None,
                           seed=self.state.seed, rules=self.state.rules, catalog_filter=self.state.filter,
                           current=self.state.spec, autosave_dir=self.autosave_dir)
@@ -83,17 +97,16 @@ class SessionController(QObject):
         if self.state.stamps is not None:
             session.check_data(self.state.stamps)
         session.autosave_dir = self.autosave_dir
-        if session.data_path is None and self.window.source_path is not None:
-            session.data_path = Path(self.window.source_path).resolve()
+        if session.data_path is None and self.services.source_path() is not None:
+            session.data_path = Path(self.services.source_path()).resolve()
         st = self.state
         st.rules, st.seed = session.rules, session.seed
         try:
             st.set_filter(session.filter)
         except (DataError, ValueError) as exc:
-            self.window.show_error("The session's catalog filter does not fit the data", exc)
+            self.services.show_error("The session's catalog filter does not fit the data", exc)
         self._apply_display(session.display)
-        if hasattr(self.window, "rules_panel"):
-            self.window.rules_panel.show_rules()
+        self.settingsApplied.emit()
         self._use(session)
         if session.current is not None:
             self._show_spec(session.current)
@@ -125,9 +138,9 @@ class SessionController(QObject):
             self.apply_session(session)
         except DataError as exc:
             self.new_session()
-            self.window.show_error("Cannot open the session", exc)
+            self.services.show_error("Cannot open the session", exc)
             return
-        self.window.statusBar().showMessage(f"Opened session {session.path}", 6000)
+        self.services.status(f"Opened session {session.path}", 6000)
         self.offer_recovery()
 
     def _spec_changed(self, spec: BlendSpec | None, final: bool) -> None:
@@ -166,14 +179,14 @@ class SessionController(QObject):
         if st.seed != s.seed:
             s.seed, s.random_index = st.seed, 0
         s.rules, s.filter = st.rules, st.filter if isinstance(st.filter, CatalogFilter) else s.filter
-        d = self.window.display
+        d = self.display
         s.display = {"settings": d.settings.to_dict(), "mask_visible": d.mask_visible,
                      "mask_opacity": d.mask_opacity, "mask_outline": d.mask_outline}
 
     def _apply_display(self, display: dict) -> None:
         if not display:
             return
-        d = self.window.display
+        d = self.display
         try:
             if "settings" in display:
                 settings = DisplaySettings.from_dict(display["settings"])
@@ -181,7 +194,7 @@ class SessionController(QObject):
             d.set_overlay(visible=display.get("mask_visible"), opacity=display.get("mask_opacity"),
                           outline=display.get("mask_outline"))
         except (ValueError, TypeError) as exc:
-            self.window.statusBar().showMessage(f"Display settings of the session ignored: {exc}", 8000)
+            self.services.status(f"Display settings of the session ignored: {exc}", 8000)
 
     # ------------------------------------------------------------------ queue edits (action slots)
     def add_current(self) -> None:
@@ -205,13 +218,13 @@ class SessionController(QObject):
                 focus.editingFinished.emit()
             return
         if self.state.spec is None:
-            self.window.statusBar().showMessage("No blend to add: pick two galaxies or a random pair", 4000)
+            self.services.status("No blend to add: pick two galaxies or a random pair", 4000)
             return
         self._sync_settings()
         self.session._current = self.state.spec
         self.session.current_item = None
         index = self.session.add_current()
-        self.window.statusBar().showMessage(f"Added blend {index + 1} to the queue", 3000)
+        self.services.status(f"Added blend {index + 1} to the queue", 3000)
 
     def set_status(self, rows: Iterable[int], status: str) -> None:
         """Give queued blends ``rows`` a status (one undoable command)."""
@@ -249,40 +262,40 @@ class SessionController(QObject):
             try:
                 session.add_random(stamps, n, pool=pool)
             except (DataError, ValueError) as exc:
-                self.window.show_error("Cannot draw random blends", exc)
+                self.services.show_error("Cannot draw random blends", exc)
             return
 
         def done(specs: list[BlendSpec]) -> None:
             self.generating = False
             if self.session is session:
                 session.add_random_specs(specs)
-                self.window.statusBar().showMessage(f"Queued {len(specs):,} random blends", 4000)
+                self.services.status(f"Queued {len(specs):,} random blends", 4000)
 
         def failed(exc: BaseException) -> None:
             self.generating = False
-            self.window.show_error("Cannot draw random blends", exc)
+            self.services.show_error("Cannot draw random blends", exc)
 
         def cancelled() -> None:
             self.generating = False
-            self.window.statusBar().showMessage("Drawing random blends cancelled", 4000)
+            self.services.status("Drawing random blends cancelled", 4000)
 
         self.generating = True
-        self.window.tasks.run_job(f"Drawing {n:,} random blends",
-                                  lambda token: session.iter_random_specs(stamps, n, pool=pool, cancel=token),
-                                  on_result=done, on_error=failed, on_cancel=cancelled)
+        self.services.tasks.run_job(f"Drawing {n:,} random blends",
+                                    lambda token: session.iter_random_specs(stamps, n, pool=pool, cancel=token),
+                                    on_result=done, on_error=failed, on_cancel=cancelled)
 
     # ------------------------------------------------------------------ undo / redo
     def undo(self) -> None:
         """Undo the last edit (Ctrl+Z)."""
         label = self.session.undo()
         if label:
-            self.window.statusBar().showMessage(f"Undid: {label}", 3000)
+            self.services.status(f"Undid: {label}", 3000)
 
     def redo(self) -> None:
         """Redo the last undone edit (Ctrl+Shift+Z)."""
         label = self.session.redo()
         if label:
-            self.window.statusBar().showMessage(f"Redid: {label}", 3000)
+            self.services.status(f"Redid: {label}", 3000)
 
     def bind_actions(self, actions: dict[str, QAction]) -> None:
         """Keep the Undo / Redo menu texts ("Undo Accept blend 12") and enabled states current."""
@@ -311,30 +324,31 @@ class SessionController(QObject):
     def save_as(self, path: str | os.PathLike | None = None) -> bool:
         """Save to ``path`` (asks with a file dialog when not given); True when saved."""
         if path is None:
-            start = str(self.session.path or (Path(self.window.source_path).parent / "session.json"
-                                              if self.window.source_path else Path.home() / "session.json"))
-            path, _ = QFileDialog.getSaveFileName(self.window, "Save session", start, SESSION_FILTER)
+            source = self.services.source_path()
+            start = str(self.session.path or (Path(source).parent / "session.json" if source
+                                              else Path.home() / "session.json"))
+            path, _ = QFileDialog.getSaveFileName(self.services.parent, "Save session", start, SESSION_FILTER)
             if not path:
                 return False
         return self._save_to(Path(path))
 
     def _save_to(self, path: Path) -> bool:
         self._sync_settings()
-        if self.session.data_path is None and self.window.source_path is not None:
-            self.session.data_path = Path(self.window.source_path).resolve()
+        if self.session.data_path is None and self.services.source_path() is not None:
+            self.session.data_path = Path(self.services.source_path()).resolve()
         try:
             saved = self.session.save(path)
         except OSError as exc:
-            self.window.show_error("Cannot save the session", exc)
+            self.services.show_error("Cannot save the session", exc)
             return False
-        self.window.statusBar().showMessage(f"Session saved to {saved}", 5000)
+        self.services.status(f"Session saved to {saved}", 5000)
         self.changed.emit(SessionChange())
         return True
 
     def open_dialog(self) -> None:
         """File > Open session…"""
         start = str(self.session.path.parent if self.session.path else Path.home())
-        path, _ = QFileDialog.getOpenFileName(self.window, "Open session", start, SESSION_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self.services.parent, "Open session", start, SESSION_FILTER)
         if path and self.confirm_discard("Open session"):
             self.open_session(path)
 
@@ -346,12 +360,12 @@ class SessionController(QObject):
         try:
             session = Session.load(path, autosave_dir=self.autosave_dir)
         except (DataError, OSError) as exc:
-            self.window.show_error("Cannot open the session", exc)
+            self.services.show_error("Cannot open the session", exc)
             return False
         stamps = self.state.stamps
         if stamps is not None and (not session.data_hash or stamps.content_hash() == session.data_hash):
             self.apply_session(session)
-            self.window.statusBar().showMessage(f"Opened session {session.path}", 6000)
+            self.services.status(f"Opened session {session.path}", 6000)
             self.offer_recovery()
             return True
         data = session.data_path if session.data_path is not None and session.data_path.exists() \
@@ -360,15 +374,15 @@ class SessionController(QObject):
             try:
                 session.check_data(stamps)
             except DataError as exc:
-                self.window.show_error("Cannot open the session", exc)
+                self.services.show_error("Cannot open the session", exc)
             return False
         if data is None:
-            self.window.show_error("Cannot open the session", DataError(
+            self.services.show_error("Cannot open the session", DataError(
                 f"{session.path}: its data {session.data_path or '(no path recorded)'} was not found; "
                 "open that data first, then the session"))
             return False
         self._pending = session
-        self.window.open_path(data)
+        self.services.open_path(data)
         return False
 
     def offer_recovery(self) -> bool:
@@ -379,7 +393,7 @@ class SessionController(QObject):
         if found is None:
             return False
         answer = QMessageBox.question(
-            self.window, "Recover unsaved work?",
+            self.services.parent, "Recover unsaved work?",
             f"candels-gui found unsaved work from a session that did not close cleanly:\n{found}\n\n"
             "Recover it? (No discards it.)",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
@@ -390,10 +404,10 @@ class SessionController(QObject):
             recovered = Session.recover(found, autosave_dir=self.autosave_dir)
             self.apply_session(recovered)
         except (DataError, OSError, ValueError) as exc:
-            self.window.show_error("Cannot recover the session", exc)
+            self.services.show_error("Cannot recover the session", exc)
             return False
         recovered.write_autosave()
-        self.window.statusBar().showMessage(f"Recovered {len(recovered.queue):,} queued blends", 6000)
+        self.services.status(f"Recovered {len(recovered.queue):,} queued blends", 6000)
         return True
 
     # ------------------------------------------------------------------ closing
@@ -403,7 +417,7 @@ class SessionController(QObject):
             self.session.remove_autosave()
             return True
         answer = QMessageBox.question(
-            self.window, title,
+            self.services.parent, title,
             f"The session has unsaved changes ({len(self.session.queue):,} queued blends). Save them?",
             QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
             | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)

@@ -1,8 +1,8 @@
 """What the editor shows: the stamp set, the catalog filter and the current blend spec (a Qt model).
 
 Widgets read from and write to one :class:`AppState`; it only holds core objects and calls core
-functions (:class:`~candels_gui.core.blend.BlendEngine`, :func:`~candels_gui.core.sampling.sample_spec`),
-and tells the widgets by signals.
+functions (:class:`~candels_gui.core.blending.engine.BlendEngine`,
+:func:`~candels_gui.core.blending.sampling.sample_spec`), and tells the widgets by signals.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import math
 import numpy as np
 from PyQt6.QtCore import QObject, pyqtSignal
 
-from ..core.blend import BlendEngine, BlendSpec
-from ..core.catalog import CatalogFilter
+from ..core.blending.engine import BlendEngine, BlendSpec
+from ..core.data.catalog import CatalogFilter
 from ..core.errors import DataError
 from ..core.rng import blend_rng
-from ..core.sampling import SamplingRules, offset_bounds, sample_spec
-from ..core.stampset import StampSet
+from ..core.blending.sampling import SamplingRules, offset_bounds, sample_spec
+from ..core.data.stampset import StampSet
 
 __all__ = ["AppState"]
 

@@ -1,0 +1,217 @@
+"""``deblend``, ``train``, ``evaluate``: the deblenders on exports."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+
+def _add_deblend(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("deblend", help="run a deblender on an export (--list shows them)")
+    p.add_argument("--list", action="store_true", help="list the deblenders and exit")
+    p.add_argument("--model", help="deblender name (see --list; NAME+tta for a torch model's test-time "
+                                   "augmentation)")
+    p.add_argument("--data", help="export or produce output (folder, HDF5 or FITS)")
+    p.add_argument("--split", default=None, help="split to read (train/test; default: test when present)")
+    p.add_argument("--weights", default=None, help="weights file for a torch model (default: shipped)")
+    p.add_argument("--batch_size", type=int, default=32, help="blends per batch (32)")
+    p.add_argument("-o", "--output", help="HDF5 file for the results")
+    p.set_defaults(func=_cmd_deblend)
+
+
+def _cmd_deblend(args: argparse.Namespace) -> int:
+    from ..deblend import descriptions, get
+    from ..deblend.base import TTA_SUFFIX
+
+    if args.list:
+        for name, text in descriptions().items():
+            print(f"{name:14s} {text}")
+        print(f"\nThe torch models also run as NAME{TTA_SUFFIX} (e.g. unet-seg{TTA_SUFFIX}): outputs averaged over "
+              "the 8 turns and flips of each blend, 8 times slower.")
+        return 0
+    if not (args.model and args.data and args.output):
+        raise ValueError("deblend needs --model, --data and -o (or --list)")
+    from ..core.store.export import export_splits, read_export
+    from ..core.jobs import run_with_progress
+    from ..deblend.results_io import write_results
+
+    deblender = get(args.model, **({"weights": args.weights} if args.weights else {}))
+    splits = export_splits(args.data)
+    split = args.split or ("test" if "test" in splits else splits[0])
+    data = read_export(args.data, split=split)
+    results = run_with_progress(deblender.iter_run(data.images, batch_size=args.batch_size),
+                                f"{args.model} on {split or 'blends'}", unit="blend")
+    out = write_results(args.output, results, data_path=str(args.data))
+    print(f"{len(results)} blends deblended by {args.model} ({deblender.device}) -> {out}")
+    return 0
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a torch deblender on an HDF5 export")
+    p.add_argument("--model", required=True, choices=("unet-seg", "unet-deblend", "cgan", "blend2flux"))
+    p.add_argument("--data", required=True, help="HDF5 file from produce (blends.h5) or an HDF5 export")
+    p.add_argument("-o", "--output", default=None, help="weights file (default: resources/models/MODEL.pt)")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch_size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--val_fraction", type=float, default=0.1)
+    p.add_argument("--patience", type=int, default=5, help="early-stopping patience in epochs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
+    p.add_argument("--resume", action="store_true", help="continue from OUTPUT.ckpt")
+    p.add_argument("--memory_mb", type=float, default=1024,
+                   help="hold the training data in memory up to this size, else read batches from the file")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="CPU threads for torch (default: one per core; 1 lets two trainings share two cores)")
+    p.add_argument("--base", type=int, default=None, metavar="N",
+                   help="width (channels) of the network's first stage, doubled at each stage below (default: "
+                        "unet-seg, unet-deblend, blend2flux 16; cgan 32; with --init or --resume: theirs)")
+    p.add_argument("--depth", type=int, default=None, metavar="N",
+                   help="number of down-sampling stages (default: unet-seg, unet-deblend 3; cgan, blend2flux 4; "
+                        "with --init or --resume: theirs)")
+    p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine",
+                   help="learning rate over the epochs: cosine decay from --lr to 5%% of it (default), or constant")
+    p.add_argument("--flux_weight", type=float, default=1.0,
+                   help="unet-deblend, cgan: weight of the loss term on each predicted image's total flux (1; 0: off)")
+    p.add_argument("--init", default=None, metavar="WEIGHTS.pt",
+                   help="start from these weights (fine-tuning: a new run, recorded in the model card); "
+                        "unet-deblend may start from unet-seg's weights and the reverse (the output layer "
+                        "starts fresh)")
+    p.add_argument("--coords", action="store_true",
+                   help="give the network each pixel's distance from the stamp centre as a second input "
+                        "channel, so it knows which galaxy is the central one (with --init, the new channel's "
+                        "weights start at zero)")
+    p.add_argument("--no_augment", action="store_true",
+                   help="do not turn and flip the training samples at random (augmentation is on by default)")
+    p.set_defaults(func=_cmd_train)
+
+
+def _train_kwargs(arch: dict[str, int]) -> dict[str, int] | None:
+    """``train``'s ``--base``/``--depth``, checked (``None`` when neither is given: the defaults, or the sizes of
+    ``--init`` and ``--resume``; one given replaces that value only)."""
+    if arch.get("base", 1) < 1:
+        raise ValueError(f"--base must be >= 1, got {arch['base']}")
+    if not 1 <= arch.get("depth", 1) <= 6:
+        raise ValueError(f"--depth must be 1 to 6, got {arch['depth']}")
+    return arch or None
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from ..core.jobs import run_with_progress
+    from ..deblend.torch_deblender import weights_path
+    from ..deblend.training import train_model
+
+    out = args.output or weights_path(args.model)
+    command = "candels-gui " + " ".join(sys.argv[1:])
+    arch = {k: v for k, v in (("base", args.base), ("depth", args.depth)) if v is not None}
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    result = run_with_progress(train_model(
+        args.model, args.data, out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        val_fraction=args.val_fraction, patience=args.patience, seed=args.seed, device=args.device,
+        resume=args.resume, memory_mb=args.memory_mb, augment=not args.no_augment, schedule=args.schedule,
+        num_threads=args.threads, flux_weight=args.flux_weight, init=args.init,
+        coords=True if args.coords else None, model_kwargs=_train_kwargs(arch),
+        command=command), f"train {args.model}", unit="batch", log=True)
+    best = ", ".join(f"{k} {v:.4g}" for k, v in result.card.get("metrics", {}).items() if k != "epoch")
+    stop = "early stop" if result.stopped_early else "all epochs run"
+    print(f"weights written to {out} (best epoch {result.best_epoch} of {result.epochs_run}, {stop}: {best})")
+    if result.replaced is not None:
+        print(f"the weights they replace are kept as {result.replaced}")
+    return 0
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="metrics of deblenders on an export: table, ECSV + JSON, plots",
+                       description="Run deblenders on one split of an export (a produce output folder, an "
+                                   "export folder, HDF5 or FITS file) and measure them against the truth: "
+                                   "detection, segmentation, photometry and reconstruction metrics.")
+    p.add_argument("--data", default=None, metavar="EXPORT", help="export to evaluate on (required)")
+    p.add_argument("--deblenders", default=None, metavar="A,B,C",
+                   help="comma-separated deblender names (default: every registered one that can be built; "
+                        "see 'candels-gui deblend --list'); NAME+tta: a torch model averaged over the 8 turns "
+                        "and flips of each blend")
+    p.add_argument("--weights", action="append", default=[], metavar="WEIGHTS.pt[+tta]",
+                   help="also evaluate the torch model in this weights file (from 'candels-gui train -o'), as a "
+                        "row named after the file (wide.pt: 'wide'; wide.pt+tta: 'wide+tta'); repeatable. "
+                        "With --weights and no --deblenders, only these rows")
+    p.add_argument("--split", default=None, metavar="NAME", help="split to read (default: test when present)")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="evaluate the first N blends only")
+    p.add_argument("--max_separation", type=float, default=None, metavar="PX",
+                   help="largest detection-to-galaxy distance that counts as a match, px (default: none)")
+    p.add_argument("--mag_high", type=float, default=None, metavar="MAG",
+                   help="evaluate only blends whose two galaxies are brighter than MAG (true AB magnitude)")
+    p.add_argument("--reference", choices=("catalogue", "isolated"), default="catalogue",
+                   help="true fluxes: the catalogue's (default), or measured on the true isolated images over "
+                        "their footprints grown by 4 px (the error of deblending alone)")
+    p.add_argument("--oracle", action="store_true",
+                   help="also measure the truth as deblenders are measured: truth-footprints (the blend split "
+                        "over the true footprints, unet-seg's photometry), truth-isolated (the true isolated "
+                        "images, the image models' aperture): the floor of each photometry; truth-relabelled "
+                        "(the sample data's labeller re-run on each isolated galaxy with the companion's sky "
+                        "noise added): how far the labels move under the blend's noise, a reference for IoU")
+    p.add_argument("--batch_size", type=int, default=32, metavar="N", help="blends per batch (32)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object: deblender -> summary metrics (nothing else on stdout)")
+    p.add_argument("--plots", default=None, metavar="DIR", help="write the PNG figures into DIR")
+    p.add_argument("-o", "--output", default=None, metavar="OUTDIR",
+                   help="write metrics.ecsv, metrics.json and per_blend_NAME.ecsv into OUTDIR")
+    p.set_defaults(func=_cmd_evaluate)
+
+
+def _weights_deblenders(items: Sequence[str]) -> list[Any]:
+    """The torch deblenders of ``evaluate --weights`` (``PATH`` or ``PATH+tta``), each named after its file."""
+    from ..deblend.base import TTA_SUFFIX
+    from ..deblend.torch_deblender import TorchDeblender
+
+    out = []
+    for item in items:
+        tta = item.endswith(TTA_SUFFIX)
+        path = Path(item[:-len(TTA_SUFFIX)] if tta else item)
+        if not path.is_file():
+            raise FileNotFoundError(f"--weights {item}: no such file")
+        deb = TorchDeblender.from_file(path, tta=tta)
+        deb.name = path.stem + (TTA_SUFFIX if tta else "")
+        out.append(deb)
+    return out
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    if not args.data:
+        raise ValueError("no data to evaluate on: pass --data EXPORT (a produce output folder, an export "
+                         "folder, HDF5 or FITS file)")
+    from ..core.jobs import run_with_progress
+    from ..evaluation import evaluate, format_summary, resolve_deblenders, write_plots, write_report
+
+    built, skipped = resolve_deblenders(args.deblenders) if args.deblenders or not args.weights else ({}, {})
+    for name, reason in skipped.items():
+        print(f"evaluate: skipping {name}: {reason}", file=sys.stderr)
+    for deb in _weights_deblenders(args.weights):
+        if deb.name in built:
+            raise ValueError(f"--weights: a row named {deb.name!r} is evaluated already; rename the file")
+        built[deb.name] = deb
+    result = run_with_progress(
+        evaluate(args.data, list(built.values()) if built else args.deblenders, split=args.split,
+                 limit=args.limit, max_separation=args.max_separation, mag_high=args.mag_high,
+                 reference=args.reference, oracle=args.oracle, batch_size=args.batch_size),
+        "evaluating", unit="blend")
+    result.skipped.update(skipped)
+    for note in result.notes:
+        print(f"evaluate: note: {note}", file=sys.stderr)
+    written = write_report(result, args.output) if args.output else []
+    if args.plots:
+        written += write_plots(result, args.plots)
+    if args.json:
+        print(json.dumps(result.to_json(), allow_nan=False))
+    else:
+        print(format_summary(result))
+    for path in written:
+        print(f"=> {path}", file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
+#: The subcommands of this module, added to the parser in this order.
+ADDERS = (_add_deblend, _add_train, _add_evaluate,)

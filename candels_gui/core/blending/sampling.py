@@ -1,0 +1,219 @@
+"""Random pairs and offsets: candels-blender's rules and defaults, plus options it lacked.
+
+candels-blender's rules (the defaults here):
+
+* galaxy 1 is drawn uniformly from the pool; galaxy 2 uniformly among the pool galaxies whose magnitude
+  differs from galaxy 1's by less than ``mag_diff`` (2);
+* the separation lies between ``max(r1, r2)`` and ``min(min(r1, r2) * rad_diff, max_separation)``
+  (``rad_diff`` 4, ``max_separation`` half the stamp, 64 px); when the lower bound is not below the upper
+  one it becomes 0.8 times the upper one;
+* the offset is drawn as integer pixels uniform in the square ``[-rmax, rmax)``, keeping the first of
+  ``tries`` (25) draws inside the annulus; if none is, a new pair is drawn.
+
+Added: a galaxy is never blended with itself (unless ``allow_self``), separation uniform in area
+(``uniform_area``), sub-pixel offsets, random rotation and flip of galaxy 2, and a flux-ratio range.
+Each spec ``i`` draws from :func:`~candels_gui.core.rng.blend_rng` ``(seed, i)`` only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Generator, Sequence
+
+import numpy as np
+
+from .engine import BlendSpec
+from ..errors import DataError
+from ..jobs import CancelToken, Progress, check_cancel
+from ..rng import blend_rng
+from ..data.stampset import StampSet
+
+__all__ = ["SamplingRules", "sample_spec", "sample_specs", "iter_sample_specs", "offset_bounds"]
+
+_MAX_PAIR_TRIES = 1000
+
+
+@dataclass(frozen=True)
+class SamplingRules:
+    """Rules for drawing random blends.
+
+    Parameters
+    ----------
+    mag_diff : float
+        Maximum magnitude difference between the two galaxies (strict).
+    rad_diff : float
+        Maximum separation as a multiple of the smaller radius.
+    max_separation : float, optional
+        Hard cap of the separation in pixels (default: half the stamp size).
+    tries : int
+        Offset draws per pair before a new pair is drawn.
+    allow_self : bool
+        Allow a galaxy to be blended with itself.
+    uniform_area : bool
+        Draw the separation uniformly in area (``r = sqrt(U(rmin**2, rmax**2))``, angle uniform)
+        instead of candels-blender's integer square draws.
+    subpixel : bool
+        Keep fractional offsets (only with ``uniform_area``; the square draw is integer).
+    random_rotation : bool
+        Rotate galaxy 2 by a uniform angle in [0, 360).
+    random_flip : bool
+        Mirror galaxy 2 with probability 1/2.
+    flux_ratio : (float, float), optional
+        Range of ``flux_scale`` of galaxy 2, drawn log-uniformly; ``None`` keeps the catalog flux.
+    """
+
+    mag_diff: float = 2.0
+    rad_diff: float = 4.0
+    max_separation: float | None = None
+    tries: int = 25
+    allow_self: bool = False
+    uniform_area: bool = False
+    subpixel: bool = False
+    random_rotation: bool = False
+    random_flip: bool = False
+    flux_ratio: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.mag_diff <= 0 or self.rad_diff <= 0:
+            raise ValueError("mag_diff and rad_diff must be > 0")
+        if self.tries < 1:
+            raise ValueError("tries must be >= 1")
+        if self.subpixel and not self.uniform_area:
+            raise ValueError("subpixel offsets need uniform_area=True (candels-blender's draw is integer)")
+        if self.flux_ratio is not None:
+            lo, hi = (float(v) for v in self.flux_ratio)
+            if not 0 < lo <= hi:
+                raise ValueError(f"flux_ratio must be 0 < low <= high, got {self.flux_ratio}")
+            object.__setattr__(self, "flux_ratio", (lo, hi))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict, for manifests and sessions."""
+        d = asdict(self)
+        d["flux_ratio"] = list(self.flux_ratio) if self.flux_ratio else None
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SamplingRules":
+        """Inverse of :meth:`to_dict`."""
+        data = dict(data)
+        if data.get("flux_ratio") is not None:
+            data["flux_ratio"] = tuple(data["flux_ratio"])
+        return cls(**data)
+
+
+def offset_bounds(r1: float, r2: float, rules: SamplingRules, stamp_size: int) -> tuple[float, float]:
+    """Allowed separation range ``(rmin, rmax)`` in pixels for radii ``r1``, ``r2``."""
+    cap = rules.max_separation if rules.max_separation is not None else stamp_size // 2
+    rmax = min(min(r1, r2) * rules.rad_diff, cap)
+    rmin = max(r1, r2)
+    if rmin >= rmax:
+        rmin = 0.8 * rmax
+    return float(rmin), float(rmax)
+
+
+def _draw_offset(rng: np.random.Generator, rmin: float, rmax: float, rules: SamplingRules
+                 ) -> tuple[float, float] | None:
+    if rules.uniform_area:
+        r = math.sqrt(rng.uniform(rmin * rmin, rmax * rmax))
+        theta = rng.uniform(0.0, 2.0 * math.pi)
+        dx, dy = r * math.cos(theta), r * math.sin(theta)
+        if not rules.subpixel:
+            dx, dy = float(round(dx)), float(round(dy))
+        return dx, dy
+    hi = int(rmax)  # numpy randint(-rmax, rmax) truncates the float bound as candels-blender's did
+    if hi <= 0:
+        return None
+    draws = rng.integers(-hi, hi, size=(rules.tries, 2))
+    dist = np.hypot(draws[:, 0], draws[:, 1])
+    ok = np.flatnonzero((dist >= rmin) & (dist <= rmax))
+    if ok.size == 0:
+        return None
+    dy, dx = draws[ok[0]]  # candels-blender's coords are (dy, dx)
+    return float(dx), float(dy)
+
+
+def sample_spec(stamps: StampSet, rules: SamplingRules, rng: np.random.Generator, *,
+                pool: np.ndarray, seed: int, mags: np.ndarray | None = None,
+                radii: np.ndarray | None = None, ids: np.ndarray | None = None,
+                partners: dict[int, np.ndarray] | None = None) -> BlendSpec:
+    """Draw one blend spec from galaxies ``pool`` (stamp indices) with ``rng``.
+
+    ``partners``, when given, caches each central galaxy's allowed companions between calls with the
+    same pool and rules (the draws are the same with or without it).
+
+    Raises
+    ------
+    DataError
+        If no valid pair can be found (pool too small or magnitude cut too tight).
+    """
+    if len(pool) == 0 or (len(pool) < 2 and not rules.allow_self):
+        raise DataError(f"cannot draw blends from a pool of {len(pool)} galaxies")
+    mags = np.asarray(stamps.catalog["mag"], float) if mags is None else mags
+    radii = np.asarray(stamps.catalog["radius"], float) if radii is None else radii
+    ids = stamps.ids if ids is None else ids
+    size = min(stamps.stamp_shape)
+    for _ in range(_MAX_PAIR_TRIES):
+        i1 = int(pool[rng.integers(len(pool))])
+        candidates = None if partners is None else partners.get(i1)
+        if candidates is None:
+            ok = np.abs(mags[pool] - mags[i1]) < rules.mag_diff
+            if not rules.allow_self:
+                ok &= pool != i1
+            candidates = pool[ok]
+            if partners is not None:
+                partners[i1] = candidates
+        if candidates.size == 0:
+            continue
+        i2 = int(candidates[rng.integers(candidates.size)])
+        rmin, rmax = offset_bounds(radii[i1], radii[i2], rules, size)
+        offset = _draw_offset(rng, rmin, rmax, rules)
+        if offset is None:
+            continue
+        dx, dy = offset
+        rotation = float(rng.uniform(0.0, 360.0)) if rules.random_rotation else 0.0
+        flip = bool(rng.integers(2)) if rules.random_flip else False
+        flux_scale = 1.0
+        if rules.flux_ratio is not None:
+            lo, hi = rules.flux_ratio
+            flux_scale = float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+        return BlendSpec(id1=int(ids[i1]), id2=int(ids[i2]), dx=dx, dy=dy, rotation=rotation,
+                         flip=flip, flux_scale=flux_scale, seed=seed)
+    raise DataError(
+        f"no valid pair found in {_MAX_PAIR_TRIES} tries from {len(pool)} galaxies "
+        f"(mag_diff={rules.mag_diff}, rad_diff={rules.rad_diff}); loosen the cuts")
+
+
+def iter_sample_specs(stamps: StampSet, n: int, rules: SamplingRules, *, seed: int,
+                      pool: Sequence[int] | np.ndarray | None = None, start_index: int = 0,
+                      cancel: CancelToken | None = None) -> Generator[Progress, None, list[BlendSpec]]:
+    """Job: draw ``n`` specs; spec ``k`` uses ``blend_rng(seed, start_index + k)``. Returns the list."""
+    pool_arr = np.arange(len(stamps)) if pool is None else np.asarray(pool, dtype=np.int64)
+    mags = np.asarray(stamps.catalog["mag"], float)
+    radii = np.asarray(stamps.catalog["radius"], float)
+    ids = stamps.ids
+    specs: list[BlendSpec] = []
+    partners: dict[int, np.ndarray] = {}
+    step = max(1, n // 100)
+    for k in range(n):
+        if k % step == 0:
+            check_cancel(cancel)
+            yield Progress(k, n, "drawing pairs")
+        specs.append(sample_spec(stamps, rules, blend_rng(seed, start_index + k), pool=pool_arr,
+                                 seed=seed, mags=mags, radii=radii, ids=ids, partners=partners))
+    yield Progress(n, n, "drawing pairs")
+    return specs
+
+
+def sample_specs(stamps: StampSet, n: int, rules: SamplingRules | None = None, *, seed: int = 42,
+                 pool: Sequence[int] | np.ndarray | None = None, start_index: int = 0) -> list[BlendSpec]:
+    """Draw ``n`` blend specs (see :func:`iter_sample_specs`).
+
+    Examples
+    --------
+    >>> specs = sample_specs(stamps, 10, SamplingRules(), seed=42)   # doctest: +SKIP
+    """
+    from ..jobs import run_job
+
+    return run_job(iter_sample_specs(stamps, n, rules or SamplingRules(), seed=seed, pool=pool,
+                                     start_index=start_index))

@@ -1,0 +1,132 @@
+"""Reader for the candels-blender layout: ``candels_img.npy``, ``candels_seg.npy``, ``candels_cat.csv``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping, Optional
+
+import numpy as np
+
+from ..errors import DataError
+from ..jobs import CancelToken, Job, Progress, check_cancel, run_job
+from .readers_common import (ProgressCallback, check_central, check_finite, check_ids, check_nan_policy,
+                             fill_catalog, fit_to_size, hash_files, load_npy, map_columns, read_table,
+                             require_columns, to_int32_labels)
+from .stampset import StampSet
+
+__all__ = ["read_candels_blender", "iter_read_candels_blender", "CANDELS_FILES", "CANDELS_COLUMNS"]
+
+#: File names of the candels-blender layout: images, segmentation, catalog.
+CANDELS_FILES = ("candels_img.npy", "candels_seg.npy", "candels_cat.csv")
+#: How candels-blender's catalog columns map onto the standard ones (the others keep their names).
+CANDELS_COLUMNS = {"ID": "id", "RA": "ra", "DEC": "dec", "FIELD": "field", "mag": "mag",
+                   "mag_err": "mag_err", "radius": "radius", "z": "z", "galtype": "galtype",
+                   "segval": "segval"}
+
+
+def iter_read_candels_blender(folder: str | os.PathLike, *, column_map: Optional[Mapping[str, str]] = None,
+                              stamp_size: Optional[int] = None, nan_policy: str = "error",
+                              mmap: bool = True, zeropoint: float = 25.96, allow_unlabelled: bool = False,
+                              cancel: Optional[CancelToken] = None) -> Job:
+    """Job form of :func:`read_candels_blender`: yields progress, returns the StampSet."""
+    check_nan_policy(nan_policy)
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"candels-blender folder not found: {folder}")
+    img_path, seg_path, cat_path = (folder / name for name in CANDELS_FILES)
+
+    images = load_npy(img_path, "image cube", mmap=mmap)
+    segmaps = load_npy(seg_path, "segmentation cube", mmap=mmap)
+    table = read_table(cat_path, "catalog")
+    yield Progress(1, 4, "reading files")
+
+    if images.ndim != 3:
+        raise DataError(f"{img_path}: images must be a (N, H, W) cube, got shape {images.shape}")
+    if segmaps.ndim != 3:
+        raise DataError(f"{seg_path}: segmentation must be a (N, H, W) cube, got shape {segmaps.shape}")
+    if len(segmaps) != len(images):
+        raise DataError(f"{seg_path} holds {len(segmaps)} segmentation maps but {img_path} holds "
+                        f"{len(images)} images")
+    if segmaps.shape != images.shape:
+        raise DataError(f"{seg_path} has shape {segmaps.shape} but {img_path} has {images.shape}")
+    if len(table) != len(images):
+        raise DataError(f"{cat_path} has {len(table)} rows but {img_path} holds {len(images)} images")
+    if images.dtype.kind != "f" and images.dtype.kind not in "iu":
+        raise DataError(f"{img_path}: images have dtype {images.dtype}, expected float32")
+
+    catalog = map_columns(table, str(cat_path), column_map=column_map, fixed=CANDELS_COLUMNS)
+    require_columns(catalog, str(cat_path))
+    check_ids(catalog, str(cat_path))
+    segval = np.asarray(catalog["segval"]) if "segval" in catalog.colnames else None
+    segmaps = to_int32_labels(segmaps, str(seg_path), segval=segval)
+    if images.dtype != np.float32:  # float64, big-endian float32, ints: convert (no longer a memory map)
+        images = np.asarray(images, dtype=np.float32)
+
+    images, n_bad = yield from check_finite(images, str(img_path), nan_policy, fill=0.0, cancel=cancel)
+    if stamp_size is not None:
+        images, segmaps = fit_to_size(images, int(stamp_size)), fit_to_size(segmaps, int(stamp_size))
+    check_cancel(cancel)
+    catalog = fill_catalog(catalog, images, segmaps, str(cat_path), zeropoint=zeropoint,
+                           seg_computed=False, cancel=cancel)
+    n_unlabelled = check_central(segmaps, catalog, str(seg_path), allow_unlabelled=allow_unlabelled)
+    hashes = yield from hash_files([img_path, seg_path, cat_path], cancel=cancel)
+    meta = {"reader": "candels-blender", "input_hashes": hashes, "nonfinite_replaced": n_bad,
+            "unlabelled_centres": n_unlabelled}
+    stamps = StampSet(images=images, segmaps=segmaps, catalog=catalog, zeropoint=zeropoint,
+                      source=str(folder), meta=meta)
+    yield Progress(4, 4, "loaded")
+    return stamps
+
+
+def read_candels_blender(folder: str | os.PathLike, *, column_map: Optional[Mapping[str, str]] = None,
+                         stamp_size: Optional[int] = None, nan_policy: str = "error", mmap: bool = True,
+                         zeropoint: float = 25.96, allow_unlabelled: bool = False,
+                         progress: Optional[ProgressCallback] = None,
+                         cancel: Optional[CancelToken] = None) -> StampSet:
+    """Read a candels-blender folder into a :class:`~candels_gui.core.data.stampset.StampSet`.
+
+    Parameters
+    ----------
+    folder : path
+        Folder holding ``candels_img.npy`` (N, H, W), ``candels_seg.npy`` (N, H, W) and ``candels_cat.csv``
+        (``ID, RA, DEC, FIELD, mag, mag_err, radius, z, galtype, segval``).
+    column_map : dict, optional
+        File column name -> standard column name, for catalogs that name things differently.
+    stamp_size : int, optional
+        Centre-crop (a view) or zero-pad the stamps to this size; ``None`` keeps them as they are.
+    nan_policy : {"error", "replace"}
+        NaN/inf pixels raise :class:`~candels_gui.core.errors.DataError`, or are replaced by 0 (the
+        count goes to ``meta["nonfinite_replaced"]``).
+    mmap : bool
+        Memory-map the cubes (read-only). A float32 image cube and an int32 segmentation cube stay memory
+        maps; other dtypes are converted in memory (segmentation always to int32, never uint8).
+    zeropoint : float
+        AB zeropoint stored in the StampSet.
+    allow_unlabelled : bool
+        Accept stamps whose central pixel has segmentation 0 (otherwise a DataError names them).
+    progress : callable, optional
+        Called with each :class:`~candels_gui.core.jobs.Progress`.
+    cancel : CancelToken, optional
+        Stops the work between steps (raises :class:`~candels_gui.core.errors.Cancelled`).
+
+    Returns
+    -------
+    StampSet
+        ``meta["input_hashes"]`` holds the SHA-256 of the three files.
+
+    Raises
+    ------
+    DataError
+        Missing or corrupt file, mismatched lengths or shapes, missing ``ID``/``mag`` columns, NaN pixels,
+        duplicated IDs, unlabelled centres, uint8 segmentation whose labels wrapped around.
+
+    Examples
+    --------
+    >>> stamps = read_candels_blender("sample_data")            # doctest: +SKIP
+    >>> stamps.images.shape, stamps.segmaps.dtype               # doctest: +SKIP
+    ((1000, 128, 128), dtype('int32'))
+    """
+    return run_job(iter_read_candels_blender(folder, column_map=column_map, stamp_size=stamp_size,
+                                             nan_policy=nan_policy, mmap=mmap, zeropoint=zeropoint,
+                                             allow_unlabelled=allow_unlabelled, cancel=cancel), progress)

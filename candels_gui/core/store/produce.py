@@ -1,0 +1,120 @@
+"""``produce``: candels-blender's whole pipeline as one job: cut, split by galaxy, draw, render, write.
+
+The output folder holds ``blends.h5`` (groups ``train`` and ``test``), ``train_catalogue.csv`` /
+``test_catalogue.csv`` (candels-blender's columns plus ours) and ``manifest.json``; ``concatenate``
+turns it into the npy layout for a label method, ``convert`` writes the flux arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Generator
+
+import numpy as np
+
+from ..blending.engine import BlendEngine, BlendSpec
+from ..data.catalog import CatalogFilter, split_by_galaxy
+from ..blending.cleaning import NoiseModel
+from ..errors import DataError
+from ..jobs import CancelToken, Progress
+from ..blending.sampling import SamplingRules, iter_sample_specs
+from ..data.stampset import StampSet
+
+__all__ = ["ProduceOptions", "produce", "draw_split_specs", "PRODUCE_FILE"]
+
+#: Name of the HDF5 file that ``produce`` writes in its output folder.
+PRODUCE_FILE = "blends.h5"
+
+
+@dataclass(frozen=True)
+class ProduceOptions:
+    """Options of ``candels-gui produce`` (candels-blender's names and defaults, plus ours).
+
+    Parameters
+    ----------
+    n_blends : int
+        Number of blends, train and test together (candels-blender: 100).
+    test_ratio : float
+        Fraction of galaxies reserved for the test set, and of blends drawn from them (0.2).
+    seed : int
+        Data-set seed (42).
+    catalog_filter : CatalogFilter
+        Cuts (candels-blender: ``mag_low`` 0 < mag < ``mag_high`` 100, excluded types).
+    rules : SamplingRules
+        Pair and offset rules (``mag_diff`` 2, ``rad_diff`` 4, ...).
+    noise_model : {"clipped", "candels-blender"}
+        Neighbour-cleaning noise model.
+    compression : {None, "lzf", "gzip"}
+        HDF5 compression.
+    storage : {"arrays", "compact"}
+        Write every blend's arrays, or the specs plus a stamp library that readers render from
+        (:mod:`candels_gui.core.store.stamp_library`).
+    batch_size : int
+        Blends rendered and written per chunk (bounds memory).
+    """
+
+    n_blends: int = 100
+    test_ratio: float = 0.2
+    seed: int = 42
+    catalog_filter: CatalogFilter = field(default_factory=lambda: CatalogFilter(mag_low=0, mag_high=100))
+    rules: SamplingRules = field(default_factory=SamplingRules)
+    noise_model: NoiseModel = "clipped"
+    compression: str | None = None
+    storage: str = "compact"
+    batch_size: int = 256
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for the manifest."""
+        d = asdict(self)
+        d["catalog_filter"] = self.catalog_filter.to_dict()
+        d["rules"] = self.rules.to_dict()
+        return d
+
+
+def draw_split_specs(stamps: StampSet, options: ProduceOptions, *, cancel: CancelToken | None = None
+                     ) -> Generator[Progress, None, dict[str, list[BlendSpec]]]:
+    """Job: apply the cuts, split galaxies into train/test pools and draw the specs of each split.
+
+    Train blends take blend indices ``0 .. n_train - 1`` and test blends the following ones, so
+    every blend's random draws depend only on ``(seed, index)``.
+    """
+    if options.n_blends < 1:
+        raise ValueError(f"n_blends must be >= 1, got {options.n_blends}")
+    pool = np.flatnonzero(options.catalog_filter.mask(stamps.catalog))
+    if len(pool) < 2:
+        raise DataError(f"only {len(pool)} galaxies of {len(stamps)} pass the cuts "
+                        f"{options.catalog_filter.to_dict()}; loosen them")
+    train_pool, test_pool = split_by_galaxy(pool, options.test_ratio, options.seed)
+    n_test = int(options.test_ratio * options.n_blends)
+    n_train = options.n_blends - n_test
+    splits: dict[str, list[BlendSpec]] = {}
+    for name, n, sub_pool, start in (("train", n_train, train_pool, 0),
+                                     ("test", n_test, test_pool, n_train)):
+        if n == 0:
+            continue
+        if len(sub_pool) < 2:
+            raise DataError(f"the {name} split has {len(sub_pool)} galaxies after the cuts; "
+                            f"it needs at least 2 (change test_ratio or the cuts)")
+        splits[name] = yield from iter_sample_specs(stamps, n, options.rules, seed=options.seed,
+                                                    pool=sub_pool, start_index=start, cancel=cancel)
+    return splits
+
+
+def produce(stamps: StampSet, outdir: str | Path, options: ProduceOptions | None = None, *,
+            cancel: CancelToken | None = None) -> Generator[Progress, None, Path]:
+    """Job: make ``options.n_blends`` blends from ``stamps`` into ``outdir`` (see module docstring).
+
+    Nothing is left in ``outdir`` if the job is cancelled or fails. Returns the output folder.
+    """
+    from .export import export  # the writers import the engine; keep module import light
+
+    options = options or ProduceOptions()
+    outdir = Path(outdir)
+    splits = yield from draw_split_specs(stamps, options, cancel=cancel)
+    engine = BlendEngine(stamps, noise_model=options.noise_model)
+    yield from export(outdir, engine, splits, fmt="hdf5", filename=PRODUCE_FILE,
+                      compression=options.compression, storage=options.storage,
+                      batch_size=options.batch_size,
+                      seed=options.seed, options=options.to_dict(), cancel=cancel)
+    return outdir

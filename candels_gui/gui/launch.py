@@ -1,0 +1,87 @@
+"""Starting the app: the themed QApplication and :func:`run_app` (what ``candels-gui [PATH]`` opens)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from typing import Any
+
+from PyQt6.QtWidgets import QApplication, QMessageBox
+
+from .. import __version__
+from .app import MainWindow, error_text
+from .style import apply_theme
+
+__all__ = ["make_app", "run_app"]
+
+
+def _install_excepthook(window: MainWindow) -> None:
+    """Unexpected errors in slots: a dialog with the message (traceback to stderr), never an abort."""
+    def hook(exc_type: type[BaseException], exc: BaseException, tb: Any) -> None:
+        traceback.print_exception(exc_type, exc, tb, file=sys.stderr)
+        try:
+            QMessageBox.critical(window, "Unexpected error", error_text(exc))
+        except RuntimeError:  # window already gone
+            pass
+
+    sys.excepthook = hook
+
+
+def make_app() -> QApplication:
+    """The QApplication (created once), themed."""
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+    app.setApplicationName("candels-gui")
+    app.setOrganizationName("candels-gui")
+    app.setApplicationVersion(__version__)
+    apply_theme(app)  # type: ignore[arg-type]
+    return app  # type: ignore[return-value]
+
+
+def _exit_when_shown(app: QApplication, window: MainWindow) -> None:
+    """``CANDELS_GUI_EXIT_WHEN_SHOWN=1`` (start-up benchmark, end-to-end tests): once the window is shown
+    with its data loaded and a first blend rendered, print ``{"startup_s": S}`` and quit (exit code 1 if
+    the data could not be loaded). ``S`` counts from ``CANDELS_GUI_T0``, a ``time.perf_counter()`` value
+    taken by the launching process (the same monotonic clock); ``null`` when that is not set."""
+    import json
+    import time
+
+    from PyQt6.QtCore import QTimer
+
+    t0 = os.environ.get("CANDELS_GUI_T0")
+
+    def check() -> None:
+        if window.isVisible() and window.state.stamps is not None and window.editor.frames > 0:
+            timer.stop()
+            elapsed = round(time.perf_counter() - float(t0), 4) if t0 else None
+            print(json.dumps({"startup_s": elapsed}), flush=True)
+            app.quit()
+        elif not window.tasks.busy and window.state.stamps is None:
+            timer.stop()
+            print("candels-gui: no data was loaded", file=sys.stderr, flush=True)
+            app.exit(1)
+
+    timer = QTimer(window)
+    timer.setInterval(5)
+    timer.timeout.connect(check)
+    timer.start()
+
+
+def run_app(path: str | os.PathLike | None, session: str | os.PathLike | None = None) -> int:
+    """Open the main window on ``path`` and run the event loop; returns the exit code.
+
+    ``session`` (a saved curation session) is opened with its data (``path`` when the session's data
+    is not found); unsaved work left by a crash is offered for recovery once the data is loaded.
+    """
+    app = make_app()
+    window = MainWindow(None if session is not None else path)
+    _install_excepthook(window)
+    window.session_ctl.recover_on_load = True
+    window.show()
+    if session is not None:
+        window.session_ctl.open_session(session, fallback_data=path)
+    if os.environ.get("CANDELS_GUI_EXIT_WHEN_SHOWN"):
+        _exit_when_shown(app, window)
+    return app.exec()
