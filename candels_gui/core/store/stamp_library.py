@@ -24,7 +24,7 @@ import h5py
 import numpy as np
 from astropy.table import Table
 
-from ..blending.engine import BlendEngine, BlendSpec
+from ..blending.engine import BlendBatch, BlendEngine, BlendSpec
 from ..errors import DataError
 from ..data.stampset import STANDARD_COLUMNS, StampSet
 
@@ -139,17 +139,18 @@ class SplitArrays:
     def __len__(self) -> int:
         return self.n
 
-    def read(self, sel: slice | np.ndarray, *, isolated: bool = True
+    def read(self, sel: slice | np.ndarray, *, isolated: bool = True, out: BlendBatch | None = None
              ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
         """Blends ``sel`` (a slice, or increasing indices): ``(images, isolated, masks)``.
 
         ``images`` (B,H,W) float32, ``isolated`` (B,2,H,W) float32 (``None`` when not asked for and
-        stored), ``masks`` (B,2,H,W) bool.
+        stored), ``masks`` (B,2,H,W) bool. A compact export renders into ``out`` when given (a
+        :class:`BlendBatch` holding at least B blends; the arrays returned are views of it).
         """
         g = self.group
         if self.engine is not None:
             specs = [BlendSpec.from_json(s) for s in g["specs"].asstr()[sel]]
-            batch = self.engine.render_batch(specs)
+            batch = self.engine.render_batch(specs, out=out)
             return batch.images, batch.isolated, batch.masks
         iso = np.asarray(g["isolated_images"][sel], np.float32) if isolated else None
         return (np.asarray(g["blend_images"][sel], np.float32), iso,
