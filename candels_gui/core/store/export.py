@@ -40,19 +40,32 @@ from .common import (FORMAT_NAME, FORMAT_VERSION, ExportData, ExportResult, mani
 from .fits import fits_splits, read_fits, write_fits
 from .hdf5 import hdf5_splits, read_hdf5, write_hdf5
 from .npy import read_npy, read_npy_manifest, write_npy
+from .zarr_store import is_local, is_zarr, local_path, read_zarr, zarr_splits
 from ..jobs import CancelToken, Job
 
 __all__ = ["EXPORT_FORMATS", "FORMAT_NAME", "FORMAT_VERSION", "ExportData", "ExportResult", "export",
            "read_export", "export_splits", "manifest_path_for", "sha256_file", "write_npy",
-           "write_hdf5", "write_fits"]
+           "write_hdf5", "write_fits", "detect_export"]
 
 EXPORT_FORMATS = ("npy", "hdf5", "fits")
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _FITS_MAGIC = b"SIMPLE  ="
 
 
+def detect_export(path: str | os.PathLike) -> tuple[str, Path | str]:
+    """``(format, what to read)`` of an export folder, manifest, file, Zarr store or store URL.
+
+    The format is ``"npy"``, ``"hdf5"``, ``"fits"`` or ``"zarr"``; a URL (``s3://...``) is returned as is.
+    """
+    if not is_local(path):
+        return "zarr", os.fspath(path)
+    return _detect(local_path(path))
+
+
 def _detect(path: Path) -> tuple[str, Path]:
     """(format, path to read) of an export folder, manifest or file."""
+    if path.is_dir() and is_zarr(path):
+        return "zarr", path
     if path.is_dir() or path.name == "manifest.json":
         folder = path if path.is_dir() else path.parent
         manifest = folder / "manifest.json"
@@ -62,7 +75,7 @@ def _detect(path: Path) -> tuple[str, Path]:
                     kind_file = json.load(fh)
                 except json.JSONDecodeError as exc:
                     raise DataError(f"{manifest}: not valid JSON ({exc})") from None
-            if kind_file.get("kind") in ("hdf5", "fits") and kind_file.get("data_file"):
+            if kind_file.get("kind") in ("hdf5", "fits", "zarr") and kind_file.get("data_file"):
                 return kind_file["kind"], folder / kind_file["data_file"]
         return "npy", folder
     if not path.exists():
@@ -84,9 +97,11 @@ def export_splits(path: str | os.PathLike) -> list[str | None]:
     >>> export_splits("out")   # doctest: +SKIP
     ['train', 'test']
     """
-    fmt, p = _detect(Path(path))
+    fmt, p = detect_export(path)
     if fmt == "npy":
         return [s["name"] for s in read_npy_manifest(p)["splits"]]
+    if fmt == "zarr":
+        return zarr_splits(p)
     return hdf5_splits(p) if fmt == "hdf5" else fits_splits(p)
 
 
@@ -97,8 +112,8 @@ def read_export(path: str | os.PathLike, *, split: str | None = None, verify: bo
     Parameters
     ----------
     path : path
-        npy export folder (or its ``manifest.json``), HDF5 file, FITS file, or a folder written with
-        ``export(..., filename=)``.
+        npy export folder (or its ``manifest.json``), HDF5 file, FITS file, Zarr store (a folder or an
+        fsspec URL), or a folder written with ``export(..., filename=)`` or by ``produce``.
     split : str, optional
         ``"train"``/``"test"``...; may be left out when the export has one split only.
     verify : bool
@@ -115,9 +130,11 @@ def read_export(path: str | os.PathLike, *, split: str | None = None, verify: bo
     >>> data = read_export("out/blends.h5", split="train")   # doctest: +SKIP
     >>> data.images.shape, data.specs[0]                      # doctest: +SKIP
     """
-    fmt, p = _detect(Path(path))
+    fmt, p = detect_export(path)
     if fmt == "npy":
         return read_npy(p, split=split, verify=verify, mmap=mmap)
+    if fmt == "zarr":
+        return read_zarr(p, split=split, verify=verify)
     if fmt == "hdf5":
         return read_hdf5(p, split=split, verify=verify)
     return read_fits(p, split=split, verify=verify)

@@ -37,7 +37,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import h5py
 import numpy as np
@@ -70,7 +70,7 @@ def write_hdf5(path: str | os.PathLike, engine: BlendEngine,
                zeropoint: float | None = None, batch_size: int = 256, seed: int | None = None,
                options: Mapping[str, Any] | None = None, manifest_name: str | None = None,
                catalogue_csv: bool = False, storage: str = "arrays",
-               cancel: CancelToken | None = None) -> Job:
+               cancel: CancelToken | None = None, render: Callable[..., Job] = stream_batches) -> Job:
     """Write blends to one HDF5 file (a job generator returning an ExportResult).
 
     Parameters
@@ -100,6 +100,10 @@ def write_hdf5(path: str | os.PathLike, engine: BlendEngine,
         ``"compact"`` writes the specs and a stamp library instead of the image arrays; readers render
         them (bit-identically) on read.
     cancel : CancelToken, optional
+    render : callable, optional
+        What renders the blends (``storage="arrays"``): :func:`~.common.stream_batches` here, or a
+        function of the same signature that has them rendered elsewhere (on a Dask cluster,
+        :mod:`candels_gui.core.store.distributed`) and calls ``write`` in split and row order.
 
     Examples
     --------
@@ -126,7 +130,7 @@ def write_hdf5(path: str | os.PathLike, engine: BlendEngine,
     mname = manifest_name or manifest_path_for(out).name
     if Path(mname).name != mname or mname == out.name:
         raise ValueError(f"manifest_name must be a bare file name other than {out.name!r}: {mname!r}")
-    return _write(out, engine, splits, method, opts, seed, cancel, mname, bool(catalogue_csv))
+    return _write(out, engine, splits, method, opts, seed, cancel, mname, bool(catalogue_csv), render)
 
 
 def _create(group: h5py.Group, name: str, shape: tuple[int, ...], dtype: Any, opts: Mapping[str, Any]
@@ -159,7 +163,7 @@ def _put(dataset: h5py.Dataset, start: int, data: np.ndarray, rows: int = _PUT_R
 
 def _write(path: Path, engine: BlendEngine, splits: Splits, method: str | None,
            opts: dict[str, Any], seed: int | None, cancel: CancelToken | None, manifest_name: str,
-           catalogue_csv: bool) -> Job:
+           catalogue_csv: bool, render: Callable[..., Job] = stream_batches) -> Job:
     h, w = engine.shape
     stamps, zp = engine.stamps, float(opts["zeropoint"])
     rec_dtype = catalog_record_dtype(stamps)
@@ -246,8 +250,7 @@ def _write(path: Path, engine: BlendEngine, splits: Splits, method: str | None,
                 yield from stream_spec_batches(engine, splits, cancel=cancel, write=write_tables,
                                                batch_size=max(int(opts["batch_size"]), _SPEC_BATCH))
             else:
-                yield from stream_batches(engine, splits, batch_size=opts["batch_size"],
-                                          cancel=cancel, write=write)
+                yield from render(engine, splits, batch_size=opts["batch_size"], cancel=cancel, write=write)
             attrs["manifest"] = json.dumps(embedded_manifest(manifest))
         manifest["files"].append(file_entry(tmp, path.name))
         if csv is not None:
