@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
-from .common import LABEL_CHOICES, default_data
+from .common import LABEL_CHOICES, add_scheduler_options, default_data, scheduler_client
 
 def _add_produce(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("produce", help="make blends (candels-blender's produce, same options and defaults)",
@@ -44,13 +45,19 @@ def _add_produce(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--noise_model", choices=("clipped", "candels-blender"), default="clipped",
                    help="neighbour-cleaning noise: clipped background sigma (default) or candels-blender's")
     g.add_argument("--compression", choices=("none", "lzf", "gzip"), default="none", help="HDF5 compression")
-    g.add_argument("--storage", choices=("compact", "arrays"), default="compact",
-                   help="compact (default): write each blend's spec and, once, the stamps the specs use; "
+    g.add_argument("--storage", choices=("compact", "arrays"), default=None,
+                   help="compact (default; arrays with --format zarr): write each blend's spec and, once, the stamps the specs use; "
                         "concatenate, train, evaluate and deblend render the arrays on read, bit-identically "
                         "(~300 bytes per blend plus the stamps). arrays: also write every blend's images "
                         "and masks (224 kB per 128 px blend) for tools that read blends.h5 directly")
     g.add_argument("--batch_size", type=int, default=256, help="blends per chunk (bounds memory)")
     g.add_argument("--force", action="store_true", help="replace an existing output folder's files")
+    g.add_argument("--format", choices=("hdf5", "zarr"), default="hdf5", dest="store_format",
+                   help="hdf5 (default): blends.h5; zarr: blends.zarr, a Zarr store whose chunks the workers of "
+                        "--scheduler write in parallel (every array stored; -o may be a URL fsspec opens)")
+    add_scheduler_options(p, partition_default="default 256; with --format zarr also the chunk length",
+                          resume="--format zarr: continue the unfinished store a stopped run left in the output "
+                                 "folder (same data, options and seed), computing only the partitions it lacks")
     p.set_defaults(func=_cmd_produce)
 
 
@@ -62,8 +69,15 @@ def _cmd_produce(args: argparse.Namespace) -> int:
     from ..core.data.load import load_stampset
 
     datapath = args.datapath or default_data()
-    out = Path(args.output or f"output-s_{args.seed}-n_{args.n_blends}")
-    if out.exists() and any(out.iterdir()) and not args.force:
+    zarr = args.store_format == "zarr"
+    storage = args.storage or ("arrays" if zarr else "compact")
+    if zarr and storage != "arrays":
+        raise ValueError("--format zarr stores every blend's arrays: drop --storage compact (or use --format hdf5)")
+    if args.resume and not zarr:
+        raise ValueError("--resume continues an unfinished Zarr store: give --format zarr")
+    remote = "://" in str(args.output or "") and not str(args.output).startswith("file://")
+    out: Any = args.output if remote else Path(args.output or f"output-s_{args.seed}-n_{args.n_blends}")
+    if not remote and out.exists() and any(out.iterdir()) and not (args.force or args.resume):
         raise SystemExit(f"candels-gui produce: {out} exists and is not empty; use --force to replace it")
     stamps = load_stampset(datapath)
     options = ProduceOptions(
@@ -80,11 +94,27 @@ def _cmd_produce(args: argparse.Namespace) -> int:
                             allow_self=args.allow_self),
         noise_model=args.noise_model,
         compression=None if args.compression == "none" else args.compression,
-        storage=args.storage, batch_size=args.batch_size,
+        storage=storage, batch_size=args.batch_size,
     )
     n_pass = int(options.catalog_filter.mask(stamps.catalog).sum())
     print(f"{len(stamps)} galaxies read from {datapath}; {n_pass} pass the cuts", file=sys.stderr)
-    run_with_progress(produce(stamps, out, options), "producing", unit="blend")
+    if not (args.scheduler or zarr):
+        run_with_progress(produce(stamps, out, options), "producing", unit="blend")
+        print(f"Blends stored in {out}")
+        return 0
+    from ..core.parallel import DEFAULT_PARTITION_SIZE
+    from ..core.store.distributed import produce_partitioned
+
+    with scheduler_client(args) as client:
+        job = produce_partitioned(stamps, out, options, client=client, fmt=args.store_format, data_path=datapath,
+                                  partition_size=args.partition_size or DEFAULT_PARTITION_SIZE, resume=args.resume)
+        try:
+            run_with_progress(job, "producing", unit="blend")
+        except BaseException:
+            if zarr:
+                print(f"The partitions written so far are kept in {out}/.blends.zarr.partial: the same command "
+                      f"with --resume computes only the others.", file=sys.stderr)
+            raise
     print(f"Blends stored in {out}")
     return 0
 
@@ -96,6 +126,8 @@ def _add_concatenate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-d", "--image_dir", required=True, help="output folder of candels-gui produce")
     p.add_argument("-m", "--method", required=True, choices=LABEL_CHOICES, help="label method")
     p.add_argument("--delete", action="store_true", help="delete blends.h5 once finished")
+    add_scheduler_options(p, partition_default="default 256; every worker writes into the output folder, so on a "
+                                               "cluster it must be shared storage")
     p.set_defaults(func=_cmd_concatenate)
 
 
@@ -103,6 +135,18 @@ def _cmd_concatenate(args: argparse.Namespace) -> int:
     from ..core.store.concatenate import concatenate
     from ..core.jobs import run_with_progress
 
+    if args.scheduler or (Path(args.image_dir) / "blends.zarr").exists():
+        from ..core.parallel import DEFAULT_PARTITION_SIZE
+        from ..core.store.distributed import concatenate_partitioned
+
+        with scheduler_client(args) as client:
+            written = run_with_progress(
+                concatenate_partitioned(args.image_dir, args.method, client=client, delete=args.delete,
+                                        partition_size=args.partition_size or DEFAULT_PARTITION_SIZE),
+                "concatenating", unit="blend")
+        for path in written:
+            print(f"=> {path} created")
+        return 0
     written = run_with_progress(concatenate(args.image_dir, args.method, delete=args.delete),
                                 "concatenating", unit="blend")
     for path in written:

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from .common import add_scheduler_options, scheduler_client
+
 
 def _add_deblend(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("deblend", help="run a deblender on an export (--list shows them)")
@@ -19,6 +21,8 @@ def _add_deblend(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", default=None, help="weights file for a torch model (default: shipped)")
     p.add_argument("--batch_size", type=int, default=32, help="blends per batch (32)")
     p.add_argument("-o", "--output", help="HDF5 file for the results")
+    add_scheduler_options(p, partition_default="rounded up to whole batches; default: about four tasks per worker, "
+                                               "32 to 512 blends")
     p.set_defaults(func=_cmd_deblend)
 
 
@@ -38,14 +42,37 @@ def _cmd_deblend(args: argparse.Namespace) -> int:
     from ..core.jobs import run_with_progress
     from ..deblend.results_io import write_results
 
-    deblender = get(args.model, **({"weights": args.weights} if args.weights else {}))
     splits = export_splits(args.data)
     split = args.split or ("test" if "test" in splits else splits[0])
+    if args.scheduler:
+        return _deblend_on_dask(args, split)
+    deblender = get(args.model, **({"weights": args.weights} if args.weights else {}))
     data = read_export(args.data, split=split)
     results = run_with_progress(deblender.iter_run(data.images, batch_size=args.batch_size),
                                 f"{args.model} on {split or 'blends'}", unit="blend")
     out = write_results(args.output, results, data_path=str(args.data))
     print(f"{len(results)} blends deblended by {args.model} ({deblender.device}) -> {out}")
+    return 0
+
+
+def _deblend_on_dask(args: argparse.Namespace, split: str | None) -> int:
+    """``deblend --scheduler``: each worker builds the deblender once and deblends its partitions."""
+    from ..core.jobs import run_with_progress
+    from ..core.store.sources import open_split
+    from ..deblend import get
+    from ..deblend.distributed import DeblenderRecipe, deblend_partitioned
+    from ..deblend.results_io import write_results
+
+    get(args.model, **({"weights": args.weights} if args.weights else {}))   # a bad name or file fails here, once
+    recipe = DeblenderRecipe(args.model, weights=str(Path(args.weights).resolve()) if args.weights else None)
+    source = open_split(args.data, split)
+    with scheduler_client(args) as client:
+        results = run_with_progress(deblend_partitioned(source, recipe, client=client, batch_size=args.batch_size,
+                                                        partition_size=args.partition_size),
+                                    f"{args.model} on {split or 'blends'}", unit="blend")
+    out = write_results(args.output, results, data_path=str(args.data))
+    device = results[0].device if results else "?"
+    print(f"{len(results)} blends deblended by {args.model} ({device}, on {args.scheduler}) -> {out}")
     return 0
 
 
@@ -159,6 +186,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plots", default=None, metavar="DIR", help="write the PNG figures into DIR")
     p.add_argument("-o", "--output", default=None, metavar="OUTDIR",
                    help="write metrics.ecsv, metrics.json and per_blend_NAME.ecsv into OUTDIR")
+    add_scheduler_options(p, partition_default="rounded up to whole batches; default: about four tasks per worker "
+                                               "and deblender, 32 to 512 blends")
     p.set_defaults(func=_cmd_evaluate)
 
 
@@ -189,15 +218,25 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     built, skipped = resolve_deblenders(args.deblenders) if args.deblenders or not args.weights else ({}, {})
     for name, reason in skipped.items():
         print(f"evaluate: skipping {name}: {reason}", file=sys.stderr)
+    registered = set(built)
     for deb in _weights_deblenders(args.weights):
         if deb.name in built:
             raise ValueError(f"--weights: a row named {deb.name!r} is evaluated already; rename the file")
         built[deb.name] = deb
-    result = run_with_progress(
-        evaluate(args.data, list(built.values()) if built else args.deblenders, split=args.split,
-                 limit=args.limit, max_separation=args.max_separation, mag_high=args.mag_high,
-                 reference=args.reference, oracle=args.oracle, batch_size=args.batch_size),
-        "evaluating", unit="blend")
+    common = dict(split=args.split, limit=args.limit, max_separation=args.max_separation, mag_high=args.mag_high,
+                  reference=args.reference, oracle=args.oracle, batch_size=args.batch_size)
+    if args.scheduler:
+        from ..evaluation.distributed import evaluate_partitioned
+
+        # registry deblenders go by name (each worker builds its own), --weights rows as their files
+        items = [name if name in registered else deb for name, deb in built.items()]
+        with scheduler_client(args) as client:
+            result = run_with_progress(evaluate_partitioned(args.data, items, client=client,
+                                                            partition_size=args.partition_size, **common),
+                                       "evaluating", unit="blend")
+    else:
+        result = run_with_progress(evaluate(args.data, list(built.values()) if built else args.deblenders,
+                                            **common), "evaluating", unit="blend")
     result.skipped.update(skipped)
     for note in result.notes:
         print(f"evaluate: note: {note}", file=sys.stderr)

@@ -44,7 +44,8 @@ from .result import SUMMARY_UNITS, EvaluationResult, format_summary, summary_jso
 
 __all__ = ["EvaluationResult", "evaluate", "resolve_deblenders", "truth_from_export", "to_prediction",
            "write_report", "format_summary", "summary_json", "SUMMARY_UNITS", "default_split",
-           "select_brighter", "measure_results", "summarize_results", "FLUX_ONLY_UNMEASURED"]
+           "select_brighter", "measure_results", "summarize_results", "FLUX_ONLY_UNMEASURED",
+           "manifest_zeropoint", "add_blend_columns"]
 # (some re-exported from .measure and .result)
 
 # ------------------------------------------------------------------------------------- deblenders
@@ -165,7 +166,12 @@ def truth_from_export(data: ExportData, *, limit: int | None = None, reference: 
 
 
 def _zeropoint(data: ExportData) -> float:
-    man = data.manifest or {}
+    return manifest_zeropoint(data.manifest)
+
+
+def manifest_zeropoint(manifest: dict[str, Any] | None) -> float:
+    """The AB zeropoint an export's manifest records (its options', else its input's; else the default)."""
+    man = manifest or {}
     for section in ("options", "input"):
         zp = (man.get(section) or {}).get("zeropoint")
         if zp is not None:
@@ -296,8 +302,14 @@ def evaluate(data: str | os.PathLike | ExportData, deblenders: str | Sequence[st
 
 def _add_columns(table: Table, export: ExportData, zp: float) -> None:
     n = len(table)
-    if "id" in export.catalog.colnames:
-        table.add_column(np.asarray(export.catalog["id"][:n]), name="blend_id", index=1)
+    add_blend_columns(table, export.catalog["id"][:n] if "id" in export.catalog.colnames else None, zp)
+
+
+def add_blend_columns(table: Table, ids: Any, zp: float) -> None:
+    """Add ``blend_id`` (the catalogue's ``id`` of each row, when given) and the true and predicted
+    magnitudes (zeropoint ``zp``) to a per-blend table; units on ``separation`` and ``delta_mag``."""
+    if ids is not None:
+        table.add_column(np.asarray(ids), name="blend_id", index=1)
     for g in (1, 2):
         table[f"mag_true_{g}"] = flux_to_mag(np.asarray(table[f"flux_true_{g}"], float), zp)
         table[f"mag_pred_{g}"] = flux_to_mag(np.asarray(table[f"flux_pred_{g}"], float), zp)
