@@ -87,12 +87,13 @@ def _import_distributed() -> Any:
 
 
 @contextlib.contextmanager
-def open_client(scheduler: str, *, timeout: float = CONNECT_TIMEOUT_S,
+def open_client(scheduler: str, *, timeout: float | None = None,
                 threads_per_worker: int = 1) -> Iterator[Any]:
     """A :class:`distributed.Client` on ``scheduler`` (:func:`parse_scheduler`), closed on exit.
 
     ``local:N`` starts a ``LocalCluster`` of N worker processes (``threads_per_worker`` threads each, no
     dashboard) and stops it on exit, workers included. A remote scheduler is joined, and left running.
+    ``timeout`` defaults to :data:`CONNECT_TIMEOUT_S`.
 
     Raises
     ------
@@ -100,6 +101,7 @@ def open_client(scheduler: str, *, timeout: float = CONNECT_TIMEOUT_S,
         When the scheduler cannot be reached within ``timeout`` seconds, when it has no worker after
         as long, or when a worker cannot import this package at this version.
     """
+    timeout = CONNECT_TIMEOUT_S if timeout is None else float(timeout)
     kind, value = parse_scheduler(scheduler)
     distributed = _import_distributed()
     cluster = None
@@ -107,7 +109,8 @@ def open_client(scheduler: str, *, timeout: float = CONNECT_TIMEOUT_S,
     try:
         if kind == "local":
             cluster = distributed.LocalCluster(n_workers=value, threads_per_worker=int(threads_per_worker),
-                                               processes=True, dashboard_address=None, silence_logs=50)
+                                               processes=True, dashboard_address=None,
+                                               worker_dashboard_address=None, silence_logs=50)
             client = distributed.Client(cluster, set_as_default=False)
         else:
             try:

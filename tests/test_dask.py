@@ -1,0 +1,273 @@
+"""Scale-out on Dask (``--scheduler``) and the Zarr store: the same bytes as one process.
+
+The cluster tests run a LocalCluster of 2 worker processes on the loopback (no dashboard), shared by the
+module and closed at its end; the killed-worker test starts its own. No worker outlives its cluster.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("distributed")
+pytest.importorskip("zarr")
+
+from candels_gui.core.data.load import load_stampset  # noqa: E402
+from candels_gui.core.errors import Cancelled, DataError  # noqa: E402
+from candels_gui.core.jobs import CancelToken, Progress, run_job  # noqa: E402
+from candels_gui.core.parallel import open_client, parse_scheduler, partition_ranges  # noqa: E402
+from candels_gui.core.store import distributed as dist  # noqa: E402
+from candels_gui.core.store.concatenate import concatenate  # noqa: E402
+from candels_gui.core.store.export import export_splits, read_export  # noqa: E402
+from candels_gui.core.store.produce import ProduceOptions, produce  # noqa: E402
+from candels_gui.core.store.zarr_store import done_partitions  # noqa: E402
+from candels_gui.paths import sample_data_dir  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+N_BLENDS = 240
+OPTIONS = ProduceOptions(n_blends=N_BLENDS, storage="arrays", seed=7)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _worker_pids(client) -> set[int]:
+    """The worker processes (their nannies run in this process)."""
+    return set(client.run(os.getpid).values())
+
+
+def _wait_gone(pids: set[int], timeout: float = 20.0) -> set[int]:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        left = {p for p in pids if _alive(p)}
+        if not left:
+            return left
+        time.sleep(0.1)
+    return {p for p in pids if _alive(p)}
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A LocalCluster of 2 worker processes for the module; its processes are gone after it."""
+    with open_client("local:2") as c:
+        pids = _worker_pids(c)
+        yield c
+    assert not _wait_gone(pids), "worker processes outlived their LocalCluster"
+
+
+@pytest.fixture(scope="module")
+def stamps():
+    return load_stampset(sample_data_dir())
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, stamps):
+    """The one-process run: produce with every array in blends.h5, then concatenate ogg_masks."""
+    out = tmp_path_factory.mktemp("reference")
+    run_job(produce(stamps, out, OPTIONS))
+    return out
+
+
+def _assert_same_export(a_path, b_path, *, csv: bool = True) -> None:
+    assert export_splits(a_path) == export_splits(b_path)
+    for split in export_splits(a_path):
+        a, b = read_export(a_path, split=split), read_export(b_path, split=split)
+        for key in ("images", "isolated", "masks", "fluxes", "flux_out_frac"):
+            x, y = getattr(a, key), getattr(b, key)
+            assert x.dtype == y.dtype and x.shape == y.shape, key
+            assert np.array_equal(x, y), f"{split} {key} differ"
+        assert a.specs == b.specs
+        assert a.catalog.colnames == b.catalog.colnames
+        for col in a.catalog.colnames:
+            assert np.array_equal(np.asarray(a.catalog[col]), np.asarray(b.catalog[col])), col
+        if csv:
+            name = f"{split}_catalogue.csv"
+            assert filecmp.cmp(Path(a_path) / name, Path(b_path) / name, shallow=False), name
+
+
+# ------------------------------------------------------------------------------------ no cluster
+def test_parse_scheduler():
+    assert parse_scheduler("local:3") == ("local", 3)
+    assert parse_scheduler("tcp://10.0.0.5:8786") == ("remote", "tcp://10.0.0.5:8786")
+    for bad in ("local:0", "local:x", "10.0.0.5:8786", "http://host:8786", "tcp://host", "tcp://host:70000", ""):
+        with pytest.raises(ValueError, match="--scheduler"):
+            parse_scheduler(bad)
+    assert partition_ranges(5, 2, start=10) == [(10, 12), (12, 14), (14, 15)]
+    with pytest.raises(ValueError, match="partition-size"):
+        partition_ranges(5, 0)
+
+
+def test_plain_commands_import_no_dask(tmp_path):
+    code = ("import sys; from candels_gui.cli import main; "
+            f"rc = main(['produce', '-n', '30', '-o', {str(tmp_path / 'out')!r}]); "
+            "print(rc, sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed', 'zarr')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=str(ROOT))
+    assert out.stdout.strip().splitlines()[-1] == "0 []"
+
+
+def test_unreachable_scheduler_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+    from candels_gui.cli import main
+    from candels_gui.core import parallel
+
+    with socket.socket() as s:      # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t0 = time.monotonic()
+    with pytest.raises(DataError, match="cannot reach a Dask scheduler"):
+        with open_client(f"tcp://127.0.0.1:{port}", timeout=1):
+            pass
+    assert time.monotonic() - t0 < 30
+    monkeypatch.setattr(parallel, "CONNECT_TIMEOUT_S", 1.0)
+    rc = main(["produce", "-n", "20", "--scheduler", f"tcp://127.0.0.1:{port}", "-o", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and err[-1].startswith("candels-gui produce: error: --scheduler tcp://127.0.0.1:")
+    assert not (tmp_path / "o" / "blends.h5").exists()
+
+
+def test_zarr_round_trip_and_fsspec_url(tmp_path, stamps, reference):
+    """produce --format zarr in one process (and to a file:// URL): read_export gives the HDF5 run's data."""
+    out = tmp_path / "z"
+    run_job(dist.produce_partitioned(stamps, out, OPTIONS, partition_size=100, data_path=sample_data_dir()))
+    assert sorted(p.name for p in out.iterdir()) == ["blends.zarr", "manifest.json", "test_catalogue.csv",
+                                                      "train_catalogue.csv"]
+    _assert_same_export(reference, out)
+    data = read_export(out / "blends.zarr", split="train")
+    assert data.fmt == "zarr" and data.manifest["kind"] == "zarr"
+    url = "file://" + str(tmp_path / "u")
+    run_job(dist.produce_partitioned(stamps, url, OPTIONS, partition_size=64))
+    _assert_same_export(reference, tmp_path / "u")
+
+
+def test_resume_computes_only_the_missing_partitions(tmp_path, stamps, reference, monkeypatch):
+    out = tmp_path / "r"
+    token = CancelToken()
+    job = dist.produce_partitioned(stamps, out, OPTIONS, partition_size=40, data_path=sample_data_dir(),
+                                   cancel=token)
+    with pytest.raises(Cancelled):
+        for p in job:
+            if isinstance(p, Progress) and p.message.startswith("writing") and p.done >= 80:
+                token.cancel()
+    assert not (out / "blends.zarr").exists() and not (out / "manifest.json").exists()
+    assert (out / ".blends.zarr.partial").is_dir()
+    partial = str(out / ".blends.zarr.partial")
+    n_done = sum(int(done_partitions(partial, split).sum()) for split in ("train", "test"))
+    n_parts = len(partition_ranges(192, 40)) + len(partition_ranges(48, 40))   # 240 blends, test_ratio 0.2
+    assert 2 <= n_done < n_parts
+    calls = []
+    real = dist.write_zarr_partition
+    monkeypatch.setattr(dist, "write_zarr_partition", lambda *a: calls.append(a[5:7]) or real(*a))
+    run_job(dist.produce_partitioned(stamps, out, OPTIONS, partition_size=40, data_path=sample_data_dir(),
+                                     resume=True))
+    assert len(calls) == n_parts - n_done
+    assert not (out / ".blends.zarr.partial").exists()
+    _assert_same_export(reference, out)
+
+
+# --------------------------------------------------------------------------------- on a cluster
+def test_produce_on_a_cluster_gives_the_same_bytes(tmp_path, client, stamps, reference):
+    z = tmp_path / "z"
+    run_job(dist.produce_partitioned(stamps, z, OPTIONS, client=client, partition_size=50,
+                                     data_path=sample_data_dir()))
+    _assert_same_export(reference, z)
+    h = tmp_path / "h"      # HDF5 written by the client from the workers' partitions; stamps sent, no path
+    run_job(dist.produce_partitioned(stamps, h, OPTIONS, client=client, fmt="hdf5", partition_size=33))
+    _assert_same_export(reference, h)
+
+
+def test_concatenate_on_a_cluster_gives_the_same_npy_files(tmp_path, client, stamps, reference):
+    compact = tmp_path / "c"
+    run_job(produce(stamps, compact, ProduceOptions(n_blends=N_BLENDS, seed=7)))   # renders on read
+    one = tmp_path / "one"
+    run_job(produce(stamps, one, ProduceOptions(n_blends=N_BLENDS, seed=7)))
+    for method in ("ogg_masks", "single_images"):
+        run_job(concatenate(one, method))
+        written = run_job(dist.concatenate_partitioned(compact, method, client=client, partition_size=37))
+        assert [p.name for p in written] == ["train_images.npy", "train_labels.npy", "test_images.npy",
+                                             "test_labels.npy"]
+        for p in written:
+            assert filecmp.cmp(one / p.name, p, shallow=False), (method, p.name)
+    assert not [p for p in compact.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_deblend_and_evaluate_on_a_cluster_equal_one_process(tmp_path, client, reference):
+    from candels_gui.core.store.sources import open_split
+    from candels_gui.deblend import get
+    from candels_gui.deblend.distributed import deblend_partitioned
+    from candels_gui.evaluation import evaluate
+    from candels_gui.evaluation.distributed import evaluate_partitioned
+
+    source = open_split(reference, "test")
+    images = read_export(reference, split="test").images
+    for name in ("sep", "unet-seg"):
+        ours = run_job(deblend_partitioned(source, name, client=client, batch_size=8, partition_size=12))
+        theirs = run_job(get(name).iter_run(images, 8))
+        assert len(ours) == len(theirs) == len(images)
+        for a, b in zip(ours, theirs):
+            assert np.array_equal(a.images, b.images) and np.array_equal(a.segmentation, b.segmentation)
+            for col in b.catalog.colnames:
+                assert np.array_equal(a.catalog[col], b.catalog[col])
+    kw = dict(split="test", batch_size=8, oracle=True, mag_high=26.0)
+    one = run_job(evaluate(reference, "sep,unet-seg,blend2flux", **kw))
+    many = run_job(evaluate_partitioned(reference, "sep,unet-seg,blend2flux", client=client, partition_size=10,
+                                        **kw))
+    assert list(one.summaries) == list(many.summaries) and one.notes == many.notes
+    for name, summary in one.summaries.items():
+        assert summary.keys() == many.summaries[name].keys()
+        for key, value in summary.items():
+            other = many.summaries[name][key]
+            assert value == other or (np.isnan(value) and np.isnan(other)), (name, key, value, other)
+        a, b = one.tables[name], many.tables[name]
+        assert a.colnames == b.colnames
+        for col in a.colnames:
+            x, y = np.asarray(a[col]), np.asarray(b[col])
+            assert x.dtype == y.dtype and np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), (name, col)
+
+
+def test_killed_worker_loses_only_its_tasks(tmp_path, stamps, reference):
+    """kill -9 of a worker process mid-run: the scheduler reruns its tasks elsewhere, same bytes."""
+    out = tmp_path / "k"
+    killed = None
+    with open_client("local:2") as c:
+        pids = _worker_pids(c)
+        job = dist.produce_partitioned(stamps, out, OPTIONS, client=c, partition_size=8,
+                                       data_path=sample_data_dir())
+        for p in job:
+            if killed is None and isinstance(p, Progress) and p.message == "writing blends" and p.done > 0:
+                busy = {w: len(tasks) for w, tasks in c.processing().items() if tasks}
+                if busy:
+                    worker = next(iter(busy))
+                    killed = c.run(os.getpid, workers=[worker])[worker]
+                    os.kill(killed, signal.SIGKILL)
+        assert killed is not None and not _alive(killed)
+        pids |= _worker_pids(c)          # the nanny started a new worker in place of the killed one
+    assert not _wait_gone(pids), "worker processes outlived their LocalCluster"
+    _assert_same_export(reference, out)
+
+
+def test_cli_on_a_local_cluster(tmp_path, reference, capsys):
+    """The commands a new user types: produce --format zarr, concatenate and evaluate on local:2."""
+    from candels_gui.cli import main
+
+    out = tmp_path / "BIG"
+    assert main(["produce", "-n", str(N_BLENDS), "-s", "7", "--format", "zarr", "--scheduler", "local:2",
+                 "--partition-size", "64", "-o", str(out)]) == 0
+    _assert_same_export(reference, out)
+    assert main(["evaluate", "--data", str(out), "--deblenders", "sep", "--limit", "24", "--scheduler",
+                 "local:2", "--json"]) == 0
+    many = capsys.readouterr().out.strip().splitlines()[-1]
+    assert main(["evaluate", "--data", str(reference), "--deblenders", "sep", "--limit", "24", "--json"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == many
