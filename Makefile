@@ -7,7 +7,7 @@ PIP := $(PYTHON) -m pip
 # torch is pinned first: an unpinned torch pulls several GB of CUDA packages.
 install:
 	$(PIP) install --quiet --disable-pip-version-check "torch==2.13.0"
-	$(PIP) install --quiet --disable-pip-version-check -e ".[test]"
+	$(PIP) install --quiet --disable-pip-version-check -e ".[test,dask]"
 
 run: install
 	$(PYTHON) -m candels_gui.cli

@@ -114,10 +114,125 @@ def bench_produce_command(n: int, log: Log) -> dict[str, Any]:
     return out
 
 
+#: Deblenders of ``bench --only dask``: two classical ones and a network.
+DASK_DEBLENDERS = ("sep", "photutils", "unet-seg")
+
+
+def bench_dask(n: int, log: Log) -> dict[str, Any]:
+    """Scale-out on Dask, on this machine: ``produce --storage arrays --format zarr`` (N = n // 2 blends) and
+    ``evaluate`` (256 blends, each of :data:`DASK_DEBLENDERS`) in one plain process, on ``local:1`` and on
+    ``local:2``; blends/s, the speed-up of 2 workers over 1 and the overhead of ``local:1`` over the plain run.
+
+    Every process computes on one thread (Dask's workers run so; torch is set to one thread for the plain
+    runs too, so the overhead compares like with like). Each cluster is started and warmed up (each worker
+    reads the stamps and loads each model once) before the timed runs: the rates are the steady state that
+    scales to many blends, and ``dask_start_s`` is what starting and warming up a cluster took.
+    """
+    import shutil
+
+    try:
+        import distributed  # noqa: F401
+        import zarr  # noqa: F401
+    except ImportError:
+        if log:
+            log("dask: skipped (pip install 'candels-gui[dask]' for dask.distributed and zarr)")
+        return {}
+    from .core.jobs import run_job
+    from .core.parallel import open_client
+    from .core.store.distributed import produce_partitioned
+    from .core.store.produce import ProduceOptions, produce
+    from .deblend import get
+    from .evaluation import evaluate
+    from .evaluation.distributed import evaluate_partitioned
+    from .paths import sample_data_dir
+
+    n_prod, n_eval = max(1024, n // 2), 256
+    stamps, data = _stamps(), sample_data_dir()
+    opts = ProduceOptions(n_blends=n_prod, storage="arrays")
+    rates: dict[str, dict[str, float]] = {"produce_zarr": {}, **{d: {} for d in DASK_DEBLENDERS}}
+    start: dict[str, float] = {}
+    threads = _torch_threads(1)
+    with tempfile.TemporaryDirectory(prefix="candels-bench-dask-") as tmp:
+        ev = os.path.join(tmp, "eval")
+        run_job(produce(stamps, ev, ProduceOptions(n_blends=n_eval, test_ratio=0.0, storage="arrays")))
+
+        def produce_rate(client: Any) -> float:
+            out = os.path.join(tmp, "p")
+            os.sync()
+            t0 = time.perf_counter()
+            run_job(produce_partitioned(stamps, out, opts, client=client, data_path=data))
+            dt = time.perf_counter() - t0
+            shutil.rmtree(out)
+            return round(n_prod / dt, 1)
+
+        def evaluate_rate(client: Any, name: str, limit: int | None = None) -> float:
+            t0 = time.perf_counter()
+            run_job(evaluate_partitioned(ev, name, client=client, split="train", batch_size=16, limit=limit))
+            return round((limit or n_eval) / (time.perf_counter() - t0), 2)
+
+        try:
+            rates["produce_zarr"]["plain"] = produce_rate(None)
+            for name in DASK_DEBLENDERS:
+                deblender = get(name)
+                run_job(evaluate(ev, [deblender], split="train", batch_size=16, limit=16))   # warm
+                t0 = time.perf_counter()
+                run_job(evaluate(ev, [deblender], split="train", batch_size=16))
+                rates[name]["plain"] = round(n_eval / (time.perf_counter() - t0), 2)
+        finally:
+            _torch_threads(threads)
+        for workers in (1, 2):
+            key = f"local:{workers}"
+            t0 = time.perf_counter()
+            with open_client(key) as client:
+                client.run(_torch_threads, 1)
+                for name in DASK_DEBLENDERS:     # every worker loads each model (and reads the data) once
+                    client.run(_warm_up, ev, name)
+                start[key] = round(time.perf_counter() - t0, 2)
+                rates["produce_zarr"][key] = produce_rate(client)
+                for name in DASK_DEBLENDERS:
+                    rates[name][key] = evaluate_rate(client, name)
+            if log:
+                log(f"dask {key}: {({k: v.get(key) for k, v in rates.items()})}")
+    out: dict[str, Any] = {
+        "dask_produce_zarr_blends_per_s": rates["produce_zarr"],
+        "dask_evaluate_blends_per_s": {d: rates[d] for d in DASK_DEBLENDERS},
+        "dask_speedup_2_over_1": {k: round(v["local:2"] / v["local:1"], 2) for k, v in rates.items()},
+        "dask_overhead_local1": {k: round(v["plain"] / v["local:1"] - 1, 3) for k, v in rates.items()},
+        "dask_start_s": start, "dask_n": {"produce": n_prod, "evaluate": n_eval},
+        "dask_load_average": round(os.getloadavg()[0], 1)}
+    if log:
+        log(f"dask: {out}")
+    return out
+
+
+def _torch_threads(n: int) -> int | None:
+    """Set torch's intra-op threads to ``n`` (when torch is installed); returns the previous count."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(int(n))
+    return before
+
+
+def _warm_up(export: str, name: str) -> None:
+    """On a worker: build deblender ``name`` (kept for the worker's later tasks) and run it on 4 blends."""
+    from .core.jobs import run_job
+    from .core.store.sources import open_split
+    from .deblend.distributed import DeblenderRecipe
+
+    deblender = DeblenderRecipe(name).build()
+    images, _, _ = open_split(export, "train").rows(slice(0, 4), isolated=False)
+    run_job(deblender.iter_run(images, 4))
+
+
 GROUPS: dict[str, Callable[[int, Log], dict[str, Any]]] = {
     "engine": bench_engine,
     "hdf5": bench_hdf5,
     "produce_command": bench_produce_command,
+    "dask": bench_dask,
 }
 
 

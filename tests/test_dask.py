@@ -203,6 +203,31 @@ def test_concatenate_on_a_cluster_gives_the_same_npy_files(tmp_path, client, sta
     assert not [p for p in compact.iterdir() if p.name.endswith(".tmp")]
 
 
+def test_cancel_on_a_cluster_leaves_nothing(tmp_path, client, stamps):
+    """Cancel (the app's button, Ctrl-C in the CLI) mid-run: futures cancelled, no file under a final name."""
+    out = tmp_path / "c"
+    run_job(produce(stamps, out, ProduceOptions(n_blends=N_BLENDS, seed=7)))
+    before = sorted(p.name for p in out.iterdir())
+    token = CancelToken()
+    job = dist.concatenate_partitioned(out, "bogg_masks", client=client, partition_size=4, cancel=token)
+    with pytest.raises(Cancelled):
+        for p in job:
+            if p.done > 0:
+                token.cancel()
+    assert sorted(p.name for p in out.iterdir()) == before
+    assert _settles(client), "tasks of the cancelled run still run on the cluster"
+
+
+def _settles(client, timeout: float = 10.0) -> bool:
+    """True once the scheduler holds no task of the cancelled run."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if not any(client.processing().values()):
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def test_deblend_and_evaluate_on_a_cluster_equal_one_process(tmp_path, client, reference):
     from candels_gui.core.store.sources import open_split
     from candels_gui.deblend import get

@@ -12,7 +12,8 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("-n", type=int, default=10_000, help="blends per engine figure (10000)")
     p.add_argument("--only", default=None,
-                   help="comma-separated groups to run: engine,hdf5,preview,export_ui,infer,train,startup")
+                   help="comma-separated groups to run: engine,hdf5,produce_command,preview,export_ui,infer,train,"
+                        "startup,dask")
     p.set_defaults(func=_cmd_bench)
 
 

@@ -10,12 +10,13 @@ it may import; between them imports go one way, ``curation -> store -> blending 
                    automatic segmentation, the sample-data generator and its galaxy models
 ``blending/``      cleaning (neighbour replacement), :class:`BlendSpec` and the :class:`BlendEngine`, sampling
                    rules, label methods, blend metrics, the blend catalogue
-``store/``         ``produce``, ``concatenate``, the writers and readers of exports (npy, HDF5, FITS), the
-                   stamp library of compact exports
+``store/``         ``produce``, ``concatenate``, the writers and readers of exports (npy, HDF5, FITS, Zarr), the
+                   stamp library of compact exports, the partitioned (Dask) paths of produce and concatenate
 ``curation/``      sessions, commands and the undo stack, queue items, session files, exporting a session
 ``measure/``       matching, detection / photometry / image metrics, binned metrics, shapes
 ``display/``       stretches and intervals
 ``jobs``           the progress / cancel protocol of long work
+``parallel``       long work by partitions, here or on a Dask cluster (``--scheduler``; Dask imported only then)
 ``errors``         the error types
 ``rng``            seeding: one generator per blend and per galaxy
 =================  ==========================================================================================
