@@ -1,6 +1,7 @@
 """The training samples of the torch deblenders, their augmentation and learning-rate schedule.
 
-:class:`TrainingData` reads an HDF5 export (``candels-gui produce``/export, either storage) into normalised
+:class:`TrainingData` reads an HDF5 export (``candels-gui produce``/export, either storage) or a Zarr store
+(``produce --format zarr``) into normalised
 inputs and targets (see :mod:`.models` and :mod:`.training`); :func:`augment_batch` turns and flips them;
 :func:`epoch_lr` is the schedule; :func:`data_hash` identifies the data in a model card.
 """
@@ -40,6 +41,15 @@ def data_hash(path: str | os.PathLike) -> str:
     import h5py
 
     h = hashlib.sha256()
+    store = _zarr_store(path)
+    if store is not None:
+        from ..core.store.zarr_store import open_zarr
+
+        zarr_root = open_zarr(store)
+        keys = ("input_hashes", "options", "seed", "splits", "label_method")
+        h.update(json.dumps({k: str(zarr_root.attrs[k]) for k in keys if k in zarr_root.attrs},
+                            sort_keys=True).encode())
+        return h.hexdigest()
     with h5py.File(path, "r") as f:
         if "input_hashes" in f.attrs:
             keys = ("input_hashes", "options", "seed", "splits", "label_method")
@@ -68,6 +78,14 @@ class TrainingData:
         from ..core.store.stamp_library import SplitArrays
 
         self.path, self.model, self.scale, self.chunk = Path(path), model, float(scale), int(chunk)
+        store = _zarr_store(path)
+        self._zarr: Any = None
+        if store is not None:
+            from ..core.store.zarr_store import open_zarr
+
+            self.path, self._zarr = store, open_zarr(store)
+            self._init_zarr(memory_mb)
+            return
         if not self.path.is_file():
             raise DataError(f"{self.path}: training data file does not exist")
         with h5py.File(self.path, "r") as f:
@@ -84,6 +102,21 @@ class TrainingData:
                 if g[key].shape != shape:
                     raise DataError(f"{self.path}: {g.name}/{key} has shape {g[key].shape}, expected {shape}")
         self.n, self.shape = int(n), (int(h), int(w))
+        self._fill_memory(memory_mb)
+
+    def _init_zarr(self, memory_mb: float) -> None:
+        """A Zarr store (``produce --format zarr``): its ``train`` split, or its only one."""
+        root = self._zarr
+        g = root["train"] if "train" in root else root
+        self.group = g.path
+        n, h, w = g["blend_images"].shape
+        self._engine = None
+        self.n, self.shape = int(n), (int(h), int(w))
+        self._fill_memory(memory_mb)
+
+    def _fill_memory(self, memory_mb: float) -> None:
+        h, w = self.shape
+        model = self.model
         per = h * w * (1 + (3 if model == "unet-seg" else 4 if model in IMAGE_MODELS else 0)) * 4
         self._mem: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         if self.n * per / 2 ** 20 <= memory_mb:
@@ -103,15 +136,24 @@ class TrainingData:
 
         order = np.argsort(idx)
         sidx = np.asarray(idx)[order]
-        with h5py.File(self.path, "r") as f:
-            g = f[self.group]
-            contiguous = sidx.size and sidx[-1] - sidx[0] == sidx.size - 1
-            sel: Any = slice(int(sidx[0]), int(sidx[-1]) + 1) if contiguous else sidx
-            arrays = SplitArrays(g, self._engine)
-            blend, isolated, masks = arrays.read(sel, isolated=self.model in IMAGE_MODELS)
-            sigma = np.array([robust_sigma(b) for b in blend])
-            x = asinh_normalise(blend, sigma, self.scale)[:, None]
-            flux = np.clip(np.asarray(g["fluxes"][sel], np.float64), 1e-12, None)
+        contiguous = sidx.size and sidx[-1] - sidx[0] == sidx.size - 1
+        sel: Any = slice(int(sidx[0]), int(sidx[-1]) + 1) if contiguous else sidx
+        if self._zarr is not None:
+            from ..core.store.zarr_store import zarr_rows
+
+            split = self.group or None
+            blend, isolated, masks = zarr_rows(str(self.path), split, sel, isolated=self.model in IMAGE_MODELS)
+            g = self._zarr[self.group] if self.group else self._zarr
+            flux = np.clip(np.asarray(g["fluxes"][sel] if contiguous else g["fluxes"].oindex[sel], np.float64),
+                           1e-12, None)
+        else:
+            with h5py.File(self.path, "r") as f:
+                g = f[self.group]
+                arrays = SplitArrays(g, self._engine)
+                blend, isolated, masks = arrays.read(sel, isolated=self.model in IMAGE_MODELS)
+                flux = np.clip(np.asarray(g["fluxes"][sel], np.float64), 1e-12, None)
+        sigma = np.array([robust_sigma(b) for b in blend])
+        x = asinh_normalise(blend, sigma, self.scale)[:, None]
         log_flux = (np.log(flux) - np.log(self.scale * sigma)[:, None]).astype(np.float32)
         if self.model == "unet-seg":
             y = np.stack([masks[:, 0] & masks[:, 1], masks[:, 0], masks[:, 1]], axis=1).astype(np.float32)
@@ -129,6 +171,20 @@ class TrainingData:
         parts = (tuple(a[idx] for a in self._mem) if self._mem is not None
                  else self._read(np.asarray(idx)))
         return parts if with_flux else parts[:2]
+
+
+def _zarr_store(path: str | os.PathLike) -> Path | None:
+    """The Zarr export at ``path`` (a store, or a produce folder holding ``blends.zarr``); ``None`` for
+    anything else."""
+    from ..core.store.zarr_store import is_zarr, zarr_splits
+
+    p = Path(path)
+    if p.is_dir() and (p / "blends.zarr").is_dir():
+        p = p / "blends.zarr"
+    if not p.is_dir() or not is_zarr(p):
+        return None
+    zarr_splits(p)          # a finished candels-gui store, or a DataError saying what it is
+    return p
 
 
 def epoch_lr(lr: float, epoch: int, epochs: int, schedule: str = "cosine") -> float:

@@ -23,7 +23,7 @@ from ..errors import DataError
 from ..parallel import worker_cached
 from .common import ExportData, find_manifest
 
-__all__ = ["StampSource", "SplitSource", "open_split", "split_tables"]
+__all__ = ["StampSource", "SplitSource", "open_split", "split_tables", "compare_exports"]
 
 
 @dataclass(frozen=True)
@@ -180,3 +180,43 @@ def split_tables(source: SplitSource) -> dict[str, Any]:
             "specs": data.specs, "catalog": data.catalog, "manifest": data.manifest,
             "label_method": data.label_method, "has_isolated": data.isolated is not None,
             "has_masks": data.masks is not None}
+
+
+def compare_exports(a: str | os.PathLike, b: str | os.PathLike, *, limit: int | None = None,
+                    chunk: int = 256) -> list[str]:
+    """What differs between two exports of the same blends (any formats, storages): their splits, and per
+    split the blend images, isolated images, masks, fluxes, specs and catalogue of the first ``limit``
+    blends (all by default), read ``chunk`` at a time. An empty list: the same values, bit for bit.
+
+    Examples
+    --------
+    >>> compare_exports("BIG", "REF", limit=2000)     # doctest: +SKIP
+    []
+    """
+    from .export import export_splits
+
+    if export_splits(a) != export_splits(b):
+        return [f"splits differ: {export_splits(a)} vs {export_splits(b)}"]
+    out = []
+    for split in export_splits(a):
+        sa, sb = open_split(a, split), open_split(b, split)
+        if sa.n != sb.n:
+            out.append(f"{split}: {sa.n} vs {sb.n} blends")
+            continue
+        n = sa.n if limit is None else min(sa.n, int(limit))
+        ta, tb = split_tables(sa), split_tables(sb)
+        for key in ("fluxes", "flux_out_frac"):
+            if ta[key] is not None and tb[key] is not None and not np.array_equal(ta[key][:n], tb[key][:n]):
+                out.append(f"{split}: {key} differ")
+        if ta["specs"][:n] != tb["specs"][:n]:
+            out.append(f"{split}: specs differ")
+        for col in ta["catalog"].colnames:
+            if col not in tb["catalog"].colnames or not np.array_equal(np.asarray(ta["catalog"][col][:n]),
+                                                                       np.asarray(tb["catalog"][col][:n])):
+                out.append(f"{split}: catalogue column {col} differs")
+        for start in range(0, n, int(chunk)):
+            sel = slice(start, min(n, start + int(chunk)))
+            for name, x, y in zip(("blend images", "isolated images", "masks"), sa.rows(sel), sb.rows(sel)):
+                if x is not None and y is not None and not np.array_equal(x, y):
+                    out.append(f"{split}: {name} differ in blends {sel.start}..{sel.stop - 1}")
+    return out
