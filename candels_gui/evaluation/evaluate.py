@@ -243,7 +243,8 @@ def evaluate(data: str | os.PathLike | ExportData, deblenders: str | Sequence[st
     if isinstance(data, ExportData):
         export = data
     else:
-        export = read_export(data, split=split if split is not None else default_split(data))
+        # memory-mapped npy, Zarr read as indexed: only the blends evaluated are read (--limit on a big store)
+        export = read_export(data, split=split if split is not None else default_split(data), mmap=True)
     zp = _zeropoint(export)
     index = np.arange(len(export.images))
     if mag_high is not None:

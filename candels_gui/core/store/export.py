@@ -119,7 +119,8 @@ def read_export(path: str | os.PathLike, *, split: str | None = None, verify: bo
     verify : bool
         First check the SHA-256 of every file against the manifest (:class:`DataError` if different).
     mmap : bool
-        Memory-map the npy arrays instead of reading them (npy layout only).
+        Memory-map the npy arrays instead of reading them (npy layout), or read a Zarr store's arrays
+        when indexed (:class:`~candels_gui.core.store.zarr_store.LazyRows`).
 
     Returns
     -------
@@ -134,7 +135,7 @@ def read_export(path: str | os.PathLike, *, split: str | None = None, verify: bo
     if fmt == "npy":
         return read_npy(p, split=split, verify=verify, mmap=mmap)
     if fmt == "zarr":
-        return read_zarr(p, split=split, verify=verify)
+        return read_zarr(p, split=split, verify=verify, lazy=mmap)
     if fmt == "hdf5":
         return read_hdf5(p, split=split, verify=verify)
     return read_fits(p, split=split, verify=verify)

@@ -55,7 +55,7 @@ from .common import (FORMAT_NAME, FORMAT_VERSION, ExportData, Splits, array_entr
 
 __all__ = ["ZARR_SUFFIX", "is_zarr", "is_local", "local_path", "partial_url", "create_zarr_layout",
            "open_zarr", "write_zarr_rows", "mark_partition_done", "done_partitions", "finish_zarr",
-           "zarr_splits", "read_zarr", "zarr_rows", "zarr_tables", "zarr_catalog", "ZARR_COMPRESSIONS", "remove_store"]
+           "zarr_splits", "read_zarr", "zarr_rows", "zarr_tables", "zarr_catalog", "LazyRows", "ZARR_COMPRESSIONS", "remove_store"]
 
 ZARR_SUFFIX = ".zarr"
 ZARR_COMPRESSIONS = (None, "lzf", "gzip")
@@ -279,12 +279,39 @@ def zarr_tables(url: str, split: str | None) -> dict[str, Any]:
             "catalog": zarr_catalog(g)}
 
 
-def read_zarr(url: str | os.PathLike, *, split: str | None = None, verify: bool = False) -> ExportData:
+class LazyRows:
+    """A Zarr array read on indexing, as a memory-mapped npy array is: ``shape``, ``ndim``, ``dtype``,
+    ``len``, ``rows[sel]`` (a numpy array of ``dtype``) and ``numpy.asarray(rows)`` (everything)."""
+
+    def __init__(self, array: Any, dtype: Any) -> None:
+        self.array, self.dtype = array, np.dtype(dtype)
+        self.shape: tuple[int, ...] = tuple(int(n) for n in array.shape)
+        self.ndim = len(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, sel: Any) -> np.ndarray:
+        if isinstance(sel, np.ndarray) or isinstance(sel, list):
+            return np.asarray(self.array.oindex[np.asarray(sel)]).astype(self.dtype, copy=False)
+        return np.asarray(self.array[sel]).astype(self.dtype, copy=False)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = self[...]
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+    def __repr__(self) -> str:
+        return f"LazyRows({self.array.path!r}, shape={self.shape}, dtype={self.dtype})"
+
+
+def read_zarr(url: str | os.PathLike, *, split: str | None = None, verify: bool = False, lazy: bool = False
+              ) -> ExportData:
     """Read one split of a Zarr export (see :func:`~candels_gui.core.store.export.read_export`).
 
     ``verify`` checks the files the manifest lists beside a local store (the blend catalogues); the
     store's chunks are not hashed (Zarr checks nothing either: a missing chunk reads as zeros, so a
-    store is read only once ``complete``).
+    store is read only once ``complete``). ``lazy``: the images, isolated images, masks and labels are
+    :class:`LazyRows`, read when indexed (``read_export(..., mmap=True)``).
     """
     root = open_zarr(url)
     split = pick_split(_check(root, url), split, url)
@@ -301,10 +328,15 @@ def read_zarr(url: str | os.PathLike, *, split: str | None = None, verify: bool 
         manifest = json.loads(root.attrs.get("manifest", "{}"))
     g = _split_group(root, split)
     method = root.attrs.get("label_method") or None
-    images, isolated, masks = zarr_rows(url, split, slice(None))
+    if lazy:
+        images, isolated, masks = (LazyRows(g["blend_images"], np.float32),
+                                   LazyRows(g["isolated_images"], np.float32), LazyRows(g["masks"], bool))
+        labels: Any = LazyRows(g["labels"], g["labels"].dtype) if "labels" in g else None
+    else:
+        images, isolated, masks = zarr_rows(url, split, slice(None))
+        labels = np.asarray(g["labels"][...]) if "labels" in g else None
     tables = zarr_tables(url, split)
     return ExportData(path=local_path(url) if is_local(url) else Path(os.fspath(url)), fmt="zarr",
-                      split=split, images=images, fluxes=tables["fluxes"], catalog=tables["catalog"],
-                      specs=tables["specs"], manifest=manifest, isolated=isolated, masks=masks,
-                      labels=np.asarray(g["labels"][...]) if "labels" in g else None, label_method=method,
-                      flux_out_frac=tables["flux_out_frac"])
+                      split=split, images=images, fluxes=tables["fluxes"], catalog=tables["catalog"],  # type: ignore[arg-type]
+                      specs=tables["specs"], manifest=manifest, isolated=isolated, masks=masks,  # type: ignore[arg-type]
+                      labels=labels, label_method=method, flux_out_frac=tables["flux_out_frac"])
