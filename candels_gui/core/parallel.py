@@ -115,7 +115,10 @@ def open_client(scheduler: str, *, timeout: float | None = None,
             with dask.config.set({"distributed.worker.profile.enabled": False}):
                 cluster = distributed.LocalCluster(n_workers=value, threads_per_worker=int(threads_per_worker),
                                                    processes=True, dashboard_address=None,
-                                                   worker_dashboard_address=None, silence_logs=50)
+                                                   worker_dashboard_address=None, silence_logs=50,
+                                                   # no dashboard; its HTTP server (health checks) on any free
+                                                   # loopback port, not 8787 (two runs at once would clash)
+                                                   scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
             client = distributed.Client(cluster, set_as_default=False)
         else:
             try:

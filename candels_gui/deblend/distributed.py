@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..core.jobs import CancelToken, Job, run_job
@@ -83,7 +84,8 @@ def recipe_of(deblender: str | Deblender | DeblenderRecipe) -> DeblenderRecipe:
     params = deblender.params
     if getattr(deblender, "card", None) is not None and params.get("weights"):
         opts = tuple(sorted((k, params[k]) for k in _TORCH_OPTIONS if k in params))
-        return DeblenderRecipe(deblender.name, weights=str(params["weights"]), from_file=True, options=opts)
+        return DeblenderRecipe(deblender.name, weights=str(Path(params["weights"]).resolve()), from_file=True,
+                               options=opts)
     return DeblenderRecipe(deblender.name or type(deblender).__name__, obj=deblender)
 
 

@@ -53,6 +53,7 @@ def stamp_source(stamps: StampSet, data_path: str | os.PathLike | None, client: 
     stamps' content hash), or, without a path, ``(source, stamps)`` with the StampSet itself passed to
     every task (on a cluster: scattered, each worker receives it once)."""
     if data_path is not None:
+        data_path = Path(data_path).resolve()      # workers have other working folders
         return StampSource(os.fspath(data_path), stamps.content_hash(),
                            tuple(sorted((load_options or {}).items()))), None
     carried: Any = stamps
@@ -151,8 +152,9 @@ def produce_partitioned(stamps: StampSet, outdir: str | os.PathLike, options: Pr
                           batch_size=options.batch_size, seed=options.seed, options=options.to_dict(),
                           cancel=cancel, render=render)
         return Path(outdir)
-    yield from _produce_zarr(client, (source, carried), engine, splits, options, os.fspath(outdir),
-                             int(partition_size), resume, cancel)
+    target = str(local_path(outdir).resolve()) if is_local(outdir) else os.fspath(outdir)
+    yield from _produce_zarr(client, (source, carried), engine, splits, options, target, int(partition_size),
+                             resume, cancel)
     return Path(outdir) if is_local(outdir) else os.fspath(outdir)
 
 
@@ -313,7 +315,12 @@ def concatenate_partition(source: SplitSource, sel: tuple[int, int], method: str
     labels = make_labels(method, masks=masks, isolated=isolated)
     for (path, offset, row_bytes), arr in zip(targets, (images, labels)):
         data = np.ascontiguousarray(arr)
-        with open(path, "r+b") as fh:   # never creates: a file removed by a cancelled run stays removed
+        try:
+            fh = open(path, "r+b")    # never creates: a file removed by a cancelled run stays removed
+        except FileNotFoundError:
+            raise DataError(f"a worker cannot open {path}: the output folder must be on storage every worker "
+                            f"shares (or the run was cancelled)") from None
+        with fh:
             os.pwrite(fh.fileno(), memoryview(data).cast("B"), offset + a * row_bytes)
     return b - a
 
@@ -345,7 +352,7 @@ def concatenate_partitioned(image_dir: str | os.PathLike, method: str, *, client
     if method not in LABEL_METHODS:
         raise ValueError(f"unknown label method {method!r}; choose one of {LABEL_METHODS}")
     partition_ranges(1, partition_size)
-    folder = Path(image_dir)
+    folder = Path(image_dir).resolve()      # the workers write into it, from other working folders
     src = next((folder / name for name in (PRODUCE_FILE, ZARR_PRODUCE_NAME) if (folder / name).exists()), None)
     if src is None:
         raise DataError(f"{folder / PRODUCE_FILE} not found: run 'candels-gui produce -o {folder}' first")

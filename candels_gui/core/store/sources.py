@@ -129,6 +129,8 @@ def open_split(path: str | os.PathLike, split: str | None) -> SplitSource:
     from .export import detect_export, export_splits
 
     fmt, where = detect_export(path)
+    if isinstance(where, Path):
+        where = where.resolve()       # workers have other working folders
     split = pick_split(export_splits(path), split, path)
     if fmt == "zarr":
         from .zarr_store import open_zarr
