@@ -262,6 +262,36 @@ def test_deblend_and_evaluate_on_a_cluster_equal_one_process(tmp_path, client, r
             assert x.dtype == y.dtype and np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), (name, col)
 
 
+def test_deblend_results_in_zarr_written_by_workers_and_resumed(tmp_path, client, reference, monkeypatch):
+    from candels_gui.core.store.sources import open_split
+    from candels_gui.deblend import get
+    from candels_gui.deblend import results_zarr
+    from candels_gui.deblend.results_io import read_results, write_results
+
+    source = open_split(reference, "test")
+    ref = tmp_path / "one.h5"
+    write_results(ref, run_job(get("sep").iter_run(read_export(reference, split="test").images, 8)))
+    out = tmp_path / "sep.zarr"
+    run_job(results_zarr.deblend_to_zarr(source, "sep", out, client=client, batch_size=8, partition_size=16))
+    token = CancelToken()                    # the same in this process, stopped after two partitions, resumed
+    again = tmp_path / "again.zarr"
+    with pytest.raises(Cancelled):
+        for p in results_zarr.deblend_to_zarr(source, "sep", again, batch_size=8, partition_size=16, cancel=token):
+            if p.done >= 32:
+                token.cancel()
+    calls = []
+    real = results_zarr.write_results_partition
+    monkeypatch.setattr(results_zarr, "write_results_partition", lambda *a: calls.append(a[-1]) or real(*a))
+    run_job(results_zarr.deblend_to_zarr(source, "sep", again, batch_size=8, partition_size=16, resume=True))
+    assert calls == [2]                      # 48 test blends: partitions 0 and 1 were kept
+    (attrs, blends), (ref_attrs, ref_blends) = read_results(out), read_results(ref)
+    assert attrs["params"] == ref_attrs["params"] and attrs["n_blends"] == len(ref_blends) == 48
+    for other in (blends, read_results(again)[1]):
+        for a, b in zip(other, ref_blends):
+            assert all(np.array_equal(a[k], b[k]) for k in ("segmentation", "images", "catalog"))
+            assert set(a["params"]) == set(b["params"])
+
+
 def test_killed_worker_loses_only_its_tasks(tmp_path, stamps, reference):
     """kill -9 of a worker process mid-run: the scheduler reruns its tasks elsewhere, same bytes."""
     out = tmp_path / "k"
@@ -283,16 +313,34 @@ def test_killed_worker_loses_only_its_tasks(tmp_path, stamps, reference):
     _assert_same_export(reference, out)
 
 
-def test_cli_on_a_local_cluster(tmp_path, reference, capsys):
-    """The commands a new user types: produce --format zarr, concatenate and evaluate on local:2."""
+def test_cli_on_a_local_cluster_and_a_running_scheduler(tmp_path, client, reference, capsys):
+    """The commands a new user types: produce --format zarr on local:2; concatenate, deblend and evaluate joining
+    a running scheduler by its address (the module's cluster); each equal to the one-process command."""
     from candels_gui.cli import main
+    from candels_gui.deblend.results_io import read_results
 
+    address = client.scheduler.address
     out = tmp_path / "BIG"
     assert main(["produce", "-n", str(N_BLENDS), "-s", "7", "--format", "zarr", "--scheduler", "local:2",
                  "--partition-size", "64", "-o", str(out)]) == 0
     _assert_same_export(reference, out)
-    assert main(["evaluate", "--data", str(out), "--deblenders", "sep", "--limit", "24", "--scheduler",
-                 "local:2", "--json"]) == 0
+    assert main(["concatenate", "-d", str(out), "-m", "gg_masks", "--scheduler", address]) == 0
+    ref_npy = tmp_path / "ref"
+    run_job(produce(load_stampset(sample_data_dir()), ref_npy, OPTIONS))
+    run_job(concatenate(ref_npy, "gg_masks"))
+    for name in ("train_images.npy", "train_labels.npy", "test_images.npy", "test_labels.npy"):
+        assert filecmp.cmp(ref_npy / name, out / name, shallow=False), name
+    assert main(["deblend", "--model", "sep", "--data", str(out), "--scheduler", address, "--partition-size", "7",
+                 "-o", str(tmp_path / "many.h5")]) == 0
+    assert main(["deblend", "--model", "sep", "--data", str(reference), "-o", str(tmp_path / "one.h5")]) == 0
+    (attrs_a, blends_a), (attrs_b, blends_b) = read_results(tmp_path / "many.h5"), read_results(tmp_path / "one.h5")
+    assert len(blends_a) == len(blends_b) == int(N_BLENDS * 0.2)
+    assert attrs_a["params"] == attrs_b["params"]
+    for a, b in zip(blends_a, blends_b):
+        assert all(np.array_equal(a[k], b[k]) for k in ("segmentation", "images", "catalog")) and a["params"] == b["params"]
+    capsys.readouterr()
+    assert main(["evaluate", "--data", str(out), "--deblenders", "sep", "--limit", "24", "--scheduler", address,
+                 "--json"]) == 0
     many = capsys.readouterr().out.strip().splitlines()[-1]
     assert main(["evaluate", "--data", str(reference), "--deblenders", "sep", "--limit", "24", "--json"]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == many

@@ -21,8 +21,13 @@ def _add_deblend(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", default=None, help="weights file for a torch model (default: shipped)")
     p.add_argument("--batch_size", type=int, default=32, help="blends per batch (32)")
     p.add_argument("-o", "--output", help="HDF5 file for the results")
+    p.add_argument("--format", choices=("hdf5", "zarr"), default="hdf5", dest="store_format",
+                   help="hdf5 (default): one results file; zarr: a Zarr store (-o RESULTS.zarr) whose partitions the "
+                        "workers of --scheduler write in parallel")
     add_scheduler_options(p, partition_default="rounded up to whole batches; default: about four tasks per worker, "
-                                               "32 to 512 blends")
+                                               "32 to 512 blends",
+                          resume="--format zarr: continue the unfinished store a stopped run left, deblending only "
+                                 "the partitions it lacks")
     p.set_defaults(func=_cmd_deblend)
 
 
@@ -44,8 +49,10 @@ def _cmd_deblend(args: argparse.Namespace) -> int:
 
     splits = export_splits(args.data)
     split = args.split or ("test" if "test" in splits else splits[0])
-    if args.scheduler:
+    if args.scheduler or args.store_format == "zarr":
         return _deblend_on_dask(args, split)
+    if args.resume:
+        raise ValueError("--resume continues an unfinished Zarr results store: give --format zarr")
     deblender = get(args.model, **({"weights": args.weights} if args.weights else {}))
     data = read_export(args.data, split=split)
     results = run_with_progress(deblender.iter_run(data.images, batch_size=args.batch_size),
@@ -66,13 +73,29 @@ def _deblend_on_dask(args: argparse.Namespace, split: str | None) -> int:
     get(args.model, **({"weights": args.weights} if args.weights else {}))   # a bad name or file fails here, once
     recipe = DeblenderRecipe(args.model, weights=str(Path(args.weights).resolve()) if args.weights else None)
     source = open_split(args.data, split)
+    where = f"on {args.scheduler}" if args.scheduler else "in this process"
+    if args.store_format == "zarr":
+        from ..deblend.results_zarr import deblend_to_zarr, read_results_zarr
+
+        with scheduler_client(args) as client:
+            job = deblend_to_zarr(source, recipe, args.output, client=client, batch_size=args.batch_size,
+                                  partition_size=args.partition_size, resume=args.resume, data_path=str(args.data))
+            try:
+                out = run_with_progress(job, f"{args.model} on {split or 'blends'}", unit="blend")
+            except BaseException:
+                print(f"The partitions deblended so far are kept beside {args.output} (.NAME.partial): the same "
+                      f"command with --resume deblends only the others.", file=sys.stderr)
+                raise
+        attrs, _ = read_results_zarr(out)
+        print(f"{attrs['n_blends']} blends deblended by {args.model} ({attrs['device']}, {where}) -> {out}")
+        return 0
     with scheduler_client(args) as client:
         results = run_with_progress(deblend_partitioned(source, recipe, client=client, batch_size=args.batch_size,
                                                         partition_size=args.partition_size),
                                     f"{args.model} on {split or 'blends'}", unit="blend")
     out = write_results(args.output, results, data_path=str(args.data))
     device = results[0].device if results else "?"
-    print(f"{len(results)} blends deblended by {args.model} ({device}, on {args.scheduler}) -> {out}")
+    print(f"{len(results)} blends deblended by {args.model} ({device}, {where}) -> {out}")
     return 0
 
 

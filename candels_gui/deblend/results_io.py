@@ -18,32 +18,9 @@ import h5py
 import numpy as np
 
 from .base import DeblendResult
+from .results_params import params_key as _key, split_params
 
 __all__ = ["write_results", "read_results", "split_params"]
-
-
-def _key(value: Any) -> str:
-    return json.dumps(value, default=str, sort_keys=True)
-
-
-def split_params(params: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, list[Any]]]:
-    """Split per-blend parameter dicts into those all blends share and those that vary (key -> one value
-    per blend, ``None`` where a blend lacks the key).
-
-    Examples
-    --------
-    >>> split_params([{"a": 1, "s": 0.5}, {"a": 1, "s": 0.7}])
-    ({'a': 1}, {'s': [0.5, 0.7]})
-    """
-    keys = list(dict.fromkeys(k for p in params for k in p))
-    common, varying = {}, {}
-    for k in keys:
-        values = [p.get(k) for p in params]
-        if all(k in p for p in params) and len({_key(v) for v in values}) == 1:
-            common[k] = values[0]
-        else:
-            varying[k] = values
-    return common, varying
 
 
 def _is_number(v: Any) -> bool:
@@ -96,8 +73,13 @@ def read_results(path: str | os.PathLike) -> tuple[dict, list[dict[str, np.ndarr
     """Read a file of :func:`write_results`: (attributes, per blend {segmentation, images, catalog, params}).
 
     ``attrs["params"]`` is the JSON of the parameters all blends share; each blend's ``params`` holds those
-    and its own values of the others (``blend_params``).
+    and its own values of the others (``blend_params``). A Zarr results store (``deblend --format zarr``,
+    :mod:`.results_zarr`) is read the same way.
     """
+    if Path(path).is_dir() or "://" in str(path):
+        from .results_zarr import read_results_zarr
+
+        return read_results_zarr(path)
     with h5py.File(path, "r") as f:
         attrs = dict(f.attrs)
         offsets = f["offsets"][...]
