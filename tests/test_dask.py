@@ -200,7 +200,15 @@ def test_concatenate_on_a_cluster_gives_the_same_npy_files(tmp_path, client, sta
                                              "test_labels.npy"]
         for p in written:
             assert filecmp.cmp(one / p.name, p, shallow=False), (method, p.name)
-    assert not [p for p in compact.iterdir() if p.name.endswith(".tmp")]
+    [store] = run_job(dist.concatenate_partitioned(compact, "single_images", client=client, partition_size=50,
+                                                   fmt="zarr"))
+    import zarr
+
+    arrays = zarr.open_group(str(store), mode="r")
+    assert arrays.attrs["label_method"] == "single_images" and arrays.attrs["complete"]
+    for name in ("train_images", "train_labels", "test_images", "test_labels"):
+        assert np.array_equal(arrays[name][...], np.load(one / f"{name}.npy")), name
+    assert not [p for p in compact.iterdir() if p.name.endswith((".tmp", ".partial"))]
 
 
 def test_cancel_on_a_cluster_leaves_nothing(tmp_path, client, stamps):

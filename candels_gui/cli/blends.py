@@ -126,6 +126,9 @@ def _add_concatenate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-d", "--image_dir", required=True, help="output folder of candels-gui produce")
     p.add_argument("-m", "--method", required=True, choices=LABEL_CHOICES, help="label method")
     p.add_argument("--delete", action="store_true", help="delete blends.h5 once finished")
+    p.add_argument("--format", choices=("npy", "zarr"), default="npy", dest="store_format",
+                   help="npy (default): candels-blender's .npy files; zarr: the same arrays in one Zarr store, "
+                        "concatenated.zarr, written by the workers of --scheduler in parallel")
     add_scheduler_options(p, partition_default="default 256; every worker writes into the output folder, so on a "
                                                "cluster it must be shared storage")
     p.set_defaults(func=_cmd_concatenate)
@@ -135,14 +138,15 @@ def _cmd_concatenate(args: argparse.Namespace) -> int:
     from ..core.store.concatenate import concatenate
     from ..core.jobs import run_with_progress
 
-    if args.scheduler or (Path(args.image_dir) / "blends.zarr").exists():
+    if args.scheduler or args.store_format == "zarr" or (Path(args.image_dir) / "blends.zarr").exists():
         from ..core.parallel import DEFAULT_PARTITION_SIZE
         from ..core.store.distributed import concatenate_partitioned
 
         with scheduler_client(args) as client:
             written = run_with_progress(
                 concatenate_partitioned(args.image_dir, args.method, client=client, delete=args.delete,
-                                        partition_size=args.partition_size or DEFAULT_PARTITION_SIZE),
+                                        partition_size=args.partition_size or DEFAULT_PARTITION_SIZE,
+                                        fmt=args.store_format),
                 "concatenating", unit="blend")
         for path in written:
             print(f"=> {path} created")

@@ -325,6 +325,16 @@ def concatenate_partition(source: SplitSource, sel: tuple[int, int], method: str
     return b - a
 
 
+def concatenate_partition_zarr(source: SplitSource, sel: tuple[int, int], method: str, url: str,
+                               names: tuple[str, str]) -> int:
+    """Task: rows ``sel`` of a split, labelled, written into arrays ``names`` (images, labels) of the store."""
+    a, b = sel
+    images, isolated, masks = source.rows(slice(a, b), isolated=method == "single_images")
+    labels = make_labels(method, masks=masks, isolated=isolated)
+    write_zarr_rows(url, None, a, {names[0]: images, names[1]: labels})
+    return b - a
+
+
 def _presized_npy(path: Path, dtype: Any, shape: tuple[int, ...]) -> tuple[str, int, int]:
     """Create ``path`` as an npy file of ``shape`` (header, then zeros): ``(path, data offset, row bytes)``."""
     from numpy.lib import format as npformat
@@ -339,12 +349,19 @@ def _presized_npy(path: Path, dtype: Any, shape: tuple[int, ...]) -> tuple[str, 
     return str(path), offset, row
 
 
+#: The Zarr store of ``concatenate --format zarr``: arrays ``{split}_images`` and ``{split}_labels``.
+CONCATENATED_ZARR = "concatenated.zarr"
+
+
 def concatenate_partitioned(image_dir: str | os.PathLike, method: str, *, client: Any | None = None,
-                            partition_size: int = DEFAULT_PARTITION_SIZE, delete: bool = False,
+                            partition_size: int = DEFAULT_PARTITION_SIZE, delete: bool = False, fmt: str = "npy",
                             cancel: CancelToken | None = None) -> Job:
     """Job: :func:`~candels_gui.core.store.concatenate.concatenate` by partitions (on ``client``'s
     cluster, or here), from ``blends.h5`` or ``blends.zarr``; the same files, byte for byte.
 
+    ``fmt="zarr"`` writes the same arrays into one Zarr store, ``concatenated.zarr``: arrays
+    ``train_images``, ``train_labels``, ... (the npy files' names without ``.npy``), chunked by partition,
+    root attributes ``label_method`` and ``complete``; ``dask.array.from_zarr`` or ``zarr.open`` read them.
     Every worker writes into the output folder: on a cluster it must be shared storage.
     """
     from .concatenate import _record  # noqa: PLC2701  (the manifest note, shared with the one-process path)
@@ -360,6 +377,10 @@ def concatenate_partitioned(image_dir: str | os.PathLike, method: str, *, client
 
     sources = [open_split(src, split) for split in export_splits(src)]
     shape = _stamp_shape(sources[0])
+    if fmt == "zarr":
+        return (yield from _concatenate_zarr(folder, sources, shape, method, client, int(partition_size), cancel))
+    if fmt != "npy":
+        raise ValueError(f"format must be npy or zarr, got {fmt!r}")
     atomic = AtomicFiles(folder)
     written: list[Path] = []
     try:
@@ -385,6 +406,39 @@ def concatenate_partitioned(image_dir: str | os.PathLike, method: str, *, client
     if delete:
         remove_store(str(src)) if src.is_dir() else src.unlink()
     return written
+
+
+def _concatenate_zarr(folder: Path, sources: list[SplitSource], shape: tuple[int, int], method: str,
+                      client: Any | None, size: int, cancel: CancelToken | None) -> Job:
+    from .concatenate import _record  # noqa: PLC2701
+
+    final = str(folder / CONCATENATED_ZARR)
+    url = partial_url(final)
+    remove_store(url)
+    root = open_zarr(url, mode="w")
+    root.attrs.update({"label_method": method, "complete": False, "partition_size": size})
+    tasks, sizes = [], []
+    try:
+        for source in sources:
+            n, pre = source.n, split_prefix(source.split)
+            names = (f"{pre}images", f"{pre}labels")
+            for name, dtype, full in ((names[0], np.float32, (n, *shape)),
+                                      (names[1], label_dtype(method), label_shape(method, n, *shape))):
+                root.create_array(name, shape=full, chunks=(max(1, min(size, n)), *full[1:]), dtype=dtype,
+                                  compressors=None, fill_value=0)
+            for a, b in partition_ranges(n, size):
+                tasks.append((source, (a, b), method, url, names))
+                sizes.append(b - a)
+        yield from run_partitions(client, concatenate_partition_zarr, tasks, sizes=sizes, message="concatenating",
+                                  key="concatenate", cancel=cancel)
+        check_cancel(cancel)
+    except BaseException:
+        remove_store(url)     # no resume here: a store of arrays the blends give again in minutes
+        raise
+    root.attrs["complete"] = True
+    _rename_store(url, final)
+    _record(folder, method, [Path(final)])
+    return [Path(final)]
 
 
 def _stamp_shape(source: SplitSource) -> tuple[int, int]:
