@@ -176,8 +176,10 @@ class TrainDialog(QDialog):
         name = self.model.currentText()
         data = Path(self.data.text().strip()).expanduser()
         out = Path(self.output.text().strip()).expanduser()
-        if not self.data.text().strip() or not data.is_file():
-            self.status.setText(f"Training data {str(data)!r} is not a file: choose an HDF5 export.")
+        zarr_store = data.is_dir() and ((data / "zarr.json").is_file() or (data / "blends.zarr").is_dir())
+        if not self.data.text().strip() or not (data.is_file() or zarr_store):
+            self.status.setText(f"Training data {str(data)!r} is not a file: choose an HDF5 export "
+                                f"(or the zarr.json of a Zarr store).")
             return None
         if not self.output.text().strip() or out.suffix != ".pt":
             self.status.setText(f"Weights file {str(out)!r} must end in .pt")
@@ -288,9 +290,9 @@ class TrainDialog(QDialog):
 
     def _browse_data(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Training data", self.data.text(),
-                                              "HDF5 export (*.h5 *.hdf5);;All files (*)")
-        if path:
-            self.data.setText(path)
+                                              "HDF5 export (*.h5 *.hdf5);;Zarr store (zarr.json);;All files (*)")
+        if path:   # a Zarr store is a folder: its zarr.json stands for it
+            self.data.setText(str(Path(path).parent) if Path(path).name == "zarr.json" else path)
 
     def _browse_output(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Weights file", self.output.text(),
