@@ -253,6 +253,13 @@ def test_deblend_and_evaluate_on_a_cluster_equal_one_process(tmp_path, client, r
             assert np.array_equal(a.images, b.images) and np.array_equal(a.segmentation, b.segmentation)
             for col in b.catalog.colnames:
                 assert np.array_equal(a.catalog[col], b.catalog[col])
+    from candels_gui.core.parallel import worker_cache_builds
+
+    builds = client.run(worker_cache_builds)       # each worker built each deblender once, whatever its tasks
+    for name in ("'sep'", "'unet-seg'"):
+        per_worker = [sum(c for k, c in counts.items() if k.startswith("('deblender'") and name in k)
+                      for counts in builds.values()]
+        assert max(per_worker) == 1, (name, builds)
     kw = dict(split="test", batch_size=8, oracle=True, mag_high=26.0)
     one = run_job(evaluate(reference, "sep,unet-seg,blend2flux", **kw))
     many = run_job(evaluate_partitioned(reference, "sep,unet-seg,blend2flux", client=client, partition_size=10,

@@ -41,7 +41,8 @@ from .errors import DataError
 from .jobs import CancelToken, Job, Progress, check_cancel
 
 __all__ = ["DEFAULT_PARTITION_SIZE", "CONNECT_TIMEOUT_S", "parse_scheduler", "open_client",
-           "partition_ranges", "run_partitions", "worker_cached", "clear_worker_cache", "n_workers"]
+           "partition_ranges", "run_partitions", "worker_cached", "clear_worker_cache", "worker_cache_builds",
+           "n_workers"]
 
 #: Blends per task when ``--partition-size`` is not given: large enough that the scheduler's overhead
 #: (a few ms a task) is noise, small enough that a task's arrays (224 kB a 128 px blend) stay ~60 MB and
@@ -328,6 +329,7 @@ def _unique() -> str:
 _CACHE: "OrderedDict[Any, Any]" = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 _CACHE_SIZE = 8
+_BUILDS: dict[str, int] = {}
 
 
 def worker_cached(key: Any, build: Callable[[], Any]) -> Any:
@@ -343,11 +345,18 @@ def worker_cached(key: Any, build: Callable[[], Any]) -> Any:
             return _CACHE[key]
     value = build()
     with _CACHE_LOCK:
+        _BUILDS[repr(key)] = _BUILDS.get(repr(key), 0) + 1
         _CACHE[key] = value
         _CACHE.move_to_end(key)
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
     return value
+
+
+def worker_cache_builds() -> dict[str, int]:
+    """How many times this process built each cached object (``repr`` of its key -> count)."""
+    with _CACHE_LOCK:
+        return dict(_BUILDS)
 
 
 def clear_worker_cache() -> None:
