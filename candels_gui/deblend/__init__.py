@@ -1,5 +1,8 @@
 """Deblenders: one interface (:mod:`.base`), classical baselines (:mod:`.classical`), PyTorch models.
 
+Results files: :mod:`.results_io` (HDF5) and :mod:`.results_zarr` (Zarr, written by partitions);
+:mod:`.distributed` builds deblenders on the workers of a Dask cluster (``deblend --scheduler``).
+
 Importing this package imports neither torch, JAX, photutils nor sep: the torch deblenders are listed by
 :func:`available` even when torch or their weights are missing, and :func:`get` imports what it needs.
 

@@ -2,7 +2,9 @@
 
 :func:`evaluate` (a job generator) gives an :class:`EvaluationResult`; :func:`write_report` writes the
 metrics table (ECSV + JSON) and the per-blend tables; :func:`write_plots` (matplotlib, imported only
-when called) draws the figures. ``candels-gui evaluate`` is the command line for all three.
+when called) draws the figures. ``candels-gui evaluate`` is the command line for all three;
+:func:`~candels_gui.evaluation.distributed.evaluate_partitioned` (``evaluate --scheduler``) computes the same
+result by partitions on a Dask cluster.
 
 Examples
 --------
