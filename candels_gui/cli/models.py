@@ -210,8 +210,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plots", default=None, metavar="DIR", help="write the PNG figures into DIR")
     p.add_argument("-o", "--output", default=None, metavar="OUTDIR",
                    help="write metrics.ecsv, metrics.json and per_blend_NAME.ecsv into OUTDIR")
-    add_scheduler_options(p, partition_default="rounded up to whole batches; default: about four tasks per worker "
-                                               "and deblender, 32 to 512 blends")
+    add_scheduler_options(p, partition_default="rounded up to whole batches; default: about four tasks per worker, "
+                                               "32 to 512 blends; a task runs every deblender on its blends")
     p.set_defaults(func=_cmd_evaluate)
 
 

@@ -2,10 +2,10 @@
 
 :func:`evaluate_partitioned` reads only the per-blend tables of the split on the client (fluxes, specs,
 catalogue), cuts the blends to evaluate into partitions of whole batches and sends one task per
-(deblender, partition). A worker reads its rows of the export, builds their truth exactly as
-:func:`~candels_gui.evaluation.evaluate.truth_from_export` does, runs the deblender (built once per worker,
-:class:`~candels_gui.deblend.distributed.DeblenderRecipe`) batch by batch and measures each batch with
-:func:`~candels_gui.evaluation.measure.measure_results`; the client stacks the tables in blend order and
+partition. A worker reads its rows of the export, builds their truth exactly as
+:func:`~candels_gui.evaluation.evaluate.truth_from_export` does (the true shapes measured once), runs each
+deblender (built once per worker, :class:`~candels_gui.deblend.distributed.DeblenderRecipe`) batch by batch
+and measures each batch with :func:`~candels_gui.evaluation.measure.measure_results`; the client stacks the tables in blend order and
 summarises them. Every number is computed by the same functions on the same batches as in
 :func:`~candels_gui.evaluation.evaluate.evaluate`, so the result is the same, exactly.
 """
@@ -35,13 +35,14 @@ from .result import EvaluationResult
 __all__ = ["evaluate_partitioned", "evaluate_partition"]
 
 
-def evaluate_partition(source: SplitSource, rows: np.ndarray, runner: DeblenderRecipe | str,
-                       truth_rows: dict[str, Any], options: dict[str, Any]) -> tuple[Table, str]:
-    """Task: the per-blend table of one deblender (or oracle, by name) on rows ``rows`` of ``source``.
+def evaluate_partition(source: SplitSource, rows: np.ndarray, runners: dict[str, DeblenderRecipe | str],
+                       truth_rows: dict[str, Any], options: dict[str, Any]) -> dict[str, tuple[Table, str]]:
+    """Task: the per-blend tables of deblenders (and oracles, by name) on rows ``rows`` of ``source``.
 
+    The rows are read, and their truth built and their true shapes measured, once for every deblender.
     ``truth_rows`` holds the client's per-blend values of those rows (``positions``, ``fluxes``, ``ids``,
     ``index``); ``options``: ``batch_size``, ``max_separation``, ``reference``, ``zeropoint``,
-    ``has_isolated``, ``shapes`` (measure the true shapes). Returns ``(table, device)``.
+    ``has_isolated``, ``shapes`` (measure the true shapes). Returns name -> ``(table, device)``.
     """
     sel: Any = rows
     if len(rows) and rows[-1] - rows[0] == len(rows) - 1:
@@ -56,6 +57,13 @@ def evaluate_partition(source: SplitSource, rows: np.ndarray, runner: DeblenderR
     truth = Truth(truth_rows["positions"], masks, isolated, fluxes)
     if options["shapes"]:
         truth.galaxy_shapes
+    return {name: _measure(runner, images, truth, truth_rows, options) for name, runner in runners.items()}
+
+
+def _measure(runner: DeblenderRecipe | str, images: np.ndarray, truth: Truth, truth_rows: dict[str, Any],
+             options: dict[str, Any]) -> tuple[Table, str]:
+    """One deblender's per-blend table on a partition, batch by batch as :func:`~.evaluate.evaluate` does."""
+    n = len(images)
     step = int(options["batch_size"])
     index = truth_rows["index"]
     if isinstance(runner, str):
@@ -173,24 +181,20 @@ def evaluate_partitioned(data: str | os.PathLike, deblenders: str | Sequence[str
                "shapes": has_images and (oracle or not all(flux_only.values()))}
     size = aligned_partition_size(n, batch_size, n_workers(client), partition_size)
     ranges = partition_ranges(n, size)
-    tasks, sizes, owners = [], [], []
-    for name, runner in runners.items():
-        for a, b in ranges:
-            truth_rows = {"positions": positions[a:b], "fluxes": fluxes[index[a:b]], "index": index[a:b],
-                          "ids": None if ids is None else ids[a:b]}
-            tasks.append((source, index[a:b], runner, truth_rows, options))
-            sizes.append(b - a)
-            owners.append(name)
-    parts: list[tuple[Table, str] | None] = [None] * len(tasks)
+    tasks = []
+    for a, b in ranges:
+        truth_rows = {"positions": positions[a:b], "fluxes": fluxes[index[a:b]], "index": index[a:b],
+                      "ids": None if ids is None else ids[a:b]}
+        tasks.append((source, index[a:b], runners, truth_rows, options))
+    parts: list[dict[str, tuple[Table, str]]] = [{} for _ in tasks]
 
-    def keep(i: int, value: tuple[Table, str]) -> None:
+    def keep(i: int, value: dict[str, tuple[Table, str]]) -> None:
         parts[i] = value
 
-    yield Progress(0, n * len(runners), "evaluating")
-    yield from run_partitions(client, evaluate_partition, tasks, sizes=sizes, on_result=keep, message="evaluating",
-                              key="evaluate", cancel=cancel)
+    yield from run_partitions(client, evaluate_partition, tasks, sizes=[(b - a) * len(runners) for a, b in ranges],
+                              on_result=keep, message="evaluating", key="evaluate", cancel=cancel)
     for name in runners:
-        mine = [p for p, owner in zip(parts, owners) if owner == name]
+        mine = [p[name] for p in parts]
         table = vstack([p[0] for p in mine], metadata_conflicts="silent")
         deblender = built.get(name)
         device = mine[0][1] if mine else "truth"
