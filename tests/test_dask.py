@@ -152,6 +152,18 @@ def test_zarr_round_trip_and_fsspec_url(tmp_path, stamps, reference):
     _assert_same_export(reference, tmp_path / "u")
 
 
+def test_compare_exports_finds_what_differs(tmp_path, stamps, reference):
+    from candels_gui.core.store.sources import compare_exports
+
+    compact = tmp_path / "compact"          # the same blends, rendered on read
+    run_job(produce(stamps, compact, ProduceOptions(n_blends=N_BLENDS, seed=7)))
+    assert compare_exports(reference, compact) == []
+    other = tmp_path / "other"
+    run_job(produce(stamps, other, ProduceOptions(n_blends=N_BLENDS, seed=8)))
+    found = compare_exports(reference, other, limit=50)
+    assert "train: specs differ" in found and any("blend images differ" in f for f in found)
+
+
 def test_resume_computes_only_the_missing_partitions(tmp_path, stamps, reference, monkeypatch):
     out = tmp_path / "r"
     token = CancelToken()
