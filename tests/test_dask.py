@@ -248,6 +248,23 @@ def _settles(client, timeout: float = 10.0) -> bool:
     return False
 
 
+def test_a_worker_reading_other_data_is_a_clear_error(tmp_path, client, stamps):
+    """A worker whose input differs from the client's (another file at the path) stops the run with a
+    DataError naming the path; the other futures are cancelled and no output is left under a final name."""
+    import shutil
+
+    other = tmp_path / "data"
+    shutil.copytree(sample_data_dir(), other)
+    images = np.load(other / "candels_img.npy")
+    images[0, 0, 0] += 1.0
+    np.save(other / "candels_img.npy", images)
+    out = tmp_path / "out"
+    with pytest.raises(DataError, match="reads other data"):
+        run_job(dist.produce_partitioned(stamps, out, OPTIONS, client=client, partition_size=60, data_path=other))
+    assert not (out / "blends.zarr").exists() and not (out / "manifest.json").exists()
+    assert _settles(client)
+
+
 def test_deblend_and_evaluate_on_a_cluster_equal_one_process(tmp_path, client, reference):
     from candels_gui.core.store.sources import open_split
     from candels_gui.deblend import get

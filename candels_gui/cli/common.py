@@ -39,7 +39,11 @@ def scheduler_client(args: argparse.Namespace) -> Iterator[Any]:
     if getattr(args, "scheduler", None) is None:
         yield None
         return
-    from ..core.parallel import open_client
+    import sys
 
+    from ..core.parallel import n_workers, open_client
+
+    print(f"connecting to Dask ({args.scheduler})…", file=sys.stderr, flush=True)
     with open_client(args.scheduler) as client:
+        print(f"Dask: {n_workers(client)} workers, scheduler {client.scheduler.address}", file=sys.stderr, flush=True)
         yield client
