@@ -102,8 +102,11 @@ def _deblend_on_dask(args: argparse.Namespace, split: str | None) -> int:
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a torch deblender on an HDF5 export")
     p.add_argument("--model", required=True, choices=("unet-seg", "unet-deblend", "cgan", "blend2flux"))
-    p.add_argument("--data", required=True, help="HDF5 file from produce (blends.h5) or an HDF5 export; or a Zarr store "
-                                                   "(produce --format zarr: the output folder or its blends.zarr)")
+    p.add_argument("--data", required=True, nargs="+", action="extend", metavar="EXPORT.h5",
+                   help="HDF5 file from produce (blends.h5) or an HDF5 export, or a Zarr store (produce --format "
+                        "zarr: the output folder or its blends.zarr); several (--data A.h5 B.h5, or --data "
+                        "repeated) are trained on as one mix, every blend of each read once per epoch (e.g. blends "
+                        "of real galaxies beside generated ones)")
     p.add_argument("-o", "--output", default=None, help="weights file (default: resources/models/MODEL.pt)")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch_size", type=int, default=32)
