@@ -144,25 +144,44 @@ def open_client(scheduler: str, *, timeout: float | None = None,
                 cluster.close(timeout=timeout)
 
 
+#: The modules whose functions the tasks are: the scheduler unpickles them, the workers run them.
+_TASK_MODULES = ("candels_gui.core.store.distributed", "candels_gui.deblend.distributed",
+                 "candels_gui.deblend.results_zarr", "candels_gui.evaluation.distributed")
+
+
 def _worker_version() -> str:
-    """Run on each worker: the version of this package there."""
+    """Run on the scheduler and on each worker: the version of this package there (an error when the
+    modules of the tasks cannot be imported there)."""
+    import importlib
+
     from .. import __version__
 
+    for name in _TASK_MODULES:
+        importlib.import_module(name)
     return __version__
 
 
 def _check_workers(client: Any, where: str) -> None:
-    """Every worker imports this package at the client's version, or a DataError naming the worker."""
+    """The scheduler and every worker import this package at the client's version, or a DataError naming
+    the one that does not."""
     from .. import __version__
 
-    versions = client.run(_worker_version, on_error="return")
-    for worker, version in versions.items():
+    def check(who: str, version: Any) -> None:
         if isinstance(version, BaseException):
-            raise DataError(f"--scheduler {where}: worker {worker} cannot run candels-gui ({version!r}); "
-                            f"install the package in the workers' Python environment")
+            raise DataError(f"--scheduler {where}: {who} cannot run this candels-gui ({version!r}); install the "
+                            f"client's candels-gui in the Python environment of the scheduler and of every worker")
         if version != __version__:
-            raise DataError(f"--scheduler {where}: worker {worker} runs candels-gui {version}, this client "
-                            f"{__version__}; install the same version on every worker")
+            raise DataError(f"--scheduler {where}: {who} runs candels-gui {version}, this client {__version__}; "
+                            f"install the same version for the scheduler and every worker")
+
+    try:
+        check("the scheduler", client.run_on_scheduler(_worker_version))
+    except DataError:
+        raise
+    except Exception as exc:      # the scheduler could not even unpickle the check
+        check("the scheduler", exc)
+    for worker, version in client.run(_worker_version, on_error="return").items():
+        check(f"worker {worker}", version)
 
 
 def n_workers(client: Any | None) -> int:
