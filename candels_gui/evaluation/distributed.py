@@ -21,7 +21,7 @@ from astropy.table import Table, vstack
 
 from ..core.blending.labels import flux_to_mag
 from ..core.errors import DataError
-from ..core.jobs import CancelToken, Job, Progress, run_job
+from ..core.jobs import CancelToken, Job, run_job
 from ..core.measure.binned import Truth
 from ..core.parallel import n_workers, partition_ranges, run_partitions
 from ..core.store.sources import SplitSource, open_split, split_tables

@@ -63,7 +63,7 @@ class ExportData:
     Attributes
     ----------
     path : Path
-    fmt : {"npy", "hdf5", "fits"}
+    fmt : {"npy", "hdf5", "fits", "zarr"}
     split : str or None
         Split name (``"train"``, ``"test"``) or ``None`` for an unsplit export.
     images : (N, H, W) float32
