@@ -164,6 +164,16 @@ def test_compare_exports_finds_what_differs(tmp_path, stamps, reference):
     assert "train: specs differ" in found and any("blend images differ" in f for f in found)
 
 
+def test_concatenate_reads_the_store_the_manifest_names(tmp_path, stamps):
+    """A folder produced again in the other format (--force) holds both stores: the manifest's is read."""
+    out = tmp_path / "both"
+    run_job(produce(stamps, out, ProduceOptions(n_blends=50, seed=3)))
+    run_job(dist.produce_partitioned(stamps, out, ProduceOptions(n_blends=80, seed=4, storage="arrays")))
+    assert (out / "blends.h5").exists() and (out / "blends.zarr").exists()
+    run_job(dist.concatenate_partitioned(out, "ogg_masks"))
+    assert len(np.load(out / "train_images.npy")) == 64
+
+
 def test_resume_computes_only_the_missing_partitions(tmp_path, stamps, reference, monkeypatch):
     out = tmp_path / "r"
     token = CancelToken()

@@ -370,7 +370,7 @@ def concatenate_partitioned(image_dir: str | os.PathLike, method: str, *, client
         raise ValueError(f"unknown label method {method!r}; choose one of {LABEL_METHODS}")
     partition_ranges(1, partition_size)
     folder = Path(image_dir).resolve()      # the workers write into it, from other working folders
-    src = next((folder / name for name in (PRODUCE_FILE, ZARR_PRODUCE_NAME) if (folder / name).exists()), None)
+    src = _produced_store(folder)
     if src is None:
         raise DataError(f"{folder / PRODUCE_FILE} not found: run 'candels-gui produce -o {folder}' first")
     from .export import export_splits
@@ -406,6 +406,20 @@ def concatenate_partitioned(image_dir: str | os.PathLike, method: str, *, client
     if delete:
         remove_store(str(src)) if src.is_dir() else src.unlink()
     return written
+
+
+def _produced_store(folder: Path) -> Path | None:
+    """The ``blends.h5`` or ``blends.zarr`` of a produce folder: the one its manifest names when both are
+    there (a folder produced again in the other format with ``--force``)."""
+    candidates = [folder / name for name in (PRODUCE_FILE, ZARR_PRODUCE_NAME) if (folder / name).exists()]
+    manifest = folder / "manifest.json"
+    if len(candidates) > 1 and manifest.is_file():
+        try:
+            named = json.loads(manifest.read_text(encoding="utf-8")).get("data_file")
+        except json.JSONDecodeError:
+            named = None
+        candidates = [c for c in candidates if c.name == named] or candidates
+    return candidates[0] if candidates else None
 
 
 def _concatenate_zarr(folder: Path, sources: list[SplitSource], shape: tuple[int, int], method: str,
