@@ -174,6 +174,21 @@ def test_concatenate_reads_the_store_the_manifest_names(tmp_path, stamps):
     assert len(np.load(out / "train_images.npy")) == 64
 
 
+def test_training_data_reads_a_zarr_store_as_its_hdf5(tmp_path, stamps, reference):
+    from candels_gui.deblend.training_data import TrainingData
+
+    out = tmp_path / "z"
+    run_job(dist.produce_partitioned(stamps, out, OPTIONS, partition_size=100))
+    idx = np.array([5, 3, 100, 7])
+    for model in ("unet-seg", "unet-deblend", "blend2flux"):
+        h5 = TrainingData(reference / "blends.h5", model, memory_mb=0)
+        for store in (out, out / "blends.zarr"):
+            z = TrainingData(store, model, memory_mb=0)
+            assert z.n == h5.n and z.shape == h5.shape
+            for a, b in zip(h5.batch(idx, with_flux=True), z.batch(idx, with_flux=True)):
+                assert np.array_equal(a, b), model
+
+
 def test_resume_computes_only_the_missing_partitions(tmp_path, stamps, reference, monkeypatch):
     out = tmp_path / "r"
     token = CancelToken()

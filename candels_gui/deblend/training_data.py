@@ -238,15 +238,16 @@ def open_training_data(paths: str | os.PathLike | Sequence[str | os.PathLike], m
 def _zarr_store(path: str | os.PathLike) -> Path | None:
     """The Zarr export at ``path`` (a store, or a produce folder holding ``blends.zarr``); ``None`` for
     anything else."""
-    from ..core.store.zarr_store import is_zarr, zarr_splits
+    from ..core.store.export import detect_export
+    from ..core.store.zarr_store import zarr_splits
 
-    p = Path(path)
-    if p.is_dir() and (p / "blends.zarr").is_dir():
-        p = p / "blends.zarr"
-    if not p.is_dir() or not is_zarr(p):
+    if not Path(path).is_dir():
+        return None
+    fmt, p = detect_export(path)        # a produce folder: the store its manifest names
+    if fmt != "zarr":
         return None
     zarr_splits(p)          # a finished candels-gui store, or a DataError saying what it is
-    return p
+    return Path(p)
 
 
 def epoch_lr(lr: float, epoch: int, epochs: int, schedule: str = "cosine") -> float:
