@@ -19,7 +19,7 @@ CORE_ALLOWED = {
     "measure": {"blending", "data"},
     "display": set(),
 }
-CORE_ROOT_MODULES = {"errors", "jobs", "rng"}
+CORE_ROOT_MODULES = {"errors", "jobs", "rng", "atomic", "validate"}
 
 
 def _modules_after(code: str) -> set[str]:

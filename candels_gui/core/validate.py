@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .atomic import TEMP_PREFIX
-from .errors import OptionError, OutputError
+from .errors import OptionError, OutputError, UnsafePathError
 
 __all__ = ["finite", "integer", "ordered", "check_output", "nearest_existing", "free_bytes",
-           "check_fits_on_disk", "available_memory", "format_bytes", "is_inside"]
+           "check_fits_on_disk", "available_memory", "format_bytes", "is_inside", "file_in_folder"]
 
 
 def finite(value: Any, option: str, *, low: float | None = None, high: float | None = None,
@@ -111,8 +111,7 @@ def check_output(path: str | os.PathLike, option: str, *, kind: str = "folder",
     option : str
         The option that named it (``-o``), for the message.
     inputs : paths
-        The command's inputs: the output may not be one of them, nor hold one (a folder output), nor lie
-        inside an input folder.
+        The command's inputs (files and folders): the output may not be one of them.
     must_not_exist : bool
         Refuse an existing path (an output that would otherwise replace it).
 
@@ -145,9 +144,9 @@ def check_output(path: str | os.PathLike, option: str, *, kind: str = "folder",
             continue
         src = Path(inp).resolve()
         real = p.resolve()
-        if real == src or (src.is_dir() and src in real.parents) or (kind == "folder" and real in src.parents):
-            raise OutputError(f"{option} {path}: the output would overwrite or hold the input {inp}; "
-                              f"write it elsewhere")
+        if real == src:
+            raise OutputError(f"{option} {path}: is an input of this command ({inp}); write the output "
+                              f"elsewhere")
     base = nearest_existing(p)
     if not base.is_dir() or not _probe_writable(base):
         raise OutputError(f"{option} {path}: cannot write in {base} (not a writable folder)")
@@ -188,3 +187,19 @@ def check_fits_on_disk(path: str | os.PathLike, need: float, option: str, what: 
     if mem is not None and memory > 0.8 * mem:
         raise OptionError(f"{option}: {what} needs about {format_bytes(memory)} of memory but this machine "
                           f"has {format_bytes(mem)}; ask for less")
+
+
+def file_in_folder(folder: str | os.PathLike, name: Any, what: str, source: str | os.PathLike) -> Path:
+    """``folder / name`` for a file name read from the file ``source`` (a manifest, a catalog, a session),
+    refused with :class:`UnsafePathError` unless it stays inside ``folder`` once resolved (no absolute
+    path, no ``..``, no link out). Paths a user types or picks are not checked here: only paths that come
+    from files."""
+    if not isinstance(name, str) or not name.strip() or "\0" in name:
+        raise UnsafePathError(f"{source}: {what} must be a file name, got {name!r}")
+    folder = Path(folder).resolve()
+    p = Path(name)
+    target = (folder / p).resolve()
+    if p.is_absolute() or ".." in p.parts or (target != folder and folder not in target.parents):
+        raise UnsafePathError(f"{source}: {what} {name!r} points outside {folder}; only files in that folder "
+                              f"are read")
+    return target

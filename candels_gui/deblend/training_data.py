@@ -40,7 +40,9 @@ def data_hash(path: str | os.PathLike) -> str:
     import h5py
 
     h = hashlib.sha256()
-    with h5py.File(path, "r") as f:
+    from ..core.store.checks import open_h5
+
+    with open_h5(path, "training data") as f:
         if "input_hashes" in f.attrs:
             keys = ("input_hashes", "options", "seed", "splits", "label_method")
             attrs = {k: str(f.attrs[k]) for k in keys if k in f.attrs}
@@ -65,14 +67,17 @@ class TrainingData:
                  chunk: int = 512) -> None:
         import h5py
 
+        from ..core.store.checks import check_finite_array, open_h5
+        from ..core.store.hdf5 import check_hdf5_header
         from ..core.store.stamp_library import SplitArrays
 
         self.path, self.model, self.scale, self.chunk = Path(path), model, float(scale), int(chunk)
         if not self.path.is_file():
             raise DataError(f"{self.path}: training data file does not exist")
-        with h5py.File(self.path, "r") as f:
-            g = f["train"] if "train" in f else f
-            if "fluxes" not in g:
+        with open_h5(self.path, "training data") as f:
+            check_hdf5_header(f, self.path)
+            g = f["train"] if isinstance(f.get("train"), h5py.Group) else f
+            if not isinstance(g.get("fluxes"), h5py.Dataset):
                 raise DataError(f"{self.path}: group {g.name} lacks dataset(s) ['fluxes']")
             arrays = SplitArrays(g)      # checks the image datasets, or builds a compact export's engine
             self.group, self._engine = g.name, arrays.engine
@@ -83,6 +88,7 @@ class TrainingData:
             for key, shape in shapes:
                 if g[key].shape != shape:
                     raise DataError(f"{self.path}: {g.name}/{key} has shape {g[key].shape}, expected {shape}")
+            check_finite_array(np.asarray(g["fluxes"][...], np.float64), f"{self.path}:{g.name}", "the true fluxes")
         self.n, self.shape = int(n), (int(h), int(w))
         per = h * w * (1 + (3 if model == "unet-seg" else 4 if model in IMAGE_MODELS else 0)) * 4
         self._mem: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
@@ -103,7 +109,9 @@ class TrainingData:
 
         order = np.argsort(idx)
         sidx = np.asarray(idx)[order]
-        with h5py.File(self.path, "r") as f:
+        from ..core.store.checks import open_h5
+
+        with open_h5(self.path, "training data") as f:
             g = f[self.group]
             contiguous = sidx.size and sidx[-1] - sidx[0] == sidx.size - 1
             sel: Any = slice(int(sidx[0]), int(sidx[-1]) + 1) if contiguous else sidx

@@ -21,6 +21,7 @@ Examples
 """
 
 from __future__ import annotations
+from ..core.atomic import temp_path
 
 import contextlib
 import os
@@ -100,7 +101,7 @@ def _figure(**kw: Any) -> Any:
 def _save(fig: Any, path: str | os.PathLike) -> Path:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.stem}.tmp.png")
+    tmp = temp_path(p)
     try:
         fig.savefig(tmp, format="png", facecolor="white")
         os.replace(tmp, p)

@@ -1,11 +1,11 @@
 """Write an evaluation's report files: the summary (ECSV + JSON) and one per-blend table per deblender."""
 
 from __future__ import annotations
+from ..core.atomic import temp_path
 
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -20,8 +20,7 @@ def _safe_name(name: str) -> str:
 
 def _atomic_write(path: Path, write: Any) -> Path:
     """Write via ``write(tmp_path)`` to a temporary name beside ``path``, then rename over it."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = temp_path(path)
     try:
         write(Path(tmp))
         os.replace(tmp, path)

@@ -149,7 +149,7 @@ def _run_loader(case: Case, timeout: float) -> tuple[str, str]:
             if case.loader == "session":
                 from candels_gui.core.curation.session import Session
 
-                Session.load(case.target)
+                Session.load(case.target).data_path_to_open()
             elif case.loader == "weights":
                 from candels_gui.deblend.torch_deblender import TorchDeblender
 
@@ -189,6 +189,7 @@ def _one_line_error(stderr: str, command: str) -> tuple[bool, str]:
 def run_case(case: Case) -> Outcome:
     """Run ``case`` and classify the result (see the module docstring)."""
     before = _digest(case.inputs)
+    existed = {p for p in case.outputs if p.exists()}  # in the way before the run: not the run's output
     t0 = time.perf_counter()
     if case.loader:
         status, message = _run_loader(case, case.timeout)
@@ -232,7 +233,7 @@ def run_case(case: Case) -> Outcome:
     seconds = time.perf_counter() - t0
     detail = ""
     if outcome in ("clean", "ok"):
-        left = [p for p in case.outputs if p.exists()] if case.expect == "error" else []
+        left = [p for p in case.outputs if p.exists() and p not in existed] if case.expect == "error" else []
         temps = temp_files(case.folder)
         if left or temps:
             outcome, detail = "partial", f"left: {[str(p) for p in left + temps][:4]}"

@@ -29,6 +29,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--failures", action="store_true", help="list every case that is not clean")
+    p.add_argument("--messages", action="store_true", help="list every case with its message")
     p.add_argument("--only", default=None, help="run only the cases whose name contains this")
     p.add_argument("--keep", default=None, help="build the corpus in this folder and keep it")
     args = p.parse_args()
@@ -58,7 +59,10 @@ def main() -> int:
             print(f"{kind:24s} " + " ".join(f"{by_kind[kind][c]:9d}" for c in cols))
         print(json.dumps(summary))
         print(f"built in {t_build:.1f} s, ran in {t_run:.1f} s")
-    if args.failures:
+    if args.messages:
+        for r in results:
+            print(f"[{r.outcome}] {r.case.name}: {r.message}", file=sys.stderr)
+    elif args.failures:
         for r in results:
             if r.outcome not in ("clean", "ok"):
                 print(f"[{r.outcome}] {r.case.name}: {r.message[:300]} {r.detail}", file=sys.stderr)

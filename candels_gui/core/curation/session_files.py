@@ -1,12 +1,12 @@
 """Files of curation sessions: where autosaves go, how they are found, atomic writes (no Qt)."""
 
 from __future__ import annotations
+from ..atomic import temp_path
 
 import hashlib
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 __all__ = ["AUTOSAVE_ENV", "default_autosave_dir", "autosave_path_for", "find_autosave", "atomic_write_text"]
@@ -82,9 +82,9 @@ def atomic_write_text(path: str | os.PathLike, text: str, *, fsync: bool = True)
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = temp_path(path)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+        with open(tmp, "x", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
             if fsync:
                 fh.flush()

@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import re
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Generator, Mapping, Sequence
@@ -21,7 +20,8 @@ from astropy.table import Table
 from ... import __version__
 from ..blending.engine import BlendBatch, BlendEngine, BlendSpec
 from ..blending.catalogue import CATALOG_COLUMNS, append_catalog_csv
-from ..errors import DataError
+from ..atomic import remove_stale_temps, temp_path
+from ..errors import DataError, OutputError
 from ..jobs import CancelToken, Progress, check_cancel
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "ExportData", "ExportResult", "Splits", "normalize_splits",
@@ -205,15 +205,24 @@ class AtomicFiles:
         while not p.exists():
             missing.append(p)
             p = p.parent
+        for parent in self.folder.parents:
+            if parent.exists() and not parent.is_dir():
+                raise OutputError(f"cannot write in {self.folder}: {parent} is a file, not a folder")
+        if self.folder.exists() and not self.folder.is_dir():
+            raise OutputError(f"cannot write in {self.folder}: it is a file, not a folder")
         self.folder.mkdir(parents=True, exist_ok=True)
         self._created = missing  # deepest first
-        self.token = secrets.token_hex(4)
+        self.removed_stale = remove_stale_temps(self.folder)  # left by a run that was killed
         self.pairs: list[tuple[Path, Path]] = []
 
     def temp(self, final_name: str) -> Path:
-        """Temporary path (``.NAME.XXXXXXXX.tmp``) for the file that will be ``final_name``."""
-        tmp = self.folder / f".{final_name}.{self.token}.tmp"
-        self.pairs.append((tmp, self.folder / final_name))
+        """Temporary path (``.candels-gui-tmp-PID-TOKEN-NAME``, see :mod:`candels_gui.core.atomic`) for the
+        file that will be ``final_name``."""
+        final = self.folder / final_name
+        if final.is_dir():
+            raise OutputError(f"cannot write {final}: a folder of that name is in the way")
+        tmp = temp_path(final)
+        self.pairs.append((tmp, final))
         return tmp
 
     def commit(self) -> None:
@@ -283,13 +292,11 @@ def manifest_path_for(path: str | os.PathLike) -> Path:
 def find_manifest(path: Path) -> dict[str, Any] | None:
     """The manifest of an HDF5/FITS file: ``FILE.manifest.json`` or a ``manifest.json`` beside it
     that lists the file; ``None`` when neither exists."""
+    from .checks import read_json_object
+
     for cand in (manifest_path_for(path), path.parent / "manifest.json"):
         if cand.is_file():
-            with open(cand, encoding="utf-8") as fh:
-                try:
-                    m = json.load(fh)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{cand}: not valid JSON ({exc})") from None
+            m = read_json_object(cand, "manifest")
             if m.get("format") == FORMAT_NAME and m.get("data_file") == path.name:
                 return m
     return None
@@ -390,9 +397,15 @@ def specs_from_manifest(manifest: Mapping[str, Any], split: str | None) -> list[
     """The specs of ``split`` recorded in a manifest."""
     table = manifest.get("specs", {})
     key = "" if split is None else split
-    if key not in table:
-        raise DataError(f"manifest has no specs for split {split!r}; it has {sorted(table)}")
-    return [BlendSpec.from_dict(d) for d in table[key]]
+    if not isinstance(table, dict) or key not in table or not isinstance(table[key], list):
+        raise DataError(f"manifest has no specs for split {split!r}")
+    out = []
+    for k, d in enumerate(table[key]):
+        try:
+            out.append(BlendSpec.from_dict(d))
+        except (TypeError, ValueError, KeyError) as exc:
+            raise DataError(f"manifest: spec {k} of split {split!r} is not a valid blend spec ({exc})") from None
+    return out
 
 
 def pick_split(available: Sequence[str | None], split: str | None, where: Any) -> str | None:

@@ -35,6 +35,7 @@ from typing import Any, Mapping, Sequence
 
 from ..blending.engine import BlendEngine, BlendSpec
 from ..errors import DataError
+from .checks import child_path, read_json_object
 from .common import (FORMAT_NAME, FORMAT_VERSION, ExportData, ExportResult, manifest_path_for,
                      sha256_file)
 from .fits import fits_splits, read_fits, write_fits
@@ -57,13 +58,9 @@ def _detect(path: Path) -> tuple[str, Path]:
         folder = path if path.is_dir() else path.parent
         manifest = folder / "manifest.json"
         if manifest.is_file():
-            with open(manifest, encoding="utf-8") as fh:
-                try:
-                    kind_file = json.load(fh)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{manifest}: not valid JSON ({exc})") from None
+            kind_file = read_json_object(manifest, "manifest")
             if kind_file.get("kind") in ("hdf5", "fits") and kind_file.get("data_file"):
-                return kind_file["kind"], folder / kind_file["data_file"]
+                return kind_file["kind"], child_path(folder, kind_file["data_file"], "data_file", manifest)
         return "npy", folder
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
