@@ -68,7 +68,7 @@ def _cmd_produce(args: argparse.Namespace) -> int:
     datapath = args.datapath or default_data()
     _check_ranges(args)
     out = Path(args.output if args.output is not None else f"output-s_{args.seed}-n_{args.n_blends}")
-    check_output(out, "-o", kind="folder", inputs=[datapath])
+    check_output(args.output if args.output is not None else out, "-o", kind="folder", inputs=[datapath])
     if out.is_dir():
         remove_stale_temps(out, force=args.force)  # left by a run that was killed (kill -9, power loss)
         if any(out.iterdir()) and not args.force:

@@ -449,6 +449,26 @@ class Session:
             session.check_data(stamps)
         return session
 
+    @staticmethod
+    def peek_data_path(path: str | os.PathLike) -> Path | None:
+        """The data path recorded in a session file that may be damaged (``None`` when none can be read).
+
+        Used to offer opening the data alone when the session itself cannot be opened; only the
+        ``data.path`` text is read, resolved against the session's folder, and it must stay inside that
+        folder (a path from a file, see :meth:`data_path_to_open`).
+        """
+        path = Path(path)
+        try:
+            data = json.loads(_read_session_text(path.resolve()))
+            rel = data["data"]["path"]
+        except (DataError, ValueError, KeyError, TypeError, RecursionError, OSError):
+            return None
+        if not isinstance(rel, str) or not rel or "\0" in rel:
+            return None
+        folder = path.resolve().parent
+        target = (folder / rel).resolve()
+        return target if target == folder or folder in target.parents else None
+
     @classmethod
     def recover(cls, autosave: str | os.PathLike, *, autosave_dir: str | os.PathLike | None = None,
                 cap: int = DEFAULT_CAP) -> "Session":
