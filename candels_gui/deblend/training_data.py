@@ -75,7 +75,8 @@ class TrainingData:
         if not self.path.is_file():
             raise DataError(f"{self.path}: training data file does not exist")
         with open_h5(self.path, "training data") as f:
-            check_hdf5_header(f, self.path)
+            if "format" in f.attrs or "splits" in f.attrs:  # says it is ours: check what it says
+                check_hdf5_header(f, self.path)
             g = f["train"] if isinstance(f.get("train"), h5py.Group) else f
             if not isinstance(g.get("fluxes"), h5py.Dataset):
                 raise DataError(f"{self.path}: group {g.name} lacks dataset(s) ['fluxes']")

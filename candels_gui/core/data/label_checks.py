@@ -8,7 +8,7 @@ content, the way a person would:
 
 1. *the catalog's numbers*: the catalog's ``segval`` (or, without one, its IDs or another integer column)
    exceed the type, and the label at each stamp's centre equals that number modulo the type's range;
-2. *labels on other galaxies*: a bright source (>= 12 pixels above 10 sigma of the background) carries label
+2. *labels on other galaxies*: a source (>= 12 pixels above 5 sigma of the background) carries label
    0, i.e. a neighbour whose number wrapped to 0 and that neighbour cleaning would leave in place;
 3. *the central label*: the label at the centre also covers a second, separate source far from the centre
    (a neighbour whose number wrapped onto the central one);
@@ -87,13 +87,13 @@ def _numbers_evidence(centre: np.ndarray, catalog: Any, modulus: int) -> Optiona
 
 
 def _bright_unlabelled(image: np.ndarray, seg: np.ndarray) -> bool:
-    """Evidence 2: a compact bright source (>= 12 px above 10 sigma) with label 0."""
+    """Evidence 2: a source (>= 12 px above 5 sigma of the background) with label 0."""
     from scipy import ndimage
 
     med, sigma = _background(image, seg)
     if sigma <= 0:
         return False
-    hot = (seg == 0) & (image > med + 10 * sigma)
+    hot = (seg == 0) & (image > med + 5 * sigma)
     if hot.sum() < 12:
         return False
     lab, n = ndimage.label(hot)

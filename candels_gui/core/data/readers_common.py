@@ -451,8 +451,9 @@ def fill_catalog(catalog: Optional[Table], images: np.ndarray, segmaps: np.ndarr
         for col in ("ra", "dec", "mag", "radius", "z"):
             catalog[col] = np.ma.filled(np.ma.asarray(catalog[col]).astype(np.float64), np.nan)
         ids = np.asarray(catalog["id"])
-        if ids.dtype.kind == "f" and not np.all(ids == np.round(ids)):
-            raise ValueError("non-integer ids")
+        if ids.dtype.kind == "f" and not (np.isfinite(ids).all() and np.all(ids == np.round(ids))
+                                          and np.abs(ids).max(initial=0) < 2 ** 63):
+            raise ValueError("IDs must be whole numbers")
         catalog["id"] = ids.astype(np.int64)
         catalog["segval"] = np.asarray(catalog["segval"]).astype(np.int64)
         catalog["galtype"] = np.asarray(catalog["galtype"]).astype(str)
