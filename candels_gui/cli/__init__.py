@@ -27,11 +27,16 @@ ADDERS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     *blends.ADDERS, *data.ADDERS, *models.ADDERS, *tools.ADDERS)
 
 
+class UsageError(SystemExit):
+    """A command line argparse refused (exit status 2); :func:`main` returns 2 for it."""
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors: ``candels-gui CMD: error: ... (see 'candels-gui CMD -h')``."""
 
     def error(self, message: str) -> NoReturn:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} -h')\n")
+        sys.stderr.write(f"{self.prog}: error: {message} (see '{self.prog} -h')\n")
+        raise UsageError(2)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,7 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
     if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help")):
         return _open_app(argv)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        return int(exc.code)
     from ..core.errors import Cancelled, DataError, DataWarning, one_line
 
     def show_warning(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001, ARG001

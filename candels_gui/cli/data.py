@@ -21,7 +21,6 @@ def _cmd_download(args: argparse.Namespace) -> int:
     from ..core.validate import check_output
 
     check_output(args.output_dir, "-o", kind="folder")
-
     out = run_with_progress(download_dataset(args.output_dir, base_url=args.base_url,
                                              keep_archive=args.keep_archive), "downloading", unit="B")
     print(f"Data in {out}")
@@ -39,10 +38,11 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_sample(args: argparse.Namespace) -> int:
     from ..core.data.samplegen import generate_sample_data
-    from ..core.validate import check_output
+    from ..core.validate import check_fits_on_disk, check_output
 
     check_output(args.output, "-o", kind="folder")
-
+    check_fits_on_disk(args.output, args.n_stamps * (128 * 128 * 8 + 200), "-n",
+                       f"{args.n_stamps:,} stamps of 128x128")
     out = generate_sample_data(args.output, n_stamps=args.n_stamps, seed=args.seed)
     print(f"Sample data written to {out}")
     return 0

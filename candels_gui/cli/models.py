@@ -38,7 +38,7 @@ def _cmd_deblend(args: argparse.Namespace) -> int:
         return 0
     missing = [opt for opt, v in (("--model", args.model), ("--data", args.data), ("-o", args.output)) if not v]
     if missing:
-        raise OptionError(f"deblend needs {', '.join(missing)} (or --list)")
+        raise OptionError(f"deblend needs --model, --data and -o (or --list); missing {', '.join(missing)}")
     from ..core.errors import OptionError as _OptionError
     from ..core.jobs import run_with_progress
     from ..core.store.export import export_splits, read_export
@@ -81,7 +81,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", default=None, help="weights file (default: resources/models/MODEL.pt)")
     p.add_argument("--epochs", type=whole(low=1, high=100_000), default=30)
     p.add_argument("--batch_size", type=whole(low=1, high=100_000), default=32)
-    p.add_argument("--lr", type=number(low=0, low_open=True, high=10), default=1e-3)
+    p.add_argument("--lr", type=number(low=0, high=10), default=1e-3,
+                   help="Adam learning rate, 0 to 10 (0.001; 0 keeps the starting weights, a measuring run)")
     p.add_argument("--val_fraction", type=number(low=0, high=1, low_open=True, high_open=True), default=0.1)
     p.add_argument("--patience", type=whole(low=1), default=5, help="early-stopping patience in epochs")
     p.add_argument("--seed", type=seed, default=0)

@@ -10,7 +10,7 @@ from .common import default_data, whole
 def _add_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="performance figures (one JSON object with --json)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("-n", type=whole(low=1, high=10_000_000), default=10_000,
+    p.add_argument("-n", type=whole(low=1, high=100_000), default=10_000,
                    help="blends per engine figure (10000)")
     p.add_argument("--only", default=None,
                    help="comma-separated groups to run: engine,hdf5,preview,export_ui,infer,train,startup")
@@ -28,6 +28,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     unknown = sorted(set(groups or ()) - set(GROUPS))
     if groups is not None and (unknown or not groups):
         raise OptionError(f"--only: unknown group(s) {unknown or args.only!r}; choose from {', '.join(GROUPS)}")
+    if groups is None or {"hdf5", "produce_command"} & set(groups):  # they write the blends to disk
+        import tempfile
+
+        from ..core.store.produce import check_produce_size
+
+        check_produce_size(args.n, tempfile.gettempdir(), storage="arrays", stamp_size=(128, 128))
     result = run_bench(n=args.n, groups=groups, log=None if args.json else print)
     if args.json:
         print(json.dumps(result))

@@ -147,7 +147,7 @@ def check_output(path: str | os.PathLike, option: str, *, kind: str = "folder",
         if real == src:
             raise OutputError(f"{option} {path}: is an input of this command ({inp}); write the output "
                               f"elsewhere")
-    base = nearest_existing(p)
+    base = nearest_existing(p if kind == "folder" else p.parent)
     if not base.is_dir() or not _probe_writable(base):
         raise OutputError(f"{option} {path}: cannot write in {base} (not a writable folder)")
     return p

@@ -231,7 +231,7 @@ def train_model(name: str, data_path: str | os.PathLike, out_path: str | os.Path
     epochs, batch_size = integer(epochs, "epochs", low=1), integer(batch_size, "batch_size", low=1)
     patience = integer(patience, "patience", low=1)
     val_fraction = finite(val_fraction, "val_fraction", low=0, high=1, low_open=True, high_open=True)
-    lr = finite(lr, "lr", low=0, low_open=True, high=10)
+    lr = finite(lr, "lr", low=0, high=10)  # 0 is allowed here (a run that only measures); the CLI wants > 0
     memory_mb = finite(memory_mb, "memory_mb", low=0)
     flux_weight = finite(flux_weight, "flux_weight", low=0)
     scale = finite(scale, "scale", low=0, low_open=True)

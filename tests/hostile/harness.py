@@ -149,7 +149,10 @@ def _run_loader(case: Case, timeout: float) -> tuple[str, str]:
             if case.loader == "session":
                 from candels_gui.core.curation.session import Session
 
-                Session.load(case.target).data_path_to_open()
+                session = Session.load(case.target)
+                to_open = getattr(session, "data_path_to_open", None)  # absent before the path check
+                if to_open is not None:
+                    to_open()
             elif case.loader == "weights":
                 from candels_gui.deblend.torch_deblender import TorchDeblender
 

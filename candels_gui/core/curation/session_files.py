@@ -1,7 +1,7 @@
 """Files of curation sessions: where autosaves go, how they are found, atomic writes (no Qt)."""
 
 from __future__ import annotations
-from ..atomic import temp_path
+from ..atomic import remove_stale_temps, temp_path
 
 import hashlib
 import json
@@ -82,6 +82,8 @@ def atomic_write_text(path: str | os.PathLike, text: str, *, fsync: bool = True)
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if fsync:  # a save the user asked for: clear what a killed run left in that folder
+        remove_stale_temps(path.parent)
     tmp = temp_path(path)
     try:
         with open(tmp, "x", encoding="utf-8", newline="\n") as fh:

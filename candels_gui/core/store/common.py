@@ -21,7 +21,7 @@ from ... import __version__
 from ..blending.engine import BlendBatch, BlendEngine, BlendSpec
 from ..blending.catalogue import CATALOG_COLUMNS, append_catalog_csv
 from ..atomic import remove_stale_temps, temp_path
-from ..errors import DataError, OutputError
+from ..errors import DataError, NonFiniteError, OutputError
 from ..jobs import CancelToken, Progress, check_cancel
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "ExportData", "ExportResult", "Splits", "normalize_splits",
@@ -128,9 +128,20 @@ def normalize_splits(specs: Sequence[BlendSpec] | Mapping[str, Sequence[BlendSpe
 
 
 def check_specs(engine: BlendEngine, splits: Splits) -> None:
-    """Raise :class:`DataError` if a spec names a galaxy the engine's stamps do not hold."""
+    """Raise :class:`DataError` if a spec names a galaxy the engine's stamps do not hold, shifts galaxy 2
+    off the stamp, or scales its flux beyond what float32 blends hold (see ``FLUX_RATIO_RANGE``)."""
+    from ..blending.sampling import FLUX_RATIO_RANGE
+
+    h, w = engine.shape
+    lo, hi = FLUX_RATIO_RANGE
     for name, specs in splits:
         for i, s in enumerate(specs):
+            where = f"split {name!r}, " if name else ""
+            if abs(s.dx) >= w or abs(s.dy) >= h:
+                raise DataError(f"{where}spec {i}: galaxy 2 shifted by ({s.dx:g}, {s.dy:g}) px is off the "
+                                f"{h}x{w} stamp")
+            if not lo <= s.flux_scale <= hi:
+                raise DataError(f"{where}spec {i}: flux_scale {s.flux_scale:g} is outside {lo:g} to {hi:g}")
             for gid in (s.id1, s.id2):
                 try:
                     engine.stamps.index_of(gid)
@@ -155,6 +166,10 @@ def stream_batches(engine: BlendEngine, splits: Splits, *, batch_size: int,
         for item in engine.iter_batches(specs, batch_size=int(batch_size), reuse_buffers=True,
                                         cancel=cancel):
             if isinstance(item, BlendBatch):
+                for what, arr in (("blend images", item.images), ("isolated images", item.isolated)):
+                    if not np.isfinite(arr).all():  # never written: an export holds finite pixels only
+                        raise NonFiniteError(f"{name or 'blends'}: non-finite {what} rendered in the batch "
+                                             f"starting at blend {int(item.indices[0])}; nothing was written")
                 write(k, item)
                 done += len(item)
                 yield Progress(done, total, message)
