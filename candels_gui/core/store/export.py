@@ -13,9 +13,11 @@ checks a :class:`~candels_gui.core.jobs.CancelToken`, returns an :class:`ExportR
 
 Every writer streams: blends are rendered ``batch_size`` at a time into files sized up front, so memory
 does not grow with the number of blends. Every writer is atomic: files are written under temporary
-names in the destination folder (``.NAME.XXXXXXXX.tmp``) and renamed over their final names only when
-complete; on an error or :class:`~candels_gui.core.errors.Cancelled` the temporaries (and a folder the
-writer created) are removed and an existing output is left untouched.
+names in the destination folder (``.candels-gui-tmp-PID-TOKEN-NAME``, :mod:`candels_gui.core.atomic`) and
+renamed over their final names only when complete; on an error or :class:`~candels_gui.core.errors.Cancelled`
+the temporaries (and a folder the writer created) are removed and an existing output is left untouched; the
+temporaries a killed process left in the folder are removed when the next writer starts there. A batch that
+renders non-finite pixels is never written.
 
 The manifest records the format and tool versions, the UTC time, the seeds, the options, the label
 method, the number of blends per split, the input hashes (``StampSet.meta["input_hashes"]`` and

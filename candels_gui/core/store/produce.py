@@ -27,9 +27,11 @@ __all__ = ["ProduceOptions", "produce", "draw_split_specs", "PRODUCE_FILE", "che
 #: Name of the HDF5 file that ``produce`` writes in its output folder.
 PRODUCE_FILE = "blends.h5"
 #: Bytes on disk per blend of compact storage: the spec, fluxes and catalogue row in blends.h5, the spec in
-#: manifest.json and the row of the catalogue CSV (measured: ~0.9 kB; the stamp library comes on top).
+#: manifest.json and the row of the catalogue CSV. Measured 570 B (``produce -n 100000``: blends.h5 30 MB
+#: without its stamp library, manifest 11 MB, catalogues 15 MB); 900 keeps a margin. The library comes on top.
 BYTES_PER_BLEND_COMPACT = 900
 #: Bytes of memory per blend while producing (its BlendSpec and the manifest's spec text are all held).
+#: Measured 1.4 kB (peak RSS 246 MB at -n 100000 against 107 MB at -n 1000).
 MEMORY_PER_BLEND = 1500
 
 
