@@ -38,7 +38,11 @@ _LEGACY = (re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$"),  # AtomicFiles before this v
 def temp_path(final: str | os.PathLike) -> Path:
     """A fresh temporary path, in the folder of ``final``, for the file that will become ``final``."""
     final = Path(final)
-    return final.with_name(f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}-{final.name}")
+    head = f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}-"
+    tail = final.name
+    while len((head + tail).encode()) > 255:  # file systems cap a name at 255 bytes: keep the end
+        tail = tail[1:]
+    return final.with_name(head + tail)
 
 
 def is_temp_name(name: str) -> bool:

@@ -139,11 +139,17 @@ def check_output(path: str | os.PathLike, option: str, *, kind: str = "folder",
             raise OutputError(f"{option} {path}: is a folder, a file name is needed")
         if must_not_exist:
             raise OutputError(f"{option} {path}: exists already; choose another name or remove it")
+    try:
+        real = p.resolve()
+    except (RuntimeError, OSError):
+        raise OutputError(f"{option} {path}: a loop of symbolic links") from None
     for inp in inputs:
         if inp is None:
             continue
-        src = Path(inp).resolve()
-        real = p.resolve()
+        try:
+            src = Path(inp).resolve()
+        except (RuntimeError, OSError):
+            continue
         if real == src:
             raise OutputError(f"{option} {path}: is an input of this command ({inp}); write the output "
                               f"elsewhere")
@@ -196,9 +202,12 @@ def file_in_folder(folder: str | os.PathLike, name: Any, what: str, source: str 
     from files."""
     if not isinstance(name, str) or not name.strip() or "\0" in name:
         raise UnsafePathError(f"{source}: {what} must be a file name, got {name!r}")
-    folder = Path(folder).resolve()
     p = Path(name)
-    target = (folder / p).resolve()
+    try:
+        folder = Path(folder).resolve()
+        target = (folder / p).resolve()
+    except (RuntimeError, OSError):  # a loop of symbolic links
+        raise UnsafePathError(f"{source}: {what} {name!r} is a loop of symbolic links") from None
     if p.is_absolute() or ".." in p.parts or (target != folder and folder not in target.parents):
         raise UnsafePathError(f"{source}: {what} {name!r} points outside {folder}; only files in that folder "
                               f"are read")

@@ -303,6 +303,11 @@ def _read_checkpoint(src: Path) -> dict[str, Any]:
               "best_state", "bad")
     if not isinstance(ck, dict) or any(k not in ck for k in needed):
         raise WeightsError(f"{src}: not a training checkpoint of this program")
+    types = {"name": str, "epoch": int, "model": dict, "optim": dict, "history": list, "best_epoch": int,
+             "bad": int, "best_val": float}
+    wrong = [k for k, t in types.items() if not isinstance(ck[k], t) or isinstance(ck[k], bool)]
+    if wrong or not (ck["best_state"] is None or isinstance(ck["best_state"], dict)):
+        raise WeightsError(f"{src}: checkpoint field(s) {wrong or ['best_state']} have the wrong type")
     return ck
 
 
@@ -350,14 +355,17 @@ def _train(name: str, data_path: Path, out_path: Path, arch: tuple[dict[str, Any
         best_state, bad, start = None, 0, 1
         init_info = None if init_state is None else init_state[1]
         if ck is not None:
-            model.load_state_dict(ck["model"])
-            optim.load_state_dict(ck["optim"])
-            if disc is not None:
-                disc.load_state_dict(ck["disc"])
-                optim_d.load_state_dict(ck["optim_d"])
-            rng.bit_generator.state = ck["rng"]
+            try:
+                model.load_state_dict(ck["model"])
+                optim.load_state_dict(ck["optim"])
+                if disc is not None:
+                    disc.load_state_dict(ck["disc"])
+                    optim_d.load_state_dict(ck["optim_d"])
+                rng.bit_generator.state = ck["rng"]
+                torch.set_rng_state(ck["torch_rng"])
+            except (RuntimeError, TypeError, ValueError, KeyError) as exc:
+                raise WeightsError(f"{src}: checkpoint does not fit this run ({one_line(exc, 160)})") from None
             init_info = ck.get("init")     # a resumed fine-tuning keeps the record of its start
-            torch.set_rng_state(ck["torch_rng"])
             res.history, res.best_val_loss, res.best_epoch = ck["history"], ck["best_val"], ck["best_epoch"]
             best_state, bad, start = ck["best_state"], ck["bad"], ck["epoch"] + 1
         amp = dict(device_type=dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda")

@@ -45,6 +45,13 @@ def flip_bytes(path: Path, at: float, n: int = 64, seed: int = 1) -> None:
     path.write_bytes(bytes(data))
 
 
+def _exists(p: Path) -> bool:
+    try:
+        return p.exists()
+    except OSError:  # a name too long for the file system
+        return False
+
+
 class Builder:
     """Collects cases; each gets its own folder under ``root/cases``."""
 
@@ -190,7 +197,7 @@ class Builder:
         else:
             argv = [command, *extra]
             outputs = []
-        outputs += [Path(a) for a in extra if a.startswith(str(f)) and not Path(a).exists()]
+        outputs += [Path(a) for a in extra if a.startswith(str(f)) and not _exists(Path(a))]
         return self.add(kind, name, f, argv, outputs=outputs, inputs=inputs, mention=mention, expect=expect,
                         timeout=timeout)
 
@@ -606,6 +613,41 @@ def _export_cases(b: Builder) -> None:
         (d / "manifest.json").write_text(json.dumps(m))
     b.export_case("path-escape", "npyexp-split-escape", npy_export(npy_split_escape), commands=("evaluate", "export"))
 
+    # FITS exports (evaluate, deblend and read_export read them)
+    from astropy.io import fits as afits
+
+    def fits_export(op):
+        def make(f):
+            p = copy_input(b.good["fits_export"], f / "exp" / "blends.fits")
+            shutil.copy(b.good["fits_export"].with_name("fits_export.fits.manifest.json"),
+                        p.with_name("blends.fits.manifest.json.orig"))  # not its manifest: names differ
+            op(p)
+            return p
+        return make
+
+    def fits_edit(fn):
+        def op(p):
+            with afits.open(p, mode="update") as h:
+                fn(h)
+        return fits_export(op)
+    fcmds = ("evaluate", "deblend", "export")
+    for frac in (0.0, 0.3, 0.9):
+        b.export_case("fitsexp-truncated", f"fitsexp-trunc-{frac}", fits_export(lambda p, fr=frac: truncate(p, fr)),
+                      commands=fcmds)
+    b.export_case("fitsexp-garbage", "fitsexp-garbage", fits_export(lambda p: garbage(p, 30000)), commands=fcmds)
+    b.export_case("fitsexp-structure", "fitsexp-no-format", fits_edit(lambda h: h[0].header.remove("CGFORMAT")),
+                  commands=fcmds)
+    b.export_case("fitsexp-structure", "fitsexp-splits-bad", fits_edit(lambda h: h[0].header.__setitem__(
+        "SPLITS", "[1, 2")), commands=fcmds)
+    b.export_case("fitsexp-structure", "fitsexp-blend-shape", fits_edit(lambda h: h.__setitem__(
+        "TRAIN_BLEND", afits.ImageHDU(np.zeros((6, 10), np.float32), name="TRAIN_BLEND"))), commands=fcmds)
+    b.export_case("fitsexp-structure", "fitsexp-no-isolated", fits_edit(lambda h: h.__delitem__("TRAIN_ISOLATED")),
+                  commands=fcmds)
+    b.export_case("fitsexp-nonfinite", "fitsexp-blend-nan", fits_edit(
+        lambda h: h["TRAIN_BLEND"].data.__setitem__((0, 5, 5), np.nan)), commands=fcmds)
+    b.export_case("fitsexp-nonfinite", "fitsexp-isolated-inf", fits_edit(
+        lambda h: h["TRAIN_ISOLATED"].data.__setitem__((1, 0, 5, 5), np.inf)), commands=fcmds)
+
     # concatenate's own outputs blocked / stale
     def blocked(d: Path) -> None:
         (d / "train_images.npy").mkdir()
@@ -738,9 +780,72 @@ def _command_option_cases(b: Builder) -> None:
                       prepare=lambda f: (f / "afile").write_text("x"))
         case = b.cases[-1]
         case.argv = [a.replace("{f}", str(case.folder)) for a in extra]
-        case.outputs = [Path(a) for a in case.argv if a.startswith(str(case.folder)) and not Path(a).exists()]
+        case.outputs = [Path(a) for a in case.argv if a.startswith(str(case.folder)) and not _exists(Path(a))]
         case.inputs = [case.folder / "afile"]
         case.subprocess = key.startswith(("screenshot", "bench"))  # Qt windows, benchmarks: a real process
+
+
+def _special_file_cases(b: Builder) -> None:
+    """Pipes, devices and loops of links where files are expected: refused at once, never a hang."""
+    import os
+
+    def fifo(f: Path, name: str) -> Path:
+        p = f / name
+        os.mkfifo(p)
+        return p
+
+    def loop(f: Path, name: str) -> Path:
+        p = f / name
+        os.symlink(p, p)
+        return p
+
+    def data_with(special):
+        def make(f):
+            d = b.bad_candels(f)
+            (d / "candels_img.npy").unlink()
+            special(d, "candels_img.npy")
+            return d
+        return make
+    b.data_case("special-files", "special-fifo-images", data_with(fifo))
+    b.data_case("special-files", "special-loop-images", data_with(loop))
+    b.data_case("special-files", "special-devzero-images",
+                data_with(lambda d, n: os.symlink("/dev/zero", d / n)))
+    b.data_case("special-files", "special-fifo-catalog", lambda f: (
+        (d := b.bad_candels(f)) / "candels_cat.csv").unlink() or fifo(d, "candels_cat.csv") and d)
+    for name, make in (("fifo", fifo), ("loop", loop)):
+        f = b.folder(f"special-{name}-session")
+        p = make(f, "session.json")
+        b.add("special-files", f"special-{name}-session", f, loader="session", target=p)
+        f = b.folder(f"special-{name}-weights")
+        p = make(f, "w.pt")
+        b.add("special-files", f"special-{name}-weights", f, loader="weights", target=p)
+        f = b.folder(f"special-{name}-manifest")
+        d = copy_input(b.good["out"], f / "out")
+        (d / "manifest.json").unlink()
+        make(d, "manifest.json")
+        b.add("special-files", f"special-{name}-manifest", f,
+              ["evaluate", "--data", str(d), "--deblenders", "photutils", "-o", str(f / "m")], outputs=[f / "m"])
+    b.option_case("special-files", "special-loop-output", "produce", ["-o", "{f}/loop"], mention="loop",
+                  prepare=lambda f: os.symlink(f / "loop", f / "loop"))
+    b.option_case("output-path", "produce-out-name-too-long", "produce", ["-o", "{f}/" + "x" * 300])
+    # a training checkpoint that is garbage, or of another model, given to --resume
+    for key, content in (("garbage", b"\x00" * 100), ("text", b"checkpoint")):
+        c = b.option_case("train-resume", f"train-resume-{key}", "train", ["-o", "{f}/w.pt", "--epochs", "1",
+                                                                           "--resume"], mention="w.pt.ckpt")
+        (c.folder / "w.pt.ckpt").write_bytes(content)
+        c.inputs.append(c.folder / "w.pt.ckpt")
+    import torch
+    c = b.option_case("train-resume", "train-resume-wrong-types", "train", ["-o", "{f}/w.pt", "--epochs", "1",
+                                                                           "--resume"], mention="w.pt.ckpt")
+    torch.save({"name": "unet-seg", "epoch": "three", "model": {}, "optim": {}, "rng": {}, "torch_rng": None,
+                "history": [], "best_val": 1.0, "best_epoch": 0, "best_state": None, "bad": 0},
+               c.folder / "w.pt.ckpt")
+    # a catalog written by a spreadsheet: UTF-8 with a byte-order mark (read, not refused)
+    f = b.folder("cat-bom")
+    d = b.bad_candels(f)
+    (d / "candels_cat.csv").write_bytes(b"\xef\xbb\xbf" + (d / "candels_cat.csv").read_bytes())
+    b.add("cat-file", "cat-bom", f, ["produce", "-d", str(d), "-n", "6", "-t", "0.5", "-o", str(f / "out")],
+          expect="ok", inputs=[d])
 
 
 def _weights_cases(b: Builder) -> None:
@@ -873,6 +978,7 @@ def build(root: str | Path) -> list[Case]:
     _command_option_cases(b)
     _weights_cases(b)
     _session_cases(b)
+    _special_file_cases(b)
     # controls: good inputs must still work (guards the corpus against a harness that fails everything)
     f = b.folder("control-produce")
     b.add("control", "control-produce", f, ["produce", "-d", str(b.good["data"]), "-n", "4", "-o", str(f / "out")],

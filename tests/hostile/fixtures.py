@@ -74,6 +74,14 @@ def build_good(base: Path) -> dict[str, Path]:
         run_job(produce(stamps, base / name, ProduceOptions(n_blends=12, seed=3, storage=storage)))
         good[name] = base / name
 
+    from candels_gui.core.blending.engine import BlendEngine
+    from candels_gui.core.store.export import export, read_export
+
+    specs = read_export(good["out"], split="train").specs
+    run_job(export(base / "fits_export.fits", BlendEngine(stamps), {"train": specs[:6], "test": specs[6:]},
+                   fmt="fits", method="ogg_masks"))
+    good["fits_export"] = base / "fits_export.fits"
+
     from candels_gui.deblend.models import build_model
     from candels_gui.torch_common import save_weights
 

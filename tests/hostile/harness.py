@@ -78,6 +78,13 @@ def _digest(paths: list[Path]) -> dict[str, str]:
     return out
 
 
+def _exists(p: Path) -> bool:
+    try:
+        return p.exists()
+    except OSError:  # a name too long for the file system
+        return False
+
+
 def temp_files(folder: Path) -> list[Path]:
     """Temporary files (by name) anywhere under ``folder``."""
     if not folder.exists():
@@ -192,7 +199,7 @@ def _one_line_error(stderr: str, command: str) -> tuple[bool, str]:
 def run_case(case: Case) -> Outcome:
     """Run ``case`` and classify the result (see the module docstring)."""
     before = _digest(case.inputs)
-    existed = {p for p in case.outputs if p.exists()}  # in the way before the run: not the run's output
+    existed = {p for p in case.outputs if _exists(p)}  # in the way before the run: not the run's output
     t0 = time.perf_counter()
     if case.loader:
         status, message = _run_loader(case, case.timeout)
@@ -236,7 +243,7 @@ def run_case(case: Case) -> Outcome:
     seconds = time.perf_counter() - t0
     detail = ""
     if outcome in ("clean", "ok"):
-        left = [p for p in case.outputs if p.exists() and p not in existed] if case.expect == "error" else []
+        left = [p for p in case.outputs if _exists(p) and p not in existed] if case.expect == "error" else []
         temps = temp_files(case.folder)
         if left or temps:
             outcome, detail = "partial", f"left: {[str(p) for p in left + temps][:4]}"

@@ -64,8 +64,18 @@ class SessionChange:
     current: bool = False
 
 
+def _resolve(path: str | os.PathLike) -> Path:
+    """``Path(path).resolve()``; a loop of symbolic links raises SessionError."""
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError):
+        raise SessionError(f"{path}: a loop of symbolic links, not a session file") from None
+
+
 def _read_session_text(path: Path) -> str:
     """The text of a session file; a missing, unreadable or non-UTF-8 file raises SessionError."""
+    if path.exists() and not path.is_dir() and not path.is_file():
+        raise SessionError(f"{path}: not a regular file (a pipe or a device)")
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -417,7 +427,7 @@ class Session:
                 display=data.get("display") or {}, cap=cap, current=current)
             session.random_index = int(data.get("random_index") or 0)
             queue = data.get("queue") or []
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, RuntimeError, OSError) as exc:  # RuntimeError: a link loop
             raise SessionError(f"{source}: invalid session setting {field!r} ({one_line(exc, 200)})") from None
         items = []
         for k, raw in enumerate(queue):
@@ -440,7 +450,7 @@ class Session:
         --------
         >>> s = Session.load("work/session.json", stamps=stamps)   # doctest: +SKIP
         """
-        path = Path(path).resolve()
+        path = _resolve(path)
         text = _read_session_text(path)
         session = cls.from_text(text, base_dir=path.parent, source=str(path), cap=cap)
         session.path = path
@@ -459,21 +469,24 @@ class Session:
         """
         path = Path(path)
         try:
-            data = json.loads(_read_session_text(path.resolve()))
+            data = json.loads(_read_session_text(_resolve(path)))
             rel = data["data"]["path"]
         except (DataError, ValueError, KeyError, TypeError, RecursionError, OSError):
             return None
         if not isinstance(rel, str) or not rel or "\0" in rel:
             return None
-        folder = path.resolve().parent
-        target = (folder / rel).resolve()
+        try:
+            folder = path.resolve().parent
+            target = (folder / rel).resolve()
+        except (RuntimeError, OSError):
+            return None
         return target if target == folder or folder in target.parents else None
 
     @classmethod
     def recover(cls, autosave: str | os.PathLike, *, autosave_dir: str | os.PathLike | None = None,
                 cap: int = DEFAULT_CAP) -> "Session":
         """Open an autosave file as the session it was written by (marked unsaved)."""
-        autosave = Path(autosave).resolve()
+        autosave = _resolve(autosave)
         text = _read_session_text(autosave)
         session = cls.from_text(text, base_dir=autosave.parent, source=str(autosave), cap=cap)
         meta = json.loads(text).get("autosave") or {}
@@ -500,7 +513,10 @@ class Session:
         if allow_outside or self.trusted_data_path or self.path is None:
             return self.data_path
         folder = self.path.parent.resolve()
-        target = self.data_path.resolve()
+        try:
+            target = self.data_path.resolve()
+        except (RuntimeError, OSError):
+            raise UnsafePathError(f"{self.path}: its data path {self.data_path} is a loop of symbolic links") from None
         if target != folder and folder not in target.parents:
             raise UnsafePathError(f"{self.path}: its data path {target} lies outside the session's folder "
                                   f"{folder}; open that data yourself, or confirm the path")

@@ -187,6 +187,8 @@ def read_table(path: Path, what: str = "catalog") -> Table:
     except Exception as exc:  # astropy raises many kinds (InconsistentTableError, OSError, ...)
         raise DataError(f"cannot read {what} {path}: {type(exc).__name__}: {exc}") from exc
     table.convert_bytestring_to_unicode()
+    if table.colnames and table.colnames[0].startswith("\ufeff"):  # a UTF-8 byte-order mark (Excel)
+        table.rename_column(table.colnames[0], table.colnames[0].lstrip("\ufeff"))
     return table
 
 

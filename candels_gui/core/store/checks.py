@@ -46,6 +46,8 @@ def open_h5(path: str | os.PathLike, what: str = "HDF5 export", mode: str = "r")
 def read_json_object(path: str | os.PathLike, what: str = "manifest") -> dict[str, Any]:
     """A JSON file that must hold one object (a dict); anything else raises FileFormatError."""
     path = Path(path)
+    if path.exists() and not path.is_dir() and not path.is_file():
+        raise FileFormatError(f"{what} {path} is not a regular file (a pipe or a device)")
     try:
         text = path.read_bytes().decode("utf-8")
         data = json.loads(text)

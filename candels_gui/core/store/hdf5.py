@@ -326,6 +326,9 @@ def read_hdf5(path: str | os.PathLike, *, split: str | None = None, verify: bool
         images, isolated, masks = arrays.read(slice(None))
         if "labels" in g:
             labels = g["labels"][...]
+            if method is not None and labels.shape != label_shape(method, n, *arrays.shape):
+                raise ExportError(f"{path}: {g.name}/labels has shape {labels.shape}, expected "
+                                  f"{label_shape(method, n, *arrays.shape)} for {method}")
         elif arrays.compact and method is not None:
             labels = make_labels(method, masks=masks, isolated=isolated)
         else:
