@@ -326,7 +326,10 @@ def _data_cases(b: Builder) -> None:
     b.data_case("cat-values", "cat-mag-nan-all", cat(set_col("mag", "nan")))
     b.data_case("cat-values", "cat-mag-inf", cat(set_col("mag", "inf", rows={0, 4})))
     b.data_case("cat-values", "cat-mag-huge", cat(set_col("mag", "1e308", rows={0})))
-    b.data_case("cat-values", "cat-radius-negative", cat(set_col("radius", "-3", rows={0, 1, 2})))
+    # "not measured" sentinels (-99): read as NaN with a warning, the galaxies left out of the pairs
+    b.data_case("cat-values", "cat-radius-negative", cat(set_col("radius", "-99", rows={0, 1, 2})), expect="warn")
+    b.data_case("cat-values", "cat-radius-some-nan", cat(set_col("radius", "nan", rows={0, 2, 4, 6})),
+                expect="warn")
     b.data_case("cat-values", "cat-radius-inf", cat(set_col("radius", "inf", rows={0})))
     b.data_case("cat-values", "cat-z-text", cat(set_col("z", "high", rows={0})))
     b.data_case("cat-values", "cat-radius-all-nan", cat(set_col("radius", "nan")))

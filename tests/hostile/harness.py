@@ -48,7 +48,7 @@ class Case:
     target: Path | None = None
     outputs: list[Path] = field(default_factory=list)
     inputs: list[Path] = field(default_factory=list)
-    expect: str = "error"          # "error": must be refused; "ok": must succeed
+    expect: str = "error"          # "error": must be refused; "ok": must succeed; "warn": succeed, saying so
     subprocess: bool = False
     timeout: float = 60.0
     mention: str | None = None     # the message must name this (the option, the file)
@@ -209,12 +209,12 @@ def run_case(case: Case) -> Outcome:
         elif status == "wrong-error":
             outcome = "traceback"
         elif status == "ok":
-            outcome = "ok" if case.expect == "ok" else "silent"
+            outcome = "ok" if case.expect in ("ok", "warn") else "silent"
         else:
             outcome = "clean" if "\n" not in message and message.strip() else "messy"
             if outcome == "clean" and case.mention and case.mention.lower() not in message.lower():
                 outcome = "messy"
-            if case.expect == "ok":
+            if case.expect in ("ok", "warn"):
                 outcome = "refused"  # refused a good input
     else:
         runner = _run_subprocess if case.subprocess else None
@@ -229,8 +229,10 @@ def run_case(case: Case) -> Outcome:
             outcome = "hang"
         elif "Traceback (most recent call last)" in stderr:
             outcome, message = "traceback", stderr.strip().splitlines()[-1] if stderr.strip() else ""
-        elif case.expect == "ok":
+        elif case.expect in ("ok", "warn"):
             outcome = "ok" if rc == 0 else "refused"
+            if outcome == "ok" and case.expect == "warn" and f"candels-gui {case.argv[0]}: warning: " not in stderr:
+                outcome = "silent"  # repaired without telling the user
             message = message or stderr.strip()[-300:]
         elif rc == 0:
             outcome, message = "silent", (stdout.strip().splitlines() or [""])[-1]

@@ -18,13 +18,14 @@ Each spec ``i`` draws from :func:`~candels_gui.core.rng.blend_rng` ``(seed, i)``
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Any, Generator, Sequence
 
 import numpy as np
 
 from .engine import BlendSpec
-from ..errors import DataError, OptionError
+from ..errors import DataError, DataWarning, OptionError
 from ..validate import finite, integer, ordered
 from ..jobs import CancelToken, Progress, check_cancel
 from ..rng import blend_rng
@@ -209,6 +210,14 @@ def iter_sample_specs(stamps: StampSet, n: int, rules: SamplingRules, *, seed: i
     pool_arr = np.arange(len(stamps)) if pool is None else np.asarray(pool, dtype=np.int64)
     mags = np.asarray(stamps.catalog["mag"], float)
     radii = np.asarray(stamps.catalog["radius"], float)
+    usable = np.isfinite(mags[pool_arr]) & np.isfinite(radii[pool_arr]) & (radii[pool_arr] > 0)
+    if not usable.all():  # the pair rules need both: such galaxies never enter a pair
+        warnings.warn(DataWarning(f"{int((~usable).sum())} of {len(pool_arr)} galaxies have no finite magnitude "
+                                  f"or radius > 0 and are left out of the pairs"), stacklevel=2)
+        pool_arr = pool_arr[usable]
+        if len(pool_arr) < (1 if rules.allow_self else 2):
+            raise DataError(f"only {len(pool_arr)} galaxies with a finite magnitude and radius remain; "
+                            f"a pair needs 2")
     ids = stamps.ids
     specs: list[BlendSpec] = []
     partners: dict[int, np.ndarray] = {}

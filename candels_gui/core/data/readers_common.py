@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 import numpy as np
 from astropy.table import Table
 
-from ..errors import CatalogError, DataError, LabelError, ShapeError, WrappedLabelsError
+from ..errors import CatalogError, DataError, DataWarning, LabelError, ShapeError, WrappedLabelsError
 from .label_checks import check_stamp_pixels, is_narrow
 from ..jobs import CancelToken, Job, Progress, check_cancel
 from .stampset import STANDARD_COLUMNS
@@ -285,9 +285,14 @@ def check_stamp_shape(images: np.ndarray, where: str, *, min_size: int = MIN_STA
 
 
 def check_catalog_values(catalog: Table, where: str) -> None:
-    """Refuse standard columns with values no galaxy has: infinite anything, magnitudes beyond +-100
-    (99 is the usual "not measured"), negative radii, a ``mag`` column with no finite value."""
-    for col, lo, hi in (("mag", -100.0, 100.0), ("radius", 0.0, None), ("z", None, None),
+    """Refuse standard columns with values no galaxy has: infinite anything, magnitudes beyond +-1000
+    (99 or 999 "not measured" pass), a ``mag`` or ``radius`` column with no finite value.
+
+    Negative radii and redshifts (catalogs' "not measured" sentinels, e.g. -99) are read as NaN, said in a
+    :class:`~candels_gui.core.errors.DataWarning` (the documented repair): such galaxies never enter a pair,
+    and a redshift cut drops them.
+    """
+    for col, lo, hi in (("mag", -1000.0, 1000.0), ("radius", None, None), ("z", None, None),
                         ("ra", None, None), ("dec", None, None)):
         v = np.asarray(catalog[col], dtype=np.float64)
         bad = np.isinf(v)
@@ -299,9 +304,14 @@ def check_catalog_values(catalog: Table, where: str) -> None:
             rows = np.flatnonzero(bad)
             raise CatalogError(f"{where}: column {col!r} holds {len(rows)} impossible value(s) (row "
                                f"{', '.join(str(int(r)) for r in rows[:5])}: {v[rows[0]]:g}); expected finite"
-                               f"{f' values >= {lo:g}' if lo is not None else ''}"
-                               f"{f' and <= {hi:g}' if hi is not None else ''}")
-        if col in ("mag", "radius") and len(v) and not np.isfinite(v).any():
+                               f"{f' values from {lo:g} to {hi:g}' if lo is not None else ' values'}")
+        if col in ("radius", "z"):
+            negative = v < 0
+            if negative.any():
+                warnings.warn(DataWarning(f"{where}: {int(negative.sum())} negative value(s) in column {col!r} "
+                                          f"read as not measured (NaN)"), stacklevel=2)
+                catalog[col] = np.where(negative, np.nan, v)
+        if col in ("mag", "radius") and len(v) and not np.isfinite(np.asarray(catalog[col], float)).any():
             raise CatalogError(f"{where}: column {col!r} has no finite value"
                                f"{'; remove the column to have radii measured' if col == 'radius' else ''}")
 
