@@ -149,3 +149,12 @@ def test_bad_weights_picked_in_the_app_are_refused(window, tmp_path, dialogs):
     if other.is_file():
         assert panel.check_weights("unet-seg", other) is False   # weights of another model
     assert panel.weights == before
+
+
+def test_bad_session_with_data_named_on_the_command_line(window, qtbot, tmp_path, dialogs, good_data):
+    """``candels-gui DATA --session BAD``: the error is shown and DATA opens, without a question."""
+    bad = tmp_path / "bad.json"
+    bad.write_text("{ not json")
+    assert window.session_ctl.open_session(bad, fallback_data=good_data) is False
+    qtbot.waitUntil(lambda: window.state.stamps is not None, timeout=20000)
+    assert [t for t, _ in dialogs["critical"]] == ["Cannot open the session"] and not dialogs["question"]

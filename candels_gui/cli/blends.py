@@ -76,6 +76,7 @@ def _cmd_produce(args: argparse.Namespace) -> int:
     check_produce_size(args.n_blends, out, storage=args.storage, stamp_size=None)
     stamps = load_stampset(datapath)
     check_produce_size(args.n_blends, out, storage=args.storage, stamp_size=stamps.stamp_shape)
+    _check_batch_memory(args.batch_size, stamps.stamp_shape)
     options = ProduceOptions(
         n_blends=args.n_blends, test_ratio=args.test_ratio, seed=args.seed,
         catalog_filter=CatalogFilter(mag_low=args.mag_low, mag_high=args.mag_high,
@@ -97,6 +98,19 @@ def _cmd_produce(args: argparse.Namespace) -> int:
     run_with_progress(produce(stamps, out, options), "producing", unit="blend")
     print(f"Blends stored in {out}")
     return 0
+
+
+def _check_batch_memory(batch_size: int, shape: tuple[int, int]) -> None:
+    """A batch (blend, two isolated images, two masks and the engine's work arrays, ~8 float32 images per
+    blend) must fit in half this machine's memory."""
+    from ..core.errors import OptionError
+    from ..core.validate import available_memory, format_bytes
+
+    need = batch_size * shape[0] * shape[1] * 4 * 8
+    mem = available_memory()
+    if mem is not None and need > mem / 2:
+        raise OptionError(f"--batch_size {batch_size}: a batch of {shape[0]}x{shape[1]} blends needs about "
+                          f"{format_bytes(need)}, more than half this machine's {format_bytes(mem)}; use a smaller one")
 
 
 def _check_ranges(args: argparse.Namespace) -> None:

@@ -21,7 +21,7 @@ def _add_deblend(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", help="export or produce output (folder, HDF5 or FITS)")
     p.add_argument("--split", default=None, help="split to read (train/test; default: test when present)")
     p.add_argument("--weights", default=None, help="weights file for a torch model (default: shipped)")
-    p.add_argument("--batch_size", type=whole(low=1, high=100_000), default=32, help="blends per batch (32)")
+    p.add_argument("--batch_size", type=whole(low=1, high=4096), default=32, help="blends per batch (32)")
     p.add_argument("-o", "--output", help="HDF5 file for the results")
     p.set_defaults(func=_cmd_deblend)
 
@@ -80,7 +80,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help="HDF5 file from produce (blends.h5) or an HDF5 export")
     p.add_argument("-o", "--output", default=None, help="weights file (default: resources/models/MODEL.pt)")
     p.add_argument("--epochs", type=whole(low=1, high=100_000), default=30)
-    p.add_argument("--batch_size", type=whole(low=1, high=100_000), default=32)
+    p.add_argument("--batch_size", type=whole(low=1, high=4096), default=32)
     p.add_argument("--lr", type=number(low=0, high=10), default=1e-3,
                    help="Adam learning rate, 0 to 10 (0.001; 0 keeps the starting weights, a measuring run)")
     p.add_argument("--val_fraction", type=number(low=0, high=1, low_open=True, high_open=True), default=0.1)
@@ -182,7 +182,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                         "images, the image models' aperture): the floor of each photometry; truth-relabelled "
                         "(the sample data's labeller re-run on each isolated galaxy with the companion's sky "
                         "noise added): how far the labels move under the blend's noise, a reference for IoU")
-    p.add_argument("--batch_size", type=whole(low=1, high=100_000), default=32, metavar="N",
+    p.add_argument("--batch_size", type=whole(low=1, high=4096), default=32, metavar="N",
                    help="blends per batch (32)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object: deblender -> summary metrics (nothing else on stdout)")

@@ -407,7 +407,12 @@ class SessionController(QObject):
         without it, when a data path can be read from the damaged file and exists there."""
         data = Session.peek_data_path(path)
         if data is None or not data.exists():
-            data = Path(fallback_data) if fallback_data is not None else None
+            data = None
+            if fallback_data is not None:  # data the user named with the session: opened, no question
+                self.services.show_error("Cannot open the session", exc)
+                self._pending = None
+                self.services.open_path(Path(fallback_data))
+                return
         if data is None or self.state.stamps is not None and self.services.source_path() is not None \
                 and Path(self.services.source_path()).resolve() == data.resolve():
             self.services.show_error("Cannot open the session", exc)

@@ -456,6 +456,7 @@ def _produce_option_cases(b: Builder) -> None:
         "flux-underflow": (["--flux_ratio", "1e-300", "1e-300"], "--flux_ratio"),
         "seed-negative": (["-s", "-1"], "--seed"), "seed-huge": (["-s", str(2**70)], "--seed"),
         "batch-zero": (["--batch_size", "0"], "--batch_size"), "batch-neg": (["--batch_size", "-4"], "--batch_size"),
+        "batch-huge": (["--batch_size", "1000000"], "--batch_size"),
         "noise-model-bogus": (["--noise_model", "gauss"], "--noise_model"),
         "storage-bogus": (["--storage", "zip"], "--storage"),
     }
@@ -699,7 +700,7 @@ def _command_option_cases(b: Builder) -> None:
     tr = {
         "lr-nan": ["--lr", "nan"], "lr-inf": ["--lr", "inf"], "lr-neg": ["--lr", "-0.01"], "lr-huge": ["--lr", "1e300"],
         "epochs-zero": ["--epochs", "0"], "epochs-neg": ["--epochs", "-1"],
-        "batch-zero": ["--batch_size", "0"], "batch-neg": ["--batch_size", "-8"],
+        "batch-zero": ["--batch_size", "0"], "batch-neg": ["--batch_size", "-8"], "batch-huge": ["--batch_size", "100000"],
         "val-nan": ["--val_fraction", "nan"], "val-big": ["--val_fraction", "1.5"], "val-one": ["--val_fraction", "1"],
         "val-neg": ["--val_fraction", "-0.1"],
         "patience-neg": ["--patience", "-1"], "memory-nan": ["--memory_mb", "nan"], "memory-neg": ["--memory_mb", "-5"],
