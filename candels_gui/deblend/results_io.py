@@ -8,7 +8,7 @@ configuration) are one dataset each in the group ``blend_params``: float64 (N,) 
 """
 
 from __future__ import annotations
-from ..core.atomic import temp_path
+from ..core.atomic import remove_stale_temps, temp_path
 
 import json
 import os
@@ -59,6 +59,8 @@ def write_results(path: str | os.PathLike, results: Sequence[DeblendResult], *, 
     h, w = results[0].segmentation.shape[1:] if results[0].segmentation.ndim == 3 else (0, 0)
     counts = np.array([r.segmentation.shape[0] for r in results], np.int32)
     offsets = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
+    if out.parent.is_dir():
+        remove_stale_temps(out.parent)
     tmp = temp_path(out)
     try:
         with h5py.File(tmp, "w") as f:

@@ -1,7 +1,7 @@
 """Write an evaluation's report files: the summary (ECSV + JSON) and one per-blend table per deblender."""
 
 from __future__ import annotations
-from ..core.atomic import temp_path
+from ..core.atomic import remove_stale_temps, temp_path
 
 import json
 import os
@@ -50,6 +50,7 @@ def write_report(result: EvaluationResult, outdir: str | os.PathLike) -> list[Pa
     """
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(out)
     summary = result.summary_table()
     summary.meta = _ecsv_safe(summary.meta)
     written = [_atomic_write(out / "metrics.ecsv",
