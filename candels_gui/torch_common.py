@@ -188,8 +188,10 @@ def read_weights(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        unsafe = "weights_only" in str(exc) or "Unsupported global" in str(exc)
-        raise WeightsError(f"{path}: {'holds Python objects other than tensors (refused: loading it could run code)' if unsafe else 'not a torch weights file'}") from None
+        if "Unsupported global" in str(exc) or "GLOBAL" in str(exc):
+            raise WeightsError(f"{path}: holds Python objects other than tensors (a pickled model or code); "
+                               f"refused, since loading it could run code: save a state_dict instead") from None
+        raise WeightsError(f"{path}: not a torch weights file (corrupt, truncated or another format)") from None
     except Exception as exc:  # noqa: BLE001 - torch.load raises many kinds on foreign or broken files
         raise WeightsError(f"{path}: not a readable torch weights file ({type(exc).__name__}: "
                            f"{one_line(exc, 160)})") from None

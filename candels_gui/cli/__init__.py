@@ -63,8 +63,8 @@ def _open_app(argv: Sequence[str]) -> int:
 
 @contextlib.contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (``kill``, a batch system's time limit) stops the command as Ctrl-C does: the work is
-    cancelled cleanly and no partial output is left."""
+    """SIGTERM (``kill``, a batch system's time limit) and SIGHUP (the terminal closed) stop the command as
+    Ctrl-C does: the work is cancelled cleanly and no partial output is left."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -72,11 +72,13 @@ def _sigterm_as_interrupt() -> Iterator[None]:
     def handler(signum: int, frame: object) -> None:  # noqa: ARG001
         raise KeyboardInterrupt()
 
-    old = signal.signal(signal.SIGTERM, handler)
+    signals = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])  # kill; terminal closed
+    old = {sig: signal.signal(sig, handler) for sig in signals}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, old)
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
 
 
 def _os_error_text(exc: OSError) -> str:

@@ -29,7 +29,7 @@ def _install_excepthook(window: MainWindow) -> None:
 
 
 def quit_on_signals(app: QApplication, window: MainWindow) -> None:
-    """SIGTERM and SIGINT (``kill``, Ctrl-C in the terminal) quit the app as its Cancel buttons do: the
+    """SIGTERM, SIGINT and SIGHUP (``kill``, Ctrl-C in the terminal, the terminal closed) quit the app as its Cancel buttons do: the
     running work (an export, a training) is cancelled and cleans up after itself, then the app exits with
     status 130. The session's autosave (written after every change) keeps the curation work.
 
@@ -45,8 +45,9 @@ def quit_on_signals(app: QApplication, window: MainWindow) -> None:
         window.tasks.wait(30_000)
         app.exit(130)
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, handler)
+    for sig in (signal.SIGTERM, signal.SIGINT, getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            signal.signal(sig, handler)
     timer = QTimer(window)
     timer.setInterval(200)
     timer.timeout.connect(lambda: None)

@@ -864,11 +864,11 @@ def _weights_cases(b: Builder) -> None:
             return p
         return make
 
-    def blob_edit(edit):
+    def blob_edit(edit, replace=False):
         def fn(p):
             blob = torch.load(good, weights_only=True)
-            r = edit(blob)
-            torch.save(blob if r is None else r, p)
+            r = edit(blob)          # edits the blob in place; ``replace``: the edit returns the new content
+            torch.save(r if replace else blob, p)
         return fn
     b.weights_case("weights-garbage", "w-garbage", wfile(lambda p: garbage(p, 3000)))
     b.weights_case("weights-garbage", "w-empty", wfile(lambda p: p.write_bytes(b"")))
@@ -911,7 +911,7 @@ def _weights_cases(b: Builder) -> None:
     }
     for key, edit in cards.items():
         kind = "weights-card" if key.startswith("card") else "weights-state"
-        b.weights_case(kind, f"w-{key}", wfile(blob_edit(edit)),
+        b.weights_case(kind, f"w-{key}", wfile(blob_edit(edit, replace=key == "other-tool")),
                        commands=("deblend", "evaluate", "init", "load") if key in ("state-nan", "card-arch-int",
                                                                                    "other-tool")
                        else ("deblend", "load"))
