@@ -829,6 +829,14 @@ def _special_file_cases(b: Builder) -> None:
         make(d, "manifest.json")
         b.add("special-files", f"special-{name}-manifest", f,
               ["evaluate", "--data", str(d), "--deblenders", "photutils", "-o", str(f / "m")], outputs=[f / "m"])
+    for cmd in ("evaluate", "deblend", "train", "concatenate"):
+        f = b.folder(f"special-fifo-export@{cmd}")
+        p = fifo(f, "blends.h5")
+        argv = {"evaluate": ["evaluate", "--data", str(p), "--deblenders", "photutils"],
+                "deblend": ["deblend", "--model", "photutils", "--data", str(p), "-o", str(f / "r.h5")],
+                "train": ["train", "--model", "unet-seg", "--data", str(p), "-o", str(f / "w.pt")],
+                "concatenate": ["concatenate", "-d", str(f), "-m", "ogg_masks"]}[cmd]
+        b.add("special-files", f"special-fifo-export@{cmd}", f, argv, outputs=[f / "r.h5", f / "w.pt"])
     b.option_case("special-files", "special-loop-output", "produce", ["-o", "{f}/loop"], mention="loop",
                   prepare=lambda f: os.symlink(f / "loop", f / "loop"))
     b.option_case("output-path", "produce-out-name-too-long", "produce", ["-o", "{f}/" + "x" * 300])

@@ -66,6 +66,8 @@ def _detect(path: Path) -> tuple[str, Path]:
         return "npy", folder
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
+    if not path.is_file():
+        raise DataError(f"{path}: not a regular file or folder (a pipe or a device)")
     with open(path, "rb") as fh:
         head = fh.read(9)
     if head.startswith(_HDF5_MAGIC):
