@@ -8,7 +8,6 @@ configuration) are one dataset each in the group ``blend_params``: float64 (N,) 
 """
 
 from __future__ import annotations
-from ..core.atomic import remove_stale_temps, temp_path
 
 import json
 import os
@@ -18,6 +17,7 @@ from typing import Any, Sequence
 import h5py
 import numpy as np
 
+from ..core.atomic import remove_stale_temps, temp_path
 from .base import DeblendResult
 
 __all__ = ["write_results", "read_results", "split_params"]

@@ -21,7 +21,6 @@ Examples
 """
 
 from __future__ import annotations
-from ..core.atomic import temp_path
 
 import contextlib
 import os
@@ -31,6 +30,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 from astropy.table import Table
 
+from ..core.atomic import temp_path
 from ..core.blending.labels import DEFAULT_ZEROPOINT, flux_to_mag
 from ..core.measure.metrics import DMAG_OUTLIER, dmag_stats
 from ..core.measure.binned import DELTA_MAG_BINS, SEPARATION_BINS, binned_metric, shapes_lost

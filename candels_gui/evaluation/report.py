@@ -1,7 +1,6 @@
 """Write an evaluation's report files: the summary (ECSV + JSON) and one per-blend table per deblender."""
 
 from __future__ import annotations
-from ..core.atomic import remove_stale_temps, temp_path
 
 import json
 import os
@@ -9,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..core.atomic import remove_stale_temps, temp_path
 from .result import EvaluationResult
 
 __all__ = ["write_report"]

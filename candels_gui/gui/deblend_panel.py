@@ -245,9 +245,7 @@ class DeblendPanel(QWidget):
                 box.setToolTip(desc.get(name, ""))
 
     def check_weights(self, name: str, path: str | Path) -> bool:
-        """Validate a weights file picked for ``name`` as the command line does (readable with
-        ``weights_only``, a valid model card, finite tensors that fit the network); a dialog says what is
-        wrong, and False keeps the weights in use."""
+        """Check a weights file picked for ``name`` as the command line does; False (and a dialog) if bad."""
         from ..core.errors import DataError, WeightsError
         from ..deblend.torch_deblender import load_weights
 

@@ -44,7 +44,7 @@ from ..jobs import CancelToken, Job, run_job
 from .queue_item import STATUS_VERBS, STATUSES, QueueItem, utc_now
 from ..blending.sampling import SamplingRules, iter_sample_specs
 from .session_files import (AUTOSAVE_ENV, atomic_write_text, autosave_path_for, default_autosave_dir,
-                            find_autosave)
+                            find_autosave, peek_data_path, read_session_text, resolve_session_path)
 from ..data.stampset import StampSet
 
 __all__ = ["QueueItem", "Session", "SessionChange", "SessionDataMismatch", "STATUSES", "STATUS_VERBS",
@@ -53,8 +53,6 @@ __all__ = ["QueueItem", "Session", "SessionChange", "SessionDataMismatch", "STAT
 
 SESSION_FORMAT = "candels-gui-session"
 SESSION_VERSION = 1
-#: Largest session file read (a queue of a million blends is ~150 MB).
-_MAX_SESSION_BYTES = 1 << 30
 @dataclass(frozen=True)
 class SessionChange:
     """What one edit (or undo / redo) changed: the queue's length, some rows, the current spec."""
@@ -62,34 +60,6 @@ class SessionChange:
     structure: bool = False
     rows: frozenset[int] = frozenset()
     current: bool = False
-
-
-def _resolve(path: str | os.PathLike) -> Path:
-    """``Path(path).resolve()``; a loop of symbolic links raises SessionError."""
-    try:
-        return Path(path).resolve()
-    except (RuntimeError, OSError):
-        raise SessionError(f"{path}: a loop of symbolic links, not a session file") from None
-
-
-def _read_session_text(path: Path) -> str:
-    """The text of a session file; a missing, unreadable or non-UTF-8 file raises SessionError."""
-    if path.exists() and not path.is_dir() and not path.is_file():
-        raise SessionError(f"{path}: not a regular file (a pipe or a device)")
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise SessionError(f"{path}: no such session file") from None
-    except IsADirectoryError:
-        raise SessionError(f"{path}: is a folder, not a session file") from None
-    except OSError as exc:
-        raise SessionError(f"{path}: cannot read the session file ({exc.strerror or exc})") from None
-    if len(raw) > _MAX_SESSION_BYTES:
-        raise SessionError(f"{path}: {len(raw):,} bytes is too large for a session file")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise SessionError(f"{path}: not a session file (not UTF-8 text)") from None
 
 
 class SessionDataMismatch(SessionError):
@@ -450,8 +420,8 @@ class Session:
         --------
         >>> s = Session.load("work/session.json", stamps=stamps)   # doctest: +SKIP
         """
-        path = _resolve(path)
-        text = _read_session_text(path)
+        path = resolve_session_path(path)
+        text = read_session_text(path)
         session = cls.from_text(text, base_dir=path.parent, source=str(path), cap=cap)
         session.path = path
         session.autosave_dir = Path(autosave_dir) if autosave_dir is not None else None
@@ -461,33 +431,16 @@ class Session:
 
     @staticmethod
     def peek_data_path(path: str | os.PathLike) -> Path | None:
-        """The data path recorded in a session file that may be damaged (``None`` when none can be read).
-
-        Used to offer opening the data alone when the session itself cannot be opened; only the
-        ``data.path`` text is read, resolved against the session's folder, and it must stay inside that
-        folder (a path from a file, see :meth:`data_path_to_open`).
-        """
-        path = Path(path)
-        try:
-            data = json.loads(_read_session_text(_resolve(path)))
-            rel = data["data"]["path"]
-        except (DataError, ValueError, KeyError, TypeError, RecursionError, OSError):
-            return None
-        if not isinstance(rel, str) or not rel or "\0" in rel:
-            return None
-        try:
-            folder = path.resolve().parent
-            target = (folder / rel).resolve()
-        except (RuntimeError, OSError):
-            return None
-        return target if target == folder or folder in target.parents else None
+        """The data path recorded in a session file that may be damaged (``None`` when none can be read,
+        or it leaves the session's folder): see :func:`~.session_files.peek_data_path`."""
+        return peek_data_path(path)
 
     @classmethod
     def recover(cls, autosave: str | os.PathLike, *, autosave_dir: str | os.PathLike | None = None,
                 cap: int = DEFAULT_CAP) -> "Session":
         """Open an autosave file as the session it was written by (marked unsaved)."""
-        autosave = _resolve(autosave)
-        text = _read_session_text(autosave)
+        autosave = resolve_session_path(autosave)
+        text = read_session_text(autosave)
         session = cls.from_text(text, base_dir=autosave.parent, source=str(autosave), cap=cap)
         meta = json.loads(text).get("autosave") or {}
         where = meta.get("session_path")

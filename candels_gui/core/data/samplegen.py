@@ -22,7 +22,6 @@ Examples
 """
 
 from __future__ import annotations
-from ..atomic import temp_path
 
 import csv
 import io
@@ -36,6 +35,7 @@ from typing import Callable, Optional
 import numpy as np
 from scipy.signal import fftconvolve
 
+from ..atomic import temp_path
 from ..errors import Cancelled
 from .galaxy_models import F160W_ZEROPOINT, draw_galaxy, f160w_psf, half_light_radius, render
 from ..jobs import CancelToken, Job, Progress, check_cancel, run_job
