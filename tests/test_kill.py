@@ -1,7 +1,8 @@
 """Kill tests: SIGTERM and kill -9 at a random moment of ``produce``, ``concatenate`` and an export from the
 app, then a rerun succeeds.
 
-SIGTERM must cancel as Ctrl-C does (exit 130, no output and no temporary file left); after kill -9 the
+The moment is drawn (seeded) as a fraction of the output written, so it falls inside the writing on a fast
+or a slow machine. SIGTERM must cancel as Ctrl-C does (exit 130, no output and no temporary file left); after kill -9 the
 temporaries of the dead process may remain, but they are recognisable (``.candels-gui-tmp-PID-...``), the
 next run removes them and succeeds, and nothing is ever left under a final name half-written.
 """
@@ -38,16 +39,30 @@ def _env(tmp: Path) -> dict[str, str]:
             "CANDELS_GUI_AUTOSAVE_DIR": str(tmp / "autosave")}
 
 
-def _kill_during_writing(cmd: list[str], folder: Path, sig: int, seed: int, env: dict[str, str]) -> int:
-    """Start ``cmd``, wait until it has a temporary file in ``folder`` (it is writing), wait a random
-    0-0.4 s more, send ``sig``; returns the exit status."""
+def _written(folder: Path) -> int:
+    """Bytes written so far into the temporaries of ``folder`` (allocated blocks: memory-mapped outputs are
+    sized up front, their allocation grows as they are written)."""
+    total = 0
+    for p in temp_files(folder):
+        try:
+            total += p.stat().st_blocks * 512
+        except OSError:  # renamed or removed meanwhile
+            pass
+    return total
+
+
+def _kill_during_writing(cmd: list[str], folder: Path, sig: int, seed: int, env: dict[str, str],
+                         expected: float) -> int:
+    """Start ``cmd``; once it has written a random 5-60 % of the ``expected`` bytes of its output into
+    temporaries in ``folder`` (a random moment of the writing, whatever the machine's speed), send ``sig``;
+    returns the exit status."""
+    target = random.Random(seed).uniform(0.05, 0.6) * expected
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
     try:
-        deadline = time.monotonic() + 120
-        while not temp_files(folder) and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
+        deadline = time.monotonic() + 300
+        while _written(folder) < target and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
         assert proc.poll() is None, f"finished before it could be killed: {proc.communicate()}"
-        time.sleep(random.Random(seed).uniform(0.0, 0.4))
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=120)
     finally:
@@ -66,8 +81,9 @@ def _cli(*args: str) -> list[str]:
 @pytest.mark.parametrize("sig,seed", [(signal.SIGTERM, 1), (signal.SIGKILL, 2)])
 def test_produce_killed_then_rerun(data, tmp_path, sig, seed):
     out = tmp_path / "out"
-    rc = _kill_during_writing(_cli("produce", "-d", str(data), "-n", "2500", "--storage", "arrays", "-o", str(out)),
-                              out, sig, seed, _env(tmp_path))
+    n = 2500   # 64 x 64 blends with their arrays: ~57 kB each
+    rc = _kill_during_writing(_cli("produce", "-d", str(data), "-n", str(n), "--storage", "arrays", "-o", str(out)),
+                              out, sig, seed, _env(tmp_path), expected=n * 64 * 64 * 14)
     finals = [p for p in out.glob("*") if not p.name.startswith(".")] if out.exists() else []
     assert finals == []                       # nothing under a final name, whatever the signal
     if sig == signal.SIGTERM:
@@ -92,7 +108,7 @@ def test_concatenate_killed_then_rerun(data, tmp_path, sig, seed):
     assert made.returncode == 0, made.stderr.decode()
     before = sorted(p.name for p in out.iterdir())
     rc = _kill_during_writing(_cli("concatenate", "-d", str(out), "-m", "bogg_masks"), out, sig, seed,
-                              _env(tmp_path))
+                              _env(tmp_path), expected=6000 * 64 * 64 * (4 + 4))
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == before  # no npy yet
     if sig == signal.SIGTERM:
         assert rc == 130 and temp_files(out) == []
@@ -112,7 +128,8 @@ def test_app_export_killed_then_rerun(data, tmp_path, sig, seed):
     dest_dir.mkdir()
     dest = dest_dir / "blends.h5"
     script = [sys.executable, str(ROOT / "tests" / "hostile" / "app_export.py"), str(data), str(dest), "hdf5"]
-    rc = _kill_during_writing([*script, "3000"], dest_dir, sig, seed, _env(tmp_path))
+    rc = _kill_during_writing([*script, "3000"], dest_dir, sig, seed, _env(tmp_path),
+                              expected=3000 * 64 * 64 * 14)
     assert not dest.exists() and not (dest_dir / "blends.h5.manifest.json").exists()
     if sig == signal.SIGTERM:
         assert rc == 130 and temp_files(dest_dir) == []  # the worker was cancelled and cleaned up
