@@ -158,6 +158,11 @@ def _data_cases(b: Builder) -> None:
         return make
     b.data_case("fits-layout", "fits-channels-last", fits_file(lambda: fits.HDUList([fits.PrimaryHDU(
         np.ascontiguousarray(np.moveaxis(img, 0, -1)))])))
+    square = np.ascontiguousarray(np.moveaxis(img[:32, 16:48, 16:48], 0, -1))  # (H, W, N), all 32
+    b.data_case("fits-layout", "fits-channels-last-square", fits_file(lambda: fits.HDUList([fits.PrimaryHDU(square)])))
+    b.data_case("npy-shape", "npy-channels-last-square", arrays(
+        images=np.ascontiguousarray(np.moveaxis(img[:, 16:48, 16:48], 0, -1)),
+        segmaps=np.ascontiguousarray(np.moveaxis(seg[:, 16:48, 16:48], 0, -1)), lines_=lines))
     b.data_case("fits-layout", "fits-4d", fits_file(lambda: fits.HDUList([fits.PrimaryHDU(img[None])])))
     b.data_case("fits-layout", "fits-1d", fits_file(lambda: fits.HDUList([fits.PrimaryHDU(img[0, 0])])))
     b.data_case("fits-layout", "fits-no-data", fits_file(lambda: fits.HDUList([fits.PrimaryHDU()])))

@@ -256,3 +256,45 @@ def check_segval_matches(segmaps: np.ndarray, segval: Sequence[Any], where: str)
         raise LabelError(f"{where}: the label at the stamp centre differs from the catalog's segval in "
                          f"{len(wrong)} of {int(known.sum())} stamps (index {i}: label {int(centre[i])}, segval "
                          f"{int(sv[i])}): maps and catalog do not match")
+
+
+def _centre_profile_score(profile: np.ndarray) -> float:
+    """How much a 1-D profile falls off away from its middle: the rank correlation of the profile with
+    minus the distance from the middle (about 1 for a centred blob, about 0 for a flat profile or one in
+    random order)."""
+    from scipy.stats import spearmanr
+
+    dist = np.abs(np.arange(len(profile)) - len(profile) // 2)
+    if np.ptp(profile) == 0:
+        return 0.0
+    return float(spearmanr(profile, -dist)[0])
+
+
+def check_light_centred(images: np.ndarray, where: str) -> None:
+    """Refuse a cube whose galaxies are not centred along both stamp axes (a channels-last cube read as
+    channels-first, even when square: each "stamp" is then one row of every galaxy).
+
+    The stamps sampled through the set are each scaled to their own peak and averaged; along each axis that
+    mean must fall off away from the middle (rank correlation with minus the distance >= 0.3). Centred galaxies make a central blob; a misread cube is centred
+    along one axis only (the other runs over the galaxies in catalog order).
+    """
+    n, h, w = images.shape
+    if n < 8 or h < 16:
+        return
+    idx = sample_indices(n)
+    stack = np.zeros((h, w))
+    for i in idx:
+        img = np.asarray(images[i], dtype=np.float64)
+        img = img - np.median(img)
+        peak = np.abs(img).max()
+        if peak > 0:
+            stack += img / peak
+    band = max(1, min(h, w) // 16)
+    rows = stack[:, w // 2 - band:w // 2 + band + 1].mean(axis=1)
+    cols = stack[h // 2 - band:h // 2 + band + 1, :].mean(axis=0)
+    scores = _centre_profile_score(rows), _centre_profile_score(cols)
+    if min(scores) < 0.3:
+        axis = "rows (axis 1)" if scores[0] < scores[1] else "columns (axis 2)"
+        raise ShapeError(f"{where}: the galaxies are not centred along the stamps' {axis} (the mean of "
+                         f"{len(idx)} stamps peaks off the middle): a channels-last cube (H, W, N)? store it "
+                         f"as (N, H, W)")
