@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 from .common import LABEL_CHOICES, default_data, number, seed, whole
@@ -50,6 +51,9 @@ def _add_produce(sub: argparse._SubParsersAction) -> None:
                         "(~300 bytes per blend plus the stamps). arrays: also write every blend's images "
                         "and masks (224 kB per 128 px blend) for tools that read blends.h5 directly")
     g.add_argument("--batch_size", type=whole(low=1, high=1_000_000), default=256, help="blends per chunk (bounds memory)")
+    g.add_argument("--nan_policy", choices=("error", "replace"), default="error",
+                   help="NaN or infinite pixels in the input: refuse the data (default), or replace them by the "
+                        "stamp's background, said in a warning")
     g.add_argument("--force", action="store_true", help="replace an existing output folder's files")
     p.set_defaults(func=_cmd_produce)
 
@@ -61,7 +65,7 @@ def _cmd_produce(args: argparse.Namespace) -> int:
     from ..core.blending.sampling import SamplingRules
     from ..core.atomic import remove_stale_temps
     from ..core.data.load import load_stampset
-    from ..core.errors import OutputError
+    from ..core.errors import DataWarning, OutputError
     from ..core.store.produce import check_produce_size
     from ..core.validate import check_output
 
@@ -74,7 +78,10 @@ def _cmd_produce(args: argparse.Namespace) -> int:
         if any(out.iterdir()) and not args.force:
             raise OutputError(f"-o {out}: exists and is not empty; use --force to replace its files")
     check_produce_size(args.n_blends, out, storage=args.storage, stamp_size=None)
-    stamps = load_stampset(datapath)
+    stamps = load_stampset(datapath, nan_policy=args.nan_policy)
+    if stamps.meta.get("nonfinite_replaced"):
+        warnings.warn(DataWarning(f"{stamps.meta['nonfinite_replaced']} NaN/inf pixel(s) of {datapath} replaced by "
+                                  f"the background (--nan_policy replace)"))
     check_produce_size(args.n_blends, out, storage=args.storage, stamp_size=stamps.stamp_shape)
     _check_batch_memory(args.batch_size, stamps.stamp_shape)
     options = ProduceOptions(

@@ -73,6 +73,17 @@ def _data_cases(b: Builder) -> None:
         return arrays(images=im)
     b.data_case("pixels-nonfinite", "pix-one-nan", with_pixels(lambda a: a.__setitem__((3, 10, 10), np.nan)))
     b.data_case("pixels-nonfinite", "pix-stamp-nan", with_pixels(lambda a: a.__setitem__(5, np.nan)))
+    # the documented repair: --nan_policy replace, said in a warning
+    f = b.folder("pix-one-nan-replaced")
+    d = with_pixels(lambda a: a.__setitem__((3, 10, 10), np.nan))(f)
+    b.add("pixels-nonfinite", "pix-one-nan-replaced", f, ["produce", "-d", str(d), "-n", "6", "-t", "0.5",
+                                                          "--nan_policy", "replace", "-o", str(f / "out")],
+          expect="warn", inputs=[d])
+    f = b.folder("pix-stamp-nan-replaced")   # a whole NaN stamp becomes constant: refused even so
+    d = with_pixels(lambda a: a.__setitem__(5, np.nan))(f)
+    b.add("pixels-nonfinite", "pix-stamp-nan-replaced", f, ["produce", "-d", str(d), "-n", "6", "-t", "0.5",
+                                                            "--nan_policy", "replace", "-o", str(f / "out")],
+          inputs=[d], outputs=[f / "out"])
     b.data_case("pixels-nonfinite", "pix-posinf", with_pixels(lambda a: a.__setitem__((0, 32, 32), np.inf)))
     b.data_case("pixels-nonfinite", "pix-neginf", with_pixels(lambda a: a.__setitem__((7, 1, 1), -np.inf)))
     b.data_case("pixels-nonfinite", "pix-f64-overflow",

@@ -223,7 +223,8 @@ def check_finite(images: np.ndarray, where: str, nan_policy: str, *,
     if nan_policy == "error":
         raise DataError(
             f"{where}: {n_bad} NaN/inf pixel(s) in {len(stamps)} stamp(s) (first: index "
-            f"{', '.join(map(str, stamps[:5]))}); pass nan_policy='replace' to replace them by background")
+            f"{', '.join(map(str, stamps[:5]))}); pass nan_policy='replace' (produce --nan_policy replace) to "
+            f"replace them by background")
     out = np.array(images, dtype=np.float32)  # writable copy; the file is never touched
     fills = np.broadcast_to(np.asarray(fill, dtype=np.float32), (n,))
     for i in stamps:

@@ -181,7 +181,8 @@ def iter_read_galsim_catalog(path: str | os.PathLike, *, stamp_size: int = 128, 
             if bad.any():
                 if nan_policy == "error":
                     raise DataError(f"{gal_path}: {int(bad.sum())} NaN/inf pixel(s) in galaxy {idents[i]} "
-                                    f"(row {i}, HDU {int(table['GAL_HDU'][i])}); pass nan_policy='replace'")
+                                    f"(row {i}, HDU {int(table['GAL_HDU'][i])}); pass nan_policy='replace' "
+                                    f"(produce --nan_policy replace)")
                 stamp[bad], n_bad = 0.0, n_bad + int(bad.sum())
             if not (np.isfinite(variance[i]) and variance[i] > 0):
                 variance[i] = background_sigma(stamp)[1] ** 2
