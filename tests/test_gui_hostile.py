@@ -158,3 +158,18 @@ def test_bad_session_with_data_named_on_the_command_line(window, qtbot, tmp_path
     assert window.session_ctl.open_session(bad, fallback_data=good_data) is False
     qtbot.waitUntil(lambda: window.state.stamps is not None, timeout=20000)
     assert [t for t, _ in dialogs["critical"]] == ["Cannot open the session"] and not dialogs["question"]
+
+
+def test_session_naming_galaxies_the_data_lacks(window, qtbot, tmp_path, dialogs, good_data):
+    """A session without a data hash whose blends name galaxies the data does not hold: refused with a
+    dialog when its data is open, never an exception in the editor."""
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps({"format": "candels-gui-session", "version": 1, "seed": 1,
+                                "data": {"path": "data", "hash": None},
+                                "current": {"id1": 5, "id2": 6, "dx": 2.0},
+                                "queue": [{"spec": {"id1": 1, "id2": 2, "dx": 3.0}}], "current_item": 0}))
+    window.session_ctl.open_session(path)
+    qtbot.waitUntil(lambda: bool(dialogs["critical"]), timeout=20000)
+    (title, text), = dialogs["critical"]
+    assert title == "Cannot open the session" and "names galaxy 5" in text
+    assert window.state.stamps is not None and len(window.session_ctl.session.queue) == 0

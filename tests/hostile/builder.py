@@ -140,8 +140,8 @@ class Builder:
         s = session_dict(self.good["session"])
         s["data"]["path"] = "data"
         if edit is not None:
-            r = edit(s)
-            s = s if r is None else r
+            r = edit(s)              # edits in place; an edit may instead return a whole new object
+            s = r if isinstance(r, dict) else s
         path = f / "session.json"
         if text is None:
             path.write_text(json.dumps(s))

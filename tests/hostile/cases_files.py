@@ -196,5 +196,11 @@ def _session_cases(b: Builder) -> None:
     }
     for key, edit in edits.items():
         b.session_case("session-field", f"s-{key}", edit=edit)
+    # blends naming galaxies the data does not hold; another data hash
+    b.session_case("session-data", "s-unknown-galaxy-queue", edit=lambda s: (s["data"].__setitem__("hash", None),
+                   s["queue"][0]["spec"].__setitem__("id2", 987654321)))
+    b.session_case("session-data", "s-unknown-galaxy-current", edit=lambda s: (s["data"].__setitem__("hash", None),
+                   s.__setitem__("current", {"id1": 1, "id2": 2, "dx": 1.0})))
+    b.session_case("session-data", "s-other-data-hash", edit=lambda s: s["data"].__setitem__("hash", "0" * 64))
     b.session_case("path-escape", "s-data-dotdot", edit=lambda s: s["data"].__setitem__("path", "../../../../../../etc"))
     b.session_case("path-escape", "s-data-absolute", edit=lambda s: s["data"].__setitem__("path", "/etc"))

@@ -156,7 +156,12 @@ def _run_loader(case: Case, timeout: float) -> tuple[str, str]:
             if case.loader == "session":
                 from candels_gui.core.curation.session import Session
 
-                session = Session.load(case.target)
+                stamps = None
+                if (case.folder / "data").is_dir():  # the session's data: its blends are checked against it
+                    from candels_gui.core.data.load import load_stampset
+
+                    stamps = load_stampset(case.folder / "data")
+                session = Session.load(case.target, stamps=stamps)
                 to_open = getattr(session, "data_path_to_open", None)  # absent before the path check
                 if to_open is not None:
                     to_open()

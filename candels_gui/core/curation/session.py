@@ -308,7 +308,8 @@ class Session:
         self._saved_queue = list(self.queue)
 
     def check_data(self, stamps: StampSet) -> None:
-        """Raise :class:`SessionDataMismatch` if ``stamps`` is not the data the session was made on."""
+        """Raise :class:`SessionDataMismatch` if ``stamps`` is not the data the session was made on: another
+        content hash, or a blend (in the editor or the queue) naming a galaxy the stamps do not hold."""
         actual = stamps.content_hash()
         if self.data_hash and actual != self.data_hash:
             where = f"session {self.path}" if self.path else "the session"
@@ -316,6 +317,15 @@ class Session:
                 f"{where} was made on data with hash {self.data_hash} "
                 f"({self.data_path or 'unknown path'}), but {stamps.source or 'the open data'} has hash "
                 f"{actual}: the stamps differ, so its blends would not be the same")
+        known = set(int(i) for i in np.asarray(stamps.ids))
+        specs = ([("the editor's blend", self.current)] if self.current is not None else []) + \
+            [(f"queue item {k}", item.spec) for k, item in enumerate(self.queue)]
+        for what, spec in specs:
+            missing = [g for g in (spec.id1, spec.id2) if g not in known]
+            if missing:
+                where = f"session {self.path}" if self.path else "the session"
+                raise SessionDataMismatch(f"{where}: {what} names galaxy {missing[0]}, which "
+                                          f"{stamps.source or 'the open data'} does not hold: not its data")
 
     def _check_indices(self, indices: Iterable[int]) -> list[int]:
         idx = [int(i) for i in indices]
