@@ -468,7 +468,11 @@ def fill_catalog(catalog: Optional[Table], images: np.ndarray, segmaps: np.ndarr
                                           and np.abs(ids).max(initial=0) < 2 ** 63):
             raise ValueError("IDs must be whole numbers")
         catalog["id"] = ids.astype(np.int64)
-        catalog["segval"] = np.asarray(catalog["segval"]).astype(np.int64)
+        segval = np.ma.filled(np.ma.asarray(catalog["segval"]).astype(np.float64), np.nan)
+        if not (np.isfinite(segval).all() and (segval == np.round(segval)).all() and (segval >= 0).all()
+                and segval.max(initial=0) < 2 ** 31):
+            raise ValueError("segval must hold whole numbers from 0 to 2**31-1 (the central galaxy's label)")
+        catalog["segval"] = segval.astype(np.int64)
         catalog["galtype"] = np.asarray(catalog["galtype"]).astype(str)
     except (ValueError, TypeError, OverflowError) as exc:
         raise CatalogError(f"{where}: a standard column has values of the wrong kind ({exc})") from None
