@@ -499,3 +499,43 @@ def test_centre_channel_init_starts_from_the_same_model_and_learns_it(tmp_path):
     assert load_weights(tmp_path / "tuned.pt")[0].down[0][0].weight[:, 1].abs().sum() > 0   # the channel is used
     assert tuned.card["kwargs"]["coords"] is True
     assert build_model("blend2flux", base=4, depth=2, coords=True)(torch.zeros(2, 1, 16, 16)).shape == (2, 2)
+
+
+def test_a_mix_of_exports_reads_every_blend_of_each_once_per_epoch(tmp_path):
+    from candels_gui.core.errors import DataError
+    from candels_gui.deblend.training_data import MixedTrainingData, TrainingData, open_training_data
+
+    a = _write_h5(tmp_path / "generated.h5", n=20, seed=1)
+    b = _write_h5(tmp_path / "real.h5", n=7, seed=2, grouped=False)
+    for memory_mb in (0, 1024):          # read per batch, and held in memory
+        mix = open_training_data([a, b], "blend2flux", memory_mb=memory_mb)
+        assert isinstance(mix, MixedTrainingData) and mix.n == 27
+        alone = [TrainingData(p, "blend2flux", memory_mb=memory_mb) for p in (a, b)]
+        order = np.random.default_rng(0).permutation(mix.n)     # one epoch's order over the mix
+        x, y, lf = mix.batch(order, with_flux=True)
+        for row, i in enumerate(order):                         # each sample is its export's own
+            k = int(mix.source([i])[0])
+            ex, ey, elf = alone[k].batch(np.array([i - mix.offsets[k]]), with_flux=True)
+            np.testing.assert_array_equal(x[row], ex[0])
+            np.testing.assert_array_equal(y[row], ey[0])
+        assert np.bincount(mix.source(order)).tolist() == [20, 7]
+    assert isinstance(open_training_data([a], "unet-seg"), TrainingData)
+    with pytest.raises(DataError, match="twice"):
+        open_training_data([a, a], "unet-seg")
+    with pytest.raises(DataError, match="stamp sizes"):
+        open_training_data([a, _write_h5(tmp_path / "big.h5", n=4, size=48)], "unet-seg")
+
+
+def test_train_command_takes_several_exports(tmp_path, capsys):
+    import torch
+
+    from candels_gui.cli import main
+
+    a = _write_h5(tmp_path / "generated.h5", n=20, seed=1)
+    b = _write_h5(tmp_path / "real.h5", n=12, seed=2)
+    out = tmp_path / "mix.pt"
+    assert main(["train", "--model", "blend2flux", "--data", str(a), "--data", str(b), "-o", str(out),
+                 "--epochs", "1", "--batch_size", "8", "--base", "4", "--depth", "2", "--threads", "1"]) == 0
+    card = torch.load(out, weights_only=True)["card"]
+    assert card["data_file"] == "generated.h5,real.h5" and len(card["data_hash"]) == 2
+    assert card["n_train"] + card["n_val"] == 32

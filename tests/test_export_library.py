@@ -141,3 +141,48 @@ def test_bad_compact_files_and_options_give_clear_errors(pair, tmp_path, stamps)
         read_export(broken, split="train")
     with pytest.raises(ValueError, match="storage must be one of"):
         write_hdf5(tmp_path / "x.h5", BlendEngine(stamps), splits, storage="zipped")
+
+
+@pytest.mark.parametrize("method", ["gg_masks", "ogg_masks", "bogg_masks", "single_images"])
+def test_streamed_concatenate_equals_the_arrays_saved_whole_whatever_the_chunk(pair, tmp_path, method):
+    """The chunked writer gives the bytes of ``np.save`` of the whole arrays, for any chunk size."""
+    import io
+
+    from candels_gui.core.blending.labels import make_labels
+
+    folder, splits = pair
+    expected = {}
+    for split in splits:
+        data = read_export(folder / "compact.h5", split=split)
+        for name, arr in (("images", data.images),
+                          ("labels", make_labels(method, masks=data.masks, isolated=data.isolated))):
+            buf = io.BytesIO()
+            np.save(buf, arr)
+            expected[f"{split}_{name}.npy"] = buf.getvalue()
+    for batch_size in (1, 7, 1000):
+        out = tmp_path / f"{method}-{batch_size}"
+        out.mkdir()
+        (out / PRODUCE_FILE).write_bytes((folder / "compact.h5").read_bytes())
+        written = run_job(concatenate(out, method, batch_size=batch_size))
+        assert sorted(p.name for p in written) == sorted(expected)
+        for name, content in expected.items():
+            assert (out / name).read_bytes() == content, (name, batch_size)
+        assert sorted(p.name for p in out.iterdir()) == sorted([PRODUCE_FILE, *expected])   # no temporaries
+
+
+def test_cancelled_concatenate_leaves_nothing(pair, tmp_path):
+    from candels_gui.core.errors import Cancelled
+    from candels_gui.core.jobs import CancelToken
+
+    folder, _ = pair
+    out = tmp_path / "cancelled"
+    out.mkdir()
+    (out / PRODUCE_FILE).write_bytes((folder / "compact.h5").read_bytes())
+    token = CancelToken()
+    job = concatenate(out, "ogg_masks", batch_size=4, cancel=token)
+    next(job)                     # one chunk written
+    token.cancel()
+    with pytest.raises(Cancelled):
+        for _ in job:
+            pass
+    assert [p.name for p in out.iterdir()] == [PRODUCE_FILE]

@@ -77,7 +77,10 @@ def _export_files(data: str | None) -> list[Path]:
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a torch deblender on an HDF5 export")
     p.add_argument("--model", required=True, choices=("unet-seg", "unet-deblend", "cgan", "blend2flux"))
-    p.add_argument("--data", required=True, help="HDF5 file from produce (blends.h5) or an HDF5 export")
+    p.add_argument("--data", required=True, nargs="+", action="extend", metavar="EXPORT.h5",
+                   help="HDF5 file from produce (blends.h5) or an HDF5 export; several (--data A.h5 B.h5, or "
+                        "--data repeated) are trained on as one mix, every blend of each read once per epoch "
+                        "(e.g. blends of real galaxies beside generated ones)")
     p.add_argument("-o", "--output", default=None, help="weights file (default: resources/models/MODEL.pt)")
     p.add_argument("--epochs", type=whole(low=1, high=100_000), default=30)
     p.add_argument("--batch_size", type=whole(low=1, high=4096), default=32)
@@ -133,7 +136,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from ..core.validate import check_output
 
     out = args.output or weights_path(args.model)
-    check_output(out, "-o", kind="file", inputs=[args.data, args.init])
+    check_output(out, "-o", kind="file", inputs=[*args.data, args.init])
     command = "candels-gui " + " ".join(sys.argv[1:])
     arch = {k: v for k, v in (("base", args.base), ("depth", args.depth)) if v is not None}
     if args.threads is not None and args.threads < 1:

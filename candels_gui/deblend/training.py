@@ -41,7 +41,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -51,7 +51,7 @@ from ..core.validate import check_output, finite, integer
 from ..torch_common import pick_device, read_weights
 from ..core.jobs import CancelToken, Job, Progress, check_cancel
 from .training_data import (DEFAULT_KWARGS, IMAGE_MODELS, SHARED_BODY, TrainingData, augment_batch, data_hash,
-                            epoch_lr)
+                            epoch_lr, open_training_data)
 
 __all__ = ["train_model", "TrainResult", "TrainingData", "data_hash", "DEFAULT_KWARGS", "augment_batch",
            "epoch_lr"]
@@ -159,7 +159,7 @@ def _metrics(model: str, pred: Any, target: Any, log_flux: Any = None) -> dict[s
     return out
 
 
-def train_model(name: str, data_path: str | os.PathLike, out_path: str | os.PathLike, *,
+def train_model(name: str, data_path: str | os.PathLike | Sequence[str | os.PathLike], out_path: str | os.PathLike, *,
                 epochs: int = 30, batch_size: int = 32, lr: float = 1e-3, val_fraction: float = 0.1,
                 patience: int = 5, seed: int = 0, device: str = "auto",
                 resume: bool | str | os.PathLike | None = None, cancel: CancelToken | None = None,
@@ -173,8 +173,9 @@ def train_model(name: str, data_path: str | os.PathLike, out_path: str | os.Path
     Parameters
     ----------
     name : {"unet-seg", "unet-deblend", "cgan", "blend2flux"}
-    data_path : path
-        HDF5 export (``train`` group, or datasets in the root group).
+    data_path : path or sequence of paths
+        HDF5 export (``train`` group, or datasets in the root group); several exports are trained on as
+        one mix (every blend of each read once per epoch; the validation samples drawn from the mix).
     out_path : path
         Weights file to write (``.pt``, with the model card); the checkpoint is ``out_path + ".ckpt"``.
     epochs : int
@@ -241,7 +242,8 @@ def train_model(name: str, data_path: str | os.PathLike, out_path: str | os.Path
         num_threads = integer(num_threads, "num_threads", low=1, high=1024)
     if schedule not in ("cosine", "constant"):
         raise OptionError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
-    check_output(out_path, "out_path", kind="file", inputs=[data_path, init])
+    inputs = [data_path] if isinstance(data_path, (str, os.PathLike)) else list(data_path)
+    check_output(out_path, "out_path", kind="file", inputs=[*inputs, init])
     if Path(out_path).exists():
         try:
             read_weights(out_path)
@@ -274,7 +276,10 @@ def train_model(name: str, data_path: str | os.PathLike, out_path: str | os.Path
                "augment": bool(augment), "schedule": schedule,
                "flux_weight": float(flux_weight) if name in IMAGE_MODELS else None}
     cmd = command if command is not None else " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
-    return _train(name, Path(data_path), Path(out_path), (kwargs, given), options, device, resume, cancel,
+    paths = [Path(data_path)] if isinstance(data_path, (str, os.PathLike)) else [Path(p) for p in data_path]
+    if not paths:
+        raise ValueError("no training data given")
+    return _train(name, paths, Path(out_path), (kwargs, given), options, device, resume, cancel,
                   memory_mb, num_threads, cmd, init_state)
 
 
@@ -311,7 +316,7 @@ def _read_checkpoint(src: Path) -> dict[str, Any]:
     return ck
 
 
-def _train(name: str, data_path: Path, out_path: Path, arch: tuple[dict[str, Any], dict[str, Any]],
+def _train(name: str, data_paths: list[Path], out_path: Path, arch: tuple[dict[str, Any], dict[str, Any]],
            opt: dict[str, Any], device: str, resume: Any, cancel: CancelToken | None, memory_mb: float,
            threads: int | None, cmd: str, init_state: Any = None) -> Job:
     import torch
@@ -319,11 +324,12 @@ def _train(name: str, data_path: Path, out_path: Path, arch: tuple[dict[str, Any
     from .models import PatchDiscriminator, build_model, load_matching_state
     from ..torch_common import pick_device, save_weights
 
-    yield Progress(0, 0, f"{name}: reading {data_path.name}")
-    data = TrainingData(data_path, name, scale=opt["scale"], memory_mb=memory_mb)
+    yield Progress(0, 0, f"{name}: reading {', '.join(p.name for p in data_paths)}")
+    data = open_training_data(data_paths, name, scale=opt["scale"], memory_mb=memory_mb)
     n_val = max(1, int(round(data.n * opt["val_fraction"])))
     if data.n - n_val < 1:
-        raise DataError(f"{data_path}: {data.n} blend(s) are too few to train with a validation split")
+        raise DataError(f"{', '.join(map(str, data_paths))}: {data.n} blend(s) are too few to train with a "
+                        "validation split")
     old_threads = torch.get_num_threads()
     torch.set_num_threads(old_threads if threads is None else int(threads))
     try:
@@ -447,8 +453,10 @@ def _train(name: str, data_path: Path, out_path: Path, arch: tuple[dict[str, Any
         best = next((r for r in res.history if r["epoch"] == res.best_epoch), {})
         res.card = {"architecture": name, "kwargs": kwargs,
                     "normalisation": {"kind": "asinh", "scale": opt["scale"], "sigma": "1.4826 MAD per blend"},
-                    "data_hash": data_hash(data_path), "data_file": data_path.name,
-                    "data_group": data.group, "n_train": int(len(train_idx)), "n_val": int(n_val),
+                    "data_hash": data_hash(data_paths[0]) if len(data_paths) == 1
+                    else [data_hash(p) for p in data_paths],
+                    "data_file": ",".join(p.name for p in data_paths), "data_group": data.group,
+                    "n_train": int(len(train_idx)), "n_val": int(n_val),
                     "options": opt, "metrics": best, "history": res.history, "command": cmd,
                     "device": str(dev), "n_parameters": sum(p.numel() for p in model.parameters()),
                     "init": init_info}

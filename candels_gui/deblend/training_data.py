@@ -12,15 +12,15 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from ..core.errors import DataError
 from .base import flux_region, robust_sigma
 
-__all__ = ["TrainingData", "augment_batch", "epoch_lr", "data_hash", "DEFAULT_KWARGS", "IMAGE_MODELS",
-           "SHARED_BODY"]
+__all__ = ["TrainingData", "MixedTrainingData", "open_training_data", "augment_batch", "epoch_lr", "data_hash",
+           "DEFAULT_KWARGS", "IMAGE_MODELS", "SHARED_BODY"]
 
 
 #: Architecture options used when ``model_kwargs`` is not given.
@@ -37,11 +37,9 @@ IMAGE_MODELS = ("unet-deblend", "cgan")
 def data_hash(path: str | os.PathLike) -> str:
     """sha256 of an export's provenance attributes (``input_hashes``, ``options``, ``seed``, ``splits``),
     or of the whole file when it has none."""
-    import h5py
-
-    h = hashlib.sha256()
     from ..core.store.checks import open_h5
 
+    h = hashlib.sha256()
     with open_h5(path, "training data") as f:
         if "input_hashes" in f.attrs:
             keys = ("input_hashes", "options", "seed", "splits", "label_method")
@@ -103,15 +101,12 @@ class TrainingData:
         return self._mem is not None
 
     def _read(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        import h5py
-
+        from ..core.store.checks import open_h5
         from ..core.store.stamp_library import SplitArrays
         from .models import asinh_normalise
 
         order = np.argsort(idx)
         sidx = np.asarray(idx)[order]
-        from ..core.store.checks import open_h5
-
         with open_h5(self.path, "training data") as f:
             g = f[self.group]
             contiguous = sidx.size and sidx[-1] - sidx[0] == sidx.size - 1
@@ -138,6 +133,68 @@ class TrainingData:
         parts = (tuple(a[idx] for a in self._mem) if self._mem is not None
                  else self._read(np.asarray(idx)))
         return parts if with_flux else parts[:2]
+
+
+class MixedTrainingData:
+    """The samples of several exports as one set: sample ``i`` of the mix is sample ``i - offset[k]`` of
+    export ``k`` (the exports in the order given), so an epoch over the mix reads every blend of every
+    export once.
+
+    Parameters
+    ----------
+    parts : sequence of TrainingData
+        The exports (of one model, one stamp size).
+    """
+
+    def __init__(self, parts: Sequence[TrainingData]) -> None:
+        if not parts:
+            raise DataError("no training data given")
+        shapes = {p.shape for p in parts}
+        if len(shapes) > 1:
+            raise DataError("training exports have different stamp sizes: "
+                            + ", ".join(f"{p.path.name} {p.shape[0]}x{p.shape[1]}" for p in parts))
+        self.parts = list(parts)
+        self.offsets = np.cumsum([0] + [p.n for p in self.parts])
+        self.n, self.shape = int(self.offsets[-1]), self.parts[0].shape
+        self.group = ",".join(p.group for p in self.parts)
+
+    @property
+    def in_memory(self) -> bool:
+        """True when every export's samples are held in memory."""
+        return all(p.in_memory for p in self.parts)
+
+    def source(self, idx: np.ndarray) -> np.ndarray:
+        """Which export each sample of ``idx`` comes from (0-based, in the order given)."""
+        return np.searchsorted(self.offsets, np.asarray(idx), side="right") - 1
+
+    def batch(self, idx: np.ndarray, *, with_flux: bool = False) -> tuple[np.ndarray, ...]:
+        """As :meth:`TrainingData.batch`, the samples ``idx`` of the mix in the order given."""
+        idx = np.asarray(idx)
+        src = self.source(idx)
+        out: list[np.ndarray] | None = None
+        for k in np.unique(src):
+            where = np.flatnonzero(src == k)
+            got = self.parts[k].batch(idx[where] - self.offsets[k], with_flux=with_flux)
+            if out is None:
+                out = [np.empty((len(idx),) + a.shape[1:], a.dtype) for a in got]
+            for dest, a in zip(out, got):
+                dest[where] = a
+        assert out is not None
+        return tuple(out)
+
+
+def open_training_data(paths: str | os.PathLike | Sequence[str | os.PathLike], model: str, *,
+                       scale: float = 1.0, memory_mb: float = 1024) -> TrainingData | MixedTrainingData:
+    """The training samples of one export, or of several as one mix (``memory_mb`` shared among them)."""
+    if isinstance(paths, (str, os.PathLike)):
+        return TrainingData(paths, model, scale=scale, memory_mb=memory_mb)
+    paths = list(paths)
+    if len(paths) == 1:
+        return TrainingData(paths[0], model, scale=scale, memory_mb=memory_mb)
+    if len({Path(p).resolve() for p in paths}) < len(paths):
+        raise DataError("the same training export is given twice: " + ", ".join(map(str, paths)))
+    return MixedTrainingData([TrainingData(p, model, scale=scale, memory_mb=memory_mb / len(paths))
+                              for p in paths])
 
 
 def epoch_lr(lr: float, epoch: int, epochs: int, schedule: str = "cosine") -> float:

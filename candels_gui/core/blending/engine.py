@@ -272,13 +272,14 @@ class BlendEngine:
         for b, spec in enumerate(specs):
             g1 = self.cleaned(spec.id1, spec.seed)
             g2 = self.cleaned(spec.id2, spec.seed)
-            out.isolated[b, 0] = g1.image
+            iso = out.isolated[b]
+            iso[0] = g1.image
             out.masks[b, 0] = g1.footprint
             if spec.is_integer_shift:
-                out.flux_out_frac[b] = self._shift_integer(g2, spec, out.isolated[b, 1], out.masks[b, 1])
+                out.flux_out_frac[b] = self._shift_integer(g2, spec, iso[1], out.masks[b, 1])
             else:
-                out.flux_out_frac[b] = self._warp(g2, spec, out.isolated[b, 1], out.masks[b, 1])
-            np.add(out.isolated[b, 0], out.isolated[b, 1], out=out.images[b])
+                out.flux_out_frac[b] = self._warp(g2, spec, iso[1], out.masks[b, 1])
+            np.add(g1.image, iso[1], out=out.images[b])   # g1.image is still in cache; iso[0] may not be
         return out
 
     def flux_out_fractions(self, specs: Sequence[BlendSpec]) -> np.ndarray:

@@ -30,7 +30,6 @@ in the npy folder, ``FILE.manifest.json`` beside an HDF5/FITS file (or ``manifes
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence

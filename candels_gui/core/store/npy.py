@@ -17,7 +17,6 @@ Arrays are written into pre-sized ``.npy`` files (:func:`numpy.lib.format.open_m
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence

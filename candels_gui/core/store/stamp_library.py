@@ -24,7 +24,7 @@ import h5py
 import numpy as np
 from astropy.table import Table
 
-from ..blending.engine import BlendEngine, BlendSpec
+from ..blending.engine import BlendBatch, BlendEngine
 from ..errors import DataError, ExportError, one_line
 from ..data.readers_common import check_stamp_pixels
 from ..data.stampset import STANDARD_COLUMNS, StampSet
@@ -181,12 +181,13 @@ class SplitArrays:
     def __len__(self) -> int:
         return self.n
 
-    def read(self, sel: slice | np.ndarray, *, isolated: bool = True
+    def read(self, sel: slice | np.ndarray, *, isolated: bool = True, out: BlendBatch | None = None
              ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
         """Blends ``sel`` (a slice, or increasing indices): ``(images, isolated, masks)``.
 
         ``images`` (B,H,W) float32, ``isolated`` (B,2,H,W) float32 (``None`` when not asked for and
-        stored), ``masks`` (B,2,H,W) bool.
+        stored), ``masks`` (B,2,H,W) bool. A compact export renders into ``out`` when given (a
+        :class:`BlendBatch` holding at least B blends; the arrays returned are views of it).
         """
         g = self.group
         start = sel.start or 0 if isinstance(sel, slice) else int(np.min(sel)) if len(sel) else 0
@@ -194,7 +195,7 @@ class SplitArrays:
             specs = parse_specs(g["specs"][sel], f"{self.where}/specs", start=start)
             check_spec_offsets(specs, self.shape, f"{self.where}/specs", start=start)
             try:
-                batch = self.engine.render_batch(specs)
+                batch = self.engine.render_batch(specs, out=out)
             except KeyError as exc:
                 raise ExportError(f"{self.where}/specs: {one_line(exc.args[0] if exc.args else exc, 200)}") from None
             images, iso, masks = batch.images, batch.isolated, batch.masks
