@@ -19,7 +19,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import os  # noqa: E402
 
 # HOSTILE_PYTHONPATH: run the corpus against another copy of the package (e.g. the code before a change)
-sys.path.insert(1, os.environ.get("HOSTILE_PYTHONPATH", str(Path(__file__).resolve().parents[2])))
+CODE = Path(os.environ.get("HOSTILE_PYTHONPATH", str(Path(__file__).resolve().parents[2]))).resolve()
+if not (CODE / "candels_gui" / "__init__.py").is_file():
+    sys.exit(f"run_corpus: no candels_gui package in {CODE} (HOSTILE_PYTHONPATH)")
+sys.path.insert(1, str(CODE))
 
 from hostile.build_corpus import build  # noqa: E402
 from hostile.harness import OUTCOMES, run_case, summarise  # noqa: E402
@@ -36,6 +39,12 @@ def main() -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ.setdefault("MPLBACKEND", "Agg")
     import torch  # noqa: F401  (imported once, as the test run does)
+
+    import candels_gui
+
+    if Path(candels_gui.__file__).resolve().parent != CODE / "candels_gui":
+        sys.exit(f"run_corpus: imported {candels_gui.__file__}, not the package in {CODE}")
+    print(f"code under test: {CODE}", file=sys.stderr)
 
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="candels-gui-hostile-"))
     t0 = time.perf_counter()
