@@ -12,20 +12,30 @@ at least ``architecture`` (the registry name of the network) and ``kwargs`` (its
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import os
 from pathlib import Path
 from typing import Any
 
-from .core.errors import DataError
+from .core.atomic import remove_stale_temps, temp_path
+from .core.errors import DataError, DeviceError, NonFiniteError, TrainingError, WeightsError, one_line
 
-__all__ = ["CARD_VERSION", "pick_device", "device_label", "weights_path", "save_weights", "read_weights"]
+__all__ = ["CARD_VERSION", "pick_device", "device_label", "weights_path", "save_weights", "read_weights",
+           "check_card"]
 
 #: Version of the model card this program writes (and the newest it reads).
 CARD_VERSION = 1
 
 
 def pick_device(device: str = "auto") -> Any:
-    """``torch.device``: ``"auto"`` = CUDA, then MPS, then CPU; anything else is passed to torch.
+    """``torch.device``: ``"auto"`` = CUDA, then MPS, then CPU; anything else must name a device this
+    machine has.
+
+    Raises
+    ------
+    DeviceError
+        For a name torch does not know, or a device that is absent (``cuda`` on a machine without a CUDA
+        GPU or with a CPU-only torch, ``cuda:7`` with fewer GPUs, ``mps`` off Apple silicon).
 
     Examples
     --------
@@ -34,14 +44,33 @@ def pick_device(device: str = "auto") -> Any:
     """
     import torch
 
-    if device != "auto":
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if not isinstance(device, str) or not device.strip():
+        raise DeviceError(f"--device: empty device name; use auto, cpu, cuda, cuda:N or mps")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise DeviceError(f"--device {device!r}: not a torch device; use auto, cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError(f"--device {device}: this machine has no usable CUDA GPU (torch "
+                              f"{torch.__version__}); use --device cpu or auto")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise DeviceError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here "
+                              f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})")
+    elif dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise DeviceError(f"--device {device}: MPS (Apple silicon) is not available here; use cpu or auto")
+    elif dev.type != "cpu":
+        raise DeviceError(f"--device {device}: device type {dev.type!r} is not supported; use auto, cpu, cuda or mps")
+    return dev
 
 
 def device_label(device: Any) -> str:
@@ -62,42 +91,120 @@ def weights_path(name: str) -> Path:
 
 
 def save_weights(path: str | os.PathLike, model: Any, card: dict[str, Any]) -> Path:
-    """Write ``{"state_dict", "card"}`` to ``path`` atomically (temporary name, then rename)."""
+    """Write ``{"state_dict", "card"}`` to ``path`` atomically: a temporary file, read back and checked
+    (:func:`read_weights`: loadable, finite), then renamed over ``path``.
+
+    Raises
+    ------
+    TrainingError
+        When the weights are not all finite (a diverged training): nothing is written.
+    """
     import torch
 
     path = Path(path)
     card = {"format_version": CARD_VERSION, "torch_version": str(torch.__version__),
             "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **card}
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    tmp = path.with_name(path.name + ".tmp")
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise TrainingError(f"the weights hold NaN or infinite values ({len(bad)} tensor(s), e.g. {bad[0]}): "
+                            f"training diverged; nothing was written to {path} (try a lower --lr)")
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": state, "card": card}, tmp)
-    os.replace(tmp, path)
+    remove_stale_temps(path.parent)
+    tmp = temp_path(path)
+    try:
+        torch.save({"state_dict": state, "card": card}, tmp)
+        read_weights(tmp)  # what is about to replace `path` loads back and is finite
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
+
+
+def check_card(card: Any, source: str | os.PathLike) -> dict[str, Any]:
+    """Check a model card against its schema; returns it as a dict.
+
+    ``architecture`` text; ``kwargs`` an object of text keys to whole numbers (1 to 4096), true/false or
+    finite numbers; ``normalisation`` an object with ``kind`` "asinh" and a finite ``scale`` > 0;
+    ``format_version`` a whole number no newer than :data:`CARD_VERSION`.
+
+    Raises
+    ------
+    WeightsError
+        Naming the field and what was expected.
+    """
+    if not isinstance(card, dict):
+        raise WeightsError(f"{source}: the model card is a {type(card).__name__}, expected an object")
+    version = card.get("format_version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise WeightsError(f"{source}: model card 'format_version' is {version!r}, expected a whole number")
+    if version > CARD_VERSION:
+        raise WeightsError(f"{source}: model card version {version} is newer than this program reads "
+                           f"({CARD_VERSION}); update candels-gui")
+    arch = card.get("architecture")
+    if not isinstance(arch, str) or not arch:
+        raise WeightsError(f"{source}: model card 'architecture' is {arch!r}, expected a model name")
+    kwargs = card.get("kwargs", {})
+    if not isinstance(kwargs, dict):
+        raise WeightsError(f"{source}: model card 'kwargs' is {kwargs!r}, expected an object")
+    for key, value in kwargs.items():
+        ok = isinstance(key, str) and (
+            isinstance(value, bool) or (isinstance(value, int) and 1 <= value <= 4096)
+            or (isinstance(value, float) and math.isfinite(value)))
+        if not ok:
+            raise WeightsError(f"{source}: model card 'kwargs' {key!r} is {value!r}, expected a whole number "
+                               f"from 1 to 4096 or true/false")
+    norm = card.get("normalisation", {"kind": "asinh", "scale": 1.0})
+    if not isinstance(norm, dict) or norm.get("kind", "asinh") != "asinh":
+        raise WeightsError(f"{source}: model card 'normalisation' is {norm!r}, expected {{'kind': 'asinh', "
+                           f"'scale': number}}")
+    scale = norm.get("scale", 1.0)
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (math.isfinite(scale) and scale > 0):
+        raise WeightsError(f"{source}: model card normalisation scale is {scale!r}, expected a finite number > 0")
+    return dict(card)
 
 
 def read_weights(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any]]:
     """Read a weights file without building a network: returns ``(state_dict, card)``.
 
-    Loaded with ``weights_only=True`` (no code in the file runs).
+    Loaded with ``weights_only=True`` (no code in the file runs); the card is checked against its schema
+    (:func:`check_card`) and every tensor must be finite.
 
     Raises
     ------
-    DataError
-        When the file cannot be read or is not a candels-gui weights file, or its card is newer than this
-        program reads.
+    WeightsError
+        When the file cannot be read or is not a candels-gui weights file, its card is not valid or newer
+        than this program reads, or its tensors are not finite.
     """
+    import pickle
+
     import torch
 
     path = Path(path)
+    if path.is_dir():
+        raise WeightsError(f"{path}: is a folder, not a weights file")
+    if not path.is_file():
+        raise WeightsError(f"{path}: no such weights file")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as exc:
-        raise DataError(f"{path}: cannot read torch weights ({exc})") from exc
+    except pickle.UnpicklingError as exc:
+        if "Unsupported global" in str(exc) or "GLOBAL" in str(exc):
+            raise WeightsError(f"{path}: holds Python objects other than tensors (a pickled model or code); "
+                               f"refused, since loading it could run code: save a state_dict instead") from None
+        raise WeightsError(f"{path}: not a torch weights file (corrupt, truncated or another format)") from None
+    except Exception as exc:  # noqa: BLE001 - torch.load raises many kinds on foreign or broken files
+        raise WeightsError(f"{path}: not a readable torch weights file ({type(exc).__name__}: "
+                           f"{one_line(exc, 160)})") from None
     if not isinstance(blob, dict) or "state_dict" not in blob or "card" not in blob:
-        raise DataError(f"{path}: not a candels-gui weights file (needs 'state_dict' and 'card')")
-    card = dict(blob["card"])
-    if int(card.get("format_version", 0)) > CARD_VERSION:
-        raise DataError(f"{path}: model card version {card['format_version']} is newer than this "
-                        f"program reads ({CARD_VERSION})")
-    return blob["state_dict"], card
+        raise WeightsError(f"{path}: not a candels-gui weights file (needs 'state_dict' and 'card'; "
+                           f"found {sorted(map(str, blob))[:6] if isinstance(blob, dict) else type(blob).__name__})")
+    card = check_card(blob["card"], path)
+    state = blob["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in state.items()):
+        raise WeightsError(f"{path}: 'state_dict' is not a mapping of names to tensors")
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise NonFiniteError(f"{path}: weights hold NaN or infinite values ({len(bad)} tensor(s), e.g. "
+                             f"{bad[0]}): a diverged training; retrain or use other weights")
+    return state, card

@@ -93,11 +93,12 @@ def test_bad_input_is_a_clear_error_not_a_traceback(tmp_path, capsys):
     assert "produce" in capsys.readouterr().err
 
 
-def test_refuses_to_overwrite_without_force(tmp_path):
+def test_refuses_to_overwrite_without_force(tmp_path, capsys):
     out = tmp_path / "o"
     assert main(["produce", "-n", "5", "-o", str(out)]) == 0
-    with pytest.raises(SystemExit, match="--force"):
-        main(["produce", "-n", "5", "-o", str(out)])
+    capsys.readouterr()
+    assert main(["produce", "-n", "5", "-o", str(out)]) == 2
+    assert "--force" in capsys.readouterr().err
     assert main(["produce", "-n", "5", "-o", str(out), "--force"]) == 0
 
 

@@ -43,6 +43,8 @@ def dialogs(monkeypatch):
 
     def question(parent, title, text, *args, **kwargs):
         seen["question"].append((title, text))
+        if "outside" in title:  # the session's data lies outside its folder: the user confirms the path
+            return Btn.Yes
         return answers["recover"] if "Recover" in title else answers["close"]
 
     monkeypatch.setattr(QMessageBox, "question", staticmethod(question))

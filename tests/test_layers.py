@@ -19,7 +19,7 @@ CORE_ALLOWED = {
     "measure": {"blending", "data"},
     "display": set(),
 }
-CORE_ROOT_MODULES = {"errors", "jobs", "rng", "parallel"}
+CORE_ROOT_MODULES = {"errors", "jobs", "rng", "parallel", "atomic", "validate"}
 
 
 def _modules_after(code: str) -> set[str]:

@@ -3,14 +3,19 @@
 ``candels-gui [PATH]`` opens the app (default: the bundled sample data). Subcommands follow
 candels-blender's names and defaults (``produce``, ``concatenate``, ``convert``) plus ``download``,
 ``make-sample-data``, ``bench`` and ``screenshot``. Long work shows a progress bar; Ctrl-C stops it
-cleanly and leaves no partial output.
+cleanly and leaves no partial output; so does SIGTERM. Bad input of any kind ends in a one-line
+error (``candels-gui CMD: error: ...``, exit status 2), never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
-from typing import Callable, Sequence
+import threading
+import warnings
+from typing import Callable, Iterator, NoReturn, Sequence
 
 from . import blends, data, models, tools
 from .common import default_data
@@ -22,9 +27,21 @@ ADDERS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     *blends.ADDERS, *data.ADDERS, *models.ADDERS, *tools.ADDERS)
 
 
+class UsageError(SystemExit):
+    """A command line argparse refused (exit status 2); :func:`main` returns 2 for it."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``candels-gui CMD: error: ... (see 'candels-gui CMD -h')``."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {message} (see '{self.prog} -h')\n")
+        raise UsageError(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``candels-gui`` argument parser (subcommands only; a bare PATH opens the app)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="candels-gui",
         description="Blended-galaxy training sets from real stamps, and deblender comparison. "
                     "'candels-gui [PATH]' opens the app on PATH (default: bundled sample data).")
@@ -35,13 +52,39 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _open_app(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="candels-gui", description="Open the app on PATH.")
+    p = _Parser(prog="candels-gui", description="Open the app on PATH.")
     p.add_argument("path", nargs="?", default=None, help="data folder or file (default: sample data)")
     p.add_argument("--session", default=None, help="session file to open")
     args = p.parse_args(argv)
     from ..gui.launch import run_app
 
     return run_app(args.path or default_data(), session=args.session)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, a batch system's time limit) and SIGHUP (the terminal closed) stop the command as
+    Ctrl-C does: the work is cancelled cleanly and no partial output is left."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:  # noqa: ARG001
+        raise KeyboardInterrupt()
+
+    signals = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])  # kill; terminal closed
+    old = {sig: signal.signal(sig, handler) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
+
+
+def _os_error_text(exc: OSError) -> str:
+    where = exc.filename if exc.filename is not None else ""
+    text = exc.strerror or str(exc)
+    return f"{where}: {text}" if where else text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,11 +94,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
     if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help")):
         return _open_app(argv)
-    args = parser.parse_args(argv)
-    from ..core.errors import Cancelled, DataError
-
     try:
-        return int(args.func(args) or 0)
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        return int(exc.code)
+    from ..core.errors import Cancelled, DataError, DataWarning, one_line
+
+    def show_warning(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001, ARG001
+        print(f"candels-gui {args.command}: warning: {one_line(message)}", file=sys.stderr)
+
+    prefix = f"candels-gui {args.command}: error:"
+    try:
+        with _sigterm_as_interrupt(), warnings.catch_warnings():
+            warnings.simplefilter("always", DataWarning)
+            warnings.showwarning = show_warning
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("\nInterrupted: no partial output was left.", file=sys.stderr)
         return 130
@@ -63,5 +116,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("Cancelled: no partial output was left.", file=sys.stderr)
         return 130
     except (DataError, FileNotFoundError, ValueError, KeyError) as exc:
-        print(f"candels-gui {args.command}: error: {exc}", file=sys.stderr)
+        text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"{prefix} {one_line(text, 1000)}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"{prefix} out of memory; ask for less (fewer blends, a smaller --batch_size)", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the environment: disk full, permission denied, a file where a folder is needed
+        print(f"{prefix} {one_line(_os_error_text(exc), 1000)}", file=sys.stderr)
         return 2

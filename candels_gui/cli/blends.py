@@ -4,42 +4,43 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
-from .common import LABEL_CHOICES, add_scheduler_options, default_data, scheduler_client
+from .common import LABEL_CHOICES, add_scheduler_options, default_data, number, scheduler_client, seed, whole
 
 def _add_produce(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("produce", help="make blends (candels-blender's produce, same options and defaults)",
                        description="Produce stamps of blended galaxies with their masks, isolated images and "
                                    "a catalogue, split into train and test by galaxy.")
-    p.add_argument("-n", "--n_blends", type=int, default=100, help="number of blends to produce (default 100)")
-    p.add_argument("--mag_low", type=float, default=0.0, help="lowest galaxy magnitude, strict (default 0)")
-    p.add_argument("--mag_high", type=float, default=100.0, help="highest galaxy magnitude, strict (default 100)")
-    p.add_argument("--mag_diff", type=float, default=2.0, help="top magnitude difference between galaxies (2)")
-    p.add_argument("--rad_diff", type=float, default=4.0,
+    p.add_argument("-n", "--n_blends", type=whole(low=1), default=100, help="number of blends to produce (default 100)")
+    p.add_argument("--mag_low", type=number(), default=0.0, help="lowest galaxy magnitude, strict (default 0)")
+    p.add_argument("--mag_high", type=number(), default=100.0, help="highest galaxy magnitude, strict (default 100)")
+    p.add_argument("--mag_diff", type=number(low=0, low_open=True), default=2.0, help="top magnitude difference between galaxies (2)")
+    p.add_argument("--rad_diff", type=number(low=0, low_open=True), default=4.0,
                    help="top distance between galaxies as a multiple of the smaller radius (4)")
-    p.add_argument("-t", "--test_ratio", type=float, default=0.2,
+    p.add_argument("-t", "--test_ratio", type=number(low=0, high=1, high_open=True), default=0.2,
                    help="fraction of the galaxies used only for the test set (0.2)")
     p.add_argument("-e", "--excluded_type", action="append", default=[], choices=("irr", "disk", "sph", "sphd"),
                    help="excluded galaxy type (repeatable)")
     p.add_argument("-d", "--datapath", default=None,
                    help="input data: candels-blender folder, FITS stamps or a GalSim real-galaxy catalog "
                         "(default: the bundled sample data)")
-    p.add_argument("-s", "--seed", type=int, default=42, help="random seed (42)")
+    p.add_argument("-s", "--seed", type=seed, default=42, help="random seed (42)")
     p.add_argument("-o", "--output", default=None,
                    help="output folder (default: output-s_SEED-n_N, as candels-blender)")
     g = p.add_argument_group("options candels-blender lacked")
-    g.add_argument("--radius_min", type=float, default=None, help="smallest half-light radius, px")
-    g.add_argument("--radius_max", type=float, default=None, help="largest half-light radius, px")
-    g.add_argument("--z_min", type=float, default=None, help="lowest redshift")
-    g.add_argument("--z_max", type=float, default=None, help="highest redshift")
-    g.add_argument("--max_separation", type=float, default=None, help="separation cap, px (half the stamp)")
+    g.add_argument("--radius_min", type=number(low=0), default=None, help="smallest half-light radius, px")
+    g.add_argument("--radius_max", type=number(low=0), default=None, help="largest half-light radius, px")
+    g.add_argument("--z_min", type=number(), default=None, help="lowest redshift")
+    g.add_argument("--z_max", type=number(), default=None, help="highest redshift")
+    g.add_argument("--max_separation", type=number(low=0, low_open=True), default=None, help="separation cap, px (half the stamp)")
     g.add_argument("--uniform_area", action="store_true", help="separation uniform in area, not in a square")
     g.add_argument("--subpixel", action="store_true", help="sub-pixel offsets (implies --uniform_area)")
     g.add_argument("--rotate", action="store_true", help="random rotation of galaxy 2")
     g.add_argument("--flip", action="store_true", help="random left-right flip of galaxy 2")
-    g.add_argument("--flux_ratio", type=float, nargs=2, metavar=("LOW", "HIGH"), default=None,
+    g.add_argument("--flux_ratio", type=number(low=1e-6, high=1e6), nargs=2, metavar=("LOW", "HIGH"), default=None,
                    help="range of galaxy 2's flux scale, drawn log-uniformly")
     g.add_argument("--allow_self", action="store_true", help="allow a galaxy to be blended with itself")
     g.add_argument("--noise_model", choices=("clipped", "candels-blender"), default="clipped",
@@ -50,7 +51,10 @@ def _add_produce(sub: argparse._SubParsersAction) -> None:
                         "concatenate, train, evaluate and deblend render the arrays on read, bit-identically "
                         "(~300 bytes per blend plus the stamps). arrays: also write every blend's images "
                         "and masks (224 kB per 128 px blend) for tools that read blends.h5 directly")
-    g.add_argument("--batch_size", type=int, default=256, help="blends per chunk (bounds memory)")
+    g.add_argument("--batch_size", type=whole(low=1, high=1_000_000), default=256, help="blends per chunk (bounds memory)")
+    g.add_argument("--nan_policy", choices=("error", "replace"), default="error",
+                   help="NaN or infinite pixels in the input: refuse the data (default), or replace them by the "
+                        "stamp's background, said in a warning")
     g.add_argument("--force", action="store_true", help="replace an existing output folder's files")
     g.add_argument("--format", choices=("hdf5", "zarr"), default="hdf5", dest="store_format",
                    help="hdf5 (default): blends.h5; zarr: blends.zarr, a Zarr store whose chunks the workers of "
@@ -66,20 +70,37 @@ def _cmd_produce(args: argparse.Namespace) -> int:
     from ..core.jobs import run_with_progress
     from ..core.store.produce import ProduceOptions, produce
     from ..core.blending.sampling import SamplingRules
+    from ..core.atomic import remove_stale_temps
     from ..core.data.load import load_stampset
+    from ..core.errors import DataWarning, OptionError, OutputError
+    from ..core.store.produce import check_produce_size
+    from ..core.validate import check_output
 
     datapath = args.datapath or default_data()
+    _check_ranges(args)
     zarr = args.store_format == "zarr"
     storage = args.storage or ("arrays" if zarr else "compact")
     if zarr and storage != "arrays":
-        raise ValueError("--format zarr stores every blend's arrays: drop --storage compact (or use --format hdf5)")
+        raise OptionError("--format zarr stores every blend's arrays: drop --storage compact (or use --format hdf5)")
     if args.resume and not zarr:
-        raise ValueError("--resume continues an unfinished Zarr store: give --format zarr")
+        raise OptionError("--resume continues an unfinished Zarr store: give --format zarr")
     remote = "://" in str(args.output or "") and not str(args.output).startswith("file://")
-    out: Any = args.output if remote else Path(args.output or f"output-s_{args.seed}-n_{args.n_blends}")
-    if not remote and out.exists() and any(out.iterdir()) and not (args.force or args.resume):
-        raise SystemExit(f"candels-gui produce: {out} exists and is not empty; use --force to replace it")
-    stamps = load_stampset(datapath)
+    out: Any = args.output if remote else Path(args.output if args.output is not None
+                                               else f"output-s_{args.seed}-n_{args.n_blends}")
+    if not remote:
+        check_output(args.output if args.output is not None else out, "-o", kind="folder", inputs=[datapath])
+        if out.is_dir():
+            remove_stale_temps(out, force=args.force)  # left by a run that was killed (kill -9, power loss)
+            if any(out.iterdir()) and not (args.force or args.resume):
+                raise OutputError(f"-o {out}: exists and is not empty; use --force to replace its files")
+        check_produce_size(args.n_blends, out, storage=storage, stamp_size=None)
+    stamps = load_stampset(datapath, nan_policy=args.nan_policy)
+    if stamps.meta.get("nonfinite_replaced"):
+        warnings.warn(DataWarning(f"{stamps.meta['nonfinite_replaced']} NaN/inf pixel(s) of {datapath} replaced by "
+                                  f"the background (--nan_policy replace)"))
+    if not remote:
+        check_produce_size(args.n_blends, out, storage=storage, stamp_size=stamps.stamp_shape)
+    _check_batch_memory(args.batch_size, stamps.stamp_shape)
     options = ProduceOptions(
         n_blends=args.n_blends, test_ratio=args.test_ratio, seed=args.seed,
         catalog_filter=CatalogFilter(mag_low=args.mag_low, mag_high=args.mag_high,
@@ -117,6 +138,30 @@ def _cmd_produce(args: argparse.Namespace) -> int:
             raise
     print(f"Blends stored in {out}")
     return 0
+
+
+def _check_batch_memory(batch_size: int, shape: tuple[int, int]) -> None:
+    """A batch (blend, two isolated images, two masks and the engine's work arrays, ~8 float32 images per
+    blend) must fit in half this machine's memory."""
+    from ..core.errors import OptionError
+    from ..core.validate import available_memory, format_bytes
+
+    need = batch_size * shape[0] * shape[1] * 4 * 8
+    mem = available_memory()
+    if mem is not None and need > mem / 2:
+        raise OptionError(f"--batch_size {batch_size}: a batch of {shape[0]}x{shape[1]} blends needs about "
+                          f"{format_bytes(need)}, more than half this machine's {format_bytes(mem)}; use a smaller one")
+
+
+def _check_ranges(args: argparse.Namespace) -> None:
+    """Bounds that come in pairs: low below high."""
+    from ..core.validate import ordered
+
+    ordered(args.mag_low, args.mag_high, "--mag_low", "--mag_high", strict=True)
+    ordered(args.radius_min, args.radius_max, "--radius_min", "--radius_max")
+    ordered(args.z_min, args.z_max, "--z_min", "--z_max")
+    if args.flux_ratio:
+        ordered(args.flux_ratio[0], args.flux_ratio[1], "--flux_ratio LOW", "HIGH")
 
 
 def _add_concatenate(sub: argparse._SubParsersAction) -> None:
@@ -161,7 +206,7 @@ def _cmd_concatenate(args: argparse.Namespace) -> int:
 def _add_convert(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("convert", help="flux arrays from the blend catalogues (candels-blender's convert)")
     p.add_argument("-d", "--image_dir", required=True, help="output folder of candels-gui produce")
-    p.add_argument("--zeropoint", type=float, default=25.96, help="magnitude zeropoint (25.96)")
+    p.add_argument("--zeropoint", type=number(low=-100, high=100), default=25.96, help="magnitude zeropoint (25.96)")
     p.set_defaults(func=_cmd_convert)
 
 

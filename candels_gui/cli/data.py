@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .common import seed, whole
+
 
 def _add_download(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("download", help="download the public CANDELS stamp set (Zenodo 2604740)")
@@ -16,7 +18,9 @@ def _add_download(sub: argparse._SubParsersAction) -> None:
 def _cmd_download(args: argparse.Namespace) -> int:
     from ..core.data.download import download_dataset
     from ..core.jobs import run_with_progress
+    from ..core.validate import check_output
 
+    check_output(args.output_dir, "-o", kind="folder")
     out = run_with_progress(download_dataset(args.output_dir, base_url=args.base_url,
                                              keep_archive=args.keep_archive), "downloading", unit="B")
     print(f"Data in {out}")
@@ -26,14 +30,19 @@ def _cmd_download(args: argparse.Namespace) -> int:
 def _add_sample(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("make-sample-data", help="regenerate the bundled synthetic CANDELS-like sample set")
     p.add_argument("-o", "--output", default="sample_data", help="output folder (sample_data)")
-    p.add_argument("-n", "--n_stamps", type=int, default=150, help="number of stamps (150)")
-    p.add_argument("-s", "--seed", type=int, default=2604740, help="random seed (2604740)")
+    p.add_argument("-n", "--n_stamps", type=whole(low=1, high=1_000_000), default=150,
+                   help="number of stamps (150)")
+    p.add_argument("-s", "--seed", type=seed, default=2604740, help="random seed (2604740)")
     p.set_defaults(func=_cmd_sample)
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
     from ..core.data.samplegen import generate_sample_data
+    from ..core.validate import check_fits_on_disk, check_output
 
+    check_output(args.output, "-o", kind="folder")
+    check_fits_on_disk(args.output, args.n_stamps * (128 * 128 * 8 + 200), "-n",
+                       f"{args.n_stamps:,} stamps of 128x128")
     out = generate_sample_data(args.output, n_stamps=args.n_stamps, seed=args.seed)
     print(f"Sample data written to {out}")
     return 0

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .common import add_scheduler_options, scheduler_client
+from ..core.errors import OptionError
+from .common import add_scheduler_options, number, scheduler_client, seed, whole
 
 
 def _add_deblend(sub: argparse._SubParsersAction) -> None:
@@ -19,7 +20,7 @@ def _add_deblend(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", help="export or produce output (folder, HDF5 or FITS)")
     p.add_argument("--split", default=None, help="split to read (train/test; default: test when present)")
     p.add_argument("--weights", default=None, help="weights file for a torch model (default: shipped)")
-    p.add_argument("--batch_size", type=int, default=32, help="blends per batch (32)")
+    p.add_argument("--batch_size", type=whole(low=1, high=4096), default=32, help="blends per batch (32)")
     p.add_argument("-o", "--output", help="HDF5 file for the results")
     p.add_argument("--format", choices=("hdf5", "zarr"), default="hdf5", dest="store_format",
                    help="hdf5 (default): one results file; zarr: a Zarr store (-o RESULTS.zarr) whose partitions the "
@@ -41,18 +42,30 @@ def _cmd_deblend(args: argparse.Namespace) -> int:
         print(f"\nThe torch models also run as NAME{TTA_SUFFIX} (e.g. unet-seg{TTA_SUFFIX}): outputs averaged over "
               "the 8 turns and flips of each blend, 8 times slower.")
         return 0
-    if not (args.model and args.data and args.output):
-        raise ValueError("deblend needs --model, --data and -o (or --list)")
-    from ..core.store.export import export_splits, read_export
+    missing = [opt for opt, v in (("--model", args.model), ("--data", args.data), ("-o", args.output)) if not v]
+    if missing:
+        raise OptionError(f"deblend needs --model, --data and -o (or --list); missing {', '.join(missing)}")
+    from ..core.errors import OptionError as _OptionError
     from ..core.jobs import run_with_progress
+    from ..core.store.export import export_splits, read_export
+    from ..core.validate import check_output
+    from ..deblend import available as names
+    from ..deblend.base import TTA_SUFFIX as _TTA
     from ..deblend.results_io import write_results
 
+    if args.model not in names() and not (args.model.endswith(_TTA) and args.model[:-len(_TTA)] in names()):
+        raise _OptionError(f"--model {args.model!r}: no such deblender; see 'candels-gui deblend --list'")
+    check_output(args.output, "-o", kind="folder" if args.store_format == "zarr" else "file",
+                 inputs=_export_files(args.data))
+    base_name = args.model[:-len(_TTA)] if args.model.endswith(_TTA) else args.model
+    if args.weights and base_name not in ("unet-seg", "unet-deblend", "cgan", "blend2flux"):
+        raise _OptionError(f"--weights: {args.model} is not a torch model; it takes no weights file")
     splits = export_splits(args.data)
     split = args.split or ("test" if "test" in splits else splits[0])
     if args.scheduler or args.store_format == "zarr":
         return _deblend_on_dask(args, split)
     if args.resume:
-        raise ValueError("--resume continues an unfinished Zarr results store: give --format zarr")
+        raise OptionError("--resume continues an unfinished Zarr results store: give --format zarr")
     deblender = get(args.model, **({"weights": args.weights} if args.weights else {}))
     data = read_export(args.data, split=split)
     results = run_with_progress(deblender.iter_run(data.images, batch_size=args.batch_size),
@@ -97,6 +110,14 @@ def _deblend_on_dask(args: argparse.Namespace, split: str | None) -> int:
     device = results[0].device if results else "?"
     print(f"{len(results)} blends deblended by {args.model} ({device}, {where}) -> {out}")
     return 0
+def _export_files(data: str | None) -> list[Path]:
+    """The files an export is read from (a folder's files and the folder, or a file and its manifest)."""
+    if not data:
+        return []
+    p = Path(data)
+    if p.is_dir():
+        return [p, *(q for q in p.iterdir() if q.is_file())]
+    return [p, p.with_name(p.name + ".manifest.json"), p.parent / "manifest.json"]
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
@@ -108,27 +129,28 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                         "repeated) are trained on as one mix, every blend of each read once per epoch (e.g. blends "
                         "of real galaxies beside generated ones)")
     p.add_argument("-o", "--output", default=None, help="weights file (default: resources/models/MODEL.pt)")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch_size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--val_fraction", type=float, default=0.1)
-    p.add_argument("--patience", type=int, default=5, help="early-stopping patience in epochs")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=whole(low=1, high=100_000), default=30)
+    p.add_argument("--batch_size", type=whole(low=1, high=4096), default=32)
+    p.add_argument("--lr", type=number(low=0, high=10), default=1e-3,
+                   help="Adam learning rate, 0 to 10 (0.001; 0 keeps the starting weights, a measuring run)")
+    p.add_argument("--val_fraction", type=number(low=0, high=1, low_open=True, high_open=True), default=0.1)
+    p.add_argument("--patience", type=whole(low=1), default=5, help="early-stopping patience in epochs")
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT.ckpt")
-    p.add_argument("--memory_mb", type=float, default=1024,
+    p.add_argument("--memory_mb", type=number(low=0), default=1024,
                    help="hold the training data in memory up to this size, else read batches from the file")
-    p.add_argument("--threads", type=int, default=None, metavar="N",
+    p.add_argument("--threads", type=whole(low=1, high=1024), default=None, metavar="N",
                    help="CPU threads for torch (default: one per core; 1 lets two trainings share two cores)")
-    p.add_argument("--base", type=int, default=None, metavar="N",
+    p.add_argument("--base", type=whole(low=1, high=512), default=None, metavar="N",
                    help="width (channels) of the network's first stage, doubled at each stage below (default: "
                         "unet-seg, unet-deblend, blend2flux 16; cgan 32; with --init or --resume: theirs)")
-    p.add_argument("--depth", type=int, default=None, metavar="N",
+    p.add_argument("--depth", type=whole(low=1, high=6), default=None, metavar="N",
                    help="number of down-sampling stages (default: unet-seg, unet-deblend 3; cgan, blend2flux 4; "
                         "with --init or --resume: theirs)")
     p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine",
                    help="learning rate over the epochs: cosine decay from --lr to 5%% of it (default), or constant")
-    p.add_argument("--flux_weight", type=float, default=1.0,
+    p.add_argument("--flux_weight", type=number(low=0), default=1.0,
                    help="unet-deblend, cgan: weight of the loss term on each predicted image's total flux (1; 0: off)")
     p.add_argument("--init", default=None, metavar="WEIGHTS.pt",
                    help="start from these weights (fine-tuning: a new run, recorded in the model card); "
@@ -158,7 +180,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from ..deblend.torch_deblender import weights_path
     from ..deblend.training import train_model
 
+    from ..core.validate import check_output
+
     out = args.output or weights_path(args.model)
+    check_output(out, "-o", kind="file", inputs=[*args.data, args.init])
     command = "candels-gui " + " ".join(sys.argv[1:])
     arch = {k: v for k, v in (("base", args.base), ("depth", args.depth)) if v is not None}
     if args.threads is not None and args.threads < 1:
@@ -193,10 +218,10 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                         "row named after the file (wide.pt: 'wide'; wide.pt+tta: 'wide+tta'); repeatable. "
                         "With --weights and no --deblenders, only these rows")
     p.add_argument("--split", default=None, metavar="NAME", help="split to read (default: test when present)")
-    p.add_argument("--limit", type=int, default=None, metavar="N", help="evaluate the first N blends only")
-    p.add_argument("--max_separation", type=float, default=None, metavar="PX",
+    p.add_argument("--limit", type=whole(low=1), default=None, metavar="N", help="evaluate the first N blends only")
+    p.add_argument("--max_separation", type=number(low=0), default=None, metavar="PX",
                    help="largest detection-to-galaxy distance that counts as a match, px (default: none)")
-    p.add_argument("--mag_high", type=float, default=None, metavar="MAG",
+    p.add_argument("--mag_high", type=number(), default=None, metavar="MAG",
                    help="evaluate only blends whose two galaxies are brighter than MAG (true AB magnitude)")
     p.add_argument("--reference", choices=("catalogue", "isolated"), default="catalogue",
                    help="true fluxes: the catalogue's (default), or measured on the true isolated images over "
@@ -207,7 +232,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                         "images, the image models' aperture): the floor of each photometry; truth-relabelled "
                         "(the sample data's labeller re-run on each isolated galaxy with the companion's sky "
                         "noise added): how far the labels move under the blend's noise, a reference for IoU")
-    p.add_argument("--batch_size", type=int, default=32, metavar="N", help="blends per batch (32)")
+    p.add_argument("--batch_size", type=whole(low=1, high=4096), default=32, metavar="N",
+                   help="blends per batch (32)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object: deblender -> summary metrics (nothing else on stdout)")
     p.add_argument("--plots", default=None, metavar="DIR", help="write the PNG figures into DIR")
@@ -228,7 +254,7 @@ def _weights_deblenders(items: Sequence[str]) -> list[Any]:
         tta = item.endswith(TTA_SUFFIX)
         path = Path(item[:-len(TTA_SUFFIX)] if tta else item)
         if not path.is_file():
-            raise FileNotFoundError(f"--weights {item}: no such file")
+            raise OptionError(f"--weights {item}: no such file")
         deb = TorchDeblender.from_file(path, tta=tta)
         deb.name = path.stem + (TTA_SUFFIX if tta else "")
         out.append(deb)
@@ -239,6 +265,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if not args.data:
         raise ValueError("no data to evaluate on: pass --data EXPORT (a produce output folder, an export "
                          "folder, HDF5 or FITS file)")
+    from ..core.validate import check_output
+
+    inputs = _export_files(args.data)
+    for option, path in (("-o", args.output), ("--plots", args.plots)):
+        if path is not None:  # checked now, not after the whole evaluation
+            check_output(path, option, kind="folder", inputs=inputs)
+    if args.deblenders is not None and not [n for n in args.deblenders.split(",") if n.strip()]:
+        raise OptionError("--deblenders: no deblender named; see 'candels-gui deblend --list'")
     from ..core.jobs import run_with_progress
     from ..evaluation import evaluate, format_summary, resolve_deblenders, write_plots, write_report
 

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import h5py
 import numpy as np
 
+from ..core.atomic import remove_stale_temps, temp_path
 from .base import DeblendResult
 from .results_params import params_key as _key, split_params
 
@@ -35,7 +36,9 @@ def write_results(path: str | os.PathLike, results: Sequence[DeblendResult], *, 
     h, w = results[0].segmentation.shape[1:] if results[0].segmentation.ndim == 3 else (0, 0)
     counts = np.array([r.segmentation.shape[0] for r in results], np.int32)
     offsets = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
-    tmp = out.with_name(f".{out.name}.part")
+    if out.parent.is_dir():
+        remove_stale_temps(out.parent)
+    tmp = temp_path(out)
     try:
         with h5py.File(tmp, "w") as f:
             f["n_sources"] = counts

@@ -88,13 +88,39 @@ def load_weights(path: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
     from ..core.errors import DataError
     from .models import build_model
 
+    import inspect
+
+    from ..core.errors import WeightsError, one_line
+    from .models import ARCHITECTURES
+
     state, card = read_weights(path)
-    model = build_model(card["architecture"], **dict(card.get("kwargs", {})))
+    arch, kwargs = card["architecture"], dict(card.get("kwargs", {}))
+    if arch not in ARCHITECTURES:
+        raise WeightsError(f"{path}: model card names architecture {arch!r}; this program has "
+                           f"{', '.join(ARCHITECTURES)}")
+    accepted = set(inspect.signature(ARCHITECTURES[arch]).parameters)
+    unknown = sorted(set(kwargs) - accepted)
+    if unknown:
+        raise WeightsError(f"{path}: model card kwargs {unknown} are not options of {arch!r} "
+                           f"({', '.join(sorted(accepted))})")
+    if kwargs.get("depth", 1) > 8 or kwargs.get("base", 1) > 512:
+        raise WeightsError(f"{path}: model card kwargs {kwargs} describe a network larger than any this "
+                           f"program trains (depth <= 8, base <= 512)")
     try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise DataError(f"{path}: weights do not fit architecture {card['architecture']!r} "
-                        f"{card.get('kwargs')}: {exc}") from exc
+        model = build_model(arch, **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise WeightsError(f"{path}: model card kwargs {kwargs} do not build {arch!r} ({one_line(exc, 120)})") from None
+    own = model.state_dict()
+    if set(own) != set(state) or any(own[k].shape != state[k].shape for k in own):
+        missing = sorted(set(own) - set(state))[:3]
+        extra = sorted(set(state) - set(own))[:3]
+        raise WeightsError(f"{path}: weights do not fit architecture {arch!r} {kwargs} (missing {missing}, "
+                           f"unexpected {extra}, or shapes differ)")
+    wrong = [k for k in own if own[k].dtype != state[k].dtype]
+    if wrong:
+        raise WeightsError(f"{path}: tensor {wrong[0]} is {state[wrong[0]].dtype}, the network holds "
+                           f"{own[wrong[0]].dtype}")
+    model.load_state_dict(state)
     return model.eval(), card
 
 

@@ -36,6 +36,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -44,7 +45,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..core.errors import DataError
+from ..core.atomic import temp_path
+from ..core.errors import DataError, OptionError, OutputError, TrainingError, WeightsError, one_line
+from ..core.validate import check_output, finite, integer
+from ..torch_common import pick_device, read_weights
 from ..core.jobs import CancelToken, Job, Progress, check_cancel
 from .training_data import (DEFAULT_KWARGS, IMAGE_MODELS, SHARED_BODY, TrainingData, augment_batch, data_hash,
                             epoch_lr, open_training_data)
@@ -224,14 +228,29 @@ def train_model(name: str, data_path: str | os.PathLike | Sequence[str | os.Path
         Command line recorded in the model card (default: this process's ``sys.argv``).
     """
     if name not in DEFAULT_KWARGS:
-        raise ValueError(f"unknown model {name!r}; trainable models: {', '.join(DEFAULT_KWARGS)}")
-    if int(epochs) < 1 or int(batch_size) < 1 or not 0 < val_fraction < 1 or int(patience) < 1:
-        raise ValueError(f"need epochs >= 1, batch_size >= 1, 0 < val_fraction < 1, patience >= 1; got "
-                         f"{epochs}, {batch_size}, {val_fraction}, {patience}")
-    if num_threads is not None and int(num_threads) < 1:
-        raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+        raise OptionError(f"unknown model {name!r}; trainable models: {', '.join(DEFAULT_KWARGS)}")
+    epochs, batch_size = integer(epochs, "epochs", low=1), integer(batch_size, "batch_size", low=1)
+    patience = integer(patience, "patience", low=1)
+    val_fraction = finite(val_fraction, "val_fraction", low=0, high=1, low_open=True, high_open=True)
+    lr = finite(lr, "lr", low=0, high=10)  # 0 is allowed here (a run that only measures); the CLI wants > 0
+    memory_mb = finite(memory_mb, "memory_mb", low=0)
+    flux_weight = finite(flux_weight, "flux_weight", low=0)
+    scale = finite(scale, "scale", low=0, low_open=True)
+    l1_lambda = finite(l1_lambda, "l1_lambda", low=0)
+    seed = integer(seed, "seed", low=0, high=2 ** 32 - 1)
+    if num_threads is not None:
+        num_threads = integer(num_threads, "num_threads", low=1, high=1024)
     if schedule not in ("cosine", "constant"):
-        raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
+        raise OptionError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
+    inputs = [data_path] if isinstance(data_path, (str, os.PathLike)) else list(data_path)
+    check_output(out_path, "out_path", kind="file", inputs=[*inputs, init])
+    if Path(out_path).exists():
+        try:
+            read_weights(out_path)
+        except DataError:
+            raise OutputError(f"{out_path}: exists and is not a weights file of this program; training "
+                              f"would replace it. Choose another output") from None
+    pick_device(device)  # an absent device fails now, not after reading the data
     init_state, start_kwargs = None, DEFAULT_KWARGS[name]
     if init is not None:
         if resume:
@@ -276,6 +295,27 @@ def _resumed_kwargs(ck: dict[str, Any], src: Path, kwargs: dict[str, Any], given
     return dict(saved)
 
 
+def _read_checkpoint(src: Path) -> dict[str, Any]:
+    """A training checkpoint (``weights_only``); a foreign or broken file raises WeightsError."""
+    import torch
+
+    try:
+        ck = torch.load(src, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch.load raises many kinds on foreign or broken files
+        raise WeightsError(f"{src}: not a readable training checkpoint ({type(exc).__name__}: "
+                           f"{one_line(exc, 120)})") from None
+    needed = ("name", "epoch", "model", "optim", "rng", "torch_rng", "history", "best_val", "best_epoch",
+              "best_state", "bad")
+    if not isinstance(ck, dict) or any(k not in ck for k in needed):
+        raise WeightsError(f"{src}: not a training checkpoint of this program")
+    types = {"name": str, "epoch": int, "model": dict, "optim": dict, "history": list, "best_epoch": int,
+             "bad": int, "best_val": float}
+    wrong = [k for k, t in types.items() if not isinstance(ck[k], t) or isinstance(ck[k], bool)]
+    if wrong or not (ck["best_state"] is None or isinstance(ck["best_state"], dict)):
+        raise WeightsError(f"{src}: checkpoint field(s) {wrong or ['best_state']} have the wrong type")
+    return ck
+
+
 def _train(name: str, data_paths: list[Path], out_path: Path, arch: tuple[dict[str, Any], dict[str, Any]],
            opt: dict[str, Any], device: str, resume: Any, cancel: CancelToken | None, memory_mb: float,
            threads: int | None, cmd: str, init_state: Any = None) -> Job:
@@ -300,7 +340,7 @@ def _train(name: str, data_paths: list[Path], out_path: Path, arch: tuple[dict[s
         dev = pick_device(device)
         ckpt_path = out_path.with_name(out_path.name + ".ckpt")
         src = Path(resume) if resume not in (None, False, True) else ckpt_path if resume else None
-        ck = torch.load(src, map_location="cpu", weights_only=True) if src is not None and src.is_file() else None
+        ck = _read_checkpoint(src) if src is not None and src.is_file() else None
         if ck is not None and ck["name"] != name:
             raise DataError(f"{src}: checkpoint of {ck['name']!r}, not {name!r}")
         kwargs = arch[0] if ck is None else _resumed_kwargs(ck, src, *arch)
@@ -321,14 +361,17 @@ def _train(name: str, data_paths: list[Path], out_path: Path, arch: tuple[dict[s
         best_state, bad, start = None, 0, 1
         init_info = None if init_state is None else init_state[1]
         if ck is not None:
-            model.load_state_dict(ck["model"])
-            optim.load_state_dict(ck["optim"])
-            if disc is not None:
-                disc.load_state_dict(ck["disc"])
-                optim_d.load_state_dict(ck["optim_d"])
-            rng.bit_generator.state = ck["rng"]
+            try:
+                model.load_state_dict(ck["model"])
+                optim.load_state_dict(ck["optim"])
+                if disc is not None:
+                    disc.load_state_dict(ck["disc"])
+                    optim_d.load_state_dict(ck["optim_d"])
+                rng.bit_generator.state = ck["rng"]
+                torch.set_rng_state(ck["torch_rng"])
+            except (RuntimeError, TypeError, ValueError, KeyError) as exc:
+                raise WeightsError(f"{src}: checkpoint does not fit this run ({one_line(exc, 160)})") from None
             init_info = ck.get("init")     # a resumed fine-tuning keeps the record of its start
-            torch.set_rng_state(ck["torch_rng"])
             res.history, res.best_val_loss, res.best_epoch = ck["history"], ck["best_val"], ck["best_epoch"]
             best_state, bad, start = ck["best_state"], ck["bad"], ck["epoch"] + 1
         amp = dict(device_type=dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda")
@@ -361,7 +404,12 @@ def _train(name: str, data_paths: list[Path], out_path: Path, arch: tuple[dict[s
                 x, y, lf = tensors(idx, train=True)
                 loss = train_step(name, model, disc, optim, optim_d, x, y, amp=amp,
                                   l1_lambda=opt["l1_lambda"], log_flux=lf, flux_weight=fw)
-                tr_sum += loss.item() * len(idx)
+                value = loss.item()
+                if not math.isfinite(value):
+                    ckpt_path.unlink(missing_ok=True)  # its weights are the diverged ones
+                    raise TrainingError(f"training diverged at epoch {epoch} (loss {value}); no weights were "
+                                        f"written to {out_path}. Lower --lr (now {opt['lr']:g})")
+                tr_sum += value * len(idx)
                 tr_n += len(idx)
                 yield Progress((epoch - 1) * steps + s + 1, total, f"{name} epoch {epoch}/{opt['epochs']}")
             model.eval()
@@ -390,10 +438,13 @@ def _train(name: str, data_paths: list[Path], out_path: Path, arch: tuple[dict[s
                   "bad": bad, "options": opt, "kwargs": kwargs, "init": init_info}
             if disc is not None:
                 ck.update(disc=disc.state_dict(), optim_d=optim_d.state_dict())
-            tmp = ckpt_path.with_name(ckpt_path.name + ".tmp")
             ckpt_path.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(ck, tmp)
-            os.replace(tmp, ckpt_path)
+            tmp = temp_path(ckpt_path)
+            try:
+                torch.save(ck, tmp)
+                os.replace(tmp, ckpt_path)
+            finally:
+                tmp.unlink(missing_ok=True)
             msg = ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "epoch")
             yield Progress(epoch * steps, total, f"{name} epoch {epoch}/{opt['epochs']}: {msg}")
         res.epochs_run = res.history[-1]["epoch"] if res.history else 0
@@ -409,10 +460,17 @@ def _train(name: str, data_paths: list[Path], out_path: Path, arch: tuple[dict[s
                     "options": opt, "metrics": best, "history": res.history, "command": cmd,
                     "device": str(dev), "n_parameters": sum(p.numel() for p in model.parameters()),
                     "init": init_info}
+        model = model.cpu()
+        bad_tensors = [k for k, v in model.state_dict().items()
+                       if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+        if bad_tensors or not math.isfinite(res.best_val_loss):
+            ckpt_path.unlink(missing_ok=True)
+            raise TrainingError(f"training diverged (validation loss {res.best_val_loss}); no weights were "
+                                f"written to {out_path}. Lower --lr (now {opt['lr']:g})")
         if out_path.exists():  # nothing lost: the weights this run replaces stay beside it
             res.replaced = out_path.with_name(f"{out_path.stem}.prev{out_path.suffix}")
             os.replace(out_path, res.replaced)
-        save_weights(out_path, model.cpu(), res.card)
+        save_weights(out_path, model, res.card)
         return res
     finally:
         torch.set_num_threads(old_threads)

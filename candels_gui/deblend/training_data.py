@@ -38,7 +38,7 @@ IMAGE_MODELS = ("unet-deblend", "cgan")
 def data_hash(path: str | os.PathLike) -> str:
     """sha256 of an export's provenance attributes (``input_hashes``, ``options``, ``seed``, ``splits``),
     or of the whole file when it has none."""
-    import h5py
+    from ..core.store.checks import open_h5
 
     h = hashlib.sha256()
     store = _zarr_store(path)
@@ -50,7 +50,7 @@ def data_hash(path: str | os.PathLike) -> str:
         h.update(json.dumps({k: str(zarr_root.attrs[k]) for k in keys if k in zarr_root.attrs},
                             sort_keys=True).encode())
         return h.hexdigest()
-    with h5py.File(path, "r") as f:
+    with open_h5(path, "training data") as f:
         if "input_hashes" in f.attrs:
             keys = ("input_hashes", "options", "seed", "splits", "label_method")
             attrs = {k: str(f.attrs[k]) for k in keys if k in f.attrs}
@@ -75,6 +75,8 @@ class TrainingData:
                  chunk: int = 512) -> None:
         import h5py
 
+        from ..core.store.checks import check_finite_array, open_h5
+        from ..core.store.hdf5 import check_hdf5_header
         from ..core.store.stamp_library import SplitArrays
 
         self.path, self.model, self.scale, self.chunk = Path(path), model, float(scale), int(chunk)
@@ -88,9 +90,11 @@ class TrainingData:
             return
         if not self.path.is_file():
             raise DataError(f"{self.path}: training data file does not exist")
-        with h5py.File(self.path, "r") as f:
-            g = f["train"] if "train" in f else f
-            if "fluxes" not in g:
+        with open_h5(self.path, "training data") as f:
+            if "format" in f.attrs or "splits" in f.attrs:  # says it is ours: check what it says
+                check_hdf5_header(f, self.path)
+            g = f["train"] if isinstance(f.get("train"), h5py.Group) else f
+            if not isinstance(g.get("fluxes"), h5py.Dataset):
                 raise DataError(f"{self.path}: group {g.name} lacks dataset(s) ['fluxes']")
             arrays = SplitArrays(g)      # checks the image datasets, or builds a compact export's engine
             self.group, self._engine = g.name, arrays.engine
@@ -101,6 +105,7 @@ class TrainingData:
             for key, shape in shapes:
                 if g[key].shape != shape:
                     raise DataError(f"{self.path}: {g.name}/{key} has shape {g[key].shape}, expected {shape}")
+            check_finite_array(np.asarray(g["fluxes"][...], np.float64), f"{self.path}:{g.name}", "the true fluxes")
         self.n, self.shape = int(n), (int(h), int(w))
         self._fill_memory(memory_mb)
 
@@ -129,8 +134,7 @@ class TrainingData:
         return self._mem is not None
 
     def _read(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        import h5py
-
+        from ..core.store.checks import open_h5
         from ..core.store.stamp_library import SplitArrays
         from .models import asinh_normalise
 
@@ -147,7 +151,7 @@ class TrainingData:
             flux = np.clip(np.asarray(g["fluxes"][sel] if contiguous else g["fluxes"].oindex[sel], np.float64),
                            1e-12, None)
         else:
-            with h5py.File(self.path, "r") as f:
+            with open_h5(self.path, "training data") as f:
                 g = f[self.group]
                 arrays = SplitArrays(g, self._engine)
                 blend, isolated, masks = arrays.read(sel, isolated=self.model in IMAGE_MODELS)

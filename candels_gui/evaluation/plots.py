@@ -30,6 +30,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 from astropy.table import Table
 
+from ..core.atomic import temp_path
 from ..core.blending.labels import DEFAULT_ZEROPOINT, flux_to_mag
 from ..core.measure.metrics import DMAG_OUTLIER, dmag_stats
 from ..core.measure.binned import DELTA_MAG_BINS, SEPARATION_BINS, binned_metric, shapes_lost
@@ -100,7 +101,7 @@ def _figure(**kw: Any) -> Any:
 def _save(fig: Any, path: str | os.PathLike) -> Path:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.stem}.tmp.png")
+    tmp = temp_path(p)
     try:
         fig.savefig(tmp, format="png", facecolor="white")
         os.replace(tmp, p)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..core.atomic import remove_stale_temps, temp_path
 from .result import EvaluationResult
 
 __all__ = ["write_report"]
@@ -20,8 +20,7 @@ def _safe_name(name: str) -> str:
 
 def _atomic_write(path: Path, write: Any) -> Path:
     """Write via ``write(tmp_path)`` to a temporary name beside ``path``, then rename over it."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = temp_path(path)
     try:
         write(Path(tmp))
         os.replace(tmp, path)
@@ -51,6 +50,7 @@ def write_report(result: EvaluationResult, outdir: str | os.PathLike) -> list[Pa
     """
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(out)
     summary = result.summary_table()
     summary.meta = _ecsv_safe(summary.meta)
     written = [_atomic_write(out / "metrics.ecsv",

@@ -244,6 +244,21 @@ class DeblendPanel(QWidget):
             else:
                 box.setToolTip(desc.get(name, ""))
 
+    def check_weights(self, name: str, path: str | Path) -> bool:
+        """Check a weights file picked for ``name`` as the command line does; False (and a dialog) if bad."""
+        from ..core.errors import DataError, WeightsError
+        from ..deblend.torch_deblender import load_weights
+
+        try:
+            _, card = load_weights(path)
+            if card["architecture"] != name:
+                raise WeightsError(f"{path}: holds a {card['architecture']!r} model, not {name!r}")
+        except DataError as exc:
+            if self.on_error is not None:
+                self.on_error(f"Cannot use these weights for {name}", exc)
+            return False
+        return True
+
     def set_weights(self, name: str, path: str | Path) -> None:
         """Use the weights file ``path`` for torch deblender ``name`` (forgets its cached results)."""
         if name not in self.weights:
@@ -490,5 +505,5 @@ class DeblendPanel(QWidget):
         start = str(self.weights[name].parent)
         path, _ = QFileDialog.getOpenFileName(self, f"Weights of {name}", start,
                                               "Torch weights (*.pt);;All files (*)")
-        if path:
+        if path and self.check_weights(name, path):
             self.set_weights(name, path)

@@ -13,7 +13,7 @@ from .. import __version__
 from .app import MainWindow, error_text
 from .style import apply_theme
 
-__all__ = ["make_app", "run_app"]
+__all__ = ["make_app", "run_app", "quit_on_signals"]
 
 
 def _install_excepthook(window: MainWindow) -> None:
@@ -26,6 +26,32 @@ def _install_excepthook(window: MainWindow) -> None:
             pass
 
     sys.excepthook = hook
+
+
+def quit_on_signals(app: QApplication, window: MainWindow) -> None:
+    """SIGTERM, SIGINT and SIGHUP (``kill``, Ctrl-C in the terminal, the terminal closed) quit the app as its Cancel buttons do: the
+    running work (an export, a training) is cancelled and cleans up after itself, then the app exits with
+    status 130. The session's autosave (written after every change) keeps the curation work.
+
+    Qt's event loop runs no Python while idle, so a timer wakes the interpreter every 200 ms to let the
+    Python signal handler run.
+    """
+    import signal
+
+    from PyQt6.QtCore import QTimer
+
+    def handler(signum: int, frame: object) -> None:  # noqa: ARG001
+        window.tasks.cancel_all()
+        window.tasks.wait(30_000)
+        app.exit(130)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            signal.signal(sig, handler)
+    timer = QTimer(window)
+    timer.setInterval(200)
+    timer.timeout.connect(lambda: None)
+    timer.start()
 
 
 def make_app() -> QApplication:
@@ -78,6 +104,7 @@ def run_app(path: str | os.PathLike | None, session: str | os.PathLike | None = 
     app = make_app()
     window = MainWindow(None if session is not None else path)
     _install_excepthook(window)
+    quit_on_signals(app, window)
     window.session_ctl.recover_on_load = True
     window.show()
     if session is not None:

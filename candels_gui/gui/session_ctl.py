@@ -20,7 +20,7 @@ from PyQt6.QtWidgets import (QAbstractItemDelegate, QAbstractItemView, QAbstract
 
 from ..core.blending.engine import BlendSpec
 from ..core.data.catalog import CatalogFilter
-from ..core.errors import DataError
+from ..core.errors import DataError, UnsafePathError
 from ..core.curation.session import Session, SessionChange, default_autosave_dir, find_autosave
 from ..core.display.stretch import DisplaySettings
 from .display_model import DisplayModel
@@ -360,15 +360,31 @@ class SessionController(QObject):
         try:
             session = Session.load(path, autosave_dir=self.autosave_dir)
         except (DataError, OSError) as exc:
-            self.services.show_error("Cannot open the session", exc)
+            self._offer_data_alone(path, exc, fallback_data)
             return False
         stamps = self.state.stamps
         if stamps is not None and (not session.data_hash or stamps.content_hash() == session.data_hash):
-            self.apply_session(session)
+            try:
+                self.apply_session(session)
+            except DataError as exc:
+                self.new_session()
+                self.services.show_error("Cannot open the session", exc)
+                return False
             self.services.status(f"Opened session {session.path}", 6000)
             self.offer_recovery()
             return True
-        data = session.data_path if session.data_path is not None and session.data_path.exists() \
+        try:
+            recorded = session.data_path_to_open()
+        except UnsafePathError:  # a path read from a file leaves its folder: the user decides
+            answer = QMessageBox.question(
+                self.services.parent, "Open data outside the session's folder?",
+                f"The session {session.path.name} names its data as\n{session.data_path}\n"
+                f"which lies outside the session's folder {session.path.parent}.\n\nOpen that data?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+            recorded = session.data_path if answer == QMessageBox.StandardButton.Yes else None
+            if recorded is None and fallback_data is None:
+                return False
+        data = recorded if recorded is not None and recorded.exists() \
             else (Path(fallback_data) if fallback_data is not None else None)
         if data is None and stamps is not None:  # the open data is not the session's: say which
             try:
@@ -384,6 +400,31 @@ class SessionController(QObject):
         self._pending = session
         self.services.open_path(data)
         return False
+
+    def _offer_data_alone(self, path: str | os.PathLike, exc: BaseException,
+                          fallback_data: str | os.PathLike | None) -> None:
+        """A session that cannot be opened: say why, and offer to open its data (or ``fallback_data``)
+        without it, when a data path can be read from the damaged file and exists there."""
+        data = Session.peek_data_path(path)
+        if data is None or not data.exists():
+            data = None
+            if fallback_data is not None:  # data the user named with the session: opened, no question
+                self.services.show_error("Cannot open the session", exc)
+                self._pending = None
+                self.services.open_path(Path(fallback_data))
+                return
+        if data is None or self.state.stamps is not None and self.services.source_path() is not None \
+                and Path(self.services.source_path()).resolve() == data.resolve():
+            self.services.show_error("Cannot open the session", exc)
+            return
+        answer = QMessageBox.question(
+            self.services.parent, "Cannot open the session",
+            f"{exc if isinstance(exc, (DataError, OSError)) else type(exc).__name__}\n\n"
+            f"Open its data without the session?\n{data}",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
+        if answer == QMessageBox.StandardButton.Yes:
+            self._pending = None
+            self.services.open_path(data)
 
     def offer_recovery(self) -> bool:
         """Offer the autosave of a session that did not close cleanly; True when it was recovered."""

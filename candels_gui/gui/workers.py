@@ -31,9 +31,15 @@ class Task(QObject):
         self.done = False
 
     def cancel(self) -> None:
-        """Ask the work to stop at its next check (a job) or drop its result (a plain call)."""
+        """Ask the work to stop at its next check (a job) or drop its result (a plain call).
+
+        A job is stopped by its token only: it raises :class:`Cancelled` at its next check, inside the
+        worker, so its own clean-up runs there (temporary files removed) before the task is reported
+        done. Aborting the generator between two steps instead would leave that clean-up to the garbage
+        collector, and the files behind when the app exits first.
+        """
         self.token.cancel()
-        if self.worker is not None:
+        if self.worker is not None and not isinstance(self.worker, GeneratorWorker):
             self.worker.quit()
 
 

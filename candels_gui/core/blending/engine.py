@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 from dataclasses import dataclass, field, replace
 from typing import Any, Generator, Sequence
 
@@ -66,12 +67,28 @@ class BlendSpec:
 
     def __post_init__(self) -> None:
         for name in ("id1", "id2", "seed"):
-            object.__setattr__(self, name, int(getattr(self, name)))
+            raw = getattr(self, name)
+            try:
+                value = operator.index(raw)  # ints (numpy's too), never str, float or None
+            except TypeError:
+                if not (isinstance(raw, float) and raw.is_integer()):
+                    raise ValueError(f"BlendSpec.{name} must be an integer, got {raw!r}") from None
+                value = int(raw)
+            if isinstance(raw, bool):
+                raise ValueError(f"BlendSpec.{name} must be an integer, got {raw!r}")
+            if name == "seed" and not 0 <= value < 2 ** 63:
+                raise ValueError(f"BlendSpec.seed must be in 0..2**63-1, got {value}")
+            object.__setattr__(self, name, int(value))
         for name in ("dx", "dy", "rotation", "flux_scale"):
-            value = float(getattr(self, name))
+            raw = getattr(self, name)
+            if isinstance(raw, (str, bytes, bool)) or raw is None:
+                raise ValueError(f"BlendSpec.{name} must be a number, got {raw!r}")
+            value = float(raw)
             if not math.isfinite(value):
                 raise ValueError(f"BlendSpec.{name} must be finite, got {value}")
             object.__setattr__(self, name, value)
+        if self.flip not in (True, False, 0, 1):
+            raise ValueError(f"BlendSpec.flip must be true or false, got {self.flip!r}")
         object.__setattr__(self, "flip", bool(self.flip))
         if self.flux_scale <= 0:
             raise ValueError(f"BlendSpec.flux_scale must be > 0, got {self.flux_scale}")
@@ -104,6 +121,8 @@ class BlendSpec:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "BlendSpec":
         """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError``."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a blend spec must be a JSON object, got {type(data).__name__}")
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"unknown BlendSpec field(s): {sorted(unknown)}")

@@ -18,13 +18,15 @@ Each spec ``i`` draws from :func:`~candels_gui.core.rng.blend_rng` ``(seed, i)``
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Any, Generator, Sequence
 
 import numpy as np
 
 from .engine import BlendSpec
-from ..errors import DataError
+from ..errors import DataError, DataWarning, OptionError
+from ..validate import finite, integer, ordered
 from ..jobs import CancelToken, Progress, check_cancel
 from ..rng import blend_rng
 from ..data.stampset import StampSet
@@ -32,6 +34,8 @@ from ..data.stampset import StampSet
 __all__ = ["SamplingRules", "sample_spec", "sample_specs", "iter_sample_specs", "offset_bounds"]
 
 _MAX_PAIR_TRIES = 1000
+#: Range accepted for ``flux_ratio`` (beyond it blends underflow to a missing companion or overflow float32).
+FLUX_RATIO_RANGE = (1e-6, 1e6)
 
 
 @dataclass(frozen=True)
@@ -75,16 +79,24 @@ class SamplingRules:
     flux_ratio: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
-        if self.mag_diff <= 0 or self.rad_diff <= 0:
-            raise ValueError("mag_diff and rad_diff must be > 0")
-        if self.tries < 1:
-            raise ValueError("tries must be >= 1")
+        for name in ("mag_diff", "rad_diff"):
+            object.__setattr__(self, name, finite(getattr(self, name), name, low=0, low_open=True))
+        if self.max_separation is not None:
+            object.__setattr__(self, "max_separation",
+                               finite(self.max_separation, "max_separation", low=0, low_open=True))
+        object.__setattr__(self, "tries", integer(self.tries, "tries", low=1, high=10_000))
+        for name in ("allow_self", "uniform_area", "subpixel", "random_rotation", "random_flip"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise OptionError(f"{name} must be true or false, got {getattr(self, name)!r}")
+            object.__setattr__(self, name, bool(getattr(self, name)))
         if self.subpixel and not self.uniform_area:
-            raise ValueError("subpixel offsets need uniform_area=True (candels-blender's draw is integer)")
+            raise OptionError("subpixel offsets need uniform_area=True (candels-blender's draw is integer)")
         if self.flux_ratio is not None:
-            lo, hi = (float(v) for v in self.flux_ratio)
-            if not 0 < lo <= hi:
-                raise ValueError(f"flux_ratio must be 0 < low <= high, got {self.flux_ratio}")
+            if isinstance(self.flux_ratio, (str, bytes)) or len(self.flux_ratio) != 2:
+                raise OptionError(f"flux_ratio must be two numbers (low, high), got {self.flux_ratio!r}")
+            lo, hi = (finite(v, "flux_ratio", low=FLUX_RATIO_RANGE[0], high=FLUX_RATIO_RANGE[1])
+                      for v in self.flux_ratio)
+            ordered(lo, hi, "flux_ratio low", "flux_ratio high")
             object.__setattr__(self, "flux_ratio", (lo, hi))
 
     def to_dict(self) -> dict[str, Any]:
@@ -96,8 +108,15 @@ class SamplingRules:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "SamplingRules":
         """Inverse of :meth:`to_dict`."""
+        if not isinstance(data, dict):
+            raise OptionError(f"sampling rules must be a mapping, got {type(data).__name__}")
         data = dict(data)
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise OptionError(f"unknown sampling rule(s) {unknown}")
         if data.get("flux_ratio") is not None:
+            if not isinstance(data["flux_ratio"], (list, tuple)):
+                raise OptionError(f"flux_ratio must be two numbers, got {data['flux_ratio']!r}")
             data["flux_ratio"] = tuple(data["flux_ratio"])
         return cls(**data)
 
@@ -191,6 +210,14 @@ def iter_sample_specs(stamps: StampSet, n: int, rules: SamplingRules, *, seed: i
     pool_arr = np.arange(len(stamps)) if pool is None else np.asarray(pool, dtype=np.int64)
     mags = np.asarray(stamps.catalog["mag"], float)
     radii = np.asarray(stamps.catalog["radius"], float)
+    usable = np.isfinite(mags[pool_arr]) & np.isfinite(radii[pool_arr]) & (radii[pool_arr] > 0)
+    if not usable.all():  # the pair rules need both: such galaxies never enter a pair
+        warnings.warn(DataWarning(f"{int((~usable).sum())} of {len(pool_arr)} galaxies have no finite magnitude "
+                                  f"or radius > 0 and are left out of the pairs"), stacklevel=2)
+        pool_arr = pool_arr[usable]
+        if len(pool_arr) < (1 if rules.allow_self else 2):
+            raise DataError(f"only {len(pool_arr)} galaxies with a finite magnitude and radius remain; "
+                            f"a pair needs 2")
     ids = stamps.ids
     specs: list[BlendSpec] = []
     partners: dict[int, np.ndarray] = {}

@@ -57,8 +57,13 @@ class QueueItem:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "QueueItem":
         """Inverse of :meth:`to_dict`."""
+        if not isinstance(data, dict):
+            raise TypeError(f"a queue item must be an object, got {type(data).__name__}")
+        for key in ("status", "note", "added"):
+            if key in data and not isinstance(data[key], str):
+                raise TypeError(f"{key} must be text, got {data[key]!r}")
         return cls(BlendSpec.from_dict(data["spec"]), status=data.get("status", "pending"),
-                   note=str(data.get("note", "")), added=str(data.get("added", "")))
+                   note=data.get("note", ""), added=data.get("added", ""))
 
     @cached_property
     def json_text(self) -> str:

@@ -38,12 +38,13 @@ from ..blending.engine import BlendSpec
 from ..data.catalog import CatalogFilter
 from .undo import (DEFAULT_CAP, AddItems, Command, RemoveItems, ReplaceItems, SetCurrent, UndoStack,
                    blend_label, describe_spec_change)
-from ..errors import DataError
+from ..errors import DataError, SessionError, UnsafePathError, one_line
+from .session_schema import check_session_fields
 from ..jobs import CancelToken, Job, run_job
 from .queue_item import STATUS_VERBS, STATUSES, QueueItem, utc_now
 from ..blending.sampling import SamplingRules, iter_sample_specs
 from .session_files import (AUTOSAVE_ENV, atomic_write_text, autosave_path_for, default_autosave_dir,
-                            find_autosave)
+                            find_autosave, peek_data_path, read_session_text, resolve_session_path)
 from ..data.stampset import StampSet
 
 __all__ = ["QueueItem", "Session", "SessionChange", "SessionDataMismatch", "STATUSES", "STATUS_VERBS",
@@ -61,7 +62,7 @@ class SessionChange:
     current: bool = False
 
 
-class SessionDataMismatch(DataError):
+class SessionDataMismatch(SessionError):
     """A session was opened on data whose content hash differs from the one it was saved with."""
 
 
@@ -110,6 +111,8 @@ class Session:
         self._saved_queue: list[QueueItem] | None = []
         self._written_autosave: Path | None = None
         self._change = _ChangeCollector()
+        #: True when the data path was not read from a file someone else could have written (an autosave)
+        self.trusted_data_path = False
 
     # ------------------------------------------------------------------ primitives (the commands' EditTarget)
     @property
@@ -305,7 +308,8 @@ class Session:
         self._saved_queue = list(self.queue)
 
     def check_data(self, stamps: StampSet) -> None:
-        """Raise :class:`SessionDataMismatch` if ``stamps`` is not the data the session was made on."""
+        """Raise :class:`SessionDataMismatch` if ``stamps`` is not the data the session was made on: another
+        content hash, or a blend (in the editor or the queue) naming a galaxy the stamps do not hold."""
         actual = stamps.content_hash()
         if self.data_hash and actual != self.data_hash:
             where = f"session {self.path}" if self.path else "the session"
@@ -313,6 +317,15 @@ class Session:
                 f"{where} was made on data with hash {self.data_hash} "
                 f"({self.data_path or 'unknown path'}), but {stamps.source or 'the open data'} has hash "
                 f"{actual}: the stamps differ, so its blends would not be the same")
+        known = set(int(i) for i in np.asarray(stamps.ids))
+        specs = ([("the editor's blend", self.current)] if self.current is not None else []) + \
+            [(f"queue item {k}", item.spec) for k, item in enumerate(self.queue)]
+        for what, spec in specs:
+            missing = [g for g in (spec.id1, spec.id2) if g not in known]
+            if missing:
+                where = f"session {self.path}" if self.path else "the session"
+                raise SessionDataMismatch(f"{where}: {what} names galaxy {missing[0]}, which "
+                                          f"{stamps.source or 'the open data'} does not hold: not its data")
 
     def _check_indices(self, indices: Iterable[int]) -> list[int]:
         idx = [int(i) for i in indices]
@@ -371,39 +384,40 @@ class Session:
         """Parse a session file's text; relative data paths are resolved against ``base_dir``."""
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{source}: not a session file (invalid JSON: {exc})") from None
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise SessionError(f"{source}: not a session file (invalid JSON: {one_line(exc, 120)})") from None
         if not isinstance(data, dict) or data.get("format") != SESSION_FORMAT:
-            raise DataError(f"{source}: not a candels-gui session file (format is "
-                            f"{data.get('format') if isinstance(data, dict) else type(data).__name__!r}, "
-                            f"expected {SESSION_FORMAT!r})")
-        version = data.get("version")
-        if not isinstance(version, int) or version > SESSION_VERSION or version < 1:
-            raise DataError(f"{source}: session format version {version!r} is not supported (this "
-                            f"version reads 1 to {SESSION_VERSION}); update candels-gui")
+            raise SessionError(f"{source}: not a candels-gui session file (format is "
+                               f"{data.get('format') if isinstance(data, dict) else type(data).__name__!r}, "
+                               f"expected {SESSION_FORMAT!r})")
+        check_session_fields(data, source, newest_version=SESSION_VERSION)
+        field = "rules"
         try:
             info = data.get("data") or {}
             data_path = info.get("path")
+            rules = SamplingRules.from_dict(data.get("rules") or {})
+            field = "filter"
+            catalog_filter = CatalogFilter.from_dict(data.get("filter") or {})
+            field = "current"
+            current = BlendSpec.from_dict(data["current"]) if data.get("current") else None
+            field = "seed"
             session = cls(
                 data_path=(Path(base_dir) / data_path) if data_path else None, data_hash=info.get("hash"),
-                seed=int(data.get("seed", 42)), rules=SamplingRules.from_dict(data.get("rules") or {}),
-                catalog_filter=CatalogFilter.from_dict(data.get("filter") or {}),
-                display=data.get("display") or {}, cap=cap,
-                current=BlendSpec.from_dict(data["current"]) if data.get("current") else None)
-            session.random_index = int(data.get("random_index", 0))
+                seed=int(data.get("seed", 42)), rules=rules, catalog_filter=catalog_filter,
+                display=data.get("display") or {}, cap=cap, current=current)
+            session.random_index = int(data.get("random_index") or 0)
             queue = data.get("queue") or []
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DataError(f"{source}: invalid session settings ({exc})") from None
+        except (KeyError, TypeError, ValueError, RuntimeError, OSError) as exc:  # RuntimeError: a link loop
+            raise SessionError(f"{source}: invalid session setting {field!r} ({one_line(exc, 200)})") from None
         items = []
         for k, raw in enumerate(queue):
             try:
                 items.append(QueueItem.from_dict(raw))
             except (KeyError, TypeError, ValueError) as exc:
-                raise DataError(f"{source}: queue item {k} is invalid ({exc})") from None
+                raise SessionError(f"{source}: queue item {k} is invalid ({one_line(exc, 200)})") from None
         session.queue = items
         current_item = data.get("current_item")
-        session.current_item = current_item if isinstance(current_item, int) \
-            and 0 <= current_item < len(items) else None
+        session.current_item = current_item if current_item is not None and current_item < len(items) else None
         session.mark_saved()
         return session
 
@@ -416,11 +430,8 @@ class Session:
         --------
         >>> s = Session.load("work/session.json", stamps=stamps)   # doctest: +SKIP
         """
-        path = Path(path).resolve()
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise DataError(f"{path}: no such session file") from None
+        path = resolve_session_path(path)
+        text = read_session_text(path)
         session = cls.from_text(text, base_dir=path.parent, source=str(path), cap=cap)
         session.path = path
         session.autosave_dir = Path(autosave_dir) if autosave_dir is not None else None
@@ -428,19 +439,51 @@ class Session:
             session.check_data(stamps)
         return session
 
+    @staticmethod
+    def peek_data_path(path: str | os.PathLike) -> Path | None:
+        """The data path recorded in a session file that may be damaged (``None`` when none can be read,
+        or it leaves the session's folder): see :func:`~.session_files.peek_data_path`."""
+        return peek_data_path(path)
+
     @classmethod
     def recover(cls, autosave: str | os.PathLike, *, autosave_dir: str | os.PathLike | None = None,
                 cap: int = DEFAULT_CAP) -> "Session":
         """Open an autosave file as the session it was written by (marked unsaved)."""
-        autosave = Path(autosave).resolve()
-        text = autosave.read_text(encoding="utf-8")
+        autosave = resolve_session_path(autosave)
+        text = read_session_text(autosave)
         session = cls.from_text(text, base_dir=autosave.parent, source=str(autosave), cap=cap)
         meta = json.loads(text).get("autosave") or {}
-        session.path = Path(meta["session_path"]) if meta.get("session_path") else None
+        where = meta.get("session_path")
+        if where is not None and not isinstance(where, str):
+            raise SessionError(f"{autosave}: field 'autosave.session_path' is {where!r}, expected text")
+        session.path = Path(where) if where else None
+        session.trusted_data_path = True  # written by the app itself
         session.autosave_dir = Path(autosave_dir) if autosave_dir is not None else autosave.parent
         session._written_autosave = autosave
         session._saved_queue = None
         return session
+
+    def data_path_to_open(self, *, allow_outside: bool = False) -> Path | None:
+        """The session's data path, to be opened; ``None`` when it records none.
+
+        A path read from a session file must stay inside the session file's folder (resolved: no ``..``
+        out of it, no link out): a session from elsewhere cannot make the app read any file on the machine.
+        Otherwise :class:`~candels_gui.core.errors.UnsafePathError` is raised, unless ``allow_outside`` (the
+        user confirmed that path) or the session is an autosave the app wrote itself.
+        """
+        if self.data_path is None:
+            return None
+        if allow_outside or self.trusted_data_path or self.path is None:
+            return self.data_path
+        folder = self.path.parent.resolve()
+        try:
+            target = self.data_path.resolve()
+        except (RuntimeError, OSError):
+            raise UnsafePathError(f"{self.path}: its data path {self.data_path} is a loop of symbolic links") from None
+        if target != folder and folder not in target.parents:
+            raise UnsafePathError(f"{self.path}: its data path {target} lies outside the session's folder "
+                                  f"{folder}; open that data yourself, or confirm the path")
+        return target
 
     @property
     def autosave_path(self) -> Path | None:

@@ -6,10 +6,13 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
-__all__ = ["AUTOSAVE_ENV", "default_autosave_dir", "autosave_path_for", "find_autosave", "atomic_write_text"]
+from ..atomic import remove_stale_temps, temp_path
+from ..errors import SessionError
+
+__all__ = ["AUTOSAVE_ENV", "default_autosave_dir", "autosave_path_for", "find_autosave", "atomic_write_text",
+           "MAX_SESSION_BYTES", "resolve_session_path", "read_session_text", "peek_data_path"]
 
 #: Environment variable that overrides the autosave folder.
 AUTOSAVE_ENV = "CANDELS_GUI_AUTOSAVE_DIR"
@@ -74,6 +77,61 @@ def find_autosave(*, session_path: str | os.PathLike | None = None, data_hash: s
     return path
 
 
+#: Largest session file read (a queue of a million blends is ~150 MB).
+MAX_SESSION_BYTES = 1 << 30
+
+
+def resolve_session_path(path: str | os.PathLike) -> Path:
+    """``Path(path).resolve()``; a loop of symbolic links raises SessionError."""
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError):
+        raise SessionError(f"{path}: a loop of symbolic links, not a session file") from None
+
+
+def read_session_text(path: Path) -> str:
+    """The text of a session file; a missing, unreadable or non-UTF-8 file raises SessionError."""
+    if path.exists() and not path.is_dir() and not path.is_file():
+        raise SessionError(f"{path}: not a regular file (a pipe or a device)")
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise SessionError(f"{path}: no such session file") from None
+    except IsADirectoryError:
+        raise SessionError(f"{path}: is a folder, not a session file") from None
+    except OSError as exc:
+        raise SessionError(f"{path}: cannot read the session file ({exc.strerror or exc})") from None
+    if len(raw) > MAX_SESSION_BYTES:
+        raise SessionError(f"{path}: {len(raw):,} bytes is too large for a session file")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SessionError(f"{path}: not a session file (not UTF-8 text)") from None
+
+
+def peek_data_path(path: str | os.PathLike) -> Path | None:
+    """The data path recorded in a session file that may be damaged (``None`` when none can be read).
+
+    Used to offer opening the data alone when the session itself cannot be opened: only the ``data.path``
+    text is read, resolved against the session's folder, and it must stay inside that folder (a path
+    read from a file).
+    """
+    path = Path(path)
+    try:
+        data = json.loads(read_session_text(resolve_session_path(path)))
+        rel = data["data"]["path"]
+    except (SessionError, ValueError, KeyError, TypeError, RecursionError, OSError):
+        return None
+    if not isinstance(rel, str) or not rel or "\0" in rel:
+        return None
+    try:
+        folder = path.resolve().parent
+        target = (folder / rel).resolve()
+    except (RuntimeError, OSError):
+        return None
+    return target if target == folder or folder in target.parents else None
+
+
 def atomic_write_text(path: str | os.PathLike, text: str, *, fsync: bool = True) -> Path:
     """Write ``text`` to ``path`` atomically (temporary file in the same folder, then rename).
 
@@ -82,9 +140,11 @@ def atomic_write_text(path: str | os.PathLike, text: str, *, fsync: bool = True)
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if fsync:  # a save the user asked for: clear what a killed run left in that folder
+        remove_stale_temps(path.parent)
+    tmp = temp_path(path)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+        with open(tmp, "x", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
             if fsync:
                 fh.flush()

@@ -8,7 +8,8 @@ from typing import Any, Iterable
 import numpy as np
 from astropy.table import Table
 
-from ..errors import DataError
+from ..errors import DataError, OptionError
+from ..validate import finite
 from ..rng import split_rng
 from .stampset import GALTYPES, StampSet
 
@@ -54,6 +55,13 @@ class CatalogFilter:
     id_search: str = ""
 
     def __post_init__(self) -> None:
+        for name in ("mag_low", "mag_high", "radius_min", "radius_max", "z_min", "z_max"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, finite(getattr(self, name), name))
+        if isinstance(self.excluded_types, (str, bytes)) or not all(isinstance(t, str) for t in self.excluded_types):
+            raise OptionError(f"excluded_types must be a list of type names, got {self.excluded_types!r}")
+        if not isinstance(self.id_search, str):
+            raise OptionError(f"id_search must be text, got {self.id_search!r}")
         types = tuple(sorted(set(self.excluded_types)))
         unknown = [t for t in types if t not in GALTYPES]
         if unknown:
@@ -62,7 +70,7 @@ class CatalogFilter:
         for lo, hi in (("mag_low", "mag_high"), ("radius_min", "radius_max"), ("z_min", "z_max")):
             a, b = getattr(self, lo), getattr(self, hi)
             if a is not None and b is not None and a > b:
-                raise ValueError(f"{lo}={a} is above {hi}={b}")
+                raise OptionError(f"{lo}={a} is above {hi}={b}")
 
     def mask(self, catalog: Table) -> np.ndarray:
         """Boolean mask of the rows that pass."""
@@ -103,8 +111,16 @@ class CatalogFilter:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "CatalogFilter":
         """Inverse of :meth:`to_dict`."""
+        if not isinstance(data, dict):
+            raise OptionError(f"a catalog filter must be a mapping, got {type(data).__name__}")
         data = dict(data)
-        data["excluded_types"] = tuple(data.get("excluded_types", ()))
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise OptionError(f"unknown catalog filter field(s) {unknown}")
+        types = data.get("excluded_types", ())
+        if isinstance(types, (str, bytes)) or not isinstance(types, (list, tuple)):
+            raise OptionError(f"excluded_types must be a list of type names, got {types!r}")
+        data["excluded_types"] = tuple(types)
         return cls(**data)
 
 

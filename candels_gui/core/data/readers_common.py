@@ -18,7 +18,8 @@ from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 import numpy as np
 from astropy.table import Table
 
-from ..errors import DataError
+from ..errors import CatalogError, DataError, DataWarning, LabelError, ShapeError, WrappedLabelsError
+from .label_checks import check_stamp_pixels, is_narrow
 from ..jobs import CancelToken, Job, Progress, check_cancel
 from .stampset import STANDARD_COLUMNS
 
@@ -27,7 +28,8 @@ __all__ = [
     "sha256_file", "hash_files", "require_file", "open_fits", "open_fits_file", "fits_error", "truncation_guard",
     "load_npy",
     "read_table",
-    "check_nan_policy", "check_finite", "to_int32_labels", "map_columns", "require_columns",
+    "check_nan_policy", "check_finite", "to_int32_labels", "check_stamp_shape", "check_stamp_pixels",
+    "check_catalog_values", "MIN_STAMP", "map_columns", "require_columns",
     "fill_catalog",
     "check_ids", "check_central", "centred_slices", "fit_to_size", "half_light_radius", "segment_fluxes",
 ]
@@ -51,6 +53,8 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
 }
 _FILE_COLUMNS = "_file_columns"  # table.meta key: column names as the file had them (for messages)
 _CHUNK_PIXELS = 1 << 24  # pixels per chunk when scanning big (memory-mapped) cubes: 64 MB of float32
+#: Smallest stamp side accepted (pixels).
+MIN_STAMP = 16
 
 
 # --------------------------------------------------------------------------- files
@@ -183,6 +187,8 @@ def read_table(path: Path, what: str = "catalog") -> Table:
     except Exception as exc:  # astropy raises many kinds (InconsistentTableError, OSError, ...)
         raise DataError(f"cannot read {what} {path}: {type(exc).__name__}: {exc}") from exc
     table.convert_bytestring_to_unicode()
+    if table.colnames and table.colnames[0].startswith("\ufeff"):  # a UTF-8 byte-order mark (Excel)
+        table.rename_column(table.colnames[0], table.colnames[0].lstrip("\ufeff"))
     return table
 
 
@@ -217,7 +223,8 @@ def check_finite(images: np.ndarray, where: str, nan_policy: str, *,
     if nan_policy == "error":
         raise DataError(
             f"{where}: {n_bad} NaN/inf pixel(s) in {len(stamps)} stamp(s) (first: index "
-            f"{', '.join(map(str, stamps[:5]))}); pass nan_policy='replace' to replace them by background")
+            f"{', '.join(map(str, stamps[:5]))}); pass nan_policy='replace' (produce --nan_policy replace) to "
+            f"replace them by background")
     out = np.array(images, dtype=np.float32)  # writable copy; the file is never touched
     fills = np.broadcast_to(np.asarray(fill, dtype=np.float32), (n,))
     for i in stamps:
@@ -229,34 +236,85 @@ def check_finite(images: np.ndarray, where: str, nan_policy: str, *,
 def to_int32_labels(seg: np.ndarray, where: str, *, segval: Optional[np.ndarray] = None) -> np.ndarray:
     """Return segmentation labels as int32 (kept as is when already int32), after checking them.
 
-    Raises :class:`DataError` for uint8 maps whose catalog ``segval`` exceeds 255 (the labels wrapped
-    around when someone cast them to uint8), negative or non-integer labels, and labels beyond int32.
+    Raises :class:`DataError` for narrow (uint8, uint16, ...) maps whose catalog ``segval`` exceeds the
+    type (the labels wrapped around when someone cast them; the content checks of
+    :mod:`~candels_gui.core.data.label_checks` look further), negative or non-integer labels, and labels
+    beyond int32.
     """
     dt = seg.dtype
-    if dt == np.uint8 and segval is not None and len(segval):
-        top = np.nanmax(np.asarray(segval, dtype=np.float64))
-        if top > 255:
-            raise DataError(
-                f"{where}: segmentation is uint8 but the catalog's segval goes up to {int(top)}; labels "
-                f"above 255 have wrapped around (e.g. label 300 became 44) because the maps were cast to uint8 "
-                f"(CANDELS labels exceed 255). Re-create the segmentation maps as int32.")
-    if dt == np.int32:  # native int32: keep (memory map stays a memory map)
-        return seg
-    if dt == np.bool_ or (dt.kind in "ui" and dt.itemsize <= 2):
-        return np.asarray(seg, dtype=np.int32)
-    if dt.kind in "uif":
-        out = np.empty(seg.shape, dtype=np.int32)
-        step = max(1, _CHUNK_PIXELS // max(1, seg[0].size if len(seg) else 1))
-        for i in range(0, len(seg), step):
-            block = np.asarray(seg[i:i + step])
-            if dt.kind == "f" and not (np.isfinite(block).all() and (block == np.round(block)).all()):
-                raise DataError(f"{where}: segmentation holds non-integer or NaN labels (dtype {dt})")
-            if block.size and (block.min() < 0 or block.max() > np.iinfo(np.int32).max):
-                raise DataError(f"{where}: segmentation labels must lie in 0..2**31-1, "
-                                f"found {block.min()}..{block.max()}")
+    if is_narrow(dt) and segval is not None and len(segval):
+        try:
+            top = np.nanmax(np.asarray(segval, dtype=np.float64))
+        except (TypeError, ValueError):
+            top = np.nan
+        if np.isfinite(top) and top > np.iinfo(dt).max:
+            raise WrappedLabelsError(
+                f"{where}: segmentation is {dt.name} but the catalog's segval goes up to {int(top)}; labels "
+                f"above {np.iinfo(dt).max} have wrapped around (e.g. label 300 became 44 in uint8) because the "
+                f"maps were cast to {dt.name} (CANDELS labels exceed 255). Re-create the segmentation maps as int32.")
+    if dt.kind not in "uifb":
+        raise LabelError(f"{where}: segmentation has dtype {dt}, expected integer labels")
+    step = max(1, _CHUNK_PIXELS // max(1, seg[0].size if len(seg) else 1))
+    native = dt == np.int32
+    out = seg if native else np.empty(seg.shape, dtype=np.int32)
+    for i in range(0, len(seg), step):
+        block = np.asarray(seg[i:i + step])
+        if dt.kind == "f" and not (np.isfinite(block).all() and (block == np.round(block)).all()):
+            raise LabelError(f"{where}: segmentation holds non-integer or NaN labels (dtype {dt})")
+        if block.size and dt.kind != "b" and (block.min() < 0 or block.max() > np.iinfo(np.int32).max):
+            raise LabelError(f"{where}: segmentation labels must lie in 0..2**31-1, "
+                             f"found {block.min()}..{block.max()}")
+        if not native:
             out[i:i + step] = block
-        return out
-    raise DataError(f"{where}: segmentation has dtype {dt}, expected integer labels")
+    return out
+
+
+def check_stamp_shape(images: np.ndarray, where: str, *, min_size: int = MIN_STAMP) -> None:
+    """Refuse cubes that are not (N, S, S) stamps of at least ``min_size`` pixels a side.
+
+    A cube stored channels-last, (H, W, N), reads as H stamps of W x N: it is named as such.
+    """
+    if images.ndim != 3:
+        raise ShapeError(f"{where}: stamps must be a (N, H, W) cube, got shape {images.shape}")
+    n, h, w = images.shape
+    if h != w:
+        hint = (f"; it looks like a channels-last ({n}, {h}, N={w}) cube: store it as (N, H, W)"
+                if n in (h, w) or h > 4 * w or w > 4 * h else "")
+        raise ShapeError(f"{where}: stamps are {h}x{w} pixels, expected square stamps{hint}")
+    if h < min_size:
+        raise ShapeError(f"{where}: stamps are {h}x{w} pixels, expected at least {min_size}x{min_size}")
+
+
+def check_catalog_values(catalog: Table, where: str) -> None:
+    """Refuse standard columns with values no galaxy has: infinite anything, magnitudes beyond +-1000
+    (99 or 999 "not measured" pass), a ``mag`` or ``radius`` column with no finite value.
+
+    Negative radii and redshifts (catalogs' "not measured" sentinels, e.g. -99) are read as NaN, said in a
+    :class:`~candels_gui.core.errors.DataWarning` (the documented repair): such galaxies never enter a pair,
+    and a redshift cut drops them.
+    """
+    for col, lo, hi in (("mag", -1000.0, 1000.0), ("radius", None, None), ("z", None, None),
+                        ("ra", None, None), ("dec", None, None)):
+        v = np.asarray(catalog[col], dtype=np.float64)
+        bad = np.isinf(v)
+        if lo is not None:
+            bad |= v < lo
+        if hi is not None:
+            bad |= v > hi
+        if bad.any():
+            rows = np.flatnonzero(bad)
+            raise CatalogError(f"{where}: column {col!r} holds {len(rows)} impossible value(s) (row "
+                               f"{', '.join(str(int(r)) for r in rows[:5])}: {v[rows[0]]:g}); expected finite"
+                               f"{f' values from {lo:g} to {hi:g}' if lo is not None else ' values'}")
+        if col in ("radius", "z"):
+            negative = v < 0
+            if negative.any():
+                warnings.warn(DataWarning(f"{where}: {int(negative.sum())} negative value(s) in column {col!r} "
+                                          f"read as not measured (NaN)"), stacklevel=2)
+                catalog[col] = np.where(negative, np.nan, v)
+        if col in ("mag", "radius") and len(v) and not np.isfinite(np.asarray(catalog[col], float)).any():
+            raise CatalogError(f"{where}: column {col!r} has no finite value"
+                               f"{'; remove the column to have radii measured' if col == 'radius' else ''}")
 
 
 def centred_slices(n_src: int, c_src: int, n_dst: int, c_dst: int) -> tuple[slice, slice]:
@@ -406,13 +464,18 @@ def fill_catalog(catalog: Optional[Table], images: np.ndarray, segmaps: np.ndarr
         for col in ("ra", "dec", "mag", "radius", "z"):
             catalog[col] = np.ma.filled(np.ma.asarray(catalog[col]).astype(np.float64), np.nan)
         ids = np.asarray(catalog["id"])
-        if ids.dtype.kind == "f" and not np.all(ids == np.round(ids)):
-            raise ValueError("non-integer ids")
+        if ids.dtype.kind == "f" and not (np.isfinite(ids).all() and np.all(ids == np.round(ids))
+                                          and np.abs(ids).max(initial=0) < 2 ** 63):
+            raise ValueError("IDs must be whole numbers")
         catalog["id"] = ids.astype(np.int64)
-        catalog["segval"] = np.asarray(catalog["segval"]).astype(np.int64)
+        segval = np.ma.filled(np.ma.asarray(catalog["segval"]).astype(np.float64), np.nan)
+        if not (np.isfinite(segval).all() and (segval == np.round(segval)).all() and (segval >= 0).all()
+                and segval.max(initial=0) < 2 ** 31):
+            raise ValueError("segval must hold whole numbers from 0 to 2**31-1 (the central galaxy's label)")
+        catalog["segval"] = segval.astype(np.int64)
         catalog["galtype"] = np.asarray(catalog["galtype"]).astype(str)
-    except (ValueError, TypeError) as exc:
-        raise DataError(f"{where}: a standard column has values of the wrong kind ({exc})") from exc
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise CatalogError(f"{where}: a standard column has values of the wrong kind ({exc})") from None
     catalog.meta.pop(_FILE_COLUMNS, None)
     return catalog
 

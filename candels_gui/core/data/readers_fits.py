@@ -11,10 +11,13 @@ import numpy as np
 
 from .autoseg import SegmentationParams, background_sigma, segment_stamp
 from ..errors import DataError
+from .label_checks import (check_light_centred, check_light_matches_labels, check_segval_matches,
+                           check_wrapped_labels, is_narrow)
 from ..jobs import CancelToken, Job, Progress, check_cancel, run_job
 from .readers_common import (ProgressCallback, check_central, check_finite, check_ids, check_nan_policy,
                              fill_catalog, fit_to_size, hash_files, map_columns, open_fits, read_table,
-                             require_columns, to_int32_labels)
+                             require_columns, to_int32_labels, check_catalog_values,
+                             check_stamp_pixels, check_stamp_shape)
 from .stampset import StampSet
 
 __all__ = ["read_fits_stamps", "iter_read_fits_stamps", "FITS_SUFFIXES", "list_fits"]
@@ -86,7 +89,7 @@ def iter_read_fits_stamps(images: str | os.PathLike, *, segmaps: str | os.PathLi
                           column_map: Optional[Mapping[str, str]] = None, stamp_size: Optional[int] = None,
                           nan_policy: str = "error", zeropoint: float = 25.96,
                           pixel_scale: Optional[float] = None, allow_unlabelled: bool = False,
-                          segmentation: Optional[SegmentationParams] = None,
+                          segmentation: Optional[SegmentationParams] = None, allow_narrow_labels: bool = False,
                           cancel: Optional[CancelToken] = None) -> Job:
     """Job form of :func:`read_fits_stamps`: yields progress, returns the StampSet."""
     check_nan_policy(nan_policy)
@@ -95,6 +98,7 @@ def iter_read_fits_stamps(images: str | os.PathLike, *, segmaps: str | os.PathLi
         raise DataError(f"FITS image cube or folder not found: {img_path}")
     params = segmentation or SegmentationParams()
     cube, files, header_scale = yield from _read_cube(img_path, "image", kind="float")
+    check_stamp_shape(cube, str(img_path))
     n = len(cube)
     where = str(img_path)
 
@@ -123,15 +127,21 @@ def iter_read_fits_stamps(images: str | os.PathLike, *, segmaps: str | os.PathLi
         cat_files = [cat_path]
         where = str(cat_path)
 
+    segval = None
     if labels is not None:
         segval = np.asarray(table["segval"]) if table is not None and "segval" in table.colnames else None
+        raw_dtype = labels.dtype
         labels = to_int32_labels(labels, str(segmaps), segval=segval)
+        if is_narrow(raw_dtype):
+            check_wrapped_labels(labels, raw_dtype, str(segmaps), images=cube, catalog=table,
+                                 content=not allow_narrow_labels)
 
     # NaN/inf: replaced by the stamp's sigma-clipped background when asked to.
     fill = np.zeros(n, dtype=np.float32)
     if nan_policy == "replace":
         fill = np.array([background_sigma(s)[0] for s in cube], dtype=np.float32)
     cube, n_bad = yield from check_finite(cube, str(img_path), nan_policy, fill=fill, cancel=cancel)
+    check_stamp_pixels(cube, str(img_path))
 
     if stamp_size is not None:
         cube = np.ascontiguousarray(fit_to_size(cube, int(stamp_size)))
@@ -151,7 +161,13 @@ def iter_read_fits_stamps(images: str | os.PathLike, *, segmaps: str | os.PathLi
 
     cat = fill_catalog(table, cube, labels, where, zeropoint=zeropoint, seg_computed=bool(how),
                        cancel=cancel)
+    check_catalog_values(cat, where)
+    if segval is not None:
+        check_segval_matches(labels, cat["segval"], str(segmaps))
     n_unlabelled = check_central(labels, cat, str(segmaps or img_path), allow_unlabelled=allow_unlabelled)
+    check_light_centred(cube, str(img_path))
+    if not how:
+        check_light_matches_labels(cube, labels, str(img_path))
     hashes = yield from hash_files([*files, *seg_files, *cat_files], cancel=cancel)
     meta = {"reader": "fits", "input_hashes": hashes, "nonfinite_replaced": n_bad,
             "unlabelled_centres": n_unlabelled, "segmentation": "file" if not how else "photutils"}
@@ -169,7 +185,7 @@ def read_fits_stamps(images: str | os.PathLike, *, segmaps: str | os.PathLike | 
                      catalog: str | os.PathLike | None = None, column_map: Optional[Mapping[str, str]] = None,
                      stamp_size: Optional[int] = None, nan_policy: str = "error", zeropoint: float = 25.96,
                      pixel_scale: Optional[float] = None, allow_unlabelled: bool = False,
-                     segmentation: Optional[SegmentationParams] = None,
+                     segmentation: Optional[SegmentationParams] = None, allow_narrow_labels: bool = False,
                      progress: Optional[ProgressCallback] = None,
                      cancel: Optional[CancelToken] = None) -> StampSet:
     """Read FITS stamps (+ optional segmentation and catalog) into a StampSet.
@@ -222,4 +238,4 @@ def read_fits_stamps(images: str | os.PathLike, *, segmaps: str | os.PathLike | 
     return run_job(iter_read_fits_stamps(images, segmaps=segmaps, catalog=catalog, column_map=column_map,
                                          stamp_size=stamp_size, nan_policy=nan_policy, zeropoint=zeropoint,
                                          pixel_scale=pixel_scale, allow_unlabelled=allow_unlabelled,
-                                         segmentation=segmentation, cancel=cancel), progress)
+                                         segmentation=segmentation, allow_narrow_labels=allow_narrow_labels, cancel=cancel), progress)

@@ -22,8 +22,10 @@ from ..errors import DataError
 from ..jobs import CancelToken, Job, Progress, check_cancel, run_job
 from .readers_common import (FITS_ERRORS, ProgressCallback, centred_slices, check_central, check_ids,
                              check_nan_policy, fill_catalog, fits_error, hash_files, map_columns,
-                             open_fits_file, read_table, truncation_guard)
+                             open_fits_file, read_table, truncation_guard, check_catalog_values,
+                             check_stamp_pixels)
 from ..rng import galaxy_rng
+from ..validate import file_in_folder
 from .stampset import StampSet
 
 __all__ = ["read_galsim_catalog", "iter_read_galsim_catalog", "find_galsim_catalog", "GALSIM_COLUMNS",
@@ -165,11 +167,11 @@ def iter_read_galsim_catalog(path: str | os.PathLike, *, stamp_size: int = 128, 
 
         def hdul_for(name: str, what: str):  # each file opened once, its HDUs indexed per row
             if name not in opened:
-                p = folder / name
+                p = file_in_folder(folder, name, f"{what} file", cat_path)
                 opened[name] = open_fits_file(p, f"{what} file named by {cat_path.name}")
                 stack.callback(opened[name].close)
                 used[p] = None
-            return opened[name], folder / name
+            return opened[name], file_in_folder(folder, name, f"{what} file", cat_path)
 
         for i in range(n):
             check_cancel(cancel)
@@ -179,7 +181,8 @@ def iter_read_galsim_catalog(path: str | os.PathLike, *, stamp_size: int = 128, 
             if bad.any():
                 if nan_policy == "error":
                     raise DataError(f"{gal_path}: {int(bad.sum())} NaN/inf pixel(s) in galaxy {idents[i]} "
-                                    f"(row {i}, HDU {int(table['GAL_HDU'][i])}); pass nan_policy='replace'")
+                                    f"(row {i}, HDU {int(table['GAL_HDU'][i])}); pass nan_policy='replace' "
+                                    f"(produce --nan_policy replace)")
                 stamp[bad], n_bad = 0.0, n_bad + int(bad.sum())
             if not (np.isfinite(variance[i]) and variance[i] > 0):
                 variance[i] = background_sigma(stamp)[1] ** 2
@@ -201,6 +204,8 @@ def iter_read_galsim_catalog(path: str | os.PathLike, *, stamp_size: int = 128, 
               if "PIXEL_SCALE" in table.colnames else np.array([]))
     catalog = fill_catalog(catalog, images, segmaps, str(cat_path), zeropoint=zeropoint, seg_computed=True,
                            cancel=cancel)
+    check_catalog_values(catalog, str(cat_path))
+    check_stamp_pixels(images, str(cat_path))
     check_central(segmaps, catalog, str(cat_path), allow_unlabelled=False)
     hashes = yield from hash_files(list(used), cancel=cancel)
     meta = {"reader": "galsim", "input_hashes": hashes, "nonfinite_replaced": n_bad, "seed": int(seed),

@@ -8,9 +8,12 @@ from typing import Mapping, Optional
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, ShapeError
+from .label_checks import (check_light_centred, check_light_matches_labels, check_segval_matches,
+                           check_wrapped_labels, is_narrow)
 from ..jobs import CancelToken, Job, Progress, check_cancel, run_job
-from .readers_common import (ProgressCallback, check_central, check_finite, check_ids, check_nan_policy,
+from .readers_common import (ProgressCallback, check_catalog_values, check_central, check_finite, check_ids,
+                             check_nan_policy, check_stamp_pixels, check_stamp_shape,
                              fill_catalog, fit_to_size, hash_files, load_npy, map_columns, read_table,
                              require_columns, to_int32_labels)
 from .stampset import StampSet
@@ -28,7 +31,7 @@ CANDELS_COLUMNS = {"ID": "id", "RA": "ra", "DEC": "dec", "FIELD": "field", "mag"
 def iter_read_candels_blender(folder: str | os.PathLike, *, column_map: Optional[Mapping[str, str]] = None,
                               stamp_size: Optional[int] = None, nan_policy: str = "error",
                               mmap: bool = True, zeropoint: float = 25.96, allow_unlabelled: bool = False,
-                              cancel: Optional[CancelToken] = None) -> Job:
+                              allow_narrow_labels: bool = False, cancel: Optional[CancelToken] = None) -> Job:
     """Job form of :func:`read_candels_blender`: yields progress, returns the StampSet."""
     check_nan_policy(nan_policy)
     folder = Path(folder)
@@ -41,8 +44,7 @@ def iter_read_candels_blender(folder: str | os.PathLike, *, column_map: Optional
     table = read_table(cat_path, "catalog")
     yield Progress(1, 4, "reading files")
 
-    if images.ndim != 3:
-        raise DataError(f"{img_path}: images must be a (N, H, W) cube, got shape {images.shape}")
+    check_stamp_shape(images, str(img_path))
     if segmaps.ndim != 3:
         raise DataError(f"{seg_path}: segmentation must be a (N, H, W) cube, got shape {segmaps.shape}")
     if len(segmaps) != len(images):
@@ -53,23 +55,33 @@ def iter_read_candels_blender(folder: str | os.PathLike, *, column_map: Optional
     if len(table) != len(images):
         raise DataError(f"{cat_path} has {len(table)} rows but {img_path} holds {len(images)} images")
     if images.dtype.kind != "f" and images.dtype.kind not in "iu":
-        raise DataError(f"{img_path}: images have dtype {images.dtype}, expected float32")
+        raise ShapeError(f"{img_path}: images have dtype {images.dtype}, expected float32")
 
     catalog = map_columns(table, str(cat_path), column_map=column_map, fixed=CANDELS_COLUMNS)
     require_columns(catalog, str(cat_path))
     check_ids(catalog, str(cat_path))
     segval = np.asarray(catalog["segval"]) if "segval" in catalog.colnames else None
+    raw_dtype = segmaps.dtype
     segmaps = to_int32_labels(segmaps, str(seg_path), segval=segval)
+    if is_narrow(raw_dtype):
+        check_wrapped_labels(segmaps, raw_dtype, str(seg_path), images=images, catalog=catalog,
+                             content=not allow_narrow_labels)
     if images.dtype != np.float32:  # float64, big-endian float32, ints: convert (no longer a memory map)
         images = np.asarray(images, dtype=np.float32)
 
     images, n_bad = yield from check_finite(images, str(img_path), nan_policy, fill=0.0, cancel=cancel)
+    check_stamp_pixels(images, str(img_path))
     if stamp_size is not None:
         images, segmaps = fit_to_size(images, int(stamp_size)), fit_to_size(segmaps, int(stamp_size))
     check_cancel(cancel)
     catalog = fill_catalog(catalog, images, segmaps, str(cat_path), zeropoint=zeropoint,
                            seg_computed=False, cancel=cancel)
+    check_catalog_values(catalog, str(cat_path))
+    if segval is not None:
+        check_segval_matches(segmaps, catalog["segval"], str(seg_path))
     n_unlabelled = check_central(segmaps, catalog, str(seg_path), allow_unlabelled=allow_unlabelled)
+    check_light_centred(images, str(img_path))
+    check_light_matches_labels(images, segmaps, str(img_path))
     hashes = yield from hash_files([img_path, seg_path, cat_path], cancel=cancel)
     meta = {"reader": "candels-blender", "input_hashes": hashes, "nonfinite_replaced": n_bad,
             "unlabelled_centres": n_unlabelled}
@@ -82,7 +94,7 @@ def iter_read_candels_blender(folder: str | os.PathLike, *, column_map: Optional
 def read_candels_blender(folder: str | os.PathLike, *, column_map: Optional[Mapping[str, str]] = None,
                          stamp_size: Optional[int] = None, nan_policy: str = "error", mmap: bool = True,
                          zeropoint: float = 25.96, allow_unlabelled: bool = False,
-                         progress: Optional[ProgressCallback] = None,
+                         allow_narrow_labels: bool = False, progress: Optional[ProgressCallback] = None,
                          cancel: Optional[CancelToken] = None) -> StampSet:
     """Read a candels-blender folder into a :class:`~candels_gui.core.data.stampset.StampSet`.
 
@@ -105,6 +117,9 @@ def read_candels_blender(folder: str | os.PathLike, *, column_map: Optional[Mapp
         AB zeropoint stored in the StampSet.
     allow_unlabelled : bool
         Accept stamps whose central pixel has segmentation 0 (otherwise a DataError names them).
+    allow_narrow_labels : bool
+        Accept uint8/uint16 maps that the content checks suspect of wrapped labels (a catalog number
+        beyond the type still refuses them); see :mod:`~candels_gui.core.data.label_checks`.
     progress : callable, optional
         Called with each :class:`~candels_gui.core.jobs.Progress`.
     cancel : CancelToken, optional
@@ -118,8 +133,10 @@ def read_candels_blender(folder: str | os.PathLike, *, column_map: Optional[Mapp
     Raises
     ------
     DataError
-        Missing or corrupt file, mismatched lengths or shapes, missing ``ID``/``mag`` columns, NaN pixels,
-        duplicated IDs, unlabelled centres, uint8 segmentation whose labels wrapped around.
+        Missing or corrupt file, mismatched lengths or shapes, non-square or tiny stamps, missing
+        ``ID``/``mag`` columns or impossible values in them, NaN, huge or constant stamps, duplicated IDs,
+        unlabelled centres, narrow segmentation whose labels wrapped around, maps that do not match the
+        images or the catalog's ``segval``.
 
     Examples
     --------
@@ -129,4 +146,5 @@ def read_candels_blender(folder: str | os.PathLike, *, column_map: Optional[Mapp
     """
     return run_job(iter_read_candels_blender(folder, column_map=column_map, stamp_size=stamp_size,
                                              nan_policy=nan_policy, mmap=mmap, zeropoint=zeropoint,
-                                             allow_unlabelled=allow_unlabelled, cancel=cancel), progress)
+                                             allow_unlabelled=allow_unlabelled,
+                                             allow_narrow_labels=allow_narrow_labels, cancel=cancel), progress)

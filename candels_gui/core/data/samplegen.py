@@ -35,6 +35,7 @@ from typing import Callable, Optional
 import numpy as np
 from scipy.signal import fftconvolve
 
+from ..atomic import temp_path
 from ..errors import Cancelled
 from .galaxy_models import F160W_ZEROPOINT, draw_galaxy, f160w_psf, half_light_radius, render
 from ..jobs import CancelToken, Job, Progress, check_cancel, run_job
@@ -313,8 +314,7 @@ def sample_data_job(outdir: str | os.PathLike, *, n_stamps: int = 150, seed: int
     n = int(n_stamps)
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
-    tag = f".{os.getpid()}.tmp"
-    tmp = {name: out / f".{name}{tag}" for name in (IMAGE_FILE, SEGMAP_FILE, CATALOG_FILE)}
+    tmp = {name: temp_path(out / name) for name in (IMAGE_FILE, SEGMAP_FILE, CATALOG_FILE)}
     shape = (n, stamp_size, stamp_size)
     try:
         imgs = np.lib.format.open_memmap(tmp[IMAGE_FILE], mode="w+", dtype=np.float32, shape=shape)

@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import re
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Generator, Mapping, Sequence
@@ -21,7 +20,8 @@ from astropy.table import Table
 from ... import __version__
 from ..blending.engine import BlendBatch, BlendEngine, BlendSpec
 from ..blending.catalogue import CATALOG_COLUMNS, append_catalog_csv
-from ..errors import DataError
+from ..atomic import remove_stale_temps, temp_path
+from ..errors import DataError, NonFiniteError, OutputError
 from ..jobs import CancelToken, Progress, check_cancel
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "ExportData", "ExportResult", "Splits", "normalize_splits",
@@ -128,9 +128,20 @@ def normalize_splits(specs: Sequence[BlendSpec] | Mapping[str, Sequence[BlendSpe
 
 
 def check_specs(engine: BlendEngine, splits: Splits) -> None:
-    """Raise :class:`DataError` if a spec names a galaxy the engine's stamps do not hold."""
+    """Raise :class:`DataError` if a spec names a galaxy the engine's stamps do not hold, shifts galaxy 2
+    off the stamp, or scales its flux beyond what float32 blends hold (see ``FLUX_RATIO_RANGE``)."""
+    from ..blending.sampling import FLUX_RATIO_RANGE
+
+    h, w = engine.shape
+    lo, hi = FLUX_RATIO_RANGE
     for name, specs in splits:
         for i, s in enumerate(specs):
+            where = f"split {name!r}, " if name else ""
+            if abs(s.dx) >= w or abs(s.dy) >= h:
+                raise DataError(f"{where}spec {i}: galaxy 2 shifted by ({s.dx:g}, {s.dy:g}) px is off the "
+                                f"{h}x{w} stamp")
+            if not lo <= s.flux_scale <= hi:
+                raise DataError(f"{where}spec {i}: flux_scale {s.flux_scale:g} is outside {lo:g} to {hi:g}")
             for gid in (s.id1, s.id2):
                 try:
                     engine.stamps.index_of(gid)
@@ -155,6 +166,10 @@ def stream_batches(engine: BlendEngine, splits: Splits, *, batch_size: int,
         for item in engine.iter_batches(specs, batch_size=int(batch_size), reuse_buffers=True,
                                         cancel=cancel):
             if isinstance(item, BlendBatch):
+                for what, arr in (("blend images", item.images), ("isolated images", item.isolated)):
+                    if not np.isfinite(arr).all():  # never written: an export holds finite pixels only
+                        raise NonFiniteError(f"{name or 'blends'}: non-finite {what} rendered in the batch "
+                                             f"starting at blend {int(item.indices[0])}; nothing was written")
                 write(k, item)
                 done += len(item)
                 yield Progress(done, total, message)
@@ -205,15 +220,24 @@ class AtomicFiles:
         while not p.exists():
             missing.append(p)
             p = p.parent
+        for parent in self.folder.parents:
+            if parent.exists() and not parent.is_dir():
+                raise OutputError(f"cannot write in {self.folder}: {parent} is a file, not a folder")
+        if self.folder.exists() and not self.folder.is_dir():
+            raise OutputError(f"cannot write in {self.folder}: it is a file, not a folder")
         self.folder.mkdir(parents=True, exist_ok=True)
         self._created = missing  # deepest first
-        self.token = secrets.token_hex(4)
+        self.removed_stale = remove_stale_temps(self.folder)  # left by a run that was killed
         self.pairs: list[tuple[Path, Path]] = []
 
     def temp(self, final_name: str) -> Path:
-        """Temporary path (``.NAME.XXXXXXXX.tmp``) for the file that will be ``final_name``."""
-        tmp = self.folder / f".{final_name}.{self.token}.tmp"
-        self.pairs.append((tmp, self.folder / final_name))
+        """Temporary path (``.candels-gui-tmp-PID-TOKEN-NAME``, see :mod:`candels_gui.core.atomic`) for the
+        file that will be ``final_name``."""
+        final = self.folder / final_name
+        if final.is_dir():
+            raise OutputError(f"cannot write {final}: a folder of that name is in the way")
+        tmp = temp_path(final)
+        self.pairs.append((tmp, final))
         return tmp
 
     def commit(self) -> None:
@@ -283,13 +307,11 @@ def manifest_path_for(path: str | os.PathLike) -> Path:
 def find_manifest(path: Path) -> dict[str, Any] | None:
     """The manifest of an HDF5/FITS file: ``FILE.manifest.json`` or a ``manifest.json`` beside it
     that lists the file; ``None`` when neither exists."""
+    from .checks import read_json_object
+
     for cand in (manifest_path_for(path), path.parent / "manifest.json"):
         if cand.is_file():
-            with open(cand, encoding="utf-8") as fh:
-                try:
-                    m = json.load(fh)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{cand}: not valid JSON ({exc})") from None
+            m = read_json_object(cand, "manifest")
             if m.get("format") == FORMAT_NAME and m.get("data_file") == path.name:
                 return m
     return None
@@ -390,9 +412,15 @@ def specs_from_manifest(manifest: Mapping[str, Any], split: str | None) -> list[
     """The specs of ``split`` recorded in a manifest."""
     table = manifest.get("specs", {})
     key = "" if split is None else split
-    if key not in table:
-        raise DataError(f"manifest has no specs for split {split!r}; it has {sorted(table)}")
-    return [BlendSpec.from_dict(d) for d in table[key]]
+    if not isinstance(table, dict) or key not in table or not isinstance(table[key], list):
+        raise DataError(f"manifest has no specs for split {split!r}")
+    out = []
+    for k, d in enumerate(table[key]):
+        try:
+            out.append(BlendSpec.from_dict(d))
+        except (TypeError, ValueError, KeyError) as exc:
+            raise DataError(f"manifest: spec {k} of split {split!r} is not a valid blend spec ({exc})") from None
+    return out
 
 
 def pick_split(available: Sequence[str | None], split: str | None, where: Any) -> str | None:

@@ -20,9 +20,13 @@ import h5py
 import numpy as np
 from numpy.lib import format as npformat
 
+from ..atomic import remove_stale_temps, temp_path
 from ..blending.engine import BlendBatch
+from ..validate import finite
+from .checks import open_h5
+from .hdf5 import check_hdf5_header
 from ..blending.labels import LABEL_METHODS, label_dtype, label_shape, make_labels, mag_to_flux, read_catalog_csv
-from ..errors import DataError
+from ..errors import DataError, NonFiniteError, OutputError
 from ..jobs import CancelToken, Progress, check_cancel
 from .common import AtomicFiles, write_json
 from .produce import PRODUCE_FILE
@@ -76,12 +80,20 @@ def concatenate(image_dir: str | os.PathLike, method: str, *, delete: bool = Fal
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     folder = Path(image_dir)
     src = folder / PRODUCE_FILE
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such folder (the output folder of 'candels-gui produce')")
     if not src.is_file():
         raise DataError(f"{src} not found: run 'candels-gui produce -o {folder}' first")
-    atomic = AtomicFiles(folder)
+    for split in ("train", "test", ""):
+        for name in ("images.npy", "labels.npy"):
+            final = folder / f"{_prefix(split)}{name}"
+            if final.is_dir():
+                raise OutputError(f"{final} is a folder; concatenate writes a file of that name")
+    atomic = AtomicFiles(folder)   # clears the temporaries a killed run left there
     written: list[Path] = []
     try:
-        with h5py.File(src, "r") as h5, ThreadPoolExecutor(1, thread_name_prefix="npy-writer") as writer:
+        with open_h5(src, "produce output") as h5, ThreadPoolExecutor(1, thread_name_prefix="npy-writer") as writer:
+            check_hdf5_header(h5, src)
             groups = split_groups(h5)
             engine = library_engine(h5) if storage_of(h5) == "compact" else None
             sources = {split: SplitArrays(group, engine) for split, group in groups.items()}
@@ -180,7 +192,12 @@ def _record(folder: Path, method: str, written: list[Path]) -> None:
     manifest = folder / "manifest.json"
     if not manifest.is_file():
         return
-    data = json.loads(manifest.read_text())
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return  # a damaged manifest is not ours to rewrite
+    if not isinstance(data, dict):
+        return
     data["npy_layout"] = {"label_method": method, "files": [p.name for p in written]}
     atomic = AtomicFiles(folder)
     write_json(atomic.temp("manifest.json"), data)
@@ -190,10 +207,14 @@ def _record(folder: Path, method: str, written: list[Path]) -> None:
 def convert(image_dir: str | os.PathLike, *, zeropoint: float = 25.96) -> list[Path]:
     """Write ``{split}_flux.npy`` (N, 2) float64 from ``{split}_catalogue.csv`` magnitudes.
 
-    Galaxy 2's magnitude in the catalogue already includes its flux scale.
+    Galaxy 2's magnitude in the catalogue already includes its flux scale. Every flux is computed (and
+    checked finite and positive) before any file is written.
     """
+    zeropoint = finite(zeropoint, "zeropoint", low=-100, high=100)
     folder = Path(image_dir)
-    written: list[Path] = []
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such folder (the output folder of 'candels-gui produce')")
+    pending: list[tuple[Path, np.ndarray]] = []
     for split in ("train", "test", ""):
         cat = folder / f"{_prefix(split)}catalogue.csv"
         if not cat.is_file():
@@ -204,14 +225,34 @@ def convert(image_dir: str | os.PathLike, *, zeropoint: float = 25.96) -> list[P
         for col in ("g1_mag", "g2_mag"):
             if col not in table.colnames:
                 raise DataError(f"{cat} lacks column {col!r}; found {table.colnames}")
-        flux = np.stack([mag_to_flux(np.asarray(table["g1_mag"], float), zeropoint),
-                         mag_to_flux(np.asarray(table["g2_mag"], float), zeropoint)], axis=-1)
-        out = folder / f"{_prefix(split)}flux.npy"
-        tmp = out.with_name(out.name + ".part")
-        with open(tmp, "wb") as fh:
-            np.save(fh, flux)
-        os.replace(tmp, out)
-        written.append(out)
-    if not written:
+        columns = []
+        for col in ("g1_mag", "g2_mag"):
+            try:
+                mag = np.ma.filled(np.ma.asarray(table[col]).astype(np.float64), np.nan)
+            except (TypeError, ValueError) as exc:
+                raise DataError(f"{cat}: column {col!r} holds values that are not numbers ({exc})") from None
+            with np.errstate(over="ignore", invalid="ignore"):
+                flux = mag_to_flux(mag, zeropoint)
+            bad = np.flatnonzero(~(np.isfinite(flux) & (flux > 0)))
+            if len(bad):
+                raise NonFiniteError(f"{cat}: column {col!r} row {int(bad[0])} (magnitude {mag[bad[0]]:g}) gives "
+                                     f"flux {flux[bad[0]]:g} at zeropoint {zeropoint:g}; expected a finite "
+                                     f"magnitude ({len(bad)} such row(s))")
+            columns.append(flux)
+        pending.append((folder / f"{_prefix(split)}flux.npy", np.stack(columns, axis=-1)))
+    if not pending:
         raise DataError(f"no train_catalogue.csv / test_catalogue.csv in {folder}")
+    remove_stale_temps(folder)
+    written: list[Path] = []
+    temps = [(temp_path(out), out, flux) for out, flux in pending]
+    try:
+        for tmp, _, flux in temps:
+            with open(tmp, "wb") as fh:
+                np.save(fh, flux)
+        for tmp, out, _ in temps:
+            os.replace(tmp, out)
+            written.append(out)
+    finally:
+        for tmp, _, _ in temps:
+            tmp.unlink(missing_ok=True)
     return written

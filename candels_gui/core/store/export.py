@@ -13,9 +13,11 @@ checks a :class:`~candels_gui.core.jobs.CancelToken`, returns an :class:`ExportR
 
 Every writer streams: blends are rendered ``batch_size`` at a time into files sized up front, so memory
 does not grow with the number of blends. Every writer is atomic: files are written under temporary
-names in the destination folder (``.NAME.XXXXXXXX.tmp``) and renamed over their final names only when
-complete; on an error or :class:`~candels_gui.core.errors.Cancelled` the temporaries (and a folder the
-writer created) are removed and an existing output is left untouched.
+names in the destination folder (``.candels-gui-tmp-PID-TOKEN-NAME``, :mod:`candels_gui.core.atomic`) and
+renamed over their final names only when complete; on an error or :class:`~candels_gui.core.errors.Cancelled`
+the temporaries (and a folder the writer created) are removed and an existing output is left untouched; the
+temporaries a killed process left in the folder are removed when the next writer starts there. A batch that
+renders non-finite pixels is never written.
 
 The manifest records the format and tool versions, the UTC time, the seeds, the options, the label
 method, the number of blends per split, the input hashes (``StampSet.meta["input_hashes"]`` and
@@ -28,13 +30,13 @@ in the npy folder, ``FILE.manifest.json`` beside an HDF5/FITS file (or ``manifes
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..blending.engine import BlendEngine, BlendSpec
 from ..errors import DataError
+from .checks import child_path, read_json_object
 from .common import (FORMAT_NAME, FORMAT_VERSION, ExportData, ExportResult, manifest_path_for,
                      sha256_file)
 from .fits import fits_splits, read_fits, write_fits
@@ -70,16 +72,14 @@ def _detect(path: Path) -> tuple[str, Path]:
         folder = path if path.is_dir() else path.parent
         manifest = folder / "manifest.json"
         if manifest.is_file():
-            with open(manifest, encoding="utf-8") as fh:
-                try:
-                    kind_file = json.load(fh)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{manifest}: not valid JSON ({exc})") from None
+            kind_file = read_json_object(manifest, "manifest")
             if kind_file.get("kind") in ("hdf5", "fits", "zarr") and kind_file.get("data_file"):
-                return kind_file["kind"], folder / kind_file["data_file"]
+                return kind_file["kind"], child_path(folder, kind_file["data_file"], "data_file", manifest)
         return "npy", folder
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
+    if not path.is_file():
+        raise DataError(f"{path}: not a regular file or folder (a pipe or a device)")
     with open(path, "rb") as fh:
         head = fh.read(9)
     if head.startswith(_HDF5_MAGIC):

@@ -36,14 +36,16 @@ from astropy.io import fits
 from astropy.table import Table
 
 from ..blending.engine import BlendBatch, BlendEngine, BlendSpec
-from ..errors import DataError
+from ..data.readers_common import open_fits
+from ..errors import DataError, ExportError, one_line
+from .checks import check_finite_array, check_split_names, format_version
 from .common import (FORMAT_NAME, FORMAT_VERSION, AtomicFiles, CatalogueCsv, ExportData,
                      ExportResult, Splits, array_entry, build_manifest, check_specs,
                      embedded_manifest, file_entry, find_manifest, manifest_path_for,
                      normalize_splits, pick_split, stream_batches, verify_files, write_json)
 from ..jobs import CancelToken, Job, check_cancel
 from ..blending.catalogue import CATALOG_COLUMNS, blend_catalog, catalog_record_dtype, catalog_to_records
-from ..blending.labels import blend_fluxes, label_dtype, label_shape, make_labels
+from ..blending.labels import LABEL_METHODS, blend_fluxes, label_dtype, label_shape, make_labels
 
 __all__ = ["write_fits", "read_fits", "fits_splits", "fits_extname"]
 
@@ -259,31 +261,40 @@ def _write(path: Path, engine: BlendEngine, splits: Splits, method: str | None,
 
 
 def _check(hdul: fits.HDUList, path: Path) -> list[str | None]:
+    len(hdul)  # reads every header: a truncated file is reported (open_fits) whatever split is read
     hdr = hdul[0].header
     if hdr.get("CGFORMAT") != FORMAT_NAME:
-        raise DataError(f"{path}: not a candels-gui FITS export (keyword CGFORMAT missing)")
-    if int(hdr.get("FMTVER", 0)) > FORMAT_VERSION:
-        raise DataError(f"{path}: format version {hdr['FMTVER']} is newer than this program reads "
-                        f"({FORMAT_VERSION}); update candels-gui")
-    return json.loads(hdr["SPLITS"])
+        raise ExportError(f"{path}: not a candels-gui FITS export (keyword CGFORMAT missing)")
+    format_version(hdr.get("FMTVER", 0), path, FORMAT_VERSION)
+    try:
+        splits = json.loads(hdr["SPLITS"])
+    except (KeyError, TypeError, ValueError, RecursionError) as exc:
+        raise ExportError(f"{path}: keyword SPLITS is not a JSON list ({one_line(exc, 120)})") from None
+    return check_split_names(splits, path)
 
 
 def fits_splits(path: str | os.PathLike) -> list[str | None]:
     """Split names of a FITS export (``[None]`` when unsplit)."""
-    with fits.open(path) as hdul:
+    with open_fits(Path(path), "FITS export", memmap=False) as hdul:
         return _check(hdul, Path(path))
 
 
-def _image(hdul: fits.HDUList, name: str, path: Path) -> np.ndarray:
+def _image(hdul: fits.HDUList, name: str, path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """Extension ``name`` as a native array of ``shape`` (checked), float32 or uint8 as its BITPIX says."""
     if name not in hdul:
-        raise DataError(f"{path}: extension {name} missing")
+        raise ExportError(f"{path}: extension {name} missing")
     hdu = hdul[name]
-    hdr = hdu.header
-    shape = tuple(int(hdr[f"NAXIS{i}"]) for i in range(int(hdr["NAXIS"]), 0, -1))
-    dtype = np.dtype(np.uint8 if hdr["BITPIX"] == 8 else np.float32)
+    if not getattr(hdu, "is_image", False):
+        raise ExportError(f"{path}: extension {name} is not an image")
+    dtype = np.dtype(np.uint8 if hdu.header.get("BITPIX") == 8 else np.float32)
     if hdu.data is None:
-        return np.zeros(shape, dtype)
-    return np.asarray(hdu.data).astype(dtype)  # native byte order, a copy
+        if shape[0] == 0:
+            return np.zeros(shape, dtype)
+        raise ExportError(f"{path}: extension {name} holds no data, expected {shape}")
+    data = np.asarray(hdu.data)
+    if data.shape != shape:
+        raise ExportError(f"{path}: extension {name} has shape {data.shape}, expected {shape}")
+    return data.astype(dtype)  # native byte order, a copy
 
 
 def read_fits(path: str | os.PathLike, *, split: str | None = None, verify: bool = False
@@ -296,33 +307,62 @@ def read_fits(path: str | os.PathLike, *, split: str | None = None, verify: bool
             raise DataError(f"{path}: cannot verify, no manifest beside it "
                             f"({manifest_path_for(path).name} or manifest.json)")
         verify_files(path.parent, manifest)
-    with fits.open(path, memmap=False) as hdul:
+    with open_fits(path, "FITS export", memmap=False) as hdul:
         split = pick_split(_check(hdul, path), split, path)
         if manifest is None:
-            manifest = json.loads(hdul[0].header["MANIFEST"])
+            try:
+                manifest = json.loads(hdul[0].header["MANIFEST"])
+            except (KeyError, TypeError, ValueError, RecursionError) as exc:
+                raise ExportError(f"{path}: keyword MANIFEST is not JSON ({one_line(exc, 120)})") from None
         method = hdul[0].header.get("LBLMETH") or None
+        if method is not None and method not in LABEL_METHODS:
+            raise ExportError(f"{path}: unknown label method {method!r}")
         ext = fits_extname(split, "CATALOG")
         if ext not in hdul:
-            raise DataError(f"{path}: extension {ext} missing")
-        table = Table.read(hdul[ext], mask_invalid=False, character_as_bytes=False)
+            raise ExportError(f"{path}: extension {ext} missing")
+        try:
+            table = Table.read(hdul[ext], mask_invalid=False, character_as_bytes=False)
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ExportError(f"{path}: extension {ext} is not a table ({one_line(exc, 120)})") from None
         cols = {}
         for name in table.colnames:
             col = np.asarray(table[name])
             cols[name] = col.astype(col.dtype.newbyteorder("=")) if col.dtype.kind in "iuf" else col
         missing = [c for c in (*CATALOG_COLUMNS, "g1_flux", "g2_flux") if c not in cols]
         if missing:
-            raise DataError(f"{path}: extension {ext} lacks column(s) {missing}")
+            raise ExportError(f"{path}: extension {ext} lacks column(s) {missing}")
         catalog = Table([cols[c] for c in CATALOG_COLUMNS], names=CATALOG_COLUMNS)
-        specs = [BlendSpec(id1=int(r[0]), id2=int(r[1]), dx=float(r[2]), dy=float(r[3]),
-                           rotation=float(r[4]), flip=bool(r[5]), flux_scale=float(r[6]), seed=int(r[7]))
-                 for r in zip(*(cols[c] for c in ("g1_id", "g2_id", "shift_x", "shift_y", "rotation",
-                                                  "flip", "flux_scale", "seed")))]
+        specs = []
+        for k, r in enumerate(zip(*(cols[c] for c in ("g1_id", "g2_id", "shift_x", "shift_y", "rotation",
+                                                       "flip", "flux_scale", "seed")))):
+            try:
+                specs.append(BlendSpec(id1=int(r[0]), id2=int(r[1]), dx=float(r[2]), dy=float(r[3]),
+                                       rotation=float(r[4]), flip=bool(r[5]), flux_scale=float(r[6]),
+                                       seed=int(r[7])))
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise ExportError(f"{path}: {ext} row {k} is not a valid blend spec ({one_line(exc, 120)})") from None
+        blend_ext = fits_extname(split, "BLEND")
+        if blend_ext not in hdul or getattr(hdul[blend_ext], "data", None) is None and len(specs):
+            raise ExportError(f"{path}: extension {blend_ext} missing or empty")
+        n = len(specs)
+        shape = tuple(int(v) for v in hdul[blend_ext].shape) if hdul[blend_ext].data is not None else (0, 0, 0)
+        if len(shape) != 3 or shape[0] != n:
+            raise ExportError(f"{path}: extension {blend_ext} has shape {shape}, expected ({n}, H, W)")
+        h, w = shape[1:]
+        images = _image(hdul, blend_ext, path, (n, h, w))
+        isolated = _image(hdul, fits_extname(split, "ISOLATED"), path, (n, 2, h, w))
+        masks = _image(hdul, fits_extname(split, "MASKS"), path, (n, 2, h, w)).astype(bool)
         labels = None
-        if fits_extname(split, "LABELS") in hdul:
-            labels = _image(hdul, fits_extname(split, "LABELS"), path)
+        if fits_extname(split, "LABELS") in hdul and method is not None:
+            labels = _image(hdul, fits_extname(split, "LABELS"), path, label_shape(method, n, h, w))
+        fluxes = np.stack([cols["g1_flux"], cols["g2_flux"]], axis=1).astype(np.float64)
+        where = f"{path}:{split or ''}"
+        check_finite_array(images, where, "the blend images")
+        check_finite_array(isolated, where, "the isolated images")
+        check_finite_array(fluxes, where, "the true fluxes")
         return ExportData(
-            path=path, fmt="fits", split=split, images=_image(hdul, fits_extname(split, "BLEND"), path),
-            fluxes=np.stack([cols["g1_flux"], cols["g2_flux"]], axis=1), catalog=catalog, specs=specs,
-            manifest=manifest, isolated=_image(hdul, fits_extname(split, "ISOLATED"), path),
-            masks=_image(hdul, fits_extname(split, "MASKS"), path).astype(bool), labels=labels,
+            path=path, fmt="fits", split=split, images=images,
+            fluxes=fluxes, catalog=catalog, specs=specs,
+            manifest=manifest, isolated=isolated,
+            masks=masks, labels=labels,
             label_method=method, flux_out_frac=cols["flux_out_frac"].astype(np.float32))

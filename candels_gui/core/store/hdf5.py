@@ -43,7 +43,8 @@ import h5py
 import numpy as np
 
 from ..blending.engine import BlendBatch, BlendEngine, BlendSpec
-from ..errors import DataError
+from ..errors import DataError, ExportError, one_line
+from .checks import check_finite_array, check_split_names, format_version, open_h5, parse_specs
 from .common import (FORMAT_NAME, FORMAT_VERSION, AtomicFiles, CatalogueCsv, ExportData,
                      ExportResult, Splits, array_entry, build_manifest, check_specs,
                      embedded_manifest, file_entry, find_manifest, manifest_path_for,
@@ -53,9 +54,9 @@ from .common import (FORMAT_NAME, FORMAT_VERSION, AtomicFiles, CatalogueCsv, Exp
 from ..jobs import CancelToken, Job, check_cancel
 from ..blending.catalogue import blend_catalog, catalog_record_dtype, catalog_to_records, records_to_catalog
 from .stamp_library import STORAGES, SplitArrays, write_stamp_library
-from ..blending.labels import blend_fluxes, label_dtype, label_shape, make_labels
+from ..blending.labels import LABEL_METHODS, blend_fluxes, label_dtype, label_shape, make_labels
 
-__all__ = ["write_hdf5", "read_hdf5", "hdf5_splits", "HDF5_COMPRESSIONS"]
+__all__ = ["check_hdf5_header", "write_hdf5", "read_hdf5", "hdf5_splits", "HDF5_COMPRESSIONS"]
 
 HDF5_COMPRESSIONS = (None, "lzf", "gzip")
 _CHUNK_BYTES = 1 << 20
@@ -269,19 +270,27 @@ def _write(path: Path, engine: BlendEngine, splits: Splits, method: str | None,
                         files=manifest["files"])
 
 
-def _check(f: h5py.File, path: Path) -> list[str | None]:
+def check_hdf5_header(f: h5py.File, path: Path) -> list[str | None]:
+    """The split names of an open HDF5 export, after checking its root attributes (format, version,
+    splits and their groups); ExportError otherwise."""
     if f.attrs.get("format") != FORMAT_NAME:
-        raise DataError(f"{path}: not a candels-gui HDF5 export (root attribute 'format' missing)")
-    if int(f.attrs.get("format_version", 0)) > FORMAT_VERSION:
-        raise DataError(f"{path}: format version {f.attrs['format_version']} is newer than this "
-                        f"program reads ({FORMAT_VERSION}); update candels-gui")
-    return json.loads(f.attrs["splits"])
+        raise ExportError(f"{path}: not a candels-gui HDF5 export (root attribute 'format' missing)")
+    format_version(f.attrs.get("format_version", 0), path, FORMAT_VERSION)
+    try:
+        splits = json.loads(f.attrs["splits"])
+    except (KeyError, TypeError, ValueError, RecursionError) as exc:
+        raise ExportError(f"{path}: root attribute 'splits' is not a JSON list ({one_line(exc, 120)})") from None
+    splits = check_split_names(splits, path)
+    for name in splits:
+        if name is not None and not isinstance(f.get(name), h5py.Group):
+            raise ExportError(f"{path}: lists split {name!r} but has no group /{name}")
+    return splits
 
 
 def hdf5_splits(path: str | os.PathLike) -> list[str | None]:
     """Split names of an HDF5 export (``[None]`` when unsplit, datasets in the root group)."""
-    with h5py.File(path, "r") as f:
-        return _check(f, Path(path))
+    with open_h5(path) as f:
+        return check_hdf5_header(f, Path(path))
 
 
 def read_hdf5(path: str | os.PathLike, *, split: str | None = None, verify: bool = False
@@ -294,26 +303,48 @@ def read_hdf5(path: str | os.PathLike, *, split: str | None = None, verify: bool
             raise DataError(f"{path}: cannot verify, no manifest beside it "
                             f"({manifest_path_for(path).name} or manifest.json)")
         verify_files(path.parent, manifest)
-    with h5py.File(path, "r") as f:
-        split = pick_split(_check(f, path), split, path)
+    with open_h5(path) as f:
+        split = pick_split(check_hdf5_header(f, path), split, path)
         g = f if split is None else f[split]
-        missing = [k for k in ("fluxes", "flux_out_frac", "specs", "catalog") if k not in g]
+        missing = [k for k in ("fluxes", "flux_out_frac", "specs", "catalog")
+                   if not isinstance(g.get(k), h5py.Dataset)]
         if missing:
-            raise DataError(f"{path}: group {g.name} lacks dataset(s) {missing}")
+            raise ExportError(f"{path}: group {g.name} lacks dataset(s) {missing}")
         if manifest is None:
-            manifest = json.loads(f.attrs["manifest"])
+            try:
+                manifest = json.loads(f.attrs["manifest"])
+            except (KeyError, TypeError, ValueError, RecursionError) as exc:
+                raise ExportError(f"{path}: its embedded manifest is not JSON ({one_line(exc, 120)})") from None
         method = f.attrs.get("label_method") or None
+        if method is not None and method not in LABEL_METHODS:
+            raise ExportError(f"{path}: unknown label method {method!r}")
         arrays = SplitArrays(g)
+        n = len(arrays)
+        specs_ds = g["specs"]
+        if h5py.check_string_dtype(specs_ds.dtype) is None or specs_ds.shape != (n,):
+            raise ExportError(f"{path}: {g.name}/specs is {specs_ds.dtype} {specs_ds.shape}, expected {n} JSON texts")
+        for key, shape in (("fluxes", (n, 2)), ("flux_out_frac", (n,)), ("catalog", (n,))):
+            if g[key].shape != shape:
+                raise ExportError(f"{path}: {g.name}/{key} has shape {g[key].shape}, expected {shape}")
         images, isolated, masks = arrays.read(slice(None))
         if "labels" in g:
             labels = g["labels"][...]
+            if method is not None and labels.shape != label_shape(method, n, *arrays.shape):
+                raise ExportError(f"{path}: {g.name}/labels has shape {labels.shape}, expected "
+                                  f"{label_shape(method, n, *arrays.shape)} for {method}")
         elif arrays.compact and method is not None:
             labels = make_labels(method, masks=masks, isolated=isolated)
         else:
             labels = None
+        fluxes = np.asarray(g["fluxes"][...], np.float64)
+        check_finite_array(fluxes, f"{path}:{g.name}", "the true fluxes")
+        try:
+            catalog = records_to_catalog(g["catalog"][...])
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ExportError(f"{path}: {g.name}/catalog is not a blend catalogue ({one_line(exc, 120)})") from None
         return ExportData(
             path=path, fmt="hdf5", split=split, images=images,
-            fluxes=g["fluxes"][...], catalog=records_to_catalog(g["catalog"][...]),
-            specs=[BlendSpec.from_json(s) for s in g["specs"].asstr()[...]], manifest=manifest,
+            fluxes=fluxes, catalog=catalog,
+            specs=parse_specs(specs_ds[...], f"{path}:{g.name}/specs"), manifest=manifest,
             isolated=isolated, masks=masks, labels=labels,
             label_method=method, flux_out_frac=g["flux_out_frac"][...])

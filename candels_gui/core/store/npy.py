@@ -17,7 +17,6 @@ Arrays are written into pre-sized ``.npy`` files (:func:`numpy.lib.format.open_m
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -25,14 +24,15 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..blending.engine import BlendBatch, BlendEngine, BlendSpec
-from ..errors import DataError
+from ..errors import DataError, ExportError, FileFormatError, one_line
+from .checks import check_finite_array, check_split_names, format_version, read_json_object
 from ..blending.catalogue import blend_catalog, read_catalog_csv
 from .common import (FORMAT_NAME, FORMAT_VERSION, AtomicFiles, CatalogueCsv, ExportData,
                      ExportResult, Splits, array_entry, build_manifest, check_specs, file_entry,
                      normalize_splits, pick_split, specs_from_manifest, split_prefix,
                      stream_batches, verify_files, write_json)
 from ..jobs import CancelToken, Job, check_cancel
-from ..blending.labels import blend_fluxes, label_dtype, label_shape, make_labels, masks_from_labels
+from ..blending.labels import LABEL_METHODS, blend_fluxes, label_dtype, label_shape, make_labels, masks_from_labels
 
 __all__ = ["write_npy", "read_npy", "read_npy_manifest", "npy_file_names"]
 
@@ -165,21 +165,29 @@ def _write(outdir: Path, engine: BlendEngine, splits: Splits, method: str, opts:
                         files=manifest["files"])
 
 
+def load_export_npy(path: Path, mode: str | None) -> np.ndarray:
+    """One array of an npy export; a truncated, corrupt or pickled file raises FileFormatError."""
+    import pickle
+
+    try:
+        return np.load(path, mmap_mode=mode, allow_pickle=False)
+    except (ValueError, OSError, EOFError, pickle.UnpicklingError) as exc:
+        raise FileFormatError(f"cannot read {path}: corrupt or truncated .npy ({one_line(exc, 120)})") from None
+
+
 def read_npy_manifest(folder: str | os.PathLike) -> dict[str, Any]:
     """Read and check the ``manifest.json`` of an npy export folder."""
     path = Path(folder) / "manifest.json"
     if not path.exists():
-        raise DataError(f"{folder}: no manifest.json (not an export folder written by candels-gui)")
-    with open(path, encoding="utf-8") as fh:
-        try:
-            manifest = json.load(fh)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}: not valid JSON ({exc})") from None
+        raise ExportError(f"{folder}: no manifest.json (not an export folder written by candels-gui)")
+    manifest = read_json_object(path, "manifest")
     if manifest.get("format") != FORMAT_NAME or manifest.get("kind") != "npy":
-        raise DataError(f"{path}: not a candels-gui npy export manifest")
-    if int(manifest.get("format_version", 0)) > FORMAT_VERSION:
-        raise DataError(f"{path}: format version {manifest['format_version']} is newer than this "
-                        f"program reads ({FORMAT_VERSION}); update candels-gui")
+        raise ExportError(f"{path}: not a candels-gui npy export manifest")
+    format_version(manifest.get("format_version", 0), path, FORMAT_VERSION)
+    splits = manifest.get("splits")
+    if not isinstance(splits, list) or not all(isinstance(s, dict) and "name" in s for s in splits):
+        raise ExportError(f"{path}: 'splits' is not a list of {{'name': ...}} entries")
+    check_split_names([s["name"] for s in splits], path)
     return manifest
 
 
@@ -198,7 +206,7 @@ def read_npy(folder: str | os.PathLike, *, split: str | None = None, verify: boo
         path = folder / names[key]
         if not path.exists():
             raise DataError(f"{path}: missing (listed by the manifest of {folder})")
-        arrays[key] = np.load(path, mmap_mode=mode, allow_pickle=False)
+        arrays[key] = load_export_npy(path, mode)
     catalog = read_catalog_csv(folder / names["catalogue"])
     specs = specs_from_manifest(manifest, split)
     method = manifest.get("label_method")
@@ -206,6 +214,13 @@ def read_npy(folder: str | os.PathLike, *, split: str | None = None, verify: boo
     for key, arr in (*arrays.items(), ("catalogue", catalog)):
         if len(arr) != n:
             raise DataError(f"{folder / names[key]}: {len(arr)} rows but the manifest has {n} specs")
+    labels = arrays["images"]
+    if labels.ndim != 3 or labels.dtype.kind != "f":
+        raise ExportError(f"{folder / names['images']}: {labels.dtype} {labels.shape}, expected float (N, H, W)")
+    if method not in LABEL_METHODS:
+        raise ExportError(f"{folder}/manifest.json: unknown label method {method!r}")
+    check_finite_array(arrays["images"], str(folder / names["images"]), "the blend images")
+    check_finite_array(arrays["flux"], str(folder / names["flux"]), "the fluxes")
     labels = arrays["labels"]
     expected = label_shape(method, n, *arrays["images"].shape[1:])
     if labels.shape != expected or labels.dtype != label_dtype(method):

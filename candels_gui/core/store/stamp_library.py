@@ -24,9 +24,11 @@ import h5py
 import numpy as np
 from astropy.table import Table
 
-from ..blending.engine import BlendBatch, BlendEngine, BlendSpec
-from ..errors import DataError
+from ..blending.engine import BlendBatch, BlendEngine
+from ..errors import DataError, ExportError, one_line
+from ..data.readers_common import check_stamp_pixels
 from ..data.stampset import STANDARD_COLUMNS, StampSet
+from .checks import check_finite_array, check_spec_offsets, parse_specs
 
 __all__ = ["STORAGES", "LIBRARY_GROUP", "write_stamp_library", "library_engine", "storage_of",
            "SplitArrays"]
@@ -41,7 +43,7 @@ def storage_of(f: h5py.File) -> str:
     """Storage of an open HDF5 export (``"arrays"`` for files written before compact storage existed)."""
     storage = f.attrs.get("storage", "arrays")
     if storage not in STORAGES:
-        raise DataError(f"{f.filename}: unknown storage {storage!r}; this program reads {STORAGES}")
+        raise ExportError(f"{f.filename}: unknown storage {storage!r}; this program reads {STORAGES}")
     return str(storage)
 
 
@@ -86,29 +88,55 @@ def write_stamp_library(f: h5py.File, engine: BlendEngine, galaxy_ids: Iterable[
 
 
 def library_engine(f: h5py.File) -> BlendEngine:
-    """The blend engine of a compact export, rebuilt from its stamp library."""
-    if LIBRARY_GROUP not in f:
-        raise DataError(f"{f.filename}: compact export without its /{LIBRARY_GROUP} group")
+    """The blend engine of a compact export, rebuilt from its stamp library (checked first: shapes,
+    lengths, finite and usable stamps, engine settings)."""
+    src = f"{f.filename}:/{LIBRARY_GROUP}"
+    if LIBRARY_GROUP not in f or not isinstance(f[LIBRARY_GROUP], h5py.Group):
+        raise ExportError(f"{f.filename}: compact export without its /{LIBRARY_GROUP} group")
     g = f[LIBRARY_GROUP]
+    missing = [k for k in ("images", "segmaps", "rng_index", "catalog") if k not in g]
+    if missing:
+        raise ExportError(f"{src} lacks {missing}")
     cat = g["catalog"]
     missing = [c for c in STANDARD_COLUMNS if c not in cat]
     if missing:
-        raise DataError(f"{f.filename}: /{LIBRARY_GROUP}/catalog lacks column(s) {missing}")
-    table = Table({c: (cat[c].asstr()[...] if cat[c].dtype.kind == "O" else cat[c][...])
-                   for c in STANDARD_COLUMNS})
-    a = g.attrs
-    pixel_scale = float(a.get("pixel_scale", -1.0))
-    stamps = StampSet(images=g["images"][...], segmaps=g["segmaps"][...], catalog=table,
-                      pixel_scale=None if pixel_scale <= 0 else pixel_scale,
-                      zeropoint=float(a.get("zeropoint", 25.96)),
-                      source=f"{f.filename}:/{LIBRARY_GROUP} (from {a.get('source', '?')})",
-                      meta={"library_content_hash": str(a.get("content_hash", ""))})
-    return BlendEngine(stamps, n_dilate=int(a["n_dilate"]), noise_model=str(a["noise_model"]),
-                       rng_indices=g["rng_index"][...])
+        raise ExportError(f"{src}/catalog lacks column(s) {missing}")
+    images, segmaps, rng_index = g["images"], g["segmaps"], g["rng_index"]
+    if images.ndim != 3 or images.dtype.kind != "f" or segmaps.shape != images.shape \
+            or segmaps.dtype.kind not in "iu" or rng_index.shape != (images.shape[0],):
+        raise ExportError(f"{src}: images {images.dtype} {images.shape}, segmaps {segmaps.dtype} {segmaps.shape}, "
+                          f"rng_index {rng_index.shape}: expected float (M, H, W), integer (M, H, W) and (M,)")
+    try:
+        table = Table({c: (cat[c].asstr()[...] if cat[c].dtype.kind == "O" else cat[c][...])
+                       for c in STANDARD_COLUMNS})
+        a = g.attrs
+        pixel_scale = float(a.get("pixel_scale", -1.0))
+        zeropoint = float(a.get("zeropoint", 25.96))
+        n_dilate, noise_model = int(a["n_dilate"]), str(a["noise_model"])
+    except (KeyError, TypeError, ValueError, OSError) as exc:
+        raise ExportError(f"{src}: unreadable catalog or attributes ({one_line(exc, 160)})") from None
+    if len(table) != images.shape[0]:
+        raise ExportError(f"{src}/catalog has {len(table)} rows for {images.shape[0]} stamps")
+    pixels = np.asarray(images[...], np.float32)
+    check_stamp_pixels(pixels, src)
+    try:
+        stamps = StampSet(images=pixels, segmaps=np.asarray(segmaps[...], np.int32), catalog=table,
+                          pixel_scale=None if not pixel_scale > 0 else pixel_scale, zeropoint=zeropoint,
+                          source=f"{src} (from {a.get('source', '?')})",
+                          meta={"library_content_hash": str(a.get("content_hash", ""))})
+        return BlendEngine(stamps, n_dilate=n_dilate, noise_model=noise_model, rng_indices=rng_index[...])
+    except DataError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ExportError(f"{src}: not a valid stamp library ({one_line(exc, 160)})") from None
 
 
 class SplitArrays:
     """The image arrays of one split of an HDF5 export, read from disk or rendered from the specs.
+
+    Everything read is checked: the datasets' shapes, the specs (valid, naming galaxies of the library,
+    galaxy 2 on the stamp) and the arrays (finite): a corrupt or tampered export raises a
+    :class:`~candels_gui.core.errors.DataError` naming the file and the blend.
 
     Parameters
     ----------
@@ -125,16 +153,30 @@ class SplitArrays:
 
     def __init__(self, group: h5py.Group, engine: BlendEngine | None = None) -> None:
         self.group = group
+        self.where = f"{group.file.filename}:{group.name}"
         self.compact = storage_of(group.file) == "compact"
         needed = ("specs",) if self.compact else ("blend_images", "isolated_images", "masks")
-        missing = [k for k in needed if k not in group]
+        missing = [k for k in needed if k not in group or not isinstance(group[k], h5py.Dataset)]
         if missing:
-            raise DataError(f"{group.file.filename}: group {group.name} lacks dataset(s) {missing}")
+            raise ExportError(f"{group.file.filename}: group {group.name} lacks dataset(s) {missing}")
         self.engine = (engine or library_engine(group.file)) if self.compact else None
-        first = group["specs"] if self.compact else group["blend_images"]
-        self.n = int(first.shape[0])
-        self.shape: tuple[int, int] = (self.engine.shape if self.engine is not None
-                                       else tuple(int(s) for s in first.shape[1:3]))  # type: ignore
+        if self.compact:
+            specs = group["specs"]
+            if specs.ndim != 1 or h5py.check_string_dtype(specs.dtype) is None:
+                raise ExportError(f"{self.where}/specs is {specs.dtype} {specs.shape}, expected (N,) JSON texts")
+            self.n = int(specs.shape[0])
+            self.shape: tuple[int, int] = self.engine.shape  # type: ignore[union-attr]
+        else:
+            images = group["blend_images"]
+            if images.ndim != 3 or images.dtype.kind != "f":
+                raise ExportError(f"{self.where}/blend_images is {images.dtype} {images.shape}, expected "
+                                  f"float (N, H, W)")
+            n, h, w = (int(v) for v in images.shape)
+            for key in ("isolated_images", "masks"):
+                if group[key].shape != (n, 2, h, w):
+                    raise ExportError(f"{self.where}/{key} has shape {group[key].shape}, expected "
+                                      f"{(n, 2, h, w)}")
+            self.n, self.shape = n, (h, w)
 
     def __len__(self) -> int:
         return self.n
@@ -148,13 +190,22 @@ class SplitArrays:
         :class:`BlendBatch` holding at least B blends; the arrays returned are views of it).
         """
         g = self.group
+        start = sel.start or 0 if isinstance(sel, slice) else int(np.min(sel)) if len(sel) else 0
         if self.engine is not None:
-            specs = [BlendSpec.from_json(s) for s in g["specs"].asstr()[sel]]
-            batch = self.engine.render_batch(specs, out=out)
-            return batch.images, batch.isolated, batch.masks
-        iso = np.asarray(g["isolated_images"][sel], np.float32) if isolated else None
-        return (np.asarray(g["blend_images"][sel], np.float32), iso,
-                np.asarray(g["masks"][sel]).astype(bool))
+            specs = parse_specs(g["specs"][sel], f"{self.where}/specs", start=start)
+            check_spec_offsets(specs, self.shape, f"{self.where}/specs", start=start)
+            try:
+                batch = self.engine.render_batch(specs, out=out)
+            except KeyError as exc:
+                raise ExportError(f"{self.where}/specs: {one_line(exc.args[0] if exc.args else exc, 200)}") from None
+            images, iso, masks = batch.images, batch.isolated, batch.masks
+        else:
+            iso = np.asarray(g["isolated_images"][sel], np.float32) if isolated else None
+            images, masks = np.asarray(g["blend_images"][sel], np.float32), np.asarray(g["masks"][sel]).astype(bool)
+        check_finite_array(images, self.where, "the blend images", start=start)
+        if iso is not None:
+            check_finite_array(iso, self.where, "the isolated images", start=start)
+        return images, iso, masks
 
     def __repr__(self) -> str:
         kind = "rendered" if self.compact else "stored"
