@@ -8,7 +8,9 @@ from typing import Any
 
 from PyQt6.QtCore import QSettings, Qt
 from PyQt6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
-from PyQt6.QtWidgets import (QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow, QMenu,
+from PyQt6.QtCore import QTimer
+from PyQt6.QtGui import QShowEvent
+from PyQt6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow, QMenu,
                              QMessageBox, QScrollArea, QToolBar, QWidget)
 
 from .. import __version__
@@ -19,6 +21,7 @@ from .catalog_panel import CatalogPanel
 from .display_model import DisplayModel
 from .display_panel import DisplayPanel
 from .deblend_panel import DeblendPanel, queue_specs
+from .keys import KeyRouter
 from .queue_panel import QueuePanel
 from .compare_view import install_compare_view
 from .review import ReviewMode
@@ -87,7 +90,8 @@ class MainWindow(QMainWindow):
         self.deblend_dock = self._dock("Deblend", self.deblend_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.services = WindowServices(parent=self, tasks=self.tasks, show_error=self.show_error,
                                        status=self.show_status, source_path=lambda: self.source_path,
-                                       open_path=self.open_path)
+                                       open_path=self.open_path, focus_views=self.focus_views,
+                                       settings=self.settings)
         # curation: queue, undo stack, session files, autosave
         self.session_ctl = SessionController(self.state, self.display, self.services)
         self.session_ctl.settingsApplied.connect(self.rules_panel.show_rules)
@@ -137,6 +141,12 @@ class MainWindow(QMainWindow):
         self.review.bind_actions(self.actions_by_name)
         self.review.set_active(False)
         self._sync_overlay_actions()
+
+        # single-key actions work whatever widget was last touched; Escape / Enter in a field come home
+        self.key_router = KeyRouter(self, self.focus_views, [k for a in ACTIONS for k in a.shortcuts])
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self.key_router)
 
         for view in self.editor.views:
             view.hovered.connect(self._hovered)
@@ -252,21 +262,42 @@ class MainWindow(QMainWindow):
         if path:
             self.open_path(path)
 
+    def _can_act(self, what: str, *, spec: bool = True) -> bool:
+        """True when there is data (and a blend, with ``spec``); otherwise the status bar says why."""
+        if self.state.stamps is None:
+            self.show_status(f"{what}: no data open (File > Open data folder…, Ctrl+O)", 5000)
+            return False
+        if spec and self.state.spec is None:
+            self.show_status(f"{what}: no blend yet (pick two galaxies with 1 / 2, or press N)", 5000)
+            return False
+        return True
+
+    def _pick(self, which: int) -> None:
+        if not self._can_act(f"Set galaxy {which}", spec=False):
+            return
+        if self.catalog.current_stamp() is None:
+            self.show_status(f"Set galaxy {which}: no catalog row under the cursor (show the Catalog and "
+                             "click a row)", 5000)
+            return
+        self.catalog.pick_current(which)
+
     def set_selected_galaxy1(self) -> None:
-        self.catalog.pick_current(1)
+        self._pick(1)
 
     def set_selected_galaxy2(self) -> None:
-        self.catalog.pick_current(2)
+        self._pick(2)
 
     def random_pair(self) -> None:
-        self.catalog.random_pair()
+        if self._can_act("Random pair", spec=False):
+            self.catalog.random_pair()
 
     def swap_galaxies(self) -> None:
-        self.state.swap()
+        if self._can_act("Swap"):
+            self.state.swap()
 
     def _nudge(self, dx: float, dy: float) -> None:
         spec = self.state.spec
-        if spec is not None:
+        if self._can_act("Nudge") and spec is not None:
             self.state.update_spec(dx=round(spec.dx + dx, 2), dy=round(spec.dy + dy, 2))
 
     def nudge_left(self) -> None:
@@ -282,19 +313,20 @@ class MainWindow(QMainWindow):
         self._nudge(0.0, -1.0)
 
     def rotate_ccw(self) -> None:
-        if self.state.spec is not None:
+        if self._can_act("Rotate") and self.state.spec is not None:
             self.state.update_spec(rotation=(self.state.spec.rotation + 15.0) % 360.0)
 
     def rotate_cw(self) -> None:
-        if self.state.spec is not None:
+        if self._can_act("Rotate") and self.state.spec is not None:
             self.state.update_spec(rotation=(self.state.spec.rotation - 15.0) % 360.0)
 
     def toggle_flip(self) -> None:
-        if self.state.spec is not None:
+        if self._can_act("Flip") and self.state.spec is not None:
             self.state.update_spec(flip=not self.state.spec.flip)
 
     def reset_transform(self) -> None:
-        self.editor.controls.reset()
+        if self._can_act("Reset"):
+            self.editor.controls.reset()
 
     def set_masks_visible(self, visible: bool) -> None:
         self.display.set_overlay(visible=visible)
@@ -362,6 +394,22 @@ class MainWindow(QMainWindow):
                           "telescope stamps: pick pairs, place companions, inspect masks.<br><br>"
                           "Built on candels-blender's rules (Boucaud et al. 2020) and BTK's metrics.")
 
+    # ------------------------------------------------------------------ keyboard
+    def focus_views(self) -> None:
+        """Give the keyboard to the views (the blend view, or the Compare view when it is shown)."""
+        tabs = getattr(self, "central_tabs", None)
+        target: QWidget = self.editor.blend_view
+        if tabs is not None and tabs.currentWidget() is not self.editor:
+            target = tabs.currentWidget()
+        target.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
+        super().showEvent(event)
+        if not getattr(self, "_shown_once", False):  # first focus: the blend view, never a filter box
+            self._shown_once = True
+            self.focus_views()
+            QTimer.singleShot(0, self.focus_views)
+
     # ------------------------------------------------------------------ events
     def _hovered(self, name: str, x: float, y: float, value: Any) -> None:
         text = f"{name:<9} x {x:8.2f}  y {y:8.2f}"
@@ -417,6 +465,9 @@ class MainWindow(QMainWindow):
         self.settings.sync()
         self.tasks.cancel_all()
         self.tasks.wait(5000)
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self.key_router)
         super().closeEvent(event)
 
     # ------------------------------------------------------------------ private

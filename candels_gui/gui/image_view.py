@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import QPointF, QRectF, QSize, pyqtSignal
+from PyQt6.QtCore import QPointF, QRectF, QSize, Qt, pyqtSignal
 from PyQt6.QtWidgets import QWidget
 
 from ..core.display.stretch import apply_display, display_array
@@ -59,6 +59,7 @@ class StampView(pg.GraphicsLayoutWidget):
         super().__init__(parent)
         self.name = name
         self.display = display
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # a click gives the keys to the views
         self.ci.layout.setContentsMargins(2, 2, 2, 2)
         self.ci.layout.setSpacing(2)
         self.title = _Title(title, color=COLORS["text"], size="9pt")

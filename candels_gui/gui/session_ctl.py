@@ -22,6 +22,7 @@ from ..core.blending.engine import BlendSpec
 from ..core.data.catalog import CatalogFilter
 from ..core.errors import DataError
 from ..core.curation.session import Session, SessionChange, default_autosave_dir, find_autosave
+from ..core.curation.undo import touched_rows
 from ..core.display.stretch import DisplaySettings
 from .display_model import DisplayModel
 from .services import WindowServices
@@ -57,12 +58,16 @@ class SessionController(QObject):
         Queued blend ``index`` is now in the editor.
     settingsApplied()
         A session's sampling rules, seed and filter were put into the app state.
+    placeChanged(object)
+        The user's place in the queue moved: the list of rows to select (the first is the current one;
+        empty: the editor's blend is not a queued one).
     """
 
     changed = pyqtSignal(object)
     replaced = pyqtSignal()
     itemLoaded = pyqtSignal(int)
     settingsApplied = pyqtSignal()
+    placeChanged = pyqtSignal(object)
 
     def __init__(self, state: AppState, display: DisplayModel, services: WindowServices, *,
                  autosave_dir: str | os.PathLike | None = None) -> None:
@@ -76,6 +81,7 @@ class SessionController(QObject):
         self.session.listeners.append(self._session_changed)
         self._applying = False
         self._pending: Session | None = None
+        self._just_queued: int | None = None  # the row Enter just added (edits make a new blend, not change it)
         self._actions: dict[str, QAction] = {}
         self.generating = False
         self.state.specChanged.connect(self._spec_changed)
@@ -118,6 +124,7 @@ class SessionController(QObject):
             self.session.listeners = [f for f in self.session.listeners if f != self._session_changed]
             session.listeners.append(self._session_changed)
         self.session = session
+        self._just_queued = None
         self.replaced.emit()
         self._update_actions()
 
@@ -154,9 +161,12 @@ class SessionController(QObject):
             return
         self._sync_settings()
         item = session.current_item
-        if item is not None and (session.queue[item].spec.id1, session.queue[item].spec.id2) \
-                != (spec.id1, spec.id2):
+        if item is not None and (item == self._just_queued or (session.queue[item].spec.id1,
+                                                               session.queue[item].spec.id2) != (spec.id1, spec.id2)):
+            # another pair, or an edit after Enter (a variant of the blend just queued): the queued blend
+            # is left alone and the editor's blend is a new one
             session.current_item = item = None  # another pair: the queued blend is left alone
+            self.placeChanged.emit([])
         session.set_current(spec, item=item)
 
     def _show_spec(self, spec: BlendSpec | None) -> None:
@@ -202,8 +212,9 @@ class SessionController(QObject):
         focus = QApplication.focusWidget()
         spin = focus if isinstance(focus, QAbstractSpinBox) else (
             focus.parent() if focus is not None and isinstance(focus.parent(), QAbstractSpinBox) else None)
-        if spin is not None:  # Enter in a spin box commits its value
+        if spin is not None:  # Enter in a spin box commits its value and gives the keys back to the views
             spin.interpretText()
+            self.services.focus_views()
             return
         if isinstance(focus, QLineEdit):  # a text field (search, note being edited) gets its Enter
             view = focus.parent()
@@ -220,11 +231,25 @@ class SessionController(QObject):
         if self.state.spec is None:
             self.services.status("No blend to add: pick two galaxies or a random pair", 4000)
             return
+        existing = self.session.find_spec(self.state.spec)
+        if existing is not None:
+            answer = QMessageBox.question(
+                self.services.parent, "Blend already queued",
+                f"This blend (same pair, offset, rotation, flip and flux) is already queued as blend "
+                f"{existing + 1}. Add it again?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+            if answer != QMessageBox.StandardButton.Yes:
+                self.session.current_item = existing
+                self.placeChanged.emit([existing])
+                self.services.status(f"Already queued as blend {existing + 1}: not added again", 4000)
+                return
         self._sync_settings()
         self.session._current = self.state.spec
         self.session.current_item = None
         index = self.session.add_current()
-        self.services.status(f"Added blend {index + 1} to the queue", 3000)
+        self.session.current_item = self._just_queued = index  # A / R / F decide the blend just queued
+        self.placeChanged.emit([index])
+        self.services.status(f"Added blend {index + 1} to the queue (A accept · R reject · F flag)", 3000)
 
     def set_status(self, rows: Iterable[int], status: str) -> None:
         """Give queued blends ``rows`` a status (one undoable command)."""
@@ -248,6 +273,7 @@ class SessionController(QObject):
         if not 0 <= row < len(self.session.queue) or self._pending is not None:
             return
         spec = self.session.load_item(row)
+        self._just_queued = None  # a blend picked in the queue is edited in place
         self._show_spec(spec)
         self.itemLoaded.emit(row)
 
@@ -286,16 +312,33 @@ class SessionController(QObject):
 
     # ------------------------------------------------------------------ undo / redo
     def undo(self) -> None:
-        """Undo the last edit (Ctrl+Z)."""
+        """Undo the last edit (Ctrl+Z); the queue selection moves to the blends it changed."""
+        if not self.session.can_undo:
+            self.services.status("Nothing to undo", 3000)
+            return
         label = self.session.undo()
-        if label:
-            self.services.status(f"Undid: {label}", 3000)
+        self._land_after_undo()
+        self.services.status(f"Undid: {label}", 3000)
 
     def redo(self) -> None:
-        """Redo the last undone edit (Ctrl+Shift+Z)."""
+        """Redo the last undone edit (Ctrl+Shift+Z); the queue selection moves to the blends it changed."""
+        if not self.session.can_redo:
+            self.services.status("Nothing to redo", 3000)
+            return
         label = self.session.redo()
-        if label:
-            self.services.status(f"Redid: {label}", 3000)
+        self._land_after_undo()
+        self.services.status(f"Redid: {label}", 3000)
+
+    def _land_after_undo(self) -> None:
+        moved = self.session.stack.last_moved
+        if moved is None:
+            return
+        rows = touched_rows(moved[0], undone=moved[1], queue_length=len(self.session.queue))
+        self._just_queued = None
+        if rows:
+            self.session.current_item = rows[0]
+            self._show_spec(self.session.queue[rows[0]].spec)
+        self.placeChanged.emit(rows)
 
     def bind_actions(self, actions: dict[str, QAction]) -> None:
         """Keep the Undo / Redo menu texts ("Undo Accept blend 12") and enabled states current."""
@@ -304,12 +347,11 @@ class SessionController(QObject):
 
     def _update_actions(self) -> None:
         s = self.session
-        for name, verb, label, ok in (("undo", "&Undo", s.undo_label, s.can_undo),
+        for name, verb, label, _ok in (("undo", "&Undo", s.undo_label, s.can_undo),
                                       ("redo", "&Redo", s.redo_label, s.can_redo)):
             act = self._actions.get(name)
-            if act is not None:
+            if act is not None:  # stays enabled: Ctrl+Z with nothing to undo says so in the status bar
                 act.setText(f"{verb} {label}" if label else verb)
-                act.setEnabled(ok)
         save = self._actions.get("save_session")
         if save is not None:
             save.setEnabled(True)
