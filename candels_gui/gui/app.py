@@ -22,19 +22,19 @@ from .display_model import DisplayModel
 from .display_panel import DisplayPanel
 from .deblend_panel import DeblendPanel, queue_specs
 from .keys import KeyRouter
+from .places import MAX_RECENT, add_recent, recent_list, remember_folder, start_folder
 from .queue_panel import QueuePanel
 from .compare_view import install_compare_view
 from .review import ReviewMode
 from .rules_panel import RulesPanel
 from .session_ctl import SessionController
+from .session_io import RECENT_SESSIONS
 from .services import WindowServices
 from .state import AppState
 from .style import monospace_font
 from .workers import TaskBar, TaskRunner
 
-__all__ = ["MainWindow", "app_settings", "error_text"]
-
-MAX_RECENT = 10
+__all__ = ["MainWindow", "app_settings", "error_text", "MAX_RECENT"]
 
 
 def app_settings() -> QSettings:
@@ -213,28 +213,39 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ recent files
     def recent_paths(self) -> list[str]:
         """Recently opened data paths, newest first."""
-        value = self.settings.value("recent/paths", [])
-        if isinstance(value, str):
-            value = [value]
-        return [str(v) for v in (value or [])]
+        return recent_list(self.settings, "recent/paths")
+
+    def recent_sessions(self) -> list[str]:
+        """Recently saved or opened session files, newest first."""
+        return recent_list(self.settings, RECENT_SESSIONS)
 
     def add_recent(self, path: str | os.PathLike) -> None:
-        """Put ``path`` first in the recent list (at most :data:`MAX_RECENT`)."""
-        p = str(Path(path).resolve())
-        paths = [p] + [q for q in self.recent_paths() if q != p]
-        self.settings.setValue("recent/paths", paths[:MAX_RECENT])
+        """Put ``path`` first in the recent data list (at most :data:`MAX_RECENT`)."""
+        add_recent(self.settings, "recent/paths", path)
+
+    def _open_recent_session(self, path: str) -> None:
+        if self.session_ctl.confirm_discard("Open session"):
+            self.session_ctl.open_session(path)
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
-        paths = self.recent_paths()
-        for p in paths:
-            act = self.recent_menu.addAction(p)
-            act.triggered.connect(lambda _=False, p=p: self.open_path(p))
-        if paths:
+        sessions, paths = self.recent_sessions(), self.recent_paths()
+        for title, items, slot in (("Sessions", sessions, self._open_recent_session),
+                                   ("Data", paths, self.open_path)):
+            self.recent_menu.addSection(title)
+            for p in items:
+                act = self.recent_menu.addAction(p)
+                act.setEnabled(Path(p).exists())
+                act.triggered.connect(lambda _=False, p=p, slot=slot: slot(p))
+            if not items:
+                self.recent_menu.addAction("(none)").setEnabled(False)
+        if sessions or paths:
             self.recent_menu.addSeparator()
-            self.recent_menu.addAction("Clear list", lambda: self.settings.setValue("recent/paths", []))
-        else:
-            self.recent_menu.addAction("(none)").setEnabled(False)
+            self.recent_menu.addAction("Clear lists", self._clear_recent)
+
+    def _clear_recent(self) -> None:
+        self.settings.setValue("recent/paths", [])
+        self.settings.setValue(RECENT_SESSIONS, [])
 
     # ------------------------------------------------------------------ messages
     def show_status(self, text: str, msecs: int = 0) -> None:
@@ -249,17 +260,19 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ action slots
     def open_folder_dialog(self) -> None:
-        start = str(self.source_path.parent) if self.source_path else str(Path.home())
-        folder = QFileDialog.getExistingDirectory(self, "Open data folder", start)
+        start = start_folder(self.settings, self.source_path.parent if self.source_path else None)
+        folder = QFileDialog.getExistingDirectory(self, "Open data folder", str(start))
         if folder:
+            remember_folder(self.settings, Path(folder).parent)
             self.open_path(folder)
 
     def open_file_dialog(self) -> None:
-        start = str(self.source_path.parent) if self.source_path else str(Path.home())
+        start = start_folder(self.settings, self.source_path.parent if self.source_path else None)
         path, _ = QFileDialog.getOpenFileName(
-            self, "Open data file", start,
+            self, "Open data file", str(start),
             "Stamp data (*.npy *.fits *.fit *.fits.gz *.fz);;All files (*)")
         if path:
+            remember_folder(self.settings, path)
             self.open_path(path)
 
     def _can_act(self, what: str, *, spec: bool = True) -> bool:

@@ -15,28 +15,27 @@ from typing import Iterable
 
 from PyQt6.QtCore import QObject, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction
-from PyQt6.QtWidgets import (QAbstractItemDelegate, QAbstractItemView, QAbstractSpinBox, QApplication, QFileDialog,
+from PyQt6.QtWidgets import (QAbstractItemDelegate, QAbstractItemView, QAbstractSpinBox, QApplication,
                              QLineEdit, QMessageBox)
 
 from ..core.blending.engine import BlendSpec
 from ..core.data.catalog import CatalogFilter
 from ..core.errors import DataError
-from ..core.curation.session import Session, SessionChange, default_autosave_dir, find_autosave
+from ..core.curation.session import Session, SessionChange, default_autosave_dir
 from ..core.curation.undo import touched_rows
 from ..core.display.stretch import DisplaySettings
 from .display_model import DisplayModel
 from .services import WindowServices
+from .session_io import SESSION_FILTER, SessionFiles
 from .state import AppState
 
 __all__ = ["SessionController", "SESSION_FILTER"]
 
-#: File-dialog filter of session files.
-SESSION_FILTER = "candels-gui sessions (*.json);;All files (*)"
 #: Queue sizes drawn on the UI thread; larger batches are drawn in a worker.
 SYNC_BATCH = 100
 
 
-class SessionController(QObject):
+class SessionController(SessionFiles, QObject):
     """Binds a core Session to the app's state and display.
 
     Parameters
@@ -81,6 +80,8 @@ class SessionController(QObject):
         self.session.listeners.append(self._session_changed)
         self._applying = False
         self._pending: Session | None = None
+        self._pending_recovered = False  # the pending session is a recovered autosave (no second offer)
+        self._offered: set[Path] = set()  # autosaves already offered in this run
         self._just_queued: int | None = None  # the row Enter just added (edits make a new blend, not change it)
         self._actions: dict[str, QAction] = {}
         self.generating = False
@@ -140,6 +141,10 @@ class SessionController(QObject):
     def _apply_pending(self) -> None:
         session, self._pending = self._pending, None
         if session is None or self.state.stamps is None:
+            return
+        if self._pending_recovered:
+            self._pending_recovered = False
+            self.use_recovered(session)
             return
         try:
             self.apply_session(session)
@@ -355,120 +360,6 @@ class SessionController(QObject):
         save = self._actions.get("save_session")
         if save is not None:
             save.setEnabled(True)
-
-    # ------------------------------------------------------------------ files
-    def save(self) -> bool:
-        """Save to the session's file (asks for one the first time); True when saved."""
-        if self.session.path is None:
-            return self.save_as()
-        return self._save_to(self.session.path)
-
-    def save_as(self, path: str | os.PathLike | None = None) -> bool:
-        """Save to ``path`` (asks with a file dialog when not given); True when saved."""
-        if path is None:
-            source = self.services.source_path()
-            start = str(self.session.path or (Path(source).parent / "session.json" if source
-                                              else Path.home() / "session.json"))
-            path, _ = QFileDialog.getSaveFileName(self.services.parent, "Save session", start, SESSION_FILTER)
-            if not path:
-                return False
-        return self._save_to(Path(path))
-
-    def _save_to(self, path: Path) -> bool:
-        self._sync_settings()
-        if self.session.data_path is None and self.services.source_path() is not None:
-            self.session.data_path = Path(self.services.source_path()).resolve()
-        try:
-            saved = self.session.save(path)
-        except OSError as exc:
-            self.services.show_error("Cannot save the session", exc)
-            return False
-        self.services.status(f"Session saved to {saved}", 5000)
-        self.changed.emit(SessionChange())
-        return True
-
-    def open_dialog(self) -> None:
-        """File > Open session…"""
-        start = str(self.session.path.parent if self.session.path else Path.home())
-        path, _ = QFileDialog.getOpenFileName(self.services.parent, "Open session", start, SESSION_FILTER)
-        if path and self.confirm_discard("Open session"):
-            self.open_session(path)
-
-    def open_session(self, path: str | os.PathLike, *, fallback_data: str | os.PathLike | None = None) -> bool:
-        """Open a session file; its data is opened first when it is not the data in the window.
-
-        Returns True when the session is in use now, False when it waits for its data (or failed).
-        """
-        try:
-            session = Session.load(path, autosave_dir=self.autosave_dir)
-        except (DataError, OSError) as exc:
-            self.services.show_error("Cannot open the session", exc)
-            return False
-        stamps = self.state.stamps
-        if stamps is not None and (not session.data_hash or stamps.content_hash() == session.data_hash):
-            self.apply_session(session)
-            self.services.status(f"Opened session {session.path}", 6000)
-            self.offer_recovery()
-            return True
-        data = session.data_path if session.data_path is not None and session.data_path.exists() \
-            else (Path(fallback_data) if fallback_data is not None else None)
-        if data is None and stamps is not None:  # the open data is not the session's: say which
-            try:
-                session.check_data(stamps)
-            except DataError as exc:
-                self.services.show_error("Cannot open the session", exc)
-            return False
-        if data is None:
-            self.services.show_error("Cannot open the session", DataError(
-                f"{session.path}: its data {session.data_path or '(no path recorded)'} was not found; "
-                "open that data first, then the session"))
-            return False
-        self._pending = session
-        self.services.open_path(data)
-        return False
-
-    def offer_recovery(self) -> bool:
-        """Offer the autosave of a session that did not close cleanly; True when it was recovered."""
-        s = self.session
-        found = find_autosave(session_path=s.path, data_hash=None if s.path else s.data_hash,
-                              directory=self.autosave_dir)
-        if found is None:
-            return False
-        answer = QMessageBox.question(
-            self.services.parent, "Recover unsaved work?",
-            f"candels-gui found unsaved work from a session that did not close cleanly:\n{found}\n\n"
-            "Recover it? (No discards it.)",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
-        if answer != QMessageBox.StandardButton.Yes:
-            found.unlink(missing_ok=True)
-            return False
-        try:
-            recovered = Session.recover(found, autosave_dir=self.autosave_dir)
-            self.apply_session(recovered)
-        except (DataError, OSError, ValueError) as exc:
-            self.services.show_error("Cannot recover the session", exc)
-            return False
-        recovered.write_autosave()
-        self.services.status(f"Recovered {len(recovered.queue):,} queued blends", 6000)
-        return True
-
-    # ------------------------------------------------------------------ closing
-    def confirm_discard(self, title: str = "Close") -> bool:
-        """Ask Save / Discard / Cancel when the queue has unsaved changes; True to go on."""
-        if not self.session.modified:
-            self.session.remove_autosave()
-            return True
-        answer = QMessageBox.question(
-            self.services.parent, title,
-            f"The session has unsaved changes ({len(self.session.queue):,} queued blends). Save them?",
-            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
-            | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
-        if answer == QMessageBox.StandardButton.Save:
-            return self.save()
-        if answer == QMessageBox.StandardButton.Discard:
-            self.session.remove_autosave()
-            return True
-        return False
 
     def selected_or_current(self, rows: list[int]) -> list[int]:
         """``rows``, or the queued blend in the editor when no row is selected."""

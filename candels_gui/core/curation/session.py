@@ -42,13 +42,13 @@ from ..errors import DataError
 from ..jobs import CancelToken, Job, run_job
 from .queue_item import STATUS_VERBS, STATUSES, QueueItem, utc_now
 from ..blending.sampling import SamplingRules, duplicate_specs, iter_sample_specs, spec_key
-from .session_files import (AUTOSAVE_ENV, atomic_write_text, autosave_path_for, default_autosave_dir,
-                            find_autosave)
+from .session_files import (AUTOSAVE_ENV, AutosaveInfo, atomic_write_text, autosave_path_for,
+                            default_autosave_dir, find_autosave, list_recoverable)
 from ..data.stampset import StampSet
 
 __all__ = ["QueueItem", "Session", "SessionChange", "SessionDataMismatch", "STATUSES", "STATUS_VERBS",
            "SESSION_FORMAT", "SESSION_VERSION", "default_autosave_dir", "autosave_path_for",
-           "find_autosave", "atomic_write_text", "AUTOSAVE_ENV"]
+           "find_autosave", "atomic_write_text", "AUTOSAVE_ENV", "AutosaveInfo", "list_recoverable"]
 
 SESSION_FORMAT = "candels-gui-session"
 SESSION_VERSION = 1
