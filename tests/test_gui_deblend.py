@@ -117,7 +117,7 @@ def test_panel_runs_classical_deblenders_without_blocking_the_ui(window, qtbot, 
         res = panel.cache.get(name, spec)
         assert isinstance(res, DeblendResult) and res.name == name and res.n_sources >= 1
         row = panel.rows[name]
-        assert row.isVisible() and "source(s)" in row.caption_text()
+        assert row.isVisibleTo(panel) and "source(s)" in row.caption_text()
         shown = row.shown()
         np.testing.assert_array_equal(shown[0], blend)
         np.testing.assert_array_equal(shown[1], res.images[0])
@@ -305,7 +305,7 @@ def test_tta_box_runs_the_torch_deblenders_as_their_tta_variant(window, qtbot):
     assert panel.selected() == ["sep", "unet-seg"] and not panel.tta_box.isChecked()
     panel.tta_box.setChecked(True)
     assert panel.selected() == ["sep", "unet-seg+tta"]  # classical deblenders have no variant
-    assert panel.rows["unet-seg+tta"].isVisible() and not panel.rows["unet-seg"].isVisible()
+    assert panel.rows["unet-seg+tta"].isVisibleTo(panel) and not panel.rows["unet-seg"].isVisibleTo(panel)
     _run_and_wait(qtbot, panel, panel.run_current, timeout=60000)
     spec, blend = window.state.spec, window.editor.last_blend.image
     res = panel.cache.get("unet-seg+tta", spec)
@@ -316,7 +316,7 @@ def test_tta_box_runs_the_torch_deblenders_as_their_tta_variant(window, qtbot):
     assert panel.device_label.text() == f"torch: {res.device}"
 
     panel.tta_box.setChecked(False)  # the plain model runs beside it; both results stay cached
-    assert panel.rows["unet-seg"].isVisible() and not panel.rows["unet-seg+tta"].isVisible()
+    assert panel.rows["unet-seg"].isVisibleTo(panel) and not panel.rows["unet-seg+tta"].isVisibleTo(panel)
     _run_and_wait(qtbot, panel, panel.run_current, timeout=60000)
     assert panel.cache.get("unet-seg", spec).params["tta"] is False
     assert window.compare.names_with_results(spec) == ["sep", "unet-seg", "unet-seg+tta"]

@@ -86,8 +86,10 @@ class MainWindow(QMainWindow):
         self.rules_panel = RulesPanel(self.state, self.show_error)
         self.rules_dock = self._dock("Random pairs", self.rules_panel, Qt.DockWidgetArea.RightDockWidgetArea,
                                      scroll=True)
+        # the right column: Display and Random pairs as tabs, so each has the column's height (no scrolling)
+        self.tabifyDockWidget(self.display_dock, self.rules_dock)
+        self.display_dock.raise_()
         self.deblend_panel = DeblendPanel(self.state, self.display, self.tasks, self.show_error)
-        self.deblend_dock = self._dock("Deblend", self.deblend_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.services = WindowServices(parent=self, tasks=self.tasks, show_error=self.show_error,
                                        status=self.show_status, source_path=lambda: self.source_path,
                                        open_path=self.open_path, focus_views=self.focus_views,
@@ -106,6 +108,10 @@ class MainWindow(QMainWindow):
         self.review = ReviewMode(self.queue_panel, self.session_ctl, catalog_dock=self.catalog_dock,
                                  queue_dock=self.queue_dock, services=self.services)
         self.compare = install_compare_view(self)  # central area: Editor | Compare tabs
+        # the Deblend panel is a tab of the central area (Editor | Deblend | Compare): its outputs get the
+        # room of the editor, a grid of the chosen deblenders that fills it
+        self.central_tabs.insertTab(1, self.deblend_panel, "Deblend")
+        self.central_tabs.setTabToolTip(1, "Run deblenders on the current blend or the queue (Ctrl+D)")
 
         self.readout = QLabel("")
         self.readout.setFont(monospace_font())
@@ -135,7 +141,6 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.catalog_dock.toggleViewAction())
         view_menu.addAction(self.display_dock.toggleViewAction())
         view_menu.addAction(self.rules_dock.toggleViewAction())
-        view_menu.addAction(self.deblend_dock.toggleViewAction())
         view_menu.addAction(self.queue_dock.toggleViewAction())
         self.session_ctl.bind_actions(self.actions_by_name)
         self.review.bind_actions(self.actions_by_name)
@@ -156,7 +161,6 @@ class MainWindow(QMainWindow):
 
         self.resize(1600, 1000)
         self.resizeDocks([self.catalog_dock, self.display_dock], [440, 300], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.display_dock, self.rules_dock], [620, 280], Qt.Orientation.Vertical)
         geometry = self.settings.value("window/geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
@@ -347,6 +351,13 @@ class MainWindow(QMainWindow):
     def set_mask_outline(self, outline: bool) -> None:
         self.display.set_overlay(outline=outline)
 
+    def set_fill_visible(self, visible: bool) -> None:
+        self.display.set_overlay(fill=visible)
+        stamps = self.state.stamps
+        if visible and stamps is not None and stamps.fillmask is None:
+            self.show_status("These data carry no fill mask: only where galaxy 2's moved stamp does not reach "
+                             "is hatched", 6000)
+
     def cycle_stretch(self) -> None:
         self.display.cycle("stretch")
         self.statusBar().showMessage(f"Stretch: {self.display.settings.stretch}", 2000)
@@ -378,7 +389,7 @@ class MainWindow(QMainWindow):
         return dialog
 
     def run_deblenders(self) -> None:
-        self.deblend_dock.show()
+        self.central_tabs.setCurrentWidget(self.deblend_panel)
         self.deblend_panel.run_current()
 
     def last_hdf5_export(self) -> Path | None:
@@ -450,7 +461,7 @@ class MainWindow(QMainWindow):
 
     def _sync_overlay_actions(self) -> None:
         for name, value in (("toggle_masks", self.display.mask_visible),
-                            ("mask_outline", self.display.mask_outline)):
+                            ("mask_outline", self.display.mask_outline), ("toggle_fill", self.display.fill_visible)):
             act: QAction = self.actions_by_name[name]
             act.blockSignals(True)
             act.setChecked(value)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
-from PyQt6.QtCore import QObject, Qt, pyqtSignal
+from PyQt6.QtCore import QEvent, QObject, Qt, pyqtSignal
 from PyQt6.QtWidgets import (QCheckBox, QFileDialog, QFrame, QGridLayout, QHBoxLayout, QLabel,
                              QProgressBar, QPushButton, QScrollArea, QToolButton, QVBoxLayout, QWidget)
 
@@ -25,12 +25,17 @@ from ..deblend import TORCH_MODELS, available, descriptions, get
 from ..deblend.base import TTA_SUFFIX, Deblender
 from ..deblend.torch_deblender import weights_path
 from .deblend_jobs import deblend_job, queue_specs, train_command
-from .deblend_view import DeblendRow, ResultCache
+from .deblend_view import ROW_EXTRA, DeblendRow, ResultCache
 from .display_model import DisplayModel
 from .state import AppState
 from .workers import Task, TaskRunner
 
-__all__ = ["DeblendPanel", "deblend_job", "train_command", "queue_specs"]
+__all__ = ["DeblendPanel", "deblend_job", "train_command", "queue_specs", "MIN_VIEW", "MAX_VIEW"]
+
+#: Smallest and largest side (px) of an output view: rows grow to fill the panel between these.
+MIN_VIEW, MAX_VIEW = 120, 420
+#: Deblender check boxes per row of the strip above the outputs.
+CHOICE_COLUMNS = 4
 
 class _Bridge(QObject):
     """Carries results from the worker to the UI thread (queued signal; the worker never touches widgets)."""
@@ -95,23 +100,29 @@ class DeblendPanel(QWidget):
                                      "loaded when a torch deblender first runs")
         self.checks: dict[str, QCheckBox] = {}
         self.weight_buttons: dict[str, QToolButton] = {}
-        choose = QGridLayout()
+        choose = QGridLayout()  # the deblenders, CHOICE_COLUMNS to a row (a strip above the outputs)
         choose.setContentsMargins(0, 0, 0, 0)
         choose.setVerticalSpacing(2)
-        for r, name in enumerate(available()):
+        choose.setHorizontalSpacing(4)
+        self._choose = choose
+        for k, name in enumerate(available()):
             box = QCheckBox(name)
             box.setObjectName(f"deblender_{name}")
             box.setChecked(name in ("photutils", "sep"))
             box.toggled.connect(self._selection_changed)
             self.checks[name] = box
-            choose.addWidget(box, r, 0)
+            cell = QHBoxLayout()
+            cell.setSpacing(2)
+            cell.addWidget(box)
             if name in TORCH_MODELS:
                 button = QToolButton()
                 button.setText("…")
                 button.setToolTip(f"Choose the weights file of {name}")
                 button.clicked.connect(lambda _=False, n=name: self._choose_weights(n))
                 self.weight_buttons[name] = button
-                choose.addWidget(button, r, 1)
+                cell.addWidget(button)
+            cell.addStretch(1)
+            choose.addLayout(cell, k // CHOICE_COLUMNS, k % CHOICE_COLUMNS)
         self.refresh_availability()
         self.tta_box = QCheckBox("Test-time augmentation (8×)")
         self.tta_box.setObjectName("deblend_tta")
@@ -143,29 +154,24 @@ class DeblendPanel(QWidget):
         self._set_running(False)
         self.set_queue_source(None)
 
+        buttons = QGridLayout()
+        buttons.setHorizontalSpacing(6)
+        buttons.setVerticalSpacing(4)
+        buttons.addWidget(self.run_button, 0, 0)
+        buttons.addWidget(self.queue_button, 0, 1)
+        buttons.addWidget(self.train_button, 0, 3)
+        buttons.addWidget(self.auto_run, 1, 0)
+        buttons.addWidget(self.tta_box, 1, 1, 1, 2)
+        buttons.addWidget(self.cancel_button, 1, 3)
+        buttons.setColumnStretch(2, 1)
+        status = QHBoxLayout()
+        status.addWidget(self.status, 2)
+        status.addWidget(self.progress_bar, 1)
         controls = QVBoxLayout()
-        controls.setSpacing(6)
+        controls.setSpacing(4)
         controls.addLayout(choose)
-        controls.addWidget(self.tta_box)
-        controls.addWidget(self.run_button)
-        controls.addWidget(self.queue_button)
-        controls.addWidget(self.auto_run)
-        row = QHBoxLayout()
-        row.addWidget(self.progress_bar, 1)
-        row.addWidget(self.cancel_button)
-        controls.addLayout(row)
-        controls.addWidget(self.status)
-        controls.addStretch(1)
-        controls.addWidget(self.train_button)
-        side_widget = QWidget()
-        side_widget.setLayout(controls)
-        side = QScrollArea()  # a short dock scrolls its controls instead of growing the window
-        side.setWidget(side_widget)
-        side.setWidgetResizable(True)
-        side.setFrameShape(QFrame.Shape.NoFrame)
-        side.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        side.setFixedWidth(250)
-        side.setMinimumHeight(80)
+        controls.addLayout(buttons)
+        controls.addLayout(status)
 
         self.rows: dict[str, DeblendRow] = {}
         self._rows_box = QVBoxLayout()
@@ -178,10 +184,12 @@ class DeblendPanel(QWidget):
         self.scroll.setWidget(holder)
         self.scroll.setWidgetResizable(True)
         self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        layout = QHBoxLayout(self)
+        layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 4)
-        layout.addWidget(side)
+        layout.setSpacing(6)
+        layout.addLayout(controls)
         layout.addWidget(self.scroll, 1)
+        self.scroll.viewport().installEventFilter(self)  # rows follow the viewport's size
 
         state.specChanged.connect(self._spec_changed)
         state.stampsChanged.connect(self._stamps_changed)
@@ -227,10 +235,9 @@ class DeblendPanel(QWidget):
             if name not in self.checks:  # registered after the panel was built
                 box = QCheckBox(name)
                 box.toggled.connect(self._selection_changed)
+                k = len(self.checks)
                 self.checks[name] = box
-                grid = self.findChild(QGridLayout)
-                if grid is not None:
-                    grid.addWidget(box, grid.rowCount(), 0)
+                self._choose.addWidget(box, k // CHOICE_COLUMNS, k % CHOICE_COLUMNS)
         desc = descriptions()
         for name, box in self.checks.items():
             if name in self.weights:
@@ -445,7 +452,26 @@ class DeblendPanel(QWidget):
             self._rows_box.removeWidget(self.rows[name])
             self._rows_box.insertWidget(i, self.rows[name])
             self.rows[name].setVisible(name in names)
+        self.fit_rows()
         self._show_current()
+
+    def fit_rows(self) -> int:
+        """Size the output views so the shown rows fill the panel (between :data:`MIN_VIEW` and
+        :data:`MAX_VIEW` px, scrolling below that); returns the side used."""
+        shown = [r for n, r in self.rows.items() if n in self.selected()]
+        viewport = self.scroll.viewport()
+        n = max(1, len(shown))
+        by_height = (viewport.height() - 4 * (n - 1)) // n - ROW_EXTRA
+        by_width = (viewport.width() - 4) // 4 - 8
+        size = max(MIN_VIEW, min(MAX_VIEW, by_height, by_width))
+        for row in self.rows.values():
+            row.set_view_size(size)
+        return size
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
+        if obj is self.scroll.viewport() and event.type() == QEvent.Type.Resize:
+            self.fit_rows()
+        return False
 
     def _spec_changed(self, spec: BlendSpec | None, final: bool) -> None:
         if not final:

@@ -31,6 +31,8 @@ SOURCE_COLORS: tuple[tuple[int, int, int], ...] = (
     (0, 114, 178), (230, 230, 230))
 #: Titles of the four views of a row.
 PANEL_TITLES = ("detected", "deblended 1", "deblended 2", "residual")
+#: Height of a row beyond its views: the caption line and the titles.
+ROW_EXTRA = 44
 
 
 def segmentation_overlay(segmentation: np.ndarray, *, outline: bool = True, opacity: float = 0.35
@@ -141,7 +143,7 @@ class ResultCache:
 
 
 class DeblendRow(pg.GraphicsLayoutWidget):
-    """One deblender's outputs for one blend: four small linked views and a caption.
+    """One deblender's outputs for one blend: a caption line above four linked views.
 
     Parameters
     ----------
@@ -163,16 +165,17 @@ class DeblendRow(pg.GraphicsLayoutWidget):
         self.result: DeblendResult | None = None
         self.ci.layout.setContentsMargins(2, 2, 2, 2)
         self.ci.layout.setSpacing(3)
+        # the caption runs above the views, so the four views get the row's whole width
         self.caption = pg.LabelItem("", color=COLORS["text"], size="9pt", justify="left")
-        self.caption.setFixedWidth(170)
-        self.addItem(self.caption, row=0, col=0, rowspan=2)
+        self.caption.setMinimumWidth(0)
+        self.addItem(self.caption, row=0, col=0, colspan=len(PANEL_TITLES))
         self.titles: list[pg.LabelItem] = []
         self.boxes: list[pg.ViewBox] = []
         self.items: list[pg.ImageItem] = []
-        for c, title in enumerate(PANEL_TITLES, start=1):
+        for c, title in enumerate(PANEL_TITLES):
             label = pg.LabelItem(title, color=COLORS["muted"], size="8pt")
-            self.addItem(label, row=0, col=c)
-            vb = self.addViewBox(row=1, col=c, lockAspect=True, enableMenu=False)
+            self.addItem(label, row=1, col=c)
+            vb = self.addViewBox(row=2, col=c, lockAspect=True, enableMenu=False)
             vb.setBorder(pg.mkPen(COLORS["border"]))
             vb.setBackgroundColor(COLORS["view"])
             item = pg.ImageItem(axisOrder="row-major")
@@ -191,7 +194,7 @@ class DeblendRow(pg.GraphicsLayoutWidget):
         display.lutChanged.connect(self._apply_lut)
         display.levelsChanged.connect(self._apply_levels)
         self._apply_lut()
-        self.setFixedHeight(self.view_size + 30)
+        self.setFixedHeight(self.view_size + ROW_EXTRA)
 
     # ------------------------------------------------------------------ content
     def show_result(self, blend: np.ndarray, result: DeblendResult, *, cached: bool = False) -> None:
@@ -217,8 +220,8 @@ class DeblendRow(pg.GraphicsLayoutWidget):
         flux = ", ".join(f"{f:.4g}" for f in np.asarray(result.catalog["flux"])[:3])
         more = " …" if result.n_sources > 3 else ""
         tag = " · cached" if cached else ""
-        self.caption.setText(f"<b>{self.name}</b><br>{result.n_sources} source(s){tag}<br>"
-                             f"flux {flux or '—'}{more}<br><span style='color:{COLORS['muted']}'>"
+        self.caption.setText(f"<b>{self.name}</b> · {result.n_sources} source(s){tag} · "
+                             f"flux {flux or '—'}{more} <span style='color:{COLORS['muted']}'>· "
                              f"{result.device}</span>", color=COLORS["text"], size="9pt")
 
     def set_message(self, text: str) -> None:
@@ -230,8 +233,16 @@ class DeblendRow(pg.GraphicsLayoutWidget):
         for item in self.items:
             item.clear()
         self.overlay_item.setVisible(False)
-        self.caption.setText(f"<b>{self.name}</b><br><span style='color:{COLORS['muted']}'>{text}</span>",
+        self.caption.setText(f"<b>{self.name}</b> · <span style='color:{COLORS['muted']}'>{text}</span>",
                              color=COLORS["text"], size="9pt")
+
+    def set_view_size(self, size: int) -> None:
+        """Make each of the four views ``size`` pixels square (the panel fits its rows to its space)."""
+        size = int(size)
+        if size != self.view_size or self.height() != size + ROW_EXTRA:
+            self.view_size = size
+            self.setFixedHeight(size + ROW_EXTRA)
+            self.updateGeometry()
 
     def caption_text(self) -> str:
         """The caption as plain-ish text (tests)."""
@@ -253,4 +264,4 @@ class DeblendRow(pg.GraphicsLayoutWidget):
                 item.setLevels((lo, hi))
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt name)
-        return QSize(180 + 4 * (self.view_size + 6), self.view_size + 30)
+        return QSize(4 * (self.view_size + 6), self.view_size + ROW_EXTRA)

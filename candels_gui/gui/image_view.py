@@ -70,7 +70,11 @@ class StampView(pg.GraphicsLayoutWidget):
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.overlay_item = pg.ImageItem(axisOrder="row-major")
         self.overlay_item.setZValue(10)
+        self.fill_item = pg.ImageItem(axisOrder="row-major")  # hatch where the stamp holds no data
+        self.fill_item.setZValue(5)
+        self.fill_item.setVisible(False)
         self.vb.addItem(self.image_item)
+        self.vb.addItem(self.fill_item)
         self.vb.addItem(self.overlay_item)
         self._raw: np.ndarray | None = None
         self._shape: tuple[int, int] | None = None
@@ -123,6 +127,15 @@ class StampView(pg.GraphicsLayoutWidget):
         if self._shape is not None:
             self._place(self.overlay_item, self._shape)
         self.overlay_item.setVisible(True)
+
+    def set_fill(self, rgba: np.ndarray | None) -> None:
+        """An RGBA uint8 fill hatch drawn under the mask overlay (``None`` hides it)."""
+        if rgba is None:
+            self.fill_item.setVisible(False)
+            return
+        self.fill_item.setImage(np.ascontiguousarray(rgba), autoLevels=False, levels=(0, 255))
+        self._place(self.fill_item, rgba.shape[:2])
+        self.fill_item.setVisible(True)
 
     def refit_next(self) -> None:
         """Fit the view to the next image shown (new data may have another stamp size)."""

@@ -196,7 +196,7 @@ class SessionController(SessionFiles, QObject):
         s.rules, s.filter = st.rules, st.filter if isinstance(st.filter, CatalogFilter) else s.filter
         d = self.display
         s.display = {"settings": d.settings.to_dict(), "mask_visible": d.mask_visible,
-                     "mask_opacity": d.mask_opacity, "mask_outline": d.mask_outline}
+                     "mask_opacity": d.mask_opacity, "mask_outline": d.mask_outline, "fill_visible": d.fill_visible}
 
     def _apply_display(self, display: dict) -> None:
         if not display:
@@ -207,7 +207,7 @@ class SessionController(SessionFiles, QObject):
                 settings = DisplaySettings.from_dict(display["settings"])
                 d.set(**{k: getattr(settings, k) for k in settings.__dataclass_fields__})
             d.set_overlay(visible=display.get("mask_visible"), opacity=display.get("mask_opacity"),
-                          outline=display.get("mask_outline"))
+                          outline=display.get("mask_outline"), fill=display.get("fill_visible"))
         except (ValueError, TypeError) as exc:
             self.services.status(f"Display settings of the session ignored: {exc}", 8000)
 
