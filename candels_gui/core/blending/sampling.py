@@ -35,6 +35,8 @@ __all__ = ["SamplingRules", "sample_spec", "sample_specs", "iter_sample_specs", 
 _MAX_PAIR_TRIES = 1000
 #: Draws allowed per wanted spec (plus a constant) before a unique draw gives up.
 _UNIQUE_DRAWS_PER_SPEC = 20
+#: Repeats in a row after which a unique draw gives up (the rules allow no more distinct blends).
+_MAX_REPEATS_IN_A_ROW = 1000
 
 
 def spec_key(spec: BlendSpec) -> Hashable:
@@ -245,7 +247,8 @@ def iter_sample_specs(stamps: StampSet, n: int, rules: SamplingRules, *, seed: i
     Raises
     ------
     DataError
-        If ``n`` distinct specs cannot be found in ``20 n + 1000`` draws (a pool too small for ``n``).
+        If ``n`` distinct specs cannot be found in ``20 n + 1000`` draws, or 1000 draws in a row repeat
+        (a pool or rules too narrow for ``n`` distinct blends).
     """
     pool_arr = np.arange(len(stamps)) if pool is None else np.asarray(pool, dtype=np.int64)
     mags = np.asarray(stamps.catalog["mag"], float)
@@ -257,9 +260,9 @@ def iter_sample_specs(stamps: StampSet, n: int, rules: SamplingRules, *, seed: i
     partners: dict[int, np.ndarray] = {}
     step = max(1, n // 100)
     limit = n * _UNIQUE_DRAWS_PER_SPEC + 1000 if unique else n
-    k = 0
+    k = misses = 0
     while len(specs) < n:
-        if k >= limit:
+        if k >= limit or misses >= _MAX_REPEATS_IN_A_ROW:
             raise DataError(f"only {len(specs)} distinct new blends found in {k:,} draws from {len(pool_arr)} "
                             f"galaxies ({n} asked); loosen the sampling rules or the catalog filter, or allow "
                             "sub-pixel offsets or rotation")
@@ -272,8 +275,10 @@ def iter_sample_specs(stamps: StampSet, n: int, rules: SamplingRules, *, seed: i
         if unique:
             key = spec_key(spec)
             if key in seen:
+                misses += 1
                 continue
             seen.add(key)
+            misses = 0
         specs.append(spec)
     specs.draws = k
     yield Progress(n, n, "drawing pairs")
