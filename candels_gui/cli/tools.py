@@ -35,6 +35,7 @@ def _add_screenshot(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--view", choices=("editor", "review", "compare", "deblend"), default="editor")
     p.add_argument("--data", default=None, help="data to open (default: sample data)")
     p.add_argument("--size", default="1600x1000", help="window size WxH (1600x1000)")
+    p.add_argument("--fill", action="store_true", help="hatch the padded pixels (the data's fill masks)")
     p.set_defaults(func=_cmd_screenshot)
 
 
@@ -42,7 +43,8 @@ def _cmd_screenshot(args: argparse.Namespace) -> int:
     from ..gui.screenshot import take_screenshot
 
     w, h = (int(v) for v in args.size.lower().split("x"))
-    path = take_screenshot(args.output, view=args.view, data=args.data or default_data(), size=(w, h))
+    path = take_screenshot(args.output, view=args.view, data=args.data or default_data(), size=(w, h),
+                           fill=args.fill)
     print(f"Screenshot saved to {path}")
     return 0
 

@@ -11,7 +11,7 @@ from PyQt6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
 from PyQt6.QtCore import QTimer
 from PyQt6.QtGui import QShowEvent
 from PyQt6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow, QMenu,
-                             QMessageBox, QScrollArea, QToolBar, QWidget)
+                             QMessageBox, QScrollArea, QTabWidget, QToolBar, QWidget)
 
 from .. import __version__
 from ..core.data.stampset import StampSet
@@ -74,21 +74,25 @@ class MainWindow(QMainWindow):
         self.source_path: Path | None = None
         self.setWindowTitle("candels-gui")
         self.setAcceptDrops(True)
-        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks)
+        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
 
         self.editor = BlendEditor(self.state, self.display, self.show_error, self)
         self.setCentralWidget(self.editor)
         self.catalog = CatalogPanel(self.state, self.display, self.show_error)
         self.display_panel = DisplayPanel(self.display)
         self.catalog_dock = self._dock("Catalog", self.catalog, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.display_dock = self._dock("Display", self.display_panel, Qt.DockWidgetArea.RightDockWidgetArea,
-                                       scroll=True)
         self.rules_panel = RulesPanel(self.state, self.show_error)
-        self.rules_dock = self._dock("Random pairs", self.rules_panel, Qt.DockWidgetArea.RightDockWidgetArea,
-                                     scroll=True)
-        # the right column: Display and Random pairs as tabs, so each has the column's height (no scrolling)
-        self.tabifyDockWidget(self.display_dock, self.rules_dock)
-        self.display_dock.raise_()
+        # the right column: Display and Random pairs as tabs of one dock, so each has the column's height (no
+        # scrolling at 1280x800). (One dock with a tab widget: a second pair of tabified docks makes Qt leave
+        # a stray tab bar over the window.)
+        self.right_tabs = QTabWidget(self)
+        self.right_tabs.setObjectName("right_tabs")
+        self.right_tabs.setDocumentMode(True)
+        self.right_tabs.addTab(self._scrolled(self.display_panel), "Display")
+        self.right_tabs.addTab(self._scrolled(self.rules_panel), "Random pairs")
+        self.display_dock = self._dock("Display and sampling", self.right_tabs,
+                                       Qt.DockWidgetArea.RightDockWidgetArea)
+        self.display_dock.setObjectName("dock_display")
         self.deblend_panel = DeblendPanel(self.state, self.display, self.tasks, self.show_error)
         self.services = WindowServices(parent=self, tasks=self.tasks, show_error=self.show_error,
                                        status=self.show_status, source_path=lambda: self.source_path,
@@ -100,8 +104,6 @@ class MainWindow(QMainWindow):
         self.queue_panel = QueuePanel(self.session_ctl)
         self.queue_dock = self._dock("Queue", self.queue_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         # catalog and queue share the left column as tabs, so the catalog table keeps its height
-        self.tabifyDockWidget(self.catalog_dock, self.queue_dock)
-        self.catalog_dock.raise_()
         self.deblend_panel.set_queue_source(lambda: queue_specs(self.session_ctl.session))
         self.export_result: Any = None  # the last export's ExportResult (set by the Export dialog)
         self.deblend_panel.training_data = self.last_hdf5_export
@@ -140,7 +142,6 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         view_menu.addAction(self.catalog_dock.toggleViewAction())
         view_menu.addAction(self.display_dock.toggleViewAction())
-        view_menu.addAction(self.rules_dock.toggleViewAction())
         view_menu.addAction(self.queue_dock.toggleViewAction())
         self.session_ctl.bind_actions(self.actions_by_name)
         self.review.bind_actions(self.actions_by_name)
@@ -159,6 +160,9 @@ class MainWindow(QMainWindow):
         self.display.overlayChanged.connect(self._sync_overlay_actions)
         self.state.stampsChanged.connect(self._stamps_changed)
 
+        # catalog and queue share the left column as tabs, so the catalog table keeps its height
+        self.tabifyDockWidget(self.catalog_dock, self.queue_dock)
+        self.catalog_dock.raise_()
         self.resize(1600, 1000)
         self.resizeDocks([self.catalog_dock, self.display_dock], [440, 300], Qt.Orientation.Horizontal)
         geometry = self.settings.value("window/geometry")
@@ -495,21 +499,21 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
     # ------------------------------------------------------------------ private
-    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, *,
-              scroll: bool = False) -> QDockWidget:
+    @staticmethod
+    def _scrolled(widget: QWidget) -> QScrollArea:
+        """``widget`` in a vertical scroll area (a short screen scrolls the panel instead of growing the window)."""
+        area = QScrollArea()
+        area.setWidget(widget)
+        area.setWidgetResizable(True)
+        area.setFrameShape(QFrame.Shape.NoFrame)
+        area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        area.setMinimumWidth(widget.minimumSizeHint().width() + area.verticalScrollBar().sizeHint().width())
+        return area
+
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock_{title.lower().replace(' ', '_')}")
-        if scroll:  # small screens: the panel scrolls instead of forcing a tall window
-            area_widget = QScrollArea(dock)
-            area_widget.setWidget(widget)
-            area_widget.setWidgetResizable(True)
-            area_widget.setFrameShape(QFrame.Shape.NoFrame)
-            area_widget.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-            area_widget.setMinimumWidth(widget.minimumSizeHint().width()
-                                        + area_widget.verticalScrollBar().sizeHint().width())
-            dock.setWidget(area_widget)
-        else:
-            dock.setWidget(widget)
+        dock.setWidget(widget)
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                          | QDockWidget.DockWidgetFeature.DockWidgetFloatable
                          | QDockWidget.DockWidgetFeature.DockWidgetClosable)

@@ -122,7 +122,8 @@ class CompanionControls(QGroupBox):
 class MetricsBox(QGroupBox):
     """Separation, Δmag, overlap fraction, blendedness and lost flux of the current blend."""
 
-    ROWS = (("separation", "Separation"), ("delta_mag", "Δmag (G2 − G1)"), ("overlap", "Overlap"),
+    ROWS = (("separation", "Separation"), ("separation_arcsec", "Separation (sky)"),
+            ("delta_mag", "Δmag (G2 − G1)"), ("overlap", "Overlap"),
             ("blend1", "Blendedness G1"), ("blend2", "Blendedness G2"), ("flux_out", "G2 flux off stamp"),
             ("fill", "On fill G1 / G2"))
 
@@ -156,11 +157,9 @@ class MetricsBox(QGroupBox):
             for label in self.values.values():
                 label.setText("—")
             return
-        sep = f"{m.separation_px:.2f} px"
-        if m.separation_arcsec is not None:
-            sep += f"  ({m.separation_arcsec:.3f}″)"
         texts = {
-            "separation": sep,
+            "separation": f"{m.separation_px:.2f} px",
+            "separation_arcsec": "—" if m.separation_arcsec is None else f"{m.separation_arcsec:.3f}″",
             "delta_mag": f"{m.delta_mag:+.2f}" if math.isfinite(m.delta_mag) else "—",
             "overlap": f"{100 * m.overlap_fraction:.1f} %",
             "blend1": f"{m.blendedness[0]:.3f}",

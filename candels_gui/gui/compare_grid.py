@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import QRectF, Qt
+from PyQt6.QtCore import QRectF, QSize, Qt
 from PyQt6.QtGui import QBrush, QColor
 from PyQt6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QWidget
 
@@ -409,6 +409,10 @@ class MetricTable(QTableWidget):
         super().resizeEvent(event)
         self._fit_columns()
 
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
+        """As tall as all its rows."""
+        return QSize(super().sizeHint().width(), self.maximumHeight())
+
     def _fit_columns(self) -> None:
         """Every column as wide as its header and values, the spare width shared out.
 
@@ -418,6 +422,8 @@ class MetricTable(QTableWidget):
         """
         header = self.horizontalHeader()
         width = self.maximumViewportSize().width()
+        if self.height() < self.maximumHeight():  # rows a scroll away: the vertical bar takes its width
+            width -= self.verticalScrollBar().sizeHint().width()
         values = [self.sizeHintForColumn(c) + 2 for c in range(self.columnCount())]
 
         def need() -> list[int]:

@@ -105,7 +105,7 @@ class CompareView(QWidget):
         self.scope.addItems(list(SCOPES))
         self.scope.setToolTip("Which queued blends the dataset summary covers")
         self.scope.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.scope.setMinimumContentsLength(14)
+        self.scope.setMinimumContentsLength(max(len(k) for k in SCOPES) - 4)
         self.summary_button = QPushButton("Summarize")
         self.summary_button.setToolTip("Deblend the chosen queued blends with the checked deblenders (cached "
                                        "results are reused) and measure them")
@@ -153,6 +153,9 @@ class CompareView(QWidget):
         self.splitter.setStretchFactor(1, 0)
         self.splitter.setStretchFactor(2, 1)
         self.splitter.setChildrenCollapsible(False)
+        self.tables = tables
+        self._splitter_moved = False  # once the user drags a handle, the sizes are theirs
+        self.splitter.splitterMoved.connect(lambda *_a: setattr(self, "_splitter_moved", True))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 4)
         layout.setSpacing(4)
@@ -167,6 +170,25 @@ class CompareView(QWidget):
         tasks.idle.connect(self._tasks_idle)
         for box in [*panel.checks.values(), panel.tta_box]:  # a newly checked deblender joins the comparison
             box.toggled.connect(self._schedule)
+
+    # ------------------------------------------------------------------ layout
+    def fit_splitter(self) -> None:
+        """Give the tables all their rows when there is room (the grid and the plots share the rest);
+        on a short screen they keep at least two rows each and scroll (until the user drags a handle)."""
+        sizes = self.splitter.sizes()
+        total = sum(sizes)
+        if self._splitter_moved or total <= 0:
+            return
+        grid_min, plots_min = 150, 230
+        tables = max(self.tables.minimumSizeHint().height(),
+                     min(self.tables.sizeHint().height(), total - grid_min - plots_min))
+        rest = max(0, total - tables)
+        grid = max(grid_min, int(rest * 0.45)) if rest > grid_min + plots_min else rest // 2
+        self.splitter.setSizes([grid, tables, max(0, rest - grid)])
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self.fit_splitter()
 
     # ------------------------------------------------------------------ current blend
     def activate(self) -> None:
@@ -220,6 +242,7 @@ class CompareView(QWidget):
             return
         colors = self._colors(comparison.results)
         self.grid.set_rows(comparison_rows(comparison, colors))
+        QTimer.singleShot(0, self.fit_splitter)
         self.blend_table.set_rows([(n, colors[n], comparison.table[i])
                                    for i, n in enumerate(comparison.results)])
 
@@ -335,6 +358,7 @@ class CompareView(QWidget):
         self.summary, self.summary_specs, self.summary_rows = result, list(specs), list(rows)
         colors = self._colors(result.tables)
         self.summary_table.set_rows([(n, colors[n], result.summaries[n]) for n in result.deblenders])
+        self.fit_splitter()
         self.plots.set_tables(result.tables, colors, tip=self._tip)
         spec = self.state.spec
         self.plots.select_blend(self.summary_specs.index(spec) if spec in self.summary_specs else None)

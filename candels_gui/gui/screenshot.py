@@ -58,7 +58,7 @@ def pick_showcase_spec(stamps, *, seed: int = 42, blendedness: tuple[float, floa
 
 
 def take_screenshot(output: str | os.PathLike, *, view: str = "editor", data: str | os.PathLike | None = None,
-                    size: tuple[int, int] = (1600, 1000)) -> Path:
+                    size: tuple[int, int] = (1600, 1000), fill: bool = False) -> Path:
     """Open the app (offscreen when there is no display), load ``data``, show a blend, save a PNG.
 
     Parameters
@@ -73,6 +73,8 @@ def take_screenshot(output: str | os.PathLike, *, view: str = "editor", data: st
         Data to open (default: the bundled sample data).
     size : (int, int)
         Window size in pixels.
+    fill : bool
+        Hatch the padded pixels (where the stamps hold no data: the data's fill masks).
 
     Returns
     -------
@@ -109,6 +111,7 @@ def take_screenshot(output: str | os.PathLike, *, view: str = "editor", data: st
         QApplication.processEvents()
         window.state.set_spec(spec)
         window.catalog.select_stamp(stamps.index_of(spec.id1))
+        window.display.set_overlay(fill=fill)
         if view == "review":
             _fill_review_queue(window, stamps, spec)
         elif view == "compare":
@@ -152,9 +155,6 @@ def _fill_review_queue(window, stamps, spec) -> None:
     session.set_note(3, "nice overlap")
     window.review.set_active(True)
     window.queue_panel.select_row(5)
-    for name in ("rules_dock",):  # the picture is about the queue and the blend
-        if getattr(window, name, None) is not None:
-            getattr(window, name).hide()
     window.resizeDocks([window.queue_dock], [560], Qt.Orientation.Horizontal)
 
 
@@ -172,7 +172,7 @@ def _show_compare(window, stamps, spec, *, timeout_s: float = 600.0) -> None:
     panel = window.deblend_panel
     panel.set_selected([n for n, box in panel.checks.items()
                         if n in ("photutils", "sep", "scarlet") or (n in panel.weights and box.isEnabled())])
-    for name in ("catalog_dock", "display_dock", "rules_dock"):
+    for name in ("catalog_dock", "display_dock"):
         getattr(window, name).hide()
     window.queue_panel.select_row(9)
     window.compare.activate()
