@@ -184,7 +184,9 @@ class CompareView(QWidget):
                      min(self.tables.sizeHint().height(), total - grid_min - plots_min))
         rest = max(0, total - tables)
         grid = max(grid_min, int(rest * 0.45)) if rest > grid_min + plots_min else rest // 2
-        self.splitter.setSizes([grid, tables, max(0, rest - grid)])
+        new = [grid, tables, max(0, rest - grid)]
+        if any(abs(a - b) > 2 for a, b in zip(new, sizes)):  # (an unchanged layout keeps the views' zoom)
+            self.splitter.setSizes(new)
 
     def resizeEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
         super().resizeEvent(event)
@@ -242,9 +244,9 @@ class CompareView(QWidget):
             return
         colors = self._colors(comparison.results)
         self.grid.set_rows(comparison_rows(comparison, colors))
-        QTimer.singleShot(0, self.fit_splitter)
         self.blend_table.set_rows([(n, colors[n], comparison.table[i])
                                    for i, n in enumerate(comparison.results)])
+        self.fit_splitter()
 
     def _colors(self, names: Any) -> dict[str, tuple[int, int, int]]:
         order = list(self.panel.checks)  # a deblender keeps its colour whatever else is shown
