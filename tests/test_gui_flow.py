@@ -378,3 +378,23 @@ def test_fill_overlay_missing_values_and_zoom_limits(make_window, qtbot):
     for _ in range(80):
         win.zoom_in()
     assert view.vb.viewRect().width() >= view.vb.boundingRect().width() / 40 - 1e-6
+
+
+def test_deblend_tab_rows_fill_the_tab(make_window, qtbot):
+    from candels_gui.gui.deblend_view import MAX_VIEW, MIN_VIEW, ROW_EXTRA
+
+    win = make_window()
+    panel = win.deblend_panel
+    win.central_tabs.setCurrentWidget(panel)
+    panel.set_selected(["photutils", "sep"])
+    qtbot.waitUntil(lambda: all(panel.rows[n].isVisible() for n in ("photutils", "sep")))
+    area = panel.scroll.viewport()
+    size = panel.scroll.fit()
+    assert MIN_VIEW <= size <= MAX_VIEW and size >= 130  # at 1280x800 already well above the old 75 px
+    assert 2 * (size + ROW_EXTRA) <= area.height() + 4  # both rows in sight, no scrolling
+    assert 4 * size <= area.width()
+    # the run buttons are in sight at 1280x800
+    for button in (panel.run_button, panel.queue_button):
+        assert button.isVisible() and button.mapTo(win, button.rect().bottomRight()).y() < win.height()
+    win.resize(1600, 1000)
+    qtbot.waitUntil(lambda: panel.scroll.fit() > size)  # a larger window: larger outputs

@@ -31,6 +31,7 @@ from ..evaluation.result import EvaluationResult
 from .compare_grid import BLEND_COLUMNS, SUMMARY_COLUMNS, CompareGrid, MetricTable, comparison_rows
 from .compare_metrics import BlendComparison, blend_comparison, summary_job
 from .compare_plots import SummaryPlots, deblender_color
+from .places import remember_folder, start_folder, window_settings
 
 __all__ = ["CompareView", "install_compare_view", "SCOPES"]
 
@@ -426,13 +427,17 @@ class CompareView(QWidget):
         return written
 
     def _save_png_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save comparison picture", "compare.png", "PNG (*.png)")
+        start = start_folder(window_settings(self)) / "compare.png"
+        path, _ = QFileDialog.getSaveFileName(self, "Save comparison picture", str(start), "PNG (*.png)")
         if path:
+            remember_folder(window_settings(self), path)
             self._try(lambda: self.status.setText(f"Saved {self.save_png(path)}"))
 
     def _save_csv_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder for the comparison tables (CSV)")
+        folder = QFileDialog.getExistingDirectory(self, "Folder for the comparison tables (CSV)",
+                                                  str(start_folder(window_settings(self))))
         if folder:
+            remember_folder(window_settings(self), Path(folder).parent)
             self._try(lambda: self.status.setText(
                 f"Saved {len(self.save_csv(folder))} CSV file(s) in {folder}"))
 

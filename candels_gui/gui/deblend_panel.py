@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
-from PyQt6.QtCore import QEvent, QObject, Qt, pyqtSignal
-from PyQt6.QtWidgets import (QCheckBox, QFileDialog, QFrame, QGridLayout, QHBoxLayout, QLabel,
-                             QProgressBar, QPushButton, QScrollArea, QToolButton, QVBoxLayout, QWidget)
+from PyQt6.QtCore import QObject, Qt, pyqtSignal
+from PyQt6.QtWidgets import (QCheckBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QProgressBar,
+                             QPushButton, QToolButton, QVBoxLayout, QWidget)
 
 from ..core.blending.engine import BlendSpec
 from ..core.jobs import CancelToken, Job, Progress
@@ -25,15 +25,14 @@ from ..deblend import TORCH_MODELS, available, descriptions, get
 from ..deblend.base import TTA_SUFFIX, Deblender
 from ..deblend.torch_deblender import weights_path
 from .deblend_jobs import deblend_job, queue_specs, train_command
-from .deblend_view import ROW_EXTRA, DeblendRow, ResultCache
+from .deblend_view import DeblendRow, DeblendRows, ResultCache
 from .display_model import DisplayModel
+from .places import remember_folder, start_folder, window_settings
 from .state import AppState
 from .workers import Task, TaskRunner
 
-__all__ = ["DeblendPanel", "deblend_job", "train_command", "queue_specs", "MIN_VIEW", "MAX_VIEW"]
+__all__ = ["DeblendPanel", "deblend_job", "train_command", "queue_specs"]
 
-#: Smallest and largest side (px) of an output view: rows grow to fill the panel between these.
-MIN_VIEW, MAX_VIEW = 120, 420
 #: Deblender check boxes per row of the strip above the outputs.
 CHOICE_COLUMNS = 4
 
@@ -173,23 +172,13 @@ class DeblendPanel(QWidget):
         controls.addLayout(buttons)
         controls.addLayout(status)
 
-        self.rows: dict[str, DeblendRow] = {}
-        self._rows_box = QVBoxLayout()
-        self._rows_box.setContentsMargins(0, 0, 0, 0)
-        self._rows_box.setSpacing(4)
-        self._rows_box.addStretch(1)
-        holder = QWidget()
-        holder.setLayout(self._rows_box)
-        self.scroll = QScrollArea()
-        self.scroll.setWidget(holder)
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll = DeblendRows(display)  # one row of outputs per chosen deblender, filling the tab
+        self.rows: dict[str, DeblendRow] = self.scroll.rows
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 4)
         layout.setSpacing(6)
         layout.addLayout(controls)
         layout.addWidget(self.scroll, 1)
-        self.scroll.viewport().installEventFilter(self)  # rows follow the viewport's size
 
         state.specChanged.connect(self._spec_changed)
         state.stampsChanged.connect(self._stamps_changed)
@@ -441,37 +430,8 @@ class DeblendPanel(QWidget):
             self.progress_bar.setValue(0)
 
     def _selection_changed(self, *_args: object) -> None:
-        names = self.selected()
-        for name in names:
-            if name not in self.rows:
-                row = DeblendRow(name, self.display)
-                self.rows[name] = row
-                self._rows_box.insertWidget(self._rows_box.count() - 1, row)
-        order = [n for n in self.run_names() if n in self.rows]
-        for i, name in enumerate(order):  # keep registry order
-            self._rows_box.removeWidget(self.rows[name])
-            self._rows_box.insertWidget(i, self.rows[name])
-            self.rows[name].setVisible(name in names)
-        self.fit_rows()
+        self.scroll.show_rows(self.selected(), self.run_names())  # registry order
         self._show_current()
-
-    def fit_rows(self) -> int:
-        """Size the output views so the shown rows fill the panel (between :data:`MIN_VIEW` and
-        :data:`MAX_VIEW` px, scrolling below that); returns the side used."""
-        shown = [r for n, r in self.rows.items() if n in self.selected()]
-        viewport = self.scroll.viewport()
-        n = max(1, len(shown))
-        by_height = (viewport.height() - 4 * (n - 1)) // n - ROW_EXTRA
-        by_width = (viewport.width() - 4) // 4 - 8
-        size = max(MIN_VIEW, min(MAX_VIEW, by_height, by_width))
-        for row in self.rows.values():
-            row.set_view_size(size)
-        return size
-
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
-        if obj is self.scroll.viewport() and event.type() == QEvent.Type.Resize:
-            self.fit_rows()
-        return False
 
     def _spec_changed(self, spec: BlendSpec | None, final: bool) -> None:
         if not final:
@@ -513,8 +473,9 @@ class DeblendPanel(QWidget):
             row.show_result(blend, res, cached=True)
 
     def _choose_weights(self, name: str) -> None:
-        start = str(self.weights[name].parent)
-        path, _ = QFileDialog.getOpenFileName(self, f"Weights of {name}", start,
+        start = start_folder(window_settings(self), self.weights[name])
+        path, _ = QFileDialog.getOpenFileName(self, f"Weights of {name}", str(start),
                                               "Torch weights (*.pt);;All files (*)")
         if path:
+            remember_folder(window_settings(self), path)
             self.set_weights(name, path)

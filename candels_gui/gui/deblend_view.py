@@ -15,15 +15,15 @@ from typing import Hashable
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QRectF, QSize
-from PyQt6.QtWidgets import QWidget
+from PyQt6.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
 
 from ..core.display.stretch import MASK_COLORS, display_array, mask_outline
 from ..deblend.base import DeblendResult
 from .display_model import DisplayModel
 from .style import COLORS, configure_pyqtgraph
 
-__all__ = ["DeblendRow", "ResultCache", "segmentation_overlay", "residual_image", "SOURCE_COLORS",
-           "PANEL_TITLES"]
+__all__ = ["DeblendRow", "DeblendRows", "ResultCache", "segmentation_overlay", "residual_image",
+           "SOURCE_COLORS", "PANEL_TITLES", "MIN_VIEW", "MAX_VIEW"]
 
 #: Outline colours of detected sources (the editor's galaxy colours first, then Okabe-Ito).
 SOURCE_COLORS: tuple[tuple[int, int, int], ...] = (
@@ -33,6 +33,8 @@ SOURCE_COLORS: tuple[tuple[int, int, int], ...] = (
 PANEL_TITLES = ("detected", "deblended 1", "deblended 2", "residual")
 #: Height of a row beyond its views: the caption line and the titles.
 ROW_EXTRA = 44
+#: Smallest and largest side (px) of an output view: rows grow to fill their area between these.
+MIN_VIEW, MAX_VIEW = 120, 420
 
 
 def segmentation_overlay(segmentation: np.ndarray, *, outline: bool = True, opacity: float = 0.35
@@ -265,3 +267,54 @@ class DeblendRow(pg.GraphicsLayoutWidget):
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt name)
         return QSize(4 * (self.view_size + 6), self.view_size + ROW_EXTRA)
+
+
+class DeblendRows(QScrollArea):
+    """The chosen deblenders' rows, one under the other, their views sized to fill the area (between
+    :data:`MIN_VIEW` and :data:`MAX_VIEW` px a side; below that the area scrolls).
+
+    ``rows`` maps a deblender name to its :class:`DeblendRow` (made on first use, then kept).
+    """
+
+    def __init__(self, display: DisplayModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.display = display
+        self.rows: dict[str, DeblendRow] = {}
+        self._shown: list[str] = []
+        self._box = QVBoxLayout()
+        self._box.setContentsMargins(0, 0, 0, 0)
+        self._box.setSpacing(4)
+        self._box.addStretch(1)
+        holder = QWidget()
+        holder.setLayout(self._box)
+        self.setWidget(holder)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+
+    def show_rows(self, names: list[str], order: list[str]) -> None:
+        """Show the rows of ``names`` (made when new), in the order of ``order``; hide the others."""
+        for name in names:
+            if name not in self.rows:
+                self.rows[name] = DeblendRow(name, self.display)
+                self._box.insertWidget(self._box.count() - 1, self.rows[name])
+        for i, name in enumerate(n for n in order if n in self.rows):
+            self._box.removeWidget(self.rows[name])
+            self._box.insertWidget(i, self.rows[name])
+            self.rows[name].setVisible(name in names)
+        self._shown = list(names)
+        self.fit()
+
+    def fit(self) -> int:
+        """Size the views so the shown rows fill the area; returns the side used."""
+        viewport = self.viewport()
+        n = max(1, len(self._shown))
+        by_height = (viewport.height() - 4 * (n - 1)) // n - ROW_EXTRA
+        by_width = (viewport.width() - 4) // 4 - 8
+        size = max(MIN_VIEW, min(MAX_VIEW, by_height, by_width))
+        for row in self.rows.values():
+            row.set_view_size(size)
+        return size
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().resizeEvent(event)
+        self.fit()

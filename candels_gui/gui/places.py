@@ -10,10 +10,11 @@ import os
 from pathlib import Path
 
 from PyQt6.QtCore import QSettings
+from PyQt6.QtWidgets import QWidget
 
 from ..paths import REPO_ROOT
 
-__all__ = ["start_folder", "remember_folder", "recent_list", "add_recent", "MAX_RECENT"]
+__all__ = ["start_folder", "remember_folder", "recent_list", "add_recent", "window_settings", "MAX_RECENT"]
 
 #: Entries kept in each recent list.
 MAX_RECENT = 10
@@ -68,3 +69,9 @@ def add_recent(settings: QSettings | None, key: str, path: str | os.PathLike) ->
     p = str(Path(path).resolve())
     paths = [p] + [q for q in recent_list(settings, key) if q != p]
     settings.setValue(key, paths[:MAX_RECENT])
+
+
+def window_settings(widget: QWidget) -> QSettings | None:
+    """The settings of the main window ``widget`` lives in (its ``settings`` attribute), if any."""
+    settings = getattr(widget.window(), "settings", None)
+    return settings if isinstance(settings, QSettings) else None
