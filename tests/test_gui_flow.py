@@ -317,6 +317,9 @@ def test_work_a_crash_left_is_offered_at_start_up_with_its_data(make_window, qtb
     # File > Open Recent lists the session and the data; dialogs start there, never in the package
     crashed.settings.sync()
     assert str((tmp_path / "mine.json").resolve()) in crashed.recent_sessions()
+    crashed._fill_recent_menu()
+    entries = [a.text() for a in crashed.recent_menu.actions()]
+    assert "Sessions" in entries and "Data" in entries and str((tmp_path / "mine.json").resolve()) in entries
     assert start_folder(crashed.settings) == tmp_path.resolve()
     assert start_folder(None, REPO_ROOT / "sample_data") == Path.home()
 

@@ -50,9 +50,10 @@ class CompanionHandle(pg.TargetItem):
 
     def __init__(self) -> None:
         color = MASK_COLORS[1]
-        super().__init__(pos=(0, 0), size=24, symbol=_handle_path(), pen=pg.mkPen(color, width=2),
-                         hoverPen=pg.mkPen((255, 255, 255), width=2), brush=(*color, 40),
-                         hoverBrush=(*color, 90), movable=True)
+        # a thin open ring (no fill): a faint companion under it stays visible
+        super().__init__(pos=(0, 0), size=22, symbol=_handle_path(), pen=pg.mkPen((*color, 220), width=1.5),
+                         hoverPen=pg.mkPen((255, 255, 255), width=2), brush=(0, 0, 0, 0),
+                         hoverBrush=(*color, 50), movable=True)
         self.setZValue(30)
         self._quiet = False
         self.setToolTip("galaxy 2: drag to move it (sub-pixel); Shift+arrows nudge")
