@@ -189,3 +189,23 @@ def test_list_recoverable_finds_crashed_sessions_saved_or_not(tmp_path):
     saved.save()
     (auto / "data-garbage.json").write_text("{not json")
     assert [a.path for a in list_recoverable(auto)] == [unsaved.autosave_path]
+
+
+def test_an_autosave_of_an_app_still_running_is_not_offered(tmp_path):
+    import subprocess
+    import sys
+
+    stamps = make_stampset(n=6, size=32, seed=6)
+    auto = tmp_path / "autosave"
+    s = Session(data_path=tmp_path, data_hash=stamps.content_hash(), autosave_dir=auto)
+    s.add_specs(sample_specs(stamps, 2, seed=3))
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        doc = json.loads(s.autosave_path.read_text())
+        doc["autosave"]["pid"] = other.pid  # as if another running app had written it
+        s.autosave_path.write_text(json.dumps(doc))
+        assert list_recoverable(auto) == []
+    finally:
+        other.kill()
+        other.wait()
+    assert [a.path for a in list_recoverable(auto)] == [s.autosave_path]  # that app died: offered

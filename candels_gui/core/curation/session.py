@@ -466,7 +466,7 @@ class Session:
         if path is None:
             return None
         extra = {"autosave": {"session_path": str(self.path) if self.path else None,
-                              "modified": self.modified}}
+                              "modified": self.modified, "pid": os.getpid()}}
         atomic_write_text(path, self.to_text(path.parent, extra=extra), fsync=False)
         if self._written_autosave not in (None, path):  # the key changed (saved under a new name)
             self._written_autosave.unlink(missing_ok=True)

@@ -108,7 +108,8 @@ def list_recoverable(directory: str | os.PathLike | None = None) -> list[Autosav
     """Every autosave worth offering at start-up, newest first.
 
     An autosave counts when its queue differed from the saved one and it is newer than its session file
-    (or the session was never saved, or its file is gone). Unreadable files are skipped.
+    (or the session was never saved, or its file is gone). Unreadable files are skipped, and so are those
+    of another app still running (the process that wrote them is alive).
     """
     folder = Path(directory) if directory is not None else default_autosave_dir()
     if not folder.is_dir():
@@ -124,7 +125,7 @@ def list_recoverable(directory: str | os.PathLike | None = None) -> list[Autosav
             queue = doc.get("queue") or []
         except (OSError, ValueError, AttributeError):
             continue
-        if not isinstance(meta, dict) or not meta.get("modified", True):
+        if not isinstance(meta, dict) or not meta.get("modified", True) or _running_elsewhere(meta.get("pid")):
             continue
         session = Path(meta["session_path"]) if meta.get("session_path") else None
         if session is not None and session.is_file() and mtime < session.stat().st_mtime:
@@ -134,6 +135,21 @@ def list_recoverable(directory: str | os.PathLike | None = None) -> list[Autosav
                                   data_hash=data.get("hash") if isinstance(data, dict) else None,
                                   n_queued=len(queue) if isinstance(queue, list) else 0))
     return sorted(found, key=lambda a: a.mtime, reverse=True)
+
+
+def _running_elsewhere(pid: object) -> bool:
+    """True when ``pid`` is another process that is still alive (its autosave is live work, not a crash's)."""
+    if not isinstance(pid, int) or pid <= 0 or pid == os.getpid() or sys.platform == "win32":
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    except OSError:
+        return False
+    return True
 
 
 def atomic_write_text(path: str | os.PathLike, text: str, *, fsync: bool = True) -> Path:
