@@ -177,6 +177,9 @@ def test_number_boxes_keep_number_keys_and_escape_enter_come_home(make_window, q
     assert search.text() == "10"
     qtbot.keyClick(search, Qt.Key.Key_Escape)
     assert QApplication.focusWidget() is win.editor.blend_view
+    search.setFocus()
+    qtbot.keyClick(search, Qt.Key.Key_Return)  # Enter in the search: applied, keys back to the views
+    assert QApplication.focusWidget() is win.editor.blend_view and win.session_ctl.session.queue == []
     # a key that cannot act says why
     win.state.set_spec(None)
     qtbot.keyClick(win.editor.blend_view, Qt.Key.Key_H)

@@ -232,6 +232,7 @@ class SessionController(SessionFiles, QObject):
             else:
                 focus.returnPressed.emit()
                 focus.editingFinished.emit()
+                self.services.focus_views()  # a field's Enter hands the keys back to the views
             return
         if self.state.spec is None:
             self.services.status("No blend to add: pick two galaxies or a random pair", 4000)
