@@ -181,6 +181,8 @@ def test_number_boxes_keep_number_keys_and_escape_enter_come_home(make_window, q
     qtbot.keyClick(search, Qt.Key.Key_Return)  # Enter in the search: applied, keys back to the views
     assert QApplication.focusWidget() is win.editor.blend_view and win.session_ctl.session.queue == []
     # a key that cannot act says why
+    qtbot.keyClick(win.editor.blend_view, Qt.Key.Key_Down)  # the queue's key, outside review mode
+    assert "review mode (Ctrl+R)" in win.statusBar().currentMessage()
     win.state.set_spec(None)
     qtbot.keyClick(win.editor.blend_view, Qt.Key.Key_H)
     assert "no blend yet" in win.statusBar().currentMessage()

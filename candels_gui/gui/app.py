@@ -149,7 +149,9 @@ class MainWindow(QMainWindow):
         self._sync_overlay_actions()
 
         # single-key actions work whatever widget was last touched; Escape / Enter in a field come home
-        self.key_router = KeyRouter(self, self.focus_views, [k for a in ACTIONS for k in a.shortcuts])
+        self.key_router = KeyRouter(self, self.focus_views, [k for a in ACTIONS for k in a.shortcuts],
+                                    views=lambda: self.editor.views,
+                                    say=lambda text: self.show_status(text, 5000))
         app = QApplication.instance()
         if app is not None:
             app.installEventFilter(self.key_router)

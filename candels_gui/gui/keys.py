@@ -31,6 +31,7 @@ _NUMBER_EDIT_KEYS = {Qt.Key.Key_Backspace, Qt.Key.Key_Delete, Qt.Key.Key_Home, Q
                      Qt.Key.Key_Left, Qt.Key.Key_Right, Qt.Key.Key_Up, Qt.Key.Key_Down,
                      Qt.Key.Key_PageUp, Qt.Key.Key_PageDown}
 _NUMBER_CHARS = set("0123456789+-.,")
+_ARROWS = {Qt.Key.Key_Left, Qt.Key.Key_Right, Qt.Key.Key_Up, Qt.Key.Key_Down}
 _PLAIN = (Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.ShiftModifier, Qt.KeyboardModifier.KeypadModifier,
           Qt.KeyboardModifier.ShiftModifier | Qt.KeyboardModifier.KeypadModifier)
 
@@ -82,12 +83,19 @@ class KeyRouter(QObject):
         Gives the keyboard back to the views (Escape / Enter in a field).
     action_keys : iterable of str
         The window's shortcuts (portable text, as in the action table).
+    views : callable, optional
+        The image views: a plain arrow key there (the queue's keys, in review mode only) says so through
+        ``say``.
+    say : callable, optional
+        ``say(text)``: a status-bar message.
     """
 
-    def __init__(self, window: QWidget, home: Callable[[], None], action_keys: Iterable[str]) -> None:
+    def __init__(self, window: QWidget, home: Callable[[], None], action_keys: Iterable[str], *,
+                 views: Callable[[], Iterable[QWidget]] = tuple, say: Callable[[str], None] | None = None) -> None:
         super().__init__(window)
         self.window = window
         self.home = home
+        self.views, self.say = views, say
         self.keys = {QKeySequence(k)[0].toCombined() for k in action_keys if QKeySequence(k).count()}
 
     def is_action_key(self, event: QKeyEvent) -> bool:
@@ -112,7 +120,11 @@ class KeyRouter(QObject):
                 event.ignore()  # not the box's key: the window's shortcut takes it
                 return True
             return False
-        if event.key() != Qt.Key.Key_Escape or event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
+        plain = not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+        if plain and event.key() in _ARROWS and self.say is not None and obj in tuple(self.views()):
+            self.say("Arrows move through the queue in review mode (Ctrl+R); Shift+arrows nudge galaxy 2")
+            return True
+        if event.key() != Qt.Key.Key_Escape or not plain:
             return False
         if spin is not None:  # Escape: forget what was typed, give the keys back to the views
             spin.lineEdit().setText(spin.textFromValue(spin.value()) if hasattr(spin, "textFromValue")
