@@ -406,3 +406,4 @@ def test_opening_other_data_with_unsaved_work_asks(make_window, dialogs, tmp_pat
     assert dialogs["question"][-1][0] == "Open elsewhere"
     assert win.state.stamps is before and len(win.session_ctl.session.queue) == 2
     assert dialogs["critical"] == []  # cancelled: nothing was even tried
+    dialogs["answers"]["close"] = Btn.Discard  # (the window closes at teardown, not left open over the next tests)
