@@ -12,8 +12,8 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PyQt6.QtCore import QSettings, QTimer  # noqa: E402
-from PyQt6.QtWidgets import QMessageBox  # noqa: E402
+from PyQt6.QtCore import QEvent, QSettings, QTimer  # noqa: E402
+from PyQt6.QtWidgets import QApplication, QMessageBox  # noqa: E402
 
 from candels_gui.core.blending.sampling import SamplingRules, sample_specs  # noqa: E402
 from candels_gui.deblend import base as deblend_base  # noqa: E402
@@ -65,6 +65,9 @@ def window(qtbot, tmp_path, monkeypatch, counting):
     win.resize(1300, 900)
     win.show()
     qtbot.waitExposed(win)
+    # the widgets earlier tests closed are deleted now, not in the middle of a timing check below
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+    QApplication.processEvents()
     yield win
     win.tasks.cancel_all()
     win.tasks.wait(10000)
