@@ -247,7 +247,7 @@ def test_compare_screenshot(tmp_path, monkeypatch, qapp):
     assert (image.width(), image.height()) == (1300, 820)
 
 
-def test_metric_table_never_clips_values_and_keeps_its_height(qtbot):
+def test_metric_table_never_clips_values_or_headers(qtbot):
     from candels_gui.gui.compare_grid import SUMMARY_COLUMNS, MetricTable
 
     table = MetricTable(SUMMARY_COLUMNS)
@@ -255,20 +255,24 @@ def test_metric_table_never_clips_values_and_keeps_its_height(qtbot):
     row = {key: 0.123456 for key, _h in SUMMARY_COLUMNS} | {"n_blends": 1000, "flux_mape": 48.25}
     table.set_rows([("unet-deblend+tta", (200, 100, 50), row), ("sep", (0, 200, 0), row)])
     table.show()
-    heights = set()
+    seen = {}
     for width in (1600, 900, 600):
         table.resize(width, table.height())
         qtbot.waitUntil(lambda w=width: table.width() == w)
         header = table.horizontalHeader()
+        fm = header.fontMetrics()
         for c in range(table.columnCount()):
-            assert header.sectionSize(c) >= table.sizeHintForColumn(c), (width, c)
+            assert header.sectionSize(c) >= table.sizeHintForColumn(c), (width, c)  # values whole
+            text = table.horizontalHeaderItem(c).text()
+            assert header.sectionSize(c) >= fm.horizontalAdvance(text), (width, text)  # headers whole
         total = sum(header.sectionSize(c) for c in range(table.columnCount()))
         room = table.maximumViewportSize().width()
-        if width == 1600:                              # wide: every header whole, the width filled
-            assert all(header.sectionSize(c) >= header.sectionSizeHint(c) for c in range(table.columnCount()))
-            assert room - table.columnCount() <= total <= room
-        elif sum(table.sizeHintForColumn(c) + 2 for c in range(table.columnCount())) <= room:
-            assert total <= room                       # narrower: the headers give way, all columns shown
-        heights.add(table.height())
-    assert len(heights) == 1
+        if width == 1600:                              # wide: full headers, the width filled
+            assert not table.short and room - table.columnCount() <= total <= room
+        seen[width] = (table.short, table.horizontalHeaderItem(1).text(), table.legend.text())
+        # two rows: the smallest height the table takes still shows both
+        assert table.minimumHeight() == table.maximumHeight()
+    short, first, legend = seen[600]
+    assert short and first == "P" and "<b>P</b> precision" in legend and "<b>MAPE%</b> flux MAPE %" in legend
+    assert seen[1600][:2] == (False, "precision")
     assert table.horizontalHeaderItem(5).toolTip() == "flux MAPE %"

@@ -16,7 +16,7 @@ from PyQt6.QtWidgets import QMessageBox  # noqa: E402
 from candels_gui.core.blending.engine import BlendEngine  # noqa: E402
 from candels_gui.core.store.export import export, read_export, export_splits  # noqa: E402
 from candels_gui.core.jobs import run_job  # noqa: E402
-from candels_gui.core.blending.sampling import sample_specs  # noqa: E402
+from candels_gui.core.blending.sampling import duplicate_specs, sample_specs  # noqa: E402
 from candels_gui.core.curation.session import Session, find_autosave  # noqa: E402
 from candels_gui.core.curation.session_export import split_specs_by_galaxy  # noqa: E402
 from candels_gui.gui.app import MainWindow  # noqa: E402
@@ -153,7 +153,9 @@ def test_editor_changes_are_undoable_one_command_per_drag(window, qtbot):
     assert state.spec == moved and editor.last_blend.spec == moved
     assert editor.controls.rotation.value() == pytest.approx(start.rotation)
     window.actions_by_name["undo"].trigger()
-    assert state.spec == start and not window.actions_by_name["undo"].isEnabled()
+    assert state.spec == start and not ctl.session.can_undo
+    window.actions_by_name["undo"].trigger()  # Ctrl+Z with nothing left says so
+    assert window.statusBar().currentMessage() == "Nothing to undo" and state.spec == start
     np.testing.assert_array_equal(editor.blend_view.raw(), state.engine.render(start).image)
     window.actions_by_name["redo"].trigger()
     assert state.spec == moved and window.actions_by_name["redo"].text() == "&Redo Rotate companion"
@@ -192,8 +194,10 @@ def test_generate_random_blends_in_a_worker(window, qtbot):
     window.queue_panel.n_random.setValue(400)
     window.queue_panel.generate_button.click()
     qtbot.waitUntil(lambda: len(ctl.session.queue) == 400, timeout=20000)
-    expected = sample_specs(state.stamps, 400, state.rules, seed=state.seed, pool=state.pool())
+    # 16 galaxies, whole-pixel offsets: repeats are drawn, skipped, and the stream goes on
+    expected = sample_specs(state.stamps, 400, state.rules, seed=state.seed, pool=state.pool(), unique=True)
     assert [i.spec for i in ctl.session.queue] == expected
+    assert not duplicate_specs(expected) and ctl.session.random_index > 400
     assert ctl.session.undo_label == "Add 400 random blends"
     window.actions_by_name["undo"].trigger()
     assert ctl.session.queue == [] and ctl.session.random_index == 0
@@ -404,3 +408,4 @@ def test_opening_other_data_with_unsaved_work_asks(make_window, dialogs, tmp_pat
     assert dialogs["question"][-1][0] == "Open elsewhere"
     assert win.state.stamps is before and len(win.session_ctl.session.queue) == 2
     assert dialogs["critical"] == []  # cancelled: nothing was even tried
+    dialogs["answers"]["close"] = Btn.Discard  # (the window closes at teardown, not left open over the next tests)

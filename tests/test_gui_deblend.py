@@ -12,8 +12,8 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PyQt6.QtCore import QSettings, QTimer  # noqa: E402
-from PyQt6.QtWidgets import QMessageBox  # noqa: E402
+from PyQt6.QtCore import QEvent, QSettings, QTimer  # noqa: E402
+from PyQt6.QtWidgets import QApplication, QMessageBox  # noqa: E402
 
 from candels_gui.core.blending.sampling import SamplingRules, sample_specs  # noqa: E402
 from candels_gui.deblend import base as deblend_base  # noqa: E402
@@ -65,6 +65,9 @@ def window(qtbot, tmp_path, monkeypatch, counting):
     win.resize(1300, 900)
     win.show()
     qtbot.waitExposed(win)
+    # the widgets earlier tests closed are deleted now, not in the middle of a timing check below
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+    QApplication.processEvents()
     yield win
     win.tasks.cancel_all()
     win.tasks.wait(10000)
@@ -117,7 +120,7 @@ def test_panel_runs_classical_deblenders_without_blocking_the_ui(window, qtbot, 
         res = panel.cache.get(name, spec)
         assert isinstance(res, DeblendResult) and res.name == name and res.n_sources >= 1
         row = panel.rows[name]
-        assert row.isVisible() and "source(s)" in row.caption_text()
+        assert row.isVisibleTo(panel) and "source(s)" in row.caption_text()
         shown = row.shown()
         np.testing.assert_array_equal(shown[0], blend)
         np.testing.assert_array_equal(shown[1], res.images[0])
@@ -305,7 +308,7 @@ def test_tta_box_runs_the_torch_deblenders_as_their_tta_variant(window, qtbot):
     assert panel.selected() == ["sep", "unet-seg"] and not panel.tta_box.isChecked()
     panel.tta_box.setChecked(True)
     assert panel.selected() == ["sep", "unet-seg+tta"]  # classical deblenders have no variant
-    assert panel.rows["unet-seg+tta"].isVisible() and not panel.rows["unet-seg"].isVisible()
+    assert panel.rows["unet-seg+tta"].isVisibleTo(panel) and not panel.rows["unet-seg"].isVisibleTo(panel)
     _run_and_wait(qtbot, panel, panel.run_current, timeout=60000)
     spec, blend = window.state.spec, window.editor.last_blend.image
     res = panel.cache.get("unet-seg+tta", spec)
@@ -316,7 +319,7 @@ def test_tta_box_runs_the_torch_deblenders_as_their_tta_variant(window, qtbot):
     assert panel.device_label.text() == f"torch: {res.device}"
 
     panel.tta_box.setChecked(False)  # the plain model runs beside it; both results stay cached
-    assert panel.rows["unet-seg"].isVisible() and not panel.rows["unet-seg+tta"].isVisible()
+    assert panel.rows["unet-seg"].isVisibleTo(panel) and not panel.rows["unet-seg+tta"].isVisibleTo(panel)
     _run_and_wait(qtbot, panel, panel.run_current, timeout=60000)
     assert panel.cache.get("unet-seg", spec).params["tta"] is False
     assert window.compare.names_with_results(spec) == ["sep", "unet-seg", "unet-seg+tta"]

@@ -59,10 +59,11 @@ def _window_size(text: str) -> tuple[int, int]:
 def _add_screenshot(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("screenshot", help="open the app offscreen on the sample data and save a picture")
     p.add_argument("output", help="PNG file to write")
-    p.add_argument("--view", choices=("editor", "review", "compare"), default="editor")
+    p.add_argument("--view", choices=("editor", "review", "compare", "deblend"), default="editor")
     p.add_argument("--data", default=None, help="data to open (default: sample data)")
     p.add_argument("--size", type=_window_size, default=(1600, 1000),
                    help="window size WxH, each 320 to 8000 (1600x1000)")
+    p.add_argument("--fill", action="store_true", help="hatch the padded pixels (the data's fill masks)")
     p.set_defaults(func=_cmd_screenshot)
 
 
@@ -73,7 +74,8 @@ def _cmd_screenshot(args: argparse.Namespace) -> int:
 
     check_output(args.output, "screenshot OUT.png", kind="file")
     w, h = args.size
-    path = take_screenshot(args.output, view=args.view, data=args.data or default_data(), size=(w, h))
+    path = take_screenshot(args.output, view=args.view, data=args.data or default_data(), size=(w, h),
+                           fill=args.fill)
     print(f"Screenshot saved to {path}")
     return 0
 

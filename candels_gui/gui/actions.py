@@ -135,6 +135,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
                toolbar=True),
     ActionSpec("mask_outline", "Mask &outlines", ("O",), "set_mask_outline", "&View",
                "Draw footprint outlines instead of filled masks", checkable=True),
+    ActionSpec("toggle_fill", "Show &padded pixels", ("G",), "set_fill_visible", "&View",
+               "Hatch where the stamps hold no data of their own (fill masks: the survey's or the reader's "
+               "padding)", checkable=True),
     ActionSpec("cycle_stretch", "Next s&tretch", ("T",), "cycle_stretch", "&View",
                "linear → sqrt → log → asinh", separator_before=True),
     ActionSpec("cycle_cmap", "Next &colormap", ("C",), "cycle_colormap", "&View", "Cycle the colormaps"),

@@ -8,8 +8,10 @@ from typing import Any
 
 from PyQt6.QtCore import QSettings, Qt
 from PyQt6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
-from PyQt6.QtWidgets import (QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow, QMenu,
-                             QMessageBox, QScrollArea, QToolBar, QWidget)
+from PyQt6.QtCore import QTimer
+from PyQt6.QtGui import QShowEvent
+from PyQt6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QFrame, QLabel, QMainWindow, QMenu,
+                             QMessageBox, QScrollArea, QTabWidget, QToolBar, QWidget)
 
 from .. import __version__
 from ..core.data.stampset import StampSet
@@ -19,19 +21,20 @@ from .catalog_panel import CatalogPanel
 from .display_model import DisplayModel
 from .display_panel import DisplayPanel
 from .deblend_panel import DeblendPanel, queue_specs
+from .keys import KeyRouter
+from .places import MAX_RECENT, add_recent, recent_list, remember_folder, start_folder
 from .queue_panel import QueuePanel
 from .compare_view import install_compare_view
 from .review import ReviewMode
 from .rules_panel import RulesPanel
 from .session_ctl import SessionController
+from .session_io import RECENT_SESSIONS
 from .services import WindowServices
 from .state import AppState
 from .style import monospace_font
 from .workers import TaskBar, TaskRunner
 
-__all__ = ["MainWindow", "app_settings", "error_text"]
-
-MAX_RECENT = 10
+__all__ = ["MainWindow", "app_settings", "error_text", "MAX_RECENT"]
 
 
 def app_settings() -> QSettings:
@@ -71,37 +74,46 @@ class MainWindow(QMainWindow):
         self.source_path: Path | None = None
         self.setWindowTitle("candels-gui")
         self.setAcceptDrops(True)
-        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks)
+        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
 
         self.editor = BlendEditor(self.state, self.display, self.show_error, self)
         self.setCentralWidget(self.editor)
         self.catalog = CatalogPanel(self.state, self.display, self.show_error)
         self.display_panel = DisplayPanel(self.display)
         self.catalog_dock = self._dock("Catalog", self.catalog, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.display_dock = self._dock("Display", self.display_panel, Qt.DockWidgetArea.RightDockWidgetArea,
-                                       scroll=True)
         self.rules_panel = RulesPanel(self.state, self.show_error)
-        self.rules_dock = self._dock("Random pairs", self.rules_panel, Qt.DockWidgetArea.RightDockWidgetArea,
-                                     scroll=True)
+        # the right column: Display and Random pairs as tabs of one dock, so each has the column's height (no
+        # scrolling at 1280x800). (One dock with a tab widget: a second pair of tabified docks makes Qt leave
+        # a stray tab bar over the window.)
+        self.right_tabs = QTabWidget(self)
+        self.right_tabs.setObjectName("right_tabs")
+        self.right_tabs.setDocumentMode(True)
+        self.right_tabs.addTab(self._scrolled(self.display_panel), "Display")
+        self.right_tabs.addTab(self._scrolled(self.rules_panel), "Random pairs")
+        self.display_dock = self._dock("Display and sampling", self.right_tabs,
+                                       Qt.DockWidgetArea.RightDockWidgetArea)
+        self.display_dock.setObjectName("dock_display")
         self.deblend_panel = DeblendPanel(self.state, self.display, self.tasks, self.show_error)
-        self.deblend_dock = self._dock("Deblend", self.deblend_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.services = WindowServices(parent=self, tasks=self.tasks, show_error=self.show_error,
                                        status=self.show_status, source_path=lambda: self.source_path,
-                                       open_path=self.open_path)
+                                       open_path=self.open_path, focus_views=self.focus_views,
+                                       settings=self.settings)
         # curation: queue, undo stack, session files, autosave
         self.session_ctl = SessionController(self.state, self.display, self.services)
         self.session_ctl.settingsApplied.connect(self.rules_panel.show_rules)
         self.queue_panel = QueuePanel(self.session_ctl)
         self.queue_dock = self._dock("Queue", self.queue_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         # catalog and queue share the left column as tabs, so the catalog table keeps its height
-        self.tabifyDockWidget(self.catalog_dock, self.queue_dock)
-        self.catalog_dock.raise_()
         self.deblend_panel.set_queue_source(lambda: queue_specs(self.session_ctl.session))
         self.export_result: Any = None  # the last export's ExportResult (set by the Export dialog)
         self.deblend_panel.training_data = self.last_hdf5_export
         self.review = ReviewMode(self.queue_panel, self.session_ctl, catalog_dock=self.catalog_dock,
                                  queue_dock=self.queue_dock, services=self.services)
         self.compare = install_compare_view(self)  # central area: Editor | Compare tabs
+        # the Deblend panel is a tab of the central area (Editor | Deblend | Compare): its outputs get the
+        # room of the editor, a grid of the chosen deblenders that fills it
+        self.central_tabs.insertTab(1, self.deblend_panel, "Deblend")
+        self.central_tabs.setTabToolTip(1, "Run deblenders on the current blend or the queue (Ctrl+D)")
 
         self.readout = QLabel("")
         self.readout.setFont(monospace_font())
@@ -130,13 +142,19 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         view_menu.addAction(self.catalog_dock.toggleViewAction())
         view_menu.addAction(self.display_dock.toggleViewAction())
-        view_menu.addAction(self.rules_dock.toggleViewAction())
-        view_menu.addAction(self.deblend_dock.toggleViewAction())
         view_menu.addAction(self.queue_dock.toggleViewAction())
         self.session_ctl.bind_actions(self.actions_by_name)
         self.review.bind_actions(self.actions_by_name)
         self.review.set_active(False)
         self._sync_overlay_actions()
+
+        # single-key actions work whatever widget was last touched; Escape / Enter in a field come home
+        self.key_router = KeyRouter(self, self.focus_views, [k for a in ACTIONS for k in a.shortcuts],
+                                    views=lambda: self.editor.views,
+                                    say=lambda text: self.show_status(text, 5000))
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self.key_router)
 
         for view in self.editor.views:
             view.hovered.connect(self._hovered)
@@ -144,9 +162,11 @@ class MainWindow(QMainWindow):
         self.display.overlayChanged.connect(self._sync_overlay_actions)
         self.state.stampsChanged.connect(self._stamps_changed)
 
+        # catalog and queue share the left column as tabs, so the catalog table keeps its height
+        self.tabifyDockWidget(self.catalog_dock, self.queue_dock)
+        self.catalog_dock.raise_()
         self.resize(1600, 1000)
         self.resizeDocks([self.catalog_dock, self.display_dock], [440, 300], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.display_dock, self.rules_dock], [620, 280], Qt.Orientation.Vertical)
         geometry = self.settings.value("window/geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
@@ -203,28 +223,39 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ recent files
     def recent_paths(self) -> list[str]:
         """Recently opened data paths, newest first."""
-        value = self.settings.value("recent/paths", [])
-        if isinstance(value, str):
-            value = [value]
-        return [str(v) for v in (value or [])]
+        return recent_list(self.settings, "recent/paths")
+
+    def recent_sessions(self) -> list[str]:
+        """Recently saved or opened session files, newest first."""
+        return recent_list(self.settings, RECENT_SESSIONS)
 
     def add_recent(self, path: str | os.PathLike) -> None:
-        """Put ``path`` first in the recent list (at most :data:`MAX_RECENT`)."""
-        p = str(Path(path).resolve())
-        paths = [p] + [q for q in self.recent_paths() if q != p]
-        self.settings.setValue("recent/paths", paths[:MAX_RECENT])
+        """Put ``path`` first in the recent data list (at most :data:`MAX_RECENT`)."""
+        add_recent(self.settings, "recent/paths", path)
+
+    def _open_recent_session(self, path: str) -> None:
+        if self.session_ctl.confirm_discard("Open session"):
+            self.session_ctl.open_session(path)
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
-        paths = self.recent_paths()
-        for p in paths:
-            act = self.recent_menu.addAction(p)
-            act.triggered.connect(lambda _=False, p=p: self.open_path(p))
-        if paths:
+        sessions, paths = self.recent_sessions(), self.recent_paths()
+        for title, items, slot in (("Sessions", sessions, self._open_recent_session),
+                                   ("Data", paths, self.open_path)):
+            self.recent_menu.addSection(title)
+            for p in items:
+                act = self.recent_menu.addAction(p)
+                act.setEnabled(Path(p).exists())
+                act.triggered.connect(lambda _=False, p=p, slot=slot: slot(p))
+            if not items:
+                self.recent_menu.addAction("(none)").setEnabled(False)
+        if sessions or paths:
             self.recent_menu.addSeparator()
-            self.recent_menu.addAction("Clear list", lambda: self.settings.setValue("recent/paths", []))
-        else:
-            self.recent_menu.addAction("(none)").setEnabled(False)
+            self.recent_menu.addAction("Clear lists", self._clear_recent)
+
+    def _clear_recent(self) -> None:
+        self.settings.setValue("recent/paths", [])
+        self.settings.setValue(RECENT_SESSIONS, [])
 
     # ------------------------------------------------------------------ messages
     def show_status(self, text: str, msecs: int = 0) -> None:
@@ -239,34 +270,57 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ action slots
     def open_folder_dialog(self) -> None:
-        start = str(self.source_path.parent) if self.source_path else str(Path.home())
-        folder = QFileDialog.getExistingDirectory(self, "Open data folder", start)
+        start = start_folder(self.settings, self.source_path.parent if self.source_path else None)
+        folder = QFileDialog.getExistingDirectory(self, "Open data folder", str(start))
         if folder:
+            remember_folder(self.settings, Path(folder).parent)
             self.open_path(folder)
 
     def open_file_dialog(self) -> None:
-        start = str(self.source_path.parent) if self.source_path else str(Path.home())
+        start = start_folder(self.settings, self.source_path.parent if self.source_path else None)
         path, _ = QFileDialog.getOpenFileName(
-            self, "Open data file", start,
+            self, "Open data file", str(start),
             "Stamp data (*.npy *.fits *.fit *.fits.gz *.fz);;All files (*)")
         if path:
+            remember_folder(self.settings, path)
             self.open_path(path)
 
+    def _can_act(self, what: str, *, spec: bool = True) -> bool:
+        """True when there is data (and a blend, with ``spec``); otherwise the status bar says why."""
+        if self.state.stamps is None:
+            self.show_status(f"{what}: no data open (File > Open data folder…, Ctrl+O)", 5000)
+            return False
+        if spec and self.state.spec is None:
+            self.show_status(f"{what}: no blend yet (pick two galaxies with 1 / 2, or press N)", 5000)
+            return False
+        return True
+
+    def _pick(self, which: int) -> None:
+        if not self._can_act(f"Set galaxy {which}", spec=False):
+            return
+        if self.catalog.current_stamp() is None:
+            self.show_status(f"Set galaxy {which}: no catalog row under the cursor (show the Catalog and "
+                             "click a row)", 5000)
+            return
+        self.catalog.pick_current(which)
+
     def set_selected_galaxy1(self) -> None:
-        self.catalog.pick_current(1)
+        self._pick(1)
 
     def set_selected_galaxy2(self) -> None:
-        self.catalog.pick_current(2)
+        self._pick(2)
 
     def random_pair(self) -> None:
-        self.catalog.random_pair()
+        if self._can_act("Random pair", spec=False):
+            self.catalog.random_pair()
 
     def swap_galaxies(self) -> None:
-        self.state.swap()
+        if self._can_act("Swap"):
+            self.state.swap()
 
     def _nudge(self, dx: float, dy: float) -> None:
         spec = self.state.spec
-        if spec is not None:
+        if self._can_act("Nudge") and spec is not None:
             self.state.update_spec(dx=round(spec.dx + dx, 2), dy=round(spec.dy + dy, 2))
 
     def nudge_left(self) -> None:
@@ -282,25 +336,33 @@ class MainWindow(QMainWindow):
         self._nudge(0.0, -1.0)
 
     def rotate_ccw(self) -> None:
-        if self.state.spec is not None:
+        if self._can_act("Rotate") and self.state.spec is not None:
             self.state.update_spec(rotation=(self.state.spec.rotation + 15.0) % 360.0)
 
     def rotate_cw(self) -> None:
-        if self.state.spec is not None:
+        if self._can_act("Rotate") and self.state.spec is not None:
             self.state.update_spec(rotation=(self.state.spec.rotation - 15.0) % 360.0)
 
     def toggle_flip(self) -> None:
-        if self.state.spec is not None:
+        if self._can_act("Flip") and self.state.spec is not None:
             self.state.update_spec(flip=not self.state.spec.flip)
 
     def reset_transform(self) -> None:
-        self.editor.controls.reset()
+        if self._can_act("Reset"):
+            self.editor.controls.reset()
 
     def set_masks_visible(self, visible: bool) -> None:
         self.display.set_overlay(visible=visible)
 
     def set_mask_outline(self, outline: bool) -> None:
         self.display.set_overlay(outline=outline)
+
+    def set_fill_visible(self, visible: bool) -> None:
+        self.display.set_overlay(fill=visible)
+        stamps = self.state.stamps
+        if visible and stamps is not None and stamps.fillmask is None:
+            self.show_status("These data carry no fill mask: only where galaxy 2's moved stamp does not reach "
+                             "is hatched", 6000)
 
     def cycle_stretch(self) -> None:
         self.display.cycle("stretch")
@@ -333,7 +395,7 @@ class MainWindow(QMainWindow):
         return dialog
 
     def run_deblenders(self) -> None:
-        self.deblend_dock.show()
+        self.central_tabs.setCurrentWidget(self.deblend_panel)
         self.deblend_panel.run_current()
 
     def last_hdf5_export(self) -> Path | None:
@@ -362,6 +424,22 @@ class MainWindow(QMainWindow):
                           "telescope stamps: pick pairs, place companions, inspect masks.<br><br>"
                           "Built on candels-blender's rules (Boucaud et al. 2020) and BTK's metrics.")
 
+    # ------------------------------------------------------------------ keyboard
+    def focus_views(self) -> None:
+        """Give the keyboard to the views (the blend view, or the Compare view when it is shown)."""
+        tabs = getattr(self, "central_tabs", None)
+        target: QWidget = self.editor.blend_view
+        if tabs is not None and tabs.currentWidget() is not self.editor:
+            target = tabs.currentWidget()
+        target.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
+        super().showEvent(event)
+        if not getattr(self, "_shown_once", False):  # first focus: the blend view, never a filter box
+            self._shown_once = True
+            self.focus_views()
+            QTimer.singleShot(0, self.focus_views)
+
     # ------------------------------------------------------------------ events
     def _hovered(self, name: str, x: float, y: float, value: Any) -> None:
         text = f"{name:<9} x {x:8.2f}  y {y:8.2f}"
@@ -389,7 +467,7 @@ class MainWindow(QMainWindow):
 
     def _sync_overlay_actions(self) -> None:
         for name, value in (("toggle_masks", self.display.mask_visible),
-                            ("mask_outline", self.display.mask_outline)):
+                            ("mask_outline", self.display.mask_outline), ("toggle_fill", self.display.fill_visible)):
             act: QAction = self.actions_by_name[name]
             act.blockSignals(True)
             act.setChecked(value)
@@ -417,24 +495,27 @@ class MainWindow(QMainWindow):
         self.settings.sync()
         self.tasks.cancel_all()
         self.tasks.wait(5000)
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self.key_router)
         super().closeEvent(event)
 
     # ------------------------------------------------------------------ private
-    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, *,
-              scroll: bool = False) -> QDockWidget:
+    @staticmethod
+    def _scrolled(widget: QWidget) -> QScrollArea:
+        """``widget`` in a vertical scroll area (a short screen scrolls the panel instead of growing the window)."""
+        area = QScrollArea()
+        area.setWidget(widget)
+        area.setWidgetResizable(True)
+        area.setFrameShape(QFrame.Shape.NoFrame)
+        area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        area.setMinimumWidth(widget.minimumSizeHint().width() + area.verticalScrollBar().sizeHint().width())
+        return area
+
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock_{title.lower().replace(' ', '_')}")
-        if scroll:  # small screens: the panel scrolls instead of forcing a tall window
-            area_widget = QScrollArea(dock)
-            area_widget.setWidget(widget)
-            area_widget.setWidgetResizable(True)
-            area_widget.setFrameShape(QFrame.Shape.NoFrame)
-            area_widget.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-            area_widget.setMinimumWidth(widget.minimumSizeHint().width()
-                                        + area_widget.verticalScrollBar().sizeHint().width())
-            dock.setWidget(area_widget)
-        else:
-            dock.setWidget(widget)
+        dock.setWidget(widget)
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                          | QDockWidget.DockWidgetFeature.DockWidgetFloatable
                          | QDockWidget.DockWidgetFeature.DockWidgetClosable)

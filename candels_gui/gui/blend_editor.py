@@ -15,8 +15,8 @@ from PyQt6.QtGui import QPainterPath
 from PyQt6.QtWidgets import QGridLayout, QHBoxLayout, QVBoxLayout, QWidget
 
 from ..core.blending.engine import Blend, BlendSpec
-from ..core.blending.blend_metrics import BlendMetrics, blend_metrics
-from ..core.display.stretch import MASK_COLORS, mask_overlay
+from ..core.blending.blend_metrics import BlendMetrics, blend_fillmask, blend_metrics
+from ..core.display.stretch import MASK_COLORS, fill_overlay, mask_overlay
 from .companion_controls import CompanionControls, MetricsBox
 from .display_model import DisplayModel
 from .image_view import StampView
@@ -50,9 +50,10 @@ class CompanionHandle(pg.TargetItem):
 
     def __init__(self) -> None:
         color = MASK_COLORS[1]
-        super().__init__(pos=(0, 0), size=24, symbol=_handle_path(), pen=pg.mkPen(color, width=2),
-                         hoverPen=pg.mkPen((255, 255, 255), width=2), brush=(*color, 40),
-                         hoverBrush=(*color, 90), movable=True)
+        # a thin open ring (no fill): a faint companion under it stays visible
+        super().__init__(pos=(0, 0), size=22, symbol=_handle_path(), pen=pg.mkPen((*color, 220), width=1.5),
+                         hoverPen=pg.mkPen((255, 255, 255), width=2), brush=(0, 0, 0, 0),
+                         hoverBrush=(*color, 50), movable=True)
         self.setZValue(30)
         self._quiet = False
         self.setToolTip("galaxy 2: drag to move it (sub-pixel); Shift+arrows nudge")
@@ -252,11 +253,31 @@ class BlendEditor(QWidget):
 
     def _update_overlay(self) -> None:
         d = self.display
+        self._update_fill()
         if self.last_blend is None or not d.mask_visible:
             self.blend_view.set_overlay(None)
             return
         self.blend_view.set_overlay(mask_overlay(self.last_blend.masks, opacity=d.mask_opacity,
                                                  outline=d.mask_outline))
+
+    def fill_masks(self) -> tuple | None:
+        """(blend, galaxy 1, galaxy 2) fill masks of the blend shown (``None`` without one).
+
+        The blend's is where either layer holds no data (:func:`blend_fillmask`); the galaxies' are their
+        stamps' own fill masks (all False when the data carry none).
+        """
+        blend, stamps = self.last_blend, self.state.stamps
+        if blend is None or stamps is None:
+            return None
+        layers = blend_fillmask(stamps, blend.spec)
+        own = [stamps.fill_of(stamps.index_of(i)) for i in (blend.spec.id1, blend.spec.id2)]
+        return (layers[0] | layers[1], *[f if f is not None else layers[0] & False for f in own])
+
+    def _update_fill(self) -> None:
+        masks = self.fill_masks() if self.display.fill_visible else None
+        views = (self.blend_view, self.g1_view, self.g2_view)
+        for view, fill in zip(views, masks or (None, None, None)):
+            view.set_fill(fill_overlay(fill) if fill is not None and fill.any() else None)
 
     def _clear(self) -> None:
         self._timer.stop()

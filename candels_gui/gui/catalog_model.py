@@ -13,6 +13,8 @@ from astropy.table import Table
 from PyQt6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PyQt6.QtGui import QBrush, QColor
 
+from ..core.data.catalog import missing_mask
+
 __all__ = ["CatalogModel", "ROW_ROLE"]
 
 #: Item-data role that returns the stamp index of a row.
@@ -25,11 +27,14 @@ _HIDDEN = ("segval",)
 
 
 def _column_array(table: Table, name: str) -> np.ndarray:
+    """A column for display: missing values (masked, NaN, z = -1, mag = 99: core's ``missing_mask``) as NaN,
+    which shows as "—" and sorts last."""
     col = table[name]
     data = np.asarray(np.ma.getdata(col))
-    mask = np.ma.getmaskarray(col)
-    if mask.any() and data.dtype.kind == "f":
-        data = np.where(mask, np.nan, data)
+    if data.dtype.kind in "iuf" and name != "id":
+        missing = missing_mask(col, name)
+        if missing.any():
+            data = np.where(missing, np.nan, data.astype(float))
     return data
 
 

@@ -11,7 +11,7 @@ from PyQt6.QtWidgets import (QAbstractItemView, QApplication, QCheckBox, QDouble
                              QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMenu, QPushButton,
                              QTableView, QVBoxLayout, QWidget)
 
-from ..core.data.catalog import CatalogFilter
+from ..core.data.catalog import CatalogFilter, missing_mask, present_values
 from ..core.data.stampset import GALTYPES
 from ..core.display.stretch import MASK_COLORS, apply_display, display_levels
 from .catalog_model import CatalogModel
@@ -20,7 +20,7 @@ from .state import AppState
 
 __all__ = ["CatalogPanel", "RangeFilter"]
 
-THUMB = 148
+THUMB = 128
 
 
 class RangeFilter(QWidget):
@@ -40,14 +40,18 @@ class RangeFilter(QWidget):
             box.setKeyboardTracking(False)
             box.setToolTip(f"{tip} (at the data's extreme: no bound)")
             box.valueChanged.connect(self.changed)
+            box.setMinimumWidth(70)  # a narrow catalog column (1280 px screens) still fits both boxes
             layout.addWidget(box, 1)
         self._lo = self._hi = 0.0
 
     def set_data_range(self, values: np.ndarray) -> None:
-        """Set the spin-box limits to the finite range of ``values`` and clear the bounds."""
+        """Set the spin-box limits to the range of the values present (missing ones already left out by
+        the caller) and clear the bounds; no values at all disable the filter."""
         finite = np.asarray(values, float)
         finite = finite[np.isfinite(finite)]
         lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+        self.setEnabled(finite.size > 0)
+        self.setToolTip("" if finite.size else "no values in this catalog")
         step = 10 ** -self.low.decimals()
         self._lo, self._hi = np.floor(lo / step) * step, np.ceil(hi / step) * step
         for box in (self.low, self.high):
@@ -177,11 +181,11 @@ class CatalogPanel(QWidget):
         self.pair_label = QLabel("", self)
         self.pair_label.setTextFormat(Qt.TextFormat.RichText)
         self.pair_label.setWordWrap(True)
-        self.g1_button = QPushButton("Set galaxy 1")
-        self.g2_button = QPushButton("Set galaxy 2")
+        self.g1_button = QPushButton("Galaxy 1")
+        self.g2_button = QPushButton("Galaxy 2")
         self.random_button = QPushButton("Random pair")
-        self.g1_button.setToolTip("The selected row becomes the central galaxy (key 1, or double-click)")
-        self.g2_button.setToolTip("The selected row becomes the companion (key 2, or Shift+double-click)")
+        self.g1_button.setToolTip("Set the selected row as galaxy 1, the central galaxy (key 1, or double-click)")
+        self.g2_button.setToolTip("Set the selected row as galaxy 2, the companion (key 2, or Shift+double-click)")
         self.random_button.setToolTip("Draw a pair and an offset from the filtered catalog with the "
                                       "sampling rules (key N)")
         self.g1_button.clicked.connect(lambda: self.pick_current(1))
@@ -284,7 +288,7 @@ class CatalogPanel(QWidget):
         cat = stamps.catalog
         for w, col in ((self.mag, "mag"), (self.radius, "radius"), (self.z, "z")):
             w.blockSignals(True)
-            w.set_data_range(np.asarray(cat[col], float))
+            w.set_data_range(present_values(cat, col))  # missing values (z = -1, NaN) do not set the range
             w.blockSignals(False)
         present = set(np.char.lower(np.asarray(cat["galtype"]).astype(str)))
         for t, box in self.types.items():
@@ -380,6 +384,13 @@ class CatalogPanel(QWidget):
         self.thumb.setPixmap(QPixmap.fromImage(qimg).scaled(
             THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
         row = stamps.catalog[stamp]
+
+        def value(col: str, fmt: str) -> str:
+            v = row[col]
+            if np.ma.is_masked(v) or missing_mask(np.array([float(v)]), col)[0]:
+                return "—"
+            return format(float(v), fmt)
+
         self.thumb_caption.setText(
-            f"ID {row['id']} · {str(row['galtype'])}\nmag {float(row['mag']):.2f} · "
-            f"r {float(row['radius']):.1f} px · z {float(row['z']):.2f}")
+            f"ID {row['id']} · {str(row['galtype'])}\nmag {value('mag', '.2f')} · "
+            f"r {value('radius', '.1f')} px · z {value('z', '.2f')}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import (QCheckBox, QDoubleSpinBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
                              QPushButton, QSlider, QWidget)
@@ -120,8 +122,10 @@ class CompanionControls(QGroupBox):
 class MetricsBox(QGroupBox):
     """Separation, Δmag, overlap fraction, blendedness and lost flux of the current blend."""
 
-    ROWS = (("separation", "Separation"), ("delta_mag", "Δmag (G2 − G1)"), ("overlap", "Overlap"),
-            ("blend1", "Blendedness G1"), ("blend2", "Blendedness G2"), ("flux_out", "G2 flux off stamp"))
+    ROWS = (("separation", "Separation"), ("separation_arcsec", "Separation (sky)"),
+            ("delta_mag", "Δmag (G2 − G1)"), ("overlap", "Overlap"),
+            ("blend1", "Blendedness G1"), ("blend2", "Blendedness G2"), ("flux_out", "G2 flux off stamp"),
+            ("fill", "On fill G1 / G2"))
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Blend metrics", parent)
@@ -138,6 +142,10 @@ class MetricsBox(QGroupBox):
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             # a fixed width: a changing number must not re-lay out the window on every frame
             value.setMinimumWidth(value.fontMetrics().horizontalAdvance("-000.00 px"))
+            if key == "fill":
+                for w in (name, value):
+                    w.setToolTip("share of each galaxy's footprint on pixels where its stamp holds no data "
+                                 "(padding or noise pasted in); G hatches them on the views")
             grid.addWidget(name, r, 0)
             grid.addWidget(value, r, 1)
             self.values[key] = value
@@ -149,16 +157,15 @@ class MetricsBox(QGroupBox):
             for label in self.values.values():
                 label.setText("—")
             return
-        sep = f"{m.separation_px:.2f} px"
-        if m.separation_arcsec is not None:
-            sep += f"  ({m.separation_arcsec:.3f}″)"
         texts = {
-            "separation": sep,
-            "delta_mag": f"{m.delta_mag:+.2f}",
+            "separation": f"{m.separation_px:.2f} px",
+            "separation_arcsec": "—" if m.separation_arcsec is None else f"{m.separation_arcsec:.3f}″",
+            "delta_mag": f"{m.delta_mag:+.2f}" if math.isfinite(m.delta_mag) else "—",
             "overlap": f"{100 * m.overlap_fraction:.1f} %",
             "blend1": f"{m.blendedness[0]:.3f}",
             "blend2": f"{m.blendedness[1]:.3f}",
             "flux_out": f"{100 * m.flux_out_frac:.1f} %",
+            "fill": f"{100 * m.fill_fraction[0]:.0f} / {100 * m.fill_fraction[1]:.0f} %",
         }
         for key, text in texts.items():
             self.values[key].setText(text)

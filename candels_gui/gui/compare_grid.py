@@ -15,9 +15,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import QRectF, Qt
+from PyQt6.QtCore import QRectF, QSize, Qt
 from PyQt6.QtGui import QBrush, QColor
-from PyQt6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem, QWidget
+from PyQt6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QWidget
 
 from ..core.display.stretch import display_array
 from .compare_metrics import BlendComparison
@@ -40,6 +40,17 @@ SUMMARY_COLUMNS: tuple[tuple[str, str], ...] = (
     ("flux_mape", "flux MAPE %"), ("dmag_mean", "Δmag mean"), ("dmag_sigma", "Δmag σ"),
     ("outlier_frac", "outliers"), ("rmse", "RMSE"), ("psnr", "PSNR (dB)"), ("ssim", "SSIM"),
     ("shape_err", "|Δg|"), ("shape_fail", "shape lost"), ("n_blends", "blends"))
+
+
+#: Short headers used when the full ones do not fit (a legend under the table spells them out).
+SHORT_HEADERS = {"detections": "det", "precision": "P", "recall": "R", "flux MAPE %": "MAPE%",
+                 "Δmag mean": "Δm", "Δmag σ": "σΔm", "outliers": "out", "PSNR (dB)": "PSNR",
+                 "shape lost": "lost", "blends": "N", "Δmag 1": "Δm1", "Δmag 2": "Δm2"}
+#: What each short header means (the legend).
+SHORT_MEANING = {"det": "detections", "P": "precision", "R": "recall", "MAPE%": "flux MAPE %",
+                 "Δm": "Δmag mean", "σΔm": "Δmag σ", "out": "outlier fraction (|Δmag| > 0.75)",
+                 "PSNR": "PSNR (dB)", "lost": "shapes not measured", "N": "blends", "Δm1": "Δmag galaxy 1",
+                 "Δm2": "Δmag galaxy 2"}
 
 
 def format_metric(key: str, value: Any) -> str:
@@ -342,19 +353,35 @@ class MetricTable(QTableWidget):
         super().__init__(0, len(columns) + 1, parent)
         self.columns = tuple(columns)
         self.values: dict[str, dict[str, Any]] = {}
-        self.setHorizontalHeaderLabels(["deblender"] + [h for _k, h in self.columns])
-        for c in range(self.columnCount()):
-            self.horizontalHeaderItem(c).setToolTip(self.horizontalHeaderItem(c).text())
+        self.full_headers = ["deblender"] + [h for _k, h in self.columns]
+        self.short = False  # short headers (and the legend) in use
+        #: Spells out the short headers; the owner puts it under the table (hidden while headers are whole).
+        self.legend = QLabel("")
+        self.legend.setObjectName("caption")
+        self.legend.setWordWrap(True)
+        self.legend.hide()
+        self._set_headers(False)
         self.verticalHeader().hide()
         self.verticalHeader().setDefaultSectionSize(22)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        self.horizontalHeader().setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.horizontalHeader().setTextElideMode(Qt.TextElideMode.ElideNone)  # headers are never cut
         self._fit_columns()
+
+    def _set_headers(self, short: bool) -> None:
+        labels = [SHORT_HEADERS.get(h, h) if short else h for h in self.full_headers]
+        self.short = short
+        self.setHorizontalHeaderLabels(labels)
+        for c, full in enumerate(self.full_headers):
+            self.horizontalHeaderItem(c).setToolTip(full)
+        used = [lab for lab, full in zip(labels, self.full_headers) if lab != full]
+        self.legend.setText(" · ".join(f"<b>{u}</b> {SHORT_MEANING.get(u, '')}" for u in used))
+        if self.legend.parentWidget() is not None:  # once the owner has placed it (never a loose window)
+            self.legend.setVisible(short and bool(used))
 
     def set_rows(self, rows: Sequence[tuple[str, Sequence[int], Any]]) -> None:
         """Rows of ``(deblender name, colour, values)``; ``values[key]`` for every column key."""
@@ -382,23 +409,44 @@ class MetricTable(QTableWidget):
         super().resizeEvent(event)
         self._fit_columns()
 
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
+        """As tall as all its rows."""
+        return QSize(super().sizeHint().width(), self.maximumHeight())
+
     def _fit_columns(self) -> None:
         """Every column as wide as its header and values, the spare width shared out.
 
-        Where the table is too narrow for that, the values keep their width and the headers give way
-        (elided; their tooltips hold them whole). The table's height never changes with its width, so
-        resizing it moves nothing else.
+        Headers are never cut: where the full ones do not fit, short ones are used and :attr:`legend`
+        spells them out; where even those do not fit, the table scrolls sideways. Its height is at most
+        all its rows, at least two.
         """
         header = self.horizontalHeader()
-        values = [self.sizeHintForColumn(c) + 2 for c in range(self.columnCount())]
-        need = [max(v, header.sectionSizeHint(c) + 2) for c, v in enumerate(values)]
         width = self.maximumViewportSize().width()
-        if sum(need) <= width:
-            widths = [w + (width - sum(need)) // len(need) for w in need]
-        else:
-            room = max(0, width - sum(values)) / max(1, sum(need) - sum(values))
-            widths = [v + int((w - v) * room) for v, w in zip(values, need)]
+        if self.height() < self.maximumHeight():  # rows a scroll away: the vertical bar takes its width
+            width -= self.verticalScrollBar().sizeHint().width()
+        values = [self.sizeHintForColumn(c) + 2 for c in range(self.columnCount())]
+
+        def need() -> list[int]:
+            fm = header.fontMetrics()
+            return [max(v, fm.horizontalAdvance(self.horizontalHeaderItem(c).text()) + 14)
+                    for c, v in enumerate(values)]
+
+        if self.short:
+            self._set_headers(False)
+        widths = need()
+        if sum(widths) > width:
+            self._set_headers(True)
+            widths = need()
+        scroll = sum(widths) > width
+        if not scroll:
+            widths = [w + (width - sum(widths)) // len(widths) for w in widths]
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded if scroll
+                                          else Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         for c, w in enumerate(widths):
             header.resizeSection(c, w)
         rows = max(1, self.rowCount())
-        self.setFixedHeight(header.sizeHint().height() + rows * 22 + 2 * self.frameWidth() + 2)
+        bar = self.horizontalScrollBar().sizeHint().height() if scroll else 0
+        base = header.sizeHint().height() + 2 * self.frameWidth() + 2 + bar
+        # all rows when there is room; on a short screen at least two, the rest a scroll away
+        self.setMinimumHeight(base + min(rows, 2) * 22)
+        self.setMaximumHeight(base + rows * 22)

@@ -56,7 +56,7 @@ def _both(table: Table, name: str) -> np.ndarray:
 
 def _set_title(plot: pg.PlotWidget, title: str) -> None:
     """Set the title without letting its text widen the plot beyond its widget."""
-    plot.setTitle(title, color=COLORS["text"], size="10pt")
+    plot.setTitle(title, color=COLORS["text"], size="9pt")
     label = plot.getPlotItem().titleLabel
     label.setMinimumWidth(0)
     label._sizeHint[Qt.SizeHint.MinimumSize] = (0, label._sizeHint[Qt.SizeHint.MinimumSize][1])
@@ -100,8 +100,8 @@ class SummaryPlots(QWidget):
         self.hist_items: dict[str, pg.PlotDataItem] = {}
         self.binned_items: dict[str, pg.PlotDataItem] = {}
         self.tip: Callable[[int], str] | None = None
-        self.scatter = _plot("Δmag vs separation (click: open blend)", "separation (px)",
-                             "Δmag, pred − true")
+        self.scatter = _plot("Δmag vs separation", "separation (px)", "Δmag, pred − true")
+        self.scatter.setToolTip("one point per galaxy; click a point to open its blend")
         self.hist = _plot("IoU per galaxy", "IoU", "galaxies")
         self.hist.setXRange(0.0, 1.0, padding=0.02)
         self.binned = _plot("Metric vs separation", "separation bin (px)", "")
@@ -126,7 +126,8 @@ class SummaryPlots(QWidget):
         self.hint = QLabel("")
         self.hint.setObjectName("caption")
         self.hint.setTextFormat(Qt.TextFormat.RichText)
-        self.hint.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.hint.setWordWrap(True)  # the legend wraps rather than running under "Binned metric"
+        self.hint.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)
 
         head = QHBoxLayout()
         head.setContentsMargins(0, 0, 0, 0)

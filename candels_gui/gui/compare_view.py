@@ -31,6 +31,7 @@ from ..evaluation.result import EvaluationResult
 from .compare_grid import BLEND_COLUMNS, SUMMARY_COLUMNS, CompareGrid, MetricTable, comparison_rows
 from .compare_metrics import BlendComparison, blend_comparison, summary_job
 from .compare_plots import SummaryPlots, deblender_color
+from .places import remember_folder, start_folder, window_settings
 
 __all__ = ["CompareView", "install_compare_view", "SCOPES"]
 
@@ -104,13 +105,17 @@ class CompareView(QWidget):
         self.scope = QComboBox()
         self.scope.addItems(list(SCOPES))
         self.scope.setToolTip("Which queued blends the dataset summary covers")
+        self.scope.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.scope.setMinimumContentsLength(max(len(k) for k in SCOPES) - 4)
         self.summary_button = QPushButton("Summarize")
         self.summary_button.setToolTip("Deblend the chosen queued blends with the checked deblenders (cached "
                                        "results are reused) and measure them")
         self.summary_button.clicked.connect(lambda: self.run_summary())
-        self.png_button = QPushButton("Save PNG…")
+        self.png_button = QPushButton("PNG…")
+        self.png_button.setToolTip("Save the comparison grid and the summary plots as PNG pictures")
         self.png_button.clicked.connect(self._save_png_dialog)
-        self.csv_button = QPushButton("Save CSV…")
+        self.csv_button = QPushButton("CSV…")
+        self.csv_button.setToolTip("Save the metric tables as CSV files")
         self.csv_button.clicked.connect(self._save_csv_dialog)
         self.status = QLabel("")
         self.status.setObjectName("caption")
@@ -135,17 +140,23 @@ class CompareView(QWidget):
             label.setObjectName("caption")
             tables_box.addWidget(label)
             tables_box.addWidget(widget)
+            tables_box.addWidget(widget.legend)  # spells out the short headers when they are in use
+        tables_box.addStretch(1)
         bottom = QWidget()
         bottom_box = QVBoxLayout(bottom)
         bottom_box.setContentsMargins(0, 0, 0, 0)
-        bottom_box.addWidget(tables)
         bottom_box.addWidget(self.plots, 1)
-        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)  # grid | tables | plots, each resizable
         self.splitter.addWidget(self.grid)
+        self.splitter.addWidget(tables)
         self.splitter.addWidget(bottom)
         self.splitter.setStretchFactor(0, 1)
-        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setStretchFactor(1, 0)
+        self.splitter.setStretchFactor(2, 1)
         self.splitter.setChildrenCollapsible(False)
+        self.tables = tables
+        self._splitter_moved = False  # once the user drags a handle, the sizes are theirs
+        self.splitter.splitterMoved.connect(lambda *_a: setattr(self, "_splitter_moved", True))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 4)
         layout.setSpacing(4)
@@ -160,6 +171,27 @@ class CompareView(QWidget):
         tasks.idle.connect(self._tasks_idle)
         for box in [*panel.checks.values(), panel.tta_box]:  # a newly checked deblender joins the comparison
             box.toggled.connect(self._schedule)
+
+    # ------------------------------------------------------------------ layout
+    def fit_splitter(self) -> None:
+        """Give the tables all their rows when there is room (the grid and the plots share the rest);
+        on a short screen they keep at least two rows each and scroll (until the user drags a handle)."""
+        sizes = self.splitter.sizes()
+        total = sum(sizes)
+        if self._splitter_moved or total <= 0:
+            return
+        grid_min, plots_min = 150, 230
+        tables = max(self.tables.minimumSizeHint().height(),
+                     min(self.tables.sizeHint().height(), total - grid_min - plots_min))
+        rest = max(0, total - tables)
+        grid = max(grid_min, int(rest * 0.45)) if rest > grid_min + plots_min else rest // 2
+        new = [grid, tables, max(0, rest - grid)]
+        if any(abs(a - b) > 2 for a, b in zip(new, sizes)):  # (an unchanged layout keeps the views' zoom)
+            self.splitter.setSizes(new)
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self.fit_splitter()
 
     # ------------------------------------------------------------------ current blend
     def activate(self) -> None:
@@ -215,6 +247,7 @@ class CompareView(QWidget):
         self.grid.set_rows(comparison_rows(comparison, colors))
         self.blend_table.set_rows([(n, colors[n], comparison.table[i])
                                    for i, n in enumerate(comparison.results)])
+        self.fit_splitter()
 
     def _colors(self, names: Any) -> dict[str, tuple[int, int, int]]:
         order = list(self.panel.checks)  # a deblender keeps its colour whatever else is shown
@@ -328,6 +361,7 @@ class CompareView(QWidget):
         self.summary, self.summary_specs, self.summary_rows = result, list(specs), list(rows)
         colors = self._colors(result.tables)
         self.summary_table.set_rows([(n, colors[n], result.summaries[n]) for n in result.deblenders])
+        self.fit_splitter()
         self.plots.set_tables(result.tables, colors, tip=self._tip)
         spec = self.state.spec
         self.plots.select_blend(self.summary_specs.index(spec) if spec in self.summary_specs else None)
@@ -393,13 +427,17 @@ class CompareView(QWidget):
         return written
 
     def _save_png_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save comparison picture", "compare.png", "PNG (*.png)")
+        start = start_folder(window_settings(self)) / "compare.png"
+        path, _ = QFileDialog.getSaveFileName(self, "Save comparison picture", str(start), "PNG (*.png)")
         if path:
+            remember_folder(window_settings(self), path)
             self._try(lambda: self.status.setText(f"Saved {self.save_png(path)}"))
 
     def _save_csv_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder for the comparison tables (CSV)")
+        folder = QFileDialog.getExistingDirectory(self, "Folder for the comparison tables (CSV)",
+                                                  str(start_folder(window_settings(self))))
         if folder:
+            remember_folder(window_settings(self), Path(folder).parent)
             self._try(lambda: self.status.setText(
                 f"Saved {len(self.save_csv(folder))} CSV file(s) in {folder}"))
 

@@ -16,8 +16,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 from PyQt6.QtCore import QObject, Qt, pyqtSignal
-from PyQt6.QtWidgets import (QCheckBox, QFileDialog, QFrame, QGridLayout, QHBoxLayout, QLabel,
-                             QProgressBar, QPushButton, QScrollArea, QToolButton, QVBoxLayout, QWidget)
+from PyQt6.QtWidgets import (QCheckBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QProgressBar,
+                             QPushButton, QToolButton, QVBoxLayout, QWidget)
 
 from ..core.blending.engine import BlendSpec
 from ..core.jobs import CancelToken, Job, Progress
@@ -25,12 +25,16 @@ from ..deblend import TORCH_MODELS, available, descriptions, get
 from ..deblend.base import TTA_SUFFIX, Deblender
 from ..deblend.torch_deblender import weights_path
 from .deblend_jobs import deblend_job, queue_specs, train_command
-from .deblend_view import DeblendRow, ResultCache
+from .deblend_view import DeblendRow, DeblendRows, ResultCache
 from .display_model import DisplayModel
+from .places import remember_folder, start_folder, window_settings
 from .state import AppState
 from .workers import Task, TaskRunner
 
 __all__ = ["DeblendPanel", "deblend_job", "train_command", "queue_specs"]
+
+#: Deblender check boxes per row of the strip above the outputs.
+CHOICE_COLUMNS = 4
 
 class _Bridge(QObject):
     """Carries results from the worker to the UI thread (queued signal; the worker never touches widgets)."""
@@ -95,23 +99,29 @@ class DeblendPanel(QWidget):
                                      "loaded when a torch deblender first runs")
         self.checks: dict[str, QCheckBox] = {}
         self.weight_buttons: dict[str, QToolButton] = {}
-        choose = QGridLayout()
+        choose = QGridLayout()  # the deblenders, CHOICE_COLUMNS to a row (a strip above the outputs)
         choose.setContentsMargins(0, 0, 0, 0)
         choose.setVerticalSpacing(2)
-        for r, name in enumerate(available()):
+        choose.setHorizontalSpacing(4)
+        self._choose = choose
+        for k, name in enumerate(available()):
             box = QCheckBox(name)
             box.setObjectName(f"deblender_{name}")
             box.setChecked(name in ("photutils", "sep"))
             box.toggled.connect(self._selection_changed)
             self.checks[name] = box
-            choose.addWidget(box, r, 0)
+            cell = QHBoxLayout()
+            cell.setSpacing(2)
+            cell.addWidget(box)
             if name in TORCH_MODELS:
                 button = QToolButton()
                 button.setText("…")
                 button.setToolTip(f"Choose the weights file of {name}")
                 button.clicked.connect(lambda _=False, n=name: self._choose_weights(n))
                 self.weight_buttons[name] = button
-                choose.addWidget(button, r, 1)
+                cell.addWidget(button)
+            cell.addStretch(1)
+            choose.addLayout(cell, k // CHOICE_COLUMNS, k % CHOICE_COLUMNS)
         self.refresh_availability()
         self.tta_box = QCheckBox("Test-time augmentation (8×)")
         self.tta_box.setObjectName("deblend_tta")
@@ -143,44 +153,31 @@ class DeblendPanel(QWidget):
         self._set_running(False)
         self.set_queue_source(None)
 
+        buttons = QGridLayout()
+        buttons.setHorizontalSpacing(6)
+        buttons.setVerticalSpacing(4)
+        buttons.addWidget(self.run_button, 0, 0)
+        buttons.addWidget(self.queue_button, 0, 1)
+        buttons.addWidget(self.train_button, 0, 3)
+        buttons.addWidget(self.auto_run, 1, 0)
+        buttons.addWidget(self.tta_box, 1, 1, 1, 2)
+        buttons.addWidget(self.cancel_button, 1, 3)
+        buttons.setColumnStretch(2, 1)
+        status = QHBoxLayout()
+        status.addWidget(self.status, 2)
+        status.addWidget(self.progress_bar, 1)
         controls = QVBoxLayout()
-        controls.setSpacing(6)
+        controls.setSpacing(4)
         controls.addLayout(choose)
-        controls.addWidget(self.tta_box)
-        controls.addWidget(self.run_button)
-        controls.addWidget(self.queue_button)
-        controls.addWidget(self.auto_run)
-        row = QHBoxLayout()
-        row.addWidget(self.progress_bar, 1)
-        row.addWidget(self.cancel_button)
-        controls.addLayout(row)
-        controls.addWidget(self.status)
-        controls.addStretch(1)
-        controls.addWidget(self.train_button)
-        side_widget = QWidget()
-        side_widget.setLayout(controls)
-        side = QScrollArea()  # a short dock scrolls its controls instead of growing the window
-        side.setWidget(side_widget)
-        side.setWidgetResizable(True)
-        side.setFrameShape(QFrame.Shape.NoFrame)
-        side.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        side.setFixedWidth(250)
-        side.setMinimumHeight(80)
+        controls.addLayout(buttons)
+        controls.addLayout(status)
 
-        self.rows: dict[str, DeblendRow] = {}
-        self._rows_box = QVBoxLayout()
-        self._rows_box.setContentsMargins(0, 0, 0, 0)
-        self._rows_box.setSpacing(4)
-        self._rows_box.addStretch(1)
-        holder = QWidget()
-        holder.setLayout(self._rows_box)
-        self.scroll = QScrollArea()
-        self.scroll.setWidget(holder)
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        layout = QHBoxLayout(self)
+        self.scroll = DeblendRows(display)  # one row of outputs per chosen deblender, filling the tab
+        self.rows: dict[str, DeblendRow] = self.scroll.rows
+        layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 4)
-        layout.addWidget(side)
+        layout.setSpacing(6)
+        layout.addLayout(controls)
         layout.addWidget(self.scroll, 1)
 
         state.specChanged.connect(self._spec_changed)
@@ -227,10 +224,9 @@ class DeblendPanel(QWidget):
             if name not in self.checks:  # registered after the panel was built
                 box = QCheckBox(name)
                 box.toggled.connect(self._selection_changed)
+                k = len(self.checks)
                 self.checks[name] = box
-                grid = self.findChild(QGridLayout)
-                if grid is not None:
-                    grid.addWidget(box, grid.rowCount(), 0)
+                self._choose.addWidget(box, k // CHOICE_COLUMNS, k % CHOICE_COLUMNS)
         desc = descriptions()
         for name, box in self.checks.items():
             if name in self.weights:
@@ -449,17 +445,7 @@ class DeblendPanel(QWidget):
             self.progress_bar.setValue(0)
 
     def _selection_changed(self, *_args: object) -> None:
-        names = self.selected()
-        for name in names:
-            if name not in self.rows:
-                row = DeblendRow(name, self.display)
-                self.rows[name] = row
-                self._rows_box.insertWidget(self._rows_box.count() - 1, row)
-        order = [n for n in self.run_names() if n in self.rows]
-        for i, name in enumerate(order):  # keep registry order
-            self._rows_box.removeWidget(self.rows[name])
-            self._rows_box.insertWidget(i, self.rows[name])
-            self.rows[name].setVisible(name in names)
+        self.scroll.show_rows(self.selected(), self.run_names())  # registry order
         self._show_current()
 
     def _spec_changed(self, spec: BlendSpec | None, final: bool) -> None:
@@ -502,8 +488,9 @@ class DeblendPanel(QWidget):
             row.show_result(blend, res, cached=True)
 
     def _choose_weights(self, name: str) -> None:
-        start = str(self.weights[name].parent)
-        path, _ = QFileDialog.getOpenFileName(self, f"Weights of {name}", start,
+        start = start_folder(window_settings(self), self.weights[name])
+        path, _ = QFileDialog.getOpenFileName(self, f"Weights of {name}", str(start),
                                               "Torch weights (*.pt);;All files (*)")
         if path and self.check_weights(name, path):
+            remember_folder(window_settings(self), path)
             self.set_weights(name, path)

@@ -15,15 +15,15 @@ from typing import Hashable
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QRectF, QSize
-from PyQt6.QtWidgets import QWidget
+from PyQt6.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
 
 from ..core.display.stretch import MASK_COLORS, display_array, mask_outline
 from ..deblend.base import DeblendResult
 from .display_model import DisplayModel
 from .style import COLORS, configure_pyqtgraph
 
-__all__ = ["DeblendRow", "ResultCache", "segmentation_overlay", "residual_image", "SOURCE_COLORS",
-           "PANEL_TITLES"]
+__all__ = ["DeblendRow", "DeblendRows", "ResultCache", "segmentation_overlay", "residual_image",
+           "SOURCE_COLORS", "PANEL_TITLES", "MIN_VIEW", "MAX_VIEW"]
 
 #: Outline colours of detected sources (the editor's galaxy colours first, then Okabe-Ito).
 SOURCE_COLORS: tuple[tuple[int, int, int], ...] = (
@@ -31,6 +31,10 @@ SOURCE_COLORS: tuple[tuple[int, int, int], ...] = (
     (0, 114, 178), (230, 230, 230))
 #: Titles of the four views of a row.
 PANEL_TITLES = ("detected", "deblended 1", "deblended 2", "residual")
+#: Height of a row beyond its views: the caption line and the titles.
+ROW_EXTRA = 44
+#: Smallest and largest side (px) of an output view: rows grow to fill their area between these.
+MIN_VIEW, MAX_VIEW = 120, 420
 
 
 def segmentation_overlay(segmentation: np.ndarray, *, outline: bool = True, opacity: float = 0.35
@@ -141,7 +145,7 @@ class ResultCache:
 
 
 class DeblendRow(pg.GraphicsLayoutWidget):
-    """One deblender's outputs for one blend: four small linked views and a caption.
+    """One deblender's outputs for one blend: a caption line above four linked views.
 
     Parameters
     ----------
@@ -163,16 +167,17 @@ class DeblendRow(pg.GraphicsLayoutWidget):
         self.result: DeblendResult | None = None
         self.ci.layout.setContentsMargins(2, 2, 2, 2)
         self.ci.layout.setSpacing(3)
+        # the caption runs above the views, so the four views get the row's whole width
         self.caption = pg.LabelItem("", color=COLORS["text"], size="9pt", justify="left")
-        self.caption.setFixedWidth(170)
-        self.addItem(self.caption, row=0, col=0, rowspan=2)
+        self.caption.setMinimumWidth(0)
+        self.addItem(self.caption, row=0, col=0, colspan=len(PANEL_TITLES))
         self.titles: list[pg.LabelItem] = []
         self.boxes: list[pg.ViewBox] = []
         self.items: list[pg.ImageItem] = []
-        for c, title in enumerate(PANEL_TITLES, start=1):
+        for c, title in enumerate(PANEL_TITLES):
             label = pg.LabelItem(title, color=COLORS["muted"], size="8pt")
-            self.addItem(label, row=0, col=c)
-            vb = self.addViewBox(row=1, col=c, lockAspect=True, enableMenu=False)
+            self.addItem(label, row=1, col=c)
+            vb = self.addViewBox(row=2, col=c, lockAspect=True, enableMenu=False)
             vb.setBorder(pg.mkPen(COLORS["border"]))
             vb.setBackgroundColor(COLORS["view"])
             item = pg.ImageItem(axisOrder="row-major")
@@ -191,7 +196,7 @@ class DeblendRow(pg.GraphicsLayoutWidget):
         display.lutChanged.connect(self._apply_lut)
         display.levelsChanged.connect(self._apply_levels)
         self._apply_lut()
-        self.setFixedHeight(self.view_size + 30)
+        self.setFixedHeight(self.view_size + ROW_EXTRA)
 
     # ------------------------------------------------------------------ content
     def show_result(self, blend: np.ndarray, result: DeblendResult, *, cached: bool = False) -> None:
@@ -217,8 +222,8 @@ class DeblendRow(pg.GraphicsLayoutWidget):
         flux = ", ".join(f"{f:.4g}" for f in np.asarray(result.catalog["flux"])[:3])
         more = " …" if result.n_sources > 3 else ""
         tag = " · cached" if cached else ""
-        self.caption.setText(f"<b>{self.name}</b><br>{result.n_sources} source(s){tag}<br>"
-                             f"flux {flux or '—'}{more}<br><span style='color:{COLORS['muted']}'>"
+        self.caption.setText(f"<b>{self.name}</b> · {result.n_sources} source(s){tag} · "
+                             f"flux {flux or '—'}{more} <span style='color:{COLORS['muted']}'>· "
                              f"{result.device}</span>", color=COLORS["text"], size="9pt")
 
     def set_message(self, text: str) -> None:
@@ -230,8 +235,16 @@ class DeblendRow(pg.GraphicsLayoutWidget):
         for item in self.items:
             item.clear()
         self.overlay_item.setVisible(False)
-        self.caption.setText(f"<b>{self.name}</b><br><span style='color:{COLORS['muted']}'>{text}</span>",
+        self.caption.setText(f"<b>{self.name}</b> · <span style='color:{COLORS['muted']}'>{text}</span>",
                              color=COLORS["text"], size="9pt")
+
+    def set_view_size(self, size: int) -> None:
+        """Make each of the four views ``size`` pixels square (the panel fits its rows to its space)."""
+        size = int(size)
+        if size != self.view_size or self.height() != size + ROW_EXTRA:
+            self.view_size = size
+            self.setFixedHeight(size + ROW_EXTRA)
+            self.updateGeometry()
 
     def caption_text(self) -> str:
         """The caption as plain-ish text (tests)."""
@@ -253,4 +266,55 @@ class DeblendRow(pg.GraphicsLayoutWidget):
                 item.setLevels((lo, hi))
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt name)
-        return QSize(180 + 4 * (self.view_size + 6), self.view_size + 30)
+        return QSize(4 * (self.view_size + 6), self.view_size + ROW_EXTRA)
+
+
+class DeblendRows(QScrollArea):
+    """The chosen deblenders' rows, one under the other, their views sized to fill the area (between
+    :data:`MIN_VIEW` and :data:`MAX_VIEW` px a side; below that the area scrolls).
+
+    ``rows`` maps a deblender name to its :class:`DeblendRow` (made on first use, then kept).
+    """
+
+    def __init__(self, display: DisplayModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.display = display
+        self.rows: dict[str, DeblendRow] = {}
+        self._shown: list[str] = []
+        self._box = QVBoxLayout()
+        self._box.setContentsMargins(0, 0, 0, 0)
+        self._box.setSpacing(4)
+        self._box.addStretch(1)
+        holder = QWidget()
+        holder.setLayout(self._box)
+        self.setWidget(holder)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+
+    def show_rows(self, names: list[str], order: list[str]) -> None:
+        """Show the rows of ``names`` (made when new), in the order of ``order``; hide the others."""
+        for name in names:
+            if name not in self.rows:
+                self.rows[name] = DeblendRow(name, self.display)
+                self._box.insertWidget(self._box.count() - 1, self.rows[name])
+        for i, name in enumerate(n for n in order if n in self.rows):
+            self._box.removeWidget(self.rows[name])
+            self._box.insertWidget(i, self.rows[name])
+            self.rows[name].setVisible(name in names)
+        self._shown = list(names)
+        self.fit()
+
+    def fit(self) -> int:
+        """Size the views so the shown rows fill the area; returns the side used."""
+        viewport = self.viewport()
+        n = max(1, len(self._shown))
+        by_height = (viewport.height() - 4 * (n - 1)) // n - ROW_EXTRA
+        by_width = (viewport.width() - 4) // 4 - 8
+        size = max(MIN_VIEW, min(MAX_VIEW, by_height, by_width))
+        for row in self.rows.values():
+            row.set_view_size(size)
+        return size
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().resizeEvent(event)
+        self.fit()

@@ -58,6 +58,7 @@ class DisplayModel(QObject):
         self.mask_visible = True
         self.mask_opacity = 0.35
         self.mask_outline = True
+        self.fill_visible = False  # hatch where the data were padded (fill masks)
         self._lut: np.ndarray | None = None
         self._reference: np.ndarray | None = None
         self.levels: tuple[float, float] = (0.0, 1.0)
@@ -99,9 +100,11 @@ class DisplayModel(QObject):
 
     # ------------------------------------------------------------------ overlay
     def set_overlay(self, *, visible: bool | None = None, opacity: float | None = None,
-                    outline: bool | None = None) -> None:
-        """Change the mask overlay options."""
+                    outline: bool | None = None, fill: bool | None = None) -> None:
+        """Change the mask overlay options (``fill``: hatch the pixels that hold no data)."""
         changed = False
+        if fill is not None and bool(fill) != self.fill_visible:
+            self.fill_visible, changed = bool(fill), True
         if visible is not None and bool(visible) != self.mask_visible:
             self.mask_visible, changed = bool(visible), True
         if opacity is not None:

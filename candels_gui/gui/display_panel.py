@@ -12,7 +12,7 @@ from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
                              QLabel, QPushButton, QSlider, QVBoxLayout, QWidget)
 
-from ..core.display.stretch import INTERVALS, MASK_COLORS, STRETCHES, display_histogram
+from ..core.display.stretch import FILL_COLOR, INTERVALS, MASK_COLORS, STRETCHES, display_histogram
 from .display_model import COLORMAPS, DisplayModel
 from .style import COLORS, configure_pyqtgraph
 
@@ -152,6 +152,10 @@ class DisplayPanel(QWidget):
 
         self.show_masks = QCheckBox("Show masks  (M)")
         self.outline = QCheckBox("Outlines only  (O)")
+        self.show_fill = QCheckBox("Hatch padded pixels  (G)")
+        self.show_fill.setToolTip("hatch the pixels where a stamp holds no data of its own: the survey's or "
+                                  "the reader's padding (fill masks), and where galaxy 2's moved stamp does "
+                                  "not reach")
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setToolTip("opacity of filled masks")
@@ -160,8 +164,10 @@ class DisplayPanel(QWidget):
         mf.addRow(self.show_masks)
         mf.addRow(self.outline)
         mf.addRow("Opacity", self.opacity)
+        mf.addRow(self.show_fill)
         legend = QLabel(self._legend())
         legend.setTextFormat(Qt.TextFormat.RichText)
+        legend.setWordWrap(True)
         mf.addRow(legend)
 
         layout = QVBoxLayout(self)
@@ -179,6 +185,7 @@ class DisplayPanel(QWidget):
         self.cmap.currentTextChanged.connect(lambda t: self._set(cmap=t))
         self.show_masks.toggled.connect(lambda on: display.set_overlay(visible=on))
         self.outline.toggled.connect(lambda on: display.set_overlay(outline=on))
+        self.show_fill.toggled.connect(lambda on: display.set_overlay(fill=on))
         self.opacity.valueChanged.connect(lambda v: display.set_overlay(opacity=v / 100.0))
         display.settingsChanged.connect(self.sync)
         display.overlayChanged.connect(self.sync)
@@ -205,7 +212,8 @@ class DisplayPanel(QWidget):
             self.softening.setEnabled(s.stretch in ("asinh", "log"))
             self.softening_label.setEnabled(s.stretch in ("asinh", "log"))
             self.percentile.setEnabled(s.interval == "percentile")
-            for w, value in ((self.show_masks, d.mask_visible), (self.outline, d.mask_outline)):
+            for w, value in ((self.show_masks, d.mask_visible), (self.outline, d.mask_outline),
+                             (self.show_fill, d.fill_visible)):
                 w.blockSignals(True)
                 w.setChecked(value)
                 w.blockSignals(False)
@@ -232,7 +240,7 @@ class DisplayPanel(QWidget):
 
     @staticmethod
     def _legend() -> str:
-        names = ("galaxy 1", "galaxy 2", "overlap")
+        names = ("galaxy 1", "galaxy 2", "overlap", "padded")
         parts = [f"<span style='color:#{r:02x}{g:02x}{b:02x}'>■</span> {n}"
-                 for (r, g, b), n in zip(MASK_COLORS, names)]
+                 for (r, g, b), n in zip((*MASK_COLORS, FILL_COLOR), names)]
         return f"<span style='color:{COLORS['muted']}'>" + " &nbsp; ".join(parts) + "</span>"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
+from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
                              QFormLayout, QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPushButton,
                              QVBoxLayout, QWidget)
@@ -17,19 +18,36 @@ from PyQt6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QD
 from ..core.blending.engine import BlendEngine
 from ..core.errors import DataError
 from ..core.store.export import EXPORT_FORMATS
-from ..core.blending.labels import LABEL_METHODS
+from ..core.blending.labels import LABEL_METHODS, label_dtype, label_shape
+from ..core.blending.sampling import duplicate_specs
 from ..core.curation.session import STATUSES, Session
 from ..core.curation.session_export import export_session, session_export_specs
+from .places import remember_folder, start_folder
 from .services import WindowServices
 from .session_ctl import SessionController
 
-__all__ = ["ExportDialog", "FORMAT_TEXT", "NO_LABELS"]
+__all__ = ["ExportDialog", "FORMAT_TEXT", "NO_LABELS", "LABEL_TEXT", "label_tooltip"]
 
 #: Format choices as shown.
 FORMAT_TEXT = {"npy": "npy folder (candels-blender seed layout)", "hdf5": "HDF5 file", "fits": "FITS file"}
 #: Label-method entry for "no labels array" (HDF5 / FITS only).
 NO_LABELS = "(none: masks only)"
 _SUFFIX = {"hdf5": ".h5", "fits": ".fits"}
+#: What each label method holds (candels-blender's label methods, shapes as it writes them).
+LABEL_TEXT = {
+    "gg_masks": "one binary footprint per galaxy, channels first: [central, companion]",
+    "ogg_masks": "binary layers [overlap, central, companion] (the U-Net target of Boucaud et al. 2020)",
+    "bogg_masks": "one-hot classes [background, overlap, central only, companion only]",
+    "single_images": "the two isolated (cleaned) galaxy images [central, companion], not masks",
+}
+
+
+def label_tooltip(method: str, n: int, h: int, w: int) -> str:
+    """Tooltip of a label method: what it holds and its array shape and dtype for ``n`` blends of h×w."""
+    if method not in LABEL_TEXT:
+        return "no labels array: the masks (N, 2, H, W) bool and isolated images are written"
+    shape = " × ".join(str(d) for d in label_shape(method, n, h, w))
+    return f"{method}: {LABEL_TEXT[method]}. Array ({shape}) {label_dtype(method)}."
 
 
 class ExportDialog(QDialog):
@@ -65,6 +83,11 @@ class ExportDialog(QDialog):
         self.test_ratio.setValue(0.2)
         self.test_ratio.setToolTip("fraction of the galaxies reserved for the test split "
                                    "(no galaxy is in both splits)")
+        self.duplicates = QComboBox(self)
+        self.duplicates.addItem("Leave out repeated blends", "drop")
+        self.duplicates.addItem("Keep repeated blends", "keep")
+        self.duplicates.setToolTip("a queued blend that repeats an earlier one (same pair, offset, rotation, "
+                                   "flip and flux) adds nothing to a training set")
         self.dest = QLineEdit(self)
         self.dest.setPlaceholderText("folder (npy) or file (HDF5, FITS)")
         browse = QPushButton("Browse…", self)
@@ -88,6 +111,7 @@ class ExportDialog(QDialog):
         form.addRow("Labels", self.method)
         form.addRow("Blends", statuses)
         form.addRow("Split", split)
+        form.addRow("Repeats", self.duplicates)
         form.addRow("Destination", dest)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel, self)
         self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
@@ -99,10 +123,51 @@ class ExportDialog(QDialog):
         layout.addWidget(self.buttons)
 
         self.fmt.currentIndexChanged.connect(self._format_changed)
+        self.method.currentTextChanged.connect(self._method_changed)
         self.split.currentIndexChanged.connect(self._update_summary)
         self.test_ratio.valueChanged.connect(self._update_summary)
+        self.duplicates.currentIndexChanged.connect(self._update_summary)
         self._format_changed()
-        self.resize(620, 300)
+        self._restore()
+        self.resize(640, 320)
+
+    # ------------------------------------------------------------------ remembered settings
+    def _key(self) -> str | None:
+        stamps = self.ctl.state.stamps
+        return f"export/{stamps.content_hash()}" if stamps is not None else None
+
+    def _restore(self) -> None:
+        """The choices last used on this data set (format, labels, statuses, split, repeats, destination)."""
+        settings, key = self.services.settings, self._key()
+        if settings is None or key is None or not settings.contains(f"{key}/fmt"):
+            return
+        get = lambda name, default="": settings.value(f"{key}/{name}", default)  # noqa: E731
+        index = self.fmt.findData(get("fmt"))
+        if index >= 0:
+            self.fmt.setCurrentIndex(index)
+        self.method.setCurrentText(str(get("method", self.method.currentText())))
+        chosen = set(str(get("statuses", "accepted")).split(","))
+        for status, box in self.statuses.items():
+            box.setChecked(status in chosen)
+        self.split.setCurrentIndex(max(0, self.split.findData(get("split") or None)))
+        try:
+            self.test_ratio.setValue(float(get("test_ratio", 0.2)))
+        except (TypeError, ValueError):
+            pass
+        self.duplicates.setCurrentIndex(max(0, self.duplicates.findData(get("duplicates", "drop"))))
+        self.dest.setText(str(get("dest", "")))
+        self._update_summary()
+
+    def _remember(self) -> None:
+        settings, key = self.services.settings, self._key()
+        if settings is None or key is None:
+            return
+        c = self.choices()
+        for name, value in (("fmt", c["fmt"]), ("method", self.method.currentText()),
+                            ("statuses", ",".join(c["statuses"])), ("split", self.split.currentData() or ""),
+                            ("test_ratio", float(self.test_ratio.value())), ("duplicates", c["duplicates"]),
+                            ("dest", c["dest"])):
+            settings.setValue(f"{key}/{name}", value)
 
     # ------------------------------------------------------------------ choices
     def choices(self) -> dict:
@@ -112,18 +177,21 @@ class ExportDialog(QDialog):
         split = self.split.currentData()
         return {"dest": self.dest.text().strip(), "fmt": fmt, "method": None if method == NO_LABELS else method,
                 "statuses": tuple(s for s, box in self.statuses.items() if box.isChecked()),
-                "test_ratio": float(self.test_ratio.value()) if split == "galaxy" else None}
+                "test_ratio": float(self.test_ratio.value()) if split == "galaxy" else None,
+                "duplicates": self.duplicates.currentData()}
 
     def browse(self) -> None:
         """Choose the destination (a folder for npy, a file for HDF5 / FITS)."""
         fmt = self.fmt.currentData()
-        start = self.dest.text() or str(Path(self.services.source_path() or Path.home()).parent)
+        folder = start_folder(self.services.settings, self.dest.text().strip() or None)
         if fmt == "npy":
-            path = QFileDialog.getExistingDirectory(self, "Export folder", start)
+            path = QFileDialog.getExistingDirectory(self, "Export folder", str(folder))
         else:
-            path, _ = QFileDialog.getSaveFileName(self, "Export file", start,
+            name = Path(self.dest.text().strip()).name or f"blends{_SUFFIX[fmt]}"
+            path, _ = QFileDialog.getSaveFileName(self, "Export file", str(folder / name),
                                                   f"{fmt.upper()} (*{_SUFFIX[fmt]});;All files (*)")
         if path:
+            remember_folder(self.services.settings, Path(path).parent if fmt == "npy" else path)
             self.dest.setText(path)
 
     def _format_changed(self) -> None:
@@ -136,11 +204,22 @@ class ExportDialog(QDialog):
         self.method.addItems(LABEL_METHODS)
         self.method.setCurrentText(current if current in LABEL_METHODS or (current == NO_LABELS and fmt != "npy")
                                    else ("ogg_masks" if fmt == "npy" else NO_LABELS))
+        stamps = self.ctl.state.stamps
+        h, w = stamps.stamp_shape if stamps is not None else (128, 128)
+        n = max(1, len(self.ctl.session.queue))
+        for i in range(self.method.count()):
+            self.method.setItemData(i, label_tooltip(self.method.itemText(i), n, h, w),
+                                    Qt.ItemDataRole.ToolTipRole)
+        self.method.setToolTip(label_tooltip(self.method.currentText(), n, h, w))
         self.method.blockSignals(False)
         dest = self.dest.text().strip()
         if dest and fmt in _SUFFIX and not dest.endswith(_SUFFIX[fmt]):
             self.dest.setText(str(Path(dest).with_suffix(_SUFFIX[fmt])))
         self._update_summary()
+
+    def _method_changed(self, text: str) -> None:
+        self.method.setToolTip(self.method.itemData(self.method.currentIndex(), Qt.ItemDataRole.ToolTipRole)
+                               or label_tooltip(text, 1, 128, 128))
 
     def _update_summary(self) -> None:
         c = self.choices()
@@ -150,8 +229,8 @@ class ExportDialog(QDialog):
             self.export_button.setEnabled(False)
             return
         try:
-            specs, dropped = session_export_specs(self.ctl.session, stamps,
-                                                  statuses=c["statuses"], test_ratio=c["test_ratio"])
+            specs, dropped = session_export_specs(self.ctl.session, stamps, statuses=c["statuses"],
+                                                  test_ratio=c["test_ratio"], duplicates=c["duplicates"])
         except (DataError, ValueError) as exc:
             self.summary.setText(str(exc))
             self.export_button.setEnabled(False)
@@ -162,7 +241,13 @@ class ExportDialog(QDialog):
                 text += f"; {len(dropped):,} blends dropped (their two galaxies fall in different splits)"
         else:
             text = f"{len(specs):,} blends"
-        self.summary.setText(f"Will export {text}.")
+        repeats = len(duplicate_specs(self.ctl.session.specs(c["statuses"]))) if c["statuses"] else 0
+        note = ""
+        if repeats:
+            note = (f" <span style='color:#f0b43c'>{repeats:,} queued blend{'s' if repeats > 1 else ''} repeat"
+                    f"{'' if repeats > 1 else 's'} an earlier one: "
+                    f"{'left out' if c['duplicates'] == 'drop' else 'written again'}.</span>")
+        self.summary.setText(f"Will export {text}.{note}")
         self.export_button.setEnabled(True)
 
     # ------------------------------------------------------------------ running
@@ -173,13 +258,14 @@ class ExportDialog(QDialog):
             self.services.show_error("Export", ValueError("choose a destination (folder for npy, file for "
                                                           "HDF5 / FITS)"))
             return
+        self._remember()
         self.accept()
         run_export(self.ctl, self.services, on_exported=self.on_exported, **c)
 
 
 def run_export(ctl: SessionController, services: WindowServices, *, on_exported: Callable[[Any], None],
                dest: str, fmt: str, method: str | None, statuses: tuple[str, ...],
-               test_ratio: float | None) -> None:
+               test_ratio: float | None, duplicates: str = "refuse") -> None:
     """Export ``ctl``'s session in a worker; a message with the path when done.
 
     ``on_exported`` is called with ``None`` at once and with the ``ExportResult`` when the files are written.
@@ -205,6 +291,7 @@ def run_export(ctl: SessionController, services: WindowServices, *, on_exported:
     services.tasks.run_job(
         f"Exporting to {Path(dest).name}",
         lambda token: export_session(dest, session, stamps, fmt=fmt, method=method, statuses=statuses,
-                                     test_ratio=test_ratio, engine=engine, cancel=token),
+                                     test_ratio=test_ratio, duplicates=duplicates, engine=engine,
+                                     cancel=token),
         on_result=done, on_error=lambda exc: services.show_error("Export failed", exc),
         on_cancel=lambda: services.status("Export cancelled: nothing was written", 6000))

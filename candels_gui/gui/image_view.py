@@ -11,14 +11,17 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import QPointF, QRectF, QSize, pyqtSignal
+from PyQt6.QtCore import QPointF, QRectF, QSize, Qt, pyqtSignal
 from PyQt6.QtWidgets import QWidget
 
 from ..core.display.stretch import apply_display, display_array
 from .display_model import DisplayModel
 from .style import COLORS, configure_pyqtgraph
 
-__all__ = ["StampView"]
+__all__ = ["StampView", "MAX_ZOOM"]
+
+#: Zoom ceiling: screen pixels per image pixel. The floor is the whole stamp (fit).
+MAX_ZOOM = 40.0
 
 
 class _Title(pg.LabelItem):
@@ -59,6 +62,7 @@ class StampView(pg.GraphicsLayoutWidget):
         super().__init__(parent)
         self.name = name
         self.display = display
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # a click gives the keys to the views
         self.ci.layout.setContentsMargins(2, 2, 2, 2)
         self.ci.layout.setSpacing(2)
         self.title = _Title(title, color=COLORS["text"], size="9pt")
@@ -69,11 +73,18 @@ class StampView(pg.GraphicsLayoutWidget):
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.overlay_item = pg.ImageItem(axisOrder="row-major")
         self.overlay_item.setZValue(10)
+        self.fill_item = pg.ImageItem(axisOrder="row-major")  # hatch where the stamp holds no data
+        self.fill_item.setZValue(5)
+        self.fill_item.setVisible(False)
         self.vb.addItem(self.image_item)
+        self.vb.addItem(self.fill_item)
         self.vb.addItem(self.overlay_item)
         self._raw: np.ndarray | None = None
         self._shape: tuple[int, int] | None = None
         self.scene().sigMouseMoved.connect(self._mouse_moved)
+        self.vb.sigResized.connect(self._resized)
+        self.vb.sigRangeChangedManually.connect(self._user_zoomed)
+        self._auto_fit = True  # refit on resize until the user zooms or pans
         if display is not None:
             display.lutChanged.connect(self._apply_lut)
             display.levelsChanged.connect(self._apply_levels)
@@ -95,6 +106,7 @@ class StampView(pg.GraphicsLayoutWidget):
             self._shape = raw.shape
             self._place(self.image_item, raw.shape)
             self._place(self.overlay_item, raw.shape)
+            self._update_limits()
             self.fit()
 
     def set_rgba(self, rgba: np.ndarray | None) -> None:
@@ -111,6 +123,7 @@ class StampView(pg.GraphicsLayoutWidget):
             self._shape = rgba.shape[:2]
             self._place(self.image_item, rgba.shape[:2])
             self._place(self.overlay_item, rgba.shape[:2])
+            self._update_limits()
             self.fit()
 
     def set_overlay(self, rgba: np.ndarray | None) -> None:
@@ -122,6 +135,15 @@ class StampView(pg.GraphicsLayoutWidget):
         if self._shape is not None:
             self._place(self.overlay_item, self._shape)
         self.overlay_item.setVisible(True)
+
+    def set_fill(self, rgba: np.ndarray | None) -> None:
+        """An RGBA uint8 fill hatch drawn under the mask overlay (``None`` hides it)."""
+        if rgba is None:
+            self.fill_item.setVisible(False)
+            return
+        self.fill_item.setImage(np.ascontiguousarray(rgba), autoLevels=False, levels=(0, 255))
+        self._place(self.fill_item, rgba.shape[:2])
+        self.fill_item.setVisible(True)
 
     def refit_next(self) -> None:
         """Fit the view to the next image shown (new data may have another stamp size)."""
@@ -148,7 +170,8 @@ class StampView(pg.GraphicsLayoutWidget):
 
     # ------------------------------------------------------------------ view range
     def fit(self) -> None:
-        """Show the whole stamp."""
+        """Show the whole stamp (and keep it whole when the view is resized, until the user zooms)."""
+        self._auto_fit = True
         if self._shape is not None:
             h, w = self._shape
             self.vb.setRange(QRectF(-0.5, -0.5, w, h), padding=0.02)
@@ -161,10 +184,12 @@ class StampView(pg.GraphicsLayoutWidget):
             return
         cx, cy = rect.center().x(), rect.center().y()
         w, h = size.width(), size.height()
+        self._auto_fit = False
         self.vb.setRange(QRectF(cx - w / 2, cy - h / 2, w, h), padding=0)
 
     def zoom(self, factor: float) -> None:
-        """Zoom about the view centre (``factor > 1`` zooms in)."""
+        """Zoom about the view centre (``factor > 1`` zooms in), between the whole stamp and MAX_ZOOM."""
+        self._auto_fit = False
         self.vb.scaleBy((1.0 / factor, 1.0 / factor))
 
     def link_to(self, other: "StampView") -> None:
@@ -172,7 +197,37 @@ class StampView(pg.GraphicsLayoutWidget):
         self.vb.setXLink(other.vb)
         self.vb.setYLink(other.vb)
 
+    def zoom_limits(self) -> tuple[float, float] | None:
+        """(smallest, largest) visible width in image pixels: :data:`MAX_ZOOM` screen pixels per image
+        pixel, and the whole stamp (``None`` before an image or a size)."""
+        limits = self.vb.state["limits"]["xRange"]
+        return None if limits[1] is None else (float(limits[0]), float(limits[1]))
+
     # ------------------------------------------------------------------ private
+    def _resized(self, *_args: object) -> None:
+        self._update_limits()
+        if self._auto_fit and self._shape is not None:
+            h, w = self._shape[:2]
+            self.vb.setRange(QRectF(-0.5, -0.5, w, h), padding=0.02)
+
+    def _user_zoomed(self, *_args: object) -> None:
+        self._auto_fit = False
+
+    def _update_limits(self, *_args: object) -> None:
+        """Zoom floor (the whole stamp fits, whatever the view's shape) and ceiling (MAX_ZOOM px/pixel)."""
+        if self._shape is None:
+            return
+        rect = self.vb.boundingRect()
+        bw, bh = rect.width(), rect.height()
+        if bw <= 1 or bh <= 1:
+            return
+        h, w = self._shape[:2]
+        aspect = bw / bh
+        fit_x = max(w, h * aspect) * 1.05  # fit() pads by 2 % a side
+        fit_y = max(h, w / aspect) * 1.05
+        self.vb.setLimits(minXRange=max(bw / MAX_ZOOM, 1.0), maxXRange=fit_x,
+                          minYRange=max(bh / MAX_ZOOM, 1.0), maxYRange=fit_y)
+
     @staticmethod
     def _place(item: pg.ImageItem, shape: tuple[int, ...]) -> None:
         h, w = shape[:2]

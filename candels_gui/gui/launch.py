@@ -99,7 +99,7 @@ def run_app(path: str | os.PathLike | None, session: str | os.PathLike | None = 
     """Open the main window on ``path`` and run the event loop; returns the exit code.
 
     ``session`` (a saved curation session) is opened with its data (``path`` when the session's data
-    is not found); unsaved work left by a crash is offered for recovery once the data is loaded.
+    is not found). Without one, unsaved work a crash left (any session, any data) is offered at once.
     """
     app = make_app()
     window = MainWindow(None if session is not None else path)
@@ -109,6 +109,11 @@ def run_app(path: str | os.PathLike | None, session: str | os.PathLike | None = 
     window.show()
     if session is not None:
         window.session_ctl.open_session(session, fallback_data=path)
+    elif not os.environ.get("CANDELS_GUI_EXIT_WHEN_SHOWN"):
+        from PyQt6.QtCore import QTimer
+
+        # work a crash left behind is offered at once, whatever data opens (its own data is opened)
+        QTimer.singleShot(0, window.session_ctl.offer_startup_recovery)
     if os.environ.get("CANDELS_GUI_EXIT_WHEN_SHOWN"):
         _exit_when_shown(app, window)
     return app.exec()

@@ -126,8 +126,10 @@ class QueuePanel(QWidget):
         self.model = QueueModel(ctl, self)
         self.counts = QLabel(self)
         self.counts.setTextFormat(Qt.TextFormat.RichText)
+        self.counts.setWordWrap(True)
         self.banner = QLabel("Review: ↑/↓ move · A accept · R reject · F flag (then the next blend)", self)
         self.banner.setObjectName("caption")
+        self.banner.setWordWrap(True)
         self.banner.hide()
         self.table = QTableView(self)
         self.table.setModel(self.model)
@@ -168,6 +170,7 @@ class QueuePanel(QWidget):
         ctl.changed.connect(self._update_counts)
         ctl.replaced.connect(self._update_counts)
         ctl.itemLoaded.connect(self.select_row)
+        ctl.placeChanged.connect(self.show_place)
         self._update_counts()
 
     def selected_rows(self) -> list[int]:
@@ -189,6 +192,22 @@ class QueuePanel(QWidget):
             sel.setCurrentIndex(index, QItemSelectionModel.SelectionFlag.ClearAndSelect
                                 | QItemSelectionModel.SelectionFlag.Rows)
         self.table.scrollTo(index)
+
+    def show_place(self, rows: list[int]) -> None:
+        """Select ``rows`` (the first becomes the current row); none: clear the selection."""
+        rows = [r for r in rows if 0 <= r < self.model.rowCount()]
+        sel = self.table.selectionModel()
+        if not rows:
+            sel.blockSignals(True)  # the editor shows a blend that is not queued: nothing to load
+            sel.clearSelection()
+            sel.setCurrentIndex(QModelIndex(), QItemSelectionModel.SelectionFlag.NoUpdate)
+            sel.blockSignals(False)
+            self.table.viewport().update()
+            return
+        self.select_row(rows[0])
+        for r in rows[1:]:
+            sel.select(self.model.index(r, 0), QItemSelectionModel.SelectionFlag.Select
+                       | QItemSelectionModel.SelectionFlag.Rows)
 
     def _current_row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if current.isValid() and current.row() != self.ctl.session.current_item:

@@ -131,6 +131,8 @@ class ReviewMode(QObject):
         rows = self._targets()
         if rows:
             self.ctl.remove(rows)
+        else:
+            self.services.status("Nothing to remove: select queued blends first", 4000)
 
     def decide(self, status: str) -> None:
         """Give the target rows ``status``; in review mode, then move to the next blend."""
@@ -140,8 +142,14 @@ class ReviewMode(QObject):
                 "No queued blend selected: press Enter to queue the current blend, or pick a row", 4000)
             return
         self.ctl.set_status(rows, status)
-        if self.active and rows[-1] + 1 < self.panel.model.rowCount():
+        if not self.active:
+            return
+        if rows[-1] + 1 < self.panel.model.rowCount():
             self.panel.select_row(rows[-1] + 1)
+        else:
+            pending = self.ctl.session.counts()["pending"]
+            self.services.status(f"That was the last blend of the queue; {pending:,} still pending"
+                                 + (" (↑ goes back)" if pending else ""), 6000)
 
     def _targets(self) -> list[int]:
         if self.active:

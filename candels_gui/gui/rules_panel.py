@@ -19,6 +19,7 @@ def _double(lo: float, hi: float, step: float, decimals: int = 2, suffix: str = 
     box.setDecimals(decimals)
     box.setSuffix(suffix)
     box.setKeyboardTracking(False)
+    box.setMinimumWidth(72)  # fits a narrow right column (1280 px screens)
     return box
 
 
@@ -47,6 +48,7 @@ class RulesPanel(QWidget):
         self.flux_hi.setToolTip(self.flux_lo.toolTip())
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
+        self.seed.setMinimumWidth(72)
         self.seed.setKeyboardTracking(False)
         self.seed.setToolTip("seed of the random pairs and of the cleaning noise of new blends")
 

@@ -12,7 +12,7 @@ import numpy as np
 __all__ = ["take_screenshot", "pick_showcase_spec", "VIEWS"]
 
 #: Views the command knows.
-VIEWS = ("editor", "review", "compare")
+VIEWS = ("editor", "review", "compare", "deblend")
 
 
 def pick_showcase_spec(stamps, *, seed: int = 42, blendedness: tuple[float, float] = (0.04, 0.3)):
@@ -58,7 +58,7 @@ def pick_showcase_spec(stamps, *, seed: int = 42, blendedness: tuple[float, floa
 
 
 def take_screenshot(output: str | os.PathLike, *, view: str = "editor", data: str | os.PathLike | None = None,
-                    size: tuple[int, int] = (1600, 1000)) -> Path:
+                    size: tuple[int, int] = (1600, 1000), fill: bool = False) -> Path:
     """Open the app (offscreen when there is no display), load ``data``, show a blend, save a PNG.
 
     Parameters
@@ -66,13 +66,15 @@ def take_screenshot(output: str | os.PathLike, *, view: str = "editor", data: st
     output : path
         PNG file to write (folders are created).
     view : {"editor", "review", "compare"}
-        Which part of the app to show: the blend editor, review mode on a queue of 12 blends, or the
+        Which part of the app to show: the blend editor, review mode on a queue of 12 blends, the
         Compare view (photutils, SEP and the torch models that have weights) on a queue of 20 blends
-        with its dataset summary.
+        with its dataset summary, or the Deblend tab (photutils, SEP, unet-seg, unet-deblend) on the blend.
     data : path, optional
         Data to open (default: the bundled sample data).
     size : (int, int)
         Window size in pixels.
+    fill : bool
+        Hatch the padded pixels (where the stamps hold no data: the data's fill masks).
 
     Returns
     -------
@@ -109,10 +111,13 @@ def take_screenshot(output: str | os.PathLike, *, view: str = "editor", data: st
         QApplication.processEvents()
         window.state.set_spec(spec)
         window.catalog.select_stamp(stamps.index_of(spec.id1))
+        window.display.set_overlay(fill=fill)
         if view == "review":
             _fill_review_queue(window, stamps, spec)
         elif view == "compare":
             _show_compare(window, stamps, spec)
+        elif view == "deblend":
+            _show_deblend(window)
         window.editor.flush()
         for _ in range(3):
             QApplication.processEvents()
@@ -150,9 +155,6 @@ def _fill_review_queue(window, stamps, spec) -> None:
     session.set_note(3, "nice overlap")
     window.review.set_active(True)
     window.queue_panel.select_row(5)
-    for name in ("deblend_dock", "rules_dock"):  # the picture is about the queue and the blend
-        if getattr(window, name, None) is not None:
-            getattr(window, name).hide()
     window.resizeDocks([window.queue_dock], [560], Qt.Orientation.Horizontal)
 
 
@@ -170,7 +172,7 @@ def _show_compare(window, stamps, spec, *, timeout_s: float = 600.0) -> None:
     panel = window.deblend_panel
     panel.set_selected([n for n, box in panel.checks.items()
                         if n in ("photutils", "sep", "scarlet") or (n in panel.weights and box.isEnabled())])
-    for name in ("catalog_dock", "display_dock", "rules_dock", "deblend_dock"):
+    for name in ("catalog_dock", "display_dock"):
         getattr(window, name).hide()
     window.queue_panel.select_row(9)
     window.compare.activate()
@@ -184,6 +186,25 @@ def _show_compare(window, stamps, spec, *, timeout_s: float = 600.0) -> None:
     if view.summary is None:
         raise RuntimeError(f"the comparison summary did not finish in {timeout_s:g} s")
     window.resizeDocks([window.queue_dock], [380], Qt.Orientation.Horizontal)
+
+
+def _show_deblend(window, *, timeout_s: float = 600.0) -> None:
+    """The Deblend tab with photutils, SEP and the torch models that have weights run on the showcase blend."""
+    import time
+
+    from PyQt6.QtWidgets import QApplication
+
+    panel = window.deblend_panel
+    panel.set_selected([n for n, box in panel.checks.items()
+                        if n in ("photutils", "sep") or (n in panel.weights and box.isEnabled()
+                                                         and n in ("unet-seg", "unet-deblend"))])
+    window.run_deblenders()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and panel.busy:
+        QApplication.processEvents()
+        time.sleep(0.01)
+    if panel.busy:
+        raise RuntimeError(f"the deblenders did not finish in {timeout_s:g} s")
 
 
 def _quiet_offscreen(mode, context, message: str) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from PyQt6.QtCore import QSettings
 from PyQt6.QtWidgets import QWidget
 
 from .workers import TaskRunner
@@ -36,6 +37,10 @@ class WindowServices:
         The path of the open data, or ``None``.
     open_path : callable
         Open data at a path (read in a worker).
+    focus_views : callable
+        Give the keyboard back to the views (after Enter or Escape in a field).
+    settings : QSettings, optional
+        The window's persistent settings (last folders, recent sessions, export choices).
     """
 
     parent: QWidget
@@ -44,3 +49,5 @@ class WindowServices:
     status: Callable[[str, int], None]
     source_path: Callable[[], "Path | None"]
     open_path: Callable[[Path], None]
+    focus_views: Callable[[], None] = lambda: None
+    settings: "QSettings | None" = None

@@ -15,27 +15,27 @@ from typing import Iterable
 
 from PyQt6.QtCore import QObject, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction
-from PyQt6.QtWidgets import (QAbstractItemDelegate, QAbstractItemView, QAbstractSpinBox, QApplication, QFileDialog,
+from PyQt6.QtWidgets import (QAbstractItemDelegate, QAbstractItemView, QAbstractSpinBox, QApplication,
                              QLineEdit, QMessageBox)
 
 from ..core.blending.engine import BlendSpec
 from ..core.data.catalog import CatalogFilter
-from ..core.errors import DataError, UnsafePathError
-from ..core.curation.session import Session, SessionChange, default_autosave_dir, find_autosave
+from ..core.errors import DataError
+from ..core.curation.session import Session, SessionChange, default_autosave_dir
+from ..core.curation.undo import touched_rows
 from ..core.display.stretch import DisplaySettings
 from .display_model import DisplayModel
 from .services import WindowServices
+from .session_io import SESSION_FILTER, SessionFiles
 from .state import AppState
 
 __all__ = ["SessionController", "SESSION_FILTER"]
 
-#: File-dialog filter of session files.
-SESSION_FILTER = "candels-gui sessions (*.json);;All files (*)"
 #: Queue sizes drawn on the UI thread; larger batches are drawn in a worker.
 SYNC_BATCH = 100
 
 
-class SessionController(QObject):
+class SessionController(SessionFiles, QObject):
     """Binds a core Session to the app's state and display.
 
     Parameters
@@ -57,12 +57,16 @@ class SessionController(QObject):
         Queued blend ``index`` is now in the editor.
     settingsApplied()
         A session's sampling rules, seed and filter were put into the app state.
+    placeChanged(object)
+        The user's place in the queue moved: the list of rows to select (the first is the current one;
+        empty: the editor's blend is not a queued one).
     """
 
     changed = pyqtSignal(object)
     replaced = pyqtSignal()
     itemLoaded = pyqtSignal(int)
     settingsApplied = pyqtSignal()
+    placeChanged = pyqtSignal(object)
 
     def __init__(self, state: AppState, display: DisplayModel, services: WindowServices, *,
                  autosave_dir: str | os.PathLike | None = None) -> None:
@@ -76,6 +80,9 @@ class SessionController(QObject):
         self.session.listeners.append(self._session_changed)
         self._applying = False
         self._pending: Session | None = None
+        self._pending_recovered = False  # the pending session is a recovered autosave (no second offer)
+        self._offered: set[Path] = set()  # autosaves already offered in this run
+        self._just_queued: int | None = None  # the row Enter just added (edits make a new blend, not change it)
         self._actions: dict[str, QAction] = {}
         self.generating = False
         self.state.specChanged.connect(self._spec_changed)
@@ -118,6 +125,7 @@ class SessionController(QObject):
             self.session.listeners = [f for f in self.session.listeners if f != self._session_changed]
             session.listeners.append(self._session_changed)
         self.session = session
+        self._just_queued = None
         self.replaced.emit()
         self._update_actions()
 
@@ -133,6 +141,10 @@ class SessionController(QObject):
     def _apply_pending(self) -> None:
         session, self._pending = self._pending, None
         if session is None or self.state.stamps is None:
+            return
+        if self._pending_recovered:
+            self._pending_recovered = False
+            self.use_recovered(session)
             return
         try:
             self.apply_session(session)
@@ -154,9 +166,12 @@ class SessionController(QObject):
             return
         self._sync_settings()
         item = session.current_item
-        if item is not None and (session.queue[item].spec.id1, session.queue[item].spec.id2) \
-                != (spec.id1, spec.id2):
+        if item is not None and (item == self._just_queued or (session.queue[item].spec.id1,
+                                                               session.queue[item].spec.id2) != (spec.id1, spec.id2)):
+            # another pair, or an edit after Enter (a variant of the blend just queued): the queued blend
+            # is left alone and the editor's blend is a new one
             session.current_item = item = None  # another pair: the queued blend is left alone
+            self.placeChanged.emit([])
         session.set_current(spec, item=item)
 
     def _show_spec(self, spec: BlendSpec | None) -> None:
@@ -181,7 +196,7 @@ class SessionController(QObject):
         s.rules, s.filter = st.rules, st.filter if isinstance(st.filter, CatalogFilter) else s.filter
         d = self.display
         s.display = {"settings": d.settings.to_dict(), "mask_visible": d.mask_visible,
-                     "mask_opacity": d.mask_opacity, "mask_outline": d.mask_outline}
+                     "mask_opacity": d.mask_opacity, "mask_outline": d.mask_outline, "fill_visible": d.fill_visible}
 
     def _apply_display(self, display: dict) -> None:
         if not display:
@@ -192,7 +207,7 @@ class SessionController(QObject):
                 settings = DisplaySettings.from_dict(display["settings"])
                 d.set(**{k: getattr(settings, k) for k in settings.__dataclass_fields__})
             d.set_overlay(visible=display.get("mask_visible"), opacity=display.get("mask_opacity"),
-                          outline=display.get("mask_outline"))
+                          outline=display.get("mask_outline"), fill=display.get("fill_visible"))
         except (ValueError, TypeError) as exc:
             self.services.status(f"Display settings of the session ignored: {exc}", 8000)
 
@@ -202,8 +217,9 @@ class SessionController(QObject):
         focus = QApplication.focusWidget()
         spin = focus if isinstance(focus, QAbstractSpinBox) else (
             focus.parent() if focus is not None and isinstance(focus.parent(), QAbstractSpinBox) else None)
-        if spin is not None:  # Enter in a spin box commits its value
+        if spin is not None:  # Enter in a spin box commits its value and gives the keys back to the views
             spin.interpretText()
+            self.services.focus_views()
             return
         if isinstance(focus, QLineEdit):  # a text field (search, note being edited) gets its Enter
             view = focus.parent()
@@ -216,15 +232,30 @@ class SessionController(QObject):
             else:
                 focus.returnPressed.emit()
                 focus.editingFinished.emit()
+                self.services.focus_views()  # a field's Enter hands the keys back to the views
             return
         if self.state.spec is None:
             self.services.status("No blend to add: pick two galaxies or a random pair", 4000)
             return
+        existing = self.session.find_spec(self.state.spec)
+        if existing is not None:
+            answer = QMessageBox.question(
+                self.services.parent, "Blend already queued",
+                f"This blend (same pair, offset, rotation, flip and flux) is already queued as blend "
+                f"{existing + 1}. Add it again?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+            if answer != QMessageBox.StandardButton.Yes:
+                self.session.current_item = existing
+                self.placeChanged.emit([existing])
+                self.services.status(f"Already queued as blend {existing + 1}: not added again", 4000)
+                return
         self._sync_settings()
         self.session._current = self.state.spec
         self.session.current_item = None
         index = self.session.add_current()
-        self.services.status(f"Added blend {index + 1} to the queue", 3000)
+        self.session.current_item = self._just_queued = index  # A / R / F decide the blend just queued
+        self.placeChanged.emit([index])
+        self.services.status(f"Added blend {index + 1} to the queue (A accept · R reject · F flag)", 3000)
 
     def set_status(self, rows: Iterable[int], status: str) -> None:
         """Give queued blends ``rows`` a status (one undoable command)."""
@@ -248,6 +279,7 @@ class SessionController(QObject):
         if not 0 <= row < len(self.session.queue) or self._pending is not None:
             return
         spec = self.session.load_item(row)
+        self._just_queued = None  # a blend picked in the queue is edited in place
         self._show_spec(spec)
         self.itemLoaded.emit(row)
 
@@ -286,16 +318,33 @@ class SessionController(QObject):
 
     # ------------------------------------------------------------------ undo / redo
     def undo(self) -> None:
-        """Undo the last edit (Ctrl+Z)."""
+        """Undo the last edit (Ctrl+Z); the queue selection moves to the blends it changed."""
+        if not self.session.can_undo:
+            self.services.status("Nothing to undo", 3000)
+            return
         label = self.session.undo()
-        if label:
-            self.services.status(f"Undid: {label}", 3000)
+        self._land_after_undo()
+        self.services.status(f"Undid: {label}", 3000)
 
     def redo(self) -> None:
-        """Redo the last undone edit (Ctrl+Shift+Z)."""
+        """Redo the last undone edit (Ctrl+Shift+Z); the queue selection moves to the blends it changed."""
+        if not self.session.can_redo:
+            self.services.status("Nothing to redo", 3000)
+            return
         label = self.session.redo()
-        if label:
-            self.services.status(f"Redid: {label}", 3000)
+        self._land_after_undo()
+        self.services.status(f"Redid: {label}", 3000)
+
+    def _land_after_undo(self) -> None:
+        moved = self.session.stack.last_moved
+        if moved is None:
+            return
+        rows = touched_rows(moved[0], undone=moved[1], queue_length=len(self.session.queue))
+        self._just_queued = None
+        if rows:
+            self.session.current_item = rows[0]
+            self._show_spec(self.session.queue[rows[0]].spec)
+        self.placeChanged.emit(rows)
 
     def bind_actions(self, actions: dict[str, QAction]) -> None:
         """Keep the Undo / Redo menu texts ("Undo Accept blend 12") and enabled states current."""
@@ -304,170 +353,14 @@ class SessionController(QObject):
 
     def _update_actions(self) -> None:
         s = self.session
-        for name, verb, label, ok in (("undo", "&Undo", s.undo_label, s.can_undo),
+        for name, verb, label, _ok in (("undo", "&Undo", s.undo_label, s.can_undo),
                                       ("redo", "&Redo", s.redo_label, s.can_redo)):
             act = self._actions.get(name)
-            if act is not None:
+            if act is not None:  # stays enabled: Ctrl+Z with nothing to undo says so in the status bar
                 act.setText(f"{verb} {label}" if label else verb)
-                act.setEnabled(ok)
         save = self._actions.get("save_session")
         if save is not None:
             save.setEnabled(True)
-
-    # ------------------------------------------------------------------ files
-    def save(self) -> bool:
-        """Save to the session's file (asks for one the first time); True when saved."""
-        if self.session.path is None:
-            return self.save_as()
-        return self._save_to(self.session.path)
-
-    def save_as(self, path: str | os.PathLike | None = None) -> bool:
-        """Save to ``path`` (asks with a file dialog when not given); True when saved."""
-        if path is None:
-            source = self.services.source_path()
-            start = str(self.session.path or (Path(source).parent / "session.json" if source
-                                              else Path.home() / "session.json"))
-            path, _ = QFileDialog.getSaveFileName(self.services.parent, "Save session", start, SESSION_FILTER)
-            if not path:
-                return False
-        return self._save_to(Path(path))
-
-    def _save_to(self, path: Path) -> bool:
-        self._sync_settings()
-        if self.session.data_path is None and self.services.source_path() is not None:
-            self.session.data_path = Path(self.services.source_path()).resolve()
-        try:
-            saved = self.session.save(path)
-        except OSError as exc:
-            self.services.show_error("Cannot save the session", exc)
-            return False
-        self.services.status(f"Session saved to {saved}", 5000)
-        self.changed.emit(SessionChange())
-        return True
-
-    def open_dialog(self) -> None:
-        """File > Open session…"""
-        start = str(self.session.path.parent if self.session.path else Path.home())
-        path, _ = QFileDialog.getOpenFileName(self.services.parent, "Open session", start, SESSION_FILTER)
-        if path and self.confirm_discard("Open session"):
-            self.open_session(path)
-
-    def open_session(self, path: str | os.PathLike, *, fallback_data: str | os.PathLike | None = None) -> bool:
-        """Open a session file; its data is opened first when it is not the data in the window.
-
-        Returns True when the session is in use now, False when it waits for its data (or failed).
-        """
-        try:
-            session = Session.load(path, autosave_dir=self.autosave_dir)
-        except (DataError, OSError) as exc:
-            self._offer_data_alone(path, exc, fallback_data)
-            return False
-        stamps = self.state.stamps
-        if stamps is not None and (not session.data_hash or stamps.content_hash() == session.data_hash):
-            try:
-                self.apply_session(session)
-            except DataError as exc:
-                self.new_session()
-                self.services.show_error("Cannot open the session", exc)
-                return False
-            self.services.status(f"Opened session {session.path}", 6000)
-            self.offer_recovery()
-            return True
-        try:
-            recorded = session.data_path_to_open()
-        except UnsafePathError:  # a path read from a file leaves its folder: the user decides
-            answer = QMessageBox.question(
-                self.services.parent, "Open data outside the session's folder?",
-                f"The session {session.path.name} names its data as\n{session.data_path}\n"
-                f"which lies outside the session's folder {session.path.parent}.\n\nOpen that data?",
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
-            recorded = session.data_path if answer == QMessageBox.StandardButton.Yes else None
-            if recorded is None and fallback_data is None:
-                return False
-        data = recorded if recorded is not None and recorded.exists() \
-            else (Path(fallback_data) if fallback_data is not None else None)
-        if data is None and stamps is not None:  # the open data is not the session's: say which
-            try:
-                session.check_data(stamps)
-            except DataError as exc:
-                self.services.show_error("Cannot open the session", exc)
-            return False
-        if data is None:
-            self.services.show_error("Cannot open the session", DataError(
-                f"{session.path}: its data {session.data_path or '(no path recorded)'} was not found; "
-                "open that data first, then the session"))
-            return False
-        self._pending = session
-        self.services.open_path(data)
-        return False
-
-    def _offer_data_alone(self, path: str | os.PathLike, exc: BaseException,
-                          fallback_data: str | os.PathLike | None) -> None:
-        """A session that cannot be opened: say why, and offer to open its data (or ``fallback_data``)
-        without it, when a data path can be read from the damaged file and exists there."""
-        data = Session.peek_data_path(path)
-        if data is None or not data.exists():
-            data = None
-            if fallback_data is not None:  # data the user named with the session: opened, no question
-                self.services.show_error("Cannot open the session", exc)
-                self._pending = None
-                self.services.open_path(Path(fallback_data))
-                return
-        if data is None or self.state.stamps is not None and self.services.source_path() is not None \
-                and Path(self.services.source_path()).resolve() == data.resolve():
-            self.services.show_error("Cannot open the session", exc)
-            return
-        answer = QMessageBox.question(
-            self.services.parent, "Cannot open the session",
-            f"{exc if isinstance(exc, (DataError, OSError)) else type(exc).__name__}\n\n"
-            f"Open its data without the session?\n{data}",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
-        if answer == QMessageBox.StandardButton.Yes:
-            self._pending = None
-            self.services.open_path(data)
-
-    def offer_recovery(self) -> bool:
-        """Offer the autosave of a session that did not close cleanly; True when it was recovered."""
-        s = self.session
-        found = find_autosave(session_path=s.path, data_hash=None if s.path else s.data_hash,
-                              directory=self.autosave_dir)
-        if found is None:
-            return False
-        answer = QMessageBox.question(
-            self.services.parent, "Recover unsaved work?",
-            f"candels-gui found unsaved work from a session that did not close cleanly:\n{found}\n\n"
-            "Recover it? (No discards it.)",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
-        if answer != QMessageBox.StandardButton.Yes:
-            found.unlink(missing_ok=True)
-            return False
-        try:
-            recovered = Session.recover(found, autosave_dir=self.autosave_dir)
-            self.apply_session(recovered)
-        except (DataError, OSError, ValueError) as exc:
-            self.services.show_error("Cannot recover the session", exc)
-            return False
-        recovered.write_autosave()
-        self.services.status(f"Recovered {len(recovered.queue):,} queued blends", 6000)
-        return True
-
-    # ------------------------------------------------------------------ closing
-    def confirm_discard(self, title: str = "Close") -> bool:
-        """Ask Save / Discard / Cancel when the queue has unsaved changes; True to go on."""
-        if not self.session.modified:
-            self.session.remove_autosave()
-            return True
-        answer = QMessageBox.question(
-            self.services.parent, title,
-            f"The session has unsaved changes ({len(self.session.queue):,} queued blends). Save them?",
-            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
-            | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
-        if answer == QMessageBox.StandardButton.Save:
-            return self.save()
-        if answer == QMessageBox.StandardButton.Discard:
-            self.session.remove_autosave()
-            return True
-        return False
 
     def selected_or_current(self, rows: list[int]) -> list[int]:
         """``rows``, or the queued blend in the editor when no row is selected."""

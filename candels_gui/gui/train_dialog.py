@@ -22,6 +22,7 @@ from PyQt6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFileDialog, QFormLa
 
 from ..core.jobs import CancelToken, Job, Progress
 from ..deblend.training import DEFAULT_KWARGS, train_model
+from .places import remember_folder, start_folder, window_settings
 from .style import COLORS, configure_pyqtgraph
 from .workers import Task, TaskRunner
 
@@ -289,9 +290,11 @@ class TrainDialog(QDialog):
         return box
 
     def _browse_data(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Training data", self.data.text(),
+        start = start_folder(window_settings(self), self.data.text().strip() or None)
+        path, _ = QFileDialog.getOpenFileName(self, "Training data", str(start),
                                               "HDF5 export (*.h5 *.hdf5);;Zarr store (zarr.json);;All files (*)")
         if path:   # a Zarr store is a folder: its zarr.json stands for it
+            remember_folder(window_settings(self), path)
             self.data.setText(str(Path(path).parent) if Path(path).name == "zarr.json" else path)
 
     def _browse_output(self) -> None:

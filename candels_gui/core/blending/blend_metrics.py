@@ -25,11 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from .engine import Blend, BlendSpec
+from .engine import Blend, BlendSpec, affine_matrix
 from ..data.stampset import StampSet
 
 __all__ = ["separation", "delta_mag", "overlap_fraction", "blendedness", "BlendMetrics",
-           "blend_metrics"]
+           "blend_metrics", "blend_fillmask", "fill_fractions"]
 
 
 def separation(spec: BlendSpec, *, pixel_scale: float | None = None) -> float:
@@ -105,6 +105,55 @@ def blendedness(isolated: np.ndarray, *, masks: np.ndarray | None = None,
     return np.clip(out, 0.0, 1.0)
 
 
+def blend_fillmask(stamps: StampSet, spec: BlendSpec) -> np.ndarray:
+    """Where each layer of a blend holds no data of its own: (2, H, W) bool.
+
+    Layer 0 is galaxy 1's stamp fill mask (:attr:`StampSet.fillmask`, all False when the data carry
+    none). Layer 1 is galaxy 2's, moved with the blend's transform (nearest pixel, as the engine moves
+    its footprint), plus the pixels its moved stamp does not cover (the engine fills them with noise).
+
+    Examples
+    --------
+    >>> fill = blend_fillmask(stamps, spec)          # doctest: +SKIP
+    >>> fill.shape                                   # doctest: +SKIP
+    (2, 128, 128)
+    """
+    import cv2
+
+    h, w = stamps.stamp_shape
+    out = np.zeros((2, h, w), dtype=bool)
+    fill1 = stamps.fill_of(stamps.index_of(spec.id1))
+    if fill1 is not None:
+        out[0] = fill1
+    fill2 = stamps.fill_of(stamps.index_of(spec.id2))
+    src = np.zeros((h, w), np.uint8) if fill2 is None else fill2.astype(np.uint8)
+    moved = cv2.warpAffine(src, affine_matrix(spec, (h, w)), (w, h),
+                           flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT,
+                           borderValue=1)
+    out[1] = moved != 0
+    return out
+
+
+def fill_fractions(masks: np.ndarray, fill: np.ndarray) -> tuple[float, float]:
+    """Fraction of each galaxy's footprint (``masks`` (2, H, W)) that lies on its layer's fill (``fill``).
+
+    0 when a footprint is empty. A galaxy cut by its stamp's edge and padded shows a footprint running
+    into the fill; a clean stamp gives 0.
+
+    Examples
+    --------
+    >>> m = np.zeros((2, 4, 4), bool); m[:, :2, :2] = True
+    >>> f = np.zeros((2, 4, 4), bool); f[1, 0, :] = True
+    >>> fill_fractions(m, f)
+    (0.0, 0.5)
+    """
+    out = []
+    for k in range(2):
+        n = int(np.count_nonzero(masks[k]))
+        out.append(float(np.count_nonzero(masks[k] & fill[k])) / n if n else 0.0)
+    return out[0], out[1]
+
+
 @dataclass(frozen=True)
 class BlendMetrics:
     """Numbers that describe one blend (what the editor shows and exports may record).
@@ -122,6 +171,8 @@ class BlendMetrics:
         Of galaxy 1 and galaxy 2.
     flux_out_frac : float
         Fraction of galaxy 2's footprint flux pushed out of the stamp.
+    fill_fraction : (float, float)
+        Fraction of each galaxy's footprint on fill (padding, no data; see :func:`blend_fillmask`).
     """
 
     separation_px: float
@@ -130,11 +181,13 @@ class BlendMetrics:
     overlap_fraction: float
     blendedness: tuple[float, float]
     flux_out_frac: float
+    fill_fraction: tuple[float, float] = (0.0, 0.0)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON types only)."""
         d = asdict(self)
         d["blendedness"] = list(self.blendedness)
+        d["fill_fraction"] = list(self.fill_fraction)
         return d
 
 
@@ -159,4 +212,5 @@ def blend_metrics(blend: Blend, stamps: StampSet) -> BlendMetrics:
         overlap_fraction=overlap_fraction(blend.masks),
         blendedness=(float(b[0]), float(b[1])),
         flux_out_frac=float(blend.flux_out_frac),
+        fill_fraction=fill_fractions(blend.masks, blend_fillmask(stamps, spec)),
     )

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import asdict, dataclass
-from typing import Any, Generator, Sequence
+from typing import Any, Generator, Hashable, Iterable, Sequence
 
 import numpy as np
 
@@ -31,11 +31,61 @@ from ..jobs import CancelToken, Progress, check_cancel
 from ..rng import blend_rng
 from ..data.stampset import StampSet
 
-__all__ = ["SamplingRules", "sample_spec", "sample_specs", "iter_sample_specs", "offset_bounds"]
+__all__ = ["SamplingRules", "sample_spec", "sample_specs", "iter_sample_specs", "offset_bounds", "spec_key",
+           "duplicate_specs", "DrawnSpecs"]
 
 _MAX_PAIR_TRIES = 1000
 #: Range accepted for ``flux_ratio`` (beyond it blends underflow to a missing companion or overflow float32).
 FLUX_RATIO_RANGE = (1e-6, 1e6)
+#: Draws allowed per wanted spec (plus a constant) before a unique draw gives up.
+_UNIQUE_DRAWS_PER_SPEC = 20
+#: Repeats in a row after which a unique draw gives up (the rules allow no more distinct blends).
+_MAX_REPEATS_IN_A_ROW = 1000
+
+
+def spec_key(spec: BlendSpec) -> Hashable:
+    """What makes two blends the same blend: the pair and the geometry, not the noise seed.
+
+    Offsets, rotation (mod 360) and flux scale are rounded (1e-4 px, 1e-4 degree, 1e-6), so specs that
+    differ only in float noise are the same.
+
+    Examples
+    --------
+    >>> spec_key(BlendSpec(1, 2, dx=3.0, seed=1)) == spec_key(BlendSpec(1, 2, dx=3.00000001, seed=2))
+    True
+    """
+    return (spec.id1, spec.id2, round(spec.dx, 4), round(spec.dy, 4), round(spec.rotation % 360.0, 4) % 360.0,
+            spec.flip, round(spec.flux_scale, 6))
+
+
+def duplicate_specs(specs: Sequence[BlendSpec], *, among: Iterable[BlendSpec] = ()) -> dict[int, int]:
+    """Repeats in ``specs``: index -> index of its first occurrence (``-1`` when it repeats one of ``among``).
+
+    Examples
+    --------
+    >>> a, b = BlendSpec(1, 2, dx=3.0), BlendSpec(2, 1, dx=3.0)
+    >>> duplicate_specs([a, b, a])
+    {2: 0}
+    """
+    seen: dict[Hashable, int] = {spec_key(s): -1 for s in among}
+    out: dict[int, int] = {}
+    for i, spec in enumerate(specs):
+        key = spec_key(spec)
+        if key in seen:
+            out[i] = seen[key]
+        else:
+            seen[key] = i
+    return out
+
+
+class DrawnSpecs(list):
+    """The specs a draw returned (a list), with ``draws``: how many stream indices it used.
+
+    A draw that skips repeats uses more indices than it returns specs; the next draw continues the
+    stream at ``start_index + draws``.
+    """
+
+    draws: int = 0
 
 
 @dataclass(frozen=True)
@@ -205,8 +255,20 @@ def sample_spec(stamps: StampSet, rules: SamplingRules, rng: np.random.Generator
 
 def iter_sample_specs(stamps: StampSet, n: int, rules: SamplingRules, *, seed: int,
                       pool: Sequence[int] | np.ndarray | None = None, start_index: int = 0,
-                      cancel: CancelToken | None = None) -> Generator[Progress, None, list[BlendSpec]]:
-    """Job: draw ``n`` specs; spec ``k`` uses ``blend_rng(seed, start_index + k)``. Returns the list."""
+                      unique: bool = False, exclude: Iterable[BlendSpec] = (),
+                      cancel: CancelToken | None = None) -> Generator[Progress, None, DrawnSpecs]:
+    """Job: draw ``n`` specs; draw ``k`` uses ``blend_rng(seed, start_index + k)``. Returns the list.
+
+    With ``unique`` (or an ``exclude`` list), a draw that repeats an earlier one or a spec of ``exclude``
+    (same :func:`spec_key`) is skipped and the stream continues, so the result holds ``n`` distinct new
+    specs; its ``draws`` attribute says how many indices were used. Without them, draw ``k`` is spec ``k``.
+
+    Raises
+    ------
+    DataError
+        If ``n`` distinct specs cannot be found in ``20 n + 1000`` draws, or 1000 draws in a row repeat
+        (a pool or rules too narrow for ``n`` distinct blends).
+    """
     pool_arr = np.arange(len(stamps)) if pool is None else np.asarray(pool, dtype=np.int64)
     mags = np.asarray(stamps.catalog["mag"], float)
     radii = np.asarray(stamps.catalog["radius"], float)
@@ -219,21 +281,40 @@ def iter_sample_specs(stamps: StampSet, n: int, rules: SamplingRules, *, seed: i
             raise DataError(f"only {len(pool_arr)} galaxies with a finite magnitude and radius remain; "
                             f"a pair needs 2")
     ids = stamps.ids
-    specs: list[BlendSpec] = []
+    seen = {spec_key(s) for s in exclude}
+    unique = unique or bool(seen)
+    specs = DrawnSpecs()
     partners: dict[int, np.ndarray] = {}
     step = max(1, n // 100)
-    for k in range(n):
+    limit = n * _UNIQUE_DRAWS_PER_SPEC + 1000 if unique else n
+    k = misses = 0
+    while len(specs) < n:
+        if k >= limit or misses >= _MAX_REPEATS_IN_A_ROW:
+            raise DataError(f"only {len(specs)} distinct new blends found in {k:,} draws from {len(pool_arr)} "
+                            f"galaxies ({n} asked); loosen the sampling rules or the catalog filter, or allow "
+                            "sub-pixel offsets or rotation")
         if k % step == 0:
             check_cancel(cancel)
-            yield Progress(k, n, "drawing pairs")
-        specs.append(sample_spec(stamps, rules, blend_rng(seed, start_index + k), pool=pool_arr,
-                                 seed=seed, mags=mags, radii=radii, ids=ids, partners=partners))
+            yield Progress(len(specs), n, "drawing pairs")
+        spec = sample_spec(stamps, rules, blend_rng(seed, start_index + k), pool=pool_arr,
+                           seed=seed, mags=mags, radii=radii, ids=ids, partners=partners)
+        k += 1
+        if unique:
+            key = spec_key(spec)
+            if key in seen:
+                misses += 1
+                continue
+            seen.add(key)
+            misses = 0
+        specs.append(spec)
+    specs.draws = k
     yield Progress(n, n, "drawing pairs")
     return specs
 
 
 def sample_specs(stamps: StampSet, n: int, rules: SamplingRules | None = None, *, seed: int = 42,
-                 pool: Sequence[int] | np.ndarray | None = None, start_index: int = 0) -> list[BlendSpec]:
+                 pool: Sequence[int] | np.ndarray | None = None, start_index: int = 0,
+                 unique: bool = False, exclude: Iterable[BlendSpec] = ()) -> list[BlendSpec]:
     """Draw ``n`` blend specs (see :func:`iter_sample_specs`).
 
     Examples
@@ -243,4 +324,4 @@ def sample_specs(stamps: StampSet, n: int, rules: SamplingRules | None = None, *
     from ..jobs import run_job
 
     return run_job(iter_sample_specs(stamps, n, rules or SamplingRules(), seed=seed, pool=pool,
-                                     start_index=start_index))
+                                     start_index=start_index, unique=unique, exclude=exclude))

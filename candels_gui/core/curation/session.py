@@ -42,14 +42,15 @@ from ..errors import DataError, SessionError, UnsafePathError, one_line
 from .session_schema import check_session_fields
 from ..jobs import CancelToken, Job, run_job
 from .queue_item import STATUS_VERBS, STATUSES, QueueItem, utc_now
-from ..blending.sampling import SamplingRules, iter_sample_specs
-from .session_files import (AUTOSAVE_ENV, atomic_write_text, autosave_path_for, default_autosave_dir,
-                            find_autosave, peek_data_path, read_session_text, resolve_session_path)
+from ..blending.sampling import SamplingRules, duplicate_specs, iter_sample_specs, spec_key
+from .session_files import (AUTOSAVE_ENV, AutosaveInfo, atomic_write_text, autosave_path_for,
+                            default_autosave_dir, find_autosave, list_recoverable, peek_data_path,
+                            read_session_text, resolve_session_path)
 from ..data.stampset import StampSet
 
 __all__ = ["QueueItem", "Session", "SessionChange", "SessionDataMismatch", "STATUSES", "STATUS_VERBS",
            "SESSION_FORMAT", "SESSION_VERSION", "default_autosave_dir", "autosave_path_for",
-           "find_autosave", "atomic_write_text", "AUTOSAVE_ENV"]
+           "find_autosave", "atomic_write_text", "AUTOSAVE_ENV", "AutosaveInfo", "list_recoverable"]
 
 SESSION_FORMAT = "candels-gui-session"
 SESSION_VERSION = 1
@@ -260,16 +261,17 @@ class Session:
 
     def iter_random_specs(self, stamps: StampSet, n: int, *, pool: Sequence[int] | np.ndarray | None = None,
                           cancel: CancelToken | None = None) -> Job:
-        """Job: draw ``n`` specs with the session's rules; spec ``k`` uses ``blend_rng(seed, random_index + k)``.
+        """Job: draw ``n`` new specs with the session's rules, continuing the stream at ``random_index``.
 
-        Returns the list; queue it with ``add_specs(specs, advance=len(specs))``
-        (what :meth:`add_random` does).
+        Draws that repeat a queued blend or each other are skipped (the stream goes on), so the result
+        holds ``n`` distinct specs not in the queue; queue it with :meth:`add_random_specs`.
         """
         if n < 1:
             raise ValueError(f"number of random blends must be >= 1, got {n}")
         if pool is None:
             pool = np.flatnonzero(self.filter.mask(stamps.catalog))
-        return iter_sample_specs(stamps, int(n), self.rules, seed=self.seed, pool=pool,
+        return iter_sample_specs(stamps, int(n), self.rules, seed=self.seed, pool=pool, unique=True,
+                                 exclude=[item.spec for item in self.queue],
                                  start_index=self.random_index, cancel=cancel)
 
     def add_random(self, stamps: StampSet, n: int, *, pool: Sequence[int] | np.ndarray | None = None) -> None:
@@ -278,9 +280,18 @@ class Session:
         self.add_random_specs(specs)
 
     def add_random_specs(self, specs: Sequence[BlendSpec]) -> None:
-        """Queue specs drawn by :meth:`iter_random_specs` (label ``"Add 50 random blends"``)."""
+        """Queue specs drawn by :meth:`iter_random_specs` (label ``"Add 50 random blends"``), leaving out
+        any that reached the queue meanwhile; the stream advances by the draws used."""
+        advance = int(getattr(specs, "draws", len(specs)))
+        repeats = duplicate_specs(specs, among=[item.spec for item in self.queue])
+        specs = [s for i, s in enumerate(specs) if i not in repeats]
         n = len(specs)
-        self.add_specs(specs, advance=n, label=f"Add {n} random blend{'s' if n != 1 else ''}")
+        self.add_specs(specs, advance=advance, label=f"Add {n} random blend{'s' if n != 1 else ''}")
+
+    def find_spec(self, spec: BlendSpec) -> int | None:
+        """Queue index of the first queued blend that is ``spec`` (same :func:`spec_key`), or ``None``."""
+        key = spec_key(spec)
+        return next((i for i, item in enumerate(self.queue) if spec_key(item.spec) == key), None)
 
     # ------------------------------------------------------------------ queries
     def counts(self) -> dict[str, int]:
@@ -499,7 +510,7 @@ class Session:
         if path is None:
             return None
         extra = {"autosave": {"session_path": str(self.path) if self.path else None,
-                              "modified": self.modified}}
+                              "modified": self.modified, "pid": os.getpid()}}
         atomic_write_text(path, self.to_text(path.parent, extra=extra), fsync=False)
         if self._written_autosave not in (None, path):  # the key changed (saved under a new name)
             self._written_autosave.unlink(missing_ok=True)

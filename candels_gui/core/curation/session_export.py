@@ -13,13 +13,17 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from ..blending.engine import BlendEngine, BlendSpec
+from ..blending.sampling import duplicate_specs
 from ..data.catalog import split_by_galaxy
 from ..errors import DataError
 from ..jobs import CancelToken, Job
 from .session import Session
 from ..data.stampset import StampSet
 
-__all__ = ["split_specs_by_galaxy", "session_export_specs", "export_session"]
+__all__ = ["split_specs_by_galaxy", "session_export_specs", "export_session", "DUPLICATE_POLICIES"]
+
+#: What an export does with queued blends that repeat an earlier one (same pair and geometry).
+DUPLICATE_POLICIES = ("refuse", "drop", "keep")
 
 
 def split_specs_by_galaxy(specs: Sequence[BlendSpec], stamps: StampSet, test_ratio: float, seed: int
@@ -55,20 +59,36 @@ def split_specs_by_galaxy(specs: Sequence[BlendSpec], stamps: StampSet, test_rat
 
 
 def session_export_specs(session: Session, stamps: StampSet, *, statuses: Iterable[str] = ("accepted",),
-                         test_ratio: float | None = None
+                         test_ratio: float | None = None, duplicates: str = "refuse"
                          ) -> tuple[list[BlendSpec] | dict[str, list[BlendSpec]], list[BlendSpec]]:
     """What :func:`export_session` writes: the specs (or ``{"train": ..., "test": ...}``) and the dropped.
+
+    ``duplicates`` (:data:`DUPLICATE_POLICIES`): blends that repeat an earlier exported one (same
+    :func:`~candels_gui.core.blending.sampling.spec_key`) make the export fail (``"refuse"``, naming
+    them), are left out (``"drop"``) or written again (``"keep"``).
 
     Raises
     ------
     DataError
-        If no queued blend has one of ``statuses``, or a split leaves train or test empty.
+        If no queued blend has one of ``statuses``, duplicates are refused, or a split leaves train or
+        test empty.
     """
+    if duplicates not in DUPLICATE_POLICIES:
+        raise ValueError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {duplicates!r}")
     statuses = tuple(statuses)
     specs = session.specs(statuses)
     if not specs:
         raise DataError(f"no queued blend is {' or '.join(statuses) or '(no status chosen)'}: "
                         f"nothing to export (queue: {session.counts()})")
+    repeats = duplicate_specs(specs)
+    if repeats and duplicates == "refuse":
+        rows = [i for i, item in enumerate(session.queue) if item.status in statuses]
+        pairs = ", ".join(f"#{rows[i] + 1} = #{rows[j] + 1}" for i, j in list(repeats.items())[:5])
+        raise DataError(f"{len(repeats)} exported blend(s) repeat an earlier one ({pairs}"
+                        f"{', ...' if len(repeats) > 5 else ''}); remove them, or export with duplicates "
+                        "dropped or kept")
+    if repeats and duplicates == "drop":
+        specs = [s for i, s in enumerate(specs) if i not in repeats]
     if test_ratio is None:
         return specs, []
     train, test, dropped = split_specs_by_galaxy(specs, stamps, test_ratio, session.seed)
@@ -81,8 +101,9 @@ def session_export_specs(session: Session, stamps: StampSet, *, statuses: Iterab
 
 def export_session(dest: str | os.PathLike, session: Session, stamps: StampSet, *, fmt: str = "npy",
                    method: str | None = None, statuses: Iterable[str] = ("accepted",),
-                   test_ratio: float | None = None, engine: BlendEngine | None = None,
-                   cancel: CancelToken | None = None, **format_options: Any) -> Job:
+                   test_ratio: float | None = None, duplicates: str = "refuse",
+                   engine: BlendEngine | None = None, cancel: CancelToken | None = None,
+                   **format_options: Any) -> Job:
     """Job: export the session's blends with the given statuses (returns the core ``ExportResult``).
 
     Parameters
@@ -98,6 +119,9 @@ def export_session(dest: str | os.PathLike, session: Session, stamps: StampSet, 
         Which queued blends (default: the accepted ones).
     test_ratio : float, optional
         Split by galaxy with this test fraction (:func:`split_specs_by_galaxy`); ``None``: no split.
+    duplicates : {"refuse", "drop", "keep"}
+        Blends that repeat an earlier one: fail, leave out, or write again (see
+        :func:`session_export_specs`); the manifest records the policy and how many were dropped.
     engine : BlendEngine, optional
         Default: a new ``BlendEngine(stamps)`` (an engine is not shared with another thread).
     cancel : CancelToken, optional
@@ -107,8 +131,11 @@ def export_session(dest: str | os.PathLike, session: Session, stamps: StampSet, 
     from ..store.export import export
 
     session.check_data(stamps)
-    specs, dropped = session_export_specs(session, stamps, statuses=statuses, test_ratio=test_ratio)
+    n_repeats = len(duplicate_specs(session.specs(tuple(statuses)))) if duplicates != "keep" else 0
+    specs, dropped = session_export_specs(session, stamps, statuses=statuses, test_ratio=test_ratio,
+                                          duplicates=duplicates)
     options = {"statuses": list(statuses), "test_ratio": test_ratio, "dropped_by_split": len(dropped),
-               "session": str(session.path) if session.path else None}
+               "session": str(session.path) if session.path else None, "duplicates": duplicates,
+               "dropped_duplicates": n_repeats if duplicates == "drop" else 0}
     return export(dest, engine or BlendEngine(stamps), specs, fmt=fmt, method=method, seed=session.seed,
                   options=options, cancel=cancel, **format_options)

@@ -6,13 +6,15 @@ import hashlib
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..atomic import remove_stale_temps, temp_path
 from ..errors import SessionError
 
 __all__ = ["AUTOSAVE_ENV", "default_autosave_dir", "autosave_path_for", "find_autosave", "atomic_write_text",
-           "MAX_SESSION_BYTES", "resolve_session_path", "read_session_text", "peek_data_path"]
+           "MAX_SESSION_BYTES", "resolve_session_path", "read_session_text", "peek_data_path", "AutosaveInfo",
+           "list_recoverable"]
 
 #: Environment variable that overrides the autosave folder.
 AUTOSAVE_ENV = "CANDELS_GUI_AUTOSAVE_DIR"
@@ -130,6 +132,80 @@ def peek_data_path(path: str | os.PathLike) -> Path | None:
     except (RuntimeError, OSError):
         return None
     return target if target == folder or folder in target.parents else None
+@dataclass(frozen=True)
+class AutosaveInfo:
+    """One autosave left by a session that did not close cleanly (see :func:`list_recoverable`).
+
+    Attributes
+    ----------
+    path : Path
+        The autosave file.
+    mtime : float
+        When it was written (seconds since the epoch).
+    session_path : Path or None
+        The session file it belongs to (``None``: a session never saved).
+    data_path : Path or None
+        The data it was made on (absolute).
+    data_hash : str or None
+        That data's content hash.
+    n_queued : int
+        Queued blends it holds.
+    """
+
+    path: Path
+    mtime: float
+    session_path: Path | None
+    data_path: Path | None
+    data_hash: str | None
+    n_queued: int
+
+
+def list_recoverable(directory: str | os.PathLike | None = None) -> list[AutosaveInfo]:
+    """Every autosave worth offering at start-up, newest first.
+
+    An autosave counts when its queue differed from the saved one and it is newer than its session file
+    (or the session was never saved, or its file is gone). Unreadable files are skipped, and so are those
+    of another app still running (the process that wrote them is alive).
+    """
+    folder = Path(directory) if directory is not None else default_autosave_dir()
+    if not folder.is_dir():
+        return []
+    found: list[AutosaveInfo] = []
+    for path in folder.glob("*.json"):
+        try:
+            mtime = path.stat().st_mtime
+            with open(path, encoding="utf-8") as fh:
+                doc = json.load(fh)
+            meta = doc.get("autosave") or {}
+            data = doc.get("data") or {}
+            queue = doc.get("queue") or []
+        except (OSError, ValueError, AttributeError):
+            continue
+        if not isinstance(meta, dict) or not meta.get("modified", True) or _running_elsewhere(meta.get("pid")):
+            continue
+        session = Path(meta["session_path"]) if meta.get("session_path") else None
+        if session is not None and session.is_file() and mtime < session.stat().st_mtime:
+            continue
+        data_path = (path.parent / data["path"]).resolve() if isinstance(data, dict) and data.get("path") else None
+        found.append(AutosaveInfo(path=path, mtime=mtime, session_path=session, data_path=data_path,
+                                  data_hash=data.get("hash") if isinstance(data, dict) else None,
+                                  n_queued=len(queue) if isinstance(queue, list) else 0))
+    return sorted(found, key=lambda a: a.mtime, reverse=True)
+
+
+def _running_elsewhere(pid: object) -> bool:
+    """True when ``pid`` is another process that is still alive (its autosave is live work, not a crash's)."""
+    if not isinstance(pid, int) or pid <= 0 or pid == os.getpid() or sys.platform == "win32":
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    except OSError:
+        return False
+    return True
 
 
 def atomic_write_text(path: str | os.PathLike, text: str, *, fsync: bool = True) -> Path:

@@ -30,7 +30,7 @@ from ..blending.engine import BlendSpec
 from .queue_item import QueueItem
 
 __all__ = ["EditTarget", "Command", "UndoStack", "AddItems", "RemoveItems", "ReplaceItems", "SetCurrent",
-           "describe_spec_change", "blend_label", "DEFAULT_CAP"]
+           "describe_spec_change", "blend_label", "touched_rows", "DEFAULT_CAP"]
 
 #: Commands kept on the undo stack (the oldest are dropped).
 DEFAULT_CAP = 200
@@ -186,6 +186,33 @@ def describe_spec_change(old: BlendSpec | None, new: BlendSpec | None) -> str:
     return "Edit companion" if changed else "Edit blend"
 
 
+def touched_rows(command: Command, *, undone: bool, queue_length: int) -> list[int]:
+    """The queue rows a user should land on after ``command`` was undone (``undone``) or redone.
+
+    The rows it changed when they still exist; after an undone add or a redone removal, the row next to
+    where the blends were (none when the queue is empty).
+
+    Examples
+    --------
+    >>> touched_rows(ReplaceItems({3: None, 1: None}), undone=True, queue_length=5)
+    [1, 3]
+    """
+    def near(i: int) -> list[int]:
+        return [min(max(i, 0), queue_length - 1)] if queue_length else []
+
+    if isinstance(command, AddItems):
+        added = list(range(command._start, command._start + len(command.items)))
+        return near(command._start - 1) if undone else added
+    if isinstance(command, RemoveItems):
+        removed = sorted({i for i, _ in command._removed})
+        return removed if undone else (near(removed[0]) if removed else [])
+    if isinstance(command, ReplaceItems):
+        return sorted(command.new)
+    if isinstance(command, SetCurrent):
+        return [command.item] if command.item is not None else []
+    return []
+
+
 class UndoStack:
     """Executed commands, the position in them, and a "clean" mark (the last save).
 
@@ -201,6 +228,7 @@ class UndoStack:
         self.cap = int(cap)
         self._commands: list[Command] = []
         self._index = 0  # commands[:index] are done
+        self.last_moved: tuple[Command, bool] | None = None  # (command, undone) of the last undo / redo
 
     def push(self, command: Command, session: EditTarget) -> None:
         """Execute ``command`` and put it on the stack (forgets the redo branch)."""
@@ -218,6 +246,7 @@ class UndoStack:
         self._index -= 1
         command = self._commands[self._index]
         command.undo(session)
+        self.last_moved = (command, True)
         return command
 
     def redo(self, session: EditTarget) -> Command | None:
@@ -227,6 +256,7 @@ class UndoStack:
         command = self._commands[self._index]
         command.do(session)
         self._index += 1
+        self.last_moved = (command, False)
         return command
 
     def clear(self) -> None:

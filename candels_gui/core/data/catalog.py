@@ -13,7 +13,47 @@ from ..validate import finite
 from ..rng import split_rng
 from .stampset import GALTYPES, StampSet
 
-__all__ = ["CatalogFilter", "split_by_galaxy", "apply_filter"]
+__all__ = ["CatalogFilter", "split_by_galaxy", "apply_filter", "missing_mask", "present_values",
+           "present_range"]
+
+#: Columns whose negative values mean "unknown" (photometric-redshift catalogs write z = -1 or -99).
+NONNEGATIVE_COLUMNS = ("z", "radius")
+#: Magnitudes at or beyond this (99, -99) are "not measured" sentinels.
+MAG_SENTINEL = 90.0
+
+
+def missing_mask(values: np.ndarray | Iterable[float], column: str = "") -> np.ndarray:
+    """True where a catalog value is missing: masked, NaN/inf, or a sentinel of that column.
+
+    Sentinels: negative ``z`` and ``radius`` (-1, -99), ``|mag| >= 90`` (99 = not measured), and
+    ``<= -99`` in any column.
+
+    Examples
+    --------
+    >>> missing_mask([0.5, -1.0, float("nan"), 2.0], "z").tolist()
+    [False, True, True, False]
+    """
+    data = np.ma.getdata(values) if np.ma.isMaskedArray(values) else values
+    masked = np.ma.getmaskarray(values) if np.ma.isMaskedArray(values) else False
+    v = np.asarray(data, dtype=float)
+    out = ~np.isfinite(v) | (v <= -99.0) | masked
+    if column in NONNEGATIVE_COLUMNS:
+        out |= v < 0
+    elif column == "mag":
+        out |= np.abs(v) >= MAG_SENTINEL
+    return out
+
+
+def present_values(catalog: Table, column: str) -> np.ndarray:
+    """The values of ``column`` that are not missing (see :func:`missing_mask`), as floats."""
+    v = np.asarray(np.ma.getdata(catalog[column]), dtype=float)
+    return v[~missing_mask(catalog[column], column)]
+
+
+def present_range(catalog: Table, column: str) -> tuple[float, float] | None:
+    """``(min, max)`` of the values present in ``column``; ``None`` when every value is missing."""
+    v = present_values(catalog, column)
+    return (float(v.min()), float(v.max())) if v.size else None
 
 
 @dataclass(frozen=True)
@@ -32,9 +72,12 @@ class CatalogFilter:
     radius_min, radius_max : float, optional
         Half-light radius bounds in pixels.
     z_min, z_max : float, optional
-        Redshift bounds (rows with unknown redshift are dropped when a bound is set).
+        Redshift bounds.
     id_search : str
         Keep IDs whose decimal text contains this string ("" keeps all).
+    keep_missing : bool
+        A row whose value is missing (NaN, z = -1, mag = 99: :func:`missing_mask`) is not judged by that
+        column's bounds (default); ``False`` drops it as soon as that column has a bound.
 
     Examples
     --------
@@ -53,6 +96,7 @@ class CatalogFilter:
     z_min: float | None = None
     z_max: float | None = None
     id_search: str = ""
+    keep_missing: bool = True
 
     def __post_init__(self) -> None:
         for name in ("mag_low", "mag_high", "radius_min", "radius_max", "z_min", "z_max"):
@@ -77,26 +121,28 @@ class CatalogFilter:
         n = len(catalog)
         keep = np.ones(n, bool)
 
-        def col(name: str) -> np.ndarray:
+        def bound(name: str, low: float | None, high: float | None, strict: bool) -> None:
+            nonlocal keep
+            if low is None and high is None:
+                return
             if name not in catalog.colnames:
                 raise DataError(f"catalog has no column {name!r}; found {catalog.colnames}")
-            return np.asarray(catalog[name], dtype=float)
+            values = np.asarray(np.ma.getdata(catalog[name]), dtype=float)
+            ok = np.ones(n, bool)
+            with np.errstate(invalid="ignore"):
+                if low is not None:
+                    ok &= values > low if strict else values >= low
+                if high is not None:
+                    ok &= values < high if strict else values <= high
+            missing = missing_mask(catalog[name], name)
+            keep &= np.where(missing, self.keep_missing, ok)
 
-        if self.mag_low is not None:
-            keep &= col("mag") > self.mag_low
-        if self.mag_high is not None:
-            keep &= col("mag") < self.mag_high
+        bound("mag", self.mag_low, self.mag_high, True)
         if self.excluded_types:
             types = np.char.lower(np.asarray(catalog["galtype"]).astype(str))
             keep &= ~np.isin(types, self.excluded_types)
-        if self.radius_min is not None:
-            keep &= col("radius") >= self.radius_min
-        if self.radius_max is not None:
-            keep &= col("radius") <= self.radius_max
-        if self.z_min is not None:
-            keep &= col("z") >= self.z_min
-        if self.z_max is not None:
-            keep &= col("z") <= self.z_max
+        bound("radius", self.radius_min, self.radius_max, False)
+        bound("z", self.z_min, self.z_max, False)
         if self.id_search:
             ids = np.asarray(catalog["id"]).astype(str)
             keep &= np.char.find(ids, self.id_search.strip()) >= 0
@@ -121,7 +167,7 @@ class CatalogFilter:
         if isinstance(types, (str, bytes)) or not isinstance(types, (list, tuple)):
             raise OptionError(f"excluded_types must be a list of type names, got {types!r}")
         data["excluded_types"] = tuple(types)
-        return cls(**data)
+        return cls(**data)  # sessions written before keep_missing existed get its default
 
 
 def apply_filter(stamps: StampSet, flt: CatalogFilter) -> np.ndarray:

@@ -20,11 +20,46 @@ from .readers_common import (ProgressCallback, check_central, check_finite, chec
                              check_stamp_pixels, check_stamp_shape)
 from .stampset import StampSet
 
-__all__ = ["read_fits_stamps", "iter_read_fits_stamps", "FITS_SUFFIXES", "list_fits"]
+__all__ = ["read_fits_stamps", "iter_read_fits_stamps", "FITS_SUFFIXES", "list_fits", "FILL_EXTNAMES"]
 
 #: File name endings taken as FITS files in a folder of stamps.
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz")
 _PIXSCALE_KEYS = ("PIXSCALE", "PIXEL_SCALE", "PIXSCAL1", "PXSCALE")
+#: Names (EXTNAME) of an image extension read as the fill mask (nonzero: the stamp holds no data there).
+FILL_EXTNAMES = ("FILLMASK", "FILL", "MASK")
+
+
+def _fill_extension(files: list[Path], shape: tuple[int, ...]) -> Optional[np.ndarray]:
+    """The fill mask of the image files (an extension named in :data:`FILL_EXTNAMES`), or None.
+
+    A cube file's extension must have the cube's shape; with one file per stamp, each file's extension
+    has its stamp's shape (a file without one: no fill there).
+    """
+    masks: list[Optional[np.ndarray]] = []
+    for f in files:
+        found = None
+        with open_fits(f, "image") as hdul:
+            for hdu in hdul[1:]:
+                if str(hdu.header.get("EXTNAME", "")).strip().upper() in FILL_EXTNAMES and hdu.data is not None:
+                    found = np.asarray(hdu.data) != 0
+                    break
+        masks.append(found)
+    if all(m is None for m in masks):
+        return None
+    if len(files) == 1:
+        mask = masks[0]
+        mask = mask[None] if mask.ndim == 2 else mask
+        if mask.shape != tuple(shape):
+            raise DataError(f"{files[0]}: fill mask extension has shape {mask.shape} but the stamps have "
+                            f"{tuple(shape)}")
+        return mask
+    out = np.zeros(shape, dtype=bool)
+    for k, (f, m) in enumerate(zip(files, masks)):
+        if m is not None:
+            if m.shape != tuple(shape[1:]):
+                raise DataError(f"{f}: fill mask extension has shape {m.shape} but the stamp has {shape[1:]}")
+            out[k] = m
+    return out
 
 
 def list_fits(folder: Path) -> list[Path]:
@@ -100,6 +135,7 @@ def iter_read_fits_stamps(images: str | os.PathLike, *, segmaps: str | os.PathLi
     cube, files, header_scale = yield from _read_cube(img_path, "image", kind="float")
     check_stamp_shape(cube, str(img_path))
     n = len(cube)
+    fillmask = _fill_extension(files, cube.shape)
     where = str(img_path)
 
     seg_files: list[Path] = []
@@ -145,6 +181,8 @@ def iter_read_fits_stamps(images: str | os.PathLike, *, segmaps: str | os.PathLi
 
     if stamp_size is not None:
         cube = np.ascontiguousarray(fit_to_size(cube, int(stamp_size)))
+        if fillmask is not None:
+            fillmask = np.ascontiguousarray(fit_to_size(fillmask, int(stamp_size), fill=True))
         if labels is not None:
             labels = np.ascontiguousarray(fit_to_size(labels, int(stamp_size)))
 
@@ -176,7 +214,7 @@ def iter_read_fits_stamps(images: str | os.PathLike, *, segmaps: str | os.PathLi
         meta["segmentation_params"] = params.__dict__.copy()
     stamps = StampSet(images=cube, segmaps=labels, catalog=cat, zeropoint=zeropoint,
                       pixel_scale=pixel_scale if pixel_scale is not None else header_scale,
-                      source=str(img_path), meta=meta)
+                      source=str(img_path), meta=meta, fillmask=fillmask)
     yield Progress(1, 1, "loaded")
     return stamps
 
@@ -228,7 +266,8 @@ def read_fits_stamps(images: str | os.PathLike, *, segmaps: str | os.PathLike | 
     Returns
     -------
     StampSet
-        Images float32, labels int32, ``meta["input_hashes"]`` = SHA-256 of every file read.
+        Images float32, labels int32, ``meta["input_hashes"]`` = SHA-256 of every file read; an image
+        extension named ``FILLMASK``, ``FILL`` or ``MASK`` (nonzero = no data) becomes ``fillmask``.
 
     Examples
     --------

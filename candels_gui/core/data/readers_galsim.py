@@ -82,15 +82,20 @@ def _companion(cat_path: Path, table: Table) -> tuple[Table, Optional[Path]]:
 
 
 def _place(stamp: np.ndarray, centre: tuple[int, int], size: int, sigma: float,
-           rng: np.random.Generator) -> tuple[np.ndarray, bool]:
-    """Noise stamp of ``size`` with ``stamp`` pasted so pixel ``centre`` lands at ``(size//2, size//2)``."""
+           rng: np.random.Generator) -> tuple[np.ndarray, bool, np.ndarray]:
+    """Noise stamp of ``size`` with ``stamp`` pasted so pixel ``centre`` lands at ``(size//2, size//2)``.
+
+    Returns the stamp, whether the file's stamp was cropped, and the fill mask (True on the noise padding).
+    """
     out = rng.normal(0.0, sigma if np.isfinite(sigma) and sigma > 0 else 0.0, (size, size))
     h, w = stamp.shape
     sy, dy = centred_slices(h, centre[0], size, size // 2)
     sx, dx = centred_slices(w, centre[1], size, size // 2)
     out[dy, dx] = stamp[sy, sx]
+    fill = np.ones((size, size), dtype=bool)
+    fill[dy, dx] = False
     cropped = (sy.stop - sy.start) < h or (sx.stop - sx.start) < w
-    return out.astype(np.float32), cropped
+    return out.astype(np.float32), cropped, fill
 
 
 def _fit_psfs(psfs: list[np.ndarray]) -> np.ndarray:
@@ -155,6 +160,7 @@ def iter_read_galsim_catalog(path: str | os.PathLike, *, stamp_size: int = 128, 
                 else np.full(n, np.nan))
     images = np.empty((n, size, size), dtype=np.float32)
     segmaps = np.empty((n, size, size), dtype=np.int32)
+    fillmask = np.zeros((n, size, size), dtype=bool)
     psfs: list[np.ndarray] = []
     shapes = np.zeros((n, 2), dtype=np.int64)
     shifts = np.zeros((n, 2), dtype=np.int64)
@@ -190,7 +196,7 @@ def iter_read_galsim_catalog(path: str | os.PathLike, *, stamp_size: int = 128, 
             h, w = stamp.shape
             centre = light_centre(stamp, sigma, params) if recentre else (h // 2, w // 2)
             shapes[i], shifts[i] = (h, w), (centre[0] - h // 2, centre[1] - w // 2)
-            images[i], cropped[i] = _place(stamp, centre, size, sigma, galaxy_rng(seed, i))
+            images[i], cropped[i], fillmask[i] = _place(stamp, centre, size, sigma, galaxy_rng(seed, i))
             segmaps[i], fix = segment_stamp(images[i], sigma, params)
             how.append(fix)
             if has_psf:
@@ -223,7 +229,7 @@ def iter_read_galsim_catalog(path: str | os.PathLike, *, stamp_size: int = 128, 
     stamps = StampSet(images=images, segmaps=segmaps, catalog=catalog,
                       psfs=_fit_psfs(psfs) if has_psf else None,
                       pixel_scale=float(scales[0]) if len(scales) == 1 else None,
-                      zeropoint=zeropoint, source=str(cat_path), meta=meta)
+                      zeropoint=zeropoint, source=str(cat_path), meta=meta, fillmask=fillmask)
     yield Progress(n, n, "loaded")
     return stamps
 
@@ -271,7 +277,8 @@ def read_galsim_catalog(path: str | os.PathLike, *, stamp_size: int = 128, seed:
     StampSet
         ``psfs`` (N, h, w) float32, ``pixel_scale`` from ``PIXEL_SCALE``; catalog ``id=IDENT, mag=MAG,
         radius=flux_radius (px), z=ZPHOT, galtype="unknown"``, ``segval`` = label at the centre, other
-        columns kept; ``meta`` has ``noise_variance``, ``original_shape``, ``cropped``, ``input_hashes``.
+        columns kept; ``meta`` has ``noise_variance``, ``original_shape``, ``cropped``, ``input_hashes``;
+        ``fillmask`` marks the noise padding (True where the file's stamp had no pixels).
 
     Examples
     --------

@@ -18,10 +18,13 @@ from .readers_common import (ProgressCallback, check_catalog_values, check_centr
                              require_columns, to_int32_labels)
 from .stampset import StampSet
 
-__all__ = ["read_candels_blender", "iter_read_candels_blender", "CANDELS_FILES", "CANDELS_COLUMNS"]
+__all__ = ["read_candels_blender", "iter_read_candels_blender", "CANDELS_FILES", "CANDELS_COLUMNS",
+           "CANDELS_FILLMASK"]
 
 #: File names of the candels-blender layout: images, segmentation, catalog.
 CANDELS_FILES = ("candels_img.npy", "candels_seg.npy", "candels_cat.csv")
+#: Optional fill mask beside the images: (N, H, W), nonzero where the stamp holds no data of its own.
+CANDELS_FILLMASK = "candels_fillmask.npy"
 #: How candels-blender's catalog columns map onto the standard ones (the others keep their names).
 CANDELS_COLUMNS = {"ID": "id", "RA": "ra", "DEC": "dec", "FIELD": "field", "mag": "mag",
                    "mag_err": "mag_err", "radius": "radius", "z": "z", "galtype": "galtype",
@@ -69,10 +72,14 @@ def iter_read_candels_blender(folder: str | os.PathLike, *, column_map: Optional
     if images.dtype != np.float32:  # float64, big-endian float32, ints: convert (no longer a memory map)
         images = np.asarray(images, dtype=np.float32)
 
+    fill_path = folder / CANDELS_FILLMASK
+    fillmask = _read_fillmask(fill_path, images.shape) if fill_path.is_file() else None
     images, n_bad = yield from check_finite(images, str(img_path), nan_policy, fill=0.0, cancel=cancel)
     check_stamp_pixels(images, str(img_path))
     if stamp_size is not None:
         images, segmaps = fit_to_size(images, int(stamp_size)), fit_to_size(segmaps, int(stamp_size))
+        if fillmask is not None:  # padding is fill too
+            fillmask = fit_to_size(fillmask, int(stamp_size), fill=True)
     check_cancel(cancel)
     catalog = fill_catalog(catalog, images, segmaps, str(cat_path), zeropoint=zeropoint,
                            seg_computed=False, cancel=cancel)
@@ -82,13 +89,24 @@ def iter_read_candels_blender(folder: str | os.PathLike, *, column_map: Optional
     n_unlabelled = check_central(segmaps, catalog, str(seg_path), allow_unlabelled=allow_unlabelled)
     check_light_centred(images, str(img_path))
     check_light_matches_labels(images, segmaps, str(img_path))
-    hashes = yield from hash_files([img_path, seg_path, cat_path], cancel=cancel)
+    hashes = yield from hash_files([img_path, seg_path, cat_path, *([fill_path] if fillmask is not None else [])],
+                                   cancel=cancel)
     meta = {"reader": "candels-blender", "input_hashes": hashes, "nonfinite_replaced": n_bad,
             "unlabelled_centres": n_unlabelled}
     stamps = StampSet(images=images, segmaps=segmaps, catalog=catalog, zeropoint=zeropoint,
-                      source=str(folder), meta=meta)
+                      source=str(folder), meta=meta, fillmask=fillmask)
     yield Progress(4, 4, "loaded")
     return stamps
+
+
+def _read_fillmask(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """``candels_fillmask.npy`` as a bool cube of the images' shape (a clear DataError otherwise)."""
+    mask = load_npy(path, "fill mask", mmap=True)
+    if mask.shape != tuple(shape):
+        raise DataError(f"{path} has shape {mask.shape} but the images have {tuple(shape)}")
+    if mask.dtype.kind not in "biuf":
+        raise DataError(f"{path}: fill mask has dtype {mask.dtype}, expected bool or integers")
+    return mask if mask.dtype.kind in "biu" else np.asarray(mask) != 0  # bool / integers: stays a memory map
 
 
 def read_candels_blender(folder: str | os.PathLike, *, column_map: Optional[Mapping[str, str]] = None,
@@ -102,7 +120,8 @@ def read_candels_blender(folder: str | os.PathLike, *, column_map: Optional[Mapp
     ----------
     folder : path
         Folder holding ``candels_img.npy`` (N, H, W), ``candels_seg.npy`` (N, H, W) and ``candels_cat.csv``
-        (``ID, RA, DEC, FIELD, mag, mag_err, radius, z, galtype, segval``).
+        (``ID, RA, DEC, FIELD, mag, mag_err, radius, z, galtype, segval``); ``candels_fillmask.npy``
+        (N, H, W), nonzero where a stamp was padded, is read into ``StampSet.fillmask`` when present.
     column_map : dict, optional
         File column name -> standard column name, for catalogs that name things differently.
     stamp_size : int, optional

@@ -41,6 +41,9 @@ class StampSet:
         Where the data came from (path), for provenance.
     meta : dict
         Reader-specific extras (``noise_variance`` per stamp, input file hashes, ...).
+    fillmask : ndarray or None, shape (N, H, W), bool (or integers: nonzero)
+        Optional: True where a stamp holds no data of its own (noise or zeros pasted in by the survey's
+        cut-out tool or by the reader's padding). Shown as an overlay and counted in the blend metrics.
     """
 
     images: np.ndarray
@@ -51,6 +54,7 @@ class StampSet:
     zeropoint: float = 25.96
     source: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    fillmask: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -77,6 +81,12 @@ class StampSet:
         if missing:
             raise DataError(
                 f"catalog lacks column(s) {missing}; found {self.catalog.colnames}{where}")
+        if self.fillmask is not None:
+            if self.fillmask.shape != self.images.shape:
+                raise DataError(f"fill mask has shape {self.fillmask.shape} but images have "
+                                f"{self.images.shape}{where}")
+            if self.fillmask.dtype.kind not in "bui":  # bool or integers stay as they are (a memory map)
+                self.fillmask = np.asarray(self.fillmask) != 0
         if self.psfs is not None and len(self.psfs) != len(self.images):
             raise DataError(f"{len(self.psfs)} PSFs for {len(self.images)} stamps{where}")
 
@@ -147,7 +157,12 @@ class StampSet:
             source=self.source,
             meta={k: (np.asarray(v)[idx] if isinstance(v, np.ndarray) and len(v) == len(self) else v)
                   for k, v in self.meta.items()},
+            fillmask=None if self.fillmask is None else np.asarray(self.fillmask[idx]),
         )
+
+    def fill_of(self, index: int) -> np.ndarray | None:
+        """Fill mask (H, W) bool of stamp ``index``, or ``None`` when the data carry none."""
+        return None if self.fillmask is None else np.asarray(self.fillmask[index]) != 0
 
     def content_hash(self) -> str:
         """SHA-256 (hex, first 16 characters) of pixels, segmentation and catalog IDs.

@@ -35,7 +35,7 @@ import numpy as np
 __all__ = [
     "STRETCHES", "INTERVALS", "Stretch", "Interval", "get_stretch", "get_interval",
     "display_levels", "display_histogram", "build_lut", "apply_display", "display_array", "DisplaySettings",
-    "MASK_COLORS", "mask_overlay", "mask_outline",
+    "MASK_COLORS", "mask_overlay", "mask_outline", "FILL_COLOR", "fill_overlay",
 ]
 
 #: Names accepted by :func:`get_stretch`.
@@ -421,3 +421,31 @@ def mask_overlay(masks: np.ndarray, *, colors: tuple[tuple[int, int, int], ...] 
             out[region] = (*color, alpha)
     return out
 
+
+
+#: Colour of the fill overlay (where a stamp holds no data of its own): a light magenta, unlike the masks'.
+FILL_COLOR = (230, 120, 230)
+
+
+def fill_overlay(fill: np.ndarray, *, color: tuple[int, int, int] = FILL_COLOR, opacity: float = 0.5,
+                 spacing: int = 4) -> np.ndarray:
+    """RGBA hatch over the pixels where a stamp holds no data (``fill`` True): diagonal lines every
+    ``spacing`` pixels at ``opacity`` and a faint tint between them, so the image stays readable.
+
+    Examples
+    --------
+    >>> f = np.zeros((4, 4), bool); f[:, :2] = True
+    >>> fill_overlay(f)[..., 3].astype(bool).tolist()[0]
+    [True, True, False, False]
+    """
+    f = np.asarray(fill, dtype=bool)
+    if f.ndim != 2:
+        raise ValueError(f"fill must have shape (H, W), got {f.shape}")
+    if not 0.0 <= opacity <= 1.0:
+        raise ValueError(f"opacity must be in [0, 1], got {opacity}")
+    yy, xx = np.indices(f.shape)
+    line = (xx + yy) % max(int(spacing), 2) == 0
+    out = np.zeros(f.shape + (4,), np.uint8)
+    out[f] = (*color, int(round(255 * opacity * 0.25)))
+    out[f & line] = (*color, int(round(255 * opacity)))
+    return out
