@@ -50,13 +50,15 @@ def _cmd_deblend(args: argparse.Namespace) -> int:
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a torch deblender on an HDF5 export")
-    p.add_argument("--model", required=True, choices=("unet-seg", "unet-deblend", "cgan", "blend2flux"))
-    p.add_argument("--data", required=True, help="HDF5 file from produce (blends.h5) or an HDF5 export")
+    p = sub.add_parser("train", help="train a torch deblender on an HDF5 export, or the morphology CNN on labels")
+    p.add_argument("--model", required=True, choices=("unet-seg", "unet-deblend", "cgan", "blend2flux", "morph-cnn"))
+    p.add_argument("--data", required=True, help="HDF5 file from produce (blends.h5) or an HDF5 export; "
+                                                 "morph-cnn: a label file (ID + p_<class> vote fractions)")
     p.add_argument("-o", "--output", default=None, help="weights file (default: resources/models/MODEL.pt)")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch_size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, default=None,
+                   help="learning rate (1e-3; morph-cnn: 2e-3, or 5e-4 with --init)")
     p.add_argument("--val_fraction", type=float, default=0.1)
     p.add_argument("--patience", type=int, default=5, help="early-stopping patience in epochs")
     p.add_argument("--seed", type=int, default=0)
@@ -86,6 +88,12 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                         "weights start at zero)")
     p.add_argument("--no_augment", action="store_true",
                    help="do not turn and flip the training samples at random (augmentation is on by default)")
+    g = p.add_argument_group("morph-cnn (the morphology classifier; see docs/morphology.md)")
+    g.add_argument("--stamps", default=None, metavar="DATA",
+                   help="the stamps the label file's IDs name (default: the label file's folder when it holds "
+                        "stamps)")
+    g.add_argument("--freeze", type=int, default=0, metavar="N",
+                   help="with --init: keep the first N of the 4 convolutional blocks fixed (0)")
     p.set_defaults(func=_cmd_train)
 
 
@@ -100,6 +108,10 @@ def _train_kwargs(arch: dict[str, int]) -> dict[str, int] | None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    if args.model == "morph-cnn":
+        from .morphology import train_morph_cnn
+
+        return train_morph_cnn(args)
     from ..core.jobs import run_with_progress
     from ..deblend.torch_deblender import weights_path
     from ..deblend.training import train_model
@@ -110,7 +122,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     result = run_with_progress(train_model(
-        args.model, args.data, out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        args.model, args.data, out, epochs=args.epochs, batch_size=args.batch_size,
+        lr=1e-3 if args.lr is None else args.lr,
         val_fraction=args.val_fraction, patience=args.patience, seed=args.seed, device=args.device,
         resume=args.resume, memory_mb=args.memory_mb, augment=not args.no_augment, schedule=args.schedule,
         num_threads=args.threads, flux_weight=args.flux_weight, init=args.init,
