@@ -20,8 +20,9 @@ def _add_produce(sub: argparse._SubParsersAction) -> None:
                    help="top distance between galaxies as a multiple of the smaller radius (4)")
     p.add_argument("-t", "--test_ratio", type=float, default=0.2,
                    help="fraction of the galaxies used only for the test set (0.2)")
-    p.add_argument("-e", "--excluded_type", action="append", default=[], choices=("irr", "disk", "sph", "sphd"),
-                   help="excluded galaxy type (repeatable)")
+    p.add_argument("-e", "--excluded_type", action="append", default=[],
+                   choices=("irr", "disk", "sph", "sphd", "ps", "unc"),
+                   help="excluded galaxy type (repeatable; ps and unc with predicted types)")
     p.add_argument("-d", "--datapath", default=None,
                    help="input data: candels-blender folder, FITS stamps or a GalSim real-galaxy catalog "
                         "(default: the bundled sample data)")
@@ -51,6 +52,11 @@ def _add_produce(sub: argparse._SubParsersAction) -> None:
                         "and masks (224 kB per 128 px blend) for tools that read blends.h5 directly")
     g.add_argument("--batch_size", type=int, default=256, help="blends per chunk (bounds memory)")
     g.add_argument("--force", action="store_true", help="replace an existing output folder's files")
+    g.add_argument("--galtype", choices=("catalog", "predicted"), default=None,
+                   help="galaxy types for -e and the catalogues: the catalog's (default), or the morphology "
+                        "classifier's (default when -e is given and the catalog has no types)")
+    g.add_argument("--morph_weights", default=None, metavar="W.pt",
+                   help="with --galtype predicted: the classifier's weights (default: the shipped morph-cnn)")
     p.set_defaults(func=_cmd_produce)
 
 
@@ -82,11 +88,44 @@ def _cmd_produce(args: argparse.Namespace) -> int:
         compression=None if args.compression == "none" else args.compression,
         storage=args.storage, batch_size=args.batch_size,
     )
-    n_pass = int(options.catalog_filter.mask(stamps.catalog).sum())
+    galtypes, source = _galtypes_for(args, stamps)
+    if galtypes is not None:
+        from ..core.store.produce import with_galtypes
+
+        counts = {str(t): int((galtypes == t).sum()) for t in sorted(set(galtypes))}
+        print(f"galaxy types from the morphology classifier: {counts}", file=sys.stderr)
+        stamps_cut = with_galtypes(stamps, galtypes)
+    else:
+        stamps_cut = stamps
+    n_pass = int(options.catalog_filter.mask(stamps_cut.catalog).sum())
     print(f"{len(stamps)} galaxies read from {datapath}; {n_pass} pass the cuts", file=sys.stderr)
-    run_with_progress(produce(stamps, out, options), "producing", unit="blend")
+    run_with_progress(produce(stamps, out, options, galtypes=galtypes, galtype_source=source), "producing",
+                      unit="blend")
     print(f"Blends stored in {out}")
     return 0
+
+
+def _galtypes_for(args: argparse.Namespace, stamps) -> tuple:
+    """``produce --galtype``: ``(None, "catalog")``, or the classifier's types and where they came from."""
+    import numpy as np
+
+    from ..core.data.stampset import GALTYPES
+
+    mode = args.galtype
+    if mode is None:
+        known = np.isin(np.char.lower(np.asarray(stamps.catalog["galtype"]).astype(str)), GALTYPES)
+        mode = "predicted" if args.excluded_type and not known.any() else "catalog"
+        if mode == "predicted":
+            print("the catalog has no galaxy types: -e uses the morphology classifier's (--galtype predicted)",
+                  file=sys.stderr)
+    if mode == "catalog":
+        return None, "catalog"
+    from ..core.jobs import run_with_progress
+    from ..morphology.classifier import MorphClassifier, classify_job
+
+    clf = MorphClassifier.load(args.morph_weights)
+    result = run_with_progress(classify_job(stamps, clf), "classifying", unit="stamp")
+    return result.predicted, f"predicted ({clf.path.name})"
 
 
 def _add_concatenate(sub: argparse._SubParsersAction) -> None:

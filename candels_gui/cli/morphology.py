@@ -90,6 +90,7 @@ def _add_classify(sub: argparse._SubParsersAction) -> None:
                    help="compare with true labels: a label file (ID + p_<class>), or 'catalog' for the "
                         "catalog's galtype; prints accuracy, RMSE and the confusion matrix")
     p.add_argument("--json", action="store_true", help="with --score: print the scores as one JSON object")
+    p.add_argument("--plot", default=None, metavar="PNG", help="with --score: draw the confusion matrix")
     p.set_defaults(func=_cmd_classify)
 
 
@@ -126,6 +127,12 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     print(f"{len(result.ids)} stamps classified ({clf.device_name}) -> {out} {counts}", file=sys.stderr)
     if truth is not None:
         _print_scores(result.probabilities[truth[0]], truth[1], as_json=args.json)
+        if args.plot:
+            from ..evaluation.morph_plots import plot_confusion
+            from ..morphology.training import confusion_matrix
+
+            name = Path(args.datapath or default_data()).name
+            plot_confusion({name: confusion_matrix(result.probabilities[truth[0]], truth[1])}, args.plot)
     return 0
 
 
@@ -187,5 +194,56 @@ def train_morph_cnn(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_transfer(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("morph-transfer", help="transfer learning: fine-tuned vs from scratch vs shipped classifier "
+                                              "against the number of labelled galaxies",
+                       description="Cross-validated by galaxy: each fold in turn is the test set; N labelled "
+                                   "galaxies of the others train a fine-tuned and a from-scratch network. "
+                                   "See docs/morphology.md.")
+    p.add_argument("-d", "--datapath", required=True, help="the stamps")
+    p.add_argument("--labels", required=True, metavar="LABELS.csv", help="vote fractions of (some of) the stamps")
+    p.add_argument("--init", default=None, help="weights to fine-tune (default: resources/models/morph-cnn.pt)")
+    p.add_argument("--sizes", default="10,25,50,75", help="numbers of labelled training galaxies (10,25,50,75)")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=20, help="epochs of each fit (each at least 256 samples)")
+    p.add_argument("--freeze", type=int, default=0, help="blocks kept fixed when fine-tuning (0)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", default=None, metavar="JSON", help="write the result as JSON")
+    p.add_argument("--plot", default=None, metavar="PNG", help="draw accuracy and RMSE against the number")
+    p.set_defaults(func=_cmd_transfer)
+
+
+def _cmd_transfer(args: argparse.Namespace) -> int:
+    from ..core.data.load import load_stampset
+    from ..core.data.morph_labels import read_labels_csv
+    from ..core.jobs import run_with_progress
+    from ..morphology.classifier import default_weights
+    from ..morphology.transfer import transfer_job
+
+    try:
+        sizes = [int(v) for v in args.sizes.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"--sizes must be integers separated by commas, got {args.sizes!r}") from None
+    stamps = load_stampset(args.datapath)
+    labels = read_labels_csv(args.labels, known_ids=stamps.ids)
+    result = run_with_progress(transfer_job(stamps, labels, init=args.init or default_weights(), sizes=sizes,
+                                            folds=args.folds, epochs=args.epochs, freeze=args.freeze,
+                                            seed=args.seed), "transfer", unit="fit", log=True)
+    result["command"] = "candels-gui " + " ".join(sys.argv[1:])
+    print(f"{'method':<11s} {'labelled':>8s} {'accuracy':>9s} {'RMSE':>7s}   (over {labels.__len__()} galaxies, "
+          f"{args.folds} folds)")
+    for r in result["rows"]:
+        print(f"{r['method']:<11s} {r['n_labelled']:8d} {r['accuracy']:9.3f} {r['rmse']:7.4f}")
+    if args.output:
+        tmp = Path(args.output).with_name(f".{Path(args.output).name}.tmp")
+        tmp.write_text(json.dumps(result, indent=1))
+        os.replace(tmp, args.output)
+    if args.plot:
+        from ..evaluation.morph_plots import plot_transfer
+
+        plot_transfer(result, args.plot)
+    return 0
+
+
 #: The subcommands of this module, added to the parser in this order.
-ADDERS = (_add_morphology, _add_classify)
+ADDERS = (_add_morphology, _add_classify, _add_transfer)

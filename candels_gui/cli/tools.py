@@ -32,7 +32,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _add_screenshot(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("screenshot", help="open the app offscreen on the sample data and save a picture")
     p.add_argument("output", help="PNG file to write")
-    p.add_argument("--view", choices=("editor", "review", "compare"), default="editor")
+    p.add_argument("--view", choices=("editor", "review", "compare", "labelling"), default="editor")
     p.add_argument("--data", default=None, help="data to open (default: sample data)")
     p.add_argument("--size", default="1600x1000", help="window size WxH (1600x1000)")
     p.set_defaults(func=_cmd_screenshot)

@@ -21,6 +21,7 @@ from .display_panel import DisplayPanel
 from .deblend_panel import DeblendPanel, queue_specs
 from .queue_panel import QueuePanel
 from .compare_view import install_compare_view
+from .morphology_ui import bind_morphology, install_morphology
 from .review import ReviewMode
 from .rules_panel import RulesPanel
 from .session_ctl import SessionController
@@ -102,6 +103,7 @@ class MainWindow(QMainWindow):
         self.review = ReviewMode(self.queue_panel, self.session_ctl, catalog_dock=self.catalog_dock,
                                  queue_dock=self.queue_dock, services=self.services)
         self.compare = install_compare_view(self)  # central area: Editor | Compare tabs
+        self.labelling = install_morphology(self)  # + Labelling tab, Morphology dock, self.morphology
 
         self.readout = QLabel("")
         self.readout.setFont(monospace_font())
@@ -136,6 +138,7 @@ class MainWindow(QMainWindow):
         self.session_ctl.bind_actions(self.actions_by_name)
         self.review.bind_actions(self.actions_by_name)
         self.review.set_active(False)
+        bind_morphology(self)
         self._sync_overlay_actions()
 
         for view in self.editor.views:

@@ -12,7 +12,7 @@ import numpy as np
 __all__ = ["take_screenshot", "pick_showcase_spec", "VIEWS"]
 
 #: Views the command knows.
-VIEWS = ("editor", "review", "compare")
+VIEWS = ("editor", "review", "compare", "labelling")
 
 
 def pick_showcase_spec(stamps, *, seed: int = 42, blendedness: tuple[float, float] = (0.04, 0.3)):
@@ -113,6 +113,8 @@ def take_screenshot(output: str | os.PathLike, *, view: str = "editor", data: st
             _fill_review_queue(window, stamps, spec)
         elif view == "compare":
             _show_compare(window, stamps, spec)
+        elif view == "labelling":
+            _show_labelling(window, stamps)
         window.editor.flush()
         for _ in range(3):
             QApplication.processEvents()
@@ -184,6 +186,33 @@ def _show_compare(window, stamps, spec, *, timeout_s: float = 600.0) -> None:
     if view.summary is None:
         raise RuntimeError(f"the comparison summary did not finish in {timeout_s:g} s")
     window.resizeDocks([window.queue_dock], [380], Qt.Orientation.Horizontal)
+
+
+def _show_labelling(window, stamps, *, timeout_s: float = 900.0) -> None:
+    """Labelling mode after the classifier and statmorph ran, a few votes cast, the Morphology dock shown."""
+    import time
+
+    from PyQt6.QtCore import Qt
+    from PyQt6.QtWidgets import QApplication
+
+    window.morphology.classify()
+    window.morphology.measure()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and window.tasks.busy:
+        QApplication.processEvents()
+        time.sleep(0.02)
+    view = window.labelling
+    view.labeller.setText("ana")
+    window.catalog.table.selectRow(0)
+    window.actions_by_name["labelling_mode"].trigger()
+    for cls in ("disk", "irr", "sphd", "disk"):
+        view.vote(cls)
+    window.deblend_dock.hide()
+    window.morphology_dock.show()
+    window.morphology_dock.raise_()
+    window.resizeDocks([window.morphology_dock], [420], Qt.Orientation.Horizontal)
+    QApplication.processEvents()
+    view.refresh()
 
 
 def _quiet_offscreen(mode, context, message: str) -> None:

@@ -39,7 +39,7 @@ __all__ = ["FitResult", "fit_job", "scores", "confusion_matrix", "train_classifi
            "MIN_EPOCH_SAMPLES"]
 
 #: Fewest samples an epoch draws (small labelled sets are repeated).
-MIN_EPOCH_SAMPLES = 512
+MIN_EPOCH_SAMPLES = 256
 
 
 def scores(probs: np.ndarray, fractions: np.ndarray) -> dict[str, float]:

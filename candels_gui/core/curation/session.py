@@ -40,6 +40,7 @@ from .undo import (DEFAULT_CAP, AddItems, Command, RemoveItems, ReplaceItems, Se
                    blend_label, describe_spec_change)
 from ..errors import DataError
 from ..jobs import CancelToken, Job, run_job
+from .morph_votes import MorphVotes, SetVote
 from .queue_item import STATUS_VERBS, STATUSES, QueueItem, utc_now
 from ..blending.sampling import SamplingRules, iter_sample_specs
 from .session_files import (AUTOSAVE_ENV, atomic_write_text, autosave_path_for, default_autosave_dir,
@@ -102,6 +103,9 @@ class Session:
         self._current = current
         self.current_item: int | None = None
         self.queue: list[QueueItem] = []
+        #: Eyeball morphology labels (votes per galaxy and labeller), saved with the session.
+        self.morph_votes = MorphVotes()
+        self._saved_votes = MorphVotes()
         self.random_index = 0
         self.stack = UndoStack(cap=cap)
         self.path: Path | None = None
@@ -297,12 +301,19 @@ class Session:
 
     @property
     def modified(self) -> bool:
-        """True when the queue (blends, statuses, notes) differs from the last save or open."""
-        return self._saved_queue is None or self.queue != self._saved_queue
+        """True when the queue (blends, statuses, notes) or the morphology votes differ from the last save or open."""
+        return self._saved_queue is None or self.queue != self._saved_queue or self.morph_votes != self._saved_votes
 
     def mark_saved(self) -> None:
         """The current queue is what is on disk."""
         self._saved_queue = list(self.queue)
+        self._saved_votes = self.morph_votes.copy()
+
+    def set_vote(self, galaxy_id: int, labeller: str, cls: str | None) -> None:
+        """Record ``labeller``'s morphology vote for a galaxy (``None`` removes it), as an undoable edit."""
+        verb = f"Label galaxy {galaxy_id} {cls}" if cls else f"Clear the label of galaxy {galaxy_id}"
+        MorphVotes().set(galaxy_id, labeller, cls or "unc")   # checks name and class before the stack sees them
+        self.execute(SetVote(int(galaxy_id), labeller, cls, label=f"{verb} ({labeller})"))
 
     def check_data(self, stamps: StampSet) -> None:
         """Raise :class:`SessionDataMismatch` if ``stamps`` is not the data the session was made on."""
@@ -346,6 +357,8 @@ class Session:
             "filter": self.filter.to_dict(), "display": self.display,
             "current": self.current.to_dict() if self.current is not None else None,
             "current_item": self.current_item, **(extra or {})}
+        if len(self.morph_votes):
+            head["morph_votes"] = self.morph_votes.to_dict()
         text = json.dumps(head, indent=1, ensure_ascii=False)
         body = ",\n".join(item.json_text for item in self.queue)
         return text[:-1].rstrip() + ',\n "queue": [\n' + body + ("\n" if body else "") + " ]\n}\n"
@@ -391,6 +404,7 @@ class Session:
                 display=data.get("display") or {}, cap=cap,
                 current=BlendSpec.from_dict(data["current"]) if data.get("current") else None)
             session.random_index = int(data.get("random_index", 0))
+            session.morph_votes = MorphVotes.from_dict(data.get("morph_votes") or {})
             queue = data.get("queue") or []
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"{source}: invalid session settings ({exc})") from None

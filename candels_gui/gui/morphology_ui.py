@@ -1,0 +1,77 @@
+"""Puts morphology into a main window: the controller, the Labelling tab and the scatter dock.
+
+:func:`install_morphology` is called by the window once its catalog, session controller and central tabs
+exist (before its actions are built: the ``labelling.*`` slots must be there); :func:`bind_morphology`
+after its menus are built.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PyQt6.QtCore import Qt
+from PyQt6.QtWidgets import QDockWidget
+
+from .labelling import LabellingView
+from .morphology_ctl import MorphologyController
+from .morphology_panel import MorphologyPanel
+
+__all__ = ["install_morphology", "bind_morphology"]
+
+
+def _catalog_columns(catalog: Any):
+    def set_columns(cols: dict[str, np.ndarray]) -> None:
+        current = catalog.current_stamp()
+        catalog.model.set_extra_columns(cols)
+        if current is not None:
+            catalog.select_stamp(current)
+        for c, name in enumerate(catalog.model.columns):
+            if name in cols and name != "galtype":
+                catalog.table.setColumnWidth(c, 100 if name == "galtype_pred" else 62)
+        if "galtype" in cols:       # predicted types fill an empty galtype: the type filter can use them
+            present = set(np.char.lower(np.asarray(cols["galtype"]).astype(str)))
+            for t, box in catalog.types.items():
+                box.setEnabled(t in present)
+    return set_columns
+
+
+def install_morphology(window: Any) -> LabellingView:
+    """Create the morphology controller (``window.morphology``), the Labelling tab and the scatter dock
+    (``window.morphology_dock``, tabbed with the random-pairs dock); returns the labelling view."""
+    ctl = MorphologyController(window.state, window.services, _catalog_columns(window.catalog))
+    view = LabellingView(window.state, window.display, window.catalog, window.session_ctl, ctl,
+                         window.services, window.settings)
+    tabs = window.central_tabs
+    tabs.addTab(view, "Labelling")
+    tabs.currentChanged.connect(lambda _i: view.set_active(False) if tabs.currentWidget() is not view
+                                and view.active else None)
+    panel = MorphologyPanel(ctl, window.catalog)
+    dock = QDockWidget("Morphology", window)
+    dock.setObjectName("dock_morphology")
+    dock.setWidget(panel)
+    dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                     | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                     | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+    window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+    window.tabifyDockWidget(window.rules_dock, dock)
+    window.rules_dock.raise_()
+    window.morphology, window.morphology_panel, window.morphology_dock = ctl, panel, dock
+    return view
+
+
+def bind_morphology(window: Any) -> None:
+    """After the window's actions and menus exist: vote keys, the dock's View-menu entry, and labelling mode
+    and review mode switching each other off."""
+    view: LabellingView = window.labelling
+    view.bind_actions(window.actions_by_name)
+    window.menus["&View"].addAction(window.morphology_dock.toggleViewAction())
+    review = window.review
+    review.toggled.connect(lambda on: view.set_active(False) if on and view.active else None)
+    original = view.set_active
+
+    def set_active(on: bool) -> None:
+        if on and review.active:
+            review.set_active(False)
+        original(on)
+    view.set_active = set_active  # type: ignore[method-assign]
