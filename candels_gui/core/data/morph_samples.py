@@ -162,9 +162,13 @@ def _make(seed: int, index: int, rank: int, stamp_size: int) -> SampleStamp:
         if label and (cls not in ("ps", "sph", "sphd", "disk", "irr") or snr >= MIN_GALAXY_SNR):
             break
         shift += 0.5              # missed or too faint: redraw brighter
+    if not seg[c, c]:     # nothing detected at the centre (too faint): a catalogue still has it, as a small disc
+        yy, xx = np.ogrid[:stamp_size, :stamp_size]
+        seg = seg.copy()
+        seg[((yy - c) ** 2 + (xx - c) ** 2 <= 9) & (seg == 0)] = seg.max() + 1
     ids_per_row = fld.n_objects / (fld.height * 1000.0)
-    seg = _renumber(rng, seg, c, segval, ids_per_row) if seg[c, c] else seg
-    area = int(np.count_nonzero(seg == segval)) if seg[c, c] else 0
+    seg = _renumber(rng, seg, c, segval, ids_per_row)
+    area = int(np.count_nonzero(seg == segval))
     flux = max(float(model.sum()), 1e-6)
     err = 1.0857 * np.sqrt(max(area, 1) * sigma ** 2 * NOISE_CORR + flux / fld.exptime) / flux
     dec = fld.dec + ((segval - 1) % fld.n_objects / fld.n_objects - 0.5) * fld.height / 60.0
@@ -172,7 +176,7 @@ def _make(seed: int, index: int, rank: int, stamp_size: int) -> SampleStamp:
     row = {"ID": (fi + 1) * 10_000_000 + segval, "RA": ra, "DEC": dec, "FIELD": fld.name,
            "mag": F160W_ZEROPOINT - 2.5 * log10(flux), "mag_err": max(min(float(err), 9.99), 5e-4),
            "radius": half_light_radius(model, c, c) if flux > 1e-6 else 0.0,
-           "z": z, "galtype": cls, "segval": int(seg[c, c])}
+           "z": z, "galtype": cls, "segval": int(segval)}
     return SampleStamp(image, seg.astype(np.int32), model.astype(np.float32), row, sigma)
 
 
