@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,9 @@ def read_weights(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, EOFError) as exc:
         raise DataError(f"{path}: cannot read torch weights ({exc})") from exc
+    except pickle.UnpicklingError as exc:   # not a torch file at all (or one that would run code)
+        first = str(exc).splitlines()[0] if str(exc) else "unreadable"
+        raise DataError(f"{path}: not a torch weights file ({first})") from exc
     if not isinstance(blob, dict) or "state_dict" not in blob or "card" not in blob:
         raise DataError(f"{path}: not a candels-gui weights file (needs 'state_dict' and 'card')")
     card = dict(blob["card"])

@@ -58,6 +58,7 @@ class LabellingView(QWidget):
         self.state, self.display, self.catalog = state, display, catalog
         self.session_ctl, self.morph, self.services, self.settings = session_ctl, morph, services, settings
         self.active = False
+        self.review: Any = None       # the window's review mode: the two modes switch each other off
         self._actions: dict[str, QAction] = {}
         self.view = StampView("label", "", None, self)
         self.view.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -127,6 +128,8 @@ class LabellingView(QWidget):
 
     def set_active(self, on: bool) -> None:
         """Switch labelling mode on or off (the checkable action's slot)."""
+        if on and self.review is not None and self.review.active:
+            self.review.set_active(False)
         self.active = bool(on)
         self._sync_actions()
         tabs = self.parentWidget()

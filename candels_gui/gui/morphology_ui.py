@@ -66,12 +66,5 @@ def bind_morphology(window: Any) -> None:
     view: LabellingView = window.labelling
     view.bind_actions(window.actions_by_name)
     window.menus["&View"].addAction(window.morphology_dock.toggleViewAction())
-    review = window.review
-    review.toggled.connect(lambda on: view.set_active(False) if on and view.active else None)
-    original = view.set_active
-
-    def set_active(on: bool) -> None:
-        if on and review.active:
-            review.set_active(False)
-        original(on)
-    view.set_active = set_active  # type: ignore[method-assign]
+    view.review = window.review
+    window.review.toggled.connect(lambda on: view.set_active(False) if on and view.active else None)

@@ -108,7 +108,7 @@ def fit_job(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray | None =
             y_val: np.ndarray | None = None, *, model: Any = None, freeze: int = 0, epochs: int = 30,
             batch_size: int = 64, lr: float = 2e-3, weight_decay: float = 1e-4, patience: int = 8, seed: int = 0,
             augment: bool = True, device: str = "auto", base: int = 16,
-            cancel: Optional[CancelToken] = None) -> Job:
+            min_epoch_samples: int = MIN_EPOCH_SAMPLES, cancel: Optional[CancelToken] = None) -> Job:
     """Train ``model`` (default: a fresh one of width ``base``, seeded) on prepared inputs; returns :class:`FitResult`.
 
     Parameters
@@ -119,6 +119,8 @@ def fit_job(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray | None =
         Validation set: early stopping and the epoch kept.
     model : torch.nn.Module, optional
         Start from this network (fine-tuning); ``freeze`` of its blocks stay fixed.
+    min_epoch_samples : int
+        Fewest samples an epoch draws (a small set is repeated).
     """
     import copy
 
@@ -137,7 +139,7 @@ def fit_job(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray | None =
         model = build_network(base=base)
     model = model.to(dev)
     n = len(x_train)
-    per_epoch = max(n, MIN_EPOCH_SAMPLES)
+    per_epoch = max(n, int(min_epoch_samples))
     steps = math.ceil(per_epoch / batch_size)
     total = epochs * steps
     params = [p for i, blk in enumerate(model.blocks) if i >= freeze for p in blk.parameters()]
