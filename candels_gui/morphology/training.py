@@ -171,7 +171,7 @@ def fit_job(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray | None =
             loss.backward()
             opt.step()
             sched.step()
-            run_loss += float(loss)
+            run_loss += float(loss.detach())
             yield Progress((epoch - 1) * steps + s + 1, total, f"epoch {epoch}/{epochs}")
         row = {"epoch": epoch, "loss": run_loss / steps}
         if x_val is not None and len(x_val):
