@@ -89,6 +89,8 @@ def _add_classify(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--score", default=None, metavar="TRUTH",
                    help="compare with true labels: a label file (ID + p_<class>), or 'catalog' for the "
                         "catalog's galtype; prints accuracy, RMSE and the confusion matrix")
+    p.add_argument("--mag_high", type=float, default=None, metavar="MAG",
+                   help="with --score: score only the galaxies brighter than MAG (catalog magnitude)")
     p.add_argument("--json", action="store_true", help="with --score: print the scores as one JSON object")
     p.add_argument("--plot", default=None, metavar="PNG", help="with --score: draw the confusion matrix")
     p.set_defaults(func=_cmd_classify)
@@ -119,11 +121,16 @@ def _cmd_classify(args: argparse.Namespace) -> int:
 
     stamps = load_stampset(args.datapath or default_data())
     truth = _truth_for(stamps, args.score) if args.score else None     # bad labels fail before the work
+    if truth is not None and args.mag_high is not None:
+        import numpy as np
+
+        keep = np.asarray(stamps.catalog["mag"], float)[truth[0]] < args.mag_high
+        truth = (truth[0][keep], truth[1][keep])
     clf = MorphClassifier.load(args.weights, device=args.device)
     result = run_with_progress(classify_job(stamps, clf, batch_size=args.batch_size, tta=args.tta),
                                f"classify ({clf.device_name})", unit="stamp")
     out = _write_table_atomic(result.as_table(), args.output)
-    counts = {c: int((result.predicted == c).sum()) for c in sorted(set(result.predicted))}
+    counts = {str(c): int((result.predicted == c).sum()) for c in sorted(set(result.predicted))}
     print(f"{len(result.ids)} stamps classified ({clf.device_name}) -> {out} {counts}", file=sys.stderr)
     if truth is not None:
         _print_scores(result.probabilities[truth[0]], truth[1], as_json=args.json)
@@ -172,6 +179,11 @@ def train_morph_cnn(args: argparse.Namespace) -> int:
     from ..morphology.classifier import default_weights
     from ..morphology.training import train_classifier_job
 
+    unused = [opt for opt, given in (("--resume", args.resume), ("--coords", args.coords),
+                                     ("--depth", args.depth is not None), ("--schedule", args.schedule != "cosine"))
+              if given]
+    if unused:
+        raise ValueError(f"{', '.join(unused)}: not an option of morph-cnn (see docs/morphology.md)")
     stamps = _stamps_for_labels(args)
     labels = read_labels_csv(args.data, known_ids=stamps.ids)
     out = Path(args.output) if args.output else default_weights()

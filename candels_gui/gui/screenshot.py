@@ -152,7 +152,7 @@ def _fill_review_queue(window, stamps, spec) -> None:
     session.set_note(3, "nice overlap")
     window.review.set_active(True)
     window.queue_panel.select_row(5)
-    for name in ("deblend_dock", "rules_dock"):  # the picture is about the queue and the blend
+    for name in ("deblend_dock", "rules_dock", "morphology_dock"):  # the picture is about the queue and the blend
         if getattr(window, name, None) is not None:
             getattr(window, name).hide()
     window.resizeDocks([window.queue_dock], [560], Qt.Orientation.Horizontal)
@@ -172,7 +172,7 @@ def _show_compare(window, stamps, spec, *, timeout_s: float = 600.0) -> None:
     panel = window.deblend_panel
     panel.set_selected([n for n, box in panel.checks.items()
                         if n in ("photutils", "sep", "scarlet") or (n in panel.weights and box.isEnabled())])
-    for name in ("catalog_dock", "display_dock", "rules_dock", "deblend_dock"):
+    for name in ("catalog_dock", "display_dock", "rules_dock", "deblend_dock", "morphology_dock"):
         getattr(window, name).hide()
     window.queue_panel.select_row(9)
     window.compare.activate()
