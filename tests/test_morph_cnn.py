@@ -118,8 +118,8 @@ def test_fine_tuning_from_the_shipped_weights_beats_training_from_scratch(sample
     perm = np.random.default_rng(7).permutation(len(stamps))
     train, test = perm[:40], perm[40:]
     tuned = run_job(fit_job(x[train], y[train], model=load_network(default_weights())[0], epochs=4, lr=5e-4,
-                            seed=0, batch_size=32))
-    scratch = run_job(fit_job(x[train], y[train], epochs=4, lr=2e-3, seed=0, batch_size=32))
+                            seed=0, batch_size=20, min_epoch_samples=0))
+    scratch = run_job(fit_job(x[train], y[train], epochs=4, lr=2e-3, seed=0, batch_size=20, min_epoch_samples=0))
     with torch.no_grad():
         p_tuned = torch.softmax(tuned.model.eval()(torch.from_numpy(x[test])), 1).numpy()
         p_scratch = torch.softmax(scratch.model.eval()(torch.from_numpy(x[test])), 1).numpy()
@@ -190,7 +190,8 @@ def test_transfer_job_scores_every_method_and_size(sample):
     labels = LabelSet(np.asarray(stamps.ids)[rows], y[rows])
     if not default_weights().is_file():
         pytest.skip("no shipped morph-cnn weights")
-    result = run_job(transfer_job(stamps, labels, init=default_weights(), sizes=(5, 10), folds=3, epochs=1))
+    result = run_job(transfer_job(stamps, labels, init=default_weights(), sizes=(5, 10), folds=3, epochs=1,
+                                  min_epoch_samples=0))
     assert {(r["method"], r["n_labelled"]) for r in result["rows"]} == {(m, s) for m in METHODS for s in (5, 10)}
     assert all(r["n_test"] == 30 and 0 <= r["accuracy"] <= 1 for r in result["rows"])
     with pytest.raises(ValueError, match="do not fit"):

@@ -52,6 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help")):
         return _open_app(argv)
     args = parser.parse_args(argv)
+    args.argv = list(argv)  # the command as given, for the provenance records (model cards)
     from ..core.errors import Cancelled, DataError
 
     try:

@@ -193,7 +193,7 @@ def train_morph_cnn(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    command = "candels-gui " + " ".join(sys.argv[1:])
+    command = "candels-gui " + " ".join(getattr(args, "argv", None) or sys.argv[1:])
     card = run_with_progress(train_classifier_job(
         stamps, labels, out, init=args.init, freeze=args.freeze, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, val_fraction=args.val_fraction, patience=args.patience, seed=args.seed,
@@ -241,7 +241,7 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
     result = run_with_progress(transfer_job(stamps, labels, init=args.init or default_weights(), sizes=sizes,
                                             folds=args.folds, epochs=args.epochs, freeze=args.freeze,
                                             seed=args.seed), "transfer", unit="fit", log=True)
-    result["command"] = "candels-gui " + " ".join(sys.argv[1:])
+    result["command"] = "candels-gui " + " ".join(getattr(args, "argv", None) or sys.argv[1:])
     print(f"{'method':<11s} {'labelled':>8s} {'accuracy':>9s} {'RMSE':>7s}   (over {labels.__len__()} galaxies, "
           f"{args.folds} folds)")
     for r in result["rows"]:

@@ -23,6 +23,8 @@ _FORMATS = {"mag": "{:.2f}", "radius": "{:.2f}", "z": "{:.3f}", "ra": "{:.5f}", 
             "mag_err": "{:.3f}", "p_pred": "{:.2f}", "gini": "{:.3f}", "m20": "{:.2f}", "C": "{:.2f}",
             "A": "{:.3f}", "S": "{:.3f}", "sersic_n": "{:.2f}", "rhalf": "{:.2f}"}
 _HIDDEN = ("segval",)
+#: Order of the computed (morphology) columns.
+_EXTRA_ORDER = ("galtype_pred", "p_pred", "gini", "m20", "C", "A", "S", "sersic_n", "rhalf", "morph_flag")
 
 
 def _column_array(table: Table, name: str) -> np.ndarray:
@@ -80,10 +82,11 @@ class CatalogModel(QAbstractTableModel):
                 continue
             self.extra[name] = values
             self.arrays[name] = values
-            if name not in self.columns:
-                at = self.columns.index("galtype") + 1 if "galtype" in self.columns else len(self.columns)
-                at += sum(1 for c in self.columns[at:] if c in self.extra)
-                self.columns.insert(at, name)
+        # computed columns right after galtype, in a fixed order whatever order they arrive in
+        base = [c for c in self.columns if c not in self.extra]
+        at = base.index("galtype") + 1 if "galtype" in base else len(base)
+        extra = sorted(self.extra, key=lambda c: (_EXTRA_ORDER.index(c) if c in _EXTRA_ORDER else len(_EXTRA_ORDER), c))
+        self.columns = base[:at] + extra + base[at:]
         self.sort_column = self.columns.index(sort_name) if sort_name in self.columns else None
         self.rows = self._sorted(self.rows)
         self.endResetModel()

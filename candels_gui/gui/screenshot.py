@@ -93,6 +93,10 @@ def take_screenshot(output: str | os.PathLike, *, view: str = "editor", data: st
     from .app import MainWindow
     from .launch import make_app
 
+    from .morphology_ctl import AUTO_ENV
+
+    if view != "labelling":   # the other pictures are not about morphology: no background work in them
+        os.environ[AUTO_ENV] = "0"
     data_path = Path(data) if data is not None else sample_data_dir()
     stamps = load_stampset(data_path)
     spec = pick_showcase_spec(stamps)
@@ -211,7 +215,9 @@ def _show_labelling(window, stamps, *, timeout_s: float = 900.0) -> None:
     window.morphology_dock.show()
     window.morphology_dock.raise_()
     window.resizeDocks([window.morphology_dock], [420], Qt.Orientation.Horizontal)
-    QApplication.processEvents()
+    for _ in range(5):          # let the dock area settle its tab bar before the picture
+        QApplication.processEvents()
+        time.sleep(0.02)
     view.refresh()
 
 

@@ -24,7 +24,7 @@ from ..core.data.morph_labels import LabelSet
 from ..core.jobs import CancelToken, Job, Progress, check_cancel
 from .classifier import load_network
 from .network import fold_batchnorm
-from .training import fit_job, prepare_stamps_job, scores
+from .training import MIN_EPOCH_SAMPLES, fit_job, prepare_stamps_job, scores
 
 __all__ = ["transfer_job", "METHODS"]
 
@@ -43,7 +43,8 @@ def _predict(model: Any, x: np.ndarray) -> np.ndarray:
 def transfer_job(stamps: Any, labels: LabelSet, *, init: str | os.PathLike,
                  sizes: Sequence[int] = (10, 25, 50, 75), folds: int = 5, epochs: int = 20, freeze: int = 0,
                  batch_size: int = 32, lr_finetune: float = 5e-4, lr_scratch: float = 2e-3, seed: int = 0,
-                 device: str = "cpu", cancel: Optional[CancelToken] = None) -> Job:
+                 device: str = "cpu", min_epoch_samples: int = MIN_EPOCH_SAMPLES,
+                 cancel: Optional[CancelToken] = None) -> Job:
     """Run the experiment (a job); returns a dict: ``rows`` (one per method and size) and the settings."""
     n_lab = len(labels)
     if folds < 2 or folds > n_lab:
@@ -81,7 +82,7 @@ def transfer_job(stamps: Any, labels: LabelSet, *, init: str | os.PathLike,
                     x[train], y[train], model=model, freeze=freeze if method == "fine-tuned" else 0,
                     epochs=epochs, batch_size=batch_size,
                     lr=lr_finetune if method == "fine-tuned" else lr_scratch, seed=seed + f, device=device,
-                    patience=epochs, cancel=cancel))
+                    patience=epochs, min_epoch_samples=min_epoch_samples, cancel=cancel))
                 p = _predict(fit.model.cpu(), x[test])
                 preds[(method, s)][test] = p
                 per_fold[(method, s)].append(scores(p, y[test]))
