@@ -246,11 +246,53 @@ def _warm_up(export: str, name: str) -> None:
     run_job(deblender.iter_run(images, 4))
 
 
+def bench_morphology(n: int, log: Log) -> dict[str, Any]:
+    """Morphology: the CNN's stamps/s (inputs prepared from the stamps + network, batches of 256, best of 3)
+    and statmorph's stamps/s on every core (48 sample stamps, process start-up included, no cache)."""
+    import numpy as np
+
+    from .core.jobs import run_job
+    from .core.measure.morphology import morphology_job
+
+    stamps = _stamps()
+    out: dict[str, Any] = {}
+    try:
+        from .morphology.classifier import MorphClassifier
+
+        clf = MorphClassifier.load()
+    except Exception as exc:  # no torch or no shipped weights: the figure is left out
+        if log:
+            log(f"morphology: classify not measured ({exc})")
+    else:
+        reps = -(-min(n, 4096) // len(stamps))
+        images = np.concatenate([np.asarray(stamps.images)] * reps)[:min(n, 4096)]
+        segmaps = np.concatenate([np.asarray(stamps.segmaps)] * reps)[:len(images)]
+        clf.predict(images[:256], segmaps[:256])            # warm-up
+        rates = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            for s in range(0, len(images), 256):
+                clf.predict(images[s:s + 256], segmaps[s:s + 256])
+            rates.append(len(images) / (time.perf_counter() - t0))
+        out.update(classify_stamps_per_s=round(max(rates)), classify_device=clf.device_name,
+                   classify_n=len(images))
+    k = min(48, len(stamps))
+    workers = os.cpu_count() or 1
+    t0 = time.perf_counter()
+    run_job(morphology_job(stamps.subset(slice(0, k)), workers=workers, use_cache=False))
+    out.update(statmorph_stamps_per_s=round(k / (time.perf_counter() - t0), 2), statmorph_workers=workers,
+               statmorph_n=k)
+    if log:
+        log(f"morphology: {out}")
+    return out
+
+
 GROUPS: dict[str, Callable[[int, Log], dict[str, Any]]] = {
     "engine": bench_engine,
     "hdf5": bench_hdf5,
     "produce_command": bench_produce_command,
     "dask": bench_dask,
+    "morphology": bench_morphology,
 }
 
 

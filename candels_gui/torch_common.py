@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 

@@ -18,6 +18,13 @@ if "CANDELS_GUI_AUTOSAVE_DIR" not in os.environ:
     os.environ["CANDELS_GUI_AUTOSAVE_DIR"] = _AUTOSAVE
     atexit.register(shutil.rmtree, _AUTOSAVE, ignore_errors=True)
 
+# statmorph's cache in a temporary folder; the app does not classify and measure on its own in tests
+if "CANDELS_GUI_CACHE_DIR" not in os.environ:
+    _CACHE = tempfile.mkdtemp(prefix="candels-gui-cache-")
+    os.environ["CANDELS_GUI_CACHE_DIR"] = _CACHE
+    atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+os.environ.setdefault("CANDELS_GUI_MORPH_AUTO", "0")
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))

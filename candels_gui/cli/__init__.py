@@ -17,14 +17,14 @@ import threading
 import warnings
 from typing import Callable, Iterator, NoReturn, Sequence
 
-from . import blends, data, models, tools
+from . import blends, data, models, morphology, tools
 from .common import default_data
 
 __all__ = ["main", "build_parser"]
 
 #: Every subcommand's parser builder, in the order ``--help`` lists them.
 ADDERS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
-    *blends.ADDERS, *data.ADDERS, *models.ADDERS, *tools.ADDERS)
+    *blends.ADDERS, *data.ADDERS, *models.ADDERS, *morphology.ADDERS, *tools.ADDERS)
 
 
 class UsageError(SystemExit):
@@ -98,6 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except UsageError as exc:
         return int(exc.code)
+    args.argv = list(argv)  # the command as given, for the provenance records (model cards)
     from ..core.errors import Cancelled, DataError, DataWarning, one_line
 
     def show_warning(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001, ARG001

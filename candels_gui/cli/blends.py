@@ -22,8 +22,9 @@ def _add_produce(sub: argparse._SubParsersAction) -> None:
                    help="top distance between galaxies as a multiple of the smaller radius (4)")
     p.add_argument("-t", "--test_ratio", type=number(low=0, high=1, high_open=True), default=0.2,
                    help="fraction of the galaxies used only for the test set (0.2)")
-    p.add_argument("-e", "--excluded_type", action="append", default=[], choices=("irr", "disk", "sph", "sphd"),
-                   help="excluded galaxy type (repeatable)")
+    p.add_argument("-e", "--excluded_type", action="append", default=[],
+                   choices=("irr", "disk", "sph", "sphd", "ps", "unc"),
+                   help="excluded galaxy type (repeatable; ps and unc with predicted types)")
     p.add_argument("-d", "--datapath", default=None,
                    help="input data: candels-blender folder, FITS stamps or a GalSim real-galaxy catalog "
                         "(default: the bundled sample data)")
@@ -62,6 +63,11 @@ def _add_produce(sub: argparse._SubParsersAction) -> None:
     add_scheduler_options(p, partition_default="default 256; with --format zarr also the chunk length",
                           resume="--format zarr: continue the unfinished store a stopped run left in the output "
                                  "folder (same data, options and seed), computing only the partitions it lacks")
+    g.add_argument("--galtype", choices=("catalog", "predicted"), default=None,
+                   help="galaxy types for -e and the catalogues: the catalog's (default), or the morphology "
+                        "classifier's (default when -e is given and the catalog has no types)")
+    g.add_argument("--morph_weights", default=None, metavar="W.pt",
+                   help="with --galtype predicted: the classifier's weights (default: the shipped morph-cnn)")
     p.set_defaults(func=_cmd_produce)
 
 
@@ -117,18 +123,29 @@ def _cmd_produce(args: argparse.Namespace) -> int:
         compression=None if args.compression == "none" else args.compression,
         storage=storage, batch_size=args.batch_size,
     )
-    n_pass = int(options.catalog_filter.mask(stamps.catalog).sum())
+    galtypes, source = _galtypes_for(args, stamps)
+    if galtypes is not None:
+        from ..core.store.produce import with_galtypes
+
+        counts = {str(t): int((galtypes == t).sum()) for t in sorted(set(galtypes))}
+        print(f"galaxy types from the morphology classifier: {counts}", file=sys.stderr)
+        stamps_cut = with_galtypes(stamps, galtypes)
+    else:
+        stamps_cut = stamps
+    n_pass = int(options.catalog_filter.mask(stamps_cut.catalog).sum())
     print(f"{len(stamps)} galaxies read from {datapath}; {n_pass} pass the cuts", file=sys.stderr)
     if not (args.scheduler or zarr):
-        run_with_progress(produce(stamps, out, options), "producing", unit="blend")
+        run_with_progress(produce(stamps, out, options, galtypes=galtypes, galtype_source=source), "producing",
+                          unit="blend")
         print(f"Blends stored in {out}")
         return 0
     from ..core.parallel import DEFAULT_PARTITION_SIZE
     from ..core.store.distributed import produce_partitioned
 
-    with scheduler_client(args) as client:
-        job = produce_partitioned(stamps, out, options, client=client, fmt=args.store_format, data_path=datapath,
-                                  partition_size=args.partition_size or DEFAULT_PARTITION_SIZE, resume=args.resume)
+    with scheduler_client(args) as client:   # the predicted types only steer the draw: the stamps carry them
+        job = produce_partitioned(stamps_cut, out, options, client=client, fmt=args.store_format,
+                                  data_path=datapath, partition_size=args.partition_size or DEFAULT_PARTITION_SIZE,
+                                  resume=args.resume)
         try:
             run_with_progress(job, "producing", unit="blend")
         except BaseException:
@@ -162,6 +179,27 @@ def _check_ranges(args: argparse.Namespace) -> None:
     ordered(args.z_min, args.z_max, "--z_min", "--z_max")
     if args.flux_ratio:
         ordered(args.flux_ratio[0], args.flux_ratio[1], "--flux_ratio LOW", "HIGH")
+def _galtypes_for(args: argparse.Namespace, stamps) -> tuple:
+    """``produce --galtype``: ``(None, "catalog")``, or the classifier's types and where they came from."""
+    import numpy as np
+
+    from ..core.data.stampset import GALTYPES
+
+    mode = args.galtype
+    if mode is None:
+        known = np.isin(np.char.lower(np.asarray(stamps.catalog["galtype"]).astype(str)), GALTYPES)
+        mode = "predicted" if args.excluded_type and not known.any() else "catalog"
+        if mode == "predicted":
+            print("the catalog has no galaxy types: -e uses the morphology classifier's (--galtype predicted)",
+                  file=sys.stderr)
+    if mode == "catalog":
+        return None, "catalog"
+    from ..core.jobs import run_with_progress
+    from ..morphology.classifier import MorphClassifier, classify_job
+
+    clf = MorphClassifier.load(args.morph_weights)
+    result = run_with_progress(classify_job(stamps, clf), "classifying", unit="stamp")
+    return result.predicted, f"predicted ({clf.path.name})"
 
 
 def _add_concatenate(sub: argparse._SubParsersAction) -> None:

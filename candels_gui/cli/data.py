@@ -33,6 +33,10 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-n", "--n_stamps", type=whole(low=1, high=1_000_000), default=150,
                    help="number of stamps (150)")
     p.add_argument("-s", "--seed", type=seed, default=2604740, help="random seed (2604740)")
+    p.add_argument("--morphology", action="store_true",
+                   help="labelled stamps for the morphology classifier instead: the six classes in equal "
+                        "shares (sph, sphd, disk, irr, point sources, unclassifiable junk), galtype = class, "
+                        "plus labels.csv (one-hot vote fractions); see docs/morphology.md")
     p.set_defaults(func=_cmd_sample)
 
 
@@ -43,6 +47,14 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     check_output(args.output, "-o", kind="folder")
     check_fits_on_disk(args.output, args.n_stamps * (128 * 128 * 8 + 200), "-n",
                        f"{args.n_stamps:,} stamps of 128x128")
+    if args.morphology:
+        from ..core.data.morph_samples import morphology_sample_job
+        from ..core.jobs import run_with_progress
+
+        out = run_with_progress(morphology_sample_job(args.output, n_stamps=args.n_stamps, seed=args.seed),
+                                "labelled stamps", unit="stamp")
+        print(f"Labelled stamps written to {out} (labels in {out}/labels.csv)")
+        return 0
     out = generate_sample_data(args.output, n_stamps=args.n_stamps, seed=args.seed)
     print(f"Sample data written to {out}")
     return 0

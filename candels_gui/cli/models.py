@@ -121,18 +121,20 @@ def _export_files(data: str | None) -> list[Path]:
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a torch deblender on an HDF5 export")
-    p.add_argument("--model", required=True, choices=("unet-seg", "unet-deblend", "cgan", "blend2flux"))
+    p = sub.add_parser("train", help="train a torch deblender on an HDF5 export, or the morphology CNN on labels")
+    p.add_argument("--model", required=True, choices=("unet-seg", "unet-deblend", "cgan", "blend2flux", "morph-cnn"))
     p.add_argument("--data", required=True, nargs="+", action="extend", metavar="EXPORT.h5",
                    help="HDF5 file from produce (blends.h5) or an HDF5 export, or a Zarr store (produce --format "
                         "zarr: the output folder or its blends.zarr); several (--data A.h5 B.h5, or --data "
                         "repeated) are trained on as one mix, every blend of each read once per epoch (e.g. blends "
-                        "of real galaxies beside generated ones)")
+                        "of real galaxies beside generated ones). morph-cnn: one label file (ID + p_<class> vote "
+                        "fractions)")
     p.add_argument("-o", "--output", default=None, help="weights file (default: resources/models/MODEL.pt)")
     p.add_argument("--epochs", type=whole(low=1, high=100_000), default=30)
     p.add_argument("--batch_size", type=whole(low=1, high=4096), default=32)
-    p.add_argument("--lr", type=number(low=0, high=10), default=1e-3,
-                   help="Adam learning rate, 0 to 10 (0.001; 0 keeps the starting weights, a measuring run)")
+    p.add_argument("--lr", type=number(low=0, high=10), default=None,
+                   help="Adam learning rate, 0 to 10 (1e-3; morph-cnn: 2e-3, or 5e-4 with --init; 0 keeps the "
+                        "starting weights, a measuring run)")
     p.add_argument("--val_fraction", type=number(low=0, high=1, low_open=True, high_open=True), default=0.1)
     p.add_argument("--patience", type=whole(low=1), default=5, help="early-stopping patience in epochs")
     p.add_argument("--seed", type=seed, default=0)
@@ -162,6 +164,12 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                         "weights start at zero)")
     p.add_argument("--no_augment", action="store_true",
                    help="do not turn and flip the training samples at random (augmentation is on by default)")
+    g = p.add_argument_group("morph-cnn (the morphology classifier; see docs/morphology.md)")
+    g.add_argument("--stamps", default=None, metavar="DATA",
+                   help="the stamps the label file's IDs name (default: the label file's folder when it holds "
+                        "stamps)")
+    g.add_argument("--freeze", type=int, default=0, metavar="N",
+                   help="with --init: keep the first N of the 4 convolutional blocks fixed (0)")
     p.set_defaults(func=_cmd_train)
 
 
@@ -176,6 +184,13 @@ def _train_kwargs(arch: dict[str, int]) -> dict[str, int] | None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    if args.model == "morph-cnn":
+        from .morphology import train_morph_cnn
+
+        if len(args.data) != 1:
+            raise OptionError(f"--model morph-cnn trains on one label file; --data got {len(args.data)}")
+        args.data = args.data[0]
+        return train_morph_cnn(args)
     from ..core.jobs import run_with_progress
     from ..deblend.torch_deblender import weights_path
     from ..deblend.training import train_model
@@ -189,7 +204,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     result = run_with_progress(train_model(
-        args.model, args.data, out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        args.model, args.data, out, epochs=args.epochs, batch_size=args.batch_size,
+        lr=1e-3 if args.lr is None else args.lr,
         val_fraction=args.val_fraction, patience=args.patience, seed=args.seed, device=args.device,
         resume=args.resume, memory_mb=args.memory_mb, augment=not args.no_augment, schedule=args.schedule,
         num_threads=args.threads, flux_weight=args.flux_weight, init=args.init,

@@ -59,7 +59,7 @@ def _window_size(text: str) -> tuple[int, int]:
 def _add_screenshot(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("screenshot", help="open the app offscreen on the sample data and save a picture")
     p.add_argument("output", help="PNG file to write")
-    p.add_argument("--view", choices=("editor", "review", "compare", "deblend"), default="editor")
+    p.add_argument("--view", choices=("editor", "review", "compare", "deblend", "labelling"), default="editor")
     p.add_argument("--data", default=None, help="data to open (default: sample data)")
     p.add_argument("--size", type=_window_size, default=(1600, 1000),
                    help="window size WxH, each 320 to 8000 (1600x1000)")

@@ -61,7 +61,7 @@ class ActionSpec:
 
 
 #: Menu titles, in menu-bar order.
-MENUS = ("&File", "&Edit", "&Blend", "&Queue", "&Deblend", "&View", "&Help")
+MENUS = ("&File", "&Edit", "&Blend", "&Queue", "&Deblend", "&Morphology", "&View", "&Help")
 
 ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("open_folder", "&Open data folder…", ("Ctrl+O",), "open_folder_dialog", "&File",
@@ -130,6 +130,28 @@ ACTIONS: tuple[ActionSpec, ...] = (
                "Review mode: the next blend of the queue"),
     ActionSpec("review_previous", "Pre&vious queued blend", ("Up", "Left"), "review.previous", "&Queue",
                "Review mode: the previous blend of the queue"),
+    ActionSpec("labelling_mode", "&Labelling mode", ("Ctrl+L",), "labelling.set_active", "&Morphology",
+               "Label galaxies by eye: one key per class, arrows move, Ctrl+Z undoes (votes saved in the session)",
+               checkable=True, toolbar=True),
+    ActionSpec("vote_sph", "Vote &spheroid", ("S",), "labelling.vote_sph", "&Morphology",
+               "Labelling mode: this galaxy is a spheroid; next galaxy", separator_before=True),
+    ActionSpec("vote_sphd", "Vote disk + spheroid (&bulge)", ("B",), "labelling.vote_sphd", "&Morphology",
+               "Labelling mode: disk with a bulge (both flags); next galaxy"),
+    ActionSpec("vote_disk", "Vote &disk", ("D",), "labelling.vote_disk", "&Morphology",
+               "Labelling mode: this galaxy is a disk; next galaxy"),
+    ActionSpec("vote_irr", "Vote &irregular", ("I",), "labelling.vote_irr", "&Morphology",
+               "Labelling mode: irregular or merger; next galaxy"),
+    ActionSpec("vote_ps", "Vote &point source", (".",), "labelling.vote_ps", "&Morphology",
+               "Labelling mode: a point source (star, compact); next galaxy"),
+    ActionSpec("vote_unc", "Vote &unclassifiable", ("U",), "labelling.vote_unc", "&Morphology",
+               "Labelling mode: too faint or an artefact; next galaxy"),
+    ActionSpec("export_labels", "E&xport labels…", ("Ctrl+Shift+L",), "labelling.export_dialog", "&Morphology",
+               "Write the session's vote fractions as a label file (ID, p_<class>, n_votes, labellers)",
+               separator_before=True),
+    ActionSpec("fine_tune_morph", "&Fine-tune classifier on labels", ("Ctrl+Shift+F",), "labelling.fine_tune",
+               "&Morphology", "Train the morphology classifier further on the session's labels (background)"),
+    ActionSpec("classify_weights", "Classify with &weights…", (), "labelling.choose_weights", "&Morphology",
+               "Predict the catalog's classes with another morph-cnn weights file"),
     ActionSpec("toggle_masks", "Show &masks", ("M",), "set_masks_visible", "&View",
                "Overlay the footprints on the blend (galaxy 1, galaxy 2, overlap)", checkable=True,
                toolbar=True),

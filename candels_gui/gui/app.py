@@ -25,6 +25,7 @@ from .keys import KeyRouter
 from .places import MAX_RECENT, add_recent, recent_list, remember_folder, start_folder
 from .queue_panel import QueuePanel
 from .compare_view import install_compare_view
+from .morphology_ui import bind_morphology, install_morphology
 from .review import ReviewMode
 from .rules_panel import RulesPanel
 from .session_ctl import SessionController
@@ -114,6 +115,7 @@ class MainWindow(QMainWindow):
         # room of the editor, a grid of the chosen deblenders that fills it
         self.central_tabs.insertTab(1, self.deblend_panel, "Deblend")
         self.central_tabs.setTabToolTip(1, "Run deblenders on the current blend or the queue (Ctrl+D)")
+        self.labelling = install_morphology(self)  # + Labelling tab, Morphology dock, self.morphology
 
         self.readout = QLabel("")
         self.readout.setFont(monospace_font())
@@ -146,6 +148,7 @@ class MainWindow(QMainWindow):
         self.session_ctl.bind_actions(self.actions_by_name)
         self.review.bind_actions(self.actions_by_name)
         self.review.set_active(False)
+        bind_morphology(self)
         self._sync_overlay_actions()
 
         # single-key actions work whatever widget was last touched; Escape / Enter in a field come home

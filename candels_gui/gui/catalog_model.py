@@ -22,8 +22,11 @@ ROW_ROLE = Qt.ItemDataRole.UserRole + 1
 
 _FIRST = ("id", "mag", "radius", "z", "galtype", "ra", "dec")
 _FORMATS = {"mag": "{:.2f}", "radius": "{:.2f}", "z": "{:.3f}", "ra": "{:.5f}", "dec": "{:.5f}",
-            "mag_err": "{:.3f}"}
+            "mag_err": "{:.3f}", "p_pred": "{:.2f}", "gini": "{:.3f}", "m20": "{:.2f}", "C": "{:.2f}",
+            "A": "{:.3f}", "S": "{:.3f}", "sersic_n": "{:.2f}", "rhalf": "{:.2f}"}
 _HIDDEN = ("segval",)
+#: Order of the computed (morphology) columns.
+_EXTRA_ORDER = ("galtype_pred", "p_pred", "gini", "m20", "C", "A", "S", "sersic_n", "rhalf", "morph_flag")
 
 
 def _column_array(table: Table, name: str) -> np.ndarray:
@@ -53,6 +56,7 @@ class CatalogModel(QAbstractTableModel):
         self.sort_column: int | None = None
         self.sort_order = Qt.SortOrder.AscendingOrder
         self.marks: dict[int, QBrush] = {}
+        self.extra: dict[str, np.ndarray] = {}   # computed columns (morphology), see set_extra_columns
         if catalog is not None:
             self.set_catalog(catalog)
 
@@ -65,6 +69,31 @@ class CatalogModel(QAbstractTableModel):
         self.arrays = {n: _column_array(catalog, n) for n in self.columns}
         self.rows = np.arange(len(catalog), dtype=np.int64)
         self.sort_column = None
+        self.extra = {}
+        self.endResetModel()
+
+    def set_extra_columns(self, arrays: dict[str, np.ndarray]) -> None:
+        """Add or replace computed columns (one value per stamp), shown after ``galtype``; rows and sort kept.
+
+        A name that is already a catalog column replaces its values (the predicted types filling an
+        empty ``galtype``).
+        """
+        sort_name = self.columns[self.sort_column] if self.sort_column is not None else None
+        self.beginResetModel()
+        for name, values in arrays.items():
+            values = np.asarray(values)
+            if name in self.arrays and name not in self.extra:
+                self.arrays[name] = values
+                continue
+            self.extra[name] = values
+            self.arrays[name] = values
+        # computed columns right after galtype, in a fixed order whatever order they arrive in
+        base = [c for c in self.columns if c not in self.extra]
+        at = base.index("galtype") + 1 if "galtype" in base else len(base)
+        extra = sorted(self.extra, key=lambda c: (_EXTRA_ORDER.index(c) if c in _EXTRA_ORDER else len(_EXTRA_ORDER), c))
+        self.columns = base[:at] + extra + base[at:]
+        self.sort_column = self.columns.index(sort_name) if sort_name in self.columns else None
+        self.rows = self._sorted(self.rows)
         self.endResetModel()
 
     def set_rows(self, rows: np.ndarray) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 __all__ = ["take_screenshot", "pick_showcase_spec", "VIEWS"]
 
 #: Views the command knows.
-VIEWS = ("editor", "review", "compare", "deblend")
+VIEWS = ("editor", "review", "compare", "deblend", "labelling")
 
 
 def pick_showcase_spec(stamps, *, seed: int = 42, blendedness: tuple[float, float] = (0.04, 0.3)):
@@ -95,6 +95,10 @@ def take_screenshot(output: str | os.PathLike, *, view: str = "editor", data: st
     from .app import MainWindow
     from .launch import make_app
 
+    from .morphology_ctl import AUTO_ENV
+
+    if view != "labelling":   # the other pictures are not about morphology: no background work in them
+        os.environ[AUTO_ENV] = "0"
     data_path = Path(data) if data is not None else sample_data_dir()
     stamps = load_stampset(data_path)
     spec = pick_showcase_spec(stamps)
@@ -118,6 +122,8 @@ def take_screenshot(output: str | os.PathLike, *, view: str = "editor", data: st
             _show_compare(window, stamps, spec)
         elif view == "deblend":
             _show_deblend(window)
+        elif view == "labelling":
+            _show_labelling(window, stamps)
         window.editor.flush()
         for _ in range(3):
             QApplication.processEvents()
@@ -205,6 +211,31 @@ def _show_deblend(window, *, timeout_s: float = 600.0) -> None:
         time.sleep(0.01)
     if panel.busy:
         raise RuntimeError(f"the deblenders did not finish in {timeout_s:g} s")
+
+
+def _show_labelling(window, stamps, *, timeout_s: float = 900.0) -> None:
+    """Labelling mode after the classifier and statmorph ran, a few votes cast, the Morphology tab shown."""
+    import time
+
+    from PyQt6.QtWidgets import QApplication
+
+    window.morphology.classify()
+    window.morphology.measure()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and window.tasks.busy:
+        QApplication.processEvents()
+        time.sleep(0.02)
+    view = window.labelling
+    view.labeller.setText("ana")
+    window.catalog.table.selectRow(0)
+    window.actions_by_name["labelling_mode"].trigger()
+    for cls in ("disk", "irr", "sphd", "disk"):
+        view.vote(cls)
+    window.right_tabs.setCurrentWidget(window.morphology_panel)
+    for _ in range(5):
+        QApplication.processEvents()
+        time.sleep(0.02)
+    view.refresh()
 
 
 def _quiet_offscreen(mode, context, message: str) -> None:

@@ -41,6 +41,7 @@ from .undo import (DEFAULT_CAP, AddItems, Command, RemoveItems, ReplaceItems, Se
 from ..errors import DataError, SessionError, UnsafePathError, one_line
 from .session_schema import check_session_fields
 from ..jobs import CancelToken, Job, run_job
+from .morph_votes import MorphVotes, SetVote
 from .queue_item import STATUS_VERBS, STATUSES, QueueItem, utc_now
 from ..blending.sampling import SamplingRules, duplicate_specs, iter_sample_specs, spec_key
 from .session_files import (AUTOSAVE_ENV, AutosaveInfo, atomic_write_text, autosave_path_for,
@@ -104,6 +105,9 @@ class Session:
         self._current = current
         self.current_item: int | None = None
         self.queue: list[QueueItem] = []
+        #: Eyeball morphology labels (votes per galaxy and labeller), saved with the session.
+        self.morph_votes = MorphVotes()
+        self._saved_votes = MorphVotes()
         self.random_index = 0
         self.stack = UndoStack(cap=cap)
         self.path: Path | None = None
@@ -311,12 +315,19 @@ class Session:
 
     @property
     def modified(self) -> bool:
-        """True when the queue (blends, statuses, notes) differs from the last save or open."""
-        return self._saved_queue is None or self.queue != self._saved_queue
+        """True when the queue (blends, statuses, notes) or the morphology votes differ from the last save or open."""
+        return self._saved_queue is None or self.queue != self._saved_queue or self.morph_votes != self._saved_votes
 
     def mark_saved(self) -> None:
         """The current queue is what is on disk."""
         self._saved_queue = list(self.queue)
+        self._saved_votes = self.morph_votes.copy()
+
+    def set_vote(self, galaxy_id: int, labeller: str, cls: str | None) -> None:
+        """Record ``labeller``'s morphology vote for a galaxy (``None`` removes it), as an undoable edit."""
+        verb = f"Label galaxy {galaxy_id} {cls}" if cls else f"Clear the label of galaxy {galaxy_id}"
+        MorphVotes().set(galaxy_id, labeller, cls or "unc")   # checks name and class before the stack sees them
+        self.execute(SetVote(int(galaxy_id), labeller, cls, label=f"{verb} ({labeller})"))
 
     def check_data(self, stamps: StampSet) -> None:
         """Raise :class:`SessionDataMismatch` if ``stamps`` is not the data the session was made on: another
@@ -370,6 +381,8 @@ class Session:
             "filter": self.filter.to_dict(), "display": self.display,
             "current": self.current.to_dict() if self.current is not None else None,
             "current_item": self.current_item, **(extra or {})}
+        if len(self.morph_votes):
+            head["morph_votes"] = self.morph_votes.to_dict()
         text = json.dumps(head, indent=1, ensure_ascii=False)
         body = ",\n".join(item.json_text for item in self.queue)
         return text[:-1].rstrip() + ',\n "queue": [\n' + body + ("\n" if body else "") + " ]\n}\n"
@@ -417,6 +430,8 @@ class Session:
                 seed=int(data.get("seed", 42)), rules=rules, catalog_filter=catalog_filter,
                 display=data.get("display") or {}, cap=cap, current=current)
             session.random_index = int(data.get("random_index") or 0)
+            field = "morph_votes"
+            session.morph_votes = MorphVotes.from_dict(data.get("morph_votes") or {})
             queue = data.get("queue") or []
         except (KeyError, TypeError, ValueError, RuntimeError, OSError) as exc:  # RuntimeError: a link loop
             raise SessionError(f"{source}: invalid session setting {field!r} ({one_line(exc, 200)})") from None

@@ -14,8 +14,10 @@ from ..rng import split_rng
 from .stampset import GALTYPES, StampSet
 
 __all__ = ["CatalogFilter", "split_by_galaxy", "apply_filter", "missing_mask", "present_values",
-           "present_range"]
+           "present_range", "MORPH_ONLY_TYPES"]
 
+#: Types the morphology classifier adds to candels-blender's (point sources, unclassifiable).
+MORPH_ONLY_TYPES = ("ps", "unc")
 #: Columns whose negative values mean "unknown" (photometric-redshift catalogs write z = -1 or -99).
 NONNEGATIVE_COLUMNS = ("z", "radius")
 #: Magnitudes at or beyond this (99, -99) are "not measured" sentinels.
@@ -68,7 +70,7 @@ class CatalogFilter:
     mag_low, mag_high : float, optional
         Keep ``mag_low < mag < mag_high``.
     excluded_types : tuple of str
-        Galaxy types to drop (``irr``, ``disk``, ``sph``, ``sphd``).
+        Galaxy types to drop (``irr``, ``disk``, ``sph``, ``sphd``; ``ps``, ``unc`` with predicted types).
     radius_min, radius_max : float, optional
         Half-light radius bounds in pixels.
     z_min, z_max : float, optional
@@ -107,9 +109,10 @@ class CatalogFilter:
         if not isinstance(self.id_search, str):
             raise OptionError(f"id_search must be text, got {self.id_search!r}")
         types = tuple(sorted(set(self.excluded_types)))
-        unknown = [t for t in types if t not in GALTYPES]
+        allowed = (*GALTYPES, *MORPH_ONLY_TYPES)
+        unknown = [t for t in types if t not in allowed]
         if unknown:
-            raise ValueError(f"unknown galaxy type(s) {unknown}; expected some of {list(GALTYPES)}")
+            raise ValueError(f"unknown galaxy type(s) {unknown}; expected some of {list(allowed)}")
         object.__setattr__(self, "excluded_types", types)
         for lo, hi in (("mag_low", "mag_high"), ("radius_min", "radius_max"), ("z_min", "z_max")):
             a, b = getattr(self, lo), getattr(self, hi)

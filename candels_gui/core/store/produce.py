@@ -22,7 +22,7 @@ from ..blending.sampling import SamplingRules, iter_sample_specs
 from ..data.stampset import StampSet
 
 __all__ = ["ProduceOptions", "produce", "draw_split_specs", "PRODUCE_FILE", "check_produce_size",
-           "BYTES_PER_BLEND_COMPACT", "MEMORY_PER_BLEND"]
+           "BYTES_PER_BLEND_COMPACT", "MEMORY_PER_BLEND", "with_galtypes"]
 
 #: Name of the HDF5 file that ``produce`` writes in its output folder.
 PRODUCE_FILE = "blends.h5"
@@ -124,20 +124,43 @@ def draw_split_specs(stamps: StampSet, options: ProduceOptions, *, cancel: Cance
     return splits
 
 
+def with_galtypes(stamps: StampSet, galtypes: np.ndarray | list[str]) -> StampSet:
+    """``stamps`` with its catalog's ``galtype`` replaced by ``galtypes`` (the old column kept as
+    ``galtype_catalog``); the arrays are shared, not copied."""
+    galtypes = np.asarray(galtypes).astype(str)
+    if galtypes.shape != (len(stamps),):
+        raise DataError(f"{len(galtypes)} galaxy types given for {len(stamps)} stamps")
+    catalog = stamps.catalog.copy(copy_data=False)
+    if "galtype_catalog" not in catalog.colnames:
+        catalog["galtype_catalog"] = catalog["galtype"]
+    catalog["galtype"] = galtypes
+    return StampSet(images=stamps.images, segmaps=stamps.segmaps, catalog=catalog, psfs=stamps.psfs,
+                    pixel_scale=stamps.pixel_scale, zeropoint=stamps.zeropoint, source=stamps.source,
+                    meta=dict(stamps.meta))
+
+
 def produce(stamps: StampSet, outdir: str | Path, options: ProduceOptions | None = None, *,
+            galtypes: np.ndarray | list[str] | None = None, galtype_source: str = "catalog",
             cancel: CancelToken | None = None) -> Generator[Progress, None, Path]:
     """Job: make ``options.n_blends`` blends from ``stamps`` into ``outdir`` (see module docstring).
 
-    Nothing is left in ``outdir`` if the job is cancelled or fails. Returns the output folder.
+    ``galtypes`` (one per stamp, e.g. the morphology classifier's predictions, computed by the caller)
+    replaces the catalog's ``galtype`` for the type cuts and the written catalogues; ``galtype_source``
+    names where they came from in the manifest. Nothing is left in ``outdir`` if the job is cancelled
+    or fails. Returns the output folder.
     """
     from .export import export  # the writers import the engine; keep module import light
 
     options = options or ProduceOptions()
     outdir = Path(outdir)
+    manifest_options = options.to_dict()
+    if galtypes is not None:
+        stamps = with_galtypes(stamps, galtypes)
+        manifest_options["galtype_source"] = galtype_source
     splits = yield from draw_split_specs(stamps, options, cancel=cancel)
     engine = BlendEngine(stamps, noise_model=options.noise_model)
     yield from export(outdir, engine, splits, fmt="hdf5", filename=PRODUCE_FILE,
                       compression=options.compression, storage=options.storage,
                       batch_size=options.batch_size,
-                      seed=options.seed, options=options.to_dict(), cancel=cancel)
+                      seed=options.seed, options=manifest_options, cancel=cancel)
     return outdir

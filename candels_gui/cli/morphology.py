@@ -1,0 +1,261 @@
+"""``morphology`` (statmorph diagnostics), ``classify`` (the morphology CNN) and ``morph-transfer``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from .common import default_data
+
+
+def _write_table_atomic(table, path: str | os.PathLike) -> Path:
+    """Write an astropy Table as CSV (or ECSV for .ecsv) under a temporary name, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fmt = "ascii.ecsv" if path.suffix.lower() == ".ecsv" else "ascii.csv"
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        table.write(tmp, format=fmt, overwrite=True)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _add_morphology(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("morphology", help="statmorph diagnostics of every stamp's central galaxy -> CSV",
+                       description="Gini, M20, concentration, asymmetry, smoothness, Sérsic n, half-light radius, "
+                                   "ellipticity and statmorph's flags of every stamp's central galaxy, on every "
+                                   "core, cached per data set. See docs/morphology.md.")
+    p.add_argument("-d", "--datapath", default=None, help="data (default: the bundled sample data)")
+    p.add_argument("-o", "--output", required=True, help="CSV file to write (.ecsv: ECSV)")
+    p.add_argument("--labels", default=None, metavar="LABELS.csv",
+                   help="also write a label file (ID + p_<class>) from the diagnostics by the Lotz et al. "
+                        "2008 rule of docs/morphology.md")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
+    p.add_argument("--no_cache", action="store_true", help="measure again, ignoring the per-data-set cache")
+    p.set_defaults(func=_cmd_morphology)
+
+
+def lotz_labels_for(stamps, table):
+    """Lotz et al. 2008 classes of a measured table (PSF FWHM from the data's PSFs when it has them)."""
+    import numpy as np
+
+    from ..core.measure.morph_rules import lotz_classes, psf_fwhm_px
+
+    fwhm = None
+    if stamps.psfs is not None:
+        fwhm = np.array([psf_fwhm_px(p) for p in stamps.psfs])     # PSFs share the stamps' pixels
+    return lotz_classes(gini=table["gini"], m20=table["m20"], asymmetry=table["asymmetry"],
+                        sersic_n=table["sersic_n"], flag=table["flag"], sn_per_pixel=table["sn_per_pixel"],
+                        rhalf=table["rhalf"], psf_fwhm=fwhm)
+
+
+def _cmd_morphology(args: argparse.Namespace) -> int:
+    from ..core.data.load import load_stampset
+    from ..core.data.morph_labels import one_hot, write_labels_csv
+    from ..core.jobs import run_with_progress
+    from ..core.measure.morphology import morphology_job
+
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    stamps = load_stampset(args.datapath or default_data())
+    table = run_with_progress(morphology_job(stamps, workers=args.workers, use_cache=not args.no_cache),
+                              "statmorph", unit="stamp")
+    out = _write_table_atomic(table, args.output)
+    failed = int((table["flag"] >= 2).sum())
+    print(f"{len(table)} galaxies measured -> {out} ({failed} flagged bad or failed: see flag, morph_error)")
+    if args.labels:
+        classes = lotz_labels_for(stamps, table)
+        lab = write_labels_csv(args.labels, table["id"], one_hot(classes))
+        counts = {c: int((classes == c).sum()) for c in sorted(set(classes))}
+        print(f"Lotz et al. 2008 labels -> {lab} {counts}")
+    return 0
+
+
+def _add_classify(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("classify", help="the morphology CNN's class probabilities of every stamp -> CSV",
+                       description="Columns ID, galtype_pred (sph, sphd, disk, irr, ps, unc), p_pred and one "
+                                   "probability p_<class> per class. See docs/morphology.md.")
+    p.add_argument("-d", "--datapath", default=None, help="data (default: the bundled sample data)")
+    p.add_argument("-o", "--output", required=True, help="CSV file to write")
+    p.add_argument("--weights", default=None, help="weights file (default: resources/models/morph-cnn.pt)")
+    p.add_argument("--batch_size", type=int, default=256)
+    p.add_argument("--tta", action="store_true", help="average over the 8 turns and flips (8x slower)")
+    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
+    p.add_argument("--score", default=None, metavar="TRUTH",
+                   help="compare with true labels: a label file (ID + p_<class>), or 'catalog' for the "
+                        "catalog's galtype; prints accuracy, RMSE and the confusion matrix")
+    p.add_argument("--mag_high", type=float, default=None, metavar="MAG",
+                   help="with --score: score only the galaxies brighter than MAG (catalog magnitude)")
+    p.add_argument("--json", action="store_true", help="with --score: print the scores as one JSON object")
+    p.add_argument("--plot", default=None, metavar="PNG", help="with --score: draw the confusion matrix")
+    p.set_defaults(func=_cmd_classify)
+
+
+def _truth_for(stamps, score: str):
+    """(rows of stamps, fractions) of the truth ``score`` names."""
+    import numpy as np
+
+    from ..core.data.morph_labels import MORPH_CLASSES, one_hot, read_labels_csv
+    from ..core.errors import DataError
+
+    if score == "catalog":
+        types = np.char.lower(np.asarray(stamps.catalog["galtype"]).astype(str))
+        keep = np.isin(types, MORPH_CLASSES + ("star",))
+        if not keep.any():
+            raise DataError("--score catalog: the catalog's galtype column holds no class "
+                            f"({', '.join(MORPH_CLASSES)}); found {sorted(set(types))[:5]}")
+        return np.flatnonzero(keep), one_hot(types[keep])
+    labels = read_labels_csv(score, known_ids=stamps.ids)
+    return stamps.indices_of(labels.ids), labels.fractions
+
+
+def _cmd_classify(args: argparse.Namespace) -> int:
+    from ..core.data.load import load_stampset
+    from ..core.jobs import run_with_progress
+    from ..morphology.classifier import MorphClassifier, classify_job
+
+    stamps = load_stampset(args.datapath or default_data())
+    truth = _truth_for(stamps, args.score) if args.score else None     # bad labels fail before the work
+    if truth is not None and args.mag_high is not None:
+        import numpy as np
+
+        keep = np.asarray(stamps.catalog["mag"], float)[truth[0]] < args.mag_high
+        truth = (truth[0][keep], truth[1][keep])
+    clf = MorphClassifier.load(args.weights, device=args.device)
+    result = run_with_progress(classify_job(stamps, clf, batch_size=args.batch_size, tta=args.tta),
+                               f"classify ({clf.device_name})", unit="stamp")
+    out = _write_table_atomic(result.as_table(), args.output)
+    counts = {str(c): int((result.predicted == c).sum()) for c in sorted(set(result.predicted))}
+    print(f"{len(result.ids)} stamps classified ({clf.device_name}) -> {out} {counts}", file=sys.stderr)
+    if truth is not None:
+        _print_scores(result.probabilities[truth[0]], truth[1], as_json=args.json)
+        if args.plot:
+            from ..evaluation.morph_plots import plot_confusion
+            from ..morphology.training import confusion_matrix
+
+            name = Path(args.datapath or default_data()).name
+            plot_confusion({name: confusion_matrix(result.probabilities[truth[0]], truth[1])}, args.plot)
+    return 0
+
+
+def _print_scores(probs, fractions, *, as_json: bool) -> None:
+    from ..core.data.morph_labels import MORPH_CLASSES
+    from ..morphology.training import confusion_matrix, scores
+
+    s = scores(probs, fractions)
+    cm = confusion_matrix(probs, fractions)
+    if as_json:
+        print(json.dumps({**s, "confusion": cm.tolist(), "classes": list(MORPH_CLASSES)}))
+        return
+    print(f"accuracy {s['accuracy']:.3f}, RMSE {s['rmse']:.4f} over {s['n']} galaxies")
+    print("confusion (rows: truth, columns: predicted)")
+    print("       " + "".join(f"{c:>6s}" for c in MORPH_CLASSES))
+    for c, row in zip(MORPH_CLASSES, cm):
+        print(f"{c:>6s} " + "".join(f"{v:6d}" for v in row))
+
+
+def _stamps_for_labels(args: argparse.Namespace):
+    from ..core.data.load import load_stampset
+    from ..core.errors import DataError
+
+    if args.stamps:
+        return load_stampset(args.stamps)
+    folder = Path(args.data).parent
+    try:
+        return load_stampset(folder)
+    except (DataError, FileNotFoundError, ValueError) as exc:
+        raise DataError(f"--stamps DATA is needed: the folder of {args.data} holds no stamps ({exc})") from None
+
+
+def train_morph_cnn(args: argparse.Namespace) -> int:
+    """``candels-gui train --model morph-cnn``: train or fine-tune the classifier on a label file."""
+    from ..core.data.morph_labels import read_labels_csv
+    from ..core.jobs import run_with_progress
+    from ..morphology.classifier import default_weights
+    from ..morphology.training import train_classifier_job
+
+    unused = [opt for opt, given in (("--resume", args.resume), ("--coords", args.coords),
+                                     ("--depth", args.depth is not None), ("--schedule", args.schedule != "cosine"))
+              if given]
+    if unused:
+        raise ValueError(f"{', '.join(unused)}: not an option of morph-cnn (see docs/morphology.md)")
+    stamps = _stamps_for_labels(args)
+    labels = read_labels_csv(args.data, known_ids=stamps.ids)
+    out = Path(args.output) if args.output else default_weights()
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
+    command = "candels-gui " + " ".join(getattr(args, "argv", None) or sys.argv[1:])
+    card = run_with_progress(train_classifier_job(
+        stamps, labels, out, init=args.init, freeze=args.freeze, epochs=args.epochs, batch_size=args.batch_size,
+        lr=args.lr, val_fraction=args.val_fraction, patience=args.patience, seed=args.seed,
+        augment=not args.no_augment, device=args.device, base=args.base, command=command),
+        "train morph-cnn", unit="batch", log=True)
+    tr = card["training"]
+    best = ", ".join(f"{k} {v:.4g}" for k, v in card.get("metrics", {}).items())
+    print(f"weights written to {out} ({tr['n_train']} training, {tr['n_val']} validation galaxies; best epoch "
+          f"{tr['best_epoch']} of {tr['epochs_run']}: {best})")
+    return 0
+
+
+def _add_transfer(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("morph-transfer", help="transfer learning: fine-tuned vs from scratch vs shipped classifier "
+                                              "against the number of labelled galaxies",
+                       description="Cross-validated by galaxy: each fold in turn is the test set; N labelled "
+                                   "galaxies of the others train a fine-tuned and a from-scratch network. "
+                                   "See docs/morphology.md.")
+    p.add_argument("-d", "--datapath", required=True, help="the stamps")
+    p.add_argument("--labels", required=True, metavar="LABELS.csv", help="vote fractions of (some of) the stamps")
+    p.add_argument("--init", default=None, help="weights to fine-tune (default: resources/models/morph-cnn.pt)")
+    p.add_argument("--sizes", default="10,25,50,75", help="numbers of labelled training galaxies (10,25,50,75)")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=20, help="epochs of each fit (each at least 256 samples)")
+    p.add_argument("--freeze", type=int, default=0, help="blocks kept fixed when fine-tuning (0)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", default=None, metavar="JSON", help="write the result as JSON")
+    p.add_argument("--plot", default=None, metavar="PNG", help="draw accuracy and RMSE against the number")
+    p.set_defaults(func=_cmd_transfer)
+
+
+def _cmd_transfer(args: argparse.Namespace) -> int:
+    from ..core.data.load import load_stampset
+    from ..core.data.morph_labels import read_labels_csv
+    from ..core.jobs import run_with_progress
+    from ..morphology.classifier import default_weights
+    from ..morphology.transfer import transfer_job
+
+    try:
+        sizes = [int(v) for v in args.sizes.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"--sizes must be integers separated by commas, got {args.sizes!r}") from None
+    stamps = load_stampset(args.datapath)
+    labels = read_labels_csv(args.labels, known_ids=stamps.ids)
+    result = run_with_progress(transfer_job(stamps, labels, init=args.init or default_weights(), sizes=sizes,
+                                            folds=args.folds, epochs=args.epochs, freeze=args.freeze,
+                                            seed=args.seed), "transfer", unit="fit", log=True)
+    result["command"] = "candels-gui " + " ".join(getattr(args, "argv", None) or sys.argv[1:])
+    print(f"{'method':<11s} {'labelled':>8s} {'accuracy':>9s} {'RMSE':>7s}   (over {labels.__len__()} galaxies, "
+          f"{args.folds} folds)")
+    for r in result["rows"]:
+        print(f"{r['method']:<11s} {r['n_labelled']:8d} {r['accuracy']:9.3f} {r['rmse']:7.4f}")
+    if args.output:
+        tmp = Path(args.output).with_name(f".{Path(args.output).name}.tmp")
+        tmp.write_text(json.dumps(result, indent=1))
+        os.replace(tmp, args.output)
+    if args.plot:
+        from ..evaluation.morph_plots import plot_transfer
+
+        plot_transfer(result, args.plot)
+    return 0
+
+
+#: The subcommands of this module, added to the parser in this order.
+ADDERS = (_add_morphology, _add_classify, _add_transfer)

@@ -1,0 +1,239 @@
+"""Morphology classes and vote-fraction label files (the CSV the classifier trains and fine-tunes on).
+
+The classes are candels-blender's galaxy types plus the two CANDELS classes it lacks:
+
+=========  =========================================  ==========================================
+class      candels-blender / catalog ``galtype``      CANDELS main class (Kartaltepe et al. 2015)
+=========  =========================================  ==========================================
+``sph``    ``sph``                                    spheroid
+``sphd``   ``sphd``                                   disk + spheroid (both flags: half a vote each)
+``disk``   ``disk``                                   disk
+``irr``    ``irr``                                    irregular / peculiar
+``ps``     (none: stars are not catalogued there)     point source / compact
+``unc``    (none)                                     unclassifiable (too faint, artefact)
+=========  =========================================  ==========================================
+
+A label file has one row per galaxy: a column ``ID`` (the catalog's ``id``) and one column ``p_<class>``
+per class (:data:`PROB_COLUMNS`) holding the fraction of votes for that class; each row sums to 1.
+Other columns (``n_votes``, ``labellers``, ...) are kept for the reader but not needed.
+``candels-gui classify`` writes the same ``p_<class>`` columns, so a classifier's output is a label file.
+
+Examples
+--------
+>>> import numpy as np
+>>> fractions_from_votes(["disk", "disk", "sphd", "irr"]).round(2).tolist()
+[0.0, 0.25, 0.5, 0.25, 0.0, 0.0]
+>>> main_class_fractions(one_hot(["sphd"]))[0].tolist()
+[0.5, 0.5, 0.0, 0.0, 0.0]
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from ..errors import DataError
+
+__all__ = ["MORPH_CLASSES", "PROB_COLUMNS", "MAIN_CLASSES", "CLASS_NAMES", "LabelSet", "one_hot",
+           "fractions_from_votes", "main_class_fractions", "read_labels_csv", "write_labels_csv",
+           "labels_csv_text", "ROW_SUM_TOLERANCE"]
+
+#: The classes, in the order of every probability vector here.
+MORPH_CLASSES = ("sph", "sphd", "disk", "irr", "ps", "unc")
+#: Column of each class in label files and ``classify`` output.
+PROB_COLUMNS = tuple(f"p_{c}" for c in MORPH_CLASSES)
+#: Readable name of each class (menus, legends).
+CLASS_NAMES = {"sph": "spheroid", "sphd": "disk + spheroid", "disk": "disk", "irr": "irregular",
+               "ps": "point source", "unc": "unclassifiable"}
+#: The CANDELS main classes that :func:`main_class_fractions` maps onto.
+MAIN_CLASSES = ("spheroid", "disk", "irregular", "point source", "unclassifiable")
+#: |row sum - 1| allowed in a label file (votes written with 3 decimals sum to 1 within it).
+ROW_SUM_TOLERANCE = 0.01
+
+# rows: MORPH_CLASSES, columns: MAIN_CLASSES
+_TO_MAIN = np.array([[1, 0, 0, 0, 0], [0.5, 0.5, 0, 0, 0], [0, 1, 0, 0, 0], [0, 0, 1, 0, 0],
+                     [0, 0, 0, 1, 0], [0, 0, 0, 0, 1]], dtype=np.float64)
+
+
+class LabelSet:
+    """Galaxy IDs and their vote fractions, as read from a label file.
+
+    Attributes
+    ----------
+    ids : (N,) int64
+        Catalog IDs, in file order.
+    fractions : (N, K) float64
+        Vote fraction of each class of :data:`MORPH_CLASSES`, each row summing to 1.
+    source : str
+        The file read (for messages).
+    """
+
+    def __init__(self, ids: np.ndarray, fractions: np.ndarray, source: str = "") -> None:
+        self.ids = np.asarray(ids, dtype=np.int64)
+        self.fractions = np.asarray(fractions, dtype=np.float64)
+        self.source = source
+
+    def __len__(self) -> int:
+        return int(len(self.ids))
+
+    @property
+    def classes(self) -> np.ndarray:
+        """The majority class of each galaxy (ties go to the earlier class of :data:`MORPH_CLASSES`)."""
+        return np.asarray(MORPH_CLASSES)[np.argmax(self.fractions, axis=1)]
+
+    def subset(self, rows: np.ndarray | Sequence[int]) -> "LabelSet":
+        """The labels of ``rows`` (indices)."""
+        rows = np.asarray(rows)
+        return LabelSet(self.ids[rows], self.fractions[rows], self.source)
+
+
+def one_hot(galtypes: Iterable[str]) -> np.ndarray:
+    """(N, K) one-hot fractions of catalog types (``star`` counts as ``ps``).
+
+    Raises
+    ------
+    DataError
+        For a type that is not one of :data:`MORPH_CLASSES`.
+    """
+    index = {c: i for i, c in enumerate(MORPH_CLASSES)}
+    index["star"] = index["ps"]
+    types = [str(t).strip() for t in galtypes]
+    bad = sorted({t for t in types if t not in index})
+    if bad:
+        raise DataError(f"unknown galaxy type(s) {bad}; expected one of {', '.join(MORPH_CLASSES)}")
+    out = np.zeros((len(types), len(MORPH_CLASSES)), np.float64)
+    out[np.arange(len(types)), [index[t] for t in types]] = 1.0
+    return out
+
+
+def fractions_from_votes(votes: Iterable[str]) -> np.ndarray:
+    """(K,) vote fractions of one galaxy from its labellers' votes (all zero without votes)."""
+    votes = list(votes)
+    if not votes:
+        return np.zeros(len(MORPH_CLASSES))
+    return one_hot(votes).mean(axis=0)
+
+
+def main_class_fractions(fractions: np.ndarray) -> np.ndarray:
+    """Map (N, 6) fractions over :data:`MORPH_CLASSES` onto (N, 5) over :data:`MAIN_CLASSES`.
+
+    ``sphd`` (a galaxy both disk and spheroid) gives half its fraction to each.
+    """
+    return np.asarray(fractions, dtype=np.float64) @ _TO_MAIN
+
+
+# ------------------------------------------------------------------ files
+
+def _parse_float(text: str, path: str, line: int, column: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise DataError(f"{path}: line {line}, column {column}: {text!r} is not a number") from None
+    if not np.isfinite(value) or value < 0 or value > 1:
+        raise DataError(f"{path}: line {line}, column {column}: {text!r} is not a fraction in [0, 1]")
+    return value
+
+
+def read_labels_csv(path: str | os.PathLike, *, known_ids: Sequence[int] | np.ndarray | None = None
+                    ) -> LabelSet:
+    """Read and check a label file (``ID`` + one ``p_<class>`` column per class).
+
+    Parameters
+    ----------
+    path : path
+        The CSV file.
+    known_ids : sequence of int, optional
+        The catalog's IDs: every ID of the file must be among them.
+
+    Raises
+    ------
+    DataError
+        Naming the file, line and column: no ``ID`` column, a class column missing, a value that is not
+        a fraction, a row that does not sum to 1, a repeated ID, an ID the data does not have, no rows.
+    """
+    where = str(path)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.reader(fh))
+    except FileNotFoundError:
+        raise DataError(f"{where}: no such label file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{where}: cannot read the label file ({exc})") from None
+    if not rows:
+        raise DataError(f"{where}: empty label file; expected a header ID,{','.join(PROB_COLUMNS)}")
+    header = [h.strip() for h in rows[0]]
+    lower = {h.lower(): i for i, h in enumerate(header)}
+    if "id" not in lower:
+        raise DataError(f"{where}: no ID column; the header is {header}")
+    missing = [c for c in PROB_COLUMNS if c.lower() not in lower]
+    if missing:
+        raise DataError(f"{where}: missing class column(s) {', '.join(missing)}; a label file needs "
+                        f"ID,{','.join(PROB_COLUMNS)}")
+    id_col = lower["id"]
+    cols = [lower[c.lower()] for c in PROB_COLUMNS]
+    ids: list[int] = []
+    fracs: list[list[float]] = []
+    for line, row in enumerate(rows[1:], start=2):
+        if not row or all(not c.strip() for c in row):
+            continue
+        if len(row) < len(header):
+            raise DataError(f"{where}: line {line} has {len(row)} fields, the header {len(header)}")
+        try:
+            gid = int(float(row[id_col]))
+        except ValueError:
+            raise DataError(f"{where}: line {line}: ID {row[id_col]!r} is not an integer") from None
+        values = [_parse_float(row[c].strip(), where, line, header[c]) for c in cols]
+        total = sum(values)
+        if abs(total - 1.0) > ROW_SUM_TOLERANCE:
+            raise DataError(f"{where}: line {line} (ID {gid}): the class fractions sum to {total:.4g}, not 1")
+        ids.append(gid)
+        fracs.append(values)
+    if not ids:
+        raise DataError(f"{where}: no labelled galaxies (only a header)")
+    ids_arr = np.asarray(ids, dtype=np.int64)
+    uniq, counts = np.unique(ids_arr, return_counts=True)
+    if (counts > 1).any():
+        raise DataError(f"{where}: ID(s) {uniq[counts > 1][:5].tolist()} appear more than once")
+    if known_ids is not None:
+        unknown = np.setdiff1d(ids_arr, np.asarray(known_ids, dtype=np.int64))
+        if len(unknown):
+            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+            raise DataError(f"{where}: ID(s) {unknown[:5].tolist()}{more} are not in the data's catalog")
+    fr = np.asarray(fracs, dtype=np.float64)
+    fr /= fr.sum(axis=1, keepdims=True)
+    return LabelSet(ids_arr, fr, where)
+
+
+def labels_csv_text(ids: Sequence[int] | np.ndarray, fractions: np.ndarray, *,
+                    extra: dict[str, Sequence] | None = None) -> str:
+    """The text of a label file (``ID``, :data:`PROB_COLUMNS`, then ``extra`` columns)."""
+    fractions = np.asarray(fractions, dtype=np.float64)
+    if fractions.shape != (len(ids), len(MORPH_CLASSES)):
+        raise ValueError(f"fractions must be ({len(ids)}, {len(MORPH_CLASSES)}), got {fractions.shape}")
+    extra = extra or {}
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["ID", *PROB_COLUMNS, *extra])
+    for i, gid in enumerate(ids):
+        w.writerow([int(gid), *(f"{v:.4f}" for v in fractions[i]), *(extra[k][i] for k in extra)])
+    return out.getvalue()
+
+
+def write_labels_csv(path: str | os.PathLike, ids: Sequence[int] | np.ndarray, fractions: np.ndarray, *,
+                     extra: dict[str, Sequence] | None = None) -> Path:
+    """Write a label file atomically (temporary name, then rename); returns its path."""
+    path = Path(path)
+    text = labels_csv_text(ids, fractions, extra=extra)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

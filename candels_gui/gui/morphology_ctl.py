@@ -1,0 +1,193 @@
+"""Morphology in the app: predicted classes and statmorph diagnostics of the open data, in the background.
+
+When data opens, :class:`MorphologyController` classifies every stamp with the morphology CNN and measures
+the statmorph diagnostics (cached per data set by the core), each in a worker of the window's task runner,
+and hands the results to the catalog table as columns (``galtype_pred``, ``p_pred``, ``gini``, ``m20``,
+``C``, ``A``, ``S``, ``sersic_n``, ``rhalf``, ``morph_flag``). When the catalog has no galaxy types (a
+GalSim/COSMOS catalog says ``unknown``), the predicted class fills ``galtype`` (the file's column stays as
+``galtype_catalog``), so the type filter and random pairs work on predicted types.
+
+It also owns the labelling mode's controller and the scatter panel's data, and fine-tunes the classifier
+on the session's eyeball labels (weights written in the user's cache folder, then used at once).
+``$CANDELS_GUI_MORPH_AUTO=0`` turns the automatic work off (the tests do).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from PyQt6.QtCore import QObject, pyqtSignal
+
+from ..core.data.stampset import GALTYPES
+from .services import WindowServices
+from .state import AppState
+
+__all__ = ["MorphologyController", "AUTO_ENV", "DIAGNOSTIC_COLUMNS"]
+
+#: Environment variable: "0" turns off classifying and measuring when data opens.
+AUTO_ENV = "CANDELS_GUI_MORPH_AUTO"
+#: Catalog column -> statmorph table column.
+DIAGNOSTIC_COLUMNS = {"gini": "gini", "m20": "m20", "C": "concentration", "A": "asymmetry", "S": "smoothness",
+                      "sersic_n": "sersic_n", "rhalf": "rhalf", "morph_flag": "flag"}
+
+
+class MorphologyController(QObject):
+    """Predictions and diagnostics of the open data (see the module docstring).
+
+    Parameters
+    ----------
+    state : AppState
+        The data.
+    services : WindowServices
+        Task runner, errors, status bar.
+    set_columns : callable
+        ``set_columns(dict name -> array)``: show computed columns in the catalog.
+
+    Signals
+    -------
+    predictionsChanged()
+        :attr:`probabilities` changed (new data or new weights).
+    diagnosticsChanged()
+        :attr:`diagnostics` changed.
+    """
+
+    predictionsChanged = pyqtSignal()
+    diagnosticsChanged = pyqtSignal()
+
+    def __init__(self, state: AppState, services: WindowServices,
+                 set_columns: Callable[[dict[str, np.ndarray]], None]) -> None:
+        super().__init__(services.parent)
+        self.state, self.services, self.set_columns = state, services, set_columns
+        self.weights: Path | None = None          # None: the shipped weights
+        self.probabilities: np.ndarray | None = None
+        self.predicted: np.ndarray | None = None
+        self.diagnostics: Any = None              # astropy Table of core.measure.morphology
+        self._tasks: list[Any] = []
+        state.stampsChanged.connect(self._stamps_changed)
+
+    @property
+    def auto(self) -> bool:
+        """Classify and measure when data opens."""
+        return os.environ.get(AUTO_ENV, "1") != "0"
+
+    # ------------------------------------------------------------------ work
+    def _stamps_changed(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        self._tasks = []
+        self.probabilities = self.predicted = self.diagnostics = None
+        self.predictionsChanged.emit()
+        self.diagnosticsChanged.emit()
+        if self.auto and self.state.stamps is not None:
+            self.classify()
+            self.measure()
+
+    def classify(self, weights: str | os.PathLike | None = None) -> None:
+        """Classify every stamp in the background (``weights``: another weights file, kept for later)."""
+        stamps = self.state.stamps
+        if stamps is None:
+            return
+        if weights is not None:
+            self.weights = Path(weights)
+        path = self.weights
+
+        def job(token: Any):
+            from ..morphology.classifier import MorphClassifier, classify_job
+
+            clf = MorphClassifier.load(path)
+            return (yield from classify_job(stamps, clf, cancel=token))
+
+        def done(result: Any) -> None:
+            if stamps is not self.state.stamps:
+                return
+            self.probabilities = result.probabilities
+            self.predicted = result.predicted
+            self._publish_predictions()
+            name = path.name if path else "the shipped classifier"
+            self.services.status(f"Morphology: {len(result.ids):,} stamps classified by {name} "
+                                 f"({result.device})", 5000)
+
+        self._tasks.append(self.services.tasks.run_job(
+            "Classifying morphology", job, on_result=done,
+            on_error=lambda exc: self.services.status(f"Morphology classifier not available: {exc}", 10000)))
+
+    def measure(self) -> None:
+        """Measure the statmorph diagnostics in the background (instant when cached)."""
+        stamps = self.state.stamps
+        if stamps is None:
+            return
+
+        def job(token: Any):
+            from ..core.measure.morphology import morphology_job
+
+            return (yield from morphology_job(stamps, cancel=token))
+
+        def done(table: Any) -> None:
+            if stamps is not self.state.stamps:
+                return
+            self.diagnostics = table
+            self.set_columns({name: np.asarray(table[col]) for name, col in DIAGNOSTIC_COLUMNS.items()})
+            self.diagnosticsChanged.emit()
+            bad = int((np.asarray(table["flag"]) >= 2).sum())
+            self.services.status(f"statmorph: {len(table):,} galaxies measured ({bad} flagged)", 5000)
+
+        self._tasks.append(self.services.tasks.run_job(
+            "statmorph diagnostics", job, on_result=done,
+            on_error=lambda exc: self.services.show_error("statmorph", exc)))
+
+    def _publish_predictions(self) -> None:
+        stamps = self.state.stamps
+        if stamps is None or self.probabilities is None:
+            return
+        cat = stamps.catalog
+        cols: dict[str, np.ndarray] = {"galtype_pred": self.predicted.astype("U4"),
+                                       "p_pred": self.probabilities.max(axis=1)}
+        types = np.char.lower(np.asarray(cat["galtype"]).astype(str))
+        own = np.asarray(cat["galtype_catalog"]).astype(str) if "galtype_catalog" in cat.colnames else types
+        if not np.isin(np.char.lower(own), GALTYPES).any():      # no types of its own: use the predictions
+            if "galtype_catalog" not in cat.colnames:
+                cat["galtype_catalog"] = cat["galtype"]
+            cat["galtype"] = self.predicted.astype("U8")
+            cols["galtype"] = self.predicted.astype("U8")
+        self.set_columns(cols)
+        self.predictionsChanged.emit()
+
+    # ------------------------------------------------------------------ fine-tuning
+    def fine_tune(self, votes: Any, *, on_done: Callable[[Path], None] | None = None) -> None:
+        """Fine-tune the classifier in use on the session's votes, then classify with the new weights."""
+        from ..core.data.morph_labels import LabelSet
+        from ..core.measure.morphology import default_cache_dir
+
+        stamps = self.state.stamps
+        if stamps is None:
+            return
+        ids, fractions, _ = votes.fractions()
+        known = np.isin(ids, np.asarray(stamps.ids))
+        if known.sum() < 2:
+            self.services.show_error("Fine-tune", ValueError(
+                "label at least two galaxies of this data first (Morphology > Labelling mode)"))
+            return
+        labels = LabelSet(ids[known], fractions[known], "the session's labels")
+        init = self.weights
+        out = default_cache_dir() / f"morph-cnn-{stamps.content_hash()}-finetuned.pt"
+
+        def job(token: Any):
+            from ..morphology.classifier import default_weights
+            from ..morphology.training import train_classifier_job
+
+            return (yield from train_classifier_job(stamps, labels, out, init=init or default_weights(),
+                                                    epochs=20, cancel=token,
+                                                    command="candels-gui (app): fine-tune on the session's labels"))
+
+        def done(_card: Any) -> None:
+            self.services.status(f"Fine-tuned on {len(labels)} labelled galaxies: {out}", 8000)
+            self.classify(out)
+            if on_done:
+                on_done(out)
+
+        self._tasks.append(self.services.tasks.run_job(
+            f"Fine-tuning on {len(labels)} galaxies", job, on_result=done,
+            on_error=lambda exc: self.services.show_error("Fine-tune", exc)))

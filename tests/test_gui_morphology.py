@@ -1,0 +1,160 @@
+"""Morphology in the app (pytest-qt, offscreen): labelling keys, undo, the label file, catalog columns, scatter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PyQt6.QtCore import QSettings, Qt  # noqa: E402
+from PyQt6.QtWidgets import QMessageBox  # noqa: E402
+
+from candels_gui.core.data.morph_labels import read_labels_csv  # noqa: E402
+from candels_gui.core.curation.session import Session  # noqa: E402
+from candels_gui.gui.app import MainWindow  # noqa: E402
+from conftest import make_stampset  # noqa: E402
+
+pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("CANDELS_GUI_AUTOSAVE_DIR", str(tmp_path / "autosave"))
+    errors = []
+    monkeypatch.setattr(QMessageBox, "critical", staticmethod(lambda p, t, m, *a, **k: errors.append((t, m))))
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a, **k: QMessageBox.StandardButton.Discard))
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(make_stampset(n=16, size=48, seed=1), settings=settings)
+    qtbot.addWidget(win)
+    win.resize(1300, 850)
+    win.show()
+    qtbot.waitExposed(win)
+    win.errors = errors
+    yield win
+    win.tasks.cancel_all()
+    win.tasks.wait(5000)
+
+
+def _key(qtbot, win, key, modifier=Qt.KeyboardModifier.NoModifier):
+    win.activateWindow()
+    win.labelling.view.setFocus()
+    qtbot.keyClick(win.labelling.view, key, modifier)
+
+
+def test_keys_record_votes_move_on_and_undo(window, qtbot, tmp_path):
+    view, stamps = window.labelling, window.state.stamps
+    window.actions_by_name["labelling_mode"].trigger()
+    assert view.active and window.central_tabs.currentWidget() is view
+    assert all(window.actions_by_name[f"vote_{c}"].isEnabled() for c in ("sph", "disk", "unc"))
+    # without a name, a key records nothing and says why
+    view.labeller.setText("")
+    _key(qtbot, window, Qt.Key.Key_D)
+    assert len(window.session_ctl.session.morph_votes) == 0
+    view.labeller.setText("ana")
+    window.catalog.table.selectRow(0)
+    ids = [int(stamps.ids[window.catalog.model.stamp_index(k)]) for k in range(4)]
+    for key in (Qt.Key.Key_D, Qt.Key.Key_I, Qt.Key.Key_S, Qt.Key.Key_B):
+        _key(qtbot, window, key)
+    votes = window.session_ctl.session.morph_votes
+    assert [votes.get(g, "ana") for g in ids] == ["disk", "irr", "sph", "sphd"]
+    assert view.current_stamp() == window.catalog.model.stamp_index(4)      # each vote moved on
+    _key(qtbot, window, Qt.Key.Key_Left)                                     # arrows move
+    assert view.current_stamp() == window.catalog.model.stamp_index(3)
+    _key(qtbot, window, Qt.Key.Key_Right)
+    _key(qtbot, window, Qt.Key.Key_Period)                                  # "." point source
+    _key(qtbot, window, Qt.Key.Key_U)
+    assert votes.get(int(stamps.ids[window.catalog.model.stamp_index(4)]), "ana") == "ps"
+    # undo (Ctrl+Z) takes the last vote back, redo puts it again
+    _key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert votes.get(int(stamps.ids[window.catalog.model.stamp_index(5)]), "ana") is None
+    assert "Label galaxy" in window.actions_by_name["redo"].text()
+    _key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert votes.get(int(stamps.ids[window.catalog.model.stamp_index(5)]), "ana") == "unc"
+    # a second labeller on the first galaxy: fractions of the two votes
+    view.labeller.setText("ben")
+    window.catalog.table.selectRow(0)
+    _key(qtbot, window, Qt.Key.Key_I)
+    assert "disk 1" in view.votes_label.text() or "irregular 1" in view.votes_label.text()
+    out = view.export(tmp_path / "labels.csv")
+    labels = read_labels_csv(out, known_ids=stamps.ids)
+    ids_s, fr, n = votes.fractions()
+    assert labels.ids.tolist() == ids_s.tolist() and np.allclose(labels.fractions, fr, atol=1e-4)
+    first = labels.ids.tolist().index(ids[0])
+    assert labels.fractions[first].round(2).tolist() == [0, 0, 0.5, 0.5, 0, 0]
+    text = Path(out).read_text()
+    assert "n_votes,labellers" in text.splitlines()[0] and "ana;ben" in text
+    # the votes are saved with the session and the vote keys do nothing outside labelling mode
+    path = window.session_ctl.session.save(tmp_path / "s.json")
+    assert Session.load(path).morph_votes == votes
+    window.actions_by_name["labelling_mode"].trigger()
+    assert not view.active and not window.actions_by_name["vote_disk"].isEnabled()
+    assert window.errors == []
+
+
+def test_labelling_and_review_mode_switch_each_other_off(window):
+    window.actions_by_name["labelling_mode"].trigger()
+    window.actions_by_name["review_mode"].trigger()
+    assert window.review.active and not window.labelling.active
+    window.actions_by_name["labelling_mode"].trigger()
+    assert window.labelling.active and not window.review.active
+    window.central_tabs.setCurrentIndex(0)                # leaving the tab leaves labelling mode
+    assert not window.labelling.active
+
+
+def test_predictions_and_diagnostics_become_catalog_columns_and_points(window, qtbot):
+    ctl = window.morphology
+    stamps = window.state.stamps
+    n = len(stamps)
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(6), n)
+    ctl.probabilities = probs
+    ctl.predicted = np.asarray(["sph", "sphd", "disk", "irr", "ps", "unc"])[probs.argmax(1)]
+    ctl._publish_predictions()
+    model = window.catalog.model
+    assert "galtype_pred" in model.columns and "p_pred" in model.columns
+    col = model.columns.index("galtype_pred")
+    line = model.line_of(3)
+    assert model.data(model.index(line, col)) == ctl.predicted[3]
+    model.sort(model.columns.index("p_pred"), Qt.SortOrder.DescendingOrder)
+    top = model.stamp_index(0)
+    assert probs.max(1)[top] == probs.max(1).max()
+    # the catalog has types of its own: they stay
+    assert list(np.asarray(stamps.catalog["galtype"])) == list(np.asarray(make_stampset(16, 48, 1).catalog["galtype"]))
+    from astropy.table import Table
+
+    table = Table({"id": stamps.ids, "gini": rng.uniform(0.4, 0.6, n), "m20": rng.uniform(-2.5, -1, n),
+                   "concentration": rng.uniform(2, 4, n), "asymmetry": rng.uniform(0, 0.3, n),
+                   "smoothness": rng.uniform(0, 0.1, n), "sersic_n": rng.uniform(0.5, 4, n),
+                   "rhalf": rng.uniform(1, 8, n), "flag": np.zeros(n, int)})
+    ctl.diagnostics = table
+    ctl.set_columns({name: np.asarray(table[c]) for name, c in
+                     (("gini", "gini"), ("m20", "m20"), ("sersic_n", "sersic_n"))})
+    ctl.diagnosticsChanged.emit()
+    assert {"gini", "m20", "sersic_n"} <= set(model.columns)
+    panel = window.morphology_panel
+    rows, x, y = panel.points()
+    assert len(rows) == n and np.allclose(x, table["m20"]) and np.allclose(y, table["gini"])
+    assert panel.select_row(7) and window.catalog.current_stamp() == 7    # a click on a point selects it
+    panel.which.setCurrentIndex(1)
+    rows, x, _ = panel.points()
+    assert np.allclose(x, table["rhalf"])
+
+
+def test_predicted_types_fill_an_empty_galtype_so_the_type_filter_works(window):
+    stamps = window.state.stamps
+    stamps.catalog["galtype"] = ["unknown"] * len(stamps)
+    window.set_stamps(stamps)
+    ctl = window.morphology
+    ctl.predicted = np.asarray(["irr", "disk"] * (len(stamps) // 2))
+    ctl.probabilities = np.full((len(stamps), 6), 1 / 6)
+    ctl._publish_predictions()
+    assert list(stamps.catalog["galtype"]) == list(ctl.predicted)
+    assert set(stamps.catalog["galtype_catalog"]) == {"unknown"}
+    box = window.catalog.types["irr"]
+    assert box.isEnabled()
+    box.setChecked(False)
+    window.catalog.apply_filter()
+    assert window.catalog.model.rowCount() == len(stamps) // 2
