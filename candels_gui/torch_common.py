@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import os
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +52,7 @@ def pick_device(device: str = "auto") -> Any:
             return torch.device("mps")
         return torch.device("cpu")
     if not isinstance(device, str) or not device.strip():
-        raise DeviceError(f"--device: empty device name; use auto, cpu, cuda, cuda:N or mps")
+        raise DeviceError("--device: empty device name; use auto, cpu, cuda, cuda:N or mps")
     try:
         dev = torch.device(device)
     except (RuntimeError, ValueError, TypeError):
