@@ -12,14 +12,14 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-from . import blends, data, models, tools
+from . import blends, data, fields, models, tools
 from .common import default_data
 
 __all__ = ["main", "build_parser"]
 
 #: Every subcommand's parser builder, in the order ``--help`` lists them.
 ADDERS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
-    *blends.ADDERS, *data.ADDERS, *models.ADDERS, *tools.ADDERS)
+    *blends.ADDERS, *data.ADDERS, *models.ADDERS, *fields.ADDERS, *tools.ADDERS)
 
 
 def build_parser() -> argparse.ArgumentParser:
