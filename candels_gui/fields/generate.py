@@ -12,7 +12,6 @@ size of the field.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from dataclasses import dataclass
@@ -21,14 +20,14 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..core.data.field_fits import FieldWriter, field_header
+from ..core.data.field_fits import FieldWriter, field_header, file_sha256
 from ..core.errors import DataError
 from ..core.jobs import CancelToken, Job, Progress, check_cancel, run_job
 from .noise import noise_window
 from .scaling import FieldScaling
 
 __all__ = ["SGANModel", "load_sgan", "render_window", "generate_array", "generate_field_job",
-           "generate_field", "file_hash", "DEFAULT_TILE"]
+           "generate_field", "DEFAULT_TILE"]
 
 #: Tile side (output pixels) on a CPU; on a GPU four times that.
 DEFAULT_TILE = 1024
@@ -48,15 +47,6 @@ class SGANModel:
     @property
     def bands(self) -> int:
         return int(self.generator.bands)
-
-
-def file_hash(path: str | os.PathLike) -> str:
-    """SHA-256 of a file (hex), read in blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def load_sgan(path: str | os.PathLike, *, device: str = "auto") -> SGANModel:
@@ -87,7 +77,7 @@ def load_sgan(path: str | os.PathLike, *, device: str = "auto") -> SGANModel:
     gen = gen.to(dev).eval()
     for p in gen.parameters():
         p.requires_grad_(False)
-    return SGANModel(gen, FieldScaling.from_card(card.get("scaling", {})), card, dev, path, file_hash(path))
+    return SGANModel(gen, FieldScaling.from_card(card.get("scaling", {})), card, dev, path, file_sha256(path))
 
 
 def _window_noise(gen: Any, seed: int, a0: int, a1: int, b0: int, b1: int) -> list[np.ndarray]:

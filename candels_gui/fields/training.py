@@ -58,8 +58,7 @@ def hdf_image() -> TrainingImage:
 def load_training_image(path: str | os.PathLike, *, hdu: Optional[int] = None,
                         band: Optional[int] = None) -> TrainingImage:
     """A FITS image (one 2-D image, or one ``band`` of a cube) as a training field, checked: finite values."""
-    from ..core.data.field_fits import read_field
-    from .generate import file_hash
+    from ..core.data.field_fits import file_sha256, read_field
 
     f = read_field(path, hdu=hdu, band=band)
     data = np.asarray(f.data, dtype=np.float32)
@@ -68,7 +67,7 @@ def load_training_image(path: str | os.PathLike, *, hdu: Optional[int] = None,
         raise DataError(f"{f.path}: {bad:,} NaN or infinite pixel(s); crop them away or fill them (e.g. with 0) "
                         "before training")
     return TrainingImage(np.ascontiguousarray(data[None]), str(f.path), f.pixel_scale, f.zeropoint,
-                         str(f.header.get("BUNIT", "")), [], file_hash(f.path))
+                         str(f.header.get("BUNIT", "")), [], file_sha256(f.path))
 
 
 class SGANTrainer:

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..errors import DataError
 
-__all__ = ["FieldImage", "read_field", "FieldWriter", "field_header", "GOODS_S_CENTRE"]
+__all__ = ["FieldImage", "read_field", "FieldWriter", "field_header", "file_sha256", "GOODS_S_CENTRE"]
 
 #: RA, Dec (deg) the WCS of a mock or generated field is centred on (GOODS-S).
 GOODS_S_CENTRE = (53.122, -27.805)
@@ -80,6 +80,17 @@ class FieldImage:
                 except (TypeError, ValueError):
                     continue
         return None
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file (hex), read in 1 MB blocks."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def header_pixel_scale(header: Any) -> Optional[float]:
