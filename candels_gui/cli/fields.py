@@ -68,11 +68,12 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hdu", type=int, default=None, help="HDU of --image (default: the first image)")
     p.add_argument("--band", type=int, default=None, help="plane of a cube to learn from")
     p.add_argument("-o", "--output", required=True, metavar="SGAN.pt", help="weights file to write")
-    p.add_argument("--epochs", type=int, default=15, help="epochs (15)")
+    p.add_argument("--epochs", type=int, default=30, help="epochs (30)")
     p.add_argument("--steps", type=int, default=100, help="training steps per epoch (100)")
     p.add_argument("--batch_size", type=int, default=8, help="crops per step (8)")
     p.add_argument("--patch", type=int, default=64, help="crop side in pixels, a multiple of 8 (64)")
-    p.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (2e-4)")
+    p.add_argument("--lr", type=float, default=1e-4, help="generator's Adam learning rate (1e-4)")
+    p.add_argument("--lr_d", type=float, default=4e-4, help="discriminator's Adam learning rate (4e-4)")
     p.add_argument("--scale", choices=("asinh", "linear"), default="asinh",
                    help="map of the clipped field onto [-1, 1] (asinh; linear is Smith & Geach's)")
     p.add_argument("--seed", type=int, default=0)
@@ -92,7 +93,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     command = "candels-gui " + " ".join(sys.argv[1:])
     card = run_with_progress(train_sgan_job(
         image, args.output, epochs=args.epochs, steps_per_epoch=args.steps, batch_size=args.batch_size,
-        patch=args.patch, lr=args.lr, seed=args.seed, device=args.device, resume=args.resume, scale=args.scale,
+        patch=args.patch, lr=args.lr, lr_d=args.lr_d, seed=args.seed, device=args.device, resume=args.resume, scale=args.scale,
         samples=args.samples, threads=args.threads, command=command), "training SGAN", unit="step", log=True)
     last = card["training"]["history"][-1]
     print(f"SGAN weights -> {args.output} ({card['parameters']:,} parameters, {card['training']['device']}; "

@@ -2,14 +2,15 @@
 a field is trained or generated).
 
 Generator (fully convolutional, Jetchev et al. 2016): spatial noise ``z`` of ``nz`` channels on a coarse
-grid -> a 3x3 convolution -> ``len(channels) - 1`` stages of a stride-2 transposed convolution (4x4), each
-doubling the resolution, with noise maps of that resolution added per channel (scaled by learned weights,
+grid -> a 3x3 convolution -> ``len(channels) - 1`` stages of a nearest-neighbour up-sampling by 2 and a 3x3
+convolution (no transposed convolutions: they print a checkerboard, Odena et al. 2016), with noise maps of that resolution added per channel (scaled by learned weights,
 as StyleGAN does; they give the pixel-scale texture of sky noise that the coarse grid cannot) -> a 3x3
 convolution to the bands, ``tanh``. Leaky ReLUs, pixel norm on the coarse stages (a per-pixel operation:
 the output at a pixel depends only on the noise within the receptive field, which is what tessellation
 needs). No batch norm: training and generation compute the same function.
 
-Discriminator (fully convolutional): stride-2 4x4 convolutions with spectral norm and leaky ReLUs, then a
+Discriminator (fully convolutional): a 3x3 convolution at full resolution (so pixel-scale texture is seen
+before any down-sampling), then stride-2 4x4 convolutions with spectral norm and leaky ReLUs, then a
 3x3 convolution to a *map* of real/fake logits, one per 8x8 pixels; the relativistic average loss (RaGAN,
 Jolicoeur-Martineau 2018, as Smith & Geach 2019 use) is taken over every position of the map.
 """
@@ -56,8 +57,7 @@ class SGANGenerator(nn.Module):
             raise ValueError(f"bad SGAN generator sizes: nz {nz}, channels {channels}, bands {bands}")
         self.nz, self.channels, self.bands = int(nz), ch, int(bands)
         self.inp = nn.Conv2d(self.nz, ch[0], 3, padding=1)
-        self.ups = nn.ModuleList(nn.ConvTranspose2d(ch[i], ch[i + 1], 4, stride=2, padding=1)
-                                 for i in range(len(ch) - 1))
+        self.ups = nn.ModuleList(nn.Conv2d(ch[i], ch[i + 1], 3, padding=1) for i in range(len(ch) - 1))
         self.noise_weight = nn.ParameterList(nn.Parameter(torch.full((1, ch[i + 1], 1, 1), 0.1))
                                              for i in range(len(ch) - 1))
         self.out = nn.Conv2d(ch[-1], self.bands, 3, padding=1)
@@ -77,9 +77,9 @@ class SGANGenerator(nn.Module):
 
     def receptive_radius(self) -> int:
         """How far (output pixels) from a pixel the noise that changes it can lie, at most: one coarse cell for
-        the input 3x3 convolution, one cell of its level for each 4x4 stride-2 transposed convolution, one pixel
-        for the output convolution."""
-        return self.factor + sum(self.factor // 2 ** i for i in range(self.levels)) + 1
+        the input 3x3 convolution; for each stage, one cell of the coarser level (the nearest-neighbour
+        up-sampling) and one of the finer (its 3x3 convolution); one pixel for the output convolution."""
+        return self.factor + sum(self.factor // 2 ** i + self.factor // 2 ** (i + 1) for i in range(self.levels)) + 1
 
     def margin_cells(self) -> int:
         """Coarse cells of context a tile needs on each side so that its centre is exact."""
@@ -90,7 +90,7 @@ class SGANGenerator(nn.Module):
             raise ValueError(f"the generator needs {self.levels} noise maps, got {len(noises)}")
         x = _pixel_norm(F.leaky_relu(self.inp(z), 0.2))
         for i, (up, w, n) in enumerate(zip(self.ups, self.noise_weight, noises)):
-            x = up(x) + w * n
+            x = up(F.interpolate(x, scale_factor=2, mode="nearest")) + w * n
             x = F.leaky_relu(x, 0.2)
             if i < self.levels - 1:
                 x = _pixel_norm(x)
@@ -103,8 +103,9 @@ class SGANDiscriminator(nn.Module):
     def __init__(self, bands: int = 1, disc_channels: Sequence[int] = (16, 32, 64), **_: Any) -> None:
         super().__init__()
         sn = nn.utils.spectral_norm
-        layers: list[nn.Module] = []
-        prev = int(bands)
+        first = int(disc_channels[0])
+        layers: list[nn.Module] = [sn(nn.Conv2d(int(bands), first, 3, padding=1)), nn.LeakyReLU(0.2)]
+        prev = first
         for c in disc_channels:
             layers += [sn(nn.Conv2d(prev, int(c), 4, stride=2, padding=1)), nn.LeakyReLU(0.2)]
             prev = int(c)

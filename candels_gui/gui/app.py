@@ -21,6 +21,7 @@ from .display_panel import DisplayPanel
 from .deblend_panel import DeblendPanel, queue_specs
 from .queue_panel import QueuePanel
 from .compare_view import install_compare_view
+from .field_view import install_field_view
 from .review import ReviewMode
 from .rules_panel import RulesPanel
 from .session_ctl import SessionController
@@ -102,6 +103,7 @@ class MainWindow(QMainWindow):
         self.review = ReviewMode(self.queue_panel, self.session_ctl, catalog_dock=self.catalog_dock,
                                  queue_dock=self.queue_dock, services=self.services)
         self.compare = install_compare_view(self)  # central area: Editor | Compare tabs
+        self.field_view = install_field_view(self)  # ... | Field tab
 
         self.readout = QLabel("")
         self.readout.setFont(monospace_font())
