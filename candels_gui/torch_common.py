@@ -87,12 +87,14 @@ def read_weights(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any
         When the file cannot be read or is not a candels-gui weights file, or its card is newer than this
         program reads.
     """
+    import pickle
+
     import torch
 
     path = Path(path)
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as exc:
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
         raise DataError(f"{path}: cannot read torch weights ({exc})") from exc
     if not isinstance(blob, dict) or "state_dict" not in blob or "card" not in blob:
         raise DataError(f"{path}: not a candels-gui weights file (needs 'state_dict' and 'card')")
