@@ -32,7 +32,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _add_screenshot(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("screenshot", help="open the app offscreen on the sample data and save a picture")
     p.add_argument("output", help="PNG file to write")
-    p.add_argument("--view", choices=("editor", "review", "compare"), default="editor")
+    p.add_argument("--view", choices=("editor", "review", "compare", "field"), default="editor")
+    p.add_argument("--field", default=None, metavar="FIELD.fits",
+                   help="the field --view field shows (default: sample_data/field/mock_field.fits)")
     p.add_argument("--data", default=None, help="data to open (default: sample data)")
     p.add_argument("--size", default="1600x1000", help="window size WxH (1600x1000)")
     p.set_defaults(func=_cmd_screenshot)
@@ -42,7 +44,8 @@ def _cmd_screenshot(args: argparse.Namespace) -> int:
     from ..gui.screenshot import take_screenshot
 
     w, h = (int(v) for v in args.size.lower().split("x"))
-    path = take_screenshot(args.output, view=args.view, data=args.data or default_data(), size=(w, h))
+    path = take_screenshot(args.output, view=args.view, data=args.data or default_data(), size=(w, h),
+                           field=args.field)
     print(f"Screenshot saved to {path}")
     return 0
 

@@ -12,7 +12,7 @@ import numpy as np
 __all__ = ["take_screenshot", "pick_showcase_spec", "VIEWS"]
 
 #: Views the command knows.
-VIEWS = ("editor", "review", "compare")
+VIEWS = ("editor", "review", "compare", "field")
 
 
 def pick_showcase_spec(stamps, *, seed: int = 42, blendedness: tuple[float, float] = (0.04, 0.3)):
@@ -58,7 +58,7 @@ def pick_showcase_spec(stamps, *, seed: int = 42, blendedness: tuple[float, floa
 
 
 def take_screenshot(output: str | os.PathLike, *, view: str = "editor", data: str | os.PathLike | None = None,
-                    size: tuple[int, int] = (1600, 1000)) -> Path:
+                    size: tuple[int, int] = (1600, 1000), field: str | os.PathLike | None = None) -> Path:
     """Open the app (offscreen when there is no display), load ``data``, show a blend, save a PNG.
 
     Parameters
@@ -68,11 +68,14 @@ def take_screenshot(output: str | os.PathLike, *, view: str = "editor", data: st
     view : {"editor", "review", "compare"}
         Which part of the app to show: the blend editor, review mode on a queue of 12 blends, or the
         Compare view (photutils, SEP and the torch models that have weights) on a queue of 20 blends
-        with its dataset summary.
+        with its dataset summary; or the Field tab (``field``: the bundled mock field, or ``field``) zoomed on
+        its centre with the sources detected there.
     data : path, optional
         Data to open (default: the bundled sample data).
     size : (int, int)
         Window size in pixels.
+    field : path, optional
+        The FITS field the ``field`` view shows (default: ``sample_data/field/mock_field.fits``).
 
     Returns
     -------
@@ -113,6 +116,8 @@ def take_screenshot(output: str | os.PathLike, *, view: str = "editor", data: st
             _fill_review_queue(window, stamps, spec)
         elif view == "compare":
             _show_compare(window, stamps, spec)
+        elif view == "field":
+            _show_field(window, Path(field) if field else sample_data_dir() / "field" / "mock_field.fits")
         window.editor.flush()
         for _ in range(3):
             QApplication.processEvents()
@@ -184,6 +189,37 @@ def _show_compare(window, stamps, spec, *, timeout_s: float = 600.0) -> None:
     if view.summary is None:
         raise RuntimeError(f"the comparison summary did not finish in {timeout_s:g} s")
     window.resizeDocks([window.queue_dock], [380], Qt.Orientation.Horizontal)
+
+
+def _show_field(window, path: Path, *, timeout_s: float = 600.0) -> None:
+    """The Field tab on ``path``: its pyramid built, zoomed on the centre (a quarter of the field, at most 1500
+    px across), the sources there detected and the brightest selected."""
+    import time
+
+    import numpy as np
+    from PyQt6.QtWidgets import QApplication
+
+    view = window.field_view
+    window.central_tabs.setCurrentWidget(view)
+    view.open_field(path)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and window.tasks.busy:
+        QApplication.processEvents()
+        time.sleep(0.01)
+    h, w = view.field.shape
+    side = min(1500, max(h, w) // 2)
+    view.vb.setRange(xRange=(w / 2 - side / 2, w / 2 + side / 2), yRange=(h / 2 - side / 2, h / 2 + side / 2),
+                     padding=0)
+    view.refresh()
+    view.detect_in_view()
+    while time.monotonic() < deadline and (window.tasks.busy or view.detections is None):
+        QApplication.processEvents()
+        time.sleep(0.01)
+    cat = view.detections
+    if cat is not None and len(cat):
+        i = int(np.nanargmin(np.asarray(cat["mag"], float)))
+        view.select_at(float(cat["x"][i]), float(cat["y"][i]))
+    QApplication.processEvents()
 
 
 def _quiet_offscreen(mode, context, message: str) -> None:
