@@ -24,6 +24,7 @@ from PyQt6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QMainWindow, QPush
 
 from ..core.data.field_fits import FieldImage, read_field
 from ..core.display.stretch import display_levels
+from .field_tiles import TiledImage
 from .style import COLORS, configure_pyqtgraph
 
 __all__ = ["FieldView", "install_field_view", "DETECT_MAX_PIXELS"]
@@ -71,7 +72,6 @@ class FieldView(QWidget):
         self.detections: Any = None
         self.selected: Optional[tuple[float, float]] = None
         self.picked: dict[int, tuple[float, float]] = {}
-        self._block_key: Optional[tuple] = None
         self._pyramid_task: Any = None
 
         self.open_button = QPushButton("Open field…")
@@ -90,8 +90,7 @@ class FieldView(QWidget):
         self.graphics = pg.GraphicsLayoutWidget()
         self.vb: pg.ViewBox = self.graphics.addViewBox(lockAspect=True, enableMenu=False)
         self.vb.setBackgroundColor(COLORS["view"])
-        self.image_item = pg.ImageItem(axisOrder="row-major")
-        self.vb.addItem(self.image_item)
+        self.layer = TiledImage(self.vb)
         self.marks = pg.ScatterPlotItem(pxMode=False, brush=None, pen=pg.mkPen((240, 228, 66), width=1.5))
         self.marks.setZValue(5)
         self.vb.addItem(self.marks)
@@ -109,6 +108,10 @@ class FieldView(QWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(0)
         self._timer.timeout.connect(self.refresh)
+        self._load_timer = QTimer(self)
+        self._load_timer.setSingleShot(True)
+        self._load_timer.setInterval(0)
+        self._load_timer.timeout.connect(self._load_step)
         self.vb.sigRangeChanged.connect(lambda *_: self._timer.start())
         self.vb.sigResized.connect(lambda *_: self._timer.start())
         self.graphics.scene().sigMouseClicked.connect(self._clicked)
@@ -151,9 +154,12 @@ class FieldView(QWidget):
         self.detections, self.selected, self.picked = None, None, {}
         self.marks.setData([])
         self.picks.setData([])
+        self.layer.clear_tiles()
         self.pyramid = FieldPyramid([f.data])
-        self._block_key = None
         h, w = f.shape
+        step = max(1, int(np.ceil(max(h, w) / 1024)))
+        self.layer.set_pyramid(self.pyramid, np.asarray(f.data[::step, ::step], np.float32),
+                               (0.0, 0.0, float(-(-h // step) * step), float(-(-w // step) * step)))
         self.info.setText(f"{f.path.name} · {w:,}×{h:,} px · building the pyramid…")
         self.detect_button.setEnabled(True)
         self.send1_button.setEnabled(False)
@@ -167,7 +173,7 @@ class FieldView(QWidget):
                 pyr.close()
                 return
             self.pyramid = pyr
-            self._block_key = None
+            self.layer.set_pyramid(pyr)
             self.info.setText(f"{f.path.name} · {w:,}×{h:,} px · {len(pyr.levels)} level(s)")
             self._update_levels()
             self.refresh()
@@ -208,33 +214,22 @@ class FieldView(QWidget):
         return y0 + 0.5, y1 + 0.5, x0 + 0.5, x1 + 0.5
 
     def refresh(self) -> None:
-        """Show the pixels of the visible rectangle at the screen's resolution (read only when needed)."""
+        """Show the tiles of the visible rectangle at the screen's resolution: those loaded at once, the others a
+        few per event-loop turn (the coarse overview shows meanwhile)."""
         if self.field is None or self.pyramid is None:
             return
         r0, r1, c0, c1 = self.visible_rect()
-        screen = self.screen_size()
-        from ..core.display.pyramid import level_for
+        self.layer.update(r0, r1, c0, c1, self.screen_size())
+        self._load_step()
 
-        k = level_for(max((r1 - r0) / screen[0], (c1 - c0) / screen[1]), len(self.pyramid.levels))
-        if self._block_key is not None:
-            kk, a0, a1, b0, b1 = self._block_key
-            h, w = self.field.shape
-            inside = (a0 <= max(r0, 0) and a1 >= min(r1, h) and b0 <= max(c0, 0) and b1 >= min(c1, w))
-            if kk == k and inside:
-                return
-        block, (br, bc), k = self.pyramid.view(r0, r1, c0, c1, screen=screen)
-        if block.size == 0:
-            self.image_item.clear()
-            self._block_key = None
-            return
-        s = 2 ** k
-        self.image_item.setImage(block, autoLevels=False, levels=self.levels or (0.0, 1.0))
-        self.image_item.setRect(QRectF(bc - 0.5, br - 0.5, block.shape[1] * s, block.shape[0] * s))
-        self._block_key = (k, br, br + block.shape[0] * s, bc, bc + block.shape[1] * s)
+    def _load_step(self) -> None:
+        self.layer.load_some()
+        if self.layer.pending:
+            self._load_timer.start()
         self.frameShown.emit()
 
     def _apply_lut(self) -> None:
-        self.image_item.setLookupTable(self.display.lut())
+        self.layer.set_display(self.levels or (0.0, 1.0), self.display.lut())
 
     def _update_levels(self) -> None:
         if self.pyramid is None:
@@ -250,7 +245,7 @@ class FieldView(QWidget):
         self.levels = display_levels(finite.reshape(1, -1), self.display.settings.interval_obj())
         if not self.levels[1] > self.levels[0]:
             self.levels = (float(self.levels[0]), float(self.levels[0]) + 1.0)
-        self.image_item.setLevels(self.levels)
+        self.layer.set_display(self.levels, self.display.lut())
 
     # ------------------------------------------------------------------ picking
     def _moved(self, pos: Any) -> None:
@@ -281,13 +276,20 @@ class FieldView(QWidget):
 
         def work() -> Any:
             tile = next(iter_tiles(sub[a0:a1, b0:b1], tile=max(a1 - a0, b1 - b0), overlap=0))
-            cat, _ = detect_tile(tile)
+            cat, _ = detect_tile(tile, self.detection_settings())
             cat["x"] = np.asarray(cat["x"], float) + b0
             cat["y"] = np.asarray(cat["y"], float) + a0
             return cat
 
         self.tasks.run_call("Detecting sources", work, on_result=self._show_detections,
                             on_error=lambda exc: self.on_error("Detection failed", exc))
+
+    def detection_settings(self) -> Any:
+        """SEP's settings for this field (its header's zeropoint, when it has one)."""
+        from ..core.data.field_detect import DetectionSettings
+
+        zp = self.field.zeropoint if self.field is not None else None
+        return DetectionSettings(zeropoint=zp if zp is not None else 25.96)
 
     def _show_detections(self, cat: Any) -> None:
         self.detections = cat
@@ -343,7 +345,7 @@ class FieldView(QWidget):
         order = sorted(self.picked)
         try:
             stamps = stamps_at(self.field.data, [self.picked[k] for k in order], source=str(self.field.path),
-                               pixel_scale=self.field.pixel_scale)
+                               pixel_scale=self.field.pixel_scale, settings=self.detection_settings())
         except Exception as exc:  # noqa: BLE001 - the core's message, in a dialog
             del self.picked[which]
             self.on_error("Cannot cut this galaxy", exc)
@@ -363,28 +365,38 @@ class FieldView(QWidget):
         self._dialog = dialog
 
     # ------------------------------------------------------------------ measuring
-    def frame_times(self, n: int = 60, *, zoom_px_per_screen_px: float = 1.0) -> list[float]:
-        """Milliseconds per frame of ``n`` pans across the field (each: move the view, new block read and
-        shown, the view repainted), at the given zoom. For ``candels-gui bench``."""
+    def frame_times(self, rects: list[tuple[float, float, float, float]]) -> tuple[list[float], list[float]]:
+        """Frame times of showing each view rectangle ``(x, y, width, height)`` in turn (for ``bench``).
+
+        Returns
+        -------
+        frames : list of float
+            Milliseconds of every frame: the one that moves the view (tiles already loaded shown, a first few new
+            ones loaded, the view repainted) and each following one that loads more tiles, until all are loaded.
+        settle : list of float
+            Milliseconds from each move until the view is at full resolution.
+        """
         from PyQt6.QtWidgets import QApplication
 
         if self.field is None:
             raise ValueError("no field is open")
-        h, w = self.field.shape
-        sh, sw = self.screen_size()
-        vh, vw = sh * zoom_px_per_screen_px, sw * zoom_px_per_screen_px
-        rng = np.random.default_rng(0)
-        times = []
-        for _ in range(n):
-            y0 = float(rng.uniform(0, max(1.0, h - vh)))
-            x0 = float(rng.uniform(0, max(1.0, w - vw)))
+        frames, settle = [], []
+        for x0, y0, vw, vh in rects:
             t0 = time.perf_counter()
             self.vb.setRange(QRectF(x0, y0, vw, vh), padding=0)
+            self._timer.stop()
             self.refresh()
+            self._load_timer.stop()
             self.graphics.viewport().repaint()
+            frames.append((time.perf_counter() - t0) * 1e3)
+            while self.layer.pending:
+                t1 = time.perf_counter()
+                self.layer.load_some()
+                self.graphics.viewport().repaint()
+                frames.append((time.perf_counter() - t1) * 1e3)
             QApplication.processEvents()
-            times.append((time.perf_counter() - t0) * 1e3)
-        return times
+            settle.append((time.perf_counter() - t0) * 1e3)
+        return frames, settle
 
 
 def install_field_view(window: QMainWindow) -> FieldView:

@@ -19,6 +19,10 @@ Examples
 >>> block, (r0, c0), k = pyr.view(0, 64, 0, 64, screen=(16, 16))
 >>> block.shape, k
 ((16, 16), 2)
+>>> pyr.tiles_for(1, 0, 64, 0, 64, tile=16)
+[(1, 0, 0), (1, 0, 1), (1, 1, 0), (1, 1, 1)]
+>>> pyr.tile(1, 1, 0, tile=16)[1]
+(32, 0, 32, 32)
 >>> pyr.close()
 """
 
@@ -36,9 +40,11 @@ import numpy as np
 
 from ..jobs import CancelToken, Job, Progress, check_cancel
 
-__all__ = ["FieldPyramid", "build_pyramid_job", "level_for"]
+__all__ = ["FieldPyramid", "build_pyramid_job", "level_for", "TILE"]
 
 _STRIP_ROWS = 256
+#: Side of the display tiles of every level (level pixels).
+TILE = 256
 
 
 def level_for(pixels_per_screen_pixel: float, n_levels: int) -> int:
@@ -114,6 +120,32 @@ class FieldPyramid:
             return np.zeros((0, 0), np.float32), (a0 * s, b0 * s), k
         block = np.array(lvl[a0:a1, b0:b1], dtype=np.float32)
         return block, (a0 * s, b0 * s), k
+
+    def level_for_view(self, r0: float, r1: float, c0: float, c1: float, screen: tuple[int, int]) -> int:
+        """The level to show level-0 rows ``r0:r1``, columns ``c0:c1`` on ``screen`` = (rows, cols) pixels."""
+        ppsp = max((r1 - r0) / max(screen[0], 1), (c1 - c0) / max(screen[1], 1))
+        return level_for(ppsp, len(self.levels))
+
+    def tiles_for(self, level: int, r0: float, r1: float, c0: float, c1: float, *, tile: int = TILE
+                  ) -> list[tuple[int, int, int]]:
+        """The display tiles ``(level, i, j)`` that cover level-0 rows ``r0:r1`` and columns ``c0:c1``, the one
+        nearest the rectangle's centre first."""
+        s = 2 ** level * tile
+        h, w = self.levels[level].shape
+        ni, nj = -(-h // tile), -(-w // tile)
+        i0, i1 = max(0, int(floor(r0 / s))), min(ni - 1, int(floor(r1 / s)))
+        j0, j1 = max(0, int(floor(c0 / s))), min(nj - 1, int(floor(c1 / s)))
+        ci, cj = (r0 + r1) / 2 / s - 0.5, (c0 + c1) / 2 / s - 0.5
+        keys = [(level, i, j) for i in range(i0, i1 + 1) for j in range(j0, j1 + 1)]
+        return sorted(keys, key=lambda k: (k[1] - ci) ** 2 + (k[2] - cj) ** 2)
+
+    def tile(self, level: int, i: int, j: int, *, tile: int = TILE) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+        """Pixels of display tile ``(level, i, j)`` (float32) and the level-0 rectangle it covers
+        ``(row, col, height, width)``."""
+        lvl = self.levels[level]
+        block = np.array(lvl[i * tile:(i + 1) * tile, j * tile:(j + 1) * tile], dtype=np.float32)
+        s = 2 ** level
+        return block, (i * tile * s, j * tile * s, block.shape[0] * s, block.shape[1] * s)
 
     def close(self) -> None:
         """Drop the levels and remove the cache folder."""
