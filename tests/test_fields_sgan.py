@@ -183,12 +183,13 @@ def test_a_full_disk_is_a_clear_error_and_leaves_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sgan.pt"]
 
 
-def test_training_steps_change_the_generator_and_lower_the_discriminator_loss():
+@pytest.mark.parametrize("pool", [False, True])
+def test_training_steps_change_the_generator_and_lower_the_discriminator_loss(pool):
     from candels_gui.fields.sgan import ragan_losses
     from candels_gui.fields.training import SGANTrainer
 
     scaled = FieldScaling.fit(_field(128)).forward(_field(128))[None]
-    tr = SGANTrainer(scaled, TINY, patch=32, batch_size=4, seed=0)
+    tr = SGANTrainer(scaled, {**TINY, "disc_pool": pool}, patch=32, batch_size=4, seed=0)
     before = [p.detach().clone() for p in tr.gen.parameters()]
     first = []
     for _ in range(3):

@@ -76,6 +76,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr_d", type=float, default=4e-4, help="discriminator's Adam learning rate (4e-4)")
     p.add_argument("--scale", choices=("asinh", "linear"), default="asinh",
                    help="map of the clipped field onto [-1, 1] (asinh; linear is Smith & Geach's)")
+    p.add_argument("--disc_pool", action="store_true",
+                   help="the discriminator judges each crop as a whole (the mean of its logit map, as Smith & "
+                        "Geach's global pooling) instead of every 8x8 block of it")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
     p.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for torch")
@@ -94,7 +97,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     card = run_with_progress(train_sgan_job(
         image, args.output, epochs=args.epochs, steps_per_epoch=args.steps, batch_size=args.batch_size,
         patch=args.patch, lr=args.lr, lr_d=args.lr_d, seed=args.seed, device=args.device, resume=args.resume, scale=args.scale,
-        samples=args.samples, threads=args.threads, command=command), "training SGAN", unit="step", log=True)
+        samples=args.samples, threads=args.threads, command=command,
+        model_kwargs={"disc_pool": True} if args.disc_pool else None), "training SGAN", unit="step", log=True)
     last = card["training"]["history"][-1]
     print(f"SGAN weights -> {args.output} ({card['parameters']:,} parameters, {card['training']['device']}; "
           f"last epoch: D {last['d_loss']:.3f}, G {last['g_loss']:.3f})")

@@ -29,7 +29,8 @@ __all__ = ["SGANGenerator", "SGANDiscriminator", "build_generator", "build_discr
 
 #: The name in the model card.
 ARCHITECTURE = "sgan"
-DEFAULT_KWARGS: dict[str, Any] = {"nz": 16, "channels": [96, 48, 16, 8], "bands": 1, "disc_channels": [16, 32, 64]}
+DEFAULT_KWARGS: dict[str, Any] = {"nz": 16, "channels": [96, 48, 16, 8], "bands": 1, "disc_channels": [16, 32, 64],
+                                  "disc_pool": False}
 
 
 def _pixel_norm(x: torch.Tensor) -> torch.Tensor:
@@ -98,10 +99,13 @@ class SGANGenerator(nn.Module):
 
 
 class SGANDiscriminator(nn.Module):
-    """Field (B, bands, H, W) -> real/fake logits (B, 1, H/8, W/8)."""
+    """Field (B, bands, H, W) -> real/fake logits (B, 1, H/8, W/8), or their mean (B, 1, 1, 1) with ``pool``
+    (one verdict per patch, as Smith & Geach's global average pooling: a patch is judged on the whole of it)."""
 
-    def __init__(self, bands: int = 1, disc_channels: Sequence[int] = (16, 32, 64), **_: Any) -> None:
+    def __init__(self, bands: int = 1, disc_channels: Sequence[int] = (16, 32, 64), pool: bool = False,
+                 **_: Any) -> None:
         super().__init__()
+        self.pool = bool(pool)
         sn = nn.utils.spectral_norm
         first = int(disc_channels[0])
         layers: list[nn.Module] = [sn(nn.Conv2d(int(bands), first, 3, padding=1)), nn.LeakyReLU(0.2)]
@@ -113,7 +117,8 @@ class SGANDiscriminator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        out = self.net(x)
+        return out.mean(dim=(2, 3), keepdim=True) if self.pool else out
 
 
 def build_generator(kwargs: dict[str, Any] | None = None) -> SGANGenerator:
@@ -125,7 +130,7 @@ def build_generator(kwargs: dict[str, Any] | None = None) -> SGANGenerator:
 def build_discriminator(kwargs: dict[str, Any] | None = None) -> SGANDiscriminator:
     """A discriminator from model-card options."""
     kw = {**DEFAULT_KWARGS, **(kwargs or {})}
-    return SGANDiscriminator(bands=kw["bands"], disc_channels=kw["disc_channels"])
+    return SGANDiscriminator(bands=kw["bands"], disc_channels=kw["disc_channels"], pool=bool(kw.get("disc_pool")))
 
 
 def ragan_losses(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
