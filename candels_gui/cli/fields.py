@@ -72,8 +72,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=100, help="training steps per epoch (100)")
     p.add_argument("--batch_size", type=int, default=8, help="crops per step (8)")
     p.add_argument("--patch", type=int, default=64, help="crop side in pixels, a multiple of 8 (64)")
-    p.add_argument("--lr", type=float, default=1e-4, help="generator's Adam learning rate (1e-4)")
-    p.add_argument("--lr_d", type=float, default=4e-4, help="discriminator's Adam learning rate (4e-4)")
+    p.add_argument("--lr", type=float, default=2e-4, help="generator's Adam learning rate (2e-4)")
+    p.add_argument("--lr_d", type=float, default=2e-4, help="discriminator's Adam learning rate (2e-4)")
+    p.add_argument("--d_steps", type=int, default=3, help="discriminator updates per generator update (3)")
     p.add_argument("--scale", choices=("asinh", "linear"), default="asinh",
                    help="map of the clipped field onto [-1, 1] (asinh; linear is Smith & Geach's)")
     p.add_argument("--disc_pool", action="store_true",
@@ -96,7 +97,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     command = "candels-gui " + " ".join(sys.argv[1:])
     card = run_with_progress(train_sgan_job(
         image, args.output, epochs=args.epochs, steps_per_epoch=args.steps, batch_size=args.batch_size,
-        patch=args.patch, lr=args.lr, lr_d=args.lr_d, seed=args.seed, device=args.device, resume=args.resume, scale=args.scale,
+        patch=args.patch, lr=args.lr, lr_d=args.lr_d, d_steps=args.d_steps, seed=args.seed, device=args.device, resume=args.resume, scale=args.scale,
         samples=args.samples, threads=args.threads, command=command,
         model_kwargs={"disc_pool": True} if args.disc_pool else None), "training SGAN", unit="step", log=True)
     last = card["training"]["history"][-1]

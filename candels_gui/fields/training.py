@@ -1,11 +1,11 @@
 """Training the SGAN on one field image: random crops, relativistic average loss, checkpoints and resume.
 
 Each step draws ``batch_size`` crops of ``patch`` x ``patch`` pixels of the scaled field (random turns and
-flips: the sky has no preferred orientation), one discriminator update on real crops against generated ones,
-then one generator update. Generated patches are cut from the centre of a generation ``M`` cells wider on
+flips: the sky has no preferred orientation), ``d_steps`` discriminator updates on real crops against generated
+ones, then one generator update. Generated patches are cut from the centre of a generation ``M`` cells wider on
 every side (as in :mod:`.generate`), so the generator is trained on exactly what tessellation asks of it,
-never on its zero padding. Adam (betas 0.5 / 0.999) with two time scales (generator 1e-4, discriminator
-4e-4, Heusel et al. 2017); bfloat16 autocast on CUDA.
+never on its zero padding. Adam (lr 2e-4, betas 0.5 / 0.999) on both networks, three discriminator updates
+per generator update; bfloat16 autocast on CUDA.
 
 Every epoch (``steps_per_epoch`` steps) writes the checkpoint ``OUT.ckpt`` (both networks, both optimisers,
 the random states), a sample image ``SAMPLES/epoch_NNN.png`` of the generator on fixed noise, and reports
@@ -83,13 +83,17 @@ class SGANTrainer:
     patch, batch_size : int
         Crop side (a multiple of the generator's factor) and crops per step.
     lr, lr_d : float
-        Adam learning rates of the generator and the discriminator (two time-scale: the discriminator faster).
+        Adam learning rates of the generator and the discriminator.
+    d_steps : int
+        Discriminator updates per generator update (a discriminator that keeps ahead: with one, this small
+        generator learns a texture that fools it instead of galaxies).
     seed : int
     device : torch.device
     """
 
     def __init__(self, scaled: np.ndarray, kwargs: dict[str, Any], *, patch: int = 64, batch_size: int = 16,
-                 lr: float = 1e-4, lr_d: float = 4e-4, seed: int = 0, device: Any = "cpu") -> None:
+                 lr: float = 2e-4, lr_d: float = 2e-4, d_steps: int = 3, seed: int = 0,
+                 device: Any = "cpu") -> None:
         import torch
 
         from .sgan import build_discriminator, build_generator
@@ -107,6 +111,9 @@ class SGANTrainer:
                             f"{patch} px training patch; use a larger image or a smaller --patch")
         self.scaled = scaled
         self.patch, self.batch_size = int(patch), int(batch_size)
+        if int(d_steps) < 1:
+            raise DataError(f"--d_steps must be >= 1, got {d_steps}")
+        self.d_steps = int(d_steps)
         betas = (0.5, 0.999)
         self.opt_g = torch.optim.Adam(self.gen.parameters(), lr=lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=lr_d, betas=betas)
@@ -146,20 +153,22 @@ class SGANTrainer:
 
     # ------------------------------------------------------------------ one step
     def step(self) -> tuple[float, float]:
-        """One discriminator update, then one generator update; returns ``(d_loss, g_loss)``."""
+        """``d_steps`` discriminator updates, then one generator update; returns ``(d_loss, g_loss)`` (the last
+        discriminator update's loss)."""
         from .sgan import ragan_losses
 
         torch = self.torch
         self.gen.train()
         self.disc.train()
-        real = self.real_batch()
-        with torch.autocast(**self.amp):
-            with torch.no_grad():
-                fake = self.fake_batch()
-            d_loss, _ = ragan_losses(self.disc(real).float(), self.disc(fake).float())
-        self.opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        self.opt_d.step()
+        for _ in range(self.d_steps):
+            real = self.real_batch()
+            with torch.autocast(**self.amp):
+                with torch.no_grad():
+                    fake = self.fake_batch()
+                d_loss, _ = ragan_losses(self.disc(real).float(), self.disc(fake).float())
+            self.opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.opt_d.step()
         real = self.real_batch()
         with torch.autocast(**self.amp):
             _, g_loss = ragan_losses(self.disc(real).float(), self.disc(self.fake_batch()).float())
@@ -220,8 +229,8 @@ def _save_ckpt(path: Path, payload: dict[str, Any]) -> None:
 
 
 def train_sgan_job(image: TrainingImage, out: str | os.PathLike, *, epochs: int = 30, steps_per_epoch: int = 100,
-                   batch_size: int = 8, patch: int = 64, lr: float = 1e-4, lr_d: float = 4e-4, seed: int = 0,
-                   device: str = "auto",
+                   batch_size: int = 8, patch: int = 64, lr: float = 2e-4, lr_d: float = 2e-4, d_steps: int = 3,
+                   seed: int = 0, device: str = "auto",
                    resume: bool = False, scale: str = "asinh", samples: Optional[str | os.PathLike] = None,
                    threads: Optional[int] = None, model_kwargs: Optional[dict[str, Any]] = None,
                    command: str = "", cancel: Optional[CancelToken] = None) -> Job:
@@ -257,8 +266,8 @@ def train_sgan_job(image: TrainingImage, out: str | os.PathLike, *, epochs: int 
         if int(kwargs["bands"]) != image.data.shape[0]:
             raise DataError(f"the checkpoint is for {kwargs['bands']} band(s); the image has {image.data.shape[0]}")
         scaled = scaling.forward(image.data)
-        trainer = SGANTrainer(scaled, kwargs, patch=patch, batch_size=batch_size, lr=lr, lr_d=lr_d, seed=seed,
-                              device=dev)
+        trainer = SGANTrainer(scaled, kwargs, patch=patch, batch_size=batch_size, lr=lr, lr_d=lr_d,
+                              d_steps=d_steps, seed=seed, device=dev)
         history: list[dict[str, float]] = []
         start = 0
         if ck is not None:
@@ -288,7 +297,7 @@ def train_sgan_job(image: TrainingImage, out: str | os.PathLike, *, epochs: int 
             "band_names": image.band_names, "parameters": count_parameters(trainer.gen),
             "factor": trainer.gen.factor, "margin_cells": trainer.gen.margin_cells(),
             "training": {"data": image.source, "data_sha256": image.sha256, "epochs": epochs,
-                         "steps_per_epoch": steps_per_epoch, "batch_size": batch_size, "patch": patch, "lr": lr, "lr_d": lr_d,
+                         "steps_per_epoch": steps_per_epoch, "batch_size": batch_size, "patch": patch, "lr": lr, "lr_d": lr_d, "d_steps": d_steps,
                          "seed": seed, "device": device_label(dev), "command": command, "history": history},
         }
         save_weights(out, trainer.gen, card)
