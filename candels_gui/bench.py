@@ -284,6 +284,68 @@ def bench_morphology(n: int, log: Log) -> dict[str, Any]:
                statmorph_n=k)
     if log:
         log(f"morphology: {out}")
+def _fields_child(model: str, size: int, out: str) -> dict[str, Any]:
+    """Generate a ``size``-square field with the SGAN in ``model`` (in a fresh process: its peak RSS is the
+    generation's)."""
+    from .core.jobs import run_job
+    from .fields.generate import generate_field_job
+
+    res = run_job(generate_field_job(model, out, size, seed=0, overwrite=True))
+    return {"field_generate_mpix_per_s": round(res["mpix_per_s"], 3),
+            "field_generate_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0),
+            "field_generate_device": res["device"], "field_generate_size": size, "field_generate_tile": res["tile"]}
+
+
+def _tile_field(src: str, out: str, times: int) -> None:
+    """A field ``times`` x ``times`` larger made of copies of ``src`` (for the Field tab's frame time)."""
+    import numpy as np
+
+    from .core.data.field_fits import FieldWriter, read_field
+
+    f = read_field(src)
+    h, w = f.shape
+    with FieldWriter(out, (h * times, w * times), f.header) as writer:
+        for r in range(0, h, 1024):
+            strip = np.asarray(f.data[r:r + 1024], np.float32)
+            for i in range(times):
+                for j in range(times):
+                    writer.write(strip, i * h + r, j * w)
+
+
+def bench_fields(n: int, log: Log) -> dict[str, Any]:
+    """Deep fields: the shipped SGAN generating a 4,096² field tile by tile (Mpix/s, the process's peak RSS, the
+    device), then the Field tab's frame times on a 16,384² field (that field tiled 4 x 4), each in a fresh
+    process."""
+    from .paths import models_dir
+
+    model = models_dir() / "sgan-sim.pt"
+    if not model.is_file():
+        raise FileNotFoundError(f"bench fields needs the shipped SGAN {model}")
+    root = str(Path(__file__).resolve().parents[1])
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="candels-bench-") as tmp:
+        field = os.path.join(tmp, "field4096.fits")
+        code = ("import json,sys; from candels_gui.bench import _fields_child; "
+                "print(json.dumps(_fields_child(sys.argv[1], 4096, sys.argv[2])))")
+        res = subprocess.run([sys.executable, "-c", code, str(model), field], capture_output=True, text=True,
+                             check=True, cwd=root)
+        out.update(json.loads(res.stdout.strip().splitlines()[-1]))
+        if log:
+            log(f"fields: {out}")
+        try:
+            import PyQt6  # noqa: F401
+        except ImportError:
+            return out
+        big = os.path.join(tmp, "field16384.fits")
+        _tile_field(field, big, 4)
+        os.remove(field)
+        code = ("import json,sys; from candels_gui.gui.bench_field import field_frame_times; "
+                "print(json.dumps(field_frame_times(sys.argv[1])))")
+        res = subprocess.run([sys.executable, "-c", code, big], capture_output=True, text=True, check=True, cwd=root)
+        frames = json.loads(res.stdout.strip().splitlines()[-1])
+        out.update(frames)
+        if log:
+            log(f"field view: {frames}")
     return out
 
 
@@ -293,6 +355,7 @@ GROUPS: dict[str, Callable[[int, Log], dict[str, Any]]] = {
     "produce_command": bench_produce_command,
     "dask": bench_dask,
     "morphology": bench_morphology,
+    "fields": bench_fields,
 }
 
 

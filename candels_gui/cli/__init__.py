@@ -17,14 +17,14 @@ import threading
 import warnings
 from typing import Callable, Iterator, NoReturn, Sequence
 
-from . import blends, data, models, morphology, tools
+from . import blends, data, fields, models, morphology, tools
 from .common import default_data
 
 __all__ = ["main", "build_parser"]
 
 #: Every subcommand's parser builder, in the order ``--help`` lists them.
 ADDERS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
-    *blends.ADDERS, *data.ADDERS, *models.ADDERS, *morphology.ADDERS, *tools.ADDERS)
+    *blends.ADDERS, *data.ADDERS, *models.ADDERS, *morphology.ADDERS, *fields.ADDERS, *tools.ADDERS)
 
 
 class UsageError(SystemExit):

@@ -59,7 +59,10 @@ def _window_size(text: str) -> tuple[int, int]:
 def _add_screenshot(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("screenshot", help="open the app offscreen on the sample data and save a picture")
     p.add_argument("output", help="PNG file to write")
-    p.add_argument("--view", choices=("editor", "review", "compare", "deblend", "labelling"), default="editor")
+    p.add_argument("--view", choices=("editor", "review", "compare", "deblend", "labelling", "field"),
+                   default="editor")
+    p.add_argument("--field", default=None, metavar="FIELD.fits",
+                   help="the field --view field shows (default: sample_data/field/mock_field.fits)")
     p.add_argument("--data", default=None, help="data to open (default: sample data)")
     p.add_argument("--size", type=_window_size, default=(1600, 1000),
                    help="window size WxH, each 320 to 8000 (1600x1000)")
@@ -75,7 +78,7 @@ def _cmd_screenshot(args: argparse.Namespace) -> int:
     check_output(args.output, "screenshot OUT.png", kind="file")
     w, h = args.size
     path = take_screenshot(args.output, view=args.view, data=args.data or default_data(), size=(w, h),
-                           fill=args.fill)
+                           fill=args.fill, field=args.field)
     print(f"Screenshot saved to {path}")
     return 0
 

@@ -26,6 +26,7 @@ from .places import MAX_RECENT, add_recent, recent_list, remember_folder, start_
 from .queue_panel import QueuePanel
 from .compare_view import install_compare_view
 from .morphology_ui import bind_morphology, install_morphology
+from .field_view import install_field_view
 from .review import ReviewMode
 from .rules_panel import RulesPanel
 from .session_ctl import SessionController
@@ -115,7 +116,8 @@ class MainWindow(QMainWindow):
         # room of the editor, a grid of the chosen deblenders that fills it
         self.central_tabs.insertTab(1, self.deblend_panel, "Deblend")
         self.central_tabs.setTabToolTip(1, "Run deblenders on the current blend or the queue (Ctrl+D)")
-        self.labelling = install_morphology(self)  # + Labelling tab, Morphology dock, self.morphology
+        self.labelling = install_morphology(self)  # + Labelling tab, Morphology tab, self.morphology
+        self.field_view = install_field_view(self)  # ... | Field tab
 
         self.readout = QLabel("")
         self.readout.setFont(monospace_font())

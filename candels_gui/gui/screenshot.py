@@ -12,7 +12,7 @@ import numpy as np
 __all__ = ["take_screenshot", "pick_showcase_spec", "VIEWS"]
 
 #: Views the command knows.
-VIEWS = ("editor", "review", "compare", "deblend", "labelling")
+VIEWS = ("editor", "review", "compare", "deblend", "labelling", "field")
 
 
 def pick_showcase_spec(stamps, *, seed: int = 42, blendedness: tuple[float, float] = (0.04, 0.3)):
@@ -58,23 +58,28 @@ def pick_showcase_spec(stamps, *, seed: int = 42, blendedness: tuple[float, floa
 
 
 def take_screenshot(output: str | os.PathLike, *, view: str = "editor", data: str | os.PathLike | None = None,
-                    size: tuple[int, int] = (1600, 1000), fill: bool = False) -> Path:
+                    size: tuple[int, int] = (1600, 1000), fill: bool = False,
+                    field: str | os.PathLike | None = None) -> Path:
     """Open the app (offscreen when there is no display), load ``data``, show a blend, save a PNG.
 
     Parameters
     ----------
     output : path
         PNG file to write (folders are created).
-    view : {"editor", "review", "compare"}
+    view : {"editor", "review", "compare", "deblend", "labelling", "field"}
         Which part of the app to show: the blend editor, review mode on a queue of 12 blends, the
         Compare view (photutils, SEP and the torch models that have weights) on a queue of 20 blends
-        with its dataset summary, or the Deblend tab (photutils, SEP, unet-seg, unet-deblend) on the blend.
+        with its dataset summary, the Deblend tab (photutils, SEP, unet-seg, unet-deblend) on the blend,
+        labelling mode (``labelling``), or the Field tab (``field``: the bundled mock field, or ``field``)
+        zoomed on its centre with the sources detected there.
     data : path, optional
         Data to open (default: the bundled sample data).
     size : (int, int)
         Window size in pixels.
     fill : bool
         Hatch the padded pixels (where the stamps hold no data: the data's fill masks).
+    field : path, optional
+        The FITS field the ``field`` view shows (default: ``sample_data/field/mock_field.fits``).
 
     Returns
     -------
@@ -124,6 +129,8 @@ def take_screenshot(output: str | os.PathLike, *, view: str = "editor", data: st
             _show_deblend(window)
         elif view == "labelling":
             _show_labelling(window, stamps)
+        elif view == "field":
+            _show_field(window, Path(field) if field else sample_data_dir() / "field" / "mock_field.fits")
         window.editor.flush()
         for _ in range(3):
             QApplication.processEvents()
@@ -236,6 +243,35 @@ def _show_labelling(window, stamps, *, timeout_s: float = 900.0) -> None:
         QApplication.processEvents()
         time.sleep(0.02)
     view.refresh()
+def _show_field(window, path: Path, *, timeout_s: float = 600.0) -> None:
+    """The Field tab on ``path``: its pyramid built, zoomed on the centre (a quarter of the field, at most 1500
+    px across), the sources there detected and the brightest selected."""
+    import time
+
+    import numpy as np
+    from PyQt6.QtWidgets import QApplication
+
+    view = window.field_view
+    window.central_tabs.setCurrentWidget(view)
+    view.open_field(path)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and window.tasks.busy:
+        QApplication.processEvents()
+        time.sleep(0.01)
+    h, w = view.field.shape
+    side = min(1500, max(h, w) // 2)
+    view.vb.setRange(xRange=(w / 2 - side / 2, w / 2 + side / 2), yRange=(h / 2 - side / 2, h / 2 + side / 2),
+                     padding=0)
+    view.refresh()
+    view.detect_in_view()
+    while time.monotonic() < deadline and (window.tasks.busy or view.detections is None):
+        QApplication.processEvents()
+        time.sleep(0.01)
+    cat = view.detections
+    if cat is not None and len(cat):
+        i = int(np.nanargmin(np.asarray(cat["mag"], float)))
+        view.select_at(float(cat["x"][i]), float(cat["y"][i]))
+    QApplication.processEvents()
 
 
 def _quiet_offscreen(mode, context, message: str) -> None:

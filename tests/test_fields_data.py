@@ -1,0 +1,168 @@
+"""Deep fields without torch: the mock field, reading and writing FITS fields, stamps cut from a field, the
+real-vs-generated statistics, and the command line's answers to bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from candels_gui.cli import main
+from candels_gui.core.data.field_fits import FieldWriter, read_field
+from candels_gui.core.data.fieldsim import simulate_field, truth_path, write_mock_field
+from candels_gui.core.errors import DataError
+from candels_gui.core.jobs import run_job
+
+SAMPLE_FIELD = Path(__file__).resolve().parents[1] / "sample_data" / "field" / "mock_field.fits"
+
+
+@pytest.fixture(scope="module")
+def mock_field(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("field") / "mock.fits"
+    write_mock_field(simulate_field(384, seed=7), path)
+    return path
+
+
+def test_mock_field_is_reproducible_and_has_its_truth(tmp_path, mock_field):
+    again = tmp_path / "again.fits"
+    write_mock_field(simulate_field(384, seed=7), again)
+    assert fits.getdata(again).tobytes() == fits.getdata(mock_field).tobytes()
+    other = simulate_field(384, seed=8)
+    assert not np.array_equal(other.image, fits.getdata(mock_field))
+    truth = __import__("astropy.table", fromlist=["Table"]).Table.read(truth_path(mock_field))
+    assert {"id", "x", "y", "mag", "radius", "galtype", "z", "in_field"} <= set(truth.colnames)
+    assert truth["in_field"].sum() > 10
+    hdr = fits.getheader(mock_field)
+    assert hdr["MAGZERO"] == 25.96 and hdr["PIXSCALE"] == 0.06 and hdr["SIMSEED"] == 7
+
+
+def test_mock_field_counts_follow_the_model():
+    """Counts per magnitude per area near the model's (Poisson scatter allowed)."""
+    from candels_gui.core.data.fieldsim import galaxy_counts
+
+    f = simulate_field(1024, seed=3)
+    t = f.truth[(f.truth["galtype"] != "star")]
+    area = ((1024 + 48) * 0.06 / 3600) ** 2          # objects are drawn over the field and its margin
+    n = ((t["mag"] >= 24) & (t["mag"] < 26)).sum()
+    expected = np.trapezoid(galaxy_counts(np.linspace(24, 26, 201)), np.linspace(24, 26, 201)) * area
+    assert abs(n - expected) < 4 * np.sqrt(expected)
+
+
+def test_shipped_sample_field_loads():
+    f = read_field(SAMPLE_FIELD)
+    assert f.shape == (768, 768) and f.pixel_scale == 0.06
+    assert truth_path(SAMPLE_FIELD).is_file()
+
+
+def test_read_field_refuses_bad_files(tmp_path):
+    table = tmp_path / "table.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns([fits.Column("a", "E", array=[1.0])])]
+                 ).writeto(table)
+    with pytest.raises(DataError, match="no HDU holds image data"):
+        read_field(table)
+    cube = tmp_path / "cube.fits"
+    fits.writeto(cube, np.zeros((3, 64, 64), np.float32))
+    with pytest.raises(DataError, match="cube of 3 planes"):
+        read_field(cube)
+    assert read_field(cube, band=2).shape == (64, 64)
+    with pytest.raises(DataError, match="out of range"):
+        read_field(cube, band=3)
+    text = tmp_path / "text.fits"
+    text.write_text("hello")
+    with pytest.raises(DataError, match="not a readable FITS"):
+        read_field(text)
+    with pytest.raises(DataError, match="smaller than"):
+        read_field(cube, band=0, min_size=128)
+
+
+def test_field_writer_streams_tiles_and_renames_at_the_end(tmp_path):
+    out = tmp_path / "w.fits"
+    rng = np.random.default_rng(0)
+    full = rng.normal(size=(2, 50, 70)).astype(np.float32)
+    with FieldWriter(out, full.shape) as w:
+        assert not out.exists()
+        for r in range(0, 50, 16):
+            for c in range(0, 70, 32):
+                w.write(full[:, r:r + 16, c:c + 32], r, c)
+    np.testing.assert_array_equal(fits.getdata(out), full)
+    with pytest.raises(RuntimeError):
+        with FieldWriter(tmp_path / "x.fits", (10, 10)) as w:
+            raise RuntimeError("boom")
+    assert not (tmp_path / "x.fits").exists() and not list(tmp_path.glob(".x.fits*"))
+
+
+def test_stamps_from_a_field_are_a_candels_blender_folder_that_produce_reads(tmp_path, mock_field):
+    from candels_gui.core.data.load import load_stampset
+
+    out = tmp_path / "stamps"
+    assert main(["field", "stamps", str(mock_field), "-o", str(out), "--size", "64"]) == 0
+    stamps = load_stampset(out)
+    n = len(stamps)
+    assert n > 5 and stamps.images.shape[1:] == (64, 64) and stamps.segmaps.dtype == np.int32
+    c = 32
+    assert np.all(stamps.segmaps[:, c, c] == np.asarray(stamps.catalog["segval"]))
+    cat = (out / "candels_cat.csv").read_text().splitlines()
+    assert cat[0].startswith("ID,RA,DEC,FIELD,mag,mag_err,radius,z,galtype,segval,x,y")
+    assert "source_sha256" in cat[0] and "model_sha256" in cat[0]
+    # each stamp's centre is the object's position in the field
+    x, y = float(stamps.catalog["x"][0]), float(stamps.catalog["y"][0])
+    img = fits.getdata(mock_field).astype(np.float32)
+    r0, c0 = int(np.floor(y + 0.5)) - c, int(np.floor(x + 0.5)) - c
+    diff = stamps.images[0] - img[r0:r0 + 64, c0:c0 + 64]
+    assert np.std(diff) < 0.02 * np.std(img)          # the same pixels, less a smooth background
+    prod = tmp_path / "blends"
+    assert main(["produce", "-n", "20", "-d", str(out), "-o", str(prod), "--mag_high", "40"]) == 0
+    assert (prod / "blends.h5").is_file()
+
+
+def test_compare_a_field_with_itself_and_with_its_shuffled_pixels(tmp_path, mock_field):
+    from candels_gui.core.measure.field_stats import compare_fields, field_statistics_job
+
+    img = fits.getdata(mock_field)
+    real = run_job(field_statistics_job(img, name="real", pixel_scale=0.06))
+    same = compare_fields(real, run_job(field_statistics_job(img.copy(), name="copy", pixel_scale=0.06)))
+    assert same["density_ratio"] == 1 and same["counts_log_ratio"] == 0 and same["power_log_ratio"] == 0
+    for d in same["distributions"].values():
+        assert d["ks"] == 0 and d["wasserstein"] == 0
+    shuffled = np.random.default_rng(0).permutation(img.ravel()).reshape(img.shape)
+    far = compare_fields(real, run_job(field_statistics_job(shuffled, name="shuffled", pixel_scale=0.06)))
+    assert far["power_log_ratio"] > 0.3
+    assert far["distributions"]["flux_radius"]["ks"] > 0.5
+    assert abs(np.log10(far["density_ratio"])) > 0.1
+
+
+def test_compare_command_writes_plots_and_json(tmp_path, mock_field, capsys):
+    import json
+
+    assert main(["field", "compare", str(mock_field), str(mock_field), "--plots", str(tmp_path / "p"),
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["distributions"]["mag"]["ks"] == 0
+    names = {p.name for p in (tmp_path / "p").iterdir()}
+    assert {"fields.png", "counts.png", "flux_radius.png", "pixels.png", "power.png"} <= names
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["field", "stamps", "{tmp}/missing.fits", "-o", "{tmp}/o"], "no such file"),
+    (["field", "stamps", "{cube}", "-o", "{tmp}/o"], "cube of 2 planes"),
+    (["field", "compare", "{small}", "{small}"], "smaller than the 64 px"),
+    (["field", "train", "--image", "{nan}", "-o", "{tmp}/m.pt"], "NaN"),
+    (["field", "train", "--image", "{small}", "-o", "{tmp}/m.pt"], "smaller than the 64 px training patch"),
+    (["field", "generate", "--model", "{tmp}/none.pt", "-o", "{tmp}/g.fits", "--size", "64"], "no such model"),
+    (["field", "simulate", "-o", "{tmp}/s.fits", "--size", "10"], "at least 64"),
+])
+def test_bad_input_is_one_clear_line(tmp_path, capsys, argv, message):
+    cube, small, nan = tmp_path / "cube.fits", tmp_path / "small.fits", tmp_path / "nan.fits"
+    fits.writeto(cube, np.zeros((2, 80, 80), np.float32))
+    fits.writeto(small, np.random.default_rng(0).normal(size=(40, 40)).astype(np.float32))
+    bad = np.random.default_rng(0).normal(size=(100, 100)).astype(np.float32)
+    bad[5, 5] = np.nan
+    fits.writeto(nan, bad)
+    args = [a.format(tmp=tmp_path, cube=cube, small=small, nan=nan) for a in argv]
+    before = set(tmp_path.iterdir())
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert set(tmp_path.iterdir()) == before           # nothing partial left
