@@ -124,8 +124,8 @@ def save_weights(path: str | os.PathLike, model: Any, card: dict[str, Any]) -> P
 def check_card(card: Any, source: str | os.PathLike) -> dict[str, Any]:
     """Check a model card against its schema; returns it as a dict.
 
-    ``architecture`` text; ``kwargs`` an object of text keys to whole numbers (1 to 4096), true/false or
-    finite numbers; ``normalisation`` an object with ``kind`` "asinh" and a finite ``scale`` > 0;
+    ``architecture`` text; ``kwargs`` an object of text keys to whole numbers (1 to 4096), true/false,
+    finite numbers or lists of up to 64 of them; ``normalisation`` an object with ``kind`` "asinh" and a finite ``scale`` > 0;
     ``format_version`` a whole number no newer than :data:`CARD_VERSION`.
 
     Raises
@@ -147,13 +147,16 @@ def check_card(card: Any, source: str | os.PathLike) -> dict[str, Any]:
     kwargs = card.get("kwargs", {})
     if not isinstance(kwargs, dict):
         raise WeightsError(f"{source}: model card 'kwargs' is {kwargs!r}, expected an object")
+    def scalar_ok(value: Any) -> bool:
+        return isinstance(value, bool) or (isinstance(value, int) and 1 <= value <= 4096) \
+            or (isinstance(value, float) and math.isfinite(value))
+
     for key, value in kwargs.items():
-        ok = isinstance(key, str) and (
-            isinstance(value, bool) or (isinstance(value, int) and 1 <= value <= 4096)
-            or (isinstance(value, float) and math.isfinite(value)))
+        ok = isinstance(key, str) and (scalar_ok(value) or (
+            isinstance(value, (list, tuple)) and 0 < len(value) <= 64 and all(scalar_ok(v) for v in value)))
         if not ok:
             raise WeightsError(f"{source}: model card 'kwargs' {key!r} is {value!r}, expected a whole number "
-                               f"from 1 to 4096 or true/false")
+                               f"from 1 to 4096, true/false, a finite number or a short list of them")
     norm = card.get("normalisation", {"kind": "asinh", "scale": 1.0})
     if not isinstance(norm, dict) or norm.get("kind", "asinh") != "asinh":
         raise WeightsError(f"{source}: model card 'normalisation' is {norm!r}, expected {{'kind': 'asinh', "

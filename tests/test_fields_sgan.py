@@ -163,7 +163,7 @@ def test_model_of_another_kind_is_refused(tmp_path):
     with pytest.raises(DataError, match="not an SGAN"):
         load_sgan(path)
     (tmp_path / "junk.pt").write_bytes(b"not torch at all")
-    with pytest.raises(DataError, match="cannot read"):
+    with pytest.raises(DataError, match="not a torch weights file"):
         load_sgan(tmp_path / "junk.pt")
 
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import threading
 import warnings
-from typing import Callable, Iterator, NoReturn, Sequence
+from typing import Any, Callable, Iterator, NoReturn, Sequence
 
 from . import blends, data, fields, models, morphology, tools
 from .common import default_data
@@ -69,7 +70,10 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         yield
         return
 
-    def handler(signum: int, frame: object) -> None:  # noqa: ARG001
+    def handler(signum: int, frame: Any) -> None:
+        if _in_finaliser(frame):  # an exception raised there is printed and dropped: deliver it again shortly
+            threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
+            return
         raise KeyboardInterrupt()
 
     signals = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])  # kill; terminal closed
@@ -79,6 +83,13 @@ def _sigterm_as_interrupt() -> Iterator[None]:
     finally:
         for sig, previous in old.items():
             signal.signal(sig, previous)
+
+
+def _in_finaliser(frame: Any) -> bool:
+    """True when ``frame`` runs a ``__del__`` or a weakref callback, where Python prints and drops an exception
+    (a signal arriving there would be lost)."""
+    code = getattr(frame, "f_code", None)
+    return code is not None and (code.co_name == "__del__" or code.co_filename.endswith("weakref.py"))
 
 
 def _os_error_text(exc: OSError) -> str:

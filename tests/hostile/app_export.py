@@ -32,7 +32,7 @@ def main() -> int:
     stamps = load_stampset(data)
     window = MainWindow(stamps)
     quit_on_signals(app, window)
-    window.session_ctl.session.add_specs(sample_specs(stamps, n, SamplingRules(), seed=1))
+    window.session_ctl.session.add_specs(sample_specs(stamps, n, SamplingRules(), seed=1, unique=True))
     status = {"code": 1}
 
     def finished(result: object) -> None:
