@@ -158,3 +158,79 @@ def test_predicted_types_fill_an_empty_galtype_so_the_type_filter_works(window):
     box.setChecked(False)
     window.catalog.apply_filter()
     assert window.catalog.model.rowCount() == len(stamps) // 2
+
+
+def _open(qtbot, tmp_path, stamps):
+    settings = QSettings(str(tmp_path / "settings2.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(stamps, settings=settings)
+    qtbot.addWidget(win)
+    win.resize(1300, 850)
+    win.show()
+    qtbot.waitExposed(win)
+    return win
+
+
+def test_label_twenty_galaxies_export_fine_tune_and_the_catalog_follows(qtbot, tmp_path, monkeypatch):
+    """The issue's Done-when in the app: label twenty galaxies with the keys, export the label file (Ctrl+Shift+L),
+    fine-tune the classifier on the votes (Ctrl+Shift+F), and the catalog's predictions change. On the real COSMOS
+    stamps when they are here (their catalog has no types: the predictions fill ``galtype``)."""
+    from conftest import COSMOS_DIR
+
+    from candels_gui.core import load_stampset
+    from candels_gui.gui import labelling as labelling_module
+    from candels_gui.gui import morphology_ctl
+
+    monkeypatch.setenv("CANDELS_GUI_AUTOSAVE_DIR", str(tmp_path / "autosave"))
+    monkeypatch.setenv("CANDELS_GUI_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(morphology_ctl, "FINE_TUNE_EPOCHS", 2)        # a short fine-tuning keeps the test fast
+    errors = []
+    monkeypatch.setattr(QMessageBox, "critical", staticmethod(lambda p, t, m, *a, **k: errors.append((t, m))))
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a, **k: QMessageBox.StandardButton.Discard))
+    stamps = load_stampset(COSMOS_DIR) if COSMOS_DIR.exists() else make_stampset(n=30, size=64, seed=3)
+    win = _open(qtbot, tmp_path, stamps)
+    try:
+        ctl, view, model = win.morphology, win.labelling, win.catalog.model
+        with qtbot.waitSignal(ctl.predictionsChanged, timeout=60_000):
+            ctl.classify()                                   # what opening the data does (automatic in the app)
+        before = ctl.probabilities.copy()
+        assert before.shape == (len(stamps), 6) and np.allclose(before.sum(1), 1, atol=1e-5)
+        col = model.columns.index("galtype_pred")
+        assert [model.data(model.index(model.line_of(i), col)) for i in range(5)] == list(ctl.predicted[:5])
+
+        win.actions_by_name["labelling_mode"].trigger()
+        view.labeller.setText("eve")
+        win.catalog.table.selectRow(0)
+        keys = [Qt.Key.Key_I] * 16 + [Qt.Key.Key_D] * 4        # one labeller's twenty votes, one key each
+        labelled = []
+        for key in keys:
+            labelled.append(int(stamps.ids[view.current_stamp()]))
+            _key(qtbot, win, key)
+        votes = win.session_ctl.session.morph_votes
+        assert len(votes) == 20 and len(set(labelled)) == 20
+        assert [votes.get(g, "eve") for g in labelled] == ["irr"] * 16 + ["disk"] * 4
+
+        out = tmp_path / "eyeball.csv"
+        monkeypatch.setattr(labelling_module.QFileDialog, "getSaveFileName",
+                            staticmethod(lambda *a, **k: (str(out), "Label files (*.csv)")))
+        win.actions_by_name["export_labels"].trigger()
+        labels = read_labels_csv(out, known_ids=stamps.ids)
+        assert sorted(labels.ids.tolist()) == sorted(labelled)
+        voted = {g: ("irr" if k < 16 else "disk") for k, g in enumerate(labelled)}
+        cls = ("sph", "sphd", "disk", "irr", "ps", "unc")
+        assert all(labels.fractions[i, cls.index(voted[int(g)])] == 1 for i, g in enumerate(labels.ids))
+
+        with qtbot.waitSignal(ctl.predictionsChanged, timeout=240_000):
+            win.actions_by_name["fine_tune_morph"].trigger()     # trains, then classifies with the new weights
+        assert ctl.weights is not None and ctl.weights.is_file()
+        assert ctl.weights.parent == tmp_path / "cache"
+        after = ctl.probabilities
+        rows = stamps.indices_of(np.asarray(labelled))
+        want = np.asarray([cls.index(voted[g]) for g in labelled])
+        p_before, p_after = before[rows, want].mean(), after[rows, want].mean()
+        assert p_after > p_before + 0.1, (p_before, p_after)      # the classifier learned the votes
+        assert (ctl.predicted != np.asarray(cls)[before.argmax(1)]).any()
+        assert [model.data(model.index(model.line_of(i), col)) for i in range(len(stamps))] == list(ctl.predicted)
+        assert errors == []
+    finally:
+        win.tasks.cancel_all()
+        win.tasks.wait(5000)

@@ -25,13 +25,16 @@ from ..core.data.stampset import GALTYPES
 from .services import WindowServices
 from .state import AppState
 
-__all__ = ["MorphologyController", "AUTO_ENV", "DIAGNOSTIC_COLUMNS"]
+__all__ = ["MorphologyController", "AUTO_ENV", "DIAGNOSTIC_COLUMNS", "FINE_TUNE_EPOCHS"]
 
 #: Environment variable: "0" turns off classifying and measuring when data opens.
 AUTO_ENV = "CANDELS_GUI_MORPH_AUTO"
 #: Catalog column -> statmorph table column.
 DIAGNOSTIC_COLUMNS = {"gini": "gini", "m20": "m20", "C": "concentration", "A": "asymmetry", "S": "smoothness",
                       "sersic_n": "sersic_n", "rhalf": "rhalf", "morph_flag": "flag"}
+#: Epochs of the app's fine-tuning (each at least 256 turned and flipped samples: 1,280 in all, about a minute
+#: on two CPU cores; the transfer table of docs/morphology.md measured 3 such epochs).
+FINE_TUNE_EPOCHS = 5
 
 
 class MorphologyController(QObject):
@@ -179,7 +182,7 @@ class MorphologyController(QObject):
             from ..morphology.training import train_classifier_job
 
             return (yield from train_classifier_job(stamps, labels, out, init=init or default_weights(),
-                                                    epochs=20, cancel=token,
+                                                    epochs=FINE_TUNE_EPOCHS, cancel=token,
                                                     command="candels-gui (app): fine-tune on the session's labels"))
 
         def done(_card: Any) -> None:
