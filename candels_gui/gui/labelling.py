@@ -273,7 +273,7 @@ class LabellingView(QWidget):
         lines = [f"<b>ID {gid}</b> · mag {float(row['mag']):.2f} · r {float(row['radius']):.1f} px"]
         if self.morph.probabilities is not None:
             p = self.morph.probabilities[stamp]
-            order = np.argsort(p)[::-1][:3]
+            order = [k for k in np.argsort(p)[::-1][:3] if p[k] >= 0.005]     # the likely classes only
             lines.append("classifier: " + ", ".join(f"{CLASS_NAMES[MORPH_CLASSES[k]]} {p[k]:.2f}" for k in order))
         if self.morph.diagnostics is not None:
             d = self.morph.diagnostics[stamp]
