@@ -284,6 +284,9 @@ def bench_morphology(n: int, log: Log) -> dict[str, Any]:
                statmorph_n=k)
     if log:
         log(f"morphology: {out}")
+    return out
+
+
 def _fields_child(model: str, size: int, out: str) -> dict[str, Any]:
     """Generate a ``size``-square field with the SGAN in ``model`` (in a fresh process: its peak RSS is the
     generation's)."""

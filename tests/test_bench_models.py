@@ -66,3 +66,18 @@ def test_train_reports_samples_per_s():
         bench_train(0, names=["sep"], steps=1, batch_size=2)
     with pytest.raises(ValueError, match="steps >= 1"):
         bench_train(0, steps=0)
+
+
+def test_morphology_group_returns_its_figures(monkeypatch):
+    """``bench --only morphology``: the classifier's and statmorph's stamps/s, with the device named."""
+    from candels_gui import bench
+    from candels_gui.core import load_stampset
+    from candels_gui.paths import sample_data_dir
+
+    small = load_stampset(sample_data_dir()).subset(slice(0, 4))
+    monkeypatch.setattr(bench, "_stamps", lambda: small)
+    lines = []
+    out = bench.bench_morphology(8, lines.append)
+    assert out["classify_stamps_per_s"] > 0 and out["classify_n"] == 8 and out["classify_device"]
+    assert out["statmorph_stamps_per_s"] > 0 and out["statmorph_n"] == 4
+    assert lines and "statmorph_stamps_per_s" in lines[-1]
