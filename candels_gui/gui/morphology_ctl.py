@@ -25,7 +25,7 @@ from ..core.data.stampset import GALTYPES
 from .services import WindowServices
 from .state import AppState
 
-__all__ = ["MorphologyController", "AUTO_ENV", "DIAGNOSTIC_COLUMNS", "FINE_TUNE_EPOCHS"]
+__all__ = ["MorphologyController", "AUTO_ENV", "DIAGNOSTIC_COLUMNS"]
 
 #: Environment variable: "0" turns off classifying and measuring when data opens.
 AUTO_ENV = "CANDELS_GUI_MORPH_AUTO"
