@@ -31,10 +31,11 @@ pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSi
 Btn = QMessageBox.StandardButton
 
 #: Keys left out of the every-widget test: arrows act only in review mode (tested below); the others open
-#: file dialogs, modal boxes, close the window or start long work.
+#: file dialogs, modal boxes, close the window or start long work. The vote keys act only in labelling mode
+#: (tests/test_gui_morphology.py presses them there).
 _SKIP = {"review_next", "review_previous", "open_folder", "open_file", "open_session", "save_session",
          "save_session_as", "export", "quit", "run_deblenders", "train_model", "compare", "about",
-         "review_mode"}
+         "review_mode", "labelling_mode", "export_labels", "fine_tune_morph", "vote_sph", "vote_sphd", "vote_disk", "vote_irr", "vote_ps", "vote_unc"}
 
 
 @pytest.fixture

@@ -20,7 +20,8 @@ from typing import Any, Callable, Optional
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QRectF, Qt, QTimer, pyqtSignal
-from PyQt6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QMainWindow, QPushButton, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QPushButton, QSizePolicy, QVBoxLayout,
+                             QWidget)
 
 from ..core.data.field_fits import FieldImage, read_field
 from ..core.display.stretch import display_levels
@@ -83,6 +84,9 @@ class FieldView(QWidget):
             b.setEnabled(False)
         self.info = QLabel("No field open: Open field… or Generate field…")
         self.readout = QLabel("")
+        for label in (self.info, self.readout):   # long texts wrap or clip: they never widen the window
+            label.setWordWrap(True)
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         top = QHBoxLayout()
         for w in (self.open_button, self.generate_button, self.detect_button, self.send1_button, self.send2_button):
             top.addWidget(w)
