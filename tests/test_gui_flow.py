@@ -407,3 +407,29 @@ def test_deblend_tab_rows_fill_the_tab(make_window, qtbot):
         assert button.isVisible() and button.mapTo(win, button.rect().bottomRight()).y() < win.height()
     win.resize(1600, 1000)
     qtbot.waitUntil(lambda: panel.scroll.fit() > size)  # a larger window: larger outputs
+
+
+def test_every_tab_fits_1280x800_without_scrolling(make_window, qtbot):
+    """A laptop screen: whichever tab is shown, the window keeps 1280x800, every toolbar button is on the
+    bar (none pushed into its overflow menu) and the right column's panels need no scrolling."""
+    from PyQt6.QtWidgets import QScrollArea
+
+    win = make_window()
+    for central in range(win.central_tabs.count()):
+        win.central_tabs.setCurrentIndex(central)
+        for right in range(win.right_tabs.count()):
+            win.right_tabs.setCurrentIndex(right)
+            for dock in (win.catalog_dock, win.queue_dock):
+                dock.raise_()
+                QApplication.processEvents()
+                where = f"{win.central_tabs.tabText(central)} + {win.right_tabs.tabText(right)}"
+                hint = win.minimumSizeHint()
+                assert hint.width() <= 1280 and hint.height() <= 800, (where, hint)
+                assert (win.width(), win.height()) == (1280, 800), where
+                page = win.right_tabs.currentWidget()
+                if isinstance(page, QScrollArea):
+                    assert page.verticalScrollBar().maximum() == 0, where
+    for action in win.toolbar.actions():
+        if not action.isSeparator():
+            assert win.toolbar.widgetForAction(action).isVisible(), action.text()
+            assert action.toolTip().startswith(action.text().replace("&", "").rstrip("…"))
