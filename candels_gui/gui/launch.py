@@ -68,9 +68,10 @@ def make_app() -> QApplication:
 
 def _exit_when_shown(app: QApplication, window: MainWindow) -> None:
     """``CANDELS_GUI_EXIT_WHEN_SHOWN=1`` (start-up benchmark, end-to-end tests): once the window is shown
-    with its data loaded and a first blend rendered, print ``{"startup_s": S}`` and quit (exit code 1 if
-    the data could not be loaded). ``S`` counts from ``CANDELS_GUI_T0``, a ``time.perf_counter()`` value
-    taken by the launching process (the same monotonic clock); ``null`` when that is not set."""
+    with its data loaded and a first blend rendered, print ``{"startup_s": S, "window": [W, H]}`` and quit
+    (exit code 1 if the data could not be loaded). ``S`` counts from ``CANDELS_GUI_T0``, a
+    ``time.perf_counter()`` value taken by the launching process (the same monotonic clock); ``null`` when
+    that is not set."""
     import json
     import time
 
