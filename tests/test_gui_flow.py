@@ -277,6 +277,7 @@ def test_export_dialog_explains_label_methods_and_remembers_per_data_set(make_wi
     win.session_ctl.generate_random(4)
     win.session_ctl.set_status(range(4), "accepted")
     dialog = win.show_export_dialog()
+    assert dialog.focusWidget() is dialog.dest  # nothing remembered: the keys type the destination
     tips = {dialog.method.itemText(i): dialog.method.itemData(i, Qt.ItemDataRole.ToolTipRole)
             for i in range(dialog.method.count())}
     assert "(4 × 48 × 48 × 3) uint8" in tips["ogg_masks"] and "overlap, central, companion" in tips["ogg_masks"]
@@ -291,9 +292,16 @@ def test_export_dialog_explains_label_methods_and_remembers_per_data_set(make_wi
     win.tasks.wait(20000)
     again = win.show_export_dialog()
     c = again.choices()
+    assert again.focusWidget() is again.dest  # these choices cannot export (no test blends): not Export
     assert (c["fmt"], c["method"], c["statuses"], c["test_ratio"], c["dest"]) == (
         "hdf5", "bogg_masks", ("accepted", "flagged"), pytest.approx(0.2), str(tmp_path / "out.h5"))
-    again.close()
+    again.split.setCurrentIndex(0)
+    again.dest.setText(str(tmp_path / "out2.h5"))
+    again.start()
+    win.tasks.wait(20000)
+    third = win.show_export_dialog()
+    assert third.export_button.isEnabled() and third.focusWidget() is third.export_button  # Enter exports
+    third.close()
 
 
 def test_work_a_crash_left_is_offered_at_start_up_with_its_data(make_window, qtbot, tmp_path, dialogs):
