@@ -26,6 +26,7 @@ from PyQt6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QPus
 from ..core.data.field_fits import FieldImage, read_field
 from ..core.display.stretch import display_levels
 from .field_tiles import TiledImage
+from .places import remember_folder, start_folder, window_settings
 from .style import COLORS, configure_pyqtgraph
 
 __all__ = ["FieldView", "install_field_view", "DETECT_MAX_PIXELS"]
@@ -90,7 +91,7 @@ class FieldView(QWidget):
         top = QHBoxLayout()
         for w in (self.open_button, self.generate_button, self.detect_button, self.send1_button, self.send2_button):
             top.addWidget(w)
-        top.addWidget(self.info, 1)
+        top.addStretch(1)
         self.graphics = pg.GraphicsLayoutWidget()
         self.vb: pg.ViewBox = self.graphics.addViewBox(lockAspect=True, enableMenu=False)
         self.vb.setBackgroundColor(COLORS["view"])
@@ -105,6 +106,7 @@ class FieldView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)
+        layout.addWidget(self.info)   # its own row: a file name and size never squeezed beside the buttons
         layout.addWidget(self.graphics, 1)
         layout.addWidget(self.readout)
 
@@ -131,9 +133,11 @@ class FieldView(QWidget):
 
     # ------------------------------------------------------------------ opening
     def open_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open a field", str(Path.home()),
+        start = start_folder(window_settings(self), self.field.path if self.field is not None else None)
+        path, _ = QFileDialog.getOpenFileName(self, "Open a field", str(start),
                                               "FITS images (*.fits *.fit *.fts);;All files (*)")
         if path:
+            remember_folder(window_settings(self), path)
             self.open_field(path)
 
     def open_field(self, path: str | os.PathLike, *, band: Optional[int] = None) -> None:
