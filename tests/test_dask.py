@@ -413,3 +413,36 @@ def test_cli_on_a_local_cluster_and_a_running_scheduler(tmp_path, client, refere
     many = capsys.readouterr().out.strip().splitlines()[-1]
     assert main(["evaluate", "--data", str(reference), "--deblenders", "sep", "--limit", "24", "--json"]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == many
+
+
+def test_classify_on_a_cluster_equals_one_process(client, stamps):
+    from candels_gui.core.parallel import worker_cache_builds
+    from candels_gui.morphology.classifier import MorphClassifier, classify_job, default_weights
+    from candels_gui.morphology.distributed import classify_partitioned
+
+    if not default_weights().is_file():
+        pytest.skip("no shipped morph-cnn weights")
+    one = run_job(classify_job(stamps, MorphClassifier.load(), batch_size=8))
+    many = run_job(classify_partitioned(stamps, default_weights(), client=client, data_path=sample_data_dir(),
+                                        batch_size=8, partition_size=12))   # 12 -> 16: whole batches
+    assert np.array_equal(one.ids, many.ids)
+    assert np.array_equal(one.probabilities, many.probabilities) and np.array_equal(one.nonfinite, many.nonfinite)
+    builds = client.run(worker_cache_builds)       # the weights were read once per worker, whatever its tasks
+    per_worker = [sum(c for k, c in counts.items() if k.startswith("('morph-cnn'")) for counts in builds.values()]
+    assert max(per_worker) == 1 and sum(per_worker) >= 1, builds
+
+
+def test_field_generated_on_a_cluster_equals_one_process(tmp_path, client):
+    pytest.importorskip("torch")
+    from astropy.io import fits
+
+    from candels_gui.fields.generate import generate_field
+    from test_fields_sgan import _weights
+
+    weights = _weights(tmp_path)
+    shape = (203, 317)                       # six tiles of 128, the last ones cut
+    generate_field(weights, tmp_path / "one.fits", shape, seed=5, tile=128, device="cpu")
+    generate_field(weights, tmp_path / "many.fits", shape, seed=5, tile=128, device="cpu", client=client)
+    one, many = fits.getdata(tmp_path / "one.fits"), fits.getdata(tmp_path / "many.fits")
+    assert many.shape == shape and np.isfinite(many).all()
+    np.testing.assert_allclose(many, one, rtol=1e-5, atol=1e-6 * float(np.ptp(one)))   # threads: float rounding

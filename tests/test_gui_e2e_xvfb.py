@@ -102,6 +102,20 @@ def test_app_window_is_shown_on_xcb(display, tmp_path):
     assert report["startup_s"] > 0
 
 
+def test_a_first_launch_fits_a_laptop_screen(laptop_display, tmp_path):
+    """No saved geometry, a 1280x800 screen: the window is shrunk to the screen, not the 1600x1000 default
+    hanging off its edges."""
+    env = _env(laptop_display, tmp_path)
+    env.update(CANDELS_GUI_EXIT_WHEN_SHOWN="1", HOME=str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    res = subprocess.run([sys.executable, "-m", "candels_gui.cli"], env=env, cwd=str(ROOT),
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    report = json.loads([ln for ln in res.stdout.splitlines() if ln.startswith("{")][-1])
+    width, height = report["window"]
+    assert 1200 <= width <= 1280 and 600 <= height <= 800, report
+
+
 def _write_data(folder: Path) -> None:
     """A small candels-blender folder (16 galaxies, 48 px; some redshifts missing)."""
     import csv

@@ -31,10 +31,11 @@ pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSi
 Btn = QMessageBox.StandardButton
 
 #: Keys left out of the every-widget test: arrows act only in review mode (tested below); the others open
-#: file dialogs, modal boxes, close the window or start long work.
+#: file dialogs, modal boxes, close the window or start long work. The vote keys act only in labelling mode
+#: (tests/test_gui_morphology.py presses them there).
 _SKIP = {"review_next", "review_previous", "open_folder", "open_file", "open_session", "save_session",
          "save_session_as", "export", "quit", "run_deblenders", "train_model", "compare", "about",
-         "review_mode"}
+         "review_mode", "labelling_mode", "export_labels", "fine_tune_morph", "vote_sph", "vote_sphd", "vote_disk", "vote_irr", "vote_ps", "vote_unc"}
 
 
 @pytest.fixture
@@ -276,6 +277,7 @@ def test_export_dialog_explains_label_methods_and_remembers_per_data_set(make_wi
     win.session_ctl.generate_random(4)
     win.session_ctl.set_status(range(4), "accepted")
     dialog = win.show_export_dialog()
+    assert dialog.focusWidget() is dialog.dest  # nothing remembered: the keys type the destination
     tips = {dialog.method.itemText(i): dialog.method.itemData(i, Qt.ItemDataRole.ToolTipRole)
             for i in range(dialog.method.count())}
     assert "(4 × 48 × 48 × 3) uint8" in tips["ogg_masks"] and "overlap, central, companion" in tips["ogg_masks"]
@@ -290,9 +292,16 @@ def test_export_dialog_explains_label_methods_and_remembers_per_data_set(make_wi
     win.tasks.wait(20000)
     again = win.show_export_dialog()
     c = again.choices()
+    assert again.focusWidget() is again.dest  # these choices cannot export (no test blends): not Export
     assert (c["fmt"], c["method"], c["statuses"], c["test_ratio"], c["dest"]) == (
         "hdf5", "bogg_masks", ("accepted", "flagged"), pytest.approx(0.2), str(tmp_path / "out.h5"))
-    again.close()
+    again.split.setCurrentIndex(0)
+    again.dest.setText(str(tmp_path / "out2.h5"))
+    again.start()
+    win.tasks.wait(20000)
+    third = win.show_export_dialog()
+    assert third.export_button.isEnabled() and third.focusWidget() is third.export_button  # Enter exports
+    third.close()
 
 
 def test_work_a_crash_left_is_offered_at_start_up_with_its_data(make_window, qtbot, tmp_path, dialogs):
@@ -406,3 +415,29 @@ def test_deblend_tab_rows_fill_the_tab(make_window, qtbot):
         assert button.isVisible() and button.mapTo(win, button.rect().bottomRight()).y() < win.height()
     win.resize(1600, 1000)
     qtbot.waitUntil(lambda: panel.scroll.fit() > size)  # a larger window: larger outputs
+
+
+def test_every_tab_fits_1280x800_without_scrolling(make_window, qtbot):
+    """A laptop screen: whichever tab is shown, the window keeps 1280x800, every toolbar button is on the
+    bar (none pushed into its overflow menu) and the right column's panels need no scrolling."""
+    from PyQt6.QtWidgets import QScrollArea
+
+    win = make_window()
+    for central in range(win.central_tabs.count()):
+        win.central_tabs.setCurrentIndex(central)
+        for right in range(win.right_tabs.count()):
+            win.right_tabs.setCurrentIndex(right)
+            for dock in (win.catalog_dock, win.queue_dock):
+                dock.raise_()
+                QApplication.processEvents()
+                where = f"{win.central_tabs.tabText(central)} + {win.right_tabs.tabText(right)}"
+                hint = win.minimumSizeHint()
+                assert hint.width() <= 1280 and hint.height() <= 800, (where, hint)
+                assert (win.width(), win.height()) == (1280, 800), where
+                page = win.right_tabs.currentWidget()
+                if isinstance(page, QScrollArea):
+                    assert page.verticalScrollBar().maximum() == 0, where
+    for action in win.toolbar.actions():
+        if not action.isSeparator():
+            assert win.toolbar.widgetForAction(action).isVisible(), action.text()
+            assert action.toolTip().startswith(action.text().replace("&", "").rstrip("…"))

@@ -19,16 +19,18 @@ def default_data() -> str:
     return str(sample_data_dir())
 
 
-def add_scheduler_options(parser: argparse.ArgumentParser, *, partition_default: str, resume: str | None = None
-                          ) -> None:
-    """``--scheduler``, ``--partition-size`` (and ``--resume``): running a long command on Dask."""
+def add_scheduler_options(parser: argparse.ArgumentParser, *, partition_default: str | None,
+                          resume: str | None = None) -> None:
+    """``--scheduler``, ``--partition-size`` (unless ``partition_default`` is None) and ``--resume``: running a
+    long command on Dask."""
     g = parser.add_argument_group("more than one machine (Dask; see docs/dask.md)")
     g.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run the work's partitions on Dask: local:N starts N worker processes on this machine for "
                         "the run; tcp://HOST:PORT joins a running scheduler ('dask scheduler', 'dask worker "
                         "tcp://HOST:PORT'). The output is the same bytes as without it")
-    g.add_argument("--partition-size", "--partition_size", dest="partition_size", type=int, default=None,
-                   metavar="K", help=f"blends per task ({partition_default})")
+    if partition_default is not None:   # None: the command's own unit of work is the task (a field's tile)
+        g.add_argument("--partition-size", "--partition_size", dest="partition_size", type=int, default=None,
+                       metavar="K", help=f"blends per task ({partition_default})")
     if resume:
         g.add_argument("--resume", action="store_true", help=resume)
 

@@ -7,6 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .common import add_scheduler_options, scheduler_client
+
 
 def _add_field(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("field", help="deep fields: simulate, train an SGAN, generate, cut stamps, compare",
@@ -131,6 +133,7 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tile", type=int, default=None, help="tile side in pixels (CPU 1024, GPU 4096)")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
     p.add_argument("--force", action="store_true", help="replace an existing file")
+    add_scheduler_options(p, partition_default=None)  # a task is a tile (--tile)
     p.set_defaults(func=_cmd_generate)
 
 
@@ -146,8 +149,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from ..fields.generate import generate_field_job
 
     model = Path(args.model) if args.model else default_model()
-    res = run_with_progress(generate_field_job(model, args.output, args.size, seed=args.seed, tile=args.tile,
-                                               overwrite=args.force, device=args.device), "generating", unit="px")
+    with scheduler_client(args) as client:
+        res = run_with_progress(generate_field_job(model, args.output, args.size, seed=args.seed, tile=args.tile,
+                                                   overwrite=args.force, device=args.device, client=client),
+                                "generating", unit="px")
     shape = "x".join(str(v) for v in res["shape"])
     print(f"{shape} field -> {res['path']} in {res['seconds']:.1f} s ({res['mpix_per_s']:.2f} Mpix/s on "
           f"{res['device']}, tiles of {res['tile']} px)")

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from .common import default_data
+from .common import add_scheduler_options, default_data, scheduler_client
 
 
 def _write_table_atomic(table, path: str | os.PathLike) -> Path:
@@ -93,6 +93,8 @@ def _add_classify(sub: argparse._SubParsersAction) -> None:
                    help="with --score: score only the galaxies brighter than MAG (catalog magnitude)")
     p.add_argument("--json", action="store_true", help="with --score: print the scores as one JSON object")
     p.add_argument("--plot", default=None, metavar="PNG", help="with --score: draw the confusion matrix")
+    add_scheduler_options(p, partition_default="rounded up to whole batches; default: about four tasks per "
+                                               "worker, 256 to 4,096 stamps")
     p.set_defaults(func=_cmd_classify)
 
 
@@ -126,12 +128,24 @@ def _cmd_classify(args: argparse.Namespace) -> int:
 
         keep = np.asarray(stamps.catalog["mag"], float)[truth[0]] < args.mag_high
         truth = (truth[0][keep], truth[1][keep])
-    clf = MorphClassifier.load(args.weights, device=args.device)
-    result = run_with_progress(classify_job(stamps, clf, batch_size=args.batch_size, tta=args.tta),
-                               f"classify ({clf.device_name})", unit="stamp")
+    if args.scheduler:
+        from ..morphology.classifier import default_weights
+        from ..morphology.distributed import classify_partitioned
+
+        with scheduler_client(args) as client:
+            result = run_with_progress(classify_partitioned(
+                stamps, args.weights or default_weights(), client=client, data_path=args.datapath or default_data(),
+                device=args.device, batch_size=args.batch_size, partition_size=args.partition_size, tta=args.tta),
+                f"classify (on {args.scheduler})", unit="stamp")
+        clf_name = f"{result.device}, on {args.scheduler}"
+    else:
+        clf = MorphClassifier.load(args.weights, device=args.device)
+        result = run_with_progress(classify_job(stamps, clf, batch_size=args.batch_size, tta=args.tta),
+                                   f"classify ({clf.device_name})", unit="stamp")
+        clf_name = clf.device_name
     out = _write_table_atomic(result.as_table(), args.output)
     counts = {str(c): int((result.predicted == c).sum()) for c in sorted(set(result.predicted))}
-    print(f"{len(result.ids)} stamps classified ({clf.device_name}) -> {out} {counts}", file=sys.stderr)
+    print(f"{len(result.ids)} stamps classified ({clf_name}) -> {out} {counts}", file=sys.stderr)
     if truth is not None:
         _print_scores(result.probabilities[truth[0]], truth[1], as_json=args.json)
         if args.plot:

@@ -42,6 +42,9 @@ class ActionSpec:
         Draw a separator above it in its menu.
     toolbar : bool
         Also show it on the main toolbar.
+    toolbar_text : str
+        Shorter text for the toolbar button (the toolbar must fit a 1280 px wide window; its tooltip keeps
+        the full name and the keys). Empty: the menu text.
     """
 
     name: str
@@ -53,6 +56,7 @@ class ActionSpec:
     checkable: bool = False
     separator_before: bool = False
     toolbar: bool = False
+    toolbar_text: str = ""
 
     @property
     def plain_text(self) -> str:
@@ -66,7 +70,7 @@ MENUS = ("&File", "&Edit", "&Blend", "&Queue", "&Deblend", "&Morphology", "&View
 ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("open_folder", "&Open data folder…", ("Ctrl+O",), "open_folder_dialog", "&File",
                "Open a candels-blender folder, a folder of FITS stamps or a GalSim catalog folder",
-               toolbar=True),
+               toolbar=True, toolbar_text="Open data"),
     ActionSpec("open_file", "Open data &file…", ("Ctrl+Shift+O",), "open_file_dialog", "&File",
                "Open a FITS cube, candels_img.npy or real_galaxy_catalog_*.fits"),
     ActionSpec("open_session", "Open &session…", ("Ctrl+Alt+O",), "session_ctl.open_dialog", "&File",
@@ -89,7 +93,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("random_pair", "&Random pair", ("N",), "random_pair", "&Blend",
                "Draw a pair and an offset with the sampling rules, from the filtered catalog", toolbar=True),
     ActionSpec("swap", "S&wap galaxies", ("X",), "swap_galaxies", "&Blend",
-               "Galaxy 2 becomes the central galaxy and galaxy 1 the companion", toolbar=True),
+               "Galaxy 2 becomes the central galaxy and galaxy 1 the companion", toolbar=True,
+               toolbar_text="Swap"),
     ActionSpec("nudge_left", "Nudge companion left", ("Shift+Left",), "nudge_left", "&Blend",
                "Move galaxy 2 one pixel left", separator_before=True),
     ActionSpec("nudge_right", "Nudge companion right", ("Shift+Right",), "nudge_right", "&Blend",
@@ -111,9 +116,11 @@ ACTIONS: tuple[ActionSpec, ...] = (
                "Train a torch deblender on an HDF5 export in the background, with a live loss curve"),
     ActionSpec("compare", "&Compare deblenders", ("Ctrl+Shift+D",), "compare.activate", "&Deblend",
                "Deblenders side by side on this blend (linked views, one stretch), its metrics, and a "
-               "summary over the queue whose plots open a blend on click", toolbar=True),
+               "summary over the queue whose plots open a blend on click", toolbar=True,
+               toolbar_text="Compare"),
     ActionSpec("add_to_queue", "&Add blend to queue", ("Return", "Enter"), "session_ctl.add_current",
-               "&Queue", "Queue the blend in the editor (pending)", toolbar=True),
+               "&Queue", "Queue the blend in the editor (pending)", toolbar=True,
+               toolbar_text="Queue blend"),
     ActionSpec("accept", "A&ccept", ("A",), "review.accept", "&Queue",
                "Accept the selected queued blends (in review mode: this one, then the next)"),
     ActionSpec("reject", "&Reject", ("R",), "review.reject", "&Queue", "Reject the selected queued blends"),
@@ -172,7 +179,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("zoom_in", "Zoom &in", ("+", "="), "zoom_in", "&View", "Zoom in on the views"),
     ActionSpec("zoom_out", "Zoom &out", ("-",), "zoom_out", "&View", "Zoom out of the views"),
     ActionSpec("cheat_sheet", "&Keyboard shortcuts", ("?", "F1"), "show_cheat_sheet", "&Help",
-               "This list of actions and their keys", toolbar=True),
+               "This list of actions and their keys", toolbar=True, toolbar_text="Keys"),
     ActionSpec("about", "&About candels-gui", (), "show_about", "&Help", "Version and credits"),
 )
 
@@ -207,6 +214,8 @@ def build_actions(window: QWidget, table: Iterable[ActionSpec] = ACTIONS) -> dic
         act.setStatusTip(spec.tip)
         act.setToolTip(f"{spec.plain_text} ({shortcut_text(spec)})" if spec.shortcuts else spec.plain_text)
         act.setCheckable(spec.checkable)
+        if spec.toolbar_text:
+            act.setIconText(spec.toolbar_text)
         act.triggered.connect(_slot(window, spec))
         window.addAction(act)
         actions[spec.name] = act

@@ -6,6 +6,10 @@ so a change made elsewhere (a shortcut, a session) shows here too.
 
 from __future__ import annotations
 
+import contextlib
+import sys
+from typing import Iterator
+
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt, QTimer
@@ -22,6 +26,24 @@ __all__ = ["DisplayPanel", "LevelsHistogram", "HISTOGRAM_MS"]
 HISTOGRAM_MS = 100
 
 
+@contextlib.contextmanager
+def _no_matplotlib_colormap_menu() -> Iterator[None]:
+    """pyqtgraph's gradient menu lists matplotlib's colormaps by importing ``matplotlib.pyplot`` (1-2 s of
+    start-up) when matplotlib is installed; the gradient here is read-only (its menu never opens), so the
+    list is left empty while the widget is built."""
+    from pyqtgraph.widgets import ColorMapMenu
+
+    original = getattr(ColorMapMenu, "find_mpl_leftovers", None)
+    if original is None or "matplotlib.pyplot" in sys.modules:
+        yield
+        return
+    ColorMapMenu.find_mpl_leftovers = lambda: []
+    try:
+        yield
+    finally:
+        ColorMapMenu.find_mpl_leftovers = original
+
+
 class LevelsHistogram(pg.HistogramLUTWidget):
     """pyqtgraph's histogram/levels widget bound to a :class:`DisplayModel` instead of one image.
 
@@ -31,7 +53,8 @@ class LevelsHistogram(pg.HistogramLUTWidget):
 
     def __init__(self, display: DisplayModel, parent: QWidget | None = None) -> None:
         configure_pyqtgraph()
-        super().__init__(parent, orientation="horizontal", gradientPosition="bottom")
+        with _no_matplotlib_colormap_menu():
+            super().__init__(parent, orientation="horizontal", gradientPosition="bottom")
         self.display = display
         self._syncing = False
         # the histogram is a readout beside the picture: while the blend changes quickly (a drag, a

@@ -130,6 +130,10 @@ class ExportDialog(QDialog):
         self._format_changed()
         self._restore()
         self.resize(640, 320)
+        # the keyboard starts where the next keys go: Export (Enter) when the remembered choices can export,
+        # else the destination (typed at once)
+        ready = bool(self.dest.text().strip()) and self.export_button.isEnabled()
+        (self.export_button if ready else self.dest).setFocus()
 
     # ------------------------------------------------------------------ remembered settings
     def _key(self) -> str | None:

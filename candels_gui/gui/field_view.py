@@ -20,11 +20,13 @@ from typing import Any, Callable, Optional
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QRectF, Qt, QTimer, pyqtSignal
-from PyQt6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QMainWindow, QPushButton, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QPushButton, QSizePolicy, QVBoxLayout,
+                             QWidget)
 
 from ..core.data.field_fits import FieldImage, read_field
 from ..core.display.stretch import display_levels
 from .field_tiles import TiledImage
+from .places import remember_folder, start_folder, window_settings
 from .style import COLORS, configure_pyqtgraph
 
 __all__ = ["FieldView", "install_field_view", "DETECT_MAX_PIXELS"]
@@ -83,10 +85,13 @@ class FieldView(QWidget):
             b.setEnabled(False)
         self.info = QLabel("No field open: Open field… or Generate field…")
         self.readout = QLabel("")
+        for label in (self.info, self.readout):   # long texts wrap or clip: they never widen the window
+            label.setWordWrap(True)
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         top = QHBoxLayout()
         for w in (self.open_button, self.generate_button, self.detect_button, self.send1_button, self.send2_button):
             top.addWidget(w)
-        top.addWidget(self.info, 1)
+        top.addStretch(1)
         self.graphics = pg.GraphicsLayoutWidget()
         self.vb: pg.ViewBox = self.graphics.addViewBox(lockAspect=True, enableMenu=False)
         self.vb.setBackgroundColor(COLORS["view"])
@@ -101,6 +106,7 @@ class FieldView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)
+        layout.addWidget(self.info)   # its own row: a file name and size never squeezed beside the buttons
         layout.addWidget(self.graphics, 1)
         layout.addWidget(self.readout)
 
@@ -127,9 +133,11 @@ class FieldView(QWidget):
 
     # ------------------------------------------------------------------ opening
     def open_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open a field", str(Path.home()),
+        start = start_folder(window_settings(self), self.field.path if self.field is not None else None)
+        path, _ = QFileDialog.getOpenFileName(self, "Open a field", str(start),
                                               "FITS images (*.fits *.fit *.fts);;All files (*)")
         if path:
+            remember_folder(window_settings(self), path)
             self.open_field(path)
 
     def open_field(self, path: str | os.PathLike, *, band: Optional[int] = None) -> None:

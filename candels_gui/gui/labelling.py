@@ -24,6 +24,7 @@ from ..core.data.morph_labels import CLASS_NAMES, MORPH_CLASSES
 from ..core.display.stretch import apply_display, display_levels
 from .display_model import DisplayModel
 from .image_view import StampView
+from .places import remember_folder, start_folder, window_settings
 from .services import WindowServices
 
 __all__ = ["LabellingView", "CLASS_KEYS", "VOTE_ACTIONS"]
@@ -225,11 +226,12 @@ class LabellingView(QWidget):
         if not len(votes):
             self.services.status("No votes yet: label some galaxies first", 5000)
             return
-        start = self.services.source_path()
-        folder = start.parent if start is not None else Path.home()
+        source = self.services.source_path()
+        folder = start_folder(window_settings(self), source.parent if source is not None else None)
         path, _ = QFileDialog.getSaveFileName(self, "Export morphology labels", str(folder / "labels.csv"),
                                               "Label files (*.csv)")
         if path:
+            remember_folder(window_settings(self), path)
             self.export(path)
 
     def export(self, path: str | Path) -> Path | None:
@@ -248,8 +250,10 @@ class LabellingView(QWidget):
 
     def choose_weights(self) -> None:
         """Classify the data with a weights file of the user's choice."""
-        path, _ = QFileDialog.getOpenFileName(self, "Classifier weights", str(Path.home()), "Weights (*.pt)")
+        path, _ = QFileDialog.getOpenFileName(self, "Classifier weights", str(start_folder(window_settings(self))),
+                                              "Weights (*.pt)")
         if path:
+            remember_folder(window_settings(self), path)
             self.morph.classify(path)
 
     # ------------------------------------------------------------------ drawing

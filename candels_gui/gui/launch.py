@@ -68,9 +68,10 @@ def make_app() -> QApplication:
 
 def _exit_when_shown(app: QApplication, window: MainWindow) -> None:
     """``CANDELS_GUI_EXIT_WHEN_SHOWN=1`` (start-up benchmark, end-to-end tests): once the window is shown
-    with its data loaded and a first blend rendered, print ``{"startup_s": S}`` and quit (exit code 1 if
-    the data could not be loaded). ``S`` counts from ``CANDELS_GUI_T0``, a ``time.perf_counter()`` value
-    taken by the launching process (the same monotonic clock); ``null`` when that is not set."""
+    with its data loaded and a first blend rendered, print ``{"startup_s": S, "window": [W, H]}`` and quit
+    (exit code 1 if the data could not be loaded). ``S`` counts from ``CANDELS_GUI_T0``, a
+    ``time.perf_counter()`` value taken by the launching process (the same monotonic clock); ``null`` when
+    that is not set."""
     import json
     import time
 
@@ -82,7 +83,7 @@ def _exit_when_shown(app: QApplication, window: MainWindow) -> None:
         if window.isVisible() and window.state.stamps is not None and window.editor.frames > 0:
             timer.stop()
             elapsed = round(time.perf_counter() - float(t0), 4) if t0 else None
-            print(json.dumps({"startup_s": elapsed}), flush=True)
+            print(json.dumps({"startup_s": elapsed, "window": [window.width(), window.height()]}), flush=True)
             app.quit()
         elif not window.tasks.busy and window.state.stamps is None:
             timer.stop()
@@ -93,6 +94,23 @@ def _exit_when_shown(app: QApplication, window: MainWindow) -> None:
     timer.setInterval(5)
     timer.timeout.connect(check)
     timer.start()
+
+
+def fit_to_screen(window: MainWindow) -> bool:
+    """Shrink ``window`` to its screen's available area when it does not fit (a 1280x800 laptop gets a
+    1280x800 window, not the 1600x1000 default hanging off its edges) and put it at the area's corner.
+    Returns True when it was shrunk (the caller then shows it maximized, so a window manager fits its
+    frame too)."""
+    screen = window.screen() or QApplication.primaryScreen()
+    if screen is None:
+        return False
+    area = screen.availableGeometry()
+    if window.width() <= area.width() and window.height() <= area.height():
+        return False
+    window.resize(max(min(window.width(), area.width()), window.minimumWidth()),
+                  max(min(window.height(), area.height()), window.minimumHeight()))
+    window.move(area.topLeft())
+    return True
 
 
 def run_app(path: str | os.PathLike | None, session: str | os.PathLike | None = None) -> int:
@@ -106,7 +124,10 @@ def run_app(path: str | os.PathLike | None, session: str | os.PathLike | None = 
     _install_excepthook(window)
     quit_on_signals(app, window)
     window.session_ctl.recover_on_load = True
-    window.show()
+    if fit_to_screen(window):
+        window.showMaximized()
+    else:
+        window.show()
     if session is not None:
         window.session_ctl.open_session(session, fallback_data=path)
     elif not os.environ.get("CANDELS_GUI_EXIT_WHEN_SHOWN"):

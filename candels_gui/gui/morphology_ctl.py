@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-from PyQt6.QtCore import QObject, pyqtSignal
+from PyQt6.QtCore import QObject, QTimer, pyqtSignal
 
 from ..core.data.stampset import GALTYPES
 from .services import WindowServices
@@ -29,6 +29,8 @@ __all__ = ["MorphologyController", "AUTO_ENV", "DIAGNOSTIC_COLUMNS"]
 
 #: Environment variable: "0" turns off classifying and measuring when data opens.
 AUTO_ENV = "CANDELS_GUI_MORPH_AUTO"
+#: Delay (ms) between data opening and the automatic classification and measurement.
+AUTO_DELAY_MS = 1500
 #: Catalog column -> statmorph table column.
 DIAGNOSTIC_COLUMNS = {"gini": "gini", "m20": "m20", "C": "concentration", "A": "asymmetry", "S": "smoothness",
                       "sersic_n": "sersic_n", "rhalf": "rhalf", "morph_flag": "flag"}
@@ -85,6 +87,13 @@ class MorphologyController(QObject):
         self.predictionsChanged.emit()
         self.diagnosticsChanged.emit()
         if self.auto and self.state.stamps is not None:
+            # after the window has painted its first blend: importing torch in a worker thread holds the GIL
+            # for seconds, which would delay that first paint
+            stamps = self.state.stamps
+            QTimer.singleShot(AUTO_DELAY_MS, lambda: self._auto_start(stamps))
+
+    def _auto_start(self, stamps: Any) -> None:
+        if self.state.stamps is stamps and self.probabilities is None and not self._tasks:
             self.classify()
             self.measure()
 

@@ -12,7 +12,10 @@ from typing import Any, Callable
 
 from PyQt6.QtCore import QObject, QThreadPool, pyqtSignal
 from PyQt6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
-from superqt.utils import FunctionWorker, GeneratorWorker, create_worker
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # superqt is imported with the first task (its package import costs ~0.5 s of start-up)
+    from superqt.utils import FunctionWorker, GeneratorWorker
 
 from ..core.errors import Cancelled
 from ..core.jobs import CancelToken, Job, Progress
@@ -39,6 +42,8 @@ class Task(QObject):
         collector, and the files behind when the app exits first.
         """
         self.token.cancel()
+        from superqt.utils import GeneratorWorker
+
         if self.worker is not None and not isinstance(self.worker, GeneratorWorker):
             self.worker.quit()
 
@@ -104,6 +109,8 @@ class TaskRunner(QObject):
                on_result: Callable[[Any], None], on_error: Callable[[BaseException], None],
                on_cancel: Callable[[], None] | None) -> Task:
         task = Task(label, token, self)
+        from superqt.utils import create_worker
+
         worker = create_worker(fn, _start_thread=False, _ignore_errors=True)
         task.worker = worker
 
@@ -137,6 +144,8 @@ class TaskRunner(QObject):
         worker.returned.connect(returned)
         worker.errored.connect(errored)
         worker.finished.connect(finished)
+        from superqt.utils import GeneratorWorker
+
         if isinstance(worker, GeneratorWorker):
             worker.yielded.connect(lambda p: self.progress.emit(p) if isinstance(p, Progress) else None)
         self.tasks.append(task)

@@ -262,12 +262,21 @@ def _centre_profile_score(profile: np.ndarray) -> float:
     """How much a 1-D profile falls off away from its middle: the rank correlation of the profile with
     minus the distance from the middle (about 1 for a centred blob, about 0 for a flat profile or one in
     random order)."""
-    from scipy.stats import spearmanr
-
     dist = np.abs(np.arange(len(profile)) - len(profile) // 2)
     if np.ptp(profile) == 0:
         return 0.0
-    return float(spearmanr(profile, -dist)[0])
+    # Spearman's rho, as scipy.stats.spearmanr (average ranks for ties), without importing scipy.stats
+    # (~1 s of every data load)
+    return float(np.corrcoef(_average_ranks(profile), _average_ranks(-dist))[0, 1])
+
+
+def _average_ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks 0..n-1 of ``x``, tied values sharing the mean of their ranks."""
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x))
+    ranks[order] = np.arange(len(x))
+    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+    return (np.bincount(inverse, weights=ranks) / counts)[inverse]
 
 
 def check_light_centred(images: np.ndarray, where: str) -> None:

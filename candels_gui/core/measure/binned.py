@@ -17,7 +17,6 @@ from typing import Callable, Sequence
 
 import numpy as np
 from astropy.table import Table
-from scipy.stats import binned_statistic, binned_statistic_2d
 
 from candels_gui.core.measure import metrics as M
 from ..blending.engine import BlendBatch
@@ -114,9 +113,13 @@ def binned_metric(x: np.ndarray, y: np.ndarray, edges_x: Sequence[float],
         shape = (len(ex) - 1,) if edges_y is None else (len(ex) - 1, len(_edges(edges_y, "edges_y")) - 1)
         return np.full(shape, 0.0 if statistic in ("count", "sum") else np.nan)
     if edges_y is None:
+        from scipy.stats import binned_statistic  # scipy.stats takes ~0.5 s to import: only when binning
+
         stat = binned_statistic(coords[0], metric, statistic=statistic, bins=ex).statistic
     else:
         ey = _edges(edges_y, "edges_y")
+        from scipy.stats import binned_statistic_2d
+
         stat = binned_statistic_2d(coords[0], coords[1], metric, statistic=statistic,
                                    bins=[ex, ey]).statistic
     return np.asarray(stat, dtype=np.float64)

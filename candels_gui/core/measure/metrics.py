@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 from skimage.metrics import structural_similarity
 
 from ..blending.blend_metrics import blendedness as _blendedness_one
@@ -126,6 +125,8 @@ def match_detections(true_xy: np.ndarray, det_xy: np.ndarray, *,
         # maximised first and their total distance minimised second.
         big = float(max_separation) * (min(n, m) + 1) + 1.0
         cost = np.where(allowed, dist, big)
+    from scipy.optimize import linear_sum_assignment  # scipy.optimize: ~1 s to import, only when matching
+
     rows, cols = linear_sum_assignment(cost)
     keep = np.ones(len(rows), bool) if max_separation is None else dist[rows, cols] <= max_separation
     rows, cols = rows[keep].astype(np.int64), cols[keep].astype(np.int64)
