@@ -3,6 +3,7 @@ real-vs-generated statistics, and the command line's answers to bad input."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -147,6 +148,11 @@ def test_compare_a_field_with_itself_and_with_its_shuffled_pixels(tmp_path, mock
     assert same["density_ratio"] == 1 and same["counts_log_ratio"] == 0 and same["power_log_ratio"] == 0
     for d in same["distributions"].values():
         assert d["ks"] == 0 and d["wasserstein"] == 0
+    if importlib.util.find_spec("statmorph") is not None:      # statmorph's morphology joins the comparison
+        for q in ("gini", "m20", "sersic_n"):
+            assert q in same["distributions"] and same["distributions"][q]["n_real"] >= 3
+        gini = real.quantities["gini"]
+        assert np.all((gini > 0) & (gini < 1))
     shuffled = np.random.default_rng(0).permutation(img.ravel()).reshape(img.shape)
     far = compare_fields(real, run_job(field_statistics_job(shuffled, name="shuffled", pixel_scale=0.06)))
     assert far["power_log_ratio"] > 0.3
