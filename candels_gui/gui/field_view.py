@@ -20,7 +20,8 @@ from typing import Any, Callable, Optional
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QRectF, Qt, QTimer, pyqtSignal
-from PyQt6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QMainWindow, QPushButton, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QPushButton, QSizePolicy, QVBoxLayout,
+                             QWidget)
 
 from ..core.data.field_fits import FieldImage, read_field
 from ..core.display.stretch import display_levels
@@ -82,6 +83,8 @@ class FieldView(QWidget):
         for b in (self.detect_button, self.send1_button, self.send2_button):
             b.setEnabled(False)
         self.info = QLabel("No field open: Open field… or Generate field…")
+        # the label gives way (clipped) rather than widening the window: the other tabs fit in less
+        self.info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.readout = QLabel("")
         top = QHBoxLayout()
         for w in (self.open_button, self.generate_button, self.detect_button, self.send1_button, self.send2_button):
