@@ -3,6 +3,7 @@ real-vs-generated statistics, and the command line's answers to bad input."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -117,6 +118,27 @@ def test_stamps_from_a_field_are_a_candels_blender_folder_that_produce_reads(tmp
     assert (prod / "blends.h5").is_file()
 
 
+def test_stamps_of_a_crowded_field_are_centred_and_their_misread_cube_is_not():
+    """128² stamps cut from a crowded (generated) field hold bright neighbours in their outer parts; the readers'
+    centring check must still accept them, and still refuse the same cube stored channels-last."""
+    from candels_gui.core.data.label_checks import check_light_centred
+
+    rng = np.random.default_rng(5)
+    n, s = 128, 128
+    yy, xx = np.mgrid[:s, :s] - s // 2
+    stamps = rng.normal(0, 0.05, (n, s, s))
+    for i in range(n):
+        stamps[i] += 0.3 * np.exp(-(xx**2 + yy**2) / (2 * 3.0**2))              # the faint centred galaxy
+        for _ in range(6):                                                      # brighter neighbours
+            r, t = rng.uniform(24, 62), rng.uniform(0, 2 * np.pi)
+            cx, cy = r * np.cos(t), r * np.sin(t)
+            stamps[i] += rng.uniform(1, 3) * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * 4.0**2))
+    stamps = stamps.astype(np.float32)
+    check_light_centred(stamps, "crowded")                                        # accepted
+    with pytest.raises(DataError, match="not centred"):
+        check_light_centred(np.ascontiguousarray(np.transpose(stamps, (1, 2, 0))), "misread")
+
+
 def test_compare_a_field_with_itself_and_with_its_shuffled_pixels(tmp_path, mock_field):
     from candels_gui.core.measure.field_stats import compare_fields, field_statistics_job
 
@@ -126,6 +148,11 @@ def test_compare_a_field_with_itself_and_with_its_shuffled_pixels(tmp_path, mock
     assert same["density_ratio"] == 1 and same["counts_log_ratio"] == 0 and same["power_log_ratio"] == 0
     for d in same["distributions"].values():
         assert d["ks"] == 0 and d["wasserstein"] == 0
+    if importlib.util.find_spec("statmorph") is not None:      # statmorph's morphology joins the comparison
+        for q in ("gini", "m20", "sersic_n"):
+            assert q in same["distributions"] and same["distributions"][q]["n_real"] >= 3
+        gini = real.quantities["gini"]
+        assert np.all((gini > 0) & (gini < 1))
     shuffled = np.random.default_rng(0).permutation(img.ravel()).reshape(img.shape)
     far = compare_fields(real, run_job(field_statistics_job(shuffled, name="shuffled", pixel_scale=0.06)))
     assert far["power_log_ratio"] > 0.3

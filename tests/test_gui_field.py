@@ -101,3 +101,28 @@ def test_picked_field_galaxies_go_to_the_editor(qtbot, tmp_path):
     assert np.asarray(window.state.stamps.catalog["mag"])[0] == pytest.approx(float(cat["mag"][order[0]]), abs=0.2)
     window.tasks.cancel_all()
     window.tasks.wait(5000)
+
+
+def test_generate_field_dialog_runs_the_sgan_in_the_background_and_opens_the_field(qtbot, tmp_path):
+    from candels_gui.core.data.field_fits import read_field
+    from candels_gui.gui.field_dialogs import default_model_path
+
+    if not default_model_path().is_file():
+        pytest.skip("no resources/models/sgan-sim.pt")
+    view, errors = _view(qtbot)
+    view.generate_dialog()
+    dialog = view._dialog
+    assert Path(dialog.model_edit.text()) == default_model_path()
+    out = tmp_path / "gen.fits"
+    dialog.size_spin.setValue(300)
+    dialog.seed_spin.setValue(4)
+    dialog.out_edit.setText(str(out))
+    task = dialog.start()
+    assert task is not None
+    qtbot.waitUntil(lambda: view.field is not None and Path(view.field.path) == out, timeout=120_000)
+    qtbot.waitUntil(lambda: not view.tasks.busy, timeout=60_000)
+    assert errors == []
+    assert view.field.shape == (300, 300)
+    header = read_field(out).header
+    assert header["SGANSEED"] == 4 and header["ORIGIN"] == "candels-gui field generate"
+    view._close_pyramid()

@@ -84,6 +84,8 @@ class FieldView(QWidget):
         for b in (self.detect_button, self.send1_button, self.send2_button):
             b.setEnabled(False)
         self.info = QLabel("No field open: Open field… or Generate field…")
+        # the label gives way (clipped) rather than widening the window: the other tabs fit in less
+        self.info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.readout = QLabel("")
         for label in (self.info, self.readout):   # long texts wrap or clip: they never widen the window
             label.setWordWrap(True)

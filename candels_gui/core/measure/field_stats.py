@@ -7,10 +7,9 @@ magnitude, half-light (flux) radius and shape (ellipticity ``1 - b/a`` from SEP'
 pixel values (a regular sub-grid of at most :data:`PIXEL_SAMPLE` pixels) and the azimuthally averaged power
 spectrum (the mean over up to 64 tiles of 256 x 256 pixels spread over the field).
 
-Morphology (Gini, M20, Sérsic n) comes from statmorph when the morphology module exists: if
-``candels_gui.core.measure.morphology`` defines ``field_morphology(image, catalog) -> dict[str, ndarray]``
-(one value per catalog row), its quantities join the comparison (:func:`morphology_quantities` is the hook);
-without it only the detection catalog's shapes are compared.
+Morphology (Gini, M20, Sérsic n) comes from statmorph when it is installed (:func:`morphology_quantities`:
+:func:`~.field_morph.field_morphology` on a seeded sample of up to 100 sources per field); without it only the
+detection catalog's shapes are compared.
 
 :func:`compare_fields` puts two fields' statistics side by side: for every distribution the two-sample
 Kolmogorov-Smirnov statistic (and p-value) and the Wasserstein (earth mover's) distance; for the counts the
@@ -114,16 +113,15 @@ def power_spectrum(image: np.ndarray, *, tile: int = _PS_TILE, max_tiles: int = 
 
 
 def morphology_quantities(image: np.ndarray, catalog: Table) -> dict[str, np.ndarray]:
-    """The hook for statmorph's morphology: ``core/measure/morphology.py``'s ``field_morphology(image, catalog)``
-    when that module and function exist (Gini, M20, Sérsic n, ... one value per row), else nothing."""
+    """statmorph's Gini, M20 and Sérsic n of a sample of the field's sources (:mod:`.field_morph`) when
+    statmorph is installed, else nothing."""
     try:
-        module = importlib.import_module(f"{__package__}.morphology")
+        importlib.import_module("statmorph")
     except ImportError:
         return {}
-    func = getattr(module, "field_morphology", None)
-    if func is None:
-        return {}
-    out = func(image, catalog)
+    from .field_morph import field_morphology
+
+    out = field_morphology(image, catalog)
     return {str(k): np.asarray(v, float) for k, v in dict(out).items()}
 
 
