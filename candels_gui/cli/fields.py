@@ -32,7 +32,7 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("simulate", help="a mock HST F160W deep field (FITS) and its truth catalog (ECSV)")
     p.add_argument("-o", "--output", required=True, metavar="FIELD.fits", help="FITS file to write")
-    p.add_argument("--size", type=whole(low=16, high=MAX_SIDE), default=2048,
+    p.add_argument("--size", type=whole(low=1, high=MAX_SIDE), default=2048,
                    help="side in pixels at 0.06\"/px (2048)")
     p.add_argument("--seed", type=seed, default=DEFAULT_FIELD_SEED, help=f"random seed ({DEFAULT_FIELD_SEED})")
     p.add_argument("--mag_bright", type=number(low=0, high=50), default=18.0, help="brightest galaxy, AB (18)")
@@ -124,9 +124,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.samples is not None:
         check_output(args.samples, "--samples", kind="folder", inputs=[args.image, args.output])
     image = hdf_image() if args.hdf else load_training_image(args.image, hdu=args.hdu, band=args.band)
-    if min(image.data.shape[-2:]) < args.patch:
-        raise OptionError(f"--patch {args.patch}: the field {args.image or 'HDF'} is only "
-                          f"{image.data.shape[-2]}x{image.data.shape[-1]} px; choose a smaller --patch")
     command = "candels-gui " + " ".join(sys.argv[1:])
     card = run_with_progress(train_sgan_job(
         image, args.output, epochs=args.epochs, steps_per_epoch=args.steps, batch_size=args.batch_size,

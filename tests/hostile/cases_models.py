@@ -368,13 +368,30 @@ def _model_option_cases(b: Builder) -> None:
             ("labels-is-catalog", ["-o", "{f}/m.csv", "--labels", f"{data}/candels_cat.csv"], "--labels"),
             ("labels-is-output", ["-o", "{f}/m.csv", "--labels", "{f}/m.csv"], "--labels")):
         opt("opt-morphology", f"morphology-{key}", ["morphology", "-d", data, *extra], mention)
-    opt("output-is-input", "classify-out-is-catalog", classify + ["-o", f"{data}/candels_cat.csv"], "-o")
-    opt("output-is-input", "classify-out-is-weights", classify + ["-o", morph], "-o")
-    opt("output-is-input", "field-generate-out-is-model",
-        ["field", "generate", "--model", sgan, "--size", "64", "-o", sgan, "--force"], "-o")
-    opt("output-is-input", "field-train-out-is-image",
-        ["field", "train", "--image", field, "-o", field, "--epochs", "1", "--steps", "1"], "-o")
-    opt("output-is-input", "field-stamps-out-is-field", ["field", "stamps", field, "-o", field, "--force"], "-o")
+    # outputs onto an input: each case works on its own copies (a command that overwrites one must not
+    # damage the good inputs the other cases share)
+    def copies(f: Path) -> None:
+        copy_input(b.good["data"], f / "data")
+        copy_input(b.good["weights_morph"], f / "morph.pt")
+        copy_input(b.good["weights_sgan"], f / "sgan.pt")
+        copy_input(b.good["field"], f / "field.fits")
+
+    for name, argv in (
+            ("classify-out-is-catalog", ["classify", "-d", "{f}/data", "--weights", "{f}/morph.pt", "--device", "cpu",
+                                         "-o", "{f}/data/candels_cat.csv"]),
+            ("classify-out-is-weights", ["classify", "-d", "{f}/data", "--weights", "{f}/morph.pt", "--device", "cpu",
+                                         "-o", "{f}/morph.pt"]),
+            ("classify-out-is-labels", ["classify", "-d", "{f}/data", "--weights", "{f}/morph.pt", "--device", "cpu",
+                                        "--score", "{f}/data/labels.csv", "-o", "{f}/data/labels.csv"]),
+            ("morph-train-out-is-labels", ["train", "--model", "morph-cnn", "--data", "{f}/data/labels.csv",
+                                           "--stamps", "{f}/data", "-o", "{f}/data/labels.csv", "--epochs", "1"]),
+            ("field-generate-out-is-model", ["field", "generate", "--model", "{f}/sgan.pt", "--size", "64",
+                                             "-o", "{f}/sgan.pt", "--force"]),
+            ("field-train-out-is-image", ["field", "train", "--image", "{f}/field.fits", "-o", "{f}/field.fits",
+                                          "--epochs", "1", "--steps", "1"]),
+            ("field-stamps-out-is-field", ["field", "stamps", "{f}/field.fits", "-o", "{f}/field.fits", "--force"])):
+        c = b.option_case("output-is-input", name, argv[0], argv[1:], mention="-o", prepare=copies)
+        c.inputs += [c.folder / "data", c.folder / "morph.pt", c.folder / "sgan.pt", c.folder / "field.fits"]
     for key, extra, mention in (
             ("size-zero", ["--size", "0"], "--size"), ("size-negative", ["--size", "-64"], "--size"),
             ("size-huge", ["--size", "3000000"], "--size"), ("mags-inverted", ["--mag_bright", "29",
