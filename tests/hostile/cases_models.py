@@ -390,8 +390,10 @@ def _model_option_cases(b: Builder) -> None:
             ("field-train-out-is-image", ["field", "train", "--image", "{f}/field.fits", "-o", "{f}/field.fits",
                                           "--epochs", "1", "--steps", "1"]),
             ("field-stamps-out-is-field", ["field", "stamps", "{f}/field.fits", "-o", "{f}/field.fits", "--force"])):
-        c = b.option_case("output-is-input", name, argv[0], argv[1:], mention="-o", prepare=copies)
-        c.inputs += [c.folder / "data", c.folder / "morph.pt", c.folder / "sgan.pt", c.folder / "field.fits"]
+        f = b.folder(name)
+        copies(f)
+        b.add("output-is-input", name, f, [a.replace("{f}", str(f)) for a in argv], mention="-o",
+              inputs=[f / "data", f / "morph.pt", f / "sgan.pt", f / "field.fits"])
     for key, extra, mention in (
             ("size-zero", ["--size", "0"], "--size"), ("size-negative", ["--size", "-64"], "--size"),
             ("size-huge", ["--size", "3000000"], "--size"), ("mags-inverted", ["--mag_bright", "29",
