@@ -361,13 +361,15 @@ def _model_option_cases(b: Builder) -> None:
             ("out-under-file", ["-o", "{f}/x.txt/p.csv"], "-o")):
         opt("opt-classify", f"classify-{key}", classify + extra, mention,
             prepare=(lambda f: (f / "x.txt").write_text("x")) if key == "out-under-file" else None)
-    for key, extra, mention in (
-            ("out-is-catalog", ["-o", f"{data}/candels_cat.csv"], "-o"),
+    for key, extra, mention in (      # on a copy of the data: a command that overwrites it damages only that
+            ("out-is-catalog", ["-o", "{f}/data/candels_cat.csv"], "-o"),
             ("workers-zero", ["-o", "{f}/m.csv", "--workers", "0"], "--workers"),
             ("workers-negative", ["-o", "{f}/m.csv", "--workers", "-3"], "--workers"),
-            ("labels-is-catalog", ["-o", "{f}/m.csv", "--labels", f"{data}/candels_cat.csv"], "--labels"),
+            ("labels-is-catalog", ["-o", "{f}/m.csv", "--labels", "{f}/data/candels_cat.csv"], "--labels"),
             ("labels-is-output", ["-o", "{f}/m.csv", "--labels", "{f}/m.csv"], "--labels")):
-        opt("opt-morphology", f"morphology-{key}", ["morphology", "-d", data, *extra], mention)
+        c = b.option_case("opt-morphology", f"morphology-{key}", "morphology", ["-d", "{f}/data", *extra],
+                          mention=mention, prepare=lambda f: copy_input(b.good["data"], f / "data") and None)
+        c.inputs.append(c.folder / "data")
     # outputs onto an input: each case works on its own copies (a command that overwrites one must not
     # damage the good inputs the other cases share)
     def copies(f: Path) -> None:
@@ -429,8 +431,9 @@ def _model_option_cases(b: Builder) -> None:
                                                 "--device", "cpu", *extra], mention)
     for key, extra, mention in (
             ("thresh-nan", ["--thresh", "nan"], "--thresh"), ("minarea-negative", ["--minarea", "-1"], "--minarea"),
-            ("plots-onto-file", ["--plots", field], "--plots")):
-        opt("opt-field", f"field-compare-{key}", ["field", "compare", field, field, "--json", *extra], mention)
+            ("plots-onto-file", ["--plots", "{f}/field.fits"], "--plots")):
+        opt("opt-field", f"field-compare-{key}", ["field", "compare", field, field, "--json", *extra], mention,
+            prepare=lambda f: copy_input(b.good["field"], f / "field.fits") and None)
     for key, extra, mention in (
             ("n-zero", ["-n", "0"], "-n"), ("n-negative", ["-n", "-4"], "-n"), ("n-huge", ["-n", "1000000000000"], "-n")):
         opt("opt-sample", f"sample-morph-{key}", ["make-sample-data", "--morphology", "-o", "{f}/m", *extra], mention)
