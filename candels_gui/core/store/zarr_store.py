@@ -170,15 +170,15 @@ def check_export_store(url: str | os.PathLike, root: Any | None = None) -> list[
     """
     from .checks import check_split_names, format_version
 
-    key = None
+    key = (os.fspath(url), 0)     # a remote store: checked once per process
     if is_local(url):
         meta = local_path(url) / "zarr.json"
         try:
             key = (str(meta.resolve()), meta.stat().st_mtime_ns)
         except OSError:
             raise DataError(f"{url}: not a Zarr store (no zarr.json)") from None
-        if key in _checked:
-            return _checked[key]
+    if key in _checked:
+        return _checked[key]
     root = open_zarr(url) if root is None else root
     attrs = root.attrs
     if attrs.get("format") != FORMAT_NAME:
@@ -222,8 +222,7 @@ def check_export_store(url: str | os.PathLike, root: Any | None = None) -> list[
                                     f"(a damaged or partly copied store)")
         with read_guard(url, f"the specs of split {split!r}"):   # small, and needed by every reader
             arrays["specs"][...]
-    if key is not None:
-        _checked[key] = splits
+    _checked[key] = splits
     return splits
 
 
