@@ -99,9 +99,13 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     for f in (real, gen):
         st.append(run_with_progress(field_statistics_job(f.data, name=f.path.name, pixel_scale=scale,
                                                          settings=settings), f"measuring {f.path.name}", unit="step"))
-        if st[-1].catalog.meta.get("nan_pixels"):
-            print(f"field compare: {f.path.name}: {st[-1].catalog.meta['nan_pixels']:,} NaN pixels masked",
-                  file=sys.stderr)
+        if st[-1].catalog.meta.get("nan_pixels"):       # a documented repair, said as a warning line
+            import warnings
+
+            from ..core.errors import DataWarning
+
+            warnings.warn(f"{f.path}: {st[-1].catalog.meta['nan_pixels']:,} NaN pixels masked", DataWarning,
+                          stacklevel=1)
     result = compare_fields(st[0], st[1])
     written = []
     if args.plots:

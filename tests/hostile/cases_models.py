@@ -156,6 +156,12 @@ def _field_cases(b: Builder) -> None:
     nan = good.copy()
     nan[:] = np.nan
     field_case(b, "field-pixels", "field-all-nan", image(nan))
+    part = good.copy()
+    part[:30] = np.nan                      # no coverage there, as real mosaics have: masked, and said
+    f = b.folder("field-some-nan@compare")
+    img = image(part)(f)
+    b.add("field-pixels", "field-some-nan@compare", f, ["field", "compare", str(b.good["field"]), str(img), "--json"],
+          inputs=[img], expect="warn")
     inf = good.copy()
     inf[::7, ::5] = np.inf
     field_case(b, "field-pixels", "field-inf", image(inf))

@@ -184,7 +184,12 @@ def read_field(path: str | os.PathLike, *, hdu: Optional[int] = None, band: Opti
         raise DataError(f"{path}: the image is {data.shape[-2]}x{data.shape[-1]} px, smaller than the "
                         f"{min_size} px needed")
     if check:
-        check_field_pixels(data, f"{path}: HDU {hdu}" + (f" band {plane}" if plane is not None else ""))
+        try:
+            check_field_pixels(data, f"{path}: HDU {hdu}" + (f" band {plane}" if plane is not None else ""))
+        except DataError:
+            del data
+            hdul.close()
+            raise
     return FieldImage(data, h.header, path, int(hdu), plane, {"hdul": hdul})
 
 
