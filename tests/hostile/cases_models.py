@@ -161,7 +161,7 @@ def _field_cases(b: Builder) -> None:
     f = b.folder("field-some-nan@compare")
     img = image(part)(f)
     b.add("field-pixels", "field-some-nan@compare", f, ["field", "compare", str(b.good["field"]), str(img), "--json"],
-          inputs=[img], expect="warn")
+          inputs=[img], expect="warn", mention="NaN pixels masked")
     inf = good.copy()
     inf[::7, ::5] = np.inf
     field_case(b, "field-pixels", "field-inf", image(inf))

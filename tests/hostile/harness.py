@@ -237,8 +237,11 @@ def run_case(case: Case) -> Outcome:
             outcome, message = "traceback", stderr.strip().splitlines()[-1] if stderr.strip() else ""
         elif case.expect in ("ok", "warn"):
             outcome = "ok" if rc == 0 else "refused"
-            if outcome == "ok" and case.expect == "warn" and not re.search(rf"candels-gui {re.escape(case.argv[0])}(?: [a-z-]+)?: warning: ", stderr):
-                outcome = "silent"  # repaired without telling the user
+            said = [ln for ln in stderr.splitlines()
+                    if re.match(rf"candels-gui {re.escape(case.argv[0])}(?: [a-z-]+)?: warning: ", ln)
+                    and (case.mention is None or case.mention.lower() in ln.lower())]
+            if outcome == "ok" and case.expect == "warn" and not said:
+                outcome = "silent"  # repaired without telling the user (the warning names what: mention)
             message = message or stderr.strip()[-300:]
         elif rc == 0:
             outcome, message = "silent", (stdout.strip().splitlines() or [""])[-1]
