@@ -64,7 +64,7 @@ def test_read_field_refuses_bad_files(tmp_path):
     with pytest.raises(DataError, match="no HDU holds image data"):
         read_field(table)
     cube = tmp_path / "cube.fits"
-    fits.writeto(cube, np.zeros((3, 64, 64), np.float32))
+    fits.writeto(cube, np.random.default_rng(1).normal(size=(3, 64, 64)).astype(np.float32))
     with pytest.raises(DataError, match="cube of 3 planes"):
         read_field(cube)
     assert read_field(cube, band=2).shape == (64, 64)
@@ -76,6 +76,17 @@ def test_read_field_refuses_bad_files(tmp_path):
         read_field(text)
     with pytest.raises(DataError, match="smaller than"):
         read_field(cube, band=0, min_size=128)
+    # the pixels: NaN pixels pass (masked later), an empty, infinite or all-NaN field does not
+    for name, values, match in (("zero", np.zeros((64, 64)), "every finite pixel is 0"),
+                                ("inf", np.where(np.eye(64) > 0, np.inf, 1.0 + np.eye(64)), "infinite"),
+                                ("nan", np.full((64, 64), np.nan), "no finite pixel")):
+        fits.writeto(tmp_path / f"{name}.fits", values.astype(np.float32))
+        with pytest.raises(DataError, match=match):
+            read_field(tmp_path / f"{name}.fits")
+    some_nan = np.random.default_rng(2).normal(size=(64, 64)).astype(np.float32)
+    some_nan[:10] = np.nan
+    fits.writeto(tmp_path / "some_nan.fits", some_nan)
+    assert read_field(tmp_path / "some_nan.fits").shape == (64, 64)
 
 
 def test_field_writer_streams_tiles_and_renames_at_the_end(tmp_path):

@@ -173,3 +173,26 @@ def test_session_naming_galaxies_the_data_lacks(window, qtbot, tmp_path, dialogs
     (title, text), = dialogs["critical"]
     assert title == "Cannot open the session" and "names galaxy 5" in text
     assert window.state.stamps is not None and len(window.session_ctl.session.queue) == 0
+
+
+@pytest.mark.parametrize("kind", ["truncated", "table", "all-nan", "infinite", "empty"])
+def test_bad_field_in_the_field_tab_is_a_dialog(window, tmp_path, dialogs, kind):
+    from astropy.io import fits
+
+    path = tmp_path / f"{kind}.fits"
+    img = np.random.default_rng(0).normal(size=(96, 96)).astype(np.float32)
+    if kind == "truncated":
+        fits.PrimaryHDU(img).writeto(path)
+        path.write_bytes(path.read_bytes()[:9000])
+    elif kind == "table":
+        fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns([fits.Column("x", "E", array=[1.0])])]
+                     ).writeto(path)
+    else:
+        img[:] = {"all-nan": np.nan, "empty": 0.0}.get(kind, img)
+        if kind == "infinite":
+            img[5, 5] = np.inf
+        fits.PrimaryHDU(img).writeto(path)
+    window.field_view.open_field(path)
+    (title, text), = dialogs["critical"]
+    assert title == "Cannot open the field" and str(path) in text and "Traceback" not in text
+    assert window.field_view.field is None

@@ -237,3 +237,33 @@ def test_session_loader_refuses_or_builds(field, value):
     assert isinstance(s.seed, int) and s.seed >= 0 and all(q.status in
                                                            ("pending", "accepted", "rejected", "flagged")
                                                            for q in s.queue)
+
+
+# ------------------------------------------------------------------------------------ label files
+LABEL_HEADER = "ID,p_sph,p_sphd,p_disk,p_irr,p_ps,p_unc"
+
+
+@SETTINGS
+@given(rows=st.lists(st.lists(st.one_of(number_text, st.sampled_from(["0", "1", "0.5", "1.0", "0.25"])),
+                              min_size=7, max_size=8), max_size=6),
+       header=st.sampled_from([LABEL_HEADER, LABEL_HEADER + ",p_merger", LABEL_HEADER + ",p_pred",
+                               "ID,p_sph,p_disk", "id,P_SPH,P_SPHD,P_DISK,P_IRR,P_PS,P_UNC"]))
+def test_label_reader_refuses_or_gives_fractions(rows, header):
+    """A label file is read into whole IDs within int64, each once, and rows of fractions summing to 1
+    over the known classes, or refused with a one-line DataError."""
+    from candels_gui.core.data.morph_labels import MORPH_CLASSES, read_labels_csv
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "labels.csv"
+        path.write_text("\n".join([header, *(",".join(c.replace(",", ";").replace("\n", " ") for c in r)
+                                              for r in rows)]) + "\n")
+        try:
+            labels = read_labels_csv(path)
+        except DataError as exc:
+            assert "\n" not in str(exc) and str(exc).strip()
+            return
+    assert "p_merger" not in header
+    assert labels.fractions.shape == (len(labels), len(MORPH_CLASSES)) and len(labels) >= 1
+    assert np.isfinite(labels.fractions).all() and (labels.fractions >= 0).all()
+    np.testing.assert_allclose(labels.fractions.sum(axis=1), 1.0)
+    assert len(np.unique(labels.ids)) == len(labels.ids)

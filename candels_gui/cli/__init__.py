@@ -113,9 +113,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ..core.errors import Cancelled, DataError, DataWarning, one_line
 
     def show_warning(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001, ARG001
-        print(f"candels-gui {args.command}: warning: {one_line(message)}", file=sys.stderr)
+        print(f"candels-gui {name}: warning: {one_line(message)}", file=sys.stderr)
 
-    prefix = f"candels-gui {args.command}: error:"
+    name = " ".join(str(n) for n in (args.command, getattr(args, "field_command", None)) if n)
+    prefix = f"candels-gui {name}: error:"
     try:
         with _sigterm_as_interrupt(), warnings.catch_warnings():
             warnings.simplefilter("always", DataWarning)

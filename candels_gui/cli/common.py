@@ -29,7 +29,7 @@ def add_scheduler_options(parser: argparse.ArgumentParser, *, partition_default:
                         "the run; tcp://HOST:PORT joins a running scheduler ('dask scheduler', 'dask worker "
                         "tcp://HOST:PORT'). The output is the same bytes as without it")
     if partition_default is not None:   # None: the command's own unit of work is the task (a field's tile)
-        g.add_argument("--partition-size", "--partition_size", dest="partition_size", type=int, default=None,
+        g.add_argument("--partition-size", "--partition_size", dest="partition_size", type=whole(low=1), default=None,
                        metavar="K", help=f"blends per task ({partition_default})")
     if resume:
         g.add_argument("--resume", action="store_true", help=resume)

@@ -7,7 +7,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import add_scheduler_options, scheduler_client
+from .common import add_scheduler_options, number, scheduler_client, seed, whole
+
+#: The largest field side a command accepts (a 10^5 x 10^5 float32 field is 40 GB).
+MAX_SIDE = 100_000
 
 
 def _add_field(sub: argparse._SubParsersAction) -> None:
@@ -29,12 +32,15 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("simulate", help="a mock HST F160W deep field (FITS) and its truth catalog (ECSV)")
     p.add_argument("-o", "--output", required=True, metavar="FIELD.fits", help="FITS file to write")
-    p.add_argument("--size", type=int, default=2048, help="side in pixels at 0.06\"/px (2048)")
-    p.add_argument("--seed", type=int, default=DEFAULT_FIELD_SEED, help=f"random seed ({DEFAULT_FIELD_SEED})")
-    p.add_argument("--mag_bright", type=float, default=18.0, help="brightest galaxy, AB (18)")
-    p.add_argument("--mag_faint", type=float, default=28.0, help="faintest galaxy, AB (28)")
-    p.add_argument("--sky_sigma", type=float, default=0.0075, help="per-pixel sky noise rms, e-/s (0.0075)")
-    p.add_argument("--exptime", type=float, default=6000.0, help="exposure time for Poisson noise, s (6000)")
+    p.add_argument("--size", type=whole(low=1, high=MAX_SIDE), default=2048,
+                   help="side in pixels at 0.06\"/px (2048)")
+    p.add_argument("--seed", type=seed, default=DEFAULT_FIELD_SEED, help=f"random seed ({DEFAULT_FIELD_SEED})")
+    p.add_argument("--mag_bright", type=number(low=0, high=50), default=18.0, help="brightest galaxy, AB (18)")
+    p.add_argument("--mag_faint", type=number(low=0, high=50), default=28.0, help="faintest galaxy, AB (28)")
+    p.add_argument("--sky_sigma", type=number(low=0, low_open=True, high=1e6), default=0.0075,
+                   help="per-pixel sky noise rms, e-/s (0.0075)")
+    p.add_argument("--exptime", type=number(low=0, low_open=True, high=1e9), default=6000.0,
+                   help="exposure time for Poisson noise, s (6000)")
     p.add_argument("--force", action="store_true", help="replace existing files")
     p.set_defaults(func=_cmd_simulate)
 
@@ -44,7 +50,15 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from ..core.errors import DataError
     from ..core.jobs import run_with_progress
 
-    out = Path(args.output)
+    from ..core.errors import OptionError
+    from ..core.validate import check_fits_on_disk, check_output
+
+    if not args.mag_bright < args.mag_faint:
+        raise OptionError(f"--mag_bright {args.mag_bright} must be brighter (smaller) than --mag_faint "
+                          f"{args.mag_faint}")
+    out = check_output(args.output, "-o", kind="file")
+    check_fits_on_disk(out, 4.0 * args.size ** 2, "--size", f"a {args.size}x{args.size} field",
+                       memory=16.0 * args.size ** 2)
     for path in (out, truth_path(out)):
         if path.exists() and not args.force:
             raise DataError(f"{path} exists; pass --force to replace it")
@@ -67,24 +81,30 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--hdf", action="store_true",
                      help="scikit-image's Hubble Deep Field (skimage.data.hubble_deep_field(): a real HST image, "
                           "3 bands, 8-bit)")
-    p.add_argument("--hdu", type=int, default=None, help="HDU of --image (default: the first image)")
-    p.add_argument("--band", type=int, default=None, help="plane of a cube to learn from")
+    p.add_argument("--hdu", type=whole(low=0), default=None, help="HDU of --image (default: the first image)")
+    p.add_argument("--band", type=whole(low=0), default=None, help="plane of a cube to learn from")
     p.add_argument("-o", "--output", required=True, metavar="SGAN.pt", help="weights file to write")
-    p.add_argument("--epochs", type=int, default=30, help="epochs (30)")
-    p.add_argument("--steps", type=int, default=100, help="training steps per epoch (100)")
-    p.add_argument("--batch_size", type=int, default=8, help="crops per step (8)")
-    p.add_argument("--patch", type=int, default=64, help="crop side in pixels, a multiple of 8 (64)")
-    p.add_argument("--lr", type=float, default=2e-4, help="generator's Adam learning rate (2e-4)")
-    p.add_argument("--lr_d", type=float, default=2e-4, help="discriminator's Adam learning rate (2e-4)")
-    p.add_argument("--d_steps", type=int, default=3, help="discriminator updates per generator update (3)")
+    p.add_argument("--epochs", type=whole(low=1, high=100_000), default=30, help="epochs (30)")
+    p.add_argument("--steps", type=whole(low=1, high=10_000_000), default=100,
+                   help="training steps per epoch (100)")
+    p.add_argument("--batch_size", type=whole(low=1, high=4096), default=8, help="crops per step (8)")
+    p.add_argument("--patch", type=whole(low=16, high=4096), default=64,
+                   help="crop side in pixels, a multiple of 8 (64)")
+    p.add_argument("--lr", type=number(low=0, low_open=True, high=10), default=2e-4,
+                   help="generator's Adam learning rate (2e-4)")
+    p.add_argument("--lr_d", type=number(low=0, low_open=True, high=10), default=2e-4,
+                   help="discriminator's Adam learning rate (2e-4)")
+    p.add_argument("--d_steps", type=whole(low=1, high=100), default=3,
+                   help="discriminator updates per generator update (3)")
     p.add_argument("--scale", choices=("asinh", "linear"), default="asinh",
                    help="map of the clipped field onto [-1, 1] (asinh; linear is Smith & Geach's)")
     p.add_argument("--disc_pool", action="store_true",
                    help="the discriminator judges each crop as a whole (the mean of its logit map, as Smith & "
                         "Geach's global pooling) instead of every 8x8 block of it")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
-    p.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for torch")
+    p.add_argument("--threads", type=whole(low=1, high=1024), default=None, metavar="N",
+                   help="CPU threads for torch")
     p.add_argument("--samples", default=None, metavar="DIR",
                    help="where the sample image of each epoch goes (default: OUTPUT_samples/)")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT.ckpt")
@@ -95,6 +115,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from ..core.jobs import run_with_progress
     from ..fields.training import hdf_image, load_training_image, train_sgan_job
 
+    from ..core.errors import OptionError
+    from ..core.validate import check_output
+
+    if args.patch % 8:
+        raise OptionError(f"--patch must be a multiple of 8, got {args.patch}")
+    check_output(args.output, "-o", kind="file", inputs=[args.image])
+    if args.samples is not None:
+        check_output(args.samples, "--samples", kind="folder", inputs=[args.image, args.output])
     image = hdf_image() if args.hdf else load_training_image(args.image, hdu=args.hdu, band=args.band)
     command = "candels-gui " + " ".join(sys.argv[1:])
     card = run_with_progress(train_sgan_job(
@@ -116,8 +144,8 @@ def _parse_size(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"--size must be N or HxW, got {text!r}") from None
     if len(parts) == 1:
         parts *= 2
-    if len(parts) != 2 or min(parts) < 1:
-        raise argparse.ArgumentTypeError(f"--size must be N or HxW with positive sides, got {text!r}")
+    if len(parts) != 2 or min(parts) < 1 or max(parts) > MAX_SIDE:
+        raise argparse.ArgumentTypeError(f"--size must be N or HxW with sides 1 to {MAX_SIDE}, got {text!r}")
     return parts[0], parts[1]
 
 
@@ -129,8 +157,9 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
                    help="weights from 'field train' (default: the shipped resources/models/sgan-sim.pt)")
     p.add_argument("--size", type=_parse_size, default=(4096, 4096), metavar="N|HxW", help="field size (4096)")
     p.add_argument("-o", "--output", required=True, metavar="FIELD.fits")
-    p.add_argument("--seed", type=int, default=0, help="seed of the spatial noise (0)")
-    p.add_argument("--tile", type=int, default=None, help="tile side in pixels (CPU 1024, GPU 4096)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the spatial noise (0)")
+    p.add_argument("--tile", type=whole(low=8, high=65536), default=None,
+                   help="tile side in pixels (CPU 1024, GPU 4096)")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
     p.add_argument("--force", action="store_true", help="replace an existing file")
     add_scheduler_options(p, partition_default=None)  # a task is a tile (--tile)
@@ -148,7 +177,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from ..core.jobs import run_with_progress
     from ..fields.generate import generate_field_job
 
+    from ..core.validate import check_fits_on_disk, check_output
+
     model = Path(args.model) if args.model else default_model()
+    out = check_output(args.output, "-o", kind="file", inputs=[model])
+    check_fits_on_disk(out, 4.0 * args.size[0] * args.size[1], "--size",
+                       f"a {args.size[0]}x{args.size[1]} field")
     with scheduler_client(args) as client:
         res = run_with_progress(generate_field_job(model, args.output, args.size, seed=args.seed, tile=args.tile,
                                                    overwrite=args.force, device=args.device, client=client),

@@ -8,6 +8,8 @@ import math
 import sys
 from typing import Any
 
+from .common import number, whole
+
 
 def add_stamps(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("stamps", help="cut a stamp around every detected galaxy of a field (candels-blender layout)",
@@ -16,14 +18,17 @@ def add_stamps(sub: argparse._SubParsersAction) -> None:
                                    "candels-blender folder that 'produce -d' and the app read.")
     p.add_argument("field", metavar="FIELD.fits")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder to write")
-    p.add_argument("--size", type=int, default=128, help="stamp side in pixels (128)")
-    p.add_argument("--hdu", type=int, default=None)
-    p.add_argument("--band", type=int, default=None, help="plane of a cube")
-    p.add_argument("--mag_max", type=float, default=None, help="keep objects brighter than this (AB)")
-    p.add_argument("--max", type=int, default=None, dest="max_stamps", help="at most this many stamps")
-    p.add_argument("--zeropoint", type=float, default=None, help="AB zeropoint (default: header MAGZERO, else 25.96)")
-    p.add_argument("--thresh", type=float, default=1.5, help="detection threshold x background rms (1.5)")
-    p.add_argument("--minarea", type=int, default=10, help="minimum object area in pixels (10)")
+    p.add_argument("--size", type=whole(low=16, high=4096), default=128, help="stamp side in pixels (128)")
+    p.add_argument("--hdu", type=whole(low=0), default=None)
+    p.add_argument("--band", type=whole(low=0), default=None, help="plane of a cube")
+    p.add_argument("--mag_max", type=number(low=-50, high=100), default=None,
+                   help="keep objects brighter than this (AB)")
+    p.add_argument("--max", type=whole(low=1), default=None, dest="max_stamps", help="at most this many stamps")
+    p.add_argument("--zeropoint", type=number(low=-100, high=100), default=None,
+                   help="AB zeropoint (default: header MAGZERO, else 25.96)")
+    p.add_argument("--thresh", type=number(low=0, low_open=True, high=1e6), default=1.5,
+                   help="detection threshold x background rms (1.5)")
+    p.add_argument("--minarea", type=whole(low=1, high=10**8), default=10, help="minimum object area in pixels (10)")
     p.add_argument("--force", action="store_true", help="replace stamps already in DIR")
     p.set_defaults(func=_cmd_stamps)
 
@@ -40,6 +45,9 @@ def _settings(args: argparse.Namespace, zeropoint: float = 25.96) -> Any:
 def _cmd_stamps(args: argparse.Namespace) -> int:
     from ..core.data.field_stamps import field_stamps_job
     from ..core.jobs import run_with_progress
+    from ..core.validate import check_output
+
+    check_output(args.output, "-o", kind="folder", inputs=[args.field])
 
     res = run_with_progress(field_stamps_job(args.field, args.output, size=args.size, hdu=args.hdu, band=args.band,
                                              mag_max=args.mag_max, max_stamps=args.max_stamps,
@@ -57,11 +65,12 @@ def add_compare(sub: argparse._SubParsersAction) -> None:
                                    "spectrum (two-sample KS and Wasserstein distances); plots with --plots.")
     p.add_argument("real", metavar="REAL.fits")
     p.add_argument("generated", metavar="GENERATED.fits")
-    p.add_argument("--band", type=int, default=None, help="plane of cubes (both files)")
-    p.add_argument("--hdu", type=int, default=None, help="HDU of both files")
-    p.add_argument("--thresh", type=float, default=1.5, help="detection threshold x background rms (1.5)")
-    p.add_argument("--minarea", type=int, default=10, help="minimum object area in pixels (10)")
-    p.add_argument("--zeropoint", type=float, default=None,
+    p.add_argument("--band", type=whole(low=0), default=None, help="plane of cubes (both files)")
+    p.add_argument("--hdu", type=whole(low=0), default=None, help="HDU of both files")
+    p.add_argument("--thresh", type=number(low=0, low_open=True, high=1e6), default=1.5,
+                   help="detection threshold x background rms (1.5)")
+    p.add_argument("--minarea", type=whole(low=1, high=10**8), default=10, help="minimum object area in pixels (10)")
+    p.add_argument("--zeropoint", type=number(low=-100, high=100), default=None,
                    help="AB zeropoint of both (default: the real field's MAGZERO, else 25.96)")
     p.add_argument("--plots", default=None, metavar="DIR", help="write the figures into DIR")
     p.add_argument("--json", action="store_true", help="print one JSON object (nothing else on stdout)")
@@ -77,6 +86,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from ..core.jobs import run_with_progress
     from ..core.measure.field_stats import compare_fields, field_statistics_job
 
+    from ..core.validate import check_output
+
+    if args.plots:
+        check_output(args.plots, "--plots", kind="folder", inputs=[args.real, args.generated])
     real = read_field(args.real, hdu=args.hdu, band=args.band, min_size=64)
     gen = read_field(args.generated, hdu=args.hdu, band=args.band, min_size=64)
     zp = args.zeropoint if args.zeropoint is not None else (real.zeropoint if real.zeropoint is not None else 25.96)
@@ -86,9 +99,13 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     for f in (real, gen):
         st.append(run_with_progress(field_statistics_job(f.data, name=f.path.name, pixel_scale=scale,
                                                          settings=settings), f"measuring {f.path.name}", unit="step"))
-        if st[-1].catalog.meta.get("nan_pixels"):
-            print(f"field compare: {f.path.name}: {st[-1].catalog.meta['nan_pixels']:,} NaN pixels masked",
-                  file=sys.stderr)
+        if st[-1].catalog.meta.get("nan_pixels"):       # a documented repair, said as a warning line
+            import warnings
+
+            from ..core.errors import DataWarning
+
+            warnings.warn(f"{f.path}: {st[-1].catalog.meta['nan_pixels']:,} NaN pixels masked", DataWarning,
+                          stacklevel=1)
     result = compare_fields(st[0], st[1])
     written = []
     if args.plots:

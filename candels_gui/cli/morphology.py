@@ -8,7 +8,16 @@ import os
 import sys
 from pathlib import Path
 
-from .common import add_scheduler_options, default_data, scheduler_client
+from .common import add_scheduler_options, default_data, number, scheduler_client, whole
+
+
+def _inputs(datapath: str | None, *files: str | None) -> list[str]:
+    """The files a command reads: the data (a folder and the files in it, or a file) and ``files``."""
+    data = Path(datapath or default_data())
+    out = [str(data), *(str(f) for f in files if f)]
+    if data.is_dir():
+        out += [str(q) for q in data.iterdir() if q.is_file()]
+    return out
 
 
 def _write_table_atomic(table, path: str | os.PathLike) -> Path:
@@ -35,7 +44,8 @@ def _add_morphology(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--labels", default=None, metavar="LABELS.csv",
                    help="also write a label file (ID + p_<class>) from the diagnostics by the Lotz et al. "
                         "2008 rule of docs/morphology.md")
-    p.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
+    p.add_argument("--workers", type=whole(low=1, high=1024), default=None,
+                   help="processes (default: one per core)")
     p.add_argument("--no_cache", action="store_true", help="measure again, ignoring the per-data-set cache")
     p.set_defaults(func=_cmd_morphology)
 
@@ -60,8 +70,13 @@ def _cmd_morphology(args: argparse.Namespace) -> int:
     from ..core.jobs import run_with_progress
     from ..core.measure.morphology import morphology_job
 
+    from ..core.validate import check_output
+
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    out = check_output(args.output, "-o", kind="file", inputs=_inputs(args.datapath))
+    if args.labels:
+        check_output(args.labels, "--labels", kind="file", inputs=[*_inputs(args.datapath), str(out)])
     stamps = load_stampset(args.datapath or default_data())
     table = run_with_progress(morphology_job(stamps, workers=args.workers, use_cache=not args.no_cache),
                               "statmorph", unit="stamp")
@@ -83,13 +98,13 @@ def _add_classify(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-d", "--datapath", default=None, help="data (default: the bundled sample data)")
     p.add_argument("-o", "--output", required=True, help="CSV file to write")
     p.add_argument("--weights", default=None, help="weights file (default: resources/models/morph-cnn.pt)")
-    p.add_argument("--batch_size", type=int, default=256)
+    p.add_argument("--batch_size", type=whole(low=1, high=65536), default=256)
     p.add_argument("--tta", action="store_true", help="average over the 8 turns and flips (8x slower)")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
     p.add_argument("--score", default=None, metavar="TRUTH",
                    help="compare with true labels: a label file (ID + p_<class>), or 'catalog' for the "
                         "catalog's galtype; prints accuracy, RMSE and the confusion matrix")
-    p.add_argument("--mag_high", type=float, default=None, metavar="MAG",
+    p.add_argument("--mag_high", type=number(low=-50, high=100), default=None, metavar="MAG",
                    help="with --score: score only the galaxies brighter than MAG (catalog magnitude)")
     p.add_argument("--json", action="store_true", help="with --score: print the scores as one JSON object")
     p.add_argument("--plot", default=None, metavar="PNG", help="with --score: draw the confusion matrix")
@@ -121,6 +136,12 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     from ..core.jobs import run_with_progress
     from ..morphology.classifier import MorphClassifier, classify_job
 
+    from ..core.validate import check_output
+
+    check_output(args.output, "-o", kind="file", inputs=_inputs(
+        args.datapath, args.weights, args.score if args.score != "catalog" else None))
+    if args.plot:
+        check_output(args.plot, "--plot", kind="file", inputs=[*_inputs(args.datapath), args.output])
     stamps = load_stampset(args.datapath or default_data())
     truth = _truth_for(stamps, args.score) if args.score else None     # bad labels fail before the work
     if truth is not None and args.mag_high is not None:
@@ -198,9 +219,13 @@ def train_morph_cnn(args: argparse.Namespace) -> int:
               if given]
     if unused:
         raise ValueError(f"{', '.join(unused)}: not an option of morph-cnn (see docs/morphology.md)")
+    from ..core.validate import check_output
+
+    out = Path(args.output) if args.output else default_weights()
+    check_output(out, "-o", kind="file", inputs=[args.data, args.init,
+                                                *_inputs(args.stamps or str(Path(args.data).parent))])
     stamps = _stamps_for_labels(args)
     labels = read_labels_csv(args.data, known_ids=stamps.ids)
-    out = Path(args.output) if args.output else default_weights()
     if args.threads is not None:
         if args.threads < 1:
             raise ValueError(f"--threads must be >= 1, got {args.threads}")

@@ -43,8 +43,9 @@ def data_hash(path: str | os.PathLike) -> str:
     h = hashlib.sha256()
     store = _zarr_store(path)
     if store is not None:
-        from ..core.store.zarr_store import open_zarr
+        from ..core.store.zarr_store import check_export_store, open_zarr
 
+        check_export_store(store)
         zarr_root = open_zarr(store)
         keys = ("input_hashes", "options", "seed", "splits", "label_method")
         h.update(json.dumps({k: str(zarr_root.attrs[k]) for k in keys if k in zarr_root.attrs},
@@ -83,8 +84,9 @@ class TrainingData:
         store = _zarr_store(path)
         self._zarr: Any = None
         if store is not None:
-            from ..core.store.zarr_store import open_zarr
+            from ..core.store.zarr_store import check_export_store, open_zarr
 
+            check_export_store(store)
             self.path, self._zarr = store, open_zarr(store)
             self._init_zarr(memory_mb)
             return

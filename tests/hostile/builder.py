@@ -9,7 +9,7 @@ from typing import Callable
 
 import numpy as np
 
-from .fixtures import build_good, copy_input, sample_arrays, session_dict, write_candels
+from .fixtures import build_good, build_good_models, copy_input, sample_arrays, session_dict, write_candels
 from .harness import Case
 
 __all__ = ["Builder", "DEAD_PID", "truncate", "garbage", "flip_bytes", "copy_input", "sample_arrays",
@@ -48,7 +48,7 @@ class Builder:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.good = build_good(root / "good")
+        self.good = build_good_models(root / "good", build_good(root / "good"))
         self.cases: list[Case] = []
         self.outside = root / "outside.secret"
         self.outside.write_text("a file outside every case folder\n")

@@ -115,3 +115,57 @@ def copy_input(src: Path, dest: Path) -> Path:
 def session_dict(path: Path) -> dict:
     """A session file's JSON."""
     return json.loads(Path(path).read_text())
+
+
+def build_good_models(base: Path, good: dict[str, Path]) -> dict[str, Path]:
+    """The newer boundaries' good inputs: a label file of the data, a morph-cnn and an SGAN weights file
+    (tiny, built here), a FITS field and a Zarr produce output. Adds them to ``good`` and returns it."""
+    from astropy.io import fits
+
+    from candels_gui.cli import main
+    from candels_gui.core.data.morph_labels import MORPH_CLASSES, one_hot, write_labels_csv
+    from candels_gui.torch_common import save_weights
+
+    rows = [line.split(",") for line in (good["data"] / "candels_cat.csv").read_text().splitlines()]
+    header = rows[0]
+    ids = [int(r[header.index("ID")]) for r in rows[1:]]
+    types = [r[header.index("galtype")] for r in rows[1:]]
+    good["labels"] = write_labels_csv(good["data"] / "labels.csv", ids, one_hot(types))
+
+    from candels_gui.morphology.network import DEFAULT_KWARGS, build_network
+
+    kwargs = {**DEFAULT_KWARGS, "base": 2}
+    good["weights_morph"] = save_weights(base / "morph-cnn.pt", build_network(**kwargs), {
+        "architecture": "morph-cnn", "kwargs": kwargs, "classes": list(MORPH_CLASSES),
+        "normalisation": {"kind": "asinh", "scale": 1.0}})
+
+    from candels_gui.fields.sgan import ARCHITECTURE, build_generator
+
+    skw = {"nz": 2, "channels": [4, 4, 4, 4], "bands": 1}
+    good["weights_sgan"] = save_weights(base / "sgan.pt", build_generator(skw), {
+        "architecture": ARCHITECTURE, "kwargs": skw, "pixel_scale": 0.06, "zeropoint": 25.96,
+        "scaling": {"kind": "asinh", "lo": [-0.03], "hi": [0.15], "softening": [0.02],
+                    "clip_percentiles": [0.01, 99.99]}})
+
+    # a 160x160 field: sky noise and a few round galaxies, with the header of a calibrated HST image
+    rng = np.random.default_rng(7)
+    yy, xx = np.mgrid[:160, :160]
+    img = rng.normal(0.0, 0.0075, (160, 160))
+    for y, x, f in rng.uniform([10, 10, 0.5], [150, 150, 3.0], (14, 3)):
+        img += f * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * 2.5 ** 2))
+    hdr = fits.Header()
+    hdr["MAGZERO"], hdr["PIXSCALE"], hdr["BUNIT"] = 25.96, 0.06, "electron/s"
+    fits_dir = base / "field"
+    fits_dir.mkdir()
+    fits.PrimaryHDU(img.astype(np.float32), header=hdr).writeto(fits_dir / "field.fits")
+    good["field"] = fits_dir / "field.fits"
+
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        rc = main(["produce", "-d", str(good["data"]), "-n", "12", "-s", "3", "--format", "zarr",
+                   "-o", str(base / "out_zarr")])
+    assert rc in (0, None), "produce --format zarr failed on the good data"
+    good["out_zarr"] = base / "out_zarr"
+    return good

@@ -196,7 +196,8 @@ def _one_line_error(stderr: str, command: str) -> tuple[bool, str]:
     if not lines:
         return False, ""
     last = lines[-1]
-    ok = last.startswith(f"candels-gui {command}: error: ") or last.startswith("candels-gui: error: ")
+    # a command with steps names the step: candels-gui field generate: error: ...
+    ok = re.match(rf"candels-gui(?: {re.escape(command)}(?: [a-z-]+)?)?: error: ", last) is not None
     ok = ok and not any(re.search(r"\bWarning\b: ", ln) for ln in lines)
     return ok, last
 
@@ -236,8 +237,11 @@ def run_case(case: Case) -> Outcome:
             outcome, message = "traceback", stderr.strip().splitlines()[-1] if stderr.strip() else ""
         elif case.expect in ("ok", "warn"):
             outcome = "ok" if rc == 0 else "refused"
-            if outcome == "ok" and case.expect == "warn" and f"candels-gui {case.argv[0]}: warning: " not in stderr:
-                outcome = "silent"  # repaired without telling the user
+            said = [ln for ln in stderr.splitlines()
+                    if re.match(rf"candels-gui {re.escape(case.argv[0])}(?: [a-z-]+)?: warning: ", ln)
+                    and (case.mention is None or case.mention.lower() in ln.lower())]
+            if outcome == "ok" and case.expect == "warn" and not said:
+                outcome = "silent"  # repaired without telling the user (the warning names what: mention)
             message = message or stderr.strip()[-300:]
         elif rc == 0:
             outcome, message = "silent", (stdout.strip().splitlines() or [""])[-1]

@@ -68,6 +68,10 @@ def main() -> int:
             print(f"{kind:24s} " + " ".join(f"{by_kind[kind][c]:9d}" for c in cols))
         print(json.dumps(summary))
         print(f"built in {t_build:.1f} s, ran in {t_run:.1f} s")
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)     # the corpus and what the cases wrote
     if args.messages:
         for r in results:
             print(f"[{r.outcome}] {r.case.name}: {r.message}", file=sys.stderr)

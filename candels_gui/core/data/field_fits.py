@@ -108,7 +108,7 @@ def _image_hdus(hdul: Any) -> list[int]:
 
 
 def read_field(path: str | os.PathLike, *, hdu: Optional[int] = None, band: Optional[int] = None,
-               allow_cube: bool = False, min_size: int = 1) -> FieldImage:
+               allow_cube: bool = False, min_size: int = 1, check: bool = True) -> FieldImage:
     """Open a FITS field image as a read-only memory map.
 
     Parameters
@@ -123,6 +123,8 @@ def read_field(path: str | os.PathLike, *, hdu: Optional[int] = None, band: Opti
         Return a whole (C, H, W) cube.
     min_size : int
         Smallest accepted side in pixels.
+    check : bool
+        Check the pixels (:func:`check_field_pixels`): some finite, none infinite, not constant.
 
     Raises
     ------
@@ -149,11 +151,17 @@ def read_field(path: str | os.PathLike, *, hdu: Optional[int] = None, band: Opti
         hdul.close()
         raise DataError(f"{path}: --hdu {hdu} does not exist (the file has {n} HDU(s))")
     h = hdul[int(hdu)]
-    if not getattr(h, "is_image", False) or h.header.get("NAXIS", 0) < 2 or h.data is None:
+    try:
+        data = h.data if getattr(h, "is_image", False) and h.header.get("NAXIS", 0) >= 2 else None
+    except (TypeError, ValueError, OSError, IndexError) as exc:
+        hdul.close()
+        raise DataError(f"{path}: HDU {hdu}: the image cannot be read; the file is truncated or damaged "
+                        f"({exc})") from None
+    if data is None:
         hdul.close()
         raise DataError(f"{path}: HDU {hdu} holds no image data (image HDUs: {images or 'none'})")
-    data = h.data
     if data.dtype.kind not in "fiu":
+        hdul.close()
         raise DataError(f"{path}: HDU {hdu} has data of type {data.dtype}, not numbers")
     squeeze = [i for i, n in enumerate(data.shape) if n == 1 and data.ndim > 2]
     if squeeze:
@@ -175,7 +183,53 @@ def read_field(path: str | os.PathLike, *, hdu: Optional[int] = None, band: Opti
     if min(data.shape[-2:]) < int(min_size):
         raise DataError(f"{path}: the image is {data.shape[-2]}x{data.shape[-1]} px, smaller than the "
                         f"{min_size} px needed")
+    if check:
+        try:
+            check_field_pixels(data, f"{path}: HDU {hdu}" + (f" band {plane}" if plane is not None else ""))
+        except DataError:
+            del data
+            hdul.close()
+            raise
     return FieldImage(data, h.header, path, int(hdu), plane, {"hdul": hdul})
+
+
+def check_field_pixels(data: np.ndarray, where: str, *, rows: int = 1024) -> int:
+    """Check a field's pixels, reading ``rows`` rows at a time; returns the number of NaN pixels.
+
+    NaN pixels (no coverage, masked) are allowed while some pixels are finite: the commands mask them
+    and say how many. Refused: no finite pixel, an infinite pixel, a value beyond 1e30 in size (an
+    overflowed or unscaled image), and a field whose finite pixels all hold one value (nothing in it).
+
+    Raises
+    ------
+    NonFiniteError, DegenerateError
+        Naming ``where`` and what was found.
+    """
+    from ..errors import DegenerateError, NonFiniteError
+
+    n_nan = n_inf = n_finite = 0
+    lo, hi = np.inf, -np.inf
+    for c in ([data] if data.ndim == 2 else list(data)):
+        for r in range(0, c.shape[0], rows):
+            block = np.asarray(c[r:r + rows], dtype=np.float64)
+            finite = np.isfinite(block)
+            n_nan += int(np.isnan(block).sum())
+            n_inf += int(np.isinf(block).sum())
+            k = int(finite.sum())
+            if k:
+                n_finite += k
+                vals = block[finite]
+                lo, hi = min(lo, float(vals.min())), max(hi, float(vals.max()))
+    if n_inf:
+        raise NonFiniteError(f"{where}: {n_inf:,} infinite pixel(s); replace them with NaN (masked) or a value")
+    if n_finite == 0:
+        raise NonFiniteError(f"{where}: no finite pixel (every pixel is NaN)")
+    if max(abs(lo), abs(hi)) > 1e30:
+        raise DegenerateError(f"{where}: pixel values reach {max(abs(lo), abs(hi)):.3g}, beyond 1e30 (an overflowed "
+                              f"or unscaled image?)")
+    if lo == hi:
+        raise DegenerateError(f"{where}: every finite pixel is {lo:g}; the field holds no image")
+    return n_nan
 
 
 def field_header(shape: tuple[int, ...], *, pixel_scale: float = 0.06, zeropoint: Optional[float] = None,

@@ -151,6 +151,7 @@ def field_stamps_job(path: str | os.PathLike, out: str | os.PathLike, *, size: i
     names = ("candels_img.npy", "candels_seg.npy", "candels_cat.csv")
     if out.exists() and any((out / n).exists() for n in names) and not overwrite:
         raise DataError(f"{out} already holds stamps; pass --force to replace them")
+    created = [q for q in (out, *out.parents) if not q.exists()]   # removed again if nothing is written
     out.mkdir(parents=True, exist_ok=True)
     tag = f".{os.getpid()}.tmp"
     tmp = [out / f".{n}{tag}" for n in names]
@@ -220,6 +221,11 @@ def field_stamps_job(path: str | os.PathLike, out: str | os.PathLike, *, size: i
         segs.discard()
         for p in tmp:
             p.unlink(missing_ok=True)
+        for q in created:             # the folders this run made, innermost first, when still empty
+            try:
+                q.rmdir()
+            except OSError:
+                break
         raise
     return {"out": str(out), "n_stamps": imgs.n, **counts}
 

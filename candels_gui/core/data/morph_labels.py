@@ -139,6 +139,28 @@ def _parse_float(text: str, path: str, line: int, column: str) -> float:
     return value
 
 
+#: ``p_`` columns of a label file that are not classes (``classify`` writes ``p_pred``).
+_OTHER_P_COLUMNS = ("p_pred",)
+
+
+def _parse_id(text: str, path: str, line: int) -> int:
+    """A catalog ID: a whole number within int64 (``12``, ``12.0``), nothing else."""
+    t = text.strip()
+    try:
+        value = int(t)
+    except ValueError:
+        try:
+            f = float(t)
+        except ValueError:
+            f = float("nan")
+        if not (np.isfinite(f) and f.is_integer()):
+            raise DataError(f"{path}: line {line}: ID {text!r} is not a whole number") from None
+        value = int(f)
+    if not -(2 ** 63) <= value < 2 ** 63:
+        raise DataError(f"{path}: line {line}: ID {text!r} is beyond the 64-bit IDs of a catalog")
+    return value
+
+
 def read_labels_csv(path: str | os.PathLike, *, known_ids: Sequence[int] | np.ndarray | None = None
                     ) -> LabelSet:
     """Read and check a label file (``ID`` + one ``p_<class>`` column per class).
@@ -157,6 +179,8 @@ def read_labels_csv(path: str | os.PathLike, *, known_ids: Sequence[int] | np.nd
         a fraction, a row that does not sum to 1, a repeated ID, an ID the data does not have, no rows.
     """
     where = str(path)
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise DataError(f"{where}: not a regular file (a folder, pipe or device); expected a CSV label file")
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.reader(fh))
@@ -174,6 +198,11 @@ def read_labels_csv(path: str | os.PathLike, *, known_ids: Sequence[int] | np.nd
     if missing:
         raise DataError(f"{where}: missing class column(s) {', '.join(missing)}; a label file needs "
                         f"ID,{','.join(PROB_COLUMNS)}")
+    unknown = [h for h in header if h.lower().startswith("p_") and h.lower() not in
+               {c.lower() for c in (*PROB_COLUMNS, *_OTHER_P_COLUMNS)}]
+    if unknown:
+        raise DataError(f"{where}: unknown class column(s) {', '.join(unknown)}; the classes are "
+                        f"{', '.join(MORPH_CLASSES)} (columns {', '.join(PROB_COLUMNS)})")
     id_col = lower["id"]
     cols = [lower[c.lower()] for c in PROB_COLUMNS]
     ids: list[int] = []
@@ -183,10 +212,7 @@ def read_labels_csv(path: str | os.PathLike, *, known_ids: Sequence[int] | np.nd
             continue
         if len(row) < len(header):
             raise DataError(f"{where}: line {line} has {len(row)} fields, the header {len(header)}")
-        try:
-            gid = int(float(row[id_col]))
-        except ValueError:
-            raise DataError(f"{where}: line {line}: ID {row[id_col]!r} is not an integer") from None
+        gid = _parse_id(row[id_col], where, line)
         values = [_parse_float(row[c].strip(), where, line, header[c]) for c in cols]
         total = sum(values)
         if abs(total - 1.0) > ROW_SUM_TOLERANCE:

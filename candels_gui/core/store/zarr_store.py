@@ -112,13 +112,136 @@ def remove_store(url: str | os.PathLike) -> None:
 
 
 def open_zarr(url: str | os.PathLike, mode: str = "r") -> Any:
-    """The root group of the store at ``url`` (a path or an fsspec URL)."""
+    """The root group of the store at ``url`` (a path or an fsspec URL).
+
+    Raises
+    ------
+    DataError
+        The store is missing, or its metadata (``zarr.json``) cannot be read.
+    """
     zarr = _zarr()
     target = str(local_path(url)) if is_local(url) else os.fspath(url)
     try:
         return zarr.open_group(store=target, mode=mode)
     except (FileNotFoundError, KeyError) as exc:
         raise DataError(f"{url}: not a Zarr store ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - zarr raises what its JSON and metadata parsers raise
+        from ..errors import one_line
+
+        raise DataError(f"{url}: damaged Zarr metadata (zarr.json): {type(exc).__name__}: "
+                        f"{one_line(exc, 200)}") from None
+
+
+#: The arrays of a split of a Zarr export: (trailing shape of a row, number kind: 'f' float, 'u' uint, ...).
+_SPLIT_ARRAYS = {"blend_images": ("hw", "f"), "isolated_images": ("2hw", "f"), "masks": ("2hw", "ub"),
+                 "fluxes": ("2", "f"), "flux_out_frac": ("", "f"), "specs": ("", "OUT")}
+#: Arrays whose chunks always hold data (Zarr does not write a chunk that is all fill value: a missing chunk
+#: of these is damage; of the masks or flux_out_frac it may be legitimate).
+_NEVER_EMPTY = ("blend_images", "isolated_images", "fluxes", "specs")
+_checked: dict[tuple[str, int], list[str | None]] = {}
+
+
+def _missing_chunks(array: Any, folder: Path) -> int:
+    """How many chunk files of a local array are absent (Zarr reads a missing chunk as zeros)."""
+    shape, chunks = tuple(array.shape), tuple(array.chunks)
+    counts = [max(1, -(-n // c)) for n, c in zip(shape, chunks)] if shape else []
+    if not shape or 0 in shape:
+        return 0
+    missing = 0
+    for index in np.ndindex(*counts):
+        if not (folder / "c" / Path(*[str(i) for i in index])).is_file():
+            missing += 1
+    return missing
+
+
+def check_export_store(url: str | os.PathLike, root: Any | None = None) -> list[str | None]:
+    """Check a Zarr export before anything is read from it; returns its split names.
+
+    Checked: the root attributes (format, version, ``complete``, the splits: a JSON list of plain names),
+    every split's group and arrays (present, one row per blend, consistent image shapes, number types)
+    and, for a local store, that no chunk file of the images, fluxes and specs is missing (Zarr would read
+    zeros in its place). Checks
+    once per state of the store's root metadata.
+
+    Raises
+    ------
+    DataError
+        Naming the store and what is wrong.
+    """
+    from .checks import check_split_names, format_version
+
+    key = (os.fspath(url), 0)     # a remote store: checked once per process
+    if is_local(url):
+        meta = local_path(url) / "zarr.json"
+        try:
+            key = (str(meta.resolve()), meta.stat().st_mtime_ns)
+        except OSError:
+            raise DataError(f"{url}: not a Zarr store (no zarr.json)") from None
+    if key in _checked:
+        return _checked[key]
+    root = open_zarr(url) if root is None else root
+    attrs = root.attrs
+    if attrs.get("format") != FORMAT_NAME:
+        raise DataError(f"{url}: not a candels-gui Zarr export (root attribute 'format' is "
+                        f"{attrs.get('format')!r}, expected {FORMAT_NAME!r})")
+    format_version(attrs.get("format_version", 0), url, FORMAT_VERSION)
+    if attrs.get("complete", False) is not True:
+        raise DataError(f"{url}: an unfinished Zarr store (a run stopped before its end, attribute 'complete' "
+                        f"false); finish it with the same command and --resume")
+    try:
+        names = json.loads(attrs.get("splits", ""))
+    except (TypeError, ValueError):
+        raise DataError(f"{url}: root attribute 'splits' is not a JSON list ({attrs.get('splits')!r})") from None
+    splits = check_split_names(names, url)
+    for split in splits:
+        where = f"{url}" + (f", split {split!r}" if split else "")
+        try:
+            g = _split_group(root, split)
+            arrays = {name: g[name] for name in _SPLIT_ARRAYS}
+        except Exception as exc:  # noqa: BLE001 - a group or array missing or unreadable
+            raise DataError(f"{where}: missing or unreadable group or array ({type(exc).__name__}: "
+                            f"{exc})") from None
+        n = int(arrays["specs"].shape[0]) if arrays["specs"].ndim == 1 else -1
+        hw = tuple(arrays["blend_images"].shape[1:])
+        if n < 0 or len(hw) != 2 or min(hw, default=0) < 1:
+            raise DataError(f"{where}: 'specs' {arrays['specs'].shape} and 'blend_images' "
+                            f"{arrays['blend_images'].shape} are not (N,) and (N, H, W)")
+        want = {"hw": hw, "2hw": (2, *hw), "2": (2,), "": ()}
+        for name, (rest, kinds) in _SPLIT_ARRAYS.items():
+            a = arrays[name]
+            if tuple(a.shape) != (n, *want[rest]):
+                raise DataError(f"{where}: array {name!r} has shape {tuple(a.shape)}, expected "
+                                f"{(n, *want[rest])} ({n} blends)")
+            if np.dtype(a.dtype).kind not in kinds:
+                raise DataError(f"{where}: array {name!r} holds {a.dtype}, not the expected numbers")
+            if is_local(url) and name in _NEVER_EMPTY:
+                folder = local_path(url) / (split or "") / name
+                missing = _missing_chunks(a, folder)
+                if missing:
+                    raise DataError(f"{where}: array {name!r} lacks {missing} chunk file(s) under {folder} "
+                                    f"(a damaged or partly copied store)")
+        with read_guard(url, f"the specs of split {split!r}"):   # small, and needed by every reader
+            arrays["specs"][...]
+    _checked[key] = splits
+    return splits
+
+
+def read_guard(url: Any, what: str) -> Any:
+    """A context manager turning a Zarr decoding error while reading ``what`` into a DataError."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def guard():
+        try:
+            yield
+        except DataError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - codecs raise RuntimeError, ValueError, TypeError...
+            from ..errors import one_line
+
+            raise DataError(f"{url}: cannot read {what} ({type(exc).__name__}: {one_line(exc, 200)}); "
+                            f"the store is damaged") from None
+    return guard()
 
 
 def _compressors(compression: str | None) -> Any:
@@ -218,16 +341,7 @@ def finish_zarr(url: str, manifest: Mapping[str, Any]) -> None:
 
 
 def _check(root: Any, url: Any) -> list[str | None]:
-    attrs = root.attrs
-    if attrs.get("format") != FORMAT_NAME:
-        raise DataError(f"{url}: not a candels-gui Zarr export (root attribute 'format' missing)")
-    if int(attrs.get("format_version", 0)) > FORMAT_VERSION:
-        raise DataError(f"{url}: format version {attrs['format_version']} is newer than this program reads "
-                        f"({FORMAT_VERSION}); update candels-gui")
-    if not attrs.get("complete", False):
-        raise DataError(f"{url}: an unfinished Zarr store (a run stopped before its end); finish it with "
-                        f"the same command and --resume")
-    return json.loads(attrs["splits"])
+    return check_export_store(url, root)
 
 
 def zarr_splits(url: str | os.PathLike) -> list[str | None]:
@@ -263,20 +377,26 @@ def _record_dtype(cols: Mapping[str, np.ndarray], names: list[str]) -> np.dtype:
 def zarr_rows(url: str, split: str | None, sel: Any, *, isolated: bool = True
               ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """Blends ``sel`` (a slice or increasing indices) of one split: ``(images, isolated, masks)``."""
+    check_export_store(url)
     g = _split_group(open_zarr(url), split)
     pick = (lambda a: a[sel]) if isinstance(sel, slice) else (lambda a: a.oindex[np.asarray(sel)])
-    iso = np.asarray(pick(g["isolated_images"]), np.float32) if isolated else None
-    return (np.asarray(pick(g["blend_images"]), np.float32), iso, np.asarray(pick(g["masks"])).astype(bool))
+    with read_guard(url, "the images"):
+        iso = np.asarray(pick(g["isolated_images"]), np.float32) if isolated else None
+        return (np.asarray(pick(g["blend_images"]), np.float32), iso, np.asarray(pick(g["masks"])).astype(bool))
 
 
 def zarr_tables(url: str, split: str | None) -> dict[str, Any]:
     """The per-blend tables of one split, without the images: ``fluxes``, ``flux_out_frac``, ``specs``,
     ``catalog``, and ``n``."""
+    from .checks import parse_specs
+
+    check_export_store(url)
     g = _split_group(open_zarr(url), split)
-    return {"n": int(g["specs"].shape[0]), "fluxes": np.asarray(g["fluxes"][...]),
-            "flux_out_frac": np.asarray(g["flux_out_frac"][...]),
-            "specs": [BlendSpec.from_json(str(s)) for s in g["specs"][...].tolist()],
-            "catalog": zarr_catalog(g)}
+    with read_guard(url, "the blend tables"):
+        return {"n": int(g["specs"].shape[0]), "fluxes": np.asarray(g["fluxes"][...]),
+                "flux_out_frac": np.asarray(g["flux_out_frac"][...]),
+                "specs": parse_specs([str(s) for s in g["specs"][...].tolist()], str(url)),
+                "catalog": zarr_catalog(g)}
 
 
 class LazyRows:
@@ -292,9 +412,10 @@ class LazyRows:
         return self.shape[0]
 
     def __getitem__(self, sel: Any) -> np.ndarray:
-        if isinstance(sel, np.ndarray) or isinstance(sel, list):
-            return np.asarray(self.array.oindex[np.asarray(sel)]).astype(self.dtype, copy=False)
-        return np.asarray(self.array[sel]).astype(self.dtype, copy=False)
+        with read_guard(self.array.store_path, f"array {self.array.path!r}"):
+            if isinstance(sel, np.ndarray) or isinstance(sel, list):
+                return np.asarray(self.array.oindex[np.asarray(sel)]).astype(self.dtype, copy=False)
+            return np.asarray(self.array[sel]).astype(self.dtype, copy=False)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         out = self[...]
@@ -334,7 +455,8 @@ def read_zarr(url: str | os.PathLike, *, split: str | None = None, verify: bool 
         labels: Any = LazyRows(g["labels"], g["labels"].dtype) if "labels" in g else None
     else:
         images, isolated, masks = zarr_rows(url, split, slice(None))
-        labels = np.asarray(g["labels"][...]) if "labels" in g else None
+        with read_guard(url, "the labels"):
+            labels = np.asarray(g["labels"][...]) if "labels" in g else None
     tables = zarr_tables(url, split)
     return ExportData(path=local_path(url) if is_local(url) else Path(os.fspath(url)), fmt="zarr",
                       split=split, images=images, fluxes=tables["fluxes"], catalog=tables["catalog"],  # type: ignore[arg-type]
