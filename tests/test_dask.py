@@ -422,7 +422,14 @@ def test_classify_on_a_cluster_equals_one_process(client, stamps):
 
     if not default_weights().is_file():
         pytest.skip("no shipped morph-cnn weights")
-    one = run_job(classify_job(stamps, MorphClassifier.load(), batch_size=8))
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)          # as the workers: a convolution's sums run in another order on more threads
+    try:
+        one = run_job(classify_job(stamps, MorphClassifier.load(), batch_size=8))
+    finally:
+        torch.set_num_threads(threads)
     many = run_job(classify_partitioned(stamps, default_weights(), client=client, data_path=sample_data_dir(),
                                         batch_size=8, partition_size=12))   # 12 -> 16: whole batches
     assert np.array_equal(one.ids, many.ids)

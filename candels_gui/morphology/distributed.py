@@ -4,7 +4,8 @@ Each task carries the stamps' :class:`~candels_gui.core.store.sources.StampSourc
 content hash, or the stamps themselves when they have no file) and a row range; the worker reads the stamps
 and loads the weights once (:func:`~candels_gui.core.parallel.worker_cached`), on the device it picks, and
 classifies its rows ``batch_size`` at a time. Partitions are whole numbers of batches, so every batch holds
-the stamps it holds in one process and the probabilities are the same numbers.
+the stamps it holds in one process and the probabilities are the same numbers as a one-process run on as many
+torch threads as a worker uses (one; more threads sum a convolution in another order, ~1e-7 apart).
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def classify_partitioned(stamps: Any, weights: str | os.PathLike, *, client: Any
     Returns
     -------
     Classification
-        The same numbers as ``classify_job`` with the same weights, batch size and device.
+        The same numbers as ``classify_job`` with the same weights, batch size, device and torch threads.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
