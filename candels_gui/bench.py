@@ -148,7 +148,7 @@ def bench_dask(n: int, log: Log) -> dict[str, Any]:
     from .evaluation.distributed import evaluate_partitioned
     from .paths import sample_data_dir
 
-    n_prod, n_eval = max(1024, n // 2), 256
+    n_prod, n_eval = max(1024, n // 2), 1024
     stamps, data = _stamps(), sample_data_dir()
     opts = ProduceOptions(n_blends=n_prod, storage="arrays")
     rates: dict[str, dict[str, float]] = {"produce_zarr": {}, **{d: {} for d in DASK_DEBLENDERS}}

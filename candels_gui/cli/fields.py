@@ -28,13 +28,12 @@ def _add_field(sub: argparse._SubParsersAction) -> None:
 
 # --------------------------------------------------------------------------- simulate
 def _add_simulate(sub: argparse._SubParsersAction) -> None:
-    from ..core.data.fieldsim import DEFAULT_FIELD_SEED
-
     p = sub.add_parser("simulate", help="a mock HST F160W deep field (FITS) and its truth catalog (ECSV)")
     p.add_argument("-o", "--output", required=True, metavar="FIELD.fits", help="FITS file to write")
     p.add_argument("--size", type=whole(low=1, high=MAX_SIDE), default=2048,
                    help="side in pixels at 0.06\"/px (2048)")
-    p.add_argument("--seed", type=seed, default=DEFAULT_FIELD_SEED, help=f"random seed ({DEFAULT_FIELD_SEED})")
+    p.add_argument("--seed", type=seed, default=None,  # (fieldsim, imported only to run: scipy.signal is slow)
+                   help="random seed (default: the mock field's, DEFAULT_FIELD_SEED of core/data/fieldsim.py)")
     p.add_argument("--mag_bright", type=number(low=0, high=50), default=18.0, help="brightest galaxy, AB (18)")
     p.add_argument("--mag_faint", type=number(low=0, high=50), default=28.0, help="faintest galaxy, AB (28)")
     p.add_argument("--sky_sigma", type=number(low=0, low_open=True, high=1e6), default=0.0075,
@@ -46,7 +45,7 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from ..core.data.fieldsim import simulate_field_job, truth_path, write_mock_field
+    from ..core.data.fieldsim import DEFAULT_FIELD_SEED, simulate_field_job, truth_path, write_mock_field
     from ..core.errors import DataError
     from ..core.jobs import run_with_progress
 
@@ -62,7 +61,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     for path in (out, truth_path(out)):
         if path.exists() and not args.force:
             raise DataError(f"{path} exists; pass --force to replace it")
-    field = run_with_progress(simulate_field_job(args.size, seed=args.seed, mag_bright=args.mag_bright,
+    field = run_with_progress(simulate_field_job(args.size, seed=DEFAULT_FIELD_SEED if args.seed is None else args.seed,
+                                                 mag_bright=args.mag_bright,
                                                  mag_faint=args.mag_faint, sky_sigma=args.sky_sigma,
                                                  exptime=args.exptime), "simulating", unit="obj")
     fits_path, cat_path = write_mock_field(field, out)
