@@ -106,11 +106,10 @@ class MorphologyController(QObject):
             self.weights = Path(weights)
         path = self.weights
 
-        def job(token: Any):
-            from ..morphology.classifier import MorphClassifier, classify_job
+        def job(token: Any):   # in a child process: its torch import does not stall the UI thread
+            from ..morphology.classifier import classify_in_process_job
 
-            clf = MorphClassifier.load(path)
-            return (yield from classify_job(stamps, clf, cancel=token))
+            return (yield from classify_in_process_job(stamps, path, cancel=token))
 
         def done(result: Any) -> None:
             if stamps is not self.state.stamps:
@@ -135,7 +134,8 @@ class MorphologyController(QObject):
         def job(token: Any):
             from ..core.measure.morphology import morphology_job
 
-            return (yield from morphology_job(stamps, cancel=token))
+            # one core is left to the window (statmorph on every core made dragging stutter)
+            return (yield from morphology_job(stamps, workers=max(1, (os.cpu_count() or 2) - 1), cancel=token))
 
         def done(table: Any) -> None:
             if stamps is not self.state.stamps:

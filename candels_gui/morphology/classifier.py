@@ -24,8 +24,8 @@ from ..core.jobs import CancelToken, Job, Progress, check_cancel
 from .network import ARCHITECTURE, DEFAULT_KWARGS, build_network, fold_batchnorm
 from .preprocess import prepare_inputs
 
-__all__ = ["MorphClassifier", "Classification", "classify_job", "default_weights", "load_network",
-           "dihedral"]
+__all__ = ["MorphClassifier", "Classification", "classify_job", "classify_in_process_job", "default_weights",
+           "load_network", "dihedral"]
 
 
 def default_weights() -> Path:
@@ -169,3 +169,51 @@ def classify_job(stamps: Any, classifier: MorphClassifier, *, batch_size: int = 
             stamps.images[start:stop], stamps.segmaps[start:stop], pixel_scale=stamps.pixel_scale, tta=tta)
         yield Progress(stop, n, "classifying")
     return Classification(np.asarray(stamps.ids), probs, bad, classifier.device_name)
+
+
+def _classify_arrays(images: np.ndarray, segmaps: np.ndarray, ids: np.ndarray, pixel_scale: float | None,
+                     weights: Optional[str], batch_size: int) -> Classification:
+    """In a child process: load the classifier and classify the stamps given as arrays."""
+    from ..core.jobs import run_job
+
+    class _Stamps:   # what classify_job reads of a StampSet
+        def __init__(self) -> None:
+            self.images, self.segmaps, self.ids, self.pixel_scale = images, segmaps, ids, pixel_scale
+
+        def __len__(self) -> int:
+            return len(self.images)
+
+    return run_job(classify_job(_Stamps(), MorphClassifier.load(weights), batch_size=batch_size))
+
+
+def classify_in_process_job(stamps: Any, weights: str | os.PathLike | None = None, *, batch_size: int = 256,
+                            cancel: Optional[CancelToken] = None) -> Job:
+    """:func:`classify_job` in a spawned child process (a job generator; returns a :class:`Classification`).
+
+    For an app: importing torch takes a second or two of the interpreter lock, which a worker thread would
+    take from the UI thread (dragging stutters); the child imports torch on its own. The stamps travel to it
+    once (pickled arrays). Cancelling stops the child.
+    """
+    import multiprocessing
+    import time
+    from concurrent.futures import ProcessPoolExecutor
+
+    n = len(stamps)
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        future = pool.submit(_classify_arrays, np.asarray(stamps.images), np.asarray(stamps.segmaps),
+                             np.asarray(stamps.ids), stamps.pixel_scale, None if weights is None else str(weights),
+                             int(batch_size))
+        yield Progress(0, n, "classifying (child process)")
+        while not future.done():
+            check_cancel(cancel)
+            time.sleep(0.05)
+        result = future.result()
+        yield Progress(n, n, "classifying")
+        return result
+    finally:
+        if not (locals().get("future") is not None and future.done()):   # cancelled or failed: stop the child
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                if proc.is_alive():
+                    proc.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
