@@ -266,7 +266,8 @@ def test_autosave_recovery_in_the_app(make_window, autosave_dir, qtbot, dialogs)
     session = _curate(crashed)
     stamps = crashed.state.stamps
     auto = find_autosave(data_hash=stamps.content_hash(), directory=autosave_dir)
-    assert auto is not None and Session.recover(auto).queue == session.queue
+    assert auto is not None   # quick edits are written at most AUTOSAVE_INTERVAL_S later, by the timer
+    qtbot.waitUntil(lambda: Session.recover(auto).queue == session.queue, timeout=3000)
     # as if the app had been killed: a new window on the same data finds the autosave
     restarted = make_window(None)
     restarted.session_ctl.recover_on_load = True

@@ -318,7 +318,9 @@ def test_work_a_crash_left_is_offered_at_start_up_with_its_data(make_window, qtb
     time.sleep(0.02)
     crashed.session_ctl.set_status([1, 3], "accepted")  # then the app is killed: only the autosave has this
     queue = list(crashed.session_ctl.session.queue)
-    assert [a.session_path for a in list_recoverable(make_window.autosave)] == [(tmp_path / "mine.json").resolve()]
+    # (edits in quick succession reach the autosave within AUTOSAVE_INTERVAL_S, by the controller's timer)
+    qtbot.waitUntil(lambda: [a.session_path for a in list_recoverable(make_window.autosave)]
+                    == [(tmp_path / "mine.json").resolve()], timeout=3000)
     crashed.session_ctl.session.listeners.clear()  # (the killed app writes nothing more)
     # a plain relaunch (no session named, other data opening) offers the work back at once
     restarted = make_window(None, settings_name="settings2.ini")

@@ -217,6 +217,23 @@ def test_autosave_after_each_change_and_removed_on_save(tmp_path, small_stamps):
     assert find_autosave(session_path=path, directory=auto) is None
 
 
+
+def test_quick_edits_autosave_once_per_interval_and_flush_writes_the_last(tmp_path, small_stamps):
+    """A drag's many small edits: the first is written at once, the others wait for the interval (or a flush)."""
+    s = Session(data_hash=small_stamps.content_hash(), autosave_dir=tmp_path / "auto")
+    s.autosave_interval = 3600.0                 # nothing comes due during the test
+    s.add_specs(_specs(2))                       # first change: written
+    assert Session.recover(s.autosave_path).queue == s.queue
+    for step in range(5):
+        s.set_note(0, f"n{step}")
+    assert Session.recover(s.autosave_path).queue[0].note == ""      # waiting, not lost
+    assert s.flush_autosave() and Session.recover(s.autosave_path).queue[0].note == "n4"
+    assert not s.flush_autosave()                # nothing waits any more
+    s.set_note(1, "discarded")
+    s.remove_autosave()                          # the user discards: a later flush must not bring it back
+    assert not s.flush_autosave() and not s.autosave_path.exists()
+
+
 CHILD = textwrap.dedent("""
     import json, os, signal, sys
     sys.path.insert(0, {root!r})

@@ -492,6 +492,7 @@ class MainWindow(QMainWindow):
             self.open_path(urls[0].toLocalFile())
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self.session_ctl.session.flush_autosave()  # edits the autosave timer had not written yet
         if not self.session_ctl.confirm_discard("Close candels-gui"):  # unsaved queue: Save/Discard/Cancel
             event.ignore()
             return

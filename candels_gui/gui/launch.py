@@ -31,7 +31,8 @@ def _install_excepthook(window: MainWindow) -> None:
 def quit_on_signals(app: QApplication, window: MainWindow) -> None:
     """SIGTERM, SIGINT and SIGHUP (``kill``, Ctrl-C in the terminal, the terminal closed) quit the app as its Cancel buttons do: the
     running work (an export, a training) is cancelled and cleans up after itself, then the app exits with
-    status 130. The session's autosave (written after every change) keeps the curation work.
+    status 130. The session's autosave (written after every change, at most every 0.5 s while edits come quickly, and
+    flushed here) keeps the curation work.
 
     Qt's event loop runs no Python while idle, so a timer wakes the interpreter every 200 ms to let the
     Python signal handler run.
@@ -41,6 +42,7 @@ def quit_on_signals(app: QApplication, window: MainWindow) -> None:
     from PyQt6.QtCore import QTimer
 
     def handler(signum: int, frame: object) -> None:  # noqa: ARG001
+        window.session_ctl.session.flush_autosave()   # edits the autosave timer had not written yet
         window.tasks.cancel_all()
         window.tasks.wait(30_000)
         app.exit(130)

@@ -33,6 +33,8 @@ __all__ = ["SessionController", "SESSION_FILTER"]
 
 #: Queue sizes drawn on the UI thread; larger batches are drawn in a worker.
 SYNC_BATCH = 100
+#: Seconds between two autosaves while edits come quickly (a drag writes the session once per interval).
+AUTOSAVE_INTERVAL_S = 0.5
 
 
 class SessionController(SessionFiles, QObject):
@@ -78,6 +80,12 @@ class SessionController(SessionFiles, QObject):
         self.recover_on_load = False
         self.session = Session(seed=self.state.seed)
         self.session.listeners.append(self._session_changed)
+        self.session.autosave_interval = AUTOSAVE_INTERVAL_S
+        # autosaves at most every AUTOSAVE_INTERVAL_S while edits come quickly (a drag), the last one by this timer
+        self._autosave_timer = QTimer(self)
+        self._autosave_timer.setInterval(int(AUTOSAVE_INTERVAL_S * 1000))
+        self._autosave_timer.timeout.connect(lambda: self.session.flush_autosave())
+        self._autosave_timer.start()
         self._applying = False
         self._pending: Session | None = None
         self._pending_recovered = False  # the pending session is a recovered autosave (no second offer)
@@ -124,6 +132,7 @@ class SessionController(SessionFiles, QObject):
         if self.session is not session:
             self.session.listeners = [f for f in self.session.listeners if f != self._session_changed]
             session.listeners.append(self._session_changed)
+        session.autosave_interval = AUTOSAVE_INTERVAL_S
         self.session = session
         self._just_queued = None
         self.replaced.emit()

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -115,6 +116,11 @@ class Session:
         self.listeners: list[Callable[[SessionChange], None]] = []
         self._saved_queue: list[QueueItem] | None = []
         self._written_autosave: Path | None = None
+        #: Seconds between two autosaves while edits come quickly (0: after every change). Changes inside the
+        #: interval are written by the next change after it or by :meth:`flush_autosave` (an app's timer).
+        self.autosave_interval = 0.0
+        self._autosave_pending = False
+        self._autosave_last = -1e9
         self._change = _ChangeCollector()
         #: True when the data path was not read from a file someone else could have written (an autosave)
         self.trusted_data_path = False
@@ -359,7 +365,10 @@ class Session:
     def _changed(self) -> None:
         change = self._change.take()
         if self.autosave_dir is not None:
-            self.write_autosave()
+            if time.monotonic() - self._autosave_last >= self.autosave_interval:
+                self.write_autosave()
+            else:  # a drag's many small edits: one write per interval, not one per frame
+                self._autosave_pending = True
         for listener in list(self.listeners):
             listener(change)
 
@@ -527,13 +536,21 @@ class Session:
         extra = {"autosave": {"session_path": str(self.path) if self.path else None,
                               "modified": self.modified, "pid": os.getpid()}}
         atomic_write_text(path, self.to_text(path.parent, extra=extra), fsync=False)
+        self._autosave_pending, self._autosave_last = False, time.monotonic()
         if self._written_autosave not in (None, path):  # the key changed (saved under a new name)
             self._written_autosave.unlink(missing_ok=True)
         self._written_autosave = path
         return path
 
+    def flush_autosave(self) -> bool:
+        """Write the autosave if changes wait for it (see :attr:`autosave_interval`); True when written."""
+        if self._autosave_pending and self.autosave_dir is not None:
+            return self.write_autosave() is not None
+        return False
+
     def remove_autosave(self) -> None:
         """Delete the autosave file (after a save, or when the user discards the changes)."""
+        self._autosave_pending = False
         for path in {self.autosave_path, self._written_autosave} - {None}:
             path.unlink(missing_ok=True)
         self._written_autosave = None
