@@ -219,17 +219,19 @@ def test_autosave_after_each_change_and_removed_on_save(tmp_path, small_stamps):
 
 
 def test_quick_edits_autosave_once_per_interval_and_flush_writes_the_last(tmp_path, small_stamps):
-    """A drag's many small edits: the first is written at once, the others wait for the interval (or a flush)."""
+    """Queue changes are written at once; the editor's blend moving quickly waits for the interval (or a flush)."""
     s = Session(data_hash=small_stamps.content_hash(), autosave_dir=tmp_path / "auto")
     s.autosave_interval = 3600.0                 # nothing comes due during the test
     s.add_specs(_specs(2))                       # first change: written
     assert Session.recover(s.autosave_path).queue == s.queue
-    for step in range(5):
-        s.set_note(0, f"n{step}")
-    assert Session.recover(s.autosave_path).queue[0].note == ""      # waiting, not lost
-    assert s.flush_autosave() and Session.recover(s.autosave_path).queue[0].note == "n4"
+    s.set_note(0, "n0")                          # a change to the queue: written at once
+    assert Session.recover(s.autosave_path).queue[0].note == "n0"
+    for step in range(5):                        # the editor's blend moving (a drag)
+        s.set_current(BlendSpec(s.queue[0].spec.id1, s.queue[0].spec.id2, dx=float(step + 1)))
+    assert Session.recover(s.autosave_path).current != s.current      # waiting, not lost
+    assert s.flush_autosave() and Session.recover(s.autosave_path).current == s.current
     assert not s.flush_autosave()                # nothing waits any more
-    s.set_note(1, "discarded")
+    s.set_current(BlendSpec(s.queue[0].spec.id1, s.queue[0].spec.id2, dx=9.0))
     s.remove_autosave()                          # the user discards: a later flush must not bring it back
     assert not s.flush_autosave() and not s.autosave_path.exists()
 

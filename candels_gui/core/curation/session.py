@@ -116,8 +116,9 @@ class Session:
         self.listeners: list[Callable[[SessionChange], None]] = []
         self._saved_queue: list[QueueItem] | None = []
         self._written_autosave: Path | None = None
-        #: Seconds between two autosaves while edits come quickly (0: after every change). Changes inside the
-        #: interval are written by the next change after it or by :meth:`flush_autosave` (an app's timer).
+        #: Seconds between two autosaves while the editor's blend changes quickly (0: after every change).
+        #: Changes to the queue are written at once; a moving blend inside the interval is written by the next
+        #: change after it or by :meth:`flush_autosave` (an app's timer).
         self.autosave_interval = 0.0
         self._autosave_pending = False
         self._autosave_last = -1e9
@@ -365,9 +366,10 @@ class Session:
     def _changed(self) -> None:
         change = self._change.take()
         if self.autosave_dir is not None:
-            if time.monotonic() - self._autosave_last >= self.autosave_interval:
-                self.write_autosave()
-            else:  # a drag's many small edits: one write per interval, not one per frame
+            queue_changed = change.structure or bool(change.rows)
+            if queue_changed or time.monotonic() - self._autosave_last >= self.autosave_interval:
+                self.write_autosave()   # a decision on the queue is written at once
+            else:  # the editor's blend moving (a drag's many small edits): one write per interval
                 self._autosave_pending = True
         for listener in list(self.listeners):
             listener(change)
