@@ -19,12 +19,16 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
+import sys
 from pathlib import Path
+from typing import Iterable, Iterator
 
-__all__ = ["TEMP_PREFIX", "temp_path", "is_temp_name", "owner_pid", "stale_temps", "remove_stale_temps"]
+__all__ = ["TEMP_PREFIX", "temp_path", "temp_files", "is_temp_name", "owner_pid", "stale_temps",
+           "remove_stale_temps", "user_cache_dir"]
 
 #: Prefix of every temporary file this program writes.
 TEMP_PREFIX = ".candels-gui-tmp-"
@@ -43,6 +47,41 @@ def temp_path(final: str | os.PathLike) -> Path:
     while len((head + tail).encode()) > 255:  # file systems cap a name at 255 bytes: keep the end
         tail = tail[1:]
     return final.with_name(head + tail)
+
+
+@contextlib.contextmanager
+def temp_files(folder: str | os.PathLike, names: Iterable[str]) -> Iterator[dict[str, Path]]:
+    """Temporary paths (:func:`temp_path`) for files ``names`` of ``folder``, renamed over their final names when
+    the block ends normally and removed when it raises (a cancelled or failed writer leaves nothing)."""
+    folder = Path(folder)
+    tmp = {name: temp_path(folder / name) for name in names}
+    try:
+        yield tmp
+        for name, path in tmp.items():
+            os.replace(path, folder / name)
+    except BaseException:
+        for path in tmp.values():
+            path.unlink(missing_ok=True)
+        raise
+
+
+def user_cache_dir(name: str, env: str) -> Path:
+    """``$env`` when set, else this program's folder ``name`` in the user's cache folder.
+
+    ``~/.cache/candels-gui/NAME`` on Linux (``$XDG_CACHE_HOME`` respected), ``~/Library/Caches/candels-gui/NAME`` on
+    macOS, ``%LOCALAPPDATA%\\candels-gui\\NAME`` on Windows (the folders Qt's ``QStandardPaths.CacheLocation`` names,
+    computed without Qt).
+    """
+    value = os.environ.get(env)
+    if value:
+        return Path(value)
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "candels-gui" / name
 
 
 def is_temp_name(name: str) -> bool:

@@ -200,6 +200,7 @@ def classify_in_process_job(stamps: Any, weights: str | os.PathLike | None = Non
 
     n = len(stamps)
     pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    future = None
     try:
         future = pool.submit(_classify_arrays, np.asarray(stamps.images), np.asarray(stamps.segmaps),
                              np.asarray(stamps.ids), stamps.pixel_scale, None if weights is None else str(weights),
@@ -212,7 +213,7 @@ def classify_in_process_job(stamps: Any, weights: str | os.PathLike | None = Non
         yield Progress(n, n, "classifying")
         return result
     finally:
-        if not (locals().get("future") is not None and future.done()):   # cancelled or failed: stop the child
+        if future is None or not future.done():   # cancelled or failed: stop the child
             for proc in list((getattr(pool, "_processes", None) or {}).values()):
                 if proc.is_alive():
                     proc.terminate()

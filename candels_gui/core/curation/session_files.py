@@ -9,7 +9,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..atomic import remove_stale_temps, temp_path
+from ..atomic import remove_stale_temps, temp_path, user_cache_dir
 from ..errors import SessionError
 
 __all__ = ["AUTOSAVE_ENV", "default_autosave_dir", "autosave_path_for", "find_autosave", "atomic_write_text",
@@ -27,16 +27,7 @@ def default_autosave_dir() -> Path:
     ``~/Library/Caches/candels-gui/autosave`` on macOS, ``%LOCALAPPDATA%\\candels-gui\\autosave`` on
     Windows (the folders Qt's ``QStandardPaths.CacheLocation`` names, computed without Qt).
     """
-    env = os.environ.get(AUTOSAVE_ENV)
-    if env:
-        return Path(env)
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches"
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "candels-gui" / "autosave"
+    return user_cache_dir("autosave", AUTOSAVE_ENV)
 
 
 def autosave_path_for(*, session_path: str | os.PathLike | None = None, data_hash: str | None = None,

@@ -36,6 +36,7 @@ from typing import Optional
 import numpy as np
 from scipy.signal import fftconvolve
 
+from ..atomic import temp_files
 from ..jobs import CancelToken, Job, Progress, check_cancel
 from .galaxy_models import F160W_ZEROPOINT, draw_galaxy, f160w_psf, half_light_radius, render
 from .morph_labels import MORPH_CLASSES, labels_csv_text, one_hot
@@ -200,10 +201,8 @@ def morphology_sample_job(outdir: str | os.PathLike, *, n_stamps: int, seed: int
         raise ValueError(f"need n_stamps >= 1, seed >= 0, stamp_size >= 32; got {n_stamps}, {seed}, {stamp_size}")
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
-    names = (IMAGE_FILE, SEGMAP_FILE, CATALOG_FILE, LABELS_FILE)
-    tmp = {name: out / f".{name}.{os.getpid()}.tmp" for name in names}
     shape = (int(n_stamps), stamp_size, stamp_size)
-    try:
+    with temp_files(out, (IMAGE_FILE, SEGMAP_FILE, CATALOG_FILE, LABELS_FILE)) as tmp:   # renamed at the end
         imgs = np.lib.format.open_memmap(tmp[IMAGE_FILE], mode="w+", dtype=np.float32, shape=shape)
         segs = np.lib.format.open_memmap(tmp[SEGMAP_FILE], mode="w+", dtype=np.int32, shape=shape)
         text = io.StringIO()
@@ -227,10 +226,4 @@ def morphology_sample_job(outdir: str | os.PathLike, *, n_stamps: int, seed: int
         tmp[CATALOG_FILE].write_text(text.getvalue(), encoding="utf-8")
         tmp[LABELS_FILE].write_text(labels_csv_text(ids, one_hot(classes)), encoding="utf-8")
         check_cancel(cancel)
-        for name, path in tmp.items():
-            os.replace(path, out / name)
-    except BaseException:
-        for path in tmp.values():
-            path.unlink(missing_ok=True)
-        raise
     return out

@@ -35,7 +35,7 @@ from typing import Callable, Optional
 import numpy as np
 from scipy.signal import fftconvolve
 
-from ..atomic import temp_path
+from ..atomic import temp_files
 from ..errors import Cancelled
 from .galaxy_models import F160W_ZEROPOINT, draw_galaxy, f160w_psf, half_light_radius, render
 from ..jobs import CancelToken, Job, Progress, check_cancel, run_job
@@ -314,9 +314,8 @@ def sample_data_job(outdir: str | os.PathLike, *, n_stamps: int = 150, seed: int
     n = int(n_stamps)
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
-    tmp = {name: temp_path(out / name) for name in (IMAGE_FILE, SEGMAP_FILE, CATALOG_FILE)}
     shape = (n, stamp_size, stamp_size)
-    try:
+    with temp_files(out, (IMAGE_FILE, SEGMAP_FILE, CATALOG_FILE)) as tmp:   # renamed at the end, or removed
         imgs = np.lib.format.open_memmap(tmp[IMAGE_FILE], mode="w+", dtype=np.float32, shape=shape)
         segs = np.lib.format.open_memmap(tmp[SEGMAP_FILE], mode="w+", dtype=np.int32, shape=shape)
         text = io.StringIO()
@@ -338,12 +337,6 @@ def sample_data_job(outdir: str | os.PathLike, *, n_stamps: int = 150, seed: int
         with open(tmp[CATALOG_FILE], "w", newline="", encoding="utf-8") as fh:
             fh.write(text.getvalue())
         check_cancel(cancel)
-        for name, path in tmp.items():
-            os.replace(path, out / name)
-    except BaseException:
-        for path in tmp.values():
-            path.unlink(missing_ok=True)
-        raise
     return out
 
 

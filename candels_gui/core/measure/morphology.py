@@ -27,7 +27,6 @@ Examples
 from __future__ import annotations
 
 import os
-import sys
 import warnings
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -35,6 +34,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from ..atomic import user_cache_dir
 from ..jobs import CancelToken, Job, Progress, check_cancel
 
 __all__ = ["MORPH_COLUMNS", "MORPH_FLOAT_COLUMNS", "CACHE_ENV", "CACHE_VERSION", "measure_stamp",
@@ -60,16 +60,7 @@ def default_cache_dir() -> Path:
     ``~/.cache/candels-gui/morphology`` on Linux (``$XDG_CACHE_HOME`` respected),
     ``~/Library/Caches/candels-gui/morphology`` on macOS, ``%LOCALAPPDATA%\\candels-gui\\morphology`` on Windows.
     """
-    env = os.environ.get(CACHE_ENV)
-    if env:
-        return Path(env)
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches"
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "candels-gui" / "morphology"
+    return user_cache_dir("morphology", CACHE_ENV)
 
 
 def cache_path(stamps: Any, cache_dir: str | os.PathLike | None = None) -> Path:
