@@ -31,6 +31,7 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 import threading
 import time
@@ -42,7 +43,7 @@ from .jobs import CancelToken, Job, Progress, check_cancel
 
 __all__ = ["DEFAULT_PARTITION_SIZE", "CONNECT_TIMEOUT_S", "parse_scheduler", "open_client",
            "partition_ranges", "run_partitions", "worker_cached", "clear_worker_cache", "worker_cache_builds",
-           "n_workers"]
+           "n_workers", "aligned_partition_size"]
 
 #: Blends per task when ``--partition-size`` is not given: large enough that the scheduler's overhead
 #: (a few ms a task) is noise, small enough that a task's arrays (224 kB a 128 px blend) stay ~60 MB and
@@ -202,6 +203,20 @@ def partition_ranges(n: int, size: int, *, start: int = 0) -> list[tuple[int, in
     if int(size) < 1:
         raise ValueError(f"--partition-size must be >= 1, got {size}")
     return [(start + a, start + min(n, a + int(size))) for a in range(0, int(n), int(size))]
+
+
+def aligned_partition_size(n: int, batch_size: int, workers: int, partition_size: int | None, *,
+                           least: int | None = None, most: int = 512) -> int:
+    """Rows per task for work done ``batch_size`` at a time: ``partition_size`` rounded up to whole batches, or by
+    default enough tasks for about four per worker, from ``least`` (default: one batch) to ``most`` rows. Whole
+    batches keep every batch as it is in one process, so the results are the same numbers."""
+    step = int(batch_size)
+    if partition_size is None:
+        target = max(step if least is None else int(least), min(int(most), math.ceil(n / (4 * max(1, workers)))))
+    else:
+        target = int(partition_size)
+        partition_ranges(1, target)     # refuses a size < 1
+    return step * math.ceil(target / step)
 
 
 def run_partitions(client: Any | None, func: Callable[..., Any], tasks: Sequence[tuple[Any, ...]], *,

@@ -14,13 +14,12 @@ results are the same numbers.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..core.jobs import CancelToken, Job, run_job
-from ..core.parallel import n_workers, partition_ranges, run_partitions, worker_cached
+from ..core.parallel import aligned_partition_size, n_workers, partition_ranges, run_partitions, worker_cached
 from ..core.store.sources import SplitSource
 from .base import TTA_SUFFIX, DeblendResult, Deblender, get
 
@@ -87,18 +86,6 @@ def recipe_of(deblender: str | Deblender | DeblenderRecipe) -> DeblenderRecipe:
         return DeblenderRecipe(deblender.name, weights=str(Path(params["weights"]).resolve()), from_file=True,
                                options=opts)
     return DeblenderRecipe(deblender.name or type(deblender).__name__, obj=deblender)
-
-
-def aligned_partition_size(n: int, batch_size: int, workers: int, partition_size: int | None) -> int:
-    """Blends per task: ``partition_size`` rounded up to whole batches, or by default enough tasks for
-    about four per worker (at least one batch, at most 512 blends)."""
-    step = int(batch_size)
-    if partition_size is None:
-        target = max(step, min(512, math.ceil(n / (4 * max(1, workers)))))
-    else:
-        target = int(partition_size)
-        partition_ranges(1, target)
-    return step * math.ceil(target / step)
 
 
 def deblend_partition(source: SplitSource, rows: tuple[int, int], recipe: DeblenderRecipe, batch_size: int

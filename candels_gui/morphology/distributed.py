@@ -10,7 +10,6 @@ torch threads as a worker uses (one; more threads sum a convolution in another o
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -18,20 +17,12 @@ from typing import Any
 import numpy as np
 
 from ..core.jobs import CancelToken, Job
-from ..core.parallel import n_workers, partition_ranges, run_partitions, worker_cached
+from ..core.parallel import aligned_partition_size, n_workers, partition_ranges, run_partitions, worker_cached
 from ..core.store.distributed import stamp_source
 from ..core.store.sources import StampSource
 from .classifier import Classification, MorphClassifier
 
-__all__ = ["classify_partition", "classify_partitioned", "aligned_classify_partition"]
-
-
-def aligned_classify_partition(n: int, batch_size: int, workers: int, partition_size: int | None = None) -> int:
-    """Stamps per task: ``partition_size`` (default: about four tasks per worker, 256 to 4,096 stamps) rounded
-    up to whole batches."""
-    if partition_size is None:
-        partition_size = min(4096, max(256, math.ceil(n / max(1, 4 * workers))))
-    return max(1, math.ceil(int(partition_size) / batch_size)) * batch_size
+__all__ = ["classify_partition", "classify_partitioned"]
 
 
 def _classifier(weights: str, device: str) -> MorphClassifier:
@@ -82,7 +73,7 @@ def classify_partitioned(stamps: Any, weights: str | os.PathLike, *, client: Any
     weights = str(Path(weights).resolve())
     MorphClassifier.load(weights, device="cpu")      # a bad weights file fails here, once, not on every worker
     n = len(stamps)
-    size = aligned_classify_partition(n, batch_size, n_workers(client), partition_size)
+    size = aligned_partition_size(n, batch_size, n_workers(client), partition_size, least=256, most=4096)
     source, carried = stamp_source(stamps, data_path, client)
     ranges = partition_ranges(n, size)
     tasks = [(source, carried, weights, device, a, b, batch_size, tta) for a, b in ranges]
