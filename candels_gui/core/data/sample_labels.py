@@ -14,7 +14,6 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
 __all__ = ["sky_noise", "noise", "detect_label", "segment", "LABEL_NSIGMA", "LABEL_NPIXELS", "NOISE_CORR"]
 
@@ -45,6 +44,8 @@ def sky_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float) ->
     ndarray of float64, ``shape``
     """
     white = rng.standard_normal((shape[0] + 2, shape[1] + 2))
+    from scipy import ndimage   # ~0.3 s to import: only when noise is drawn
+
     return sigma * ndimage.correlate(white, _NOISE_KERNEL, mode="constant")[1:-1, 1:-1]
 
 
@@ -94,6 +95,8 @@ def detect_label(image: np.ndarray, sigma: float) -> tuple[np.ndarray, Any]:
     """
     from photutils.segmentation import detect_sources
     from photutils.utils.exceptions import NoDetectionsWarning
+
+    from scipy import ndimage
 
     smooth = ndimage.convolve(np.asarray(image, np.float64), _smoothing_kernel(), mode="reflect")
     with warnings.catch_warnings():

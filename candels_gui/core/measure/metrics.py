@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
-from skimage.metrics import structural_similarity
 
 from ..blending.blend_metrics import blendedness as _blendedness_one
 
@@ -347,6 +346,8 @@ def ssim(true: np.ndarray, pred: np.ndarray, *, data_range: float | np.ndarray |
     >>> ssim(img, img)
     1.0
     """
+    from skimage.metrics import structural_similarity   # scikit-image and scipy.ndimage: ~0.3 s to import
+
     t, p = _pair(true, pred)
     dr = _data_range(t, data_range)
     lead = t.shape[:-2]
