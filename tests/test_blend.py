@@ -174,3 +174,35 @@ def test_rendered_bytes_are_those_of_earlier_versions():
         for a in (batch.images, batch.isolated, batch.masks, batch.flux_out_frac):
             h.update(np.ascontiguousarray(a).tobytes())
         assert h.hexdigest()[:16] == digest, name
+
+
+@pytest.mark.parametrize("threads", [2, 3, 4])
+def test_threads_render_the_same_bytes_as_one(threads):
+    """A batch rendered by several threads (each its own rows) equals the one-thread batch, byte for byte,
+    for whole-pixel, warped and mixed batches; the warped ones are many enough to be split."""
+    from candels_gui.core.blending.engine import MIN_BLENDS_PER_THREAD
+    from candels_gui.core.blending.sampling import SamplingRules, sample_specs
+
+    n = MIN_BLENDS_PER_THREAD * threads + 7
+    whole = sample_specs(STAMPS, n, SamplingRules(flux_ratio=(0.5, 2.0)), seed=11)
+    warped = sample_specs(STAMPS, n, SamplingRules(subpixel=True, uniform_area=True, random_rotation=True,
+                                                   random_flip=True), seed=11)
+    mixed = [s for pair in zip(whole, warped) for s in pair]      # threads split rows of both kinds
+    for specs in (whole, warped, mixed):
+        one = BlendEngine(STAMPS, threads=1).render_batch(specs)
+        many = BlendEngine(STAMPS, threads=threads).render_batch(specs)
+        for a, b in ((one.images, many.images), (one.isolated, many.isolated), (one.masks, many.masks),
+                     (one.flux_out_frac, many.flux_out_frac)):
+            assert a.tobytes() == b.tobytes()
+
+
+def test_render_threads_come_from_the_environment(monkeypatch):
+    from candels_gui.core.blending.engine import default_render_threads
+
+    monkeypatch.setenv("CANDELS_GUI_RENDER_THREADS", "3")
+    assert default_render_threads() == 3 and BlendEngine(STAMPS).threads == 3
+    monkeypatch.setenv("CANDELS_GUI_RENDER_THREADS", "two")
+    with pytest.raises(ValueError, match="whole number"):
+        default_render_threads()
+    monkeypatch.delenv("CANDELS_GUI_RENDER_THREADS")
+    assert 1 <= default_render_threads() <= 4

@@ -215,6 +215,25 @@ def test_resume_computes_only_the_missing_partitions(tmp_path, stamps, reference
 
 
 # --------------------------------------------------------------------------------- on a cluster
+def _worker_environment() -> dict:
+    import os
+
+    return {k: os.environ.get(k) for k in ("MALLOC_ARENA_MAX", "CANDELS_GUI_RENDER_THREADS")}
+
+
+def test_local_workers_allocate_from_one_arena_and_render_on_their_task_thread(client):
+    """A local:N worker runs with MALLOC_ARENA_MAX=1 (no per-thread arena whose heaps are unmapped and
+    page-faulted anew on every large temporary), and once a task has run there its blend engines render on
+    the task's thread (the workers are the parallelism)."""
+    from candels_gui.core.parallel import run_partitions
+
+    run_job(run_partitions(client, _worker_environment, [()] * 4))
+    envs = client.run(_worker_environment)
+    assert envs and all(e["MALLOC_ARENA_MAX"] == "1" for e in envs.values()), envs
+    ran = run_job(run_partitions(client, _worker_environment, [()] * 2))
+    assert all(e["CANDELS_GUI_RENDER_THREADS"] == "1" for e in ran), ran
+
+
 def test_produce_on_a_cluster_gives_the_same_bytes(tmp_path, client, stamps, reference):
     z = tmp_path / "z"
     run_job(dist.produce_partitioned(stamps, z, OPTIONS, client=client, partition_size=50,

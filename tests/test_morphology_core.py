@@ -97,6 +97,31 @@ def test_morphology_job_on_two_processes_gives_each_stamps_figures(small_stamps)
         assert two["gini"][i] == pytest.approx(alone["gini"]) and two["flag"][i] == alone["flag"]
 
 
+def _nice_of_child() -> int:
+    import os
+
+    return os.nice(0)
+
+
+def test_background_measuring_runs_in_a_lower_priority_child_with_the_same_figures(small_stamps):
+    """The app's mode: one worker, yet in a child process (statmorph in a thread of the window's process
+    takes the interpreter lock from it), niced; the table equals the in-process one."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    from candels_gui.core.parallel import BACKGROUND_NICE, lower_priority
+
+    stamps = small_stamps.subset(np.arange(3))
+    here = run_job(morphology_job(stamps, workers=1, use_cache=False))
+    child = run_job(morphology_job(stamps, workers=1, use_cache=False, background=True))
+    assert here.colnames == child.colnames
+    for col in here.colnames:
+        np.testing.assert_array_equal(np.asarray(here[col]), np.asarray(child[col]), err_msg=col)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=lower_priority) as pool:
+        assert pool.submit(_nice_of_child).result() == min(19, os.nice(0) + BACKGROUND_NICE)
+
+
 def test_lotz_rule_regions_and_flags():
     classes = lotz_classes(gini=[0.62, 0.60, 0.45, 0.45, 0.45, 0.5, 0.55],
                            m20=[-2.3, -1.0, -1.9, -2.2, -1.9, -2.0, -2.4],

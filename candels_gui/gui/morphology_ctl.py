@@ -135,7 +135,8 @@ class MorphologyController(QObject):
             from ..core.measure.morphology import morphology_job
 
             # one core is left to the window (statmorph on every core made dragging stutter)
-            return (yield from morphology_job(stamps, workers=max(1, (os.cpu_count() or 2) - 1), cancel=token))
+            return (yield from morphology_job(stamps, workers=max(1, (os.cpu_count() or 2) - 1), background=True,
+                                              cancel=token))
 
         def done(table: Any) -> None:
             if stamps is not self.state.stamps:

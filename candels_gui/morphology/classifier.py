@@ -192,14 +192,17 @@ def classify_in_process_job(stamps: Any, weights: str | os.PathLike | None = Non
 
     For an app: importing torch takes a second or two of the interpreter lock, which a worker thread would
     take from the UI thread (dragging stutters); the child imports torch on its own. The stamps travel to it
-    once (pickled arrays). Cancelling stops the child.
+    once (pickled arrays), and it runs at lower CPU priority. Cancelling stops the child.
     """
     import multiprocessing
     import time
     from concurrent.futures import ProcessPoolExecutor
 
     n = len(stamps)
-    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    from ..core.parallel import lower_priority
+
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=lower_priority)      # the window's thread gets the cores first
     future = None
     try:
         future = pool.submit(_classify_arrays, np.asarray(stamps.images), np.asarray(stamps.segmaps),

@@ -20,6 +20,8 @@ from __future__ import annotations
 import json
 import math
 import operator
+import os
+import threading
 from dataclasses import dataclass, field, replace
 from typing import Any, Generator, Sequence
 
@@ -240,8 +242,12 @@ class BlendEngine:
     """
 
     def __init__(self, stamps: StampSet, *, n_dilate: int = 5, noise_model: NoiseModel = "clipped",
-                 cache_bytes: int = 2 << 30, rng_indices: np.ndarray | None = None) -> None:
+                 cache_bytes: int = 2 << 30, rng_indices: np.ndarray | None = None,
+                 threads: int | None = None) -> None:
         self.stamps = stamps
+        #: Threads that render a batch's blends (default: :func:`default_render_threads`); the bytes are
+        #: the same whatever the count (each blend is rendered alone into its own rows).
+        self.threads = default_render_threads() if threads is None else max(1, int(threads))
         self.cache = CleanedCache(stamps, n_dilate=n_dilate, noise_model=noise_model,
                                   max_bytes=cache_bytes, rng_indices=rng_indices)
         self.shape = stamps.stamp_shape
@@ -269,7 +275,29 @@ class BlendEngine:
                              f"need {n} of {self.shape}")
         out = BlendBatch(list(specs), out.images[:n], out.isolated[:n], out.masks[:n],
                          out.flux_out_frac[:n], out.indices[:n])
-        for b, spec in enumerate(specs):
+        # threads pay for their GIL hand-offs only where a blend is one long OpenCV warp (which releases
+        # the GIL); whole-pixel blends are a few short copies, faster on one thread
+        warps = sum(not spec.is_integer_shift for spec in specs) if self.threads > 1 else 0
+        parts = min(self.threads, warps // MIN_BLENDS_PER_THREAD)
+        if parts < 2:
+            self._render_rows(out, 0, n)
+            return out
+        bounds = np.linspace(0, n, parts + 1).astype(int)
+        pool = _render_pool(parts)
+        futures = [pool.submit(self._render_rows, out, int(a), int(b)) for a, b in zip(bounds[1:-1], bounds[2:])]
+        try:
+            self._render_rows(out, 0, int(bounds[1]))     # the first rows here, the others alongside
+        finally:
+            for fut in futures:
+                fut.result()
+        return out
+
+    def _render_rows(self, out: BlendBatch, start: int, stop: int) -> None:
+        """Render ``out.specs[start:stop]`` into their rows of ``out`` (numpy's copies release the GIL,
+        so threads rendering other rows run alongside)."""
+        specs = out.specs
+        for b in range(start, stop):
+            spec = specs[b]
             g1 = self.cleaned(spec.id1, spec.seed)
             g2 = self.cleaned(spec.id2, spec.seed)
             iso = out.isolated[b]
@@ -280,7 +308,6 @@ class BlendEngine:
             else:
                 out.flux_out_frac[b] = self._warp(g2, spec, iso[1], out.masks[b, 1])
             np.add(g1.image, iso[1], out=out.images[b])   # g1.image is still in cache; iso[0] may not be
-        return out
 
     def flux_out_fractions(self, specs: Sequence[BlendSpec]) -> np.ndarray:
         """``flux_out_frac`` of each spec (as :meth:`render_batch` reports it) without rendering the
@@ -367,6 +394,39 @@ class BlendEngine:
         if spec.flux_scale != 1.0:
             dest *= np.float32(spec.flux_scale)
         return _out_fraction(inside, g.flux)
+
+
+#: Fewer warped blends than this per thread are rendered by one thread (a thread's hand-off costs ~50 µs).
+MIN_BLENDS_PER_THREAD = 32
+_POOL: Any = None
+_POOL_LOCK = threading.Lock()
+
+
+def default_render_threads() -> int:
+    """Threads a :class:`BlendEngine` renders with by default: ``CANDELS_GUI_RENDER_THREADS`` when set,
+    else this machine's cores, at most 4 (beyond that memory bandwidth, not cores, bounds the copies)."""
+    value = os.environ.get("CANDELS_GUI_RENDER_THREADS", "").strip()
+    if value:
+        try:
+            return max(1, int(value))
+        except ValueError:
+            raise ValueError(f"CANDELS_GUI_RENDER_THREADS must be a whole number, got {value!r}") from None
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
+
+
+def _render_pool(threads: int) -> Any:
+    """The process's rendering threads (grown to ``threads`` when a batch asks for more)."""
+    global _POOL
+    from concurrent.futures import ThreadPoolExecutor
+
+    with _POOL_LOCK:
+        if _POOL is None or _POOL._max_workers < threads:
+            _POOL = ThreadPoolExecutor(threads, thread_name_prefix="blend-render")
+        return _POOL
 
 
 def _inside_integer(s: np.ndarray, dx: int, dy: int) -> float:

@@ -203,7 +203,8 @@ def _write_cache(table: Any, path: Path) -> None:
 
 
 def morphology_job(stamps: Any, *, workers: int | None = None, use_cache: bool = True,
-                   cache_dir: str | os.PathLike | None = None, cancel: Optional[CancelToken] = None) -> Job:
+                   cache_dir: str | os.PathLike | None = None, background: bool = False,
+                   cancel: Optional[CancelToken] = None) -> Job:
     """Measure every stamp (a job generator; returns an astropy Table ``id`` + :data:`MORPH_COLUMNS`).
 
     Parameters
@@ -215,6 +216,10 @@ def morphology_job(stamps: Any, *, workers: int | None = None, use_cache: bool =
         Read and write the per-data-set cache (:func:`cache_path`).
     cache_dir : path, optional
         Cache folder (default :func:`default_cache_dir`).
+    background : bool
+        For an app: measure in child processes even with one worker (statmorph is pure Python; in a thread
+        of the window's process it takes the interpreter lock from the window) at lower CPU priority
+        (:func:`~candels_gui.core.parallel.lower_priority`).
     cancel : CancelToken, optional
         Stops between stamps; the pool is shut down and nothing is cached.
     """
@@ -230,7 +235,7 @@ def morphology_job(stamps: Any, *, workers: int | None = None, use_cache: bool =
     rows: list[dict[str, Any] | None] = [None] * n
     bounds = [(s, min(n, s + _CHUNK)) for s in range(0, n, _CHUNK)]
     done = 0
-    if workers == 1 or n <= _CHUNK:
+    if not background and (workers == 1 or n <= _CHUNK):
         for s, e in bounds:
             check_cancel(cancel)
             rows[s:e] = _measure_chunk(*_chunk_args(stamps, s, e))
@@ -239,7 +244,10 @@ def morphology_job(stamps: Any, *, workers: int | None = None, use_cache: bool =
     else:
         import multiprocessing
 
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        from ..parallel import lower_priority
+
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=lower_priority if background else None)
         pending: dict[Future, tuple[int, int]] = {}
         queue = list(bounds)
         try:
