@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -28,20 +29,39 @@ BLENDER_SRC_ENV = "CANDELS_BLENDER_SRC"
 def run_timed(args: list[str], cwd: str | os.PathLike, env: dict[str, str] | None = None) -> tuple[float, float]:
     """Run a command to its end; return its wall seconds and its own peak resident memory in MB.
 
-    The peak is the child's (``wait4``'s resource usage), not that of earlier children.
+    The peak is the child's high-water mark (``VmHWM`` of ``/proc/PID/status``, read every 10 ms while it runs):
+    its own memory after ``exec``. ``wait4``'s ``ru_maxrss`` would not do: a child started by ``vfork`` and
+    ``exec`` inherits the launching process's peak as its own.
     """
     os.sync()   # start on a quiet disk: no earlier step's gigabytes still being written back
     t0 = time.perf_counter()
-    proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.stderr:
-        proc.stderr.close()
+    with subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as proc:
+        err: list[bytes] = []
+        reader = threading.Thread(target=lambda: err.append(proc.stderr.read() if proc.stderr else b""),
+                                  daemon=True)
+        reader.start()
+        peak_kb = 0
+        status = Path(f"/proc/{proc.pid}/status")
+        while proc.poll() is None:
+            peak_kb = max(peak_kb, _high_water_kb(status))
+            time.sleep(0.01)
+        seconds = time.perf_counter() - t0
+        reader.join()
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, args))} exited with {proc.returncode}: {err.strip()[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024.0
+        text = b"".join(err).decode(errors="replace").strip()[-2000:]
+        raise RuntimeError(f"{' '.join(map(str, args))} exited with {proc.returncode}: {text}")
+    return seconds, peak_kb / 1024.0
+
+
+def _high_water_kb(status: Path) -> int:
+    """``VmHWM`` in kB from a ``/proc/PID/status`` file (0 once the process is gone or off Linux)."""
+    try:
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def _ours(n: int, data: Path, out: Path, root: str) -> dict[str, float]:

@@ -35,11 +35,11 @@ def test_run_timed_reports_the_childs_own_peak_and_its_failure(tmp_path):
 
     from candels_gui.bench_pipeline import run_timed
 
-    seconds, mb = run_timed([sys.executable, "-c", "import numpy as np; a = np.ones(300 * 2**20 // 8); a += 1"],
+    seconds, mb = run_timed([sys.executable, "-c", "import numpy as np, time; a = np.ones(300 * 2**20 // 8); a += 1; time.sleep(0.3)"],
                             tmp_path)
     assert seconds > 0 and mb >= 300                     # the child's 300 MB array, not this process's peak
-    small_s, small_mb = run_timed([sys.executable, "-c", "pass"], tmp_path)
-    assert small_mb < mb
+    small_s, small_mb = run_timed([sys.executable, "-c", "import time; time.sleep(0.3)"], tmp_path)
+    assert 0 < small_mb < 100 < mb
     with pytest.raises(RuntimeError, match="exited with 3: boom"):
         run_timed([sys.executable, "-c", "import sys; sys.stderr.write('boom'); sys.exit(3)"], tmp_path)
 
