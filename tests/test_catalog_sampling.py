@@ -75,3 +75,20 @@ def test_pool_too_small_is_an_error():
     s = make_stampset(n=5)
     with pytest.raises(DataError, match="pool of 1"):
         sample_specs(s, 1, seed=0, pool=[2])
+
+
+def test_id_list_filter_keeps_only_those_galaxies_and_round_trips():
+    from candels_gui.core.errors import DataError, OptionError
+
+    s = make_stampset(n=12, seed=5)
+    pick = [int(s.ids[3]), str(int(s.ids[7])), float(s.ids[1])]        # IDs as a user may type them
+    f = CatalogFilter(ids=pick)
+    assert f.ids == tuple(sorted(int(float(v)) for v in pick))
+    assert apply_filter(s, f).tolist() == [1, 3, 7]
+    assert CatalogFilter.from_dict(f.to_dict()) == f
+    assert "ids" not in CatalogFilter().to_dict()                       # manifests without a list read as before
+    with pytest.raises(DataError, match="1 of the 2 requested IDs"):
+        CatalogFilter(ids=[int(s.ids[0]), 10**12]).mask(s.catalog)
+    for bad in ("3,4", [], [1.5], [True]):
+        with pytest.raises(OptionError):
+            CatalogFilter(ids=bad)

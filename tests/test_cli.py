@@ -138,3 +138,30 @@ def test_ctrl_c_leaves_no_partial_output(tmp_path):
 def test_sample_data_is_the_default():
     assert (sample_data_dir() / "candels_img.npy").is_file()
     assert os.path.samefile(sample_data_dir(), ROOT / "sample_data")
+
+
+def test_produce_ids_blends_only_the_listed_galaxies_and_records_them(tmp_path, capsys):
+    """``produce --ids``: a file of catalog IDs (comments, commas, several a line) or a list; only those
+    galaxies enter blends, the manifest records them, and IDs the catalog lacks are a clear error."""
+    import csv
+
+    from candels_gui.core import load_stampset
+
+    ids = [int(i) for i in load_stampset(sample_data_dir()).ids[:4]]
+    listing = tmp_path / "ids.txt"
+    listing.write_text(f"# the galaxies I curated\n{ids[0]}, {ids[1]}\n{ids[2]} {ids[3]}  # last two\n", encoding="utf-8")
+    out = tmp_path / "OUT"
+    assert main(["produce", "-n", "40", "-t", "0", "--ids", str(listing), "-o", str(out)]) == 0
+    with open(out / "train_catalogue.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    used = {int(r["g1_id"]) for r in rows} | {int(r["g2_id"]) for r in rows}
+    assert len(rows) == 40 and used <= set(ids) and len(used) >= 3
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["options"]["catalog_filter"]["ids"] == sorted(ids)
+    capsys.readouterr()
+    assert main(["produce", "-n", "5", "--ids", f"{ids[0]},12345678901", "-o", str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err
+    assert "1 of the 2 requested IDs are not in the catalog" in err and "12345678901" in err
+    assert "Traceback" not in err and not (tmp_path / "bad" / "blends.h5").exists()
+    assert main(["produce", "-n", "5", "--ids", "nothing-here", "-o", str(tmp_path / "bad2")]) == 2
+    assert "neither a file nor a list of catalog IDs" in capsys.readouterr().err

@@ -159,6 +159,22 @@ def test_model_forward_shapes_and_normalisation():
 
 
 # ---------------------------------------------------------------------------------------- training
+def test_training_data_takes_a_produce_output_folder(tmp_path):
+    """``train --data FOLDER`` reads FOLDER/blends.h5, as ``evaluate --data FOLDER`` does; a folder without
+    blends says so."""
+    from candels_gui.core.errors import DataError
+    from candels_gui.deblend.training import TrainingData
+
+    _write_h5(tmp_path / "blends.h5")
+    by_folder = TrainingData(tmp_path, "blend2flux").batch(np.array([3, 1]))
+    by_file = TrainingData(tmp_path / "blends.h5", "blend2flux").batch(np.array([3, 1]))
+    for a, b in zip(by_folder, by_file):
+        np.testing.assert_array_equal(a, b)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="folder holds no blends.h5 or blends.zarr"):
+        TrainingData(tmp_path / "empty", "unet-seg")
+
+
 def test_training_steps_lower_the_loss(tmp_path):
     import torch
     import torch.nn.functional as F

@@ -44,6 +44,9 @@ def _add_produce(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--flux_ratio", type=number(low=1e-6, high=1e6), nargs=2, metavar=("LOW", "HIGH"), default=None,
                    help="range of galaxy 2's flux scale, drawn log-uniformly")
     g.add_argument("--allow_self", action="store_true", help="allow a galaxy to be blended with itself")
+    g.add_argument("--ids", default=None, metavar="IDS",
+                   help="only these catalog IDs: a comma-separated list, or a text file of IDs (one or more a line, "
+                        "commas or spaces; # starts a comment), e.g. the real galaxies to fine-tune on")
     g.add_argument("--noise_model", choices=("clipped", "candels-blender"), default="clipped",
                    help="neighbour-cleaning noise: clipped background sigma (default) or candels-blender's")
     g.add_argument("--compression", choices=("none", "lzf", "gzip"), default="none", help="HDF5 compression")
@@ -69,6 +72,26 @@ def _add_produce(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--morph_weights", default=None, metavar="W.pt",
                    help="with --galtype predicted: the classifier's weights (default: the shipped morph-cnn)")
     p.set_defaults(func=_cmd_produce)
+
+
+def _read_ids(value: str | None) -> tuple[str, ...] | None:
+    """``--ids``: the IDs of a comma-separated list or of a text file (commas, spaces, lines; ``#`` comments)."""
+    if value is None:
+        return None
+    from ..core.errors import OptionError
+
+    text = value
+    if Path(value).is_file():
+        try:
+            text = "\n".join(line.split("#", 1)[0] for line in Path(value).read_text(encoding="utf-8").splitlines())
+        except (OSError, UnicodeDecodeError) as exc:
+            raise OptionError(f"--ids {value}: cannot read it as text ({exc})") from None
+    elif not any(ch.isdigit() for ch in value):
+        raise OptionError(f"--ids {value}: neither a file nor a list of catalog IDs")
+    items = tuple(t for t in text.replace(",", " ").split() if t)
+    if not items:
+        raise OptionError(f"--ids {value}: no catalog ID in it")
+    return items
 
 
 def _cmd_produce(args: argparse.Namespace) -> int:
@@ -112,7 +135,7 @@ def _cmd_produce(args: argparse.Namespace) -> int:
         catalog_filter=CatalogFilter(mag_low=args.mag_low, mag_high=args.mag_high,
                                      excluded_types=tuple(args.excluded_type),
                                      radius_min=args.radius_min, radius_max=args.radius_max,
-                                     z_min=args.z_min, z_max=args.z_max),
+                                     z_min=args.z_min, z_max=args.z_max, ids=_read_ids(args.ids)),
         rules=SamplingRules(mag_diff=args.mag_diff, rad_diff=args.rad_diff,
                             max_separation=args.max_separation,
                             uniform_area=args.uniform_area or args.subpixel, subpixel=args.subpixel,

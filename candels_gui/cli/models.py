@@ -124,7 +124,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a torch deblender on an HDF5 export, or the morphology CNN on labels")
     p.add_argument("--model", required=True, choices=("unet-seg", "unet-deblend", "cgan", "blend2flux", "morph-cnn"))
     p.add_argument("--data", required=True, nargs="+", action="extend", metavar="EXPORT.h5",
-                   help="HDF5 file from produce (blends.h5) or an HDF5 export, or a Zarr store (produce --format "
+                   help="a produce output folder or its blends.h5, an HDF5 export, or a Zarr store (produce --format "
                         "zarr: the output folder or its blends.zarr); several (--data A.h5 B.h5, or --data "
                         "repeated) are trained on as one mix, every blend of each read once per epoch (e.g. blends "
                         "of real galaxies beside generated ones). morph-cnn: one label file (ID + p_<class> vote "

@@ -90,8 +90,11 @@ class TrainingData:
             self.path, self._zarr = store, open_zarr(store)
             self._init_zarr(memory_mb)
             return
+        if self.path.is_dir() and (self.path / "blends.h5").is_file():
+            self.path = self.path / "blends.h5"       # a produce output folder, as evaluate takes it
         if not self.path.is_file():
-            raise DataError(f"{self.path}: training data file does not exist")
+            what = "folder holds no blends.h5 or blends.zarr" if self.path.is_dir() else "file does not exist"
+            raise DataError(f"{self.path}: training data {what}")
         with open_h5(self.path, "training data") as f:
             if "format" in f.attrs or "splits" in f.attrs:  # says it is ours: check what it says
                 check_hdf5_header(f, self.path)

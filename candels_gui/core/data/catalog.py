@@ -58,6 +58,16 @@ def present_range(catalog: Table, column: str) -> tuple[float, float] | None:
     return (float(v.min()), float(v.max())) if v.size else None
 
 
+def _whole_id(value: Any) -> int:
+    """A catalog ID as an int (``3``, ``"3"``, ``3.0``); a ValueError for anything else."""
+    if isinstance(value, bool):
+        raise ValueError(value)
+    number = float(value)
+    if not number.is_integer():
+        raise ValueError(value)
+    return int(number)
+
+
 @dataclass(frozen=True)
 class CatalogFilter:
     """Which galaxies of a catalog may enter blends.
@@ -80,6 +90,9 @@ class CatalogFilter:
     keep_missing : bool
         A row whose value is missing (NaN, z = -1, mag = 99: :func:`missing_mask`) is not judged by that
         column's bounds (default); ``False`` drops it as soon as that column has a bound.
+    ids : tuple of int, optional
+        Keep only these catalog IDs (``produce --ids``: blends of a chosen set of galaxies, say the real
+        galaxies a user curated for fine-tuning). An ID the catalog lacks is an error.
 
     Examples
     --------
@@ -99,6 +112,7 @@ class CatalogFilter:
     z_max: float | None = None
     id_search: str = ""
     keep_missing: bool = True
+    ids: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         for name in ("mag_low", "mag_high", "radius_min", "radius_max", "z_min", "z_max"):
@@ -114,6 +128,16 @@ class CatalogFilter:
         if unknown:
             raise ValueError(f"unknown galaxy type(s) {unknown}; expected some of {list(allowed)}")
         object.__setattr__(self, "excluded_types", types)
+        if self.ids is not None:
+            if isinstance(self.ids, (str, bytes)):
+                raise OptionError(f"ids must be a list of catalog IDs, got {self.ids!r}")
+            try:
+                ids = tuple(sorted({_whole_id(v) for v in self.ids}))
+            except (TypeError, ValueError):
+                raise OptionError(f"ids must be whole numbers (catalog IDs), got {list(self.ids)[:10]!r}") from None
+            if not ids:
+                raise OptionError("ids is empty: give at least one catalog ID")
+            object.__setattr__(self, "ids", ids)
         for lo, hi in (("mag_low", "mag_high"), ("radius_min", "radius_max"), ("z_min", "z_max")):
             a, b = getattr(self, lo), getattr(self, hi)
             if a is not None and b is not None and a > b:
@@ -149,12 +173,23 @@ class CatalogFilter:
         if self.id_search:
             ids = np.asarray(catalog["id"]).astype(str)
             keep &= np.char.find(ids, self.id_search.strip()) >= 0
+        if self.ids is not None:
+            have = np.asarray(catalog["id"]).astype(np.int64)
+            missing = sorted(set(self.ids) - set(have.tolist()))
+            if missing:
+                raise DataError(f"{len(missing)} of the {len(self.ids)} requested IDs are not in the catalog "
+                                f"(first: {missing[:5]})")
+            keep &= np.isin(have, np.asarray(self.ids, np.int64))
         return keep
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict, for manifests and sessions."""
         d = asdict(self)
         d["excluded_types"] = list(self.excluded_types)
+        if self.ids is None:
+            d.pop("ids")       # manifests and sessions without an ID list read as before
+        else:
+            d["ids"] = list(self.ids)
         return d
 
     @classmethod
@@ -170,6 +205,10 @@ class CatalogFilter:
         if isinstance(types, (str, bytes)) or not isinstance(types, (list, tuple)):
             raise OptionError(f"excluded_types must be a list of type names, got {types!r}")
         data["excluded_types"] = tuple(types)
+        if data.get("ids") is not None:
+            if not isinstance(data["ids"], (list, tuple)):
+                raise OptionError(f"ids must be a list of catalog IDs, got {data['ids']!r}")
+            data["ids"] = tuple(data["ids"])
         return cls(**data)  # sessions written before keep_missing existed get its default
 
 
