@@ -173,6 +173,12 @@ def test_training_data_takes_a_produce_output_folder(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="folder holds no blends.h5 or blends.zarr"):
         TrainingData(tmp_path / "empty", "unet-seg")
+    from candels_gui.cli import main                     # the whole command, weights and model card included
+
+    out = tmp_path / "b2f.pt"
+    assert main(["train", "--model", "blend2flux", "--data", str(tmp_path), "-o", str(out), "--epochs", "1",
+                 "--batch_size", "6", "--device", "cpu"]) == 0
+    assert out.is_file()
 
 
 def test_training_steps_lower_the_loss(tmp_path):

@@ -277,6 +277,7 @@ def train_model(name: str, data_path: str | os.PathLike | Sequence[str | os.Path
                "flux_weight": float(flux_weight) if name in IMAGE_MODELS else None}
     cmd = command if command is not None else " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
     paths = [Path(data_path)] if isinstance(data_path, (str, os.PathLike)) else [Path(p) for p in data_path]
+    paths = [p / "blends.h5" if p.is_dir() and (p / "blends.h5").is_file() else p for p in paths]   # produce folders
     if not paths:
         raise ValueError("no training data given")
     return _train(name, paths, Path(out_path), (kwargs, given), options, device, resume, cancel,
