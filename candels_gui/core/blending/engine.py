@@ -32,7 +32,7 @@ from .cleaning import CleanedCache, CleanedGalaxy, NoiseModel
 from ..jobs import CancelToken, Progress, check_cancel
 from ..data.stampset import StampSet
 
-__all__ = ["BlendSpec", "Blend", "BlendBatch", "BlendEngine", "affine_matrix"]
+__all__ = ["BlendSpec", "Blend", "BlendBatch", "BlendEngine", "affine_matrix", "default_render_threads"]
 
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":")).encode  # one encoder: json.dumps makes one per call
 cv2.setNumThreads(1)  # we parallelise over blends, not inside one 128x128 warp
@@ -233,6 +233,9 @@ class BlendEngine:
     rng_indices : (N,) int array, optional
         Index seeding each stamp's noise, when ``stamps`` is a subset of the set the blends were first
         made from (see :class:`~candels_gui.core.blending.cleaning.CleanedCache`).
+    threads : int, optional
+        Threads rendering a batch's warped blends (default :func:`default_render_threads`: the cores, at
+        most 4, or ``CANDELS_GUI_RENDER_THREADS``); the bytes are the same whatever the count.
 
     Examples
     --------
