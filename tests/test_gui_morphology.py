@@ -236,3 +236,22 @@ def test_label_twenty_galaxies_export_fine_tune_and_the_catalog_follows(qtbot, t
     finally:
         win.tasks.cancel_all()
         win.tasks.wait(5000)
+
+
+def test_automatic_morphology_waits_for_the_users_own_task(window, qtbot, monkeypatch):
+    """Data opens while an export runs: the automatic classifying and measuring wait until the task runner is
+    idle (spawning their children and sending them the stamps would stall the window during the export)."""
+    import candels_gui.gui.morphology_ctl as ctl
+
+    ctrl = window.morphology
+    started: list[str] = []
+    monkeypatch.setattr(ctl, "AUTO_DELAY_MS", 20)
+    monkeypatch.setattr(ctrl, "classify", lambda *a, **k: started.append("classify"))
+    monkeypatch.setattr(ctrl, "measure", lambda *a, **k: started.append("measure"))
+    busy = [True]
+    monkeypatch.setattr(type(window.tasks), "busy", property(lambda self: busy[0]))
+    ctrl._auto_start(window.state.stamps)
+    qtbot.wait(120)                                  # several retries while the runner stays busy
+    assert started == []
+    busy[0] = False
+    qtbot.waitUntil(lambda: started == ["classify", "measure"], timeout=2000)

@@ -93,9 +93,15 @@ class MorphologyController(QObject):
             QTimer.singleShot(AUTO_DELAY_MS, lambda: self._auto_start(stamps))
 
     def _auto_start(self, stamps: Any) -> None:
-        if self.state.stamps is stamps and self.probabilities is None and not self._tasks:
-            self.classify()
-            self.measure()
+        if self.state.stamps is not stamps or self.probabilities is not None or self._tasks:
+            return
+        if self.services.tasks.busy:
+            # the user's own work (an export, a deblender run) first: spawning the children and sending them
+            # the stamps holds the interpreter lock for tens of milliseconds; try again once it is done
+            QTimer.singleShot(AUTO_DELAY_MS, lambda: self._auto_start(stamps))
+            return
+        self.classify()
+        self.measure()
 
     def classify(self, weights: str | os.PathLike | None = None) -> None:
         """Classify every stamp in the background (``weights``: another weights file, kept for later)."""

@@ -242,8 +242,7 @@ def _write(path: Path, engine: BlendEngine, splits: Splits, method: str | None,
                 _put(ds["masks"], a, batch.masks.view(np.uint8))
                 write_tables(k, a, batch.specs, batch.flux_out_frac)
                 if "labels" in ds:
-                    ds["labels"][a:a + len(batch)] = make_labels(method, masks=batch.masks,
-                                                                 isolated=batch.isolated)
+                    _put(ds["labels"], a, make_labels(method, masks=batch.masks, isolated=batch.isolated))
                 pacer.kick()
 
             if compact:
