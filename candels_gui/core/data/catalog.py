@@ -62,6 +62,10 @@ def _whole_id(value: Any) -> int:
     """A catalog ID as an int (``3``, ``"3"``, ``3.0``); a ValueError for anything else."""
     if isinstance(value, bool):
         raise ValueError(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        return int(value.strip())              # exact, however many digits
     number = float(value)
     if not number.is_integer():
         raise ValueError(value)
