@@ -51,7 +51,7 @@ from ..core.validate import check_output, finite, integer
 from ..torch_common import pick_device, read_weights
 from ..core.jobs import CancelToken, Job, Progress, check_cancel
 from .training_data import (DEFAULT_KWARGS, IMAGE_MODELS, SHARED_BODY, TrainingData, augment_batch, data_hash,
-                            epoch_lr, open_training_data)
+                            epoch_lr, open_training_data, produce_file)
 
 __all__ = ["train_model", "TrainResult", "TrainingData", "data_hash", "DEFAULT_KWARGS", "augment_batch",
            "epoch_lr"]
@@ -276,8 +276,7 @@ def train_model(name: str, data_path: str | os.PathLike | Sequence[str | os.Path
                "augment": bool(augment), "schedule": schedule,
                "flux_weight": float(flux_weight) if name in IMAGE_MODELS else None}
     cmd = command if command is not None else " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
-    paths = [Path(data_path)] if isinstance(data_path, (str, os.PathLike)) else [Path(p) for p in data_path]
-    paths = [p / "blends.h5" if p.is_dir() and (p / "blends.h5").is_file() else p for p in paths]   # produce folders
+    paths = [produce_file(p) for p in ([data_path] if isinstance(data_path, (str, os.PathLike)) else data_path)]
     if not paths:
         raise ValueError("no training data given")
     return _train(name, paths, Path(out_path), (kwargs, given), options, device, resume, cancel,

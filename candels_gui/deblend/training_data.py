@@ -90,8 +90,7 @@ class TrainingData:
             self.path, self._zarr = store, open_zarr(store)
             self._init_zarr(memory_mb)
             return
-        if self.path.is_dir() and (self.path / "blends.h5").is_file():
-            self.path = self.path / "blends.h5"       # a produce output folder, as evaluate takes it
+        self.path = produce_file(self.path)
         if not self.path.is_file():
             what = "folder holds no blends.h5 or blends.zarr" if self.path.is_dir() else "file does not exist"
             raise DataError(f"{self.path}: training data {what}")
@@ -242,6 +241,14 @@ def open_training_data(paths: str | os.PathLike | Sequence[str | os.PathLike], m
         raise DataError("the same training export is given twice: " + ", ".join(map(str, paths)))
     return MixedTrainingData([TrainingData(p, model, scale=scale, memory_mb=memory_mb / len(paths))
                               for p in paths])
+
+
+def produce_file(path: str | os.PathLike) -> Path:
+    """``path``, or the ``blends.h5`` inside it when it is a produce output folder (as ``evaluate`` takes it)."""
+    from ..core.store.produce import PRODUCE_FILE
+
+    path = Path(path)
+    return path / PRODUCE_FILE if path.is_dir() and (path / PRODUCE_FILE).is_file() else path
 
 
 def _zarr_store(path: str | os.PathLike) -> Path | None:
