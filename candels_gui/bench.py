@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from .bench_pipeline import bench_pipeline
+from .bench_pipeline import bench_pipeline, run_timed
 
 __all__ = ["run_bench", "GROUPS"]
 
@@ -90,11 +90,8 @@ def bench_hdf5(n: int, log: Log) -> dict[str, Any]:
 
 
 def _command_seconds(args: list[str], cwd: str) -> float:
-    os.sync()   # start on a quiet disk: no earlier benchmark's gigabytes still being written back
-    t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "candels_gui.cli", *args], capture_output=True, text=True,
-                   check=True, cwd=cwd)
-    return time.perf_counter() - t0
+    """Wall seconds of ``candels-gui ARGS``, process start to exit (:func:`~.bench_pipeline.run_timed`)."""
+    return run_timed([sys.executable, "-m", "candels_gui.cli", *args], cwd)[0]
 
 
 def bench_produce_command(n: int, log: Log) -> dict[str, Any]:
@@ -172,9 +169,10 @@ def bench_dask(n: int, log: Log) -> dict[str, Any]:
             return round(options.n_blends / dt, 1)
 
         def evaluate_rate(client: Any, name: str, limit: int | None = None) -> float:
+            """Blends/s of ``evaluate``: the plain one-process function with ``client`` None."""
             os.sync()   # no earlier step's writes still going to the disk
             t0 = time.perf_counter()
-            if client == "plain":
+            if client is None:
                 run_job(evaluate(ev, [get(name)], split="train", batch_size=16, limit=limit))
             else:
                 run_job(evaluate_partitioned(ev, name, client=client, split="train", batch_size=16, limit=limit))
@@ -182,7 +180,7 @@ def bench_dask(n: int, log: Log) -> dict[str, Any]:
 
         def warm_up(client: Any) -> None:
             """The same first, untimed run in the plain process and on a cluster: imports, data, models."""
-            produce_rate(None if client == "plain" else client, ProduceOptions(n_blends=256, storage="arrays"))
+            produce_rate(client, ProduceOptions(n_blends=256, storage="arrays"))
             for name in DASK_DEBLENDERS:
                 evaluate_rate(client, name, limit=32)
 
@@ -192,15 +190,11 @@ def bench_dask(n: int, log: Log) -> dict[str, Any]:
             for _ in range(2):
                 for what in ("produce_zarr", *DASK_DEBLENDERS):
                     for who, c in (("plain", None), (key, client)) if plain else ((key, client),):
-                        if what == "produce_zarr":
-                            rate = produce_rate(c)
-                        else:
-                            rate = evaluate_rate("plain" if who == "plain" else c, what)
+                        rate = produce_rate(c) if what == "produce_zarr" else evaluate_rate(c, what)
                         rates[what][who] = max(rate, rates[what].get(who, 0.0))
 
         try:
             warm_up(None)
-            warm_up("plain")
             for workers in (1, 2):
                 key = f"local:{workers}"
                 t0 = time.perf_counter()

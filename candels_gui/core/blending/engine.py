@@ -402,6 +402,7 @@ class BlendEngine:
 #: Fewer warped blends than this per thread are rendered by one thread (a thread's hand-off costs ~50 µs).
 MIN_BLENDS_PER_THREAD = 32
 _POOL: Any = None
+_POOL_SIZE = 0
 _POOL_LOCK = threading.Lock()
 
 
@@ -423,12 +424,12 @@ def default_render_threads() -> int:
 
 def _render_pool(threads: int) -> Any:
     """The process's rendering threads (grown to ``threads`` when a batch asks for more)."""
-    global _POOL
+    global _POOL, _POOL_SIZE
     from concurrent.futures import ThreadPoolExecutor
 
     with _POOL_LOCK:
-        if _POOL is None or _POOL._max_workers < threads:
-            _POOL = ThreadPoolExecutor(threads, thread_name_prefix="blend-render")
+        if _POOL_SIZE < threads:
+            _POOL, _POOL_SIZE = ThreadPoolExecutor(threads, thread_name_prefix="blend-render"), threads
         return _POOL
 
 
