@@ -54,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _open_app(argv: Sequence[str]) -> int:
     p = _Parser(prog="candels-gui", description="Open the app on PATH.")
-    p.add_argument("path", nargs="?", default=None, help="data folder or file (default: sample data)")
+    p.add_argument("path", nargs="?", default=None,
+                   help="data folder or file, or a blend export (produce's folder or its blends.h5: its blends "
+                        "fill the queue) (default: sample data)")
     p.add_argument("--session", default=None, help="session file to open")
     args = p.parse_args(argv)
     from ..gui.launch import run_app

@@ -31,7 +31,8 @@ import numpy as np
 from astropy.table import Table, vstack
 
 from ..core.errors import DataError
-from ..core.store.export import ExportData, export_splits, read_export
+from ..core.store.export import ExportData, read_export
+from ..core.store.export_open import default_split  # the split evaluate reads when none is named
 from ..core.jobs import CancelToken, Job, Progress, check_cancel, run_job
 from ..core.blending.labels import DEFAULT_ZEROPOINT, flux_to_mag
 from ..core.measure.binned import Truth
@@ -101,12 +102,6 @@ def resolve_deblenders(deblenders: str | Sequence[str | Deblender] | None = None
 
 
 # ------------------------------------------------------------------------------------------ truth
-def default_split(path: str | os.PathLike) -> str | None:
-    """The split :func:`evaluate` reads when none is named: ``test`` when present, else the first."""
-    splits = export_splits(path)
-    return "test" if "test" in splits else splits[0]
-
-
 def truth_from_export(data: ExportData, *, limit: int | None = None, reference: str = "catalogue"
                       ) -> tuple[Truth, list[str]]:
     """The :class:`~candels_gui.core.measure.binned.Truth` of the first ``limit`` blends of an export.

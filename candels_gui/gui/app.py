@@ -36,7 +36,11 @@ from .state import AppState
 from .style import monospace_font
 from .workers import TaskBar, TaskRunner
 
-__all__ = ["MainWindow", "app_settings", "error_text", "MAX_RECENT"]
+__all__ = ["MainWindow", "app_settings", "error_text", "MAX_RECENT", "MAX_EXPORT_BLENDS"]
+
+#: Blends of an opened export put in the queue (the first ones of its split); the Compare view's summary holds
+#: every queued blend's results, so a queue of 100,000s would not fit in memory.
+MAX_EXPORT_BLENDS = 10_000
 
 
 def app_settings() -> QSettings:
@@ -186,8 +190,9 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ data
     def open_path(self, path: str | os.PathLike) -> None:
-        """Read ``path`` in a worker; the window stays responsive and shows progress."""
-        from ..core.data.load import iter_load_stampset
+        """Read ``path`` in a worker; the window stays responsive and shows progress. Stamp data, or a blend
+        export (``produce``'s folder, an HDF5 export): its stamps, and its blends fill the queue."""
+        from ..core.store.export_open import iter_open_data
 
         path = Path(path)
         ctl = getattr(self, "session_ctl", None)  # absent while the window is being built
@@ -195,25 +200,33 @@ class MainWindow(QMainWindow):
             return  # unsaved queue and the user chose Cancel (or a failed save)
         self.tasks.cancel_all()
         self.statusBar().showMessage(f"Loading {path} …")
-        self.tasks.run_job(f"Loading {path.name}", lambda token: iter_load_stampset(path, cancel=token),
-                           on_result=lambda stamps: self._loaded(path, stamps),
+        self.tasks.run_job(f"Loading {path.name}",
+                           lambda token: iter_open_data(path, limit=MAX_EXPORT_BLENDS, cancel=token),
+                           on_result=lambda data: self._loaded(path, data),
                            on_error=lambda exc: self.show_error(f"Cannot open {path.name}", exc),
                            on_cancel=lambda: self.statusBar().showMessage("Loading cancelled", 4000))
 
-    def set_stamps(self, stamps: StampSet, *, random_pair: bool = True) -> None:
-        """Use ``stamps`` now (and show a random pair so the editor is not empty)."""
-        self.state.set_stamps(stamps)
+    def set_stamps(self, stamps: StampSet, *, random_pair: bool = True, engine: Any = None) -> None:
+        """Use ``stamps`` now (and show a random pair so the editor is not empty); ``engine``: the BlendEngine
+        that renders them, when not a default one (an opened export's)."""
+        self.state.set_stamps(stamps, engine)
         if random_pair and len(stamps) >= 2:
             try:
                 self.state.random_pair()
             except (ValueError, KeyError) as exc:
                 self.statusBar().showMessage(f"No random pair: {error_text(exc)}", 8000)
 
-    def _loaded(self, path: Path, stamps: StampSet) -> None:
+    def _loaded(self, path: Path, data: Any) -> None:
         self.source_path = path
         self.add_recent(path)
-        self.set_stamps(stamps)
-        self.statusBar().showMessage(f"Loaded {len(stamps):,} stamps from {path}", 6000)
+        if isinstance(data, StampSet):
+            self.set_stamps(data)
+            self.statusBar().showMessage(f"Loaded {len(data):,} stamps from {path}", 6000)
+            return
+        stamps, specs, info = data  # a blend export: its blends become the queue (pending, in order)
+        self.set_stamps(stamps, engine=info.engine, random_pair=not specs)
+        self.session_ctl.start_queue(specs)
+        self.statusBar().showMessage(info.describe(path), 10000)
 
     def _stamps_changed(self) -> None:
         stamps = self.state.stamps
@@ -285,7 +298,7 @@ class MainWindow(QMainWindow):
         start = start_folder(self.settings, self.source_path.parent if self.source_path else None)
         path, _ = QFileDialog.getOpenFileName(
             self, "Open data file", str(start),
-            "Stamp data (*.npy *.fits *.fit *.fits.gz *.fz);;All files (*)")
+            "Stamp data (*.npy *.fits *.fit *.fits.gz *.fz);;Blend exports (*.h5 *.hdf5);;All files (*)")
         if path:
             remember_folder(self.settings, path)
             self.open_path(path)

@@ -282,7 +282,8 @@ def run_export(ctl: SessionController, services: WindowServices, *, on_exported:
     live = ctl.session
     session = Session(data_path=live.data_path, data_hash=live.data_hash, seed=live.seed)
     session.queue, session.path = list(live.queue), live.path  # a snapshot: edits go on meanwhile
-    engine = BlendEngine(stamps)  # the editor's engine stays on the UI thread
+    # the editor's engine stays on the UI thread; this one renders the same bytes (an opened export's noise seeds)
+    engine = ctl.state.engine.fresh() if ctl.state.engine is not None else BlendEngine(stamps)
     on_exported(None)
 
     def done(result) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from PyQt6.QtCore import QObject, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction
@@ -21,6 +21,7 @@ from PyQt6.QtWidgets import (QAbstractItemDelegate, QAbstractItemView, QAbstract
 from ..core.blending.engine import BlendSpec
 from ..core.data.catalog import CatalogFilter
 from ..core.errors import DataError
+from ..core.curation.queue_item import QueueItem
 from ..core.curation.session import Session, SessionChange, default_autosave_dir
 from ..core.curation.undo import touched_rows
 from ..core.display.stretch import DisplaySettings
@@ -97,15 +98,31 @@ class SessionController(SessionFiles, QObject):
         self.state.stampsChanged.connect(self._stamps_changed)
 
     # ------------------------------------------------------------------ session objects
-    def new_session(self) -> Session:
-        """A fresh session on the open data (the editor's blend is its starting point)."""
+    def new_session(self, specs: Sequence[BlendSpec] = ()) -> Session:
+        """A fresh session on the open data (the editor's blend is its starting point). ``specs`` start its
+        queue as pending blends: the data's own (an opened export's), not an edit -- nothing to undo or save."""
         stamps = self.state.stamps
         session = Session(data_path=self.services.source_path(),
                           data_hash=stamps.content_hash() if stamps is not None else None,
                           seed=self.state.seed, rules=self.state.rules, catalog_filter=self.state.filter,
                           current=self.state.spec, autosave_dir=self.autosave_dir)
+        if specs:
+            session.queue = [QueueItem(spec) for spec in specs]
+            session.mark_saved()
         self._use(session)
         return session
+
+    def start_queue(self, specs: Sequence[BlendSpec]) -> bool:
+        """After new data is set: a fresh session whose queue holds ``specs`` (pending, in order), the first
+        one in the editor. False, and nothing done, when a session being opened waits for this data (its
+        own queue comes with it)."""
+        if self._pending is not None or self.state.stamps is None:
+            return False
+        self.new_session(specs)
+        if specs:
+            self.load_item(0)
+            self.placeChanged.emit([0])
+        return True
 
     def apply_session(self, session: Session) -> None:
         """Use ``session`` (its data must be open): settings, editor blend and queue follow it."""

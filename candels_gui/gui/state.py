@@ -57,10 +57,13 @@ class AppState(QObject):
         self._pass: np.ndarray | None = None
 
     # ------------------------------------------------------------------ data
-    def set_stamps(self, stamps: StampSet) -> None:
-        """Use ``stamps`` (forgets the pair and the filter)."""
+    def set_stamps(self, stamps: StampSet, engine: BlendEngine | None = None) -> None:
+        """Use ``stamps`` (forgets the pair and the filter); ``engine``: the one that renders them (an opened
+        export's, with its noise seeds and settings), a default engine when left out."""
+        if engine is not None and engine.stamps is not stamps:
+            raise ValueError("the engine given renders other stamps than those given")
         self.stamps = stamps
-        self.engine = BlendEngine(stamps)
+        self.engine = engine if engine is not None else BlendEngine(stamps)
         self.filter = CatalogFilter()
         self._pass = None
         self.spec = None

@@ -256,6 +256,14 @@ class BlendEngine:
         self.shape = stamps.stamp_shape
 
     # ------------------------------------------------------------------ public
+    def fresh(self) -> "BlendEngine":
+        """A new engine on the same stamps with the same settings (dilation, noise model, noise seeds,
+        threads) and a cache of its own: it renders the same bytes, e.g. in a worker while this one serves
+        the UI thread."""
+        c = self.cache
+        return BlendEngine(self.stamps, n_dilate=c.n_dilate, noise_model=c.noise_model, cache_bytes=c.max_bytes,
+                           rng_indices=c.rng_indices, threads=self.threads)
+
     def cleaned(self, galaxy_id: int, seed: int = 0) -> CleanedGalaxy:
         """Cleaned stamp of catalog ID ``galaxy_id`` (cached)."""
         return self.cache.get(self.stamps.index_of(galaxy_id), seed)
