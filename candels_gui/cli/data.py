@@ -37,6 +37,11 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
                    help="labelled stamps for the morphology classifier instead: the six classes in equal "
                         "shares (sph, sphd, disk, irr, point sources, unclassifiable junk), galtype = class, "
                         "plus labels.csv (one-hot vote fractions); see docs/morphology.md")
+    p.add_argument("--variety", choices=("sample", "sky"), default="sample",
+                   help="'sky': domain-randomised stamps for training deblenders that hold up on real data "
+                        "(instruments, pixel scales, PSFs, noise correlation and depth, bars, asymmetric "
+                        "galaxies, cleaned neighbours, masked pixels), plus variety.csv of each stamp's draws; "
+                        "see docs/blending.md (sample)")
     p.set_defaults(func=_cmd_sample)
 
 
@@ -47,6 +52,16 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     check_output(args.output, "-o", kind="folder")
     check_fits_on_disk(args.output, args.n_stamps * (128 * 128 * 8 + 200), "-n",
                        f"{args.n_stamps:,} stamps of 128x128")
+    if args.morphology and args.variety != "sample":
+        raise ValueError("--morphology and --variety sky are two different sets: choose one")
+    if args.variety == "sky":
+        from ..core.data.sky_variety import VARIETY_FILE, sky_variety_job
+        from ..core.jobs import run_with_progress
+
+        out = run_with_progress(sky_variety_job(args.output, n_stamps=args.n_stamps, seed=args.seed),
+                                "sky-variety stamps", unit="stamp")
+        print(f"Sky-variety stamps written to {out} (each stamp's draws in {out}/{VARIETY_FILE})")
+        return 0
     if args.morphology:
         from ..core.data.morph_samples import morphology_sample_job
         from ..core.jobs import run_with_progress
@@ -60,5 +75,69 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_compare_stamps(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("compare-stamps", help="distributions of magnitude, size, S/N, noise and morphology of "
+                                              "stamp sets against a reference set (real against generated)",
+                       description="Measure the central galaxy of every stamp of each set (or a seeded sample of "
+                                   "--limit stamps): magnitude, half-light radius in arcsec, S/N, the background's "
+                                   "rms and lag-1 noise correlation, and with statmorph Gini, M20 and asymmetry; "
+                                   "write each set's table, the percentiles and KS distances to the first set "
+                                   "(summary.md, summary.json) and the histograms (distributions.png).")
+    p.add_argument("sets", nargs="+", metavar="DATA", help="stamp sets (any folder the app opens); the first is the "
+                                                            "reference. NAME=DATA names a set")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder to write")
+    p.add_argument("--limit", type=whole(low=1), default=300, help="stamps measured per set, a seeded sample (300)")
+    p.add_argument("-s", "--seed", type=seed, default=0, help="seed of the sample (0)")
+    p.add_argument("--no_morphology", action="store_true", help="skip statmorph (Gini, M20, asymmetry): much faster")
+    p.add_argument("--workers", type=whole(low=1, high=256), default=None, help="statmorph processes (one per core)")
+    p.set_defaults(func=_cmd_compare_stamps)
+
+
+def _named_sets(values: list[str]) -> dict[str, str]:
+    from pathlib import Path
+
+    sets: dict[str, str] = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name or Path(value).exists():
+            name, path = Path(value.rstrip("/")).name or value, value
+        if name in sets:
+            raise ValueError(f"two sets are named {name!r}: name them NAME=DATA")
+        sets[name] = path
+    return sets
+
+
+def _cmd_compare_stamps(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from ..core.data.load import load_stampset
+    from ..core.jobs import run_with_progress
+    from ..core.measure.stamp_stats import (compare_stamp_sets, pixel_scales_of, stamp_quantities_job,
+                                            summary_markdown, write_stamp_plots)
+    from ..core.validate import check_output
+
+    sets = _named_sets(args.sets)
+    check_output(args.output, "-o", kind="folder", inputs=list(sets.values()))
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    tables = {}
+    for name, path in sets.items():
+        stamps = load_stampset(path)
+        tables[name] = run_with_progress(
+            stamp_quantities_job(stamps, pixel_scales=pixel_scales_of(stamps, path), limit=args.limit, seed=args.seed,
+                                 morphology=not args.no_morphology, workers=args.workers), name, unit="stamp")
+        tables[name].write(out / f"stamps_{name}.csv", format="ascii.csv", overwrite=True)
+    comparison = compare_stamp_sets(tables, next(iter(sets)))
+    comparison["paths"] = sets
+    (out / "summary.json").write_text(json.dumps(comparison, indent=1, allow_nan=True) + "\n", encoding="utf-8")
+    text = summary_markdown(comparison)
+    (out / "summary.md").write_text(text, encoding="utf-8")
+    write_stamp_plots(tables, out / "distributions.png")
+    print(text, end="")
+    print(f"Tables, summary.md, summary.json and distributions.png in {out}")
+    return 0
+
+
 #: The subcommands of this module, added to the parser in this order.
-ADDERS = (_add_download, _add_sample,)
+ADDERS = (_add_download, _add_sample, _add_compare_stamps)

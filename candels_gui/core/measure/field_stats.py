@@ -30,7 +30,8 @@ from ..data.field_detect import DetectionSettings, detect_field_job
 from ..errors import DataError
 from ..jobs import CancelToken, Job, Progress, check_cancel
 
-__all__ = ["FieldStatistics", "field_statistics_job", "compare_fields", "power_spectrum", "pixel_sample",
+__all__ = ["FieldStatistics", "field_statistics_job", "compare_fields", "two_sample", "power_spectrum",
+           "pixel_sample",
            "morphology_quantities", "MAG_BINS", "PIXEL_SAMPLE", "DISTRIBUTIONS"]
 
 #: Magnitude bins of the number counts (AB).
@@ -162,7 +163,9 @@ def _finite(x: np.ndarray) -> np.ndarray:
     return x[np.isfinite(x)]
 
 
-def _two_sample(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+def two_sample(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    """Two-sample comparison of the finite values of ``a`` (real) and ``b`` (generated): KS statistic and
+    p-value, Wasserstein distance, medians and counts (NaN where either has fewer than two values)."""
     from scipy.stats import ks_2samp, wasserstein_distance
 
     a, b = _finite(a), _finite(b)
@@ -192,9 +195,9 @@ def compare_fields(real: FieldStatistics, generated: FieldStatistics) -> dict[st
     if real.area_unit != generated.area_unit:
         raise DataError(f"the fields' areas are in different units ({real.area_unit} and {generated.area_unit}): "
                         "give both a pixel scale (PIXSCALE or a WCS in the header) or neither")
-    dists = {q: _two_sample(real.quantities[q], generated.quantities[q])
+    dists = {q: two_sample(real.quantities[q], generated.quantities[q])
              for q in real.quantities if q in generated.quantities}
-    dists["pixel_value"] = _two_sample(real.pixels, generated.pixels)
+    dists["pixel_value"] = two_sample(real.pixels, generated.pixels)
     n = min(len(real.ps_power), len(generated.ps_power))
     out = {
         "real": {"name": real.name, "shape": list(real.shape), "area": real.area, "area_unit": real.area_unit,
