@@ -14,7 +14,8 @@ from candels_gui.core.data.stampset import StampSet
 from candels_gui.core.errors import DataError, ExportError, FileFormatError, OptionError
 from candels_gui.core.jobs import run_job
 from candels_gui.core.store.export import export, read_export
-from candels_gui.core.store.export_open import (ExportBlends, default_split, is_blend_export, iter_open_data,
+from candels_gui.core.store.open_data import EXPORT_FORMAT_NAME, PRODUCE_FILE_NAME, is_blend_export, iter_open_data
+from candels_gui.core.store.export_open import (ExportBlends, default_split,
                                                 read_export_blends)
 from candels_gui.core.store.produce import ProduceOptions, produce
 
@@ -120,6 +121,10 @@ def test_open_data_tells_an_export_from_stamp_data(compact, tmp_path):
     opened = run_job(iter_open_data(compact, limit=3))
     assert isinstance(opened, ExportBlends) and len(opened.specs) == 3
     assert isinstance(run_job(iter_open_data(SAMPLE)), StampSet)
+    from candels_gui.core.store.common import FORMAT_NAME
+    from candels_gui.core.store.produce import PRODUCE_FILE
+
+    assert (EXPORT_FORMAT_NAME, PRODUCE_FILE_NAME) == (FORMAT_NAME, PRODUCE_FILE)   # the light module's copies
 
 
 def test_real_cosmos_export_opens(tmp_path, cosmos_dir):

@@ -192,7 +192,7 @@ class MainWindow(QMainWindow):
     def open_path(self, path: str | os.PathLike) -> None:
         """Read ``path`` in a worker; the window stays responsive and shows progress. Stamp data, or a blend
         export (``produce``'s folder, an HDF5 export): its stamps, and its blends fill the queue."""
-        from ..core.store.export_open import iter_open_data
+        from ..core.store.open_data import iter_open_data
 
         path = Path(path)
         ctl = getattr(self, "session_ctl", None)  # absent while the window is being built

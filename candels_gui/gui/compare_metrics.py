@@ -12,7 +12,7 @@ centre, galaxy 2 moved by the spec's offset, fluxes from the catalog magnitudes)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 from astropy.table import Table, vstack
@@ -23,8 +23,9 @@ from ..core.blending.labels import blend_fluxes, flux_to_mag
 from ..core.measure.binned import Truth
 from ..core.data.stampset import StampSet
 from ..deblend.base import DeblendResult
-from ..evaluation.result import EvaluationResult
-from ..evaluation.measure import measure_results, summarize_results
+
+if TYPE_CHECKING:   # the evaluation package (h5py, the export readers) loads when a comparison is first made
+    from ..evaluation.result import EvaluationResult
 
 __all__ = ["BlendComparison", "blend_comparison", "summary_job"]
 
@@ -83,6 +84,8 @@ def blend_comparison(engine: BlendEngine, stamps: StampSet, spec: BlendSpec,
     >>> cmp = blend_comparison(engine, stamps, spec, {"sep": sep_result})   # doctest: +SKIP
     >>> cmp.table["iou_1"][0], cmp.matched("sep")                           # doctest: +SKIP
     """
+    from ..evaluation.measure import measure_results, summarize_results
+
     if not results:
         raise ValueError("blend_comparison needs at least one deblender result")
     batch, truth = _truth(engine, stamps, [spec])
@@ -123,6 +126,9 @@ def summary_job(engine: BlendEngine, stamps: StampSet, specs: Sequence[BlendSpec
         ``tables`` (per-blend, plus ``queue_row``, the spec fields and AB magnitudes) and ``summaries``
         (:data:`~candels_gui.core.measure.binned.SUMMARY_KEYS`) per deblender.
     """
+    from ..evaluation.measure import measure_results, summarize_results
+    from ..evaluation.result import EvaluationResult
+
     specs = list(specs)
     rows = list(range(len(specs))) if rows is None else [int(r) for r in rows]
     if len(rows) != len(specs):

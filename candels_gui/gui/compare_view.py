@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from astropy.table import Table
 from PyQt6.QtCore import Qt, QTimer
@@ -27,11 +27,13 @@ from PyQt6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLa
 
 from ..core.blending.engine import BlendSpec
 from ..deblend.base import TTA_SUFFIX, DeblendResult
-from ..evaluation.result import EvaluationResult
 from .compare_grid import BLEND_COLUMNS, SUMMARY_COLUMNS, CompareGrid, MetricTable, comparison_rows
 from .compare_metrics import BlendComparison, blend_comparison, summary_job
 from .compare_plots import SummaryPlots, deblender_color
 from .places import remember_folder, start_folder, window_settings
+
+if TYPE_CHECKING:
+    from ..evaluation.result import EvaluationResult
 
 __all__ = ["CompareView", "install_compare_view", "SCOPES"]
 

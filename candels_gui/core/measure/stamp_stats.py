@@ -37,6 +37,7 @@ QUANTITIES = ("mag", "r50_arcsec", "snr", "noise_rms", "noise_lag1", "gini", "m2
 #: Pixel scale assumed when a set says none (the CANDELS mosaics' 0.06"/px).
 DEFAULT_PIXEL_SCALE = 0.06
 _MORPH = ("gini", "m20", "asymmetry")
+_LOG_AXES = ("snr", "noise_rms")
 _GAP = 3   # background pixels this far from every segment
 
 
@@ -220,6 +221,10 @@ def write_stamp_plots(tables: Mapping[str, Any], path: str | os.PathLike,
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
     for ax, q in zip(axes.ravel(), quantities):
         values = {n: np.asarray(t[q], float) for n, t in tables.items()}
+        if q in _LOG_AXES:      # spans decades: histogram of log10
+            with np.errstate(divide="ignore", invalid="ignore"):
+                values = {n: np.log10(np.where(v > 0, v, np.nan)) for n, v in values.items()}
+            q = f"log10 {q}"
         finite = np.concatenate([v[np.isfinite(v)] for v in values.values()])
         if finite.size < 2:
             ax.set_title(f"{q} (not measured)", fontsize=9)

@@ -12,7 +12,7 @@ with the stamps and the engine that render them bit-identically to the export's 
 
 The app opens such a folder with File > Open data folder (or ``candels-gui OUT``): the stamps become its
 data and the blends fill the curation queue, where the Compare view measures deblenders on them
-(:func:`iter_open_data` decides between an export and stamp data).
+(:func:`~.open_data.iter_open_data` decides between an export and stamp data).
 
 Examples
 --------
@@ -43,9 +43,8 @@ from .produce import PRODUCE_FILE
 from .stamp_library import library_engine, storage_of
 
 __all__ = ["ExportInfo", "ExportBlends", "read_export_blends", "iter_read_export_blends",
-           "is_blend_export", "iter_open_data", "default_split"]
+           "default_split"]
 
-_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,37 +114,6 @@ def default_split(path: str | os.PathLike) -> str | None:
 
 def _default_of(splits: list[str | None]) -> str | None:
     return "test" if "test" in splits else splits[0]
-
-
-def is_blend_export(path: str | os.PathLike) -> bool:
-    """True when ``path`` looks like a blend export rather than stamp data: a folder holding an export's
-    ``manifest.json`` or a ``blends.h5``, such a manifest, or an HDF5 file.
-
-    Cheap (reads the head of the manifest, opens no HDF5 file); :func:`read_export_blends` checks the rest
-    and says what is wrong.
-    """
-    p = Path(path)
-    if p.is_dir():
-        return _is_export_manifest(p / "manifest.json") or (p / PRODUCE_FILE).is_file()
-    if p.name == "manifest.json":
-        return _is_export_manifest(p)
-    return _head(p, len(_HDF5_MAGIC)) == _HDF5_MAGIC
-
-
-def _head(path: Path, n: int) -> bytes:
-    """The first ``n`` bytes of a regular file (``b""`` for anything else)."""
-    if not path.is_file():
-        return b""
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(n)
-    except OSError:
-        return b""
-
-
-def _is_export_manifest(path: Path) -> bool:
-    """A manifest written by an exporter of this package (its ``format`` entry comes first)."""
-    return FORMAT_NAME.encode() in _head(path, 4096)
 
 
 def _export_file(path: Path) -> Path:
@@ -271,18 +239,6 @@ def read_export_blends(path: str | os.PathLike, split: str | None = None, limit:
     'Loaded 10 blends (test split) of 48 stamps from out'
     """
     return run_job(iter_read_export_blends(path, split, limit, data=data, cancel=cancel))
-
-
-def iter_open_data(path: str | os.PathLike, *, limit: int | None = None,
-                   cancel: CancelToken | None = None) -> Job:
-    """Job: what the app opens at ``path``: a blend export (:func:`is_blend_export`) as
-    :class:`ExportBlends` (its first ``limit`` blends), anything else as a :class:`StampSet`
-    (:func:`~candels_gui.core.data.load.iter_load_stampset`)."""
-    if is_blend_export(path):
-        return (yield from iter_read_export_blends(path, limit=limit, cancel=cancel))
-    from ..data.load import iter_load_stampset
-
-    return (yield from iter_load_stampset(path, cancel=cancel))
 
 
 # ------------------------------------------------------------------------------------------ private
