@@ -116,7 +116,13 @@ class BlendEditor(QWidget):
         self.controls = CompanionControls(state)
         self.metrics = MetricsBox()
         self.last_blend: Blend | None = None
-        self.last_metrics: BlendMetrics | None = None
+        self._metrics: BlendMetrics | None = None
+        self._metrics_stale = False
+        # the readout is measured after the frame is painted (a zero timer runs once the repaint is done)
+        self._metrics_timer = QTimer(self)
+        self._metrics_timer.setSingleShot(True)
+        self._metrics_timer.setInterval(0)
+        self._metrics_timer.timeout.connect(self._show_metrics)
         self.frames = 0  # frames rendered (live + final), for tests and benchmarks
         self._pending: BlendSpec | None = None
         self._shown_ids: tuple[int, int, int] | None = None
@@ -171,11 +177,33 @@ class BlendEditor(QWidget):
         """Zoom all views about their centre."""
         self.blend_view.zoom(factor)
 
+    @property
+    def last_metrics(self) -> BlendMetrics | None:
+        """Metrics of the blend shown (measured now if the readout has not caught up yet)."""
+        self._show_metrics()
+        return self._metrics
+
     def flush(self) -> None:
-        """Render a pending live frame now (tests, screenshots)."""
+        """Render a pending live frame now, and its metrics readout (tests, screenshots)."""
         if self._timer.isActive():
             self._timer.stop()
             self._render_pending()
+        self._show_metrics()
+
+    def _show_metrics(self) -> None:
+        if not self._metrics_stale:
+            return
+        self._metrics_stale = False
+        self._metrics_timer.stop()
+        blend, stamps = self.last_blend, self.state.stamps
+        if blend is None or stamps is None:
+            return
+        try:
+            self._metrics = blend_metrics(blend, stamps)
+        except (ValueError, KeyError) as exc:
+            self._metrics = None
+            self.on_error(exc)
+        self.metrics.show_metrics(self._metrics)
 
     # ------------------------------------------------------------------ slots
     def _stamps_changed(self) -> None:
@@ -219,11 +247,10 @@ class BlendEditor(QWidget):
             return
         try:
             blend = engine.render(spec)
-            metrics = blend_metrics(blend, stamps)
         except (ValueError, KeyError) as exc:
             self.on_error(exc)
             return
-        self.last_blend, self.last_metrics = blend, metrics
+        self.last_blend, self._metrics, self._metrics_stale = blend, None, True
         self.frames += 1
         # automatic levels follow the pair and its flux, not the offset: moving galaxy 2 keeps them
         # (no flicker, and only the blend and mask views repaint per frame)
@@ -248,7 +275,7 @@ class BlendEditor(QWidget):
         self.link_line.setData([cx, x2], [cy, y2])
         self._set_markers_visible(True)
         self.blend_view.set_title(f"Blend · <b>{spec.id1}</b> + <b>{spec.id2}</b>")
-        self.metrics.show_metrics(metrics)
+        self._metrics_timer.start()   # the readout follows once this frame is painted
         self.rendered.emit(blend)
 
     def _update_overlay(self) -> None:
@@ -282,7 +309,9 @@ class BlendEditor(QWidget):
     def _clear(self) -> None:
         self._timer.stop()
         self._pending = None
-        self.last_blend = self.last_metrics = None
+        self.last_blend = self._metrics = None
+        self._metrics_stale = False
+        self._metrics_timer.stop()
         self._shown_ids = self._levels_key = None
         for v in self.views:
             v.set_image(None)

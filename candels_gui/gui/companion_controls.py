@@ -140,8 +140,10 @@ class MetricsBox(QGroupBox):
             value.setObjectName("metricValue")
             value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            # a fixed width: a changing number must not re-lay out the window on every frame
-            value.setMinimumWidth(value.fontMetrics().horizontalAdvance("-000.00 px"))
+            # a fixed size: a changing number must not re-lay out (and repaint) the window on every frame
+            fm = value.fontMetrics()
+            value.setFixedSize(max(fm.horizontalAdvance(t) for t in ("-000.00 px", "100 / 100 %", "-00.000″")) + 4,
+                               value.sizeHint().height())
             if key == "fill":
                 for w in (name, value):
                     w.setToolTip("share of each galaxy's footprint on pixels where its stamp holds no data "
