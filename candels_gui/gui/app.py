@@ -22,7 +22,8 @@ from .display_model import DisplayModel
 from .display_panel import DisplayPanel
 from .deblend_panel import DeblendPanel, queue_specs
 from .keys import KeyRouter
-from .places import MAX_RECENT, add_recent, recent_list, remember_folder, start_folder
+from .places import MAX_RECENT, remember_folder, start_folder
+from .recent_menu import RecentFilesMixin
 from .queue_panel import QueuePanel
 from .compare_view import install_compare_view
 from .morphology_ui import bind_morphology, install_morphology
@@ -30,7 +31,6 @@ from .field_view import install_field_view
 from .review import ReviewMode
 from .rules_panel import RulesPanel
 from .session_ctl import SessionController
-from .session_io import RECENT_SESSIONS
 from .services import WindowServices
 from .state import AppState
 from .style import monospace_font
@@ -57,7 +57,7 @@ def error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-class MainWindow(QMainWindow):
+class MainWindow(RecentFilesMixin, QMainWindow):
     """Catalog panel, blend editor and display panel around one :class:`AppState`.
 
     Parameters
@@ -237,43 +237,6 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"candels-gui — {name}")
         scale = f" · {stamps.pixel_scale:g}″/px" if stamps.pixel_scale else ""
         self.data_label.setText(f"{name} · {len(stamps):,} stamps · {h}×{w} px{scale}")
-
-    # ------------------------------------------------------------------ recent files
-    def recent_paths(self) -> list[str]:
-        """Recently opened data paths, newest first."""
-        return recent_list(self.settings, "recent/paths")
-
-    def recent_sessions(self) -> list[str]:
-        """Recently saved or opened session files, newest first."""
-        return recent_list(self.settings, RECENT_SESSIONS)
-
-    def add_recent(self, path: str | os.PathLike) -> None:
-        """Put ``path`` first in the recent data list (at most :data:`MAX_RECENT`)."""
-        add_recent(self.settings, "recent/paths", path)
-
-    def _open_recent_session(self, path: str) -> None:
-        if self.session_ctl.confirm_discard("Open session"):
-            self.session_ctl.open_session(path)
-
-    def _fill_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        sessions, paths = self.recent_sessions(), self.recent_paths()
-        for title, items, slot in (("Sessions", sessions, self._open_recent_session),
-                                   ("Data", paths, self.open_path)):
-            self.recent_menu.addSection(title)
-            for p in items:
-                act = self.recent_menu.addAction(p)
-                act.setEnabled(Path(p).exists())
-                act.triggered.connect(lambda _=False, p=p, slot=slot: slot(p))
-            if not items:
-                self.recent_menu.addAction("(none)").setEnabled(False)
-        if sessions or paths:
-            self.recent_menu.addSeparator()
-            self.recent_menu.addAction("Clear lists", self._clear_recent)
-
-    def _clear_recent(self) -> None:
-        self.settings.setValue("recent/paths", [])
-        self.settings.setValue(RECENT_SESSIONS, [])
 
     # ------------------------------------------------------------------ messages
     def show_status(self, text: str, msecs: int = 0) -> None:
