@@ -10,6 +10,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("MPLBACKEND", "Agg")
 # keep the tests' autosaves out of the user's cache folder, in a folder removed when the tests end
 import atexit  # noqa: E402
+import contextlib  # noqa: E402
 import shutil  # noqa: E402
 import tempfile  # noqa: E402
 
@@ -74,3 +75,31 @@ def cosmos_dir():
     if not COSMOS_DIR.exists():
         pytest.skip("../shared/real/cosmos_hst is not present")
     return COSMOS_DIR
+
+
+@contextlib.contextmanager
+def window_factory(qtbot, settings_dir, size=(1300, 850), wait_ms=10000):
+    """``make(source, **kwargs)``: a shown MainWindow on ``source`` with its own settings file in
+    ``settings_dir``; every window's tasks are cancelled and waited for when the block ends."""
+    from PyQt6.QtCore import QSettings
+
+    from candels_gui.gui.app import MainWindow
+
+    windows = []
+
+    def make(source, **kwargs):
+        settings = QSettings(str(Path(settings_dir) / f"settings{len(windows)}.ini"), QSettings.Format.IniFormat)
+        win = MainWindow(source, settings=settings, **kwargs)
+        qtbot.addWidget(win)
+        win.resize(*size)
+        win.show()
+        qtbot.waitExposed(win)
+        windows.append(win)
+        return win
+
+    try:
+        yield make
+    finally:
+        for win in windows:
+            win.tasks.cancel_all()
+            win.tasks.wait(wait_ms)

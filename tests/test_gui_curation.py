@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PyQt6.QtCore import QSettings, Qt  # noqa: E402
+from PyQt6.QtCore import Qt  # noqa: E402
 from PyQt6.QtWidgets import QMessageBox  # noqa: E402
 
 from candels_gui.core.blending.engine import BlendEngine  # noqa: E402
@@ -19,9 +19,8 @@ from candels_gui.core.jobs import run_job  # noqa: E402
 from candels_gui.core.blending.sampling import duplicate_specs, sample_specs  # noqa: E402
 from candels_gui.core.curation.session import Session, find_autosave  # noqa: E402
 from candels_gui.core.curation.session_export import split_specs_by_galaxy  # noqa: E402
-from candels_gui.gui.app import MainWindow  # noqa: E402
 from candels_gui.gui.export_dialog import NO_LABELS  # noqa: E402
-from conftest import make_stampset  # noqa: E402
+from conftest import make_stampset, window_factory  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
@@ -58,24 +57,11 @@ def dialogs(monkeypatch):
 
 @pytest.fixture
 def make_window(qtbot, tmp_path, autosave_dir, dialogs):
-    windows = []
+    with window_factory(qtbot, tmp_path, wait_ms=5000) as make:
+        def make_on(source="stamps", **kwargs):
+            return make(make_stampset(n=16, size=48, seed=1) if source == "stamps" else source, **kwargs)
 
-    def make(source="stamps", **kwargs):
-        settings = QSettings(str(tmp_path / f"settings{len(windows)}.ini"), QSettings.Format.IniFormat)
-        if source == "stamps":
-            source = make_stampset(n=16, size=48, seed=1)
-        win = MainWindow(source, settings=settings, **kwargs)
-        qtbot.addWidget(win)
-        win.resize(1300, 850)
-        win.show()
-        qtbot.waitExposed(win)
-        windows.append(win)
-        return win
-
-    yield make
-    for win in windows:
-        win.tasks.cancel_all()
-        win.tasks.wait(5000)
+        yield make_on
 
 
 @pytest.fixture

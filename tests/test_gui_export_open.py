@@ -9,15 +9,13 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PyQt6.QtCore import QSettings  # noqa: E402
 from PyQt6.QtWidgets import QMessageBox  # noqa: E402
 
 from candels_gui.core.data.load import load_stampset  # noqa: E402
 from candels_gui.core.jobs import run_job  # noqa: E402
 from candels_gui.core.store.export import read_export  # noqa: E402
 from candels_gui.core.store.produce import ProduceOptions, produce  # noqa: E402
-from candels_gui.gui.app import MainWindow  # noqa: E402
-from conftest import make_stampset  # noqa: E402
+from conftest import make_stampset, window_factory  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"
@@ -48,21 +46,8 @@ def make_window(qtbot, tmp_path, monkeypatch, questions):
     monkeypatch.setenv("CANDELS_GUI_AUTOSAVE_DIR", str(tmp_path / "autosave"))
     monkeypatch.setattr(QMessageBox, "critical", staticmethod(lambda *a, **k: pytest.fail(str(a))))
     monkeypatch.setattr(QMessageBox, "information", staticmethod(lambda *a, **k: None))
-    windows = []
-
-    def make(source):
-        win = MainWindow(source, settings=QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
-        qtbot.addWidget(win)
-        win.resize(1400, 950)
-        win.show()
-        qtbot.waitExposed(win)
-        windows.append(win)
-        return win
-
-    yield make
-    for win in windows:
-        win.tasks.cancel_all()
-        win.tasks.wait(10000)
+    with window_factory(qtbot, tmp_path, size=(1400, 950)) as make:
+        yield make
 
 
 def _wait_loaded(win, qtbot, path):

@@ -26,24 +26,20 @@ Examples
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from math import cos, log10, radians
-from pathlib import Path
 from typing import Optional
 
 import numpy as np
 from scipy.signal import fftconvolve
 
-from ..atomic import temp_files
-from ..jobs import CancelToken, Job, Progress, check_cancel
+from ..jobs import CancelToken, Job
 from .galaxy_models import F160W_ZEROPOINT, draw_galaxy, f160w_psf, half_light_radius, render
 from .morph_labels import MORPH_CLASSES, labels_csv_text, one_hot
 from .sample_labels import NOISE_CORR, noise, segment
-from .samplegen import (CATALOG_COLUMNS, CATALOG_FILE, FIELDS, IMAGE_FILE, SEGMAP_FILE, SampleStamp,
+from .samplegen import (FIELDS, SampleStamp, stamp_alone, stamp_set_job,
                         _central_segval, _draw_field, _draw_galtype, _draw_mag, _draw_neighbours, _draw_size,
-                        _draw_z, _flux, _format_row, _renumber)
+                        _draw_z, _flux, _renumber)
 
 __all__ = ["make_morphology_stamp", "morphology_sample_job", "LABELS_FILE", "MIN_GALAXY_SNR", "MAX_FAINT_SNR",
            "JUNK_KINDS"]
@@ -183,11 +179,7 @@ def _make(seed: int, index: int, rank: int, stamp_size: int) -> SampleStamp:
 
 def make_morphology_stamp(seed: int, index: int, *, stamp_size: int = 128) -> SampleStamp:
     """Make labelled stamp ``index`` of the set of ``seed`` alone (identical to the one in the set)."""
-    if index < 0 or seed < 0 or stamp_size < 32:
-        raise ValueError(f"need index >= 0, seed >= 0, stamp_size >= 32; got {index}, {seed}, {stamp_size}")
-    field = _draw_field(_rng(seed, index))
-    rank = sum(_draw_field(_rng(seed, j)) == field for j in range(index))
-    return _make(int(seed), int(index), rank, int(stamp_size))
+    return stamp_alone(seed, index, stamp_size, stamp_rng=_rng, make=_make)
 
 
 def morphology_sample_job(outdir: str | os.PathLike, *, n_stamps: int, seed: int, stamp_size: int = 128,
@@ -197,33 +189,9 @@ def morphology_sample_job(outdir: str | os.PathLike, *, n_stamps: int, seed: int
     Files are written under temporary names and renamed at the end; a cancelled run leaves nothing.
     Returns the output folder.
     """
-    if n_stamps < 1 or seed < 0 or stamp_size < 32:
-        raise ValueError(f"need n_stamps >= 1, seed >= 0, stamp_size >= 32; got {n_stamps}, {seed}, {stamp_size}")
-    out = Path(outdir)
-    out.mkdir(parents=True, exist_ok=True)
-    shape = (int(n_stamps), stamp_size, stamp_size)
-    with temp_files(out, (IMAGE_FILE, SEGMAP_FILE, CATALOG_FILE, LABELS_FILE)) as tmp:   # renamed at the end
-        imgs = np.lib.format.open_memmap(tmp[IMAGE_FILE], mode="w+", dtype=np.float32, shape=shape)
-        segs = np.lib.format.open_memmap(tmp[SEGMAP_FILE], mode="w+", dtype=np.int32, shape=shape)
-        text = io.StringIO()
-        writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(CATALOG_COLUMNS)
-        ranks = [0] * len(FIELDS)
-        ids, classes = [], []
-        for i in range(int(n_stamps)):
-            check_cancel(cancel)
-            field = _draw_field(_rng(seed, i))
-            stamp = _make(int(seed), i, ranks[field], stamp_size)
-            ranks[field] += 1
-            imgs[i], segs[i] = stamp.image, stamp.segmap
-            writer.writerow(_format_row(stamp.row))
-            ids.append(stamp.row["ID"])
-            classes.append(stamp.row["galtype"])
-            yield Progress(i + 1, int(n_stamps), "making labelled stamps")
-        imgs.flush()
-        segs.flush()
-        del imgs, segs
-        tmp[CATALOG_FILE].write_text(text.getvalue(), encoding="utf-8")
-        tmp[LABELS_FILE].write_text(labels_csv_text(ids, one_hot(classes)), encoding="utf-8")
-        check_cancel(cancel)
-    return out
+    def labels(records: list[tuple[int, str]]) -> str:
+        return labels_csv_text([r[0] for r in records], one_hot([r[1] for r in records]))
+
+    return (yield from stamp_set_job(outdir, n_stamps=n_stamps, seed=seed, stamp_size=stamp_size, stamp_rng=_rng,
+                                     make=_make, what="making labelled stamps", cancel=cancel,
+                                     extras={LABELS_FILE: (lambda st: (st.row["ID"], st.row["galtype"]), labels)}))

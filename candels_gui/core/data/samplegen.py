@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from math import cos, log10, radians
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 from scipy.signal import fftconvolve
@@ -41,7 +41,7 @@ from .galaxy_models import F160W_ZEROPOINT, draw_galaxy, f160w_psf, half_light_r
 from ..jobs import CancelToken, Job, Progress, check_cancel, run_job
 from .sample_labels import NOISE_CORR, noise, segment
 
-__all__ = ["generate_sample_data", "sample_data_job", "make_sample_stamp", "SampleStamp", "FIELDS",
+__all__ = ["generate_sample_data", "sample_data_job", "stamp_set_job", "stamp_alone", "make_sample_stamp", "SampleStamp", "FIELDS",
            "CATALOG_COLUMNS", "IMAGE_FILE", "SEGMAP_FILE", "CATALOG_FILE", "DEFAULT_SEED"]
 
 IMAGE_FILE, SEGMAP_FILE, CATALOG_FILE = "candels_img.npy", "candels_seg.npy", "candels_cat.csv"
@@ -268,6 +268,18 @@ def _make_stamp(seed: int, index: int, rank: int, stamp_size: int) -> SampleStam
     return SampleStamp(image, seg.astype(np.int32), model.astype(np.float32), row, sigma)
 
 
+def stamp_alone(seed: int, index: int, stamp_size: int, *, stamp_rng: Callable[[int, int], np.random.Generator],
+                make: Callable[[int, int, int, int], SampleStamp]) -> SampleStamp:
+    """Stamp ``index`` of a set made by :func:`stamp_set_job` with ``stamp_rng`` and ``make``, made alone: its
+    field rank counted over the stamps before it, so it is identical to the one in the set."""
+    seed, stamp_size = _check_options(1, seed, stamp_size)
+    if index < 0:
+        raise ValueError(f"stamp index must be >= 0, got {index}")
+    field = _draw_field(stamp_rng(seed, index))
+    rank = sum(_draw_field(stamp_rng(seed, j)) == field for j in range(index))
+    return make(seed, int(index), rank, stamp_size)
+
+
 def make_sample_stamp(seed: int, index: int, *, stamp_size: int = 128) -> SampleStamp:
     """Make stamp ``index`` of the sample set of ``seed`` alone (identical to the one in the set).
 
@@ -277,12 +289,7 @@ def make_sample_stamp(seed: int, index: int, *, stamp_size: int = 128) -> Sample
     >>> s.image.shape, s.segmap.dtype.name, int(s.segmap[32, 32]) == s.row["segval"]
     ((64, 64), 'int32', True)
     """
-    seed, stamp_size = _check_options(1, seed, stamp_size)
-    if index < 0:
-        raise ValueError(f"stamp index must be >= 0, got {index}")
-    field = _draw_field(_stamp_rng(seed, index))
-    rank = sum(_draw_field(_stamp_rng(seed, j)) == field for j in range(index))
-    return _make_stamp(seed, int(index), rank, stamp_size)
+    return stamp_alone(seed, index, stamp_size, stamp_rng=_stamp_rng, make=_make_stamp)
 
 
 def _check_options(n_stamps: int, seed: int, stamp_size: int) -> tuple[int, int]:
@@ -303,6 +310,57 @@ def _format_row(row: dict) -> list[str]:
             row["galtype"], str(row["segval"])]
 
 
+#: Per-stamp record of an extra file of a stamp set, and the file's text from the records (in stamp order).
+ExtraFile = tuple[Callable[[SampleStamp], Any], Callable[[list[Any]], str]]
+
+
+def stamp_set_job(outdir: str | os.PathLike, *, n_stamps: int, seed: int, stamp_size: int,
+                  stamp_rng: Callable[[int, int], np.random.Generator],
+                  make: Callable[[int, int, int, int], SampleStamp], what: str,
+                  extras: Optional[dict[str, ExtraFile]] = None, cancel: Optional[CancelToken] = None) -> Job:
+    """Write ``n_stamps`` stamps in the candels-blender layout (plus ``extras``) as a job generator.
+
+    ``make(seed, index, rank, stamp_size)`` makes stamp ``index``, the ``rank``-th of its field (the first draw of
+    ``stamp_rng(seed, index)``). Files are written under temporary names in ``outdir`` and renamed at the end;
+    when cancelled, the temporary files are removed and :class:`~candels_gui.core.errors.Cancelled` is raised.
+    Returns the folder.
+    """
+    seed, stamp_size = _check_options(n_stamps, seed, stamp_size)
+    n = int(n_stamps)
+    extras = extras or {}
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    shape = (n, stamp_size, stamp_size)
+    with temp_files(out, (IMAGE_FILE, SEGMAP_FILE, CATALOG_FILE, *extras)) as tmp:   # renamed at the end, or removed
+        imgs = np.lib.format.open_memmap(tmp[IMAGE_FILE], mode="w+", dtype=np.float32, shape=shape)
+        segs = np.lib.format.open_memmap(tmp[SEGMAP_FILE], mode="w+", dtype=np.int32, shape=shape)
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(CATALOG_COLUMNS)
+        records: dict[str, list[Any]] = {name: [] for name in extras}
+        ranks = [0] * len(FIELDS)
+        for i in range(n):
+            check_cancel(cancel)
+            field = _draw_field(stamp_rng(seed, i))
+            stamp = make(seed, i, ranks[field], stamp_size)
+            ranks[field] += 1
+            imgs[i] = stamp.image
+            segs[i] = stamp.segmap
+            writer.writerow(_format_row(stamp.row))
+            for name, (record, _) in extras.items():
+                records[name].append(record(stamp))
+            yield Progress(i + 1, n, what)
+        imgs.flush()
+        segs.flush()
+        del imgs, segs
+        with open(tmp[CATALOG_FILE], "w", newline="", encoding="utf-8") as fh:
+            fh.write(text.getvalue())
+        for name, (_, to_text) in extras.items():
+            tmp[name].write_text(to_text(records[name]), encoding="utf-8")
+        check_cancel(cancel)
+    return out
+
+
 def sample_data_job(outdir: str | os.PathLike, *, n_stamps: int = 150, seed: int = DEFAULT_SEED,
                     stamp_size: int = 128, cancel: Optional[CancelToken] = None) -> Job:
     """The work of :func:`generate_sample_data` as a job generator (yields Progress, returns the folder).
@@ -310,34 +368,9 @@ def sample_data_job(outdir: str | os.PathLike, *, n_stamps: int = 150, seed: int
     Files are written under temporary names in ``outdir`` and renamed at the end; when cancelled,
     the temporary files are removed and :class:`~candels_gui.core.errors.Cancelled` is raised.
     """
-    seed, stamp_size = _check_options(n_stamps, seed, stamp_size)
-    n = int(n_stamps)
-    out = Path(outdir)
-    out.mkdir(parents=True, exist_ok=True)
-    shape = (n, stamp_size, stamp_size)
-    with temp_files(out, (IMAGE_FILE, SEGMAP_FILE, CATALOG_FILE)) as tmp:   # renamed at the end, or removed
-        imgs = np.lib.format.open_memmap(tmp[IMAGE_FILE], mode="w+", dtype=np.float32, shape=shape)
-        segs = np.lib.format.open_memmap(tmp[SEGMAP_FILE], mode="w+", dtype=np.int32, shape=shape)
-        text = io.StringIO()
-        writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(CATALOG_COLUMNS)
-        ranks = [0] * len(FIELDS)
-        for i in range(n):
-            check_cancel(cancel)
-            field = _draw_field(_stamp_rng(seed, i))
-            stamp = _make_stamp(seed, i, ranks[field], stamp_size)
-            ranks[field] += 1
-            imgs[i] = stamp.image
-            segs[i] = stamp.segmap
-            writer.writerow(_format_row(stamp.row))
-            yield Progress(i + 1, n, "making sample stamps")
-        imgs.flush()
-        segs.flush()
-        del imgs, segs
-        with open(tmp[CATALOG_FILE], "w", newline="", encoding="utf-8") as fh:
-            fh.write(text.getvalue())
-        check_cancel(cancel)
-    return out
+    return (yield from stamp_set_job(outdir, n_stamps=n_stamps, seed=seed, stamp_size=stamp_size,
+                                     stamp_rng=_stamp_rng, make=_make_stamp, what="making sample stamps",
+                                     cancel=cancel))
 
 
 def generate_sample_data(outdir: str | os.PathLike, *, n_stamps: int = 150, seed: int = DEFAULT_SEED,

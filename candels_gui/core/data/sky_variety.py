@@ -37,20 +37,18 @@ import io
 import os
 from dataclasses import dataclass, replace
 from math import cos, log10, pi, radians
-from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 from scipy.signal import fftconvolve
 
-from ..atomic import temp_files
-from ..jobs import CancelToken, Job, Progress, check_cancel
+from ..jobs import CancelToken, Job
 from .galaxy_models import (F160W_ZEROPOINT, PIXEL_SCALE, SersicComponent, _clumps, _recentre, draw_galaxy,
                             f160w_psf, half_light_radius, render)
 from .sample_labels import segment
-from .samplegen import (CATALOG_COLUMNS, CATALOG_FILE, FIELDS, IMAGE_FILE, SEGMAP_FILE, SampleStamp,
+from .samplegen import (FIELDS, SampleStamp, stamp_alone, stamp_set_job,
                         _central_segval, _draw_field, _draw_galtype, _draw_mag, _draw_neighbours, _draw_size,
-                        _draw_z, _flux, _format_row, _renumber)
+                        _draw_z, _flux, _renumber)
 
 __all__ = ["make_sky_stamp", "sky_variety_job", "SkyStamp", "INSTRUMENTS", "VARIETY_FILE", "VARIETY_COLUMNS",
            "correlated_noise"]
@@ -251,11 +249,7 @@ def _make(seed: int, index: int, rank: int, stamp_size: int) -> SkyStamp:
 
 def make_sky_stamp(seed: int, index: int, *, stamp_size: int = 128) -> SkyStamp:
     """Make stamp ``index`` of the sky-variety set of ``seed`` alone (identical to the one in the set)."""
-    if index < 0 or seed < 0 or stamp_size < 32:
-        raise ValueError(f"need index >= 0, seed >= 0, stamp_size >= 32; got {index}, {seed}, {stamp_size}")
-    field = _draw_field(_rng(seed, index))
-    rank = sum(_draw_field(_rng(seed, j)) == field for j in range(index))
-    return _make(int(seed), int(index), rank, int(stamp_size))
+    return stamp_alone(seed, index, stamp_size, stamp_rng=_rng, make=_make)
 
 
 def sky_variety_job(outdir: str | os.PathLike, *, n_stamps: int, seed: int, stamp_size: int = 128,
@@ -265,33 +259,13 @@ def sky_variety_job(outdir: str | os.PathLike, *, n_stamps: int, seed: int, stam
     Files are written under temporary names and renamed at the end; a cancelled run leaves nothing.
     Returns the output folder.
     """
-    if n_stamps < 1 or seed < 0 or stamp_size < 32:
-        raise ValueError(f"need n_stamps >= 1, seed >= 0, stamp_size >= 32; got {n_stamps}, {seed}, {stamp_size}")
-    out = Path(outdir)
-    out.mkdir(parents=True, exist_ok=True)
-    shape = (int(n_stamps), stamp_size, stamp_size)
-    with temp_files(out, (IMAGE_FILE, SEGMAP_FILE, CATALOG_FILE, VARIETY_FILE)) as tmp:
-        imgs = np.lib.format.open_memmap(tmp[IMAGE_FILE], mode="w+", dtype=np.float32, shape=shape)
-        segs = np.lib.format.open_memmap(tmp[SEGMAP_FILE], mode="w+", dtype=np.int32, shape=shape)
-        text, variety = io.StringIO(), io.StringIO()
-        writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(CATALOG_COLUMNS)
-        vwriter = csv.DictWriter(variety, VARIETY_COLUMNS, lineterminator="\n")
-        vwriter.writeheader()
-        ranks = [0] * len(FIELDS)
-        for i in range(int(n_stamps)):
-            check_cancel(cancel)
-            field = _draw_field(_rng(seed, i))
-            stamp = _make(int(seed), i, ranks[field], stamp_size)
-            ranks[field] += 1
-            imgs[i], segs[i] = stamp.image, stamp.segmap
-            writer.writerow(_format_row(stamp.row))
-            vwriter.writerow(stamp.variety)
-            yield Progress(i + 1, int(n_stamps), "making sky-variety stamps")
-        imgs.flush()
-        segs.flush()
-        del imgs, segs
-        tmp[CATALOG_FILE].write_text(text.getvalue(), encoding="utf-8")
-        tmp[VARIETY_FILE].write_text(variety.getvalue(), encoding="utf-8")
-        check_cancel(cancel)
-    return out
+    def variety_csv(rows: list[dict[str, Any]]) -> str:
+        text = io.StringIO()
+        writer = csv.DictWriter(text, VARIETY_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return text.getvalue()
+
+    return (yield from stamp_set_job(outdir, n_stamps=n_stamps, seed=seed, stamp_size=stamp_size, stamp_rng=_rng,
+                                     make=_make, what="making sky-variety stamps", cancel=cancel,
+                                     extras={VARIETY_FILE: (lambda st: st.variety, variety_csv)}))
