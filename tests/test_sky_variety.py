@@ -104,7 +104,7 @@ def test_compare_sets_and_command(sky_set, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["reference"] == "sky" and summary["sets"]["sample_data"]["n"] == 12
     assert summary["distances"]["sample_data"]["noise_lag1"]["ks"] > 0.5   # one drizzle kernel against many
-    assert (out / "distributions.png").stat().st_size > 10_000
+    assert (out / "distributions.png").stat().st_size > 10_000 and (out / "stamps.png").stat().st_size > 10_000
     assert (out / "stamps_sky.csv").is_file() and "| noise_lag1 |" in (out / "summary.md").read_text()
 
 

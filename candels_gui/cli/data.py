@@ -82,7 +82,8 @@ def _add_compare_stamps(sub: argparse._SubParsersAction) -> None:
                                    "--limit stamps): magnitude, half-light radius in arcsec, S/N, the background's "
                                    "rms and lag-1 noise correlation, and with statmorph Gini, M20 and asymmetry; "
                                    "write each set's table, the percentiles and KS distances to the first set "
-                                   "(summary.md, summary.json) and the histograms (distributions.png).")
+                                   "(summary.md, summary.json), the histograms (distributions.png) and a row of "
+                                   "stamps of each set (stamps.png).")
     p.add_argument("sets", nargs="+", metavar="DATA", help="stamp sets (any folder the app opens); the first is the "
                                                             "reference. NAME=DATA names a set")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder to write")
@@ -114,16 +115,16 @@ def _cmd_compare_stamps(args: argparse.Namespace) -> int:
     from ..core.data.load import load_stampset
     from ..core.jobs import run_with_progress
     from ..core.measure.stamp_stats import (compare_stamp_sets, pixel_scales_of, stamp_quantities_job,
-                                            summary_markdown, write_stamp_plots)
+                                            summary_markdown, write_stamp_montage, write_stamp_plots)
     from ..core.validate import check_output
 
     sets = _named_sets(args.sets)
     check_output(args.output, "-o", kind="folder", inputs=list(sets.values()))
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    tables = {}
+    tables, loaded = {}, {}
     for name, path in sets.items():
-        stamps = load_stampset(path)
+        stamps = loaded[name] = load_stampset(path)
         tables[name] = run_with_progress(
             stamp_quantities_job(stamps, pixel_scales=pixel_scales_of(stamps, path), limit=args.limit, seed=args.seed,
                                  morphology=not args.no_morphology, workers=args.workers), name, unit="stamp")
@@ -134,8 +135,9 @@ def _cmd_compare_stamps(args: argparse.Namespace) -> int:
     text = summary_markdown(comparison)
     (out / "summary.md").write_text(text, encoding="utf-8")
     write_stamp_plots(tables, out / "distributions.png")
+    write_stamp_montage(loaded, out / "stamps.png", seed=args.seed)
     print(text, end="")
-    print(f"Tables, summary.md, summary.json and distributions.png in {out}")
+    print(f"Tables, summary.md, summary.json, distributions.png and stamps.png in {out}")
     return 0
 
 

@@ -29,7 +29,8 @@ import numpy as np
 from ..jobs import CancelToken, Job, Progress, check_cancel
 from .field_stats import two_sample
 
-__all__ = ["stamp_quantities_job", "compare_stamp_sets", "write_stamp_plots", "pixel_scales_of", "QUANTITIES",
+__all__ = ["stamp_quantities_job", "compare_stamp_sets", "write_stamp_plots", "write_stamp_montage", "pixel_scales_of",
+           "QUANTITIES",
            "DEFAULT_PIXEL_SCALE", "summary_markdown"]
 
 #: The compared quantities, in table order.
@@ -241,5 +242,34 @@ def write_stamp_plots(tables: Mapping[str, Any], path: str | os.PathLike,
     fig.tight_layout()
     out = Path(path)
     fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def write_stamp_montage(stamp_sets: Mapping[str, Any], path: str | os.PathLike, *, per_set: int = 8, seed: int = 0
+                        ) -> Path:
+    """A row of ``per_set`` stamps (a seeded sample) per set, each asinh-stretched at its own background rms;
+    a PNG at ``path``."""
+    from .field_plots import _plt
+
+    plt = _plt()
+    fig, axes = plt.subplots(len(stamp_sets), per_set, figsize=(1.6 * per_set, 1.75 * len(stamp_sets)),
+                             squeeze=False)
+    for row, (name, stamps) in zip(axes, stamp_sets.items()):
+        rng = np.random.default_rng([int(seed), 0x4D4F4E])
+        idx = np.sort(rng.choice(len(stamps), min(per_set, len(stamps)), replace=False))
+        for ax, i in zip(row, idx):
+            image = np.asarray(stamps.images[i], np.float64)
+            background = np.asarray(stamps.segmaps[i]) == 0
+            finite = image[background & np.isfinite(image) & (image != 0)]
+            rms = float(np.std(finite)) if finite.size > 10 else float(np.nanstd(image)) or 1.0
+            ax.imshow(np.arcsinh(np.nan_to_num(image) / (1.5 * rms)), origin="lower", cmap="gray", vmin=-1.5, vmax=7)
+        for ax in row:
+            ax.set_xticks([])
+            ax.set_yticks([])
+        row[0].set_ylabel(name, fontsize=9)
+    fig.tight_layout(pad=0.3)
+    out = Path(path)
+    fig.savefig(out, dpi=90)
     plt.close(fig)
     return out
