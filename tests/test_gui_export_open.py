@@ -165,3 +165,16 @@ def test_real_cosmos_export_opens_in_the_app(make_window, qtbot, tmp_path, cosmo
     qtbot.waitUntil(lambda: view.summary is not None and not win.tasks.busy, timeout=120000)
     assert view.summary.summaries["sep"]["n_blends"] == len(data.specs)
     assert np.isfinite(view.summary.summaries["sep"]["iou_mean"])
+
+
+def test_screenshot_of_an_export_shows_its_first_blend(qtbot, export_dir, tmp_path):
+    from PyQt6.QtGui import QImage
+
+    from candels_gui.core.store.export_open import read_export_blends
+    from candels_gui.gui.screenshot import take_screenshot
+
+    out = take_screenshot(tmp_path / "export.png", data=export_dir, size=(1300, 820))   # was a DataError
+    picture = QImage(str(out))
+    assert (picture.width(), picture.height()) == (1300, 820)
+    stamps, specs, info = read_export_blends(export_dir)
+    assert specs, "the fixture's export has test blends"

@@ -95,7 +95,9 @@ def take_screenshot(output: str | os.PathLike, *, view: str = "editor", data: st
     from PyQt6.QtCore import QSettings, qInstallMessageHandler
     from PyQt6.QtWidgets import QApplication
 
-    from ..core.data.load import load_stampset
+    from ..core.jobs import run_job
+    from ..core.data.stampset import StampSet
+    from ..core.store.open_data import iter_open_data
     from ..paths import sample_data_dir
     from .app import MainWindow
     from .launch import make_app
@@ -105,8 +107,10 @@ def take_screenshot(output: str | os.PathLike, *, view: str = "editor", data: st
     if view != "labelling":   # the other pictures are not about morphology: no background work in them
         os.environ[AUTO_ENV] = "0"
     data_path = Path(data) if data is not None else sample_data_dir()
-    stamps = load_stampset(data_path)
-    spec = pick_showcase_spec(stamps)
+    opened = run_job(iter_open_data(data_path, limit=10_000))   # stamp data, or an export and its blends
+    stamps, export_specs, engine = (opened, [], None) if isinstance(opened, StampSet) else \
+        (opened[0], opened[1], opened[2].engine)
+    spec = export_specs[0] if export_specs else pick_showcase_spec(stamps)
     previous = qInstallMessageHandler(_quiet_offscreen)
     app = make_app()
     with tempfile.TemporaryDirectory() as tmp:  # never touch the user's settings
@@ -114,7 +118,9 @@ def take_screenshot(output: str | os.PathLike, *, view: str = "editor", data: st
         window = MainWindow(None, settings=settings)
         window.source_path = data_path
         window.session_ctl.autosave_dir = Path(tmp) / "autosave"  # nor the user's autosave folder
-        window.set_stamps(stamps, random_pair=False)
+        window.set_stamps(stamps, random_pair=False, engine=engine)
+        if export_specs:
+            window.session_ctl.start_queue(export_specs)   # as opening the export in the app does
         window.resize(*size)
         window.show()
         QApplication.processEvents()
