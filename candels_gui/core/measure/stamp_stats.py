@@ -197,17 +197,19 @@ def summary_markdown(comparison: Mapping[str, Any]) -> str:
     """The comparison as a Markdown table: median [16th-84th] per set, and KS against the reference."""
     names = list(comparison["sets"])
     ref = comparison["reference"]
-    head = "| quantity | " + " | ".join(f"{n} (n={comparison['sets'][n]['n']})" for n in names) + " | " + \
-        " | ".join(f"KS {n} vs {ref}" for n in names if n != ref) + " |"
-    lines = [head, "|" + " --- |" * (1 + len(names) + len(names) - 1)]
+    others = [n for n in names if n != ref]
+    head = ["quantity", *(f"{n} (n={comparison['sets'][n]['n']})" for n in names),
+            *(f"KS {n} vs {ref}" for n in others)]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for q in QUANTITIES:
-        cells = []
+        cells = [q]
         for n in names:
             p = comparison["sets"][n][q]
             cells.append(f"{p['p50']:.3g} [{p['p16']:.3g}, {p['p84']:.3g}]" if np.isfinite(p["p50"]) else "—")
-        ks = [comparison["distances"][n][q]["ks"] for n in names if n != ref]
-        lines.append(f"| {q} | " + " | ".join(cells) + " | " +
-                     " | ".join(f"{k:.2f}" if np.isfinite(k) else "—" for k in ks) + " |")
+        for n in others:
+            ks = comparison["distances"][n][q]["ks"]
+            cells.append(f"{ks:.2f}" if np.isfinite(ks) else "—")
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
