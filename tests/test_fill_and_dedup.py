@@ -209,3 +209,26 @@ def test_an_autosave_of_an_app_still_running_is_not_offered(tmp_path):
         other.kill()
         other.wait()
     assert [a.path for a in list_recoverable(auto)] == [s.autosave_path]  # that app died: offered
+
+
+def test_pixel_to_sky_reads_the_data_wcs_one_or_one_per_stamp(small_stamps):
+    from astropy.wcs import WCS
+
+    def tan(ra: float) -> WCS:
+        w = WCS(naxis=2)
+        w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+        w.wcs.crpix = [24.0, 24.0]         # 1-based: pixel (23, 23) is the reference point
+        w.wcs.crval = [ra, -27.8]
+        w.wcs.cdelt = [-0.06 / 3600, 0.06 / 3600]
+        return w
+
+    stamps = small_stamps
+    ids = [int(i) for i in stamps.ids]
+    assert stamps.pixel_to_sky(ids[0], 23.0, 23.0) is None               # no WCS in the data
+    stamps.meta["wcs"] = tan(53.1)
+    ra, dec = stamps.pixel_to_sky(ids[3], 23.0, 23.0)
+    assert (ra, dec) == pytest.approx((53.1, -27.8))
+    ra2, dec2 = stamps.pixel_to_sky(ids[3], 33.0, 23.0)                  # 10 px east-west: 0.6 arcsec
+    assert abs(ra2 - ra) * np.cos(np.radians(dec)) * 3600 == pytest.approx(0.6, rel=1e-3) and dec2 == pytest.approx(dec)
+    stamps.meta["wcs"] = [tan(10.0 + k) for k in range(len(stamps))]     # one per stamp
+    assert stamps.pixel_to_sky(ids[5], 23.0, 23.0)[0] == pytest.approx(15.0)

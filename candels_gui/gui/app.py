@@ -432,19 +432,11 @@ class MainWindow(RecentFilesMixin, QMainWindow):
         self.readout.setText(text)
 
     def _world(self, name: str, x: float, y: float) -> tuple[float, float] | None:
-        """RA/Dec of view pixel (x, y) when the data carry a WCS (``meta["wcs"]``: one, or one per stamp)."""
+        """RA/Dec of view pixel (x, y) of the galaxy the view shows (the data's WCS, when they carry one)."""
         stamps, spec = self.state.stamps, self.state.spec
-        wcs = stamps.meta.get("wcs") if stamps is not None else None
-        if wcs is None or spec is None:
+        if stamps is None or spec is None:
             return None
-        if isinstance(wcs, (list, tuple)):
-            galaxy = spec.id2 if name == "galaxy 2" else spec.id1
-            wcs = wcs[stamps.index_of(galaxy)]
-        try:
-            ra, dec = wcs.pixel_to_world_values(x, y)
-        except (AttributeError, ValueError):
-            return None
-        return float(ra), float(dec)
+        return stamps.pixel_to_sky(spec.id2 if name == "galaxy 2" else spec.id1, x, y)
 
     def _sync_overlay_actions(self) -> None:
         for name, value in (("toggle_masks", self.display.mask_visible),

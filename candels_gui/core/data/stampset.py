@@ -164,6 +164,20 @@ class StampSet:
         """Fill mask (H, W) bool of stamp ``index``, or ``None`` when the data carry none."""
         return None if self.fillmask is None else np.asarray(self.fillmask[index]) != 0
 
+    def pixel_to_sky(self, galaxy_id: int, x: float, y: float) -> tuple[float, float] | None:
+        """RA, Dec (degrees) of pixel ``(x, y)`` of galaxy ``galaxy_id``'s stamp when the data carry a WCS
+        (``meta["wcs"]``: one for every stamp, or a list of one per stamp); ``None`` otherwise."""
+        wcs = self.meta.get("wcs")
+        if wcs is None:
+            return None
+        if isinstance(wcs, (list, tuple)):
+            wcs = wcs[self.index_of(galaxy_id)]
+        try:
+            ra, dec = wcs.pixel_to_world_values(x, y)
+        except (AttributeError, ValueError):
+            return None
+        return float(ra), float(dec)
+
     def content_hash(self) -> str:
         """SHA-256 (hex, first 16 characters) of pixels, segmentation and catalog IDs.
 
