@@ -10,7 +10,8 @@ import pytest
 
 from candels_gui.cli import main
 from candels_gui.core.data.load import load_stampset
-from candels_gui.core.data.sky_variety import (VARIETY_COLUMNS, VARIETY_FILE, correlated_noise, make_sky_stamp,
+from candels_gui.core.data.sample_labels import sky_noise
+from candels_gui.core.data.sky_variety import (VARIETY_COLUMNS, VARIETY_FILE, make_sky_stamp,
                                                sky_variety_job)
 from candels_gui.core.jobs import run_job
 from candels_gui.paths import sample_data_dir
@@ -71,7 +72,7 @@ def test_every_kind_of_variety_is_drawn_and_recorded(sky_set):
 def test_correlated_noise_has_the_stated_lag1():
     rng = np.random.default_rng(0)
     for a in (0.0, 0.25, 0.5):
-        field = correlated_noise(rng, (512, 512), 2.0, a)
+        field = sky_noise(rng, (512, 512), 2.0, a)
         rms, lag1 = _background_lag1(field, np.ones(field.shape, bool))
         assert rms == pytest.approx(2.0, rel=0.02)
         assert lag1 == pytest.approx(2 * a / (1 + 2 * a * a), abs=0.01)

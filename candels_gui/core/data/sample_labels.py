@@ -15,18 +15,42 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["sky_noise", "noise", "detect_label", "segment", "LABEL_NSIGMA", "LABEL_NPIXELS", "NOISE_CORR"]
+__all__ = ["sky_noise", "noise", "noise_kernel", "noise_corr", "noise_lag1", "detect_label", "segment",
+           "LABEL_NSIGMA", "LABEL_NPIXELS", "NOISE_CORR", "NOISE_KERNEL_WEIGHT"]
 
 #: The labeller of the segmentation maps: detection threshold (x sky rms) on the smoothed image, minimum area (px).
 LABEL_NSIGMA, LABEL_NPIXELS = 1.5, 10
 
-_NOISE_KERNEL = np.outer([0.35, 1.0, 0.35], [0.35, 1.0, 0.35])
-_NOISE_KERNEL /= np.sqrt((_NOISE_KERNEL ** 2).sum())       # keeps the per-pixel rms
-#: Variance of a sum over many pixels relative to white noise of the same per-pixel rms.
-NOISE_CORR = float(_NOISE_KERNEL.sum() ** 2)
+#: Weight on adjacent pixels of the drizzle-like kernel of the sample stamps' sky noise.
+NOISE_KERNEL_WEIGHT = 0.35
 
 
-def sky_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
+def noise_kernel(weight: float = NOISE_KERNEL_WEIGHT) -> np.ndarray:
+    """The 3 x 3 separable kernel ``[w, 1, w]`` x ``[w, 1, w]`` that correlates white noise as drizzling does,
+    scaled to keep the per-pixel rms (``w = 0``: white noise)."""
+    kernel = np.outer([weight, 1.0, weight], [weight, 1.0, weight])
+    kernel /= np.sqrt((kernel ** 2).sum())
+    return kernel
+
+
+def noise_corr(weight: float = NOISE_KERNEL_WEIGHT) -> float:
+    """Variance of a sum over many pixels of that noise relative to white noise of the same per-pixel rms."""
+    return float(noise_kernel(weight).sum() ** 2)
+
+
+def noise_lag1(weight: float = NOISE_KERNEL_WEIGHT) -> float:
+    """Correlation of adjacent pixels (along rows or columns) of that noise: ``2w / (1 + 2w**2)``."""
+    kernel = noise_kernel(weight)
+    return float((kernel[:, :-1] * kernel[:, 1:]).sum())
+
+
+_NOISE_KERNEL = noise_kernel()
+#: :func:`noise_corr` of the sample stamps' noise.
+NOISE_CORR = noise_corr()
+
+
+def sky_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float,
+              weight: float = NOISE_KERNEL_WEIGHT) -> np.ndarray:
     """The sample stamps' sky noise: Gaussian, per-pixel rms ``sigma``, correlated over neighbouring pixels
     as in drizzled HST images.
 
@@ -38,6 +62,8 @@ def sky_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float) ->
         Image shape.
     sigma : float
         Per-pixel rms.
+    weight : float
+        Weight of the correlation kernel on adjacent pixels (:func:`noise_kernel`; 0: white noise).
 
     Returns
     -------
@@ -46,7 +72,8 @@ def sky_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float) ->
     white = rng.standard_normal((shape[0] + 2, shape[1] + 2))
     from scipy import ndimage   # ~0.3 s to import: only when noise is drawn
 
-    return sigma * ndimage.correlate(white, _NOISE_KERNEL, mode="constant")[1:-1, 1:-1]
+    kernel = _NOISE_KERNEL if weight == NOISE_KERNEL_WEIGHT else noise_kernel(weight)
+    return sigma * ndimage.correlate(white, kernel, mode="constant")[1:-1, 1:-1]
 
 
 def noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float, model: np.ndarray,

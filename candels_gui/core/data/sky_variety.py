@@ -45,13 +45,12 @@ from scipy.signal import fftconvolve
 from ..jobs import CancelToken, Job
 from .galaxy_models import (F160W_ZEROPOINT, PIXEL_SCALE, SersicComponent, _clumps, _recentre, draw_galaxy,
                             f160w_psf, half_light_radius, render)
-from .sample_labels import segment
+from .sample_labels import noise_corr, noise_lag1, segment, sky_noise
 from .samplegen import (FIELDS, SampleStamp, stamp_alone, stamp_set_job,
                         _central_segval, _draw_field, _draw_galtype, _draw_mag, _draw_neighbours, _draw_size,
                         _draw_z, _flux, _renumber)
 
-__all__ = ["make_sky_stamp", "sky_variety_job", "SkyStamp", "INSTRUMENTS", "VARIETY_FILE", "VARIETY_COLUMNS",
-           "correlated_noise"]
+__all__ = ["make_sky_stamp", "sky_variety_job", "SkyStamp", "INSTRUMENTS", "VARIETY_FILE", "VARIETY_COLUMNS"]
 
 #: The per-stamp draws, written beside the stamps.
 VARIETY_FILE = "variety.csv"
@@ -88,18 +87,6 @@ class SkyStamp(SampleStamp):
 
 def _rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, _STREAM, index])
-
-
-def correlated_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float, a: float) -> np.ndarray:
-    """Gaussian noise of per-pixel rms ``sigma`` through the separable kernel ``[a, 1, a]`` (a drizzle-like
-    correlation: lag-1 correlation ``2a / (1 + 2a**2)`` along rows and columns; ``a = 0`` is white)."""
-    from scipy import ndimage
-
-    k1 = np.array([a, 1.0, a])
-    kernel = np.outer(k1, k1)
-    kernel /= np.sqrt((kernel ** 2).sum())
-    white = rng.standard_normal((shape[0] + 2, shape[1] + 2))
-    return sigma * ndimage.correlate(white, kernel, mode="constant")[1:-1, 1:-1]
 
 
 def _elliptical(psf: np.ndarray, e: float, angle: float) -> np.ndarray:
@@ -215,7 +202,7 @@ def _make(seed: int, index: int, rank: int, stamp_size: int) -> SkyStamp:
             gal = draw_galaxy(rng, gt, flux=_flux(m), r_e=r_n * zoom, x=c + (x - c) * zoom, y=c + (y - c) * zoom)
             truths.append(fftconvolve(render(gal.components, shape), psf, mode="same"))
         truth = np.sum(truths, axis=0)
-        sky = correlated_noise(rng, shape, sigma, kernel_a)
+        sky = sky_noise(rng, shape, sigma, kernel_a)
         image = truth + sky + rng.standard_normal(shape) * np.sqrt(np.clip(truth, 0, None) / exptime)
         seg = segment(image, sigma, truths)
         if seg[c, c] != 0:
@@ -225,7 +212,7 @@ def _make(seed: int, index: int, rank: int, stamp_size: int) -> SkyStamp:
         raise RuntimeError(f"stamp {index}: central galaxy not detected after {_TRIES} tries")
     if cleaned:   # neighbours' segments become noise (their light beyond the segment stays)
         others = (seg != 0) & (seg != seg[c, c])
-        image[others] = correlated_noise(rng, shape, sigma, kernel_a)[others]
+        image[others] = sky_noise(rng, shape, sigma, kernel_a)[others]
         seg[others] = 0
     masked = _mask_pixels(rng, image, seg)
     ids_per_row = fld.n_objects / (fld.height * 1000.0)
@@ -234,14 +221,13 @@ def _make(seed: int, index: int, rank: int, stamp_size: int) -> SkyStamp:
     dec = fld.dec + ((segval - 1) % fld.n_objects / fld.n_objects - 0.5) * fld.height / 60.0
     ra = fld.ra + float(rng.uniform(-0.5, 0.5)) * fld.width / 60.0 / cos(radians(dec))
     area = int(np.count_nonzero(seg == segval))
-    k_sum = (1 + 2 * kernel_a) ** 2 / (1 + 2 * kernel_a ** 2)   # variance of a large sum / white variance
-    err = 1.0857 * np.sqrt(area * sigma ** 2 * k_sum + flux / exptime) / flux
+    err = 1.0857 * np.sqrt(area * sigma ** 2 * noise_corr(kernel_a) + flux / exptime) / flux
     row = {"ID": (fi + 1) * 10_000_000 + segval, "RA": ra, "DEC": dec, "FIELD": fld.name,
            "mag": F160W_ZEROPOINT - 2.5 * log10(flux), "mag_err": max(float(err), 5e-4),
            "radius": half_light_radius(model, c, c), "z": z, "galtype": galtype, "segval": int(segval)}
     variety = {"ID": row["ID"], "instrument": inst.name, "pixel_scale": scale,
                "psf_fwhm_arcsec": round(_fwhm(psf) * scale, 4), "noise_kernel": round(kernel_a, 4),
-               "noise_lag1": round(2 * kernel_a / (1 + 2 * kernel_a ** 2), 4), "depth": round(depth, 4),
+               "noise_lag1": round(noise_lag1(kernel_a), 4), "depth": round(depth, 4),
                "bar": int(bar), "asymmetric": int(asym), "cleaned_neighbours": int(cleaned), "masked": masked}
     return SkyStamp(image.astype(np.float32), seg.astype(np.int32), model.astype(np.float32), row, sigma,
                     variety)
