@@ -50,8 +50,9 @@ from ..core.errors import DataError, OptionError, OutputError, TrainingError, We
 from ..core.validate import check_output, finite, integer
 from ..torch_common import pick_device, read_weights
 from ..core.jobs import CancelToken, Job, Progress, check_cancel
+from ..core.store.produce import produce_file
 from .training_data import (DEFAULT_KWARGS, IMAGE_MODELS, SHARED_BODY, TrainingData, augment_batch, data_hash,
-                            epoch_lr, open_training_data, produce_file)
+                            epoch_lr, open_training_data)
 
 __all__ = ["train_model", "TrainResult", "TrainingData", "data_hash", "DEFAULT_KWARGS", "augment_batch",
            "epoch_lr"]

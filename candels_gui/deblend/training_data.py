@@ -18,6 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..core.errors import DataError
+from ..core.store.produce import produce_file
 from .base import flux_region, robust_sigma
 
 __all__ = ["TrainingData", "MixedTrainingData", "open_training_data", "augment_batch", "epoch_lr", "data_hash",
@@ -241,14 +242,6 @@ def open_training_data(paths: str | os.PathLike | Sequence[str | os.PathLike], m
         raise DataError("the same training export is given twice: " + ", ".join(map(str, paths)))
     return MixedTrainingData([TrainingData(p, model, scale=scale, memory_mb=memory_mb / len(paths))
                               for p in paths])
-
-
-def produce_file(path: str | os.PathLike) -> Path:
-    """``path``, or the ``blends.h5`` inside it when it is a produce output folder (as ``evaluate`` takes it)."""
-    from ..core.store.produce import PRODUCE_FILE
-
-    path = Path(path)
-    return path / PRODUCE_FILE if path.is_dir() and (path / PRODUCE_FILE).is_file() else path
 
 
 def _zarr_store(path: str | os.PathLike) -> Path | None:

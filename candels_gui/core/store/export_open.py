@@ -39,7 +39,7 @@ from .checks import child_path, open_h5, parse_specs, read_json_object
 from .common import FORMAT_NAME, check_specs, find_manifest, pick_split
 from .export import detect_export, export_splits
 from .hdf5 import check_hdf5_header
-from .produce import PRODUCE_FILE
+from .produce import PRODUCE_FILE, produce_file
 from .stamp_library import library_engine, storage_of
 
 __all__ = ["ExportInfo", "ExportBlends", "read_export_blends", "iter_read_export_blends",
@@ -128,8 +128,9 @@ def _export_file(path: Path) -> Path:
                               f"(`candels-gui produce`, or an export written as HDF5)")
         return Path(where)
     if not manifest.is_file():
-        if (path / PRODUCE_FILE).is_file():
-            return path / PRODUCE_FILE
+        found = produce_file(path)   # a produce folder without its manifest
+        if found != path:
+            return found
         raise ExportError(f"{path}: not a blend export (no manifest.json and no {PRODUCE_FILE}; a folder written "
                           f"by `candels-gui produce` or an HDF5 export holds them)")
     m = read_json_object(manifest, "manifest")

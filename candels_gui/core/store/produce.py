@@ -7,6 +7,7 @@ turns it into the npy layout for a label method, ``convert`` writes the flux arr
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Generator
@@ -21,11 +22,17 @@ from ..jobs import CancelToken, Progress
 from ..blending.sampling import SamplingRules, iter_sample_specs
 from ..data.stampset import StampSet
 
-__all__ = ["ProduceOptions", "produce", "draw_split_specs", "PRODUCE_FILE", "check_produce_size",
+__all__ = ["ProduceOptions", "produce", "draw_split_specs", "PRODUCE_FILE", "produce_file", "check_produce_size",
            "BYTES_PER_BLEND_COMPACT", "MEMORY_PER_BLEND", "with_galtypes"]
 
 #: Name of the HDF5 file that ``produce`` writes in its output folder.
 PRODUCE_FILE = "blends.h5"
+
+
+def produce_file(path: str | os.PathLike) -> Path:
+    """``path``, or the :data:`PRODUCE_FILE` inside it when it is a produce output folder holding one."""
+    path = Path(path)
+    return path / PRODUCE_FILE if path.is_dir() and (path / PRODUCE_FILE).is_file() else path
 #: Bytes on disk per blend of compact storage: the spec, fluxes and catalogue row in blends.h5, the spec in
 #: manifest.json and the row of the catalogue CSV. Measured 570 B (``produce -n 100000``: blends.h5 30 MB
 #: without its stamp library, manifest 11 MB, catalogues 15 MB); 900 keeps a margin. The library comes on top.
