@@ -38,7 +38,7 @@ def _stretch(img: np.ndarray, rms: float) -> np.ndarray:
     return np.arcsinh(np.asarray(img, np.float64) / a)
 
 
-def _plt() -> Any:
+def agg_pyplot() -> Any:
     import matplotlib
 
     if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
@@ -51,7 +51,7 @@ def _plt() -> Any:
 def write_field_plots(real: FieldStatistics, generated: FieldStatistics, real_image: np.ndarray,
                       generated_image: np.ndarray, outdir: str | os.PathLike) -> list[Path]:
     """Write the comparison figures into ``outdir``; returns their paths."""
-    plt = _plt()
+    plt = agg_pyplot()
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []

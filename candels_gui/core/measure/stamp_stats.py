@@ -29,15 +29,15 @@ import numpy as np
 from ..jobs import CancelToken, Job, Progress, check_cancel
 from .field_stats import two_sample
 
-__all__ = ["stamp_quantities_job", "compare_stamp_sets", "write_stamp_plots", "write_stamp_montage", "pixel_scales_of",
-           "QUANTITIES",
-           "DEFAULT_PIXEL_SCALE", "summary_markdown"]
+__all__ = ["stamp_quantities_job", "compare_stamp_sets", "summary_markdown", "write_stamp_plots", "write_stamp_montage",
+           "pixel_scales_of", "QUANTITIES", "DEFAULT_PIXEL_SCALE"]
 
+_MEASURED = ("mag", "r50_arcsec", "snr", "noise_rms", "noise_lag1")   # by :func:`_measure_one`
+_MORPH = ("gini", "m20", "asymmetry")                                # by statmorph
 #: The compared quantities, in table order.
-QUANTITIES = ("mag", "r50_arcsec", "snr", "noise_rms", "noise_lag1", "gini", "m20", "asymmetry")
+QUANTITIES = (*_MEASURED, *_MORPH)
 #: Pixel scale assumed when a set says none (the CANDELS mosaics' 0.06"/px).
 DEFAULT_PIXEL_SCALE = 0.06
-_MORPH = ("gini", "m20", "asymmetry")
 _LOG_AXES = ("snr", "noise_rms")
 _GAP = 3   # background pixels this far from every segment
 
@@ -45,19 +45,19 @@ _GAP = 3   # background pixels this far from every segment
 def pixel_scales_of(stamps: Any, folder: str | os.PathLike | None = None) -> np.ndarray:
     """Each stamp's pixel scale ("/px): a sky-variety set's ``variety.csv`` (per stamp, by ID), else the set's
     ``pixel_scale``, else :data:`DEFAULT_PIXEL_SCALE`."""
-    n = len(stamps)
     base = float(stamps.pixel_scale) if stamps.pixel_scale else DEFAULT_PIXEL_SCALE
-    scales = np.full(n, base)
-    path = None if folder is None else Path(folder)
-    if path is not None and path.is_file():
-        path = path.parent
-    if path is not None and (path / "variety.csv").is_file():
-        import csv
+    if folder is not None:
+        from ..data.sky_variety import VARIETY_FILE
 
-        with open(path / "variety.csv", newline="", encoding="utf-8") as fh:
-            by_id = {int(r["ID"]): float(r["pixel_scale"]) for r in csv.DictReader(fh)}
-        scales = np.array([by_id.get(int(i), base) for i in stamps.ids], float)
-    return scales
+        path = Path(folder)
+        variety = (path.parent if path.is_file() else path) / VARIETY_FILE
+        if variety.is_file():
+            import csv
+
+            with open(variety, newline="", encoding="utf-8") as fh:
+                by_id = {int(r["ID"]): float(r["pixel_scale"]) for r in csv.DictReader(fh)}
+            return np.array([by_id.get(int(i), base) for i in stamps.ids], float)
+    return np.full(len(stamps), base)
 
 
 def _background_lag1(image: np.ndarray, usable: np.ndarray) -> tuple[float, float]:
@@ -83,7 +83,7 @@ def _measure_one(image: np.ndarray, segmap: np.ndarray, fill: np.ndarray | None,
     segmap = np.asarray(segmap)
     h, w = image.shape
     label = segmap[h // 2, w // 2]
-    out = dict.fromkeys(QUANTITIES[:5], float("nan"))
+    out = dict.fromkeys(_MEASURED, float("nan"))
     near = ndimage.binary_dilation(segmap != 0, iterations=_GAP)
     usable = ~near & np.isfinite(image) & (image != 0)
     if fill is not None:
@@ -152,7 +152,7 @@ def stamp_quantities_job(stamps: Any, *, pixel_scales: Optional[np.ndarray] = No
         if k % 16 == 15 or k == len(idx) - 1:
             yield Progress(k + 1, len(idx), "stamp statistics")
     table = Table({"id": np.asarray(stamps.ids)[idx]})
-    for q in QUANTITIES[:5]:
+    for q in _MEASURED:
         table[q] = np.array([r[q] for r in rows], float)
     if morphology:
         from .morphology import morphology_job
@@ -216,9 +216,9 @@ def summary_markdown(comparison: Mapping[str, Any]) -> str:
 def write_stamp_plots(tables: Mapping[str, Any], path: str | os.PathLike,
                       quantities: Sequence[str] = QUANTITIES) -> Path:
     """Histograms (density) of every quantity, one panel each, every set overlaid; a PNG at ``path``."""
-    from .field_plots import _plt
+    from .field_plots import agg_pyplot
 
-    plt = _plt()
+    plt = agg_pyplot()
     cols = 4
     rows = (len(quantities) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
@@ -252,9 +252,9 @@ def write_stamp_montage(stamp_sets: Mapping[str, Any], path: str | os.PathLike, 
                         ) -> Path:
     """A row of ``per_set`` stamps (a seeded sample) per set, each asinh-stretched at its own background rms;
     a PNG at ``path``."""
-    from .field_plots import _plt
+    from .field_plots import agg_pyplot
 
-    plt = _plt()
+    plt = agg_pyplot()
     fig, axes = plt.subplots(len(stamp_sets), per_set, figsize=(1.6 * per_set, 1.75 * len(stamp_sets)),
                              squeeze=False)
     for row, (name, stamps) in zip(axes, stamp_sets.items()):
