@@ -216,17 +216,22 @@ class MainWindow(RecentFilesMixin, QMainWindow):
             except (ValueError, KeyError) as exc:
                 self.statusBar().showMessage(f"No random pair: {error_text(exc)}", 8000)
 
-    def _loaded(self, path: Path, data: Any) -> None:
+    def use_data(self, path: Path, data: Any, *, random_pair: bool = True) -> str:
+        """Use what :func:`~candels_gui.core.store.open_data.iter_open_data` read at ``path``: stamps (a random
+        pair in the editor with ``random_pair``), or an export's stamps with its blends as the queue (pending,
+        in order, the first in the editor). Returns the status line that says what was loaded."""
         self.source_path = path
-        self.add_recent(path)
         if isinstance(data, StampSet):
-            self.set_stamps(data)
-            self.statusBar().showMessage(f"Loaded {len(data):,} stamps from {path}", 6000)
-            return
-        stamps, specs, info = data  # a blend export: its blends become the queue (pending, in order)
-        self.set_stamps(stamps, engine=info.engine, random_pair=not specs)
+            self.set_stamps(data, random_pair=random_pair)
+            return f"Loaded {len(data):,} stamps from {path}"
+        stamps, specs, info = data
+        self.set_stamps(stamps, engine=info.engine, random_pair=random_pair and not specs)
         self.session_ctl.start_queue(specs)
-        self.statusBar().showMessage(info.describe(path), 10000)
+        return info.describe(path)
+
+    def _loaded(self, path: Path, data: Any) -> None:
+        self.add_recent(path)
+        self.statusBar().showMessage(self.use_data(path, data), 6000 if isinstance(data, StampSet) else 10000)
 
     def _stamps_changed(self) -> None:
         stamps = self.state.stamps

@@ -15,7 +15,6 @@ from PyQt6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QD
                              QFormLayout, QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPushButton,
                              QVBoxLayout, QWidget)
 
-from ..core.blending.engine import BlendEngine
 from ..core.errors import DataError
 from ..core.store.export import EXPORT_FORMATS
 from ..core.blending.labels import LABEL_METHODS, label_dtype, label_shape
@@ -283,7 +282,7 @@ def run_export(ctl: SessionController, services: WindowServices, *, on_exported:
     session = Session(data_path=live.data_path, data_hash=live.data_hash, seed=live.seed)
     session.queue, session.path = list(live.queue), live.path  # a snapshot: edits go on meanwhile
     # the editor's engine stays on the UI thread; this one renders the same bytes (an opened export's noise seeds)
-    engine = ctl.state.engine.fresh() if ctl.state.engine is not None else BlendEngine(stamps)
+    engine = ctl.state.engine.fresh()
     on_exported(None)
 
     def done(result) -> None:

@@ -99,7 +99,7 @@ def take_screenshot(output: str | os.PathLike, *, view: str = "editor", data: st
     from ..core.data.stampset import StampSet
     from ..core.store.open_data import iter_open_data
     from ..paths import sample_data_dir
-    from .app import MainWindow
+    from .app import MAX_EXPORT_BLENDS, MainWindow
     from .launch import make_app
 
     from .morphology_ctl import AUTO_ENV
@@ -107,20 +107,16 @@ def take_screenshot(output: str | os.PathLike, *, view: str = "editor", data: st
     if view != "labelling":   # the other pictures are not about morphology: no background work in them
         os.environ[AUTO_ENV] = "0"
     data_path = Path(data) if data is not None else sample_data_dir()
-    opened = run_job(iter_open_data(data_path, limit=10_000))   # stamp data, or an export and its blends
-    stamps, export_specs, engine = (opened, [], None) if isinstance(opened, StampSet) else \
-        (opened[0], opened[1], opened[2].engine)
-    spec = export_specs[0] if export_specs else pick_showcase_spec(stamps)
+    opened = run_job(iter_open_data(data_path, limit=MAX_EXPORT_BLENDS))   # stamp data, or an export's blends
+    stamps = opened if isinstance(opened, StampSet) else opened.stamps
+    spec = opened.specs[0] if not isinstance(opened, StampSet) and opened.specs else pick_showcase_spec(stamps)
     previous = qInstallMessageHandler(_quiet_offscreen)
     app = make_app()
     with tempfile.TemporaryDirectory() as tmp:  # never touch the user's settings
         settings = QSettings(str(Path(tmp) / "screenshot.ini"), QSettings.Format.IniFormat)
         window = MainWindow(None, settings=settings)
-        window.source_path = data_path
         window.session_ctl.autosave_dir = Path(tmp) / "autosave"  # nor the user's autosave folder
-        window.set_stamps(stamps, random_pair=False, engine=engine)
-        if export_specs:
-            window.session_ctl.start_queue(export_specs)   # as opening the export in the app does
+        window.use_data(data_path, opened, random_pair=False)   # as the app opens it
         window.resize(*size)
         window.show()
         QApplication.processEvents()
