@@ -12,6 +12,7 @@ from candels_gui.core.errors import Cancelled
 from candels_gui.core.data.galaxy_models import (SersicComponent, draw_galaxy, f160w_psf, half_light_radius,
                                                  render, sersic_bn)
 from candels_gui.core.jobs import CancelToken
+from candels_gui.core.data import samplegen
 from candels_gui.core.data.samplegen import (CATALOG_COLUMNS, DEFAULT_SEED, FIELDS, generate_sample_data,
                                              make_sample_stamp)
 from candels_gui.core.data.stampset import GALTYPES
@@ -104,11 +105,17 @@ def test_noiseless_model_sums_to_catalogued_flux():
         assert st.row["mag_err"] > 1.0857 * st.sky_sigma / flux
 
 
-def test_same_seed_same_bytes_other_seed_differs(small_set, tmp_path):
+def test_same_seed_same_bytes_other_seed_differs(small_set, tmp_path, monkeypatch):
     out, _ = small_set
     again = generate_sample_data(tmp_path / "again", n_stamps=8, seed=11)
     for name in FILES:
         assert (again / name).read_bytes() == (out / name).read_bytes(), name
+    monkeypatch.setattr(samplegen, "_CHUNK", 3)     # three chunks over two processes: the same bytes
+    calls = []
+    pooled = generate_sample_data(tmp_path / "pooled", n_stamps=8, seed=11, workers=2, progress=calls.append)
+    for name in FILES:
+        assert (pooled / name).read_bytes() == (out / name).read_bytes(), name
+    assert [c.done for c in calls] == [3, 6, 8]
     other = generate_sample_data(tmp_path / "other", n_stamps=8, seed=12)
     for name in FILES:
         assert (other / name).read_bytes() != (out / name).read_bytes(), name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from .common import seed, whole
 
@@ -42,6 +43,8 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
                         "(instruments, pixel scales, PSFs, noise correlation and depth, bars, asymmetric "
                         "galaxies, cleaned neighbours, masked pixels), plus variety.csv of each stamp's draws; "
                         "see docs/blending.md (sample)")
+    p.add_argument("--workers", type=whole(low=1, high=1024), default=None,
+                   help="processes making the stamps (default: one per core); the same bytes for any number")
     p.set_defaults(func=_cmd_sample)
 
 
@@ -54,11 +57,13 @@ def _cmd_sample(args: argparse.Namespace) -> int:
                        f"{args.n_stamps:,} stamps of 128x128")
     if args.morphology and args.variety != "sample":
         raise ValueError("--morphology and --variety sky are two different sets: choose one")
+    workers = args.workers or os.cpu_count() or 1
     if args.variety == "sky":
         from ..core.data.sky_variety import VARIETY_FILE, sky_variety_job
         from ..core.jobs import run_with_progress
 
-        out = run_with_progress(sky_variety_job(args.output, n_stamps=args.n_stamps, seed=args.seed),
+        out = run_with_progress(sky_variety_job(args.output, n_stamps=args.n_stamps, seed=args.seed,
+                                                workers=workers),
                                 "sky-variety stamps", unit="stamp")
         print(f"Sky-variety stamps written to {out} (each stamp's draws in {out}/{VARIETY_FILE})")
         return 0
@@ -66,11 +71,12 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         from ..core.data.morph_samples import morphology_sample_job
         from ..core.jobs import run_with_progress
 
-        out = run_with_progress(morphology_sample_job(args.output, n_stamps=args.n_stamps, seed=args.seed),
+        out = run_with_progress(morphology_sample_job(args.output, n_stamps=args.n_stamps, seed=args.seed,
+                                                      workers=workers),
                                 "labelled stamps", unit="stamp")
         print(f"Labelled stamps written to {out} (labels in {out}/labels.csv)")
         return 0
-    out = generate_sample_data(args.output, n_stamps=args.n_stamps, seed=args.seed)
+    out = generate_sample_data(args.output, n_stamps=args.n_stamps, seed=args.seed, workers=workers)
     print(f"Sample data written to {out}")
     return 0
 

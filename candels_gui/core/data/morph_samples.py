@@ -183,15 +183,15 @@ def make_morphology_stamp(seed: int, index: int, *, stamp_size: int = 128) -> Sa
 
 
 def morphology_sample_job(outdir: str | os.PathLike, *, n_stamps: int, seed: int, stamp_size: int = 128,
-                          cancel: Optional[CancelToken] = None) -> Job:
+                          workers: int = 1, cancel: Optional[CancelToken] = None) -> Job:
     """Write ``n_stamps`` labelled stamps (candels-blender layout + ``labels.csv``) as a job generator.
 
     Files are written under temporary names and renamed at the end; a cancelled run leaves nothing.
-    Returns the output folder.
+    ``workers`` processes make the stamps (the same bytes for any number). Returns the output folder.
     """
     def labels(records: list[tuple[int, str]]) -> str:
         return labels_csv_text([r[0] for r in records], one_hot([r[1] for r in records]))
 
     return (yield from stamp_set_job(outdir, n_stamps=n_stamps, seed=seed, stamp_size=stamp_size, stamp_rng=_rng,
-                                     make=_make, what="making labelled stamps", cancel=cancel,
+                                     make=_make, what="making labelled stamps", workers=workers, cancel=cancel,
                                      extras={LABELS_FILE: (lambda st: (st.row["ID"], st.row["galtype"]), labels)}))

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from math import cos, log10, radians
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 from scipy.signal import fftconvolve
@@ -310,6 +310,61 @@ def _format_row(row: dict) -> list[str]:
             row["galtype"], str(row["segval"])]
 
 
+#: Stamps a worker process makes per task (``workers > 1``).
+_CHUNK = 16
+
+
+def _field_ranks(stamp_rng: Callable[[int, int], np.random.Generator], seed: int, n: int) -> list[int]:
+    """Each stamp's rank among the stamps of its field (its field is the first draw of its generator)."""
+    counts = [0] * len(FIELDS)
+    ranks = []
+    for i in range(n):
+        field = _draw_field(stamp_rng(seed, i))
+        ranks.append(counts[field])
+        counts[field] += 1
+    return ranks
+
+
+def _make_chunk(make: Callable[[int, int, int, int], SampleStamp], seed: int, start: int, ranks: list[int],
+                stamp_size: int) -> list[SampleStamp]:
+    return [make(seed, start + k, rank, stamp_size) for k, rank in enumerate(ranks)]
+
+
+def _made_stamps(make: Callable[[int, int, int, int], SampleStamp], seed: int, ranks: list[int], stamp_size: int,
+                 workers: int, cancel: Optional[CancelToken]) -> Iterator[list[SampleStamp]]:
+    """The stamps in order, a chunk at a time: made here, or in ``workers`` processes (a bounded queue)."""
+    starts = range(0, len(ranks), _CHUNK)
+    workers = min(int(workers), len(starts))     # no process without a chunk to make
+    if workers <= 1:
+        for s in starts:
+            check_cancel(cancel)
+            yield _make_chunk(make, seed, s, ranks[s:s + _CHUNK], stamp_size)
+        return
+    import multiprocessing
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    pending: deque = deque()
+    todo = iter(starts)
+    try:
+        for s in todo:
+            pending.append(pool.submit(_make_chunk, make, seed, s, ranks[s:s + _CHUNK], stamp_size))
+            if len(pending) >= 3 * workers:
+                break
+        while pending:
+            check_cancel(cancel)
+            chunk = pending.popleft().result()
+            nxt = next(todo, None)
+            if nxt is not None:
+                pending.append(pool.submit(_make_chunk, make, seed, nxt, ranks[nxt:nxt + _CHUNK], stamp_size))
+            yield chunk
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
 #: Per-stamp record of an extra file of a stamp set, and the file's text from the records (in stamp order).
 ExtraFile = tuple[Callable[[SampleStamp], Any], Callable[[list[Any]], str]]
 
@@ -317,13 +372,15 @@ ExtraFile = tuple[Callable[[SampleStamp], Any], Callable[[list[Any]], str]]
 def stamp_set_job(outdir: str | os.PathLike, *, n_stamps: int, seed: int, stamp_size: int,
                   stamp_rng: Callable[[int, int], np.random.Generator],
                   make: Callable[[int, int, int, int], SampleStamp], what: str,
-                  extras: Optional[dict[str, ExtraFile]] = None, cancel: Optional[CancelToken] = None) -> Job:
+                  extras: Optional[dict[str, ExtraFile]] = None, workers: int = 1,
+                  cancel: Optional[CancelToken] = None) -> Job:
     """Write ``n_stamps`` stamps in the candels-blender layout (plus ``extras``) as a job generator.
 
     ``make(seed, index, rank, stamp_size)`` makes stamp ``index``, the ``rank``-th of its field (the first draw of
-    ``stamp_rng(seed, index)``). Files are written under temporary names in ``outdir`` and renamed at the end;
-    when cancelled, the temporary files are removed and :class:`~candels_gui.core.errors.Cancelled` is raised.
-    Returns the folder.
+    ``stamp_rng(seed, index)``); it must be a module-level function when ``workers > 1`` (stamps are then made in
+    that many processes, in chunks, and written in order: the same bytes). Files are written under temporary
+    names in ``outdir`` and renamed at the end; when cancelled, the temporary files are removed and
+    :class:`~candels_gui.core.errors.Cancelled` is raised. Returns the folder.
     """
     seed, stamp_size = _check_options(n_stamps, seed, stamp_size)
     n = int(n_stamps)
@@ -338,18 +395,16 @@ def stamp_set_job(outdir: str | os.PathLike, *, n_stamps: int, seed: int, stamp_
         writer = csv.writer(text, lineterminator="\n")
         writer.writerow(CATALOG_COLUMNS)
         records: dict[str, list[Any]] = {name: [] for name in extras}
-        ranks = [0] * len(FIELDS)
-        for i in range(n):
-            check_cancel(cancel)
-            field = _draw_field(stamp_rng(seed, i))
-            stamp = make(seed, i, ranks[field], stamp_size)
-            ranks[field] += 1
-            imgs[i] = stamp.image
-            segs[i] = stamp.segmap
-            writer.writerow(_format_row(stamp.row))
-            for name, (record, _) in extras.items():
-                records[name].append(record(stamp))
-            yield Progress(i + 1, n, what)
+        done = 0
+        for chunk in _made_stamps(make, seed, _field_ranks(stamp_rng, seed, n), stamp_size, workers, cancel):
+            for stamp in chunk:
+                imgs[done] = stamp.image
+                segs[done] = stamp.segmap
+                writer.writerow(_format_row(stamp.row))
+                for name, (record, _) in extras.items():
+                    records[name].append(record(stamp))
+                done += 1
+            yield Progress(done, n, what)
         imgs.flush()
         segs.flush()
         del imgs, segs
@@ -362,7 +417,7 @@ def stamp_set_job(outdir: str | os.PathLike, *, n_stamps: int, seed: int, stamp_
 
 
 def sample_data_job(outdir: str | os.PathLike, *, n_stamps: int = 150, seed: int = DEFAULT_SEED,
-                    stamp_size: int = 128, cancel: Optional[CancelToken] = None) -> Job:
+                    stamp_size: int = 128, workers: int = 1, cancel: Optional[CancelToken] = None) -> Job:
     """The work of :func:`generate_sample_data` as a job generator (yields Progress, returns the folder).
 
     Files are written under temporary names in ``outdir`` and renamed at the end; when cancelled,
@@ -370,12 +425,12 @@ def sample_data_job(outdir: str | os.PathLike, *, n_stamps: int = 150, seed: int
     """
     return (yield from stamp_set_job(outdir, n_stamps=n_stamps, seed=seed, stamp_size=stamp_size,
                                      stamp_rng=_stamp_rng, make=_make_stamp, what="making sample stamps",
-                                     cancel=cancel))
+                                     workers=workers, cancel=cancel))
 
 
 def generate_sample_data(outdir: str | os.PathLike, *, n_stamps: int = 150, seed: int = DEFAULT_SEED,
                          stamp_size: int = 128, progress: Optional[Callable[[Progress], None]] = None,
-                         cancel: Optional[CancelToken] = None) -> Path:
+                         workers: int = 1, cancel: Optional[CancelToken] = None) -> Path:
     """Write a synthetic CANDELS-like stamp set in the candels-blender input layout.
 
     Parameters
@@ -389,7 +444,9 @@ def generate_sample_data(outdir: str | os.PathLike, *, n_stamps: int = 150, seed
     stamp_size : int
         Stamp side S in pixels (central galaxy at ``(S // 2, S // 2)``).
     progress : callable, optional
-        Called with a :class:`~candels_gui.core.jobs.Progress` after every stamp.
+        Called with a :class:`~candels_gui.core.jobs.Progress` as stamps are written.
+    workers : int
+        Processes that make the stamps (the same bytes for any number).
     cancel : CancelToken, optional
         Stops the work between stamps; nothing is left behind.
 
@@ -407,7 +464,7 @@ def generate_sample_data(outdir: str | os.PathLike, *, n_stamps: int = 150, seed
     (3, 64, 64)
     """
     return run_job(sample_data_job(outdir, n_stamps=n_stamps, seed=seed, stamp_size=stamp_size,
-                                   cancel=cancel), progress)
+                                   workers=workers, cancel=cancel), progress)
 
 
 def _main(argv: Optional[list[str]] = None) -> int:

@@ -239,11 +239,11 @@ def make_sky_stamp(seed: int, index: int, *, stamp_size: int = 128) -> SkyStamp:
 
 
 def sky_variety_job(outdir: str | os.PathLike, *, n_stamps: int, seed: int, stamp_size: int = 128,
-                    cancel: Optional[CancelToken] = None) -> Job:
+                    workers: int = 1, cancel: Optional[CancelToken] = None) -> Job:
     """Write ``n_stamps`` sky-variety stamps (candels-blender layout + :data:`VARIETY_FILE`) as a job generator.
 
     Files are written under temporary names and renamed at the end; a cancelled run leaves nothing.
-    Returns the output folder.
+    ``workers`` processes make the stamps (the same bytes for any number). Returns the output folder.
     """
     def variety_csv(rows: list[dict[str, Any]]) -> str:
         text = io.StringIO()
@@ -253,5 +253,6 @@ def sky_variety_job(outdir: str | os.PathLike, *, n_stamps: int, seed: int, stam
         return text.getvalue()
 
     return (yield from stamp_set_job(outdir, n_stamps=n_stamps, seed=seed, stamp_size=stamp_size, stamp_rng=_rng,
-                                     make=_make, what="making sky-variety stamps", cancel=cancel,
+                                     make=_make, what="making sky-variety stamps", workers=workers,
+                                     cancel=cancel,
                                      extras={VARIETY_FILE: (lambda st: st.variety, variety_csv)}))
