@@ -200,8 +200,12 @@ class MainWindow(RecentFilesMixin, QMainWindow):
             return  # unsaved queue and the user chose Cancel (or a failed save)
         self.tasks.cancel_all()
         self.statusBar().showMessage(f"Loading {path} …")
-        self.tasks.run_job(f"Loading {path.name}",
-                           lambda token: iter_open_data(path, limit=MAX_EXPORT_BLENDS, cancel=token),
+        def read(token: Any) -> Any:
+            data = yield from iter_open_data(path, limit=MAX_EXPORT_BLENDS, cancel=token)
+            (data if isinstance(data, StampSet) else data[0]).content_hash()  # cached: not in the UI thread
+            return data
+
+        self.tasks.run_job(f"Loading {path.name}", read,
                            on_result=lambda data: self._loaded(path, data),
                            on_error=lambda exc: self.show_error(f"Cannot open {path.name}", exc),
                            on_cancel=lambda: self.statusBar().showMessage("Loading cancelled", 4000))

@@ -131,8 +131,6 @@ class CompareView(QWidget):
         self.grid = CompareGrid(display)
         self.blend_table = MetricTable(BLEND_COLUMNS)
         self.summary_table = MetricTable(SUMMARY_COLUMNS)
-        self.plots = SummaryPlots()
-        self.plots.blendClicked.connect(self.open_blend)
         tables = QWidget()
         tables_box = QVBoxLayout(tables)
         tables_box.setContentsMargins(0, 0, 0, 0)
@@ -147,7 +145,8 @@ class CompareView(QWidget):
         bottom = QWidget()
         bottom_box = QVBoxLayout(bottom)
         bottom_box.setContentsMargins(0, 0, 0, 0)
-        bottom_box.addWidget(self.plots, 1)
+        self._plots_box = bottom_box     # the summary plots go in when first needed (:attr:`plots`)
+        self._plots: SummaryPlots | None = None
         self.splitter = QSplitter(Qt.Orientation.Vertical)  # grid | tables | plots, each resizable
         self.splitter.addWidget(self.grid)
         self.splitter.addWidget(tables)
@@ -175,6 +174,20 @@ class CompareView(QWidget):
             box.toggled.connect(self._schedule)
 
     # ------------------------------------------------------------------ layout
+    @property
+    def plots(self) -> SummaryPlots:
+        """The summary plots, made when the view is first shown or a summary first needs them (their pyqtgraph
+        plots would cost the window's start-up ~40 ms)."""
+        if self._plots is None:
+            self._plots = SummaryPlots()
+            self._plots.blendClicked.connect(self.open_blend)
+            self._plots_box.addWidget(self._plots, 1)
+        return self._plots
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
+        self.plots  # noqa: B018 (made before the first paint of the view)
+        super().showEvent(event)
+
     def fit_splitter(self) -> None:
         """Give the tables all their rows when there is room (the grid and the plots share the rest);
         on a short screen they keep at least two rows each and scroll (until the user drags a handle)."""
@@ -394,7 +407,8 @@ class CompareView(QWidget):
         self._asked.clear()
         self.summary = None
         self.summary_specs, self.summary_rows = [], []
-        self.plots.clear()
+        if self._plots is not None:
+            self._plots.clear()
         self.summary_table.set_rows([])
         self._show(None, "No blend")
 
