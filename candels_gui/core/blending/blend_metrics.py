@@ -85,16 +85,16 @@ def blendedness(isolated: np.ndarray, *, masks: np.ndarray | None = None,
     ndarray (K,) float64
         ``b_i`` in [0, 1]; 0 for a galaxy with no positive flux.
     """
-    iso = np.asarray(isolated, dtype=np.float64)
+    iso = np.array(isolated, dtype=np.float64)      # a copy, worked on in place (a preview frame computes it)
     if iso.ndim != 3:
         raise ValueError(f"isolated images must have shape (K, H, W), got {iso.shape}")
     if masks is not None:
         m = np.asarray(masks, dtype=bool)
         if m.shape != iso.shape:
             raise ValueError(f"masks have shape {m.shape} but isolated images have {iso.shape}")
-        iso = np.where(m, iso, 0.0)
+        np.copyto(iso, 0.0, where=~m)
     if clip_negative:
-        iso = np.clip(iso, 0.0, None)
+        np.maximum(iso, 0.0, out=iso)
     scene = iso.sum(axis=0)
     flat = iso.reshape(len(iso), -1)
     auto = np.einsum("kp,kp->k", flat, flat)

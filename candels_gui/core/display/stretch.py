@@ -201,7 +201,8 @@ def display_histogram(image: np.ndarray, *, bins: int = 256, levels: tuple[float
     """Histogram of the finite pixels for a levels widget: bin edges and counts.
 
     The range runs from the ``tail`` to the ``100 - tail`` percentile (so one hot pixel does not squash
-    it), widened to include ``levels`` and padded by 5 %.
+    it; of every pixel up to 131,071 of them, of an even sample of ~65,000 beyond), widened to include ``levels``
+    and padded by 5 %.
 
     Returns
     -------
@@ -214,7 +215,10 @@ def display_histogram(image: np.ndarray, *, bins: int = 256, levels: tuple[float
         v = v[finite]
     if v.size == 0:
         return np.linspace(0.0, 1.0, bins + 1), np.zeros(bins, np.int64)
-    lo, hi = np.percentile(v, (tail, 100.0 - tail))
+    # the range from at most ~65,000 evenly spread pixels (a 512 px stamp's exact percentiles took 3 ms of
+    # a preview frame); the counts are of every pixel
+    step = max(1, v.size >> 16)
+    lo, hi = np.percentile(v[::step], (tail, 100.0 - tail))
     if levels is not None:
         lo, hi = min(lo, levels[0]), max(hi, levels[1])
     if not hi > lo:
@@ -410,16 +414,20 @@ def mask_overlay(masks: np.ndarray, *, colors: tuple[tuple[int, int, int], ...] 
         raise ValueError(f"masks must have shape (2, H, W), got {m.shape}")
     if not 0.0 <= opacity <= 1.0:
         raise ValueError(f"opacity must be in [0, 1], got {opacity}")
+    alpha = int(round(255 * (max(opacity, 0.9) if outline else opacity)))
     both = m[0] & m[1]
-    regions = (m[0] & ~both, m[1] & ~both, both)
+    regions = (m[0], m[1], both)     # filled: each region drawn over the one before (the overlap last)
     if outline:
         regions = (mask_outline(m[0]), mask_outline(m[1]), mask_outline(both))
-    alpha = int(round(255 * (max(opacity, 0.9) if outline else opacity)))
-    out = np.zeros(m.shape[1:] + (4,), np.uint8)
+    # whole RGBA pixels as uint32, one masked copy per region (boolean assignments of 4-byte colours per
+    # channel took ~2 ms at 512 px)
+    out = np.zeros(m.shape[1:], np.uint32)
     for region, color, show in zip(regions, colors, visible):
         if show:
-            out[region] = (*color, alpha)
-    return out
+            np.copyto(out, np.array([*color, alpha], np.uint8).view(np.uint32)[0], where=region)
+        elif not outline:
+            np.copyto(out, 0, where=region)      # a hidden region hides its pixels of the regions before it
+    return out.view(np.uint8).reshape(m.shape[1:] + (4,))
 
 
 
