@@ -57,24 +57,13 @@ def sample_indices(n: int, k: int = _SAMPLE) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, k).round().astype(np.int64))
 
 
-def _median(values: np.ndarray) -> float:
-    """``np.median`` of a flat array without NaN, by one partition (without its overheads: a data load
-    takes the medians of hundreds of stamps)."""
-    n = values.size
-    k = n // 2
-    if n % 2:
-        return float(np.partition(values, k)[k])
-    part = np.partition(values, (k - 1, k))
-    return 0.5 * (float(part[k - 1]) + float(part[k]))
-
-
 def _background(image: np.ndarray, seg: np.ndarray) -> tuple[float, float]:
     bg = image[seg == 0]
     bg = bg[np.isfinite(bg)]
     if bg.size < 16:
         return 0.0, 0.0
-    med = _median(bg)
-    return med, float(1.4826 * _median(np.abs(bg - med)))
+    med = float(np.median(bg))
+    return med, float(1.4826 * np.median(np.abs(bg - med)))
 
 
 def _numbers_evidence(centre: np.ndarray, catalog: Any, modulus: int) -> Optional[str]:
@@ -319,10 +308,7 @@ def check_light_centred(images: np.ndarray, where: str) -> None:
     stack = np.zeros((h, w))
     for i in idx:
         img = np.asarray(images[i], dtype=np.float64)
-        finite = img[np.isfinite(img)]
-        if finite.size == 0:
-            continue
-        img = img - _median(finite)
+        img = img - np.median(img)
         peak = np.abs(img).max()
         if peak > 0:
             stack += img / peak
