@@ -332,13 +332,14 @@ def _make_chunk(make: Callable[[int, int, int, int], SampleStamp], seed: int, st
 
 def _made_stamps(make: Callable[[int, int, int, int], SampleStamp], seed: int, ranks: list[int], stamp_size: int,
                  workers: int, cancel: Optional[CancelToken]) -> Iterator[list[SampleStamp]]:
-    """The stamps in order, a chunk at a time: made here, or in ``workers`` processes (a bounded queue)."""
+    """The stamps in order: made here one at a time, or in ``workers`` processes a chunk at a time (a bounded
+    queue)."""
     starts = range(0, len(ranks), _CHUNK)
     workers = min(int(workers), len(starts))     # no process without a chunk to make
-    if workers <= 1:
-        for s in starts:
+    if workers <= 1:                             # here, a stamp at a time (progress after each)
+        for i, rank in enumerate(ranks):
             check_cancel(cancel)
-            yield _make_chunk(make, seed, s, ranks[s:s + _CHUNK], stamp_size)
+            yield [make(seed, i, rank, stamp_size)]
         return
     import multiprocessing
     from collections import deque
