@@ -27,7 +27,7 @@ import csv
 import io
 import os
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from math import cos, log10, radians
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
@@ -332,8 +332,7 @@ def _make_chunk(make: Callable[[int, int, int, int], SampleStamp], seed: int, st
 
 def _made_stamps(make: Callable[[int, int, int, int], SampleStamp], seed: int, ranks: list[int], stamp_size: int,
                  workers: int, cancel: Optional[CancelToken]) -> Iterator[list[SampleStamp]]:
-    """The stamps in order: made here one at a time, or in ``workers`` processes a chunk at a time (a bounded
-    queue)."""
+    """The stamps in order: made here one at a time, or in ``workers`` processes a chunk at a time."""
     starts = range(0, len(ranks), _CHUNK)
     workers = min(int(workers), len(starts))     # no process without a chunk to make
     if workers <= 1:                             # here, a stamp at a time (progress after each)
@@ -342,23 +341,14 @@ def _made_stamps(make: Callable[[int, int, int, int], SampleStamp], seed: int, r
             yield [make(seed, i, rank, stamp_size)]
         return
     import multiprocessing
-    from collections import deque
     from concurrent.futures import ProcessPoolExecutor
 
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-    pending: deque = deque()
-    todo = iter(starts)
     try:
-        for s in todo:
-            pending.append(pool.submit(_make_chunk, make, seed, s, ranks[s:s + _CHUNK], stamp_size))
-            if len(pending) >= 3 * workers:
-                break
-        while pending:
+        chunks = pool.map(partial(_make_chunk, make, seed, stamp_size=stamp_size), starts,
+                          [ranks[s:s + _CHUNK] for s in starts])
+        for chunk in chunks:                     # in order, as the workers finish them
             check_cancel(cancel)
-            chunk = pending.popleft().result()
-            nxt = next(todo, None)
-            if nxt is not None:
-                pending.append(pool.submit(_make_chunk, make, seed, nxt, ranks[nxt:nxt + _CHUNK], stamp_size))
             yield chunk
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
