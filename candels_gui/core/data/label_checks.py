@@ -39,6 +39,9 @@ HUGE_PIXEL = 1e30
 #: Stamps looked at by the statistical checks (evenly spaced through the set).
 _SAMPLE = 256
 _CHUNK_PIXELS = 1 << 24
+#: Background statistics use at most about this many pixels of a stamp, evenly spread (a median of 16,000
+#: pixels costs ~0.2 ms, and these checks run on up to 256 stamps at every data load).
+_STAT_PIXELS = 4096
 
 
 def is_narrow(dtype: np.dtype) -> bool:
@@ -62,8 +65,16 @@ def _background(image: np.ndarray, seg: np.ndarray) -> tuple[float, float]:
     bg = bg[np.isfinite(bg)]
     if bg.size < 16:
         return 0.0, 0.0
+    bg = _spread_sample(bg)
     med = float(np.median(bg))
     return med, float(1.4826 * np.median(np.abs(bg - med)))
+
+
+def _spread_sample(values: np.ndarray) -> np.ndarray:
+    """At most ~2 x :data:`_STAT_PIXELS` of ``values`` (1-D), taken at an even stride: a median or MAD
+    estimated from them is within ~2 % of a background sigma of the exact one."""
+    step = values.size // _STAT_PIXELS
+    return values[::step] if step > 1 else values
 
 
 def _numbers_evidence(centre: np.ndarray, catalog: Any, modulus: int) -> Optional[str]:
@@ -308,7 +319,7 @@ def check_light_centred(images: np.ndarray, where: str) -> None:
     stack = np.zeros((h, w))
     for i in idx:
         img = np.asarray(images[i], dtype=np.float64)
-        img = img - np.median(img)
+        img = img - np.median(_spread_sample(img.ravel()))
         peak = np.abs(img).max()
         if peak > 0:
             stack += img / peak
