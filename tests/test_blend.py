@@ -155,6 +155,46 @@ def test_unknown_id_is_a_clear_error():
         ENGINE.render(BlendSpec(IDS[0], 99999))
 
 
+@settings(max_examples=300, deadline=None)
+@given(dx=st.floats(-200, 200, allow_nan=False), dy=st.floats(-200, 200, allow_nan=False),
+       rotation=st.one_of(st.sampled_from([0.0, 90.0, -90.0, 180.0, 270.0, 360.0]),
+                          st.floats(-720, 720, allow_nan=False)),
+       flip=st.booleans(), h=st.integers(8, 600), w=st.integers(8, 600))
+def test_affine_matrix_and_its_determinant_are_the_bits_of_the_matrix_products(dx, dy, rotation, flip, h, w):
+    """The warp's matrix, written out term by term, holds the bits of the numpy products it replaced (F R^-1 and
+    c - A (c + d)), and ``_abs_det`` those of ``abs(numpy.linalg.det)``: earlier versions' compact exports
+    render to the same bytes (``flux_out_frac`` divides by the determinant)."""
+    import math
+
+    from candels_gui.core.blending.engine import _abs_det
+
+    spec = BlendSpec(1, 2, dx=dx, dy=dy, rotation=rotation, flip=flip)
+    c = np.array([w // 2, h // 2], dtype=np.float64)
+    t = math.radians(rotation)
+    r_inv = np.array([[math.cos(t), math.sin(t)], [-math.sin(t), math.cos(t)]])
+    a = (np.diag([-1.0, 1.0]) if flip else np.eye(2)) @ r_inv
+    expected = np.hstack([a, (c - a @ (c + np.array([dx, dy])))[:, None]])
+    m = affine_matrix(spec, (h, w))
+    assert m.tobytes() == expected.tobytes()
+    assert _abs_det(m) == abs(np.linalg.det(expected[:, :2]))
+
+
+@pytest.mark.parametrize("stamp", [128, 48, 1100])
+def test_stream_batches_fit_the_cache_budget(stamp):
+    from candels_gui.core.blending.engine import STREAM_BATCH_BYTES
+
+    engine = BlendEngine(make_stampset(n=3, size=stamp, seed=1)) if stamp != 48 else ENGINE
+    n = engine.stream_batch_size()
+    assert 1 <= n <= 256
+    assert n == 1 or n * 14 * stamp * stamp <= STREAM_BATCH_BYTES
+    assert n == 256 or (n + 1) * 14 * stamp * stamp > STREAM_BATCH_BYTES
+    specs = [BlendSpec(int(engine.stamps.ids[0]), int(engine.stamps.ids[1]), dx=k % 5, dy=0) for k in range(2 * n + 1)]
+    sizes = [len(b) for b in engine.iter_batches(specs, reuse_buffers=True) if isinstance(b, BlendBatch)]
+    assert sizes == [n, n, 1]
+    with pytest.raises(ValueError, match="at least 1"):
+        next(engine.iter_batches(specs, batch_size=0))
+
+
 def test_rendered_bytes_are_those_of_earlier_versions():
     """A compact export written by an earlier version renders to the same bytes: the engine's output for
     fixed specs of the bundled sample data is pinned (integer shifts with flux scaling; sub-pixel shifts,
