@@ -422,10 +422,9 @@ class BlendEngine:
         np.copyto(dest, g.fill)
         cv2.warpAffine(g.image, m, (w, h), dst=dest, flags=cv2.INTER_LINEAR | flags,
                        borderMode=cv2.BORDER_TRANSPARENT)
-        mask_u8 = cv2.warpAffine(g.footprint.view(np.uint8), m, (w, h),
-                                 flags=cv2.INTER_NEAREST | flags, borderMode=cv2.BORDER_CONSTANT,
-                                 borderValue=0)
-        np.not_equal(mask_u8, 0, out=mask_dest)
+        # nearest sampling of a 0/1 footprint writes 0/1 bytes: straight into the boolean mask
+        cv2.warpAffine(g.footprint.view(np.uint8), m, (w, h), dst=mask_dest.view(np.uint8),
+                       flags=cv2.INTER_NEAREST | flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         inside = float(dest[mask_dest].sum(dtype=np.float64)) / _abs_det(m)
         if spec.flux_scale != 1.0:
             dest *= np.float32(spec.flux_scale)
