@@ -103,3 +103,14 @@ def window_factory(qtbot, settings_dir, size=(1300, 850), wait_ms=10000):
         for win in windows:
             win.tasks.cancel_all()
             win.tasks.wait(wait_ms)
+
+
+@pytest.fixture(autouse=True)
+def _unfreeze_collector():
+    """The app freezes what is alive once it has settled (``gui.collector``); a test's windows are closed when it
+    ends, so what was frozen goes back to the collector and is freed, not kept for the rest of the run."""
+    yield
+    import gc
+
+    if gc.get_freeze_count():
+        gc.unfreeze()

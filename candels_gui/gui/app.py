@@ -18,6 +18,7 @@ from ..core.data.stampset import StampSet
 from .actions import ACTIONS, CheatSheetDialog, build_actions, build_menus, build_toolbar
 from .blend_editor import BlendEditor
 from .catalog_panel import CatalogPanel
+from .collector import CollectorSettler
 from .display_model import DisplayModel
 from .display_panel import DisplayPanel
 from .deblend_panel import DeblendPanel, queue_specs
@@ -77,6 +78,8 @@ class MainWindow(RecentFilesMixin, QMainWindow):
         self.state = AppState(seed=seed, parent=self)
         self.display = DisplayModel(parent=self)
         self.tasks = TaskRunner(self)
+        self.collector = CollectorSettler(self)  # full GC passes stay short once the app has settled
+        self.tasks.idle.connect(self.collector.poke)
         self.source_path: Path | None = None
         self.setWindowTitle("candels-gui")
         self.setAcceptDrops(True)
@@ -242,6 +245,7 @@ class MainWindow(RecentFilesMixin, QMainWindow):
         stamps = self.state.stamps
         if stamps is None:
             return
+        self.collector.poke()
         h, w = stamps.stamp_shape
         name = self.source_path.name if self.source_path else (Path(stamps.source).name or "data")
         self.setWindowTitle(f"candels-gui — {name}")

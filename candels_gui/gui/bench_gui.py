@@ -59,7 +59,10 @@ def _window(stamps, tmp: str):
     window = MainWindow(stamps, settings=settings)
     window.resize(1600, 1000)
     window.show()
-    for _ in range(5):
+    # a user's first action comes after the window has shown its data, and by then the app has settled its
+    # garbage collector (CollectorSettler.DELAY_MS after the data shows)
+    deadline = time.perf_counter() + (window.collector.DELAY_MS + 200) / 1e3
+    while time.perf_counter() < deadline:
         QApplication.processEvents()
     return window
 
