@@ -6,6 +6,8 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from astropy.table import Table
 
 from candels_gui.core.blending.engine import BlendSpec
@@ -238,3 +240,23 @@ def test_catalog_records_round_trip_exactly():
     for c in CATALOG_COLUMNS:
         assert back[c].tolist() == cat[c].tolist()
     assert back["flip"].dtype == bool and back["g1_type"].dtype.kind == "U"
+
+
+@settings(max_examples=60, deadline=None)
+@given(b=st.integers(0, 4), h=st.integers(1, 40), w=st.integers(1, 40), seed=st.integers(0, 2**16),
+       strided=st.booleans())
+def test_mask_labels_are_their_channel_definitions(b, h, w, seed, strided):
+    """ogg/bogg written channel-interleaved (OpenCV's merge, or plain copies into a strided ``out``) hold exactly
+    the per-pixel definitions: [overlap, central, companion] and one-hot [background, overlap, central only,
+    companion only]."""
+    from candels_gui.core.blending.labels import bogg_masks, ogg_masks
+
+    m = np.random.default_rng(seed).random((b, 2, h, w)) > 0.5
+    c, o = m[:, 0], m[:, 1]
+    want = {ogg_masks: np.stack([c & o, c, o], axis=-1), bogg_masks: np.stack([~(c | o), c & o, c & ~o, o & ~c], -1)}
+    for fn, expected in want.items():
+        out = None
+        if strided:
+            out = np.zeros((b, h, 2 * w, expected.shape[-1]), np.uint8)[:, :, ::2]
+        got = fn(m, out=out)
+        assert got.dtype == np.uint8 and np.array_equal(got, expected.astype(np.uint8))

@@ -71,6 +71,22 @@ def _out(out: np.ndarray | None, shape: tuple[int, ...], dtype: Any, single: boo
     return out
 
 
+def _interleave(channels: list[np.ndarray], res: np.ndarray) -> None:
+    """Write boolean ``channels`` (each ``(B, H, W)``) into ``res`` ``(B, H, W, K)`` uint8 as 0/1, channels last:
+    OpenCV's merge, one blend at a time (a plain strided copy per channel costs ~5 times more)."""
+    import cv2
+
+    planes = [np.ascontiguousarray(ch).view(np.uint8) for ch in channels]
+    _, h, w, k = res.shape
+    dense = res.strides[1:] == (w * k, k, 1)
+    for i in range(res.shape[0]):
+        if dense:
+            cv2.merge([p[i] for p in planes], dst=res[i])
+        else:  # a caller's strided view: plain copies
+            for c, p in enumerate(planes):
+                res[i, ..., c] = p[i]
+
+
 def gg_masks(masks: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
     """Galaxy/galaxy masks: ``masks`` cast to uint8, channels first ``(B, 2, H, W)``.
 
@@ -105,9 +121,8 @@ def ogg_masks(masks: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray
     m, single = _batch(masks, "masks", bool)
     b, _, h, w = m.shape
     res = _out(out, (b, h, w, 3), np.uint8, single)
-    np.logical_and(m[:, 0], m[:, 1], out=res[..., 0], casting="unsafe")
-    np.copyto(res[..., 1], m[:, 0], casting="unsafe")
-    np.copyto(res[..., 2], m[:, 1], casting="unsafe")
+    c, o = m[:, 0], m[:, 1]
+    _interleave([c & o, c, o], res)
     return res[0] if single else res
 
 
@@ -126,10 +141,7 @@ def bogg_masks(masks: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarra
     b, _, h, w = m.shape
     res = _out(out, (b, h, w, 4), np.uint8, single)
     c, o = m[:, 0], m[:, 1]
-    np.logical_not(c | o, out=res[..., 0], casting="unsafe")
-    np.logical_and(c, o, out=res[..., 1], casting="unsafe")
-    np.logical_and(c, ~o, out=res[..., 2], casting="unsafe")
-    np.logical_and(o, ~c, out=res[..., 3], casting="unsafe")
+    _interleave([~(c | o), c & o, c & ~o, o & ~c], res)
     return res[0] if single else res
 
 

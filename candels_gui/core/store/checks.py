@@ -127,8 +127,9 @@ def check_finite_array(a: np.ndarray, source: str, what: str, *, start: int = 0)
     a = np.asarray(a)
     if a.dtype.kind not in "fc" or a.size == 0:
         return
-    bad = ~np.isfinite(a)
-    if bad.any():
+    finite = np.isfinite(a)
+    if not finite.all():
+        bad = ~finite
         first = int(np.argwhere(bad.reshape(len(a), -1).any(axis=1))[0, 0]) if a.ndim else 0
         raise NonFiniteError(f"{source}: {what} of blend {start + first} hold NaN or infinite values "
                              f"({int(bad.sum())} in this batch); the export is corrupt")

@@ -49,7 +49,7 @@ def _prefix(split: str) -> str:
     return f"{split}_" if split else ""
 
 
-def concatenate(image_dir: str | os.PathLike, method: str, *, delete: bool = False, batch_size: int = 512,
+def concatenate(image_dir: str | os.PathLike, method: str, *, delete: bool = False, batch_size: int = 128,
                 cancel: CancelToken | None = None) -> Generator[Progress, None, list[Path]]:
     """Job: write the npy layout for label ``method`` from ``image_dir/blends.h5``.
 
@@ -67,7 +67,7 @@ def concatenate(image_dir: str | os.PathLike, method: str, *, delete: bool = Fal
     delete : bool
         Remove ``blends.h5`` once the arrays are written (candels-blender's ``--delete``).
     batch_size : int
-        Blends per chunk (bounds memory: about 2 x 390 kB x ``batch_size`` for 128 px stamps).
+        Blends per chunk (bounds memory: about 2 x 110 kB x ``batch_size`` for 128 px stamps and mask labels).
 
     Returns
     -------
@@ -106,7 +106,9 @@ def concatenate(image_dir: str | os.PathLike, method: str, *, delete: bool = Fal
                         _NpyStream(atomic.temp(names[1]), label_dtype(method),
                                    label_shape(method, n, h, w)) as out_lab:
                     chunk = min(batch_size, max(n, 1))
-                    buffers = [_Chunk(chunk, (h, w), method) for _ in range(2)]
+                    small = (BlendBatch.empty(min(chunk, engine.stream_batch_size()), (h, w))
+                             if arrays.compact and engine is not None else None)
+                    buffers = [_Chunk(chunk, (h, w), method, small) for _ in range(2)]
                     for k, start in enumerate(range(0, n, batch_size)):
                         check_cancel(cancel)
                         stop = min(n, start + batch_size)
@@ -160,12 +162,18 @@ class _NpyStream:
 
 
 class _Chunk:
-    """Reused buffers of one chunk: the rendered blends and their labels, and the write in flight."""
+    """Reused buffers of one chunk: its blend images and their labels, and the write in flight.
 
-    def __init__(self, n: int, shape: tuple[int, int], method: str) -> None:
-        self.batch = BlendBatch.empty(n, shape)
+    A compact export's blends are rendered a few at a time into ``render_buffer`` (one for both chunks: one
+    fills at a time), small enough to stay in the CPU's caches: only the images and labels are copied out, and the
+    isolated images and masks never go out to memory.
+    """
+
+    def __init__(self, n: int, shape: tuple[int, int], method: str, render_buffer: BlendBatch | None) -> None:
+        self.images = np.empty((n, *shape), np.float32) if render_buffer is not None else None
         self.labels = np.empty(label_shape(method, n, *shape), label_dtype(method))
         self.method = method
+        self.render_buffer = render_buffer
         self.pending: Future | None = None
 
     def wait(self) -> None:
@@ -175,11 +183,20 @@ class _Chunk:
             pending.result()
 
     def fill(self, arrays: SplitArrays, sel: slice) -> tuple[np.ndarray, np.ndarray]:
-        """Render or read blends ``sel`` and label them; returns views of ``(images, labels)``."""
+        """Render or read blends ``sel`` and label them; returns ``(images, labels)`` (views of the buffers
+        when rendered)."""
         m = sel.stop - sel.start
-        images, isolated, masks = arrays.read(sel, isolated=self.method == "single_images", out=self.batch)
-        labels = make_labels(self.method, masks=masks, isolated=isolated, out=self.labels[:m])
-        return images, labels
+        if self.render_buffer is None:   # stored arrays: one read of the chunk
+            images, isolated, masks = arrays.read(sel, isolated=self.method == "single_images")
+            return images, make_labels(self.method, masks=masks, isolated=isolated, out=self.labels[:m])
+        specs, step = arrays.specs(sel), len(self.render_buffer.images)
+        for a in range(0, m, step):
+            part = specs[a:a + step]
+            b = a + len(part)
+            batch = arrays.render(part, start=sel.start + a, out=self.render_buffer)
+            self.images[a:b] = batch.images
+            make_labels(self.method, masks=batch.masks, isolated=batch.isolated, out=self.labels[a:b])
+        return self.images[:m], self.labels[:m]
 
 
 def _write_both(out_img: _NpyStream, images: np.ndarray, out_lab: _NpyStream, labels: np.ndarray) -> None:

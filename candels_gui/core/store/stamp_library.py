@@ -24,7 +24,7 @@ import h5py
 import numpy as np
 from astropy.table import Table
 
-from ..blending.engine import BlendBatch, BlendEngine
+from ..blending.engine import BlendBatch, BlendEngine, BlendSpec
 from ..errors import DataError, ExportError, one_line
 from ..data.readers_common import check_stamp_pixels
 from ..data.stampset import STANDARD_COLUMNS, StampSet
@@ -192,20 +192,34 @@ class SplitArrays:
         g = self.group
         start = sel.start or 0 if isinstance(sel, slice) else int(np.min(sel)) if len(sel) else 0
         if self.engine is not None:
-            specs = parse_specs(g["specs"][sel], f"{self.where}/specs", start=start)
-            check_spec_offsets(specs, self.shape, f"{self.where}/specs", start=start)
-            try:
-                batch = self.engine.render_batch(specs, out=out)
-            except KeyError as exc:
-                raise ExportError(f"{self.where}/specs: {one_line(exc.args[0] if exc.args else exc, 200)}") from None
-            images, iso, masks = batch.images, batch.isolated, batch.masks
-        else:
-            iso = np.asarray(g["isolated_images"][sel], np.float32) if isolated else None
-            images, masks = np.asarray(g["blend_images"][sel], np.float32), np.asarray(g["masks"][sel]).astype(bool)
+            batch = self.render(self.specs(sel), start=start, out=out)
+            return batch.images, batch.isolated, batch.masks
+        iso = np.asarray(g["isolated_images"][sel], np.float32) if isolated else None
+        images, masks = np.asarray(g["blend_images"][sel], np.float32), np.asarray(g["masks"][sel]).astype(bool)
         check_finite_array(images, self.where, "the blend images", start=start)
         if iso is not None:
             check_finite_array(iso, self.where, "the isolated images", start=start)
         return images, iso, masks
+
+    def specs(self, sel: slice | np.ndarray) -> list[BlendSpec]:
+        """A compact export's specs ``sel``, parsed and checked (galaxy 2 on the stamp)."""
+        start = sel.start or 0 if isinstance(sel, slice) else int(np.min(sel)) if len(sel) else 0
+        specs = parse_specs(self.group["specs"][sel], f"{self.where}/specs", start=start)
+        check_spec_offsets(specs, self.shape, f"{self.where}/specs", start=start)
+        return specs
+
+    def render(self, specs: list[BlendSpec], *, start: int, out: BlendBatch | None = None) -> BlendBatch:
+        """Render a compact export's ``specs`` (from :meth:`specs`; blend ``start`` first) into ``out``, checked
+        finite (the error names the export and the blend)."""
+        if self.engine is None:
+            raise ExportError(f"{self.where}: stores its arrays; read them with read()")
+        try:
+            batch = self.engine.render_batch(specs, out=out)
+        except KeyError as exc:
+            raise ExportError(f"{self.where}/specs: {one_line(exc.args[0] if exc.args else exc, 200)}") from None
+        check_finite_array(batch.images, self.where, "the blend images", start=start)
+        check_finite_array(batch.isolated, self.where, "the isolated images", start=start)
+        return batch
 
     def __repr__(self) -> str:
         kind = "rendered" if self.compact else "stored"
