@@ -173,7 +173,7 @@ class DeblendPanel(QWidget):
         controls.addLayout(status)
 
         self.scroll = DeblendRows(display)  # one row of outputs per chosen deblender, filling the tab
-        self.rows: dict[str, DeblendRow] = self.scroll.rows
+        self.scroll.on_built = self._show_current   # rows made when the tab is first shown show what is cached
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 4)
         layout.setSpacing(6)
@@ -335,8 +335,8 @@ class DeblendPanel(QWidget):
 
         self._pending = {n: set(v) for n, v in todo.items()}
         for name in todo:
-            if name in self.rows and current in self._pending[name]:
-                self.rows[name].set_message("running…")
+            if name in self.scroll.built_rows and current in self._pending[name]:
+                self.scroll.built_rows[name].set_message("running…")
         n_blends = len({s for v in todo.values() for s in v})
         self.runs_started += 1
         self._set_running(True)
@@ -392,8 +392,8 @@ class DeblendPanel(QWidget):
         if isinstance(results, str):
             self.status.setText(f"{name}: {results}")
             self._pending.pop(name, None)
-            if name in self.rows:
-                self.rows[name].set_message(f"failed: {results}")
+            if name in self.scroll.built_rows:
+                self.scroll.built_rows[name].set_message(f"failed: {results}")
             return
         for spec, res in zip(specs, results):
             self.cache.put(name, spec, res)
@@ -404,11 +404,11 @@ class DeblendPanel(QWidget):
                 self.torch_device = dev
                 self.device_label.setText(f"torch: {dev}")
                 self.deviceChanged.emit(dev)
-        if self.state.spec in specs and name in self.rows:
+        if self.state.spec in specs and name in self.scroll.built_rows:
             res = results[specs.index(self.state.spec)]
             blend = self._current_blend()
             if blend is not None:
-                self.rows[name].show_result(blend, res)
+                self.scroll.built_rows[name].show_result(blend, res)
         self.resultsReady.emit(name, specs, results)
 
     def _on_progress(self, p: Progress) -> None:
@@ -444,6 +444,11 @@ class DeblendPanel(QWidget):
             self.progress_bar.setRange(0, 1)
             self.progress_bar.setValue(0)
 
+    @property
+    def rows(self) -> dict[str, DeblendRow]:
+        """The output rows by deblender name (made now when the tab has not been shown yet)."""
+        return self.scroll.rows
+
     def _selection_changed(self, *_args: object) -> None:
         self.scroll.show_rows(self.selected(), self.run_names())  # registry order
         self._show_current()
@@ -474,7 +479,7 @@ class DeblendPanel(QWidget):
         spec = self.state.spec
         blend = None
         for name in self.selected():
-            row = self.rows.get(name)
+            row = self.scroll.built_rows.get(name)
             if row is None:
                 continue
             res = self.cache.get(name, spec) if spec is not None else None

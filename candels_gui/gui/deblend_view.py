@@ -10,7 +10,7 @@ the sum of the deblended images). The views share the editor's :class:`~.display
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Hashable
+from typing import Callable, Hashable
 
 import numpy as np
 import pyqtgraph as pg
@@ -273,13 +273,19 @@ class DeblendRows(QScrollArea):
     """The chosen deblenders' rows, one under the other, their views sized to fill the area (between
     :data:`MIN_VIEW` and :data:`MAX_VIEW` px a side; below that the area scrolls).
 
-    ``rows`` maps a deblender name to its :class:`DeblendRow` (made on first use, then kept).
+    ``rows`` maps a deblender name to its :class:`DeblendRow` (made on first use, then kept). Rows are made when
+    the area is first shown or ``rows`` is first read, not while the app starts with the Deblend tab hidden (two
+    rows of pyqtgraph views: ~30 ms of start-up); ``built_rows`` is what exists, without making any.
+    ``on_built`` (if set) is called once pending rows have been made.
     """
 
     def __init__(self, display: DisplayModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.display = display
-        self.rows: dict[str, DeblendRow] = {}
+        self.built_rows: dict[str, DeblendRow] = {}
+        self.on_built: Callable[[], None] | None = None
+        self._pending: tuple[list[str], list[str]] | None = None
+        self._made_for: list[str] = []
         self._shown: list[str] = []
         self._box = QVBoxLayout()
         self._box.setContentsMargins(0, 0, 0, 0)
@@ -291,18 +297,42 @@ class DeblendRows(QScrollArea):
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
 
+    @property
+    def rows(self) -> dict[str, DeblendRow]:
+        """Every row asked for so far (pending ones are made now)."""
+        self.build()
+        return self.built_rows
+
     def show_rows(self, names: list[str], order: list[str]) -> None:
-        """Show the rows of ``names`` (made when new), in the order of ``order``; hide the others."""
-        for name in names:
-            if name not in self.rows:
-                self.rows[name] = DeblendRow(name, self.display)
-                self._box.insertWidget(self._box.count() - 1, self.rows[name])
-        for i, name in enumerate(n for n in order if n in self.rows):
-            self._box.removeWidget(self.rows[name])
-            self._box.insertWidget(i, self.rows[name])
-            self.rows[name].setVisible(name in names)
+        """Show the rows of ``names`` (made when new), in the order of ``order``; hide the others. While the
+        area has never been shown the rows wait until it is (or until ``rows`` is read)."""
+        self._made_for += [n for n in names if n not in self._made_for]  # each name asked for gets its row
+        self._pending = (list(names), list(order))
+        if self.isVisible():
+            self.build()
+
+    def build(self) -> None:
+        """Make and order the pending rows (see :meth:`show_rows`)."""
+        if self._pending is None:
+            return
+        (names, order), self._pending = self._pending, None
+        rows = self.built_rows
+        for name in self._made_for:
+            if name not in rows:
+                rows[name] = DeblendRow(name, self.display)
+                self._box.insertWidget(self._box.count() - 1, rows[name])
+        for i, name in enumerate(n for n in order if n in rows):
+            self._box.removeWidget(rows[name])
+            self._box.insertWidget(i, rows[name])
+            rows[name].setVisible(name in names)
         self._shown = list(names)
         self.fit()
+        if self.on_built is not None:
+            self.on_built()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        self.build()
 
     def fit(self) -> int:
         """Size the views so the shown rows fill the area; returns the side used."""
@@ -311,7 +341,7 @@ class DeblendRows(QScrollArea):
         by_height = (viewport.height() - 4 * (n - 1)) // n - ROW_EXTRA
         by_width = (viewport.width() - 4) // 4 - 8
         size = max(MIN_VIEW, min(MAX_VIEW, by_height, by_width))
-        for row in self.rows.values():
+        for row in self.built_rows.values():
             row.set_view_size(size)
         return size
 
