@@ -48,8 +48,9 @@ def _app():
     return make_app()
 
 
-def _window(stamps, tmp: str):
-    """A shown main window on ``stamps`` with throw-away settings (the user's are never touched)."""
+def _window(stamps, tmp: str, *, settle: bool = False):
+    """A shown main window on ``stamps`` with throw-away settings (the user's are never touched); with ``settle``,
+    after the app has settled its garbage collector, as it has before a user's first action."""
     from PyQt6.QtCore import QSettings
     from PyQt6.QtWidgets import QApplication
 
@@ -59,11 +60,12 @@ def _window(stamps, tmp: str):
     window = MainWindow(stamps, settings=settings)
     window.resize(1600, 1000)
     window.show()
-    # a user's first action comes after the window has shown its data, and by then the app has settled its
-    # garbage collector (CollectorSettler.DELAY_MS after the data shows)
-    deadline = time.perf_counter() + (window.collector.DELAY_MS + 200) / 1e3
-    while time.perf_counter() < deadline:
+    for _ in range(5):
         QApplication.processEvents()
+    if settle:  # the collector settles CollectorSettler.DELAY_MS after the data shows
+        deadline = time.perf_counter() + (window.collector.DELAY_MS + 200) / 1e3
+        while time.perf_counter() < deadline:
+            QApplication.processEvents()
     return window
 
 
@@ -228,7 +230,7 @@ def bench_export_ui(n: int, log: Log) -> dict[str, Any]:
         stamps = _stamps()
         specs = sample_specs(stamps, int(n), SamplingRules(), seed=42)
         with tempfile.TemporaryDirectory(prefix="candels-bench-") as tmp:
-            window = _window(stamps, tmp)
+            window = _window(stamps, tmp, settle=True)   # a user exports after the window has shown its data
             try:
                 ticks: list[float] = []
                 reports = [0]
