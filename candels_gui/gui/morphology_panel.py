@@ -45,30 +45,42 @@ class MorphologyPanel(QWidget):
         self.which.currentTextChanged.connect(self.redraw)
         self.note = QLabel("")
         self.note.setObjectName("caption")
-        self.plot = pg.PlotWidget()
-        self.plot.setMinimumHeight(220)
-        self.plot.showGrid(x=True, y=True, alpha=0.25)
-        for axis in ("left", "bottom"):
-            self.plot.getAxis(axis).enableAutoSIPrefix(False)
-        self.legend = self.plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
-        self.scatter = pg.ScatterPlotItem(size=7, pxMode=True, hoverable=True)
-        self.scatter.sigClicked.connect(self._clicked)
-        self.ring = pg.ScatterPlotItem(size=15, pxMode=True, brush=None, pen=pg.mkPen("#000000", width=2))
-        self.plot.addItem(self.scatter)
-        self.plot.addItem(self.ring)
+        # the plot is made when the tab is first shown (a pyqtgraph plot: ~20 ms of the app's start-up)
+        self.plot: pg.PlotWidget | None = None
         self._lines: list[Any] = []
         self._rows = np.zeros(0, np.int64)
         top = QHBoxLayout()
         top.addWidget(self.which, 1)
         top.addWidget(self.note)
-        layout = QVBoxLayout(self)
+        self._layout = layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 6)
         layout.addLayout(top)
-        layout.addWidget(self.plot, 1)
         morph.diagnosticsChanged.connect(self.redraw)
         morph.predictionsChanged.connect(self.redraw)
         catalog.table.selectionModel().currentRowChanged.connect(lambda *_: self._ring())
         self.redraw()
+
+    def build_plot(self) -> pg.PlotWidget:
+        """The scatter plot (made on first use)."""
+        if self.plot is None:
+            self.plot = pg.PlotWidget()
+            self.plot.setMinimumHeight(220)
+            self.plot.showGrid(x=True, y=True, alpha=0.25)
+            for axis in ("left", "bottom"):
+                self.plot.getAxis(axis).enableAutoSIPrefix(False)
+            self.legend = self.plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
+            self.scatter = pg.ScatterPlotItem(size=7, pxMode=True, hoverable=True)
+            self.scatter.sigClicked.connect(self._clicked)
+            self.ring = pg.ScatterPlotItem(size=15, pxMode=True, brush=None, pen=pg.mkPen("#000000", width=2))
+            self.plot.addItem(self.scatter)
+            self.plot.addItem(self.ring)
+            self._layout.addWidget(self.plot, 1)
+            self.redraw()
+        return self.plot
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        self.build_plot()
 
     def points(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(rows, x, y)`` of the galaxies drawn (finite diagnostics only)."""
@@ -85,6 +97,9 @@ class MorphologyPanel(QWidget):
 
     def redraw(self) -> None:
         """Draw the points of the chosen plane."""
+        if self.plot is None:   # not shown yet: the points are drawn when it is
+            self._rows = self.points()[0]
+            return
         self.scatter.clear()
         self.legend.clear()
         for line in self._lines:
@@ -130,6 +145,8 @@ class MorphologyPanel(QWidget):
             self.select_row(points[0].data())
 
     def _ring(self) -> None:
+        if self.plot is None:
+            return
         stamp = self.catalog.current_stamp()
         self.ring.clear()
         if stamp is None or stamp not in set(self._rows.tolist()):
