@@ -253,3 +253,32 @@ def test_catalog_filter_accepts_the_classifier_types():
     assert CatalogFilter(excluded_types=("ps", "unc")).mask(t).tolist() == [False, True, False]
     with pytest.raises(ValueError, match="unknown galaxy type"):
         CatalogFilter(excluded_types=("star",))
+
+
+def test_cancelling_background_statmorph_terminates_its_worker_processes(tmp_path):
+    """A cancelled measurement (the app's data replaced, the window closed) stops its children at once: they are
+    terminated, not left to finish their chunks on the cores while the pool's threads run in the app's process."""
+    import multiprocessing
+    import time
+
+    from candels_gui.core.errors import Cancelled
+    from candels_gui.core.jobs import CancelToken
+    from candels_gui.core.measure.morphology import morphology_job
+    from conftest import make_stampset
+
+    token = CancelToken()
+    job = morphology_job(make_stampset(n=48, size=48, seed=5), workers=2, background=True, use_cache=False,
+                         cancel=token)
+    children: list = []
+    deadline = time.monotonic() + 120
+    while not children and time.monotonic() < deadline:   # the pool's workers have started
+        next(job)
+        children = multiprocessing.active_children()
+    assert children, "the measurement started no worker process"
+    token.cancel()
+    with pytest.raises(Cancelled):
+        for _ in job:
+            pass
+    for proc in children:
+        proc.join(30)
+        assert proc.exitcode is not None and proc.exitcode < 0, (proc, proc.exitcode)   # terminated

@@ -44,7 +44,7 @@ from .jobs import CancelToken, Job, Progress, check_cancel
 
 __all__ = ["DEFAULT_PARTITION_SIZE", "CONNECT_TIMEOUT_S", "parse_scheduler", "open_client",
            "partition_ranges", "run_partitions", "worker_cached", "clear_worker_cache", "worker_cache_builds",
-           "n_workers", "aligned_partition_size"]
+           "n_workers", "aligned_partition_size", "stop_process_pool"]
 
 #: Blends per task when ``--partition-size`` is not given: large enough that the scheduler's overhead
 #: (a few ms a task) is noise, small enough that a task's arrays (224 kB a 128 px blend) stay ~60 MB and
@@ -388,6 +388,16 @@ _CACHE: "OrderedDict[Any, Any]" = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 _CACHE_SIZE = 8
 _BUILDS: dict[str, int] = {}
+
+
+def stop_process_pool(pool: Any) -> None:
+    """Stop a :class:`concurrent.futures.ProcessPoolExecutor` now: queued work is dropped and the worker processes
+    are terminated, so work already running stops too (``shutdown(cancel_futures=True)`` alone lets it run to its
+    end, the workers using the cores and the pool's threads the caller's interpreter meanwhile)."""
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        if proc.is_alive():
+            proc.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def worker_cached(key: Any, build: Callable[[], Any]) -> Any:

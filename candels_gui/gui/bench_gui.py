@@ -70,6 +70,7 @@ def _window(stamps, tmp: str, *, settle: bool = False):
 
 
 def _close(window) -> None:
+    from PyQt6.QtCore import QEvent
     from PyQt6.QtWidgets import QApplication
 
     window.tasks.cancel_all()
@@ -77,6 +78,9 @@ def _close(window) -> None:
     window.close()
     window.deleteLater()
     QApplication.processEvents()
+    # destroyed now, not in the next group's event loop (a main window's thousands of items take ~0.1 s to go,
+    # which the next group would time as a stall of its own)
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
 
 
 def _quiet_offscreen(previous):

@@ -199,7 +199,7 @@ def classify_in_process_job(stamps: Any, weights: str | os.PathLike | None = Non
     from concurrent.futures import ProcessPoolExecutor
 
     n = len(stamps)
-    from ..core.parallel import lower_priority
+    from ..core.parallel import lower_priority, stop_process_pool
 
     pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
                                initializer=lower_priority)      # the window's thread gets the cores first
@@ -217,7 +217,6 @@ def classify_in_process_job(stamps: Any, weights: str | os.PathLike | None = Non
         return result
     finally:
         if future is None or not future.done():   # cancelled or failed: stop the child
-            for proc in list((getattr(pool, "_processes", None) or {}).values()):
-                if proc.is_alive():
-                    proc.terminate()
-        pool.shutdown(wait=False, cancel_futures=True)
+            stop_process_pool(pool)
+        else:
+            pool.shutdown(wait=False, cancel_futures=True)

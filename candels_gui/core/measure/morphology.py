@@ -244,7 +244,7 @@ def morphology_job(stamps: Any, *, workers: int | None = None, use_cache: bool =
     else:
         import multiprocessing
 
-        from ..parallel import lower_priority
+        from ..parallel import lower_priority, stop_process_pool
 
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=lower_priority if background else None)
@@ -263,8 +263,8 @@ def morphology_job(stamps: Any, *, workers: int | None = None, use_cache: bool =
                     done += e - s
                 if finished:
                     yield Progress(done, n, "statmorph")
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
+        except BaseException:   # cancelled or failed: the chunks still running stop too
+            stop_process_pool(pool)
             raise
         pool.shutdown(wait=True)
     table = _to_table(np.asarray(stamps.ids), [r for r in rows if r is not None])
