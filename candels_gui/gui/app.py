@@ -203,7 +203,6 @@ class MainWindow(RecentFilesMixin, QMainWindow):
             return  # unsaved queue and the user chose Cancel (or a failed save)
         self.tasks.cancel_all()
         self.statusBar().showMessage(f"Loading {path} …")
-
         def read(token: Any) -> Any:
             data = yield from iter_open_data(path, limit=MAX_EXPORT_BLENDS, cancel=token)
             (data if isinstance(data, StampSet) else data[0]).content_hash()  # cached: not in the UI thread

@@ -98,7 +98,6 @@ class MorphologyPanel(QWidget):
     def redraw(self) -> None:
         """Draw the points of the chosen plane."""
         if self.plot is None:   # not shown yet: the points are drawn when it is
-            self._rows = self.points()[0]
             return
         self.scatter.clear()
         self.legend.clear()

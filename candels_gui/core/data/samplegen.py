@@ -343,6 +343,8 @@ def _made_stamps(make: Callable[[int, int, int, int], SampleStamp], seed: int, r
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    from ..parallel import stop_process_pool
+
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
     try:
         chunks = pool.map(partial(_make_chunk, make, seed, stamp_size=stamp_size), starts,
@@ -350,8 +352,8 @@ def _made_stamps(make: Callable[[int, int, int, int], SampleStamp], seed: int, r
         for chunk in chunks:                     # in order, as the workers finish them
             check_cancel(cancel)
             yield chunk
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
+    except BaseException:                        # cancelled or failed: the chunks still running stop too
+        stop_process_pool(pool)
         raise
     pool.shutdown(wait=True)
 

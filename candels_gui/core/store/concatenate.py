@@ -107,7 +107,7 @@ def concatenate(image_dir: str | os.PathLike, method: str, *, delete: bool = Fal
                                    label_shape(method, n, h, w)) as out_lab:
                     chunk = min(batch_size, max(n, 1))
                     small = (BlendBatch.empty(min(chunk, engine.stream_batch_size()), (h, w))
-                             if arrays.compact and engine is not None else None)
+                             if engine is not None else None)   # a compact export: rendered here
                     buffers = [_Chunk(chunk, (h, w), method, small) for _ in range(2)]
                     for k, start in enumerate(range(0, n, batch_size)):
                         check_cancel(cancel)

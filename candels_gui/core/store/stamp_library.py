@@ -131,6 +131,13 @@ def library_engine(f: h5py.File) -> BlendEngine:
         raise ExportError(f"{src}: not a valid stamp library ({one_line(exc, 160)})") from None
 
 
+def _first_index(sel: slice | np.ndarray) -> int:
+    """The first blend a selection (a slice, or increasing indices) reads: what its error messages count from."""
+    if isinstance(sel, slice):
+        return sel.start or 0
+    return int(np.min(sel)) if len(sel) else 0
+
+
 class SplitArrays:
     """The image arrays of one split of an HDF5 export, read from disk or rendered from the specs.
 
@@ -190,7 +197,7 @@ class SplitArrays:
         :class:`BlendBatch` holding at least B blends; the arrays returned are views of it).
         """
         g = self.group
-        start = sel.start or 0 if isinstance(sel, slice) else int(np.min(sel)) if len(sel) else 0
+        start = _first_index(sel)
         if self.engine is not None:
             batch = self.render(self.specs(sel), start=start, out=out)
             return batch.images, batch.isolated, batch.masks
@@ -203,7 +210,7 @@ class SplitArrays:
 
     def specs(self, sel: slice | np.ndarray) -> list[BlendSpec]:
         """A compact export's specs ``sel``, parsed and checked (galaxy 2 on the stamp)."""
-        start = sel.start or 0 if isinstance(sel, slice) else int(np.min(sel)) if len(sel) else 0
+        start = _first_index(sel)
         specs = parse_specs(self.group["specs"][sel], f"{self.where}/specs", start=start)
         check_spec_offsets(specs, self.shape, f"{self.where}/specs", start=start)
         return specs
