@@ -241,17 +241,41 @@ def test_label_twenty_galaxies_export_fine_tune_and_the_catalog_follows(qtbot, t
 def test_automatic_morphology_waits_for_the_users_own_task(window, qtbot, monkeypatch):
     """Data opens while an export runs: the automatic classifying and measuring wait until the task runner is
     idle (spawning their children and sending them the stamps would stall the window during the export)."""
-    import candels_gui.gui.morphology_ctl as ctl
-
     ctrl = window.morphology
     started: list[str] = []
-    monkeypatch.setattr(ctl, "AUTO_DELAY_MS", 20)
+    ctrl._auto_timer.setInterval(20)
     monkeypatch.setattr(ctrl, "classify", lambda *a, **k: started.append("classify"))
     monkeypatch.setattr(ctrl, "measure", lambda *a, **k: started.append("measure"))
     busy = [True]
     monkeypatch.setattr(type(window.tasks), "busy", property(lambda self: busy[0]))
-    ctrl._auto_start(window.state.stamps)
+    ctrl._auto_stamps = window.state.stamps
+    ctrl._auto_start()
     qtbot.wait(120)                                  # several retries while the runner stays busy
     assert started == []
     busy[0] = False
     qtbot.waitUntil(lambda: started == ["classify", "measure"], timeout=2000)
+
+
+def test_a_window_closed_before_the_automatic_morphology_starts_nothing(qtbot, tmp_path, monkeypatch):
+    """The automatic classifying waits AUTO_DELAY_MS after data opens; a window closed and destroyed in that
+    time must start nothing (its pending start once ran on the destroyed task runner and raised "wrapped C/C++
+    object of type TaskRunner has been deleted" in the event loop, which pytest-qt turns into a failure)."""
+    from PyQt6.QtCore import QCoreApplication, QEvent
+
+    import candels_gui.gui.morphology_ctl as ctl
+
+    monkeypatch.setenv(ctl.AUTO_ENV, "1")
+    monkeypatch.setattr(ctl, "AUTO_DELAY_MS", 50)
+    monkeypatch.setenv("CANDELS_GUI_AUTOSAVE_DIR", str(tmp_path / "autosave"))
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(make_stampset(n=8, size=48, seed=2), settings=settings)
+    win.show()
+    qtbot.waitExposed(win)
+    started: list[str] = []
+    monkeypatch.setattr(ctl.MorphologyController, "classify", lambda self, *a: started.append("classify"))
+    monkeypatch.setattr(ctl.MorphologyController, "measure", lambda self, *a: started.append("measure"))
+    win.close()
+    win.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+    qtbot.wait(200)                                  # four times the delay
+    assert started == []

@@ -71,6 +71,13 @@ class MorphologyController(QObject):
         self.predicted: np.ndarray | None = None
         self.diagnostics: Any = None              # astropy Table of core.measure.morphology
         self._tasks: list[Any] = []
+        # a child timer, not QTimer.singleShot with a closure: it dies with the window, so a window closed
+        # within AUTO_DELAY_MS of its data opening starts nothing on a task runner already destroyed
+        self._auto_timer = QTimer(self)
+        self._auto_timer.setSingleShot(True)
+        self._auto_timer.setInterval(AUTO_DELAY_MS)
+        self._auto_timer.timeout.connect(self._auto_start)
+        self._auto_stamps: Any = None
         state.stampsChanged.connect(self._stamps_changed)
 
     @property
@@ -89,16 +96,19 @@ class MorphologyController(QObject):
         if self.auto and self.state.stamps is not None:
             # after the window has painted its first blend: importing torch in a worker thread holds the GIL
             # for seconds, which would delay that first paint
-            stamps = self.state.stamps
-            QTimer.singleShot(AUTO_DELAY_MS, lambda: self._auto_start(stamps))
+            self._auto_stamps = self.state.stamps
+            self._auto_timer.start()
+        else:
+            self._auto_stamps = None
+            self._auto_timer.stop()
 
-    def _auto_start(self, stamps: Any) -> None:
-        if self.state.stamps is not stamps or self.probabilities is not None or self._tasks:
+    def _auto_start(self) -> None:
+        if self.state.stamps is not self._auto_stamps or self.probabilities is not None or self._tasks:
             return
         if self.services.tasks.busy:
             # the user's own work (an export, a deblender run) first: spawning the children and sending them
             # the stamps holds the interpreter lock for tens of milliseconds; try again once it is done
-            QTimer.singleShot(AUTO_DELAY_MS, lambda: self._auto_start(stamps))
+            self._auto_timer.start()
             return
         self.classify()
         self.measure()
