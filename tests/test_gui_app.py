@@ -54,7 +54,7 @@ def _line_of_id(win, galaxy_id):
     return win.catalog.model.line_of(win.state.stamps.index_of(galaxy_id))
 
 
-def test_window_opens_on_a_stampset_with_a_blend(window):
+def test_window_opens_on_a_stampset_with_a_blend(window, qtbot):
     stamps = window.state.stamps
     assert window.catalog.model.rowCount() == len(stamps) == 16
     spec = window.state.spec
@@ -65,7 +65,8 @@ def test_window_opens_on_a_stampset_with_a_blend(window):
     g1 = window.state.engine.cleaned(spec.id1, spec.seed).image
     np.testing.assert_array_equal(window.editor.g1_view.raw(), g1)
     assert window.editor.masks_view.image_item.image.shape == (48, 48, 4)
-    assert "%" in window.editor.metrics.text("overlap")
+    # the readout follows the frame's paint
+    qtbot.waitUntil(lambda: "%" in window.editor.metrics.text("overlap"), timeout=2000)
     assert "16 stamps" in window.data_label.text()
 
 
@@ -400,3 +401,34 @@ def test_unexpected_errors_become_dialogs(window, monkeypatch, errors):
     except RuntimeError as exc:
         sys.excepthook(type(exc), exc, exc.__traceback__)
     assert errors[-1] == ("Unexpected error", "RuntimeError: the engine stalled")
+
+
+def test_readouts_follow_the_frames_paint(window, qtbot):
+    """An offset change paints the blend first; the metrics readout and the levels histogram are measured after
+    that paint (they once ran in a zero timer, which Qt fires before the paint the new image schedules)."""
+    from candels_gui.core.blending.blend_metrics import blend_metrics
+    from candels_gui.gui.bench_gui import _PaintCounter
+
+    editor, hist = window.editor, window.display_panel.histogram
+    qtbot.waitUntil(lambda: not editor.after_paint.pending and not hist._hist_timer.isActive(), timeout=2000)
+    painted = _PaintCounter(editor.blend_view.viewport())
+    seen: dict[str, int] = {}
+    show_metrics, update_histogram = editor._show_metrics, hist._update_histogram
+
+    def metrics_spy():
+        seen.setdefault("metrics", painted.count)
+        show_metrics()
+
+    def histogram_spy():
+        seen.setdefault("histogram", painted.count)
+        update_histogram()
+
+    editor._show_metrics, hist._update_histogram = metrics_spy, histogram_spy
+    cx, cy = editor.centre()
+    editor.handle.move_to(cx + 3.5, cy - 2.25, final=True)
+    assert editor.last_blend.spec.dx == 3.5 and seen == {}       # rendered; nothing measured yet
+    qtbot.waitUntil(lambda: len(seen) == 2, timeout=2000)
+    assert seen["metrics"] >= 1 and seen["histogram"] >= 1, seen  # both after the new frame's paint
+    expected = blend_metrics(editor.last_blend, window.state.stamps)
+    assert editor.last_metrics == expected
+    assert window.editor.metrics.text("overlap") == f"{100 * expected.overlap_fraction:.1f} %"

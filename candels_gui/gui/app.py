@@ -89,6 +89,7 @@ class MainWindow(RecentFilesMixin, QMainWindow):
         self.setCentralWidget(self.editor)
         self.catalog = CatalogPanel(self.state, self.display, self.show_error)
         self.display_panel = DisplayPanel(self.display)
+        self.display_panel.histogram.defer = self.editor.after_paint.call   # redrawn after the blend's paint
         self.catalog_dock = self._dock("Catalog", self.catalog, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.rules_panel = RulesPanel(self.state, self.show_error)
         # the right column: Display and Random pairs as tabs of one dock, so each has the column's height (no

@@ -17,6 +17,7 @@ from PyQt6.QtWidgets import QGridLayout, QHBoxLayout, QVBoxLayout, QWidget
 from ..core.blending.engine import Blend, BlendSpec
 from ..core.blending.blend_metrics import BlendMetrics, blend_fillmask, blend_metrics
 from ..core.display.stretch import MASK_COLORS, fill_overlay, mask_overlay
+from .after_paint import AfterPaint
 from .companion_controls import CompanionControls, MetricsBox
 from .display_model import DisplayModel
 from .image_view import StampView
@@ -118,11 +119,9 @@ class BlendEditor(QWidget):
         self.last_blend: Blend | None = None
         self._metrics: BlendMetrics | None = None
         self._metrics_stale = False
-        # the readout is measured after the frame is painted (a zero timer runs once the repaint is done)
-        self._metrics_timer = QTimer(self)
-        self._metrics_timer.setSingleShot(True)
-        self._metrics_timer.setInterval(0)
-        self._metrics_timer.timeout.connect(self._show_metrics)
+        # readouts (the metrics here, the levels histogram through the window) wait until the blend view
+        # has painted the frame they describe
+        self.after_paint = AfterPaint(self.blend_view.viewport())
         self.frames = 0  # frames rendered (live + final), for tests and benchmarks
         self._pending: BlendSpec | None = None
         self._shown_ids: tuple[int, int, int] | None = None
@@ -194,7 +193,7 @@ class BlendEditor(QWidget):
         if not self._metrics_stale:
             return
         self._metrics_stale = False
-        self._metrics_timer.stop()
+        self.after_paint.cancel("metrics")
         blend, stamps = self.last_blend, self.state.stamps
         if blend is None or stamps is None:
             return
@@ -251,6 +250,7 @@ class BlendEditor(QWidget):
             self.on_error(exc)
             return
         self.last_blend, self._metrics, self._metrics_stale = blend, None, True
+        self.after_paint.expect_paint()
         self.frames += 1
         # automatic levels follow the pair and its flux, not the offset: moving galaxy 2 keeps them
         # (no flicker, and only the blend and mask views repaint per frame)
@@ -275,7 +275,7 @@ class BlendEditor(QWidget):
         self.link_line.setData([cx, x2], [cy, y2])
         self._set_markers_visible(True)
         self.blend_view.set_title(f"Blend · <b>{spec.id1}</b> + <b>{spec.id2}</b>")
-        self._metrics_timer.start()   # the readout follows once this frame is painted
+        self.after_paint.call("metrics", self._show_metrics)   # the readout follows this frame's paint
         self.rendered.emit(blend)
 
     def _update_overlay(self) -> None:
@@ -311,7 +311,7 @@ class BlendEditor(QWidget):
         self._pending = None
         self.last_blend = self._metrics = None
         self._metrics_stale = False
-        self._metrics_timer.stop()
+        self.after_paint.cancel("metrics")
         self._shown_ids = self._levels_key = None
         for v in self.views:
             v.set_image(None)

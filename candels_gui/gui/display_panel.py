@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import pyqtgraph as pg
@@ -57,6 +57,10 @@ class LevelsHistogram(pg.HistogramLUTWidget):
             super().__init__(parent, orientation="horizontal", gradientPosition="bottom")
         self.display = display
         self._syncing = False
+        #: ``defer(key, fn)``: when to redraw (the window passes its blend view's :class:`AfterPaint`, so the
+        #: histogram follows the frame's paint instead of delaying it); by default at once
+        self.defer: Callable[[str, Callable[[], None]], None] = lambda _key, fn: fn()
+        self._deferred = False
         # the histogram is a readout beside the picture: while the blend changes quickly (a drag, a
         # run of nudges) it is redrawn at most once per HISTOGRAM_MS, and always for the last image
         self._hist_dirty = False
@@ -94,17 +98,23 @@ class LevelsHistogram(pg.HistogramLUTWidget):
             self._syncing = False
 
     def _reference_changed(self) -> None:
-        if self._hist_timer.isActive():
+        if self._hist_timer.isActive() or self._deferred:
             self._hist_dirty = True
             return
-        self._update_histogram()
-        self._hist_timer.start()
+        self._redraw_soon()
 
     def _hist_timeout(self) -> None:
         if self._hist_dirty:
-            self._hist_dirty = False
-            self._update_histogram()
-            self._hist_timer.start()
+            self._redraw_soon()
+
+    def _redraw_soon(self) -> None:
+        self._deferred = True
+        self.defer("histogram", self._redraw)
+
+    def _redraw(self) -> None:
+        self._deferred = self._hist_dirty = False
+        self._update_histogram()
+        self._hist_timer.start()
 
     def _update_histogram(self) -> None:
         image = self.display.reference
