@@ -176,6 +176,10 @@ def _cmd_produce(args: argparse.Namespace) -> int:
                 print(f"The partitions written so far are kept in {out}/.blends.zarr.partial: the same command "
                       f"with --resume computes only the others.", file=sys.stderr)
             raise
+    if not remote:
+        from ..core.store.produce import remove_derived_arrays
+
+        remove_derived_arrays(out)
     print(f"Blends stored in {out}")
     return 0
 

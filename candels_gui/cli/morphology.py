@@ -86,7 +86,7 @@ def _cmd_morphology(args: argparse.Namespace) -> int:
     if args.labels:
         classes = lotz_labels_for(stamps, table)
         lab = write_labels_csv(args.labels, table["id"], one_hot(classes))
-        counts = {c: int((classes == c).sum()) for c in sorted(set(classes))}
+        counts = {str(c): int((classes == c).sum()) for c in sorted(set(classes))}
         print(f"Lotz et al. 2008 labels -> {lab} {counts}")
     return 0
 
@@ -125,7 +125,7 @@ def _truth_for(stamps, score: str):
         keep = np.isin(types, MORPH_CLASSES + ("star",))
         if not keep.any():
             raise DataError("--score catalog: the catalog's galtype column holds no class "
-                            f"({', '.join(MORPH_CLASSES)}); found {sorted(set(types))[:5]}")
+                            f"({', '.join(MORPH_CLASSES)}); found {', '.join(sorted(map(str, set(types)))[:5])}")
         return np.flatnonzero(keep), one_hot(types[keep])
     labels = read_labels_csv(score, known_ids=stamps.ids)
     return stamps.indices_of(labels.ids), labels.fractions
@@ -133,6 +133,7 @@ def _truth_for(stamps, score: str):
 
 def _cmd_classify(args: argparse.Namespace) -> int:
     from ..core.data.load import load_stampset
+    from ..core.errors import DataError
     from ..core.jobs import run_with_progress
     from ..morphology.classifier import MorphClassifier, classify_job
 
@@ -149,6 +150,9 @@ def _cmd_classify(args: argparse.Namespace) -> int:
 
         keep = np.asarray(stamps.catalog["mag"], float)[truth[0]] < args.mag_high
         truth = (truth[0][keep], truth[1][keep])
+        if not keep.any():
+            raise DataError(f"--score: no labelled galaxy is brighter than --mag_high {args.mag_high:g}: "
+                            f"nothing to score")
     if args.scheduler:
         from ..morphology.classifier import default_weights
         from ..morphology.distributed import classify_partitioned

@@ -128,6 +128,8 @@ def check_output(path: str | os.PathLike, option: str, *, kind: str = "folder",
     """
     if path is None or str(path).strip() == "":
         raise OutputError(f"{option}: the output path is empty")
+    if kind == "file" and os.fspath(path).endswith(("/", os.sep)):
+        raise OutputError(f"{option} {path}: ends with a slash, a file name is needed")
     p = Path(os.path.abspath(os.fspath(path)))
     for parent in p.parents:
         if parent.exists() and not parent.is_dir():

@@ -95,6 +95,9 @@ class TrainingData:
         if not self.path.is_file():
             what = "folder holds no blends.h5 or blends.zarr" if self.path.is_dir() else "file does not exist"
             raise DataError(f"{self.path}: training data {what}")
+        from ..core.store.common import find_manifest
+
+        find_manifest(self.path)     # a manifest beside it that is another run's is refused, as every reader does
         with open_h5(self.path, "training data") as f:
             if "format" in f.attrs or "splits" in f.attrs:  # says it is ours: check what it says
                 check_hdf5_header(f, self.path)

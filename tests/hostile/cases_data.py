@@ -245,3 +245,35 @@ def _data_cases(b: Builder) -> None:
         truncate((d := galsim()(f)) / "real_galaxy_catalog_test.fits", 0.6), d)[1])
     b.data_case("galsim-refs", "galsim-no-columns", galsim(lambda t, cols: fits.BinTableHDU.from_columns(
         [fits.Column("IDENT", "K", array=np.array(t["IDENT"]))])))
+
+    # stamps that are not galaxies, and rows that share one (each refused with the file and row named)
+    def edit_hdu(k, fn):
+        def op(p):
+            with fits.open(p) as h:
+                hdus = [hdu.copy() for hdu in h]
+            hdus[k] = fits.ImageHDU(fn(np.asarray(hdus[k].data, dtype=np.float64)))
+            p.unlink()
+            fits.HDUList([fits.PrimaryHDU()] + hdus[1:]).writeto(p)
+        return op
+    b.data_case("galsim-stamps", "galsim-stamp-zero", galsim(edit_images=edit_hdu(4, lambda a: np.zeros_like(a))))
+    b.data_case("galsim-stamps", "galsim-stamp-1x1", galsim(edit_images=edit_hdu(2, lambda a: np.ones((1, 1)))))
+    b.data_case("galsim-stamps", "galsim-stamp-negated", galsim(edit_images=edit_hdu(4, lambda a: -a)))
+    b.data_case("pixels-degenerate", "pix-stamp-negated", with_pixels(lambda a: a.__setitem__(5, -a[5])))
+
+    def same_hdu(t, cols):
+        return fits.BinTableHDU.from_columns([fits.Column(c.name, c.format, array=np.ones(len(t), np.int64)
+                                                          if c.name == "GAL_HDU" else np.array(t[c.name]))
+                                              for c in cols])
+    b.data_case("galsim-refs", "galsim-rows-share-hdu", galsim(same_hdu))
+    # unusable noise variances and pixel scales: measured / unknown instead, said in a warning
+    b.data_case("galsim-values", "galsim-variance-negative", galsim(set_field("NOISE_VARIANCE", -1.0)), expect="warn")
+    b.data_case("galsim-values", "galsim-variance-nan", galsim(set_field("NOISE_VARIANCE", float("nan"))),
+                expect="warn")
+
+    def with_scale(value):
+        def edit(t, cols):
+            return fits.BinTableHDU.from_columns([fits.Column(c.name, c.format, array=np.array(t[c.name]))
+                                                  for c in cols]
+                                                 + [fits.Column("PIXEL_SCALE", "D", array=np.full(len(t), value))])
+        return edit
+    b.data_case("galsim-values", "galsim-pixel-scale-zero", galsim(with_scale(0.0)), expect="warn")

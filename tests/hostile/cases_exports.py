@@ -26,6 +26,9 @@ def _export_cases(b: Builder) -> None:
     for frac in (0.0, 0.05, 0.5, 0.95):
         b.export_case("h5-truncated", f"h5-trunc-{frac}", from_good(op=lambda d, fr=frac: truncate(d / "blends.h5", fr)))
     b.export_case("h5-garbage", "h5-garbage", from_good(op=lambda d: garbage(d / "blends.h5", 50000)))
+    # another run's blends.h5 beside this run's manifest (its splits and specs describe other blends)
+    b.export_case("manifest-mismatch", "manifest-of-another-run", from_good(
+        op=lambda d: shutil.copy(b.good["out_arrays"] / "blends.h5", d / "blends.h5")), mention="manifest")
     b.export_case("h5-garbage", "h5-magic-then-garbage", from_good(op=lambda d: (d / "blends.h5").write_bytes(
         b"\x89HDF\r\n\x1a\n" + bytes(4000))))
     b.export_case("h5-garbage", "h5-flipped-middle", from_good(op=lambda d: flip_bytes(d / "blends.h5", 0.5, 4096)))

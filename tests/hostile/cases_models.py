@@ -103,6 +103,13 @@ def _label_cases(b: Builder) -> None:
     label_case(b, "labels-file", "labels-fifo", lambda f: os.mkfifo(f / "labels.csv") or f / "labels.csv")
     label_case(b, "labels-file", "labels-is-weights", lambda f: shutil.copy(b.good["weights_morph"], f / "l.csv")
                and f / "l.csv")
+    # a magnitude cut that leaves nothing to score: refused, not "accuracy nan over 0 galaxies"
+    f = b.folder("labels-none-brighter@classify")
+    data = copy_input(b.good["data"], f / "data")
+    b.add("labels-values", "labels-none-brighter@classify", f,
+          ["classify", "-d", str(data), "--weights", str(b.good["weights_morph"]), "-o", str(f / "pred.csv"),
+           "--score", str(data / "labels.csv"), "--mag_high", "5", "--device", "cpu"],
+          outputs=[f / "pred.csv"], inputs=[data], mention="--mag_high")
 
 
 # ------------------------------------------------------------------------------------------ FITS fields

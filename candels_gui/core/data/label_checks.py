@@ -32,7 +32,7 @@ import numpy as np
 from ..errors import DegenerateError, LabelError, NonFiniteError, ShapeError, WrappedLabelsError
 
 __all__ = ["NARROW_KINDS", "is_narrow", "wrapped_label_evidence", "check_wrapped_labels", "check_stamp_pixels",
-           "check_light_matches_labels", "check_segval_matches", "sample_indices", "HUGE_PIXEL"]
+           "check_light_matches_labels", "check_segval_matches", "sample_indices", "HUGE_PIXEL", "background_level"]
 
 #: Pixel values beyond this magnitude overflow float32 arithmetic once blended and scaled.
 HUGE_PIXEL = 1e30
@@ -60,7 +60,9 @@ def sample_indices(n: int, k: int = _SAMPLE) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, k).round().astype(np.int64))
 
 
-def _background(image: np.ndarray, seg: np.ndarray) -> tuple[float, float]:
+def background_level(image: np.ndarray, seg: np.ndarray) -> tuple[float, float]:
+    """Median and MAD sigma of a stamp's unlabelled pixels (at most ~8,000 of them, evenly spread); (0, 0)
+    when fewer than 16 pixels are unlabelled."""
     bg = image[seg == 0]
     bg = bg[np.isfinite(bg)]
     if bg.size < 16:
@@ -68,6 +70,9 @@ def _background(image: np.ndarray, seg: np.ndarray) -> tuple[float, float]:
     bg = _spread_sample(bg)
     med = float(np.median(bg))
     return med, float(1.4826 * np.median(np.abs(bg - med)))
+
+
+_background = background_level
 
 
 def _spread_sample(values: np.ndarray) -> np.ndarray:

@@ -18,7 +18,8 @@ from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 import numpy as np
 from astropy.table import Table
 
-from ..errors import CatalogError, DataError, DataWarning, LabelError, ShapeError, WrappedLabelsError
+from ..errors import (CatalogError, DataError, DataWarning, DegenerateError, LabelError, ShapeError,
+                      WrappedLabelsError)
 from .label_checks import check_stamp_pixels, is_narrow
 from ..jobs import CancelToken, Job, Progress, check_cancel
 from .stampset import STANDARD_COLUMNS
@@ -31,7 +32,7 @@ __all__ = [
     "check_nan_policy", "check_finite", "to_int32_labels", "check_stamp_shape", "check_stamp_pixels",
     "check_catalog_values", "MIN_STAMP", "map_columns", "require_columns",
     "fill_catalog",
-    "check_ids", "check_central", "centred_slices", "fit_to_size", "half_light_radius", "segment_fluxes",
+    "check_ids", "check_central", "check_central_flux", "centred_slices", "fit_to_size", "half_light_radius", "segment_fluxes",
 ]
 
 ProgressCallback = Callable[[Progress], None]
@@ -55,6 +56,9 @@ _FILE_COLUMNS = "_file_columns"  # table.meta key: column names as the file had 
 _CHUNK_PIXELS = 1 << 24  # pixels per chunk when scanning big (memory-mapped) cubes: 64 MB of float32
 #: Smallest stamp side accepted (pixels).
 MIN_STAMP = 16
+#: A central segment whose deepest pixel lies this many background sigmas below the background (and which
+#: sums below it) is a sign-flipped galaxy (:func:`check_central_flux`).
+FLIPPED_SIGMA = 5.0
 
 
 # --------------------------------------------------------------------------- files
@@ -223,8 +227,8 @@ def check_finite(images: np.ndarray, where: str, nan_policy: str, *,
     if nan_policy == "error":
         raise DataError(
             f"{where}: {n_bad} NaN/inf pixel(s) in {len(stamps)} stamp(s) (first: index "
-            f"{', '.join(map(str, stamps[:5]))}); pass nan_policy='replace' (produce --nan_policy replace) to "
-            f"replace them by background")
+            f"{', '.join(map(str, stamps[:5]))}); fix them, or replace them by the background with produce "
+            f"--nan_policy replace (from Python, nan_policy='replace')")
     out = np.array(images, dtype=np.float32)  # writable copy; the file is never touched
     fills = np.broadcast_to(np.asarray(fill, dtype=np.float32), (n,))
     for i in stamps:
@@ -386,9 +390,11 @@ def require_columns(catalog: Table, where: str) -> None:
     """Raise :class:`DataError` listing the columns found when a required standard column is missing."""
     missing = [c for c in REQUIRED_COLUMNS if c not in catalog.colnames]
     if missing:
-        found = catalog.meta.get(_FILE_COLUMNS, catalog.colnames)  # the file's own names
-        raise DataError(f"{where}: catalog lacks required column(s) {missing}; found {found}. "
-                        f"Pass column_map={{'FILE_NAME': '{missing[0]}'}} to use another column.")
+        found = list(catalog.meta.get(_FILE_COLUMNS, catalog.colnames))  # the file's own names
+        seps = [sep for sep in (";", "\t", "|") if len(found) == 1 and sep in str(found[0])]
+        hint = (f"its columns look separated by {seps[0]!r}: write it comma-separated" if seps else
+                f"rename a column of the file, or from Python pass column_map={{'FILE_NAME': '{missing[0]}'}}")
+        raise DataError(f"{where}: catalog lacks required column(s) {missing}; found {found}: {hint}")
 
 
 def segment_fluxes(images: np.ndarray, segmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -489,6 +495,40 @@ def check_ids(catalog: Table, where: str) -> None:
         raise DataError(f"{where}: {len(dup)} duplicated ID(s) in the catalog, e.g. {few}")
 
 
+def check_central_flux(images: np.ndarray, segmaps: np.ndarray, catalog: Table, where: str) -> None:
+    """Refuse sign-flipped stamps: the central segment sums below the background and its deepest pixel lies
+    more than :data:`FLIPPED_SIGMA` background sigmas below it, three times further than its brightest lies
+    above. A too-faint object (sum and extremes within the noise, correlated or not) passes, as does a
+    galaxy with a bad pixel (its light outweighs it).
+
+    Raises :class:`DegenerateError` naming stamp indices and IDs. Stamps with an unlabelled centre are
+    :func:`check_central`'s business and skipped here.
+    """
+    from .label_checks import background_level
+
+    n, h, w = images.shape
+    step = max(1, (1 << 24) // max(1, h * w))
+    bad: list[int] = []
+    for a in range(0, n, step):
+        seg = np.asarray(segmaps[a:a + step])
+        centre = seg[:, h // 2, w // 2]
+        inside = (seg == centre[:, None, None]) & (centre != 0)[:, None, None]
+        flux = np.where(inside, np.asarray(images[a:a + step], dtype=np.float32), 0.0).sum(axis=(1, 2),
+                                                                                            dtype=np.float64)
+        for k in np.flatnonzero((centre != 0) & ~(flux > 0)):    # the few candidates: their background
+            img = np.asarray(images[a + k], dtype=np.float64)
+            med, sigma = background_level(img, seg[k])
+            d = img[inside[k]] - med
+            deepest, brightest = -float(d.min()), max(float(d.max()), 0.0)
+            if d.sum() < 0 and deepest > FLIPPED_SIGMA * sigma and deepest > 3.0 * brightest:
+                bad.append(a + int(k))
+    if bad:
+        ids = np.asarray(catalog["id"])
+        few = ", ".join(f"index {i} (ID {ids[i]})" for i in bad[:5])
+        raise DegenerateError(f"{where}: the central galaxy is darker than the background (sign-flipped?) in "
+                              f"{len(bad)} stamp(s): {few}; fix its sign or remove it")
+
+
 def check_central(segmaps: np.ndarray, catalog: Table, where: str, *, allow_unlabelled: bool) -> int:
     """Check that every stamp's central pixel is labelled; return the number that are not.
 
@@ -500,5 +540,6 @@ def check_central(segmaps: np.ndarray, catalog: Table, where: str, *, allow_unla
         ids = np.asarray(catalog["id"])
         few = ", ".join(f"index {i} (ID {ids[i]})" for i in bad[:5])
         raise DataError(f"{where}: central pixel ({h // 2}, {w // 2}) is unlabelled (segmentation 0) in "
-                        f"{len(bad)} stamp(s): {few}; pass allow_unlabelled=True to load them anyway")
+                        f"{len(bad)} stamp(s): {few}; fix their maps or remove them (from Python, allow_unlabelled=True loads "
+                        f"them anyway)")
     return int(len(bad))

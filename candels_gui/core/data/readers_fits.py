@@ -14,7 +14,8 @@ from ..errors import DataError
 from .label_checks import (check_light_centred, check_light_matches_labels, check_segval_matches,
                            check_wrapped_labels, is_narrow)
 from ..jobs import CancelToken, Job, Progress, check_cancel, run_job
-from .readers_common import (ProgressCallback, check_central, check_finite, check_ids, check_nan_policy,
+from .readers_common import (ProgressCallback, check_central, check_central_flux, check_finite, check_ids,
+                             check_nan_policy,
                              fill_catalog, fit_to_size, hash_files, map_columns, open_fits, read_table,
                              require_columns, to_int32_labels, check_catalog_values,
                              check_stamp_pixels, check_stamp_shape)
@@ -203,6 +204,7 @@ def iter_read_fits_stamps(images: str | os.PathLike, *, segmaps: str | os.PathLi
     if segval is not None:
         check_segval_matches(labels, cat["segval"], str(segmaps))
     n_unlabelled = check_central(labels, cat, str(segmaps or img_path), allow_unlabelled=allow_unlabelled)
+    check_central_flux(cube, labels, cat, str(img_path))
     check_light_centred(cube, str(img_path))
     if not how:
         check_light_matches_labels(cube, labels, str(img_path))

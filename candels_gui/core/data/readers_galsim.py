@@ -10,6 +10,7 @@ segmentation map is computed with photutils (none ships).
 from __future__ import annotations
 
 import contextlib
+import warnings
 import os
 from pathlib import Path
 from typing import Mapping, Optional
@@ -18,12 +19,13 @@ import numpy as np
 from astropy.table import Table, hstack
 
 from .autoseg import SegmentationParams, background_sigma, light_centre, segment_stamp
-from ..errors import DataError
+from ..errors import DataError, DataWarning, DegenerateError, ShapeError
 from ..jobs import CancelToken, Job, Progress, check_cancel, run_job
-from .readers_common import (FITS_ERRORS, ProgressCallback, centred_slices, check_central, check_ids,
+from .readers_common import (FITS_ERRORS, ProgressCallback, centred_slices, check_central, check_central_flux,
+                             check_ids,
                              check_nan_policy, fill_catalog, fits_error, hash_files, map_columns,
                              open_fits_file, read_table, truncation_guard, check_catalog_values,
-                             check_stamp_pixels)
+                             check_stamp_pixels, MIN_STAMP)
 from ..rng import galaxy_rng
 from ..validate import file_in_folder
 from .stampset import StampSet
@@ -131,6 +133,33 @@ def _hdu_data(hdul, index: int, path: Path, row: int, ident: int, what: str) -> 
     return data
 
 
+def _check_distinct_images(table: Table, cat_path: Path) -> None:
+    """Refuse rows that name the same image (file and HDU): every galaxy would get another's pixels."""
+    seen: dict[tuple[str, int], int] = {}
+    for i, (name, hdu) in enumerate(zip(table["GAL_FILENAME"], table["GAL_HDU"])):
+        key = (str(name).strip(), int(hdu))
+        if key in seen:
+            raise DataError(f"{cat_path}: rows {seen[key]} and {i} (IDENT {table['IDENT'][seen[key]]} and "
+                            f"{table['IDENT'][i]}) both name image HDU {key[1]} of {key[0]}: each galaxy needs its "
+                            f"own stamp")
+        seen[key] = i
+
+
+def _pixel_scales(table: Table, cat_path: Path) -> np.ndarray:
+    """The distinct pixel scales of the catalog's ``PIXEL_SCALE`` (none: unknown). Values that are not
+    positive numbers make the scale unknown, with a warning."""
+    if "PIXEL_SCALE" not in table.colnames:
+        return np.array([])
+    values = np.asarray(table["PIXEL_SCALE"], dtype=np.float64)
+    unusable = ~(np.isfinite(values) & (values > 0))
+    if unusable.any():
+        warnings.warn(DataWarning(f"{cat_path}: PIXEL_SCALE is not a positive number for {int(unusable.sum())} "
+                                  f"galaxies (row {', '.join(map(str, np.flatnonzero(unusable)[:5]))}); the "
+                                  f"data's pixel scale is taken as unknown"))
+        return np.array([])
+    return np.unique(values)
+
+
 def iter_read_galsim_catalog(path: str | os.PathLike, *, stamp_size: int = 128, seed: int = 0,
                              column_map: Optional[Mapping[str, str]] = None, nan_policy: str = "error",
                              zeropoint: float = 25.96, recentre: bool = True,
@@ -151,6 +180,7 @@ def iter_read_galsim_catalog(path: str | os.PathLike, *, stamp_size: int = 128, 
     n = len(table)
     if n == 0:
         raise DataError(f"{cat_path} has no rows")
+    _check_distinct_images(table, cat_path)
     catalog = map_columns(table, str(cat_path), column_map=column_map, fixed=GALSIM_COLUMNS)
     check_ids(catalog, str(cat_path))
     folder = cat_path.parent
@@ -158,6 +188,12 @@ def iter_read_galsim_catalog(path: str | os.PathLike, *, stamp_size: int = 128, 
     has_psf = "PSF_FILENAME" in table.colnames and "PSF_HDU" in table.colnames
     variance = (np.asarray(table["NOISE_VARIANCE"], dtype=np.float64) if "NOISE_VARIANCE" in table.colnames
                 else np.full(n, np.nan))
+    if "NOISE_VARIANCE" in table.colnames:
+        unusable = ~(np.isfinite(variance) & (variance > 0))
+        if unusable.any():
+            warnings.warn(DataWarning(
+                f"{cat_path}: NOISE_VARIANCE is not a positive number for {int(unusable.sum())} galaxies (row "
+                f"{', '.join(map(str, np.flatnonzero(unusable)[:5]))}); their noise is measured on their stamps"))
     images = np.empty((n, size, size), dtype=np.float32)
     segmaps = np.empty((n, size, size), dtype=np.int32)
     fillmask = np.zeros((n, size, size), dtype=bool)
@@ -183,13 +219,21 @@ def iter_read_galsim_catalog(path: str | os.PathLike, *, stamp_size: int = 128, 
             check_cancel(cancel)
             gal_hdul, gal_path = hdul_for(str(table["GAL_FILENAME"][i]).strip(), "image")
             stamp = _hdu_data(gal_hdul, int(table["GAL_HDU"][i]), gal_path, i, int(idents[i]), "image")
+            where = f"{gal_path}: galaxy {idents[i]} (row {i}, HDU {int(table['GAL_HDU'][i])})"
+            if min(stamp.shape) < MIN_STAMP:
+                raise ShapeError(f"{where} is a {stamp.shape[0]}x{stamp.shape[1]} stamp, expected at least "
+                                 f"{MIN_STAMP}x{MIN_STAMP} pixels (a galaxy and its background)")
             bad = ~np.isfinite(stamp)
             if bad.any():
                 if nan_policy == "error":
                     raise DataError(f"{gal_path}: {int(bad.sum())} NaN/inf pixel(s) in galaxy {idents[i]} "
-                                    f"(row {i}, HDU {int(table['GAL_HDU'][i])}); pass nan_policy='replace' "
-                                    f"(produce --nan_policy replace)")
+                                    f"(row {i}, HDU {int(table['GAL_HDU'][i])}); fix them, or replace them by the "
+                                    f"background with produce --nan_policy replace (from Python, "
+                                    f"nan_policy='replace')")
                 stamp[bad], n_bad = 0.0, n_bad + int(bad.sum())
+            if np.ptp(stamp) == 0:
+                raise DegenerateError(f"{where} holds one constant value ({stamp.flat[0]:g}): no galaxy; remove "
+                                      f"its row")
             if not (np.isfinite(variance[i]) and variance[i] > 0):
                 variance[i] = background_sigma(stamp)[1] ** 2
             sigma = float(np.sqrt(variance[i]))
@@ -206,13 +250,13 @@ def iter_read_galsim_catalog(path: str | os.PathLike, *, stamp_size: int = 128, 
             if i % 8 == 7 or i == n - 1:
                 yield Progress(i + 1, n, "loading galaxies")
 
-    scales = (np.unique(np.asarray(table["PIXEL_SCALE"], dtype=np.float64))
-              if "PIXEL_SCALE" in table.colnames else np.array([]))
+    scales = _pixel_scales(table, cat_path)
     catalog = fill_catalog(catalog, images, segmaps, str(cat_path), zeropoint=zeropoint, seg_computed=True,
                            cancel=cancel)
     check_catalog_values(catalog, str(cat_path))
     check_stamp_pixels(images, str(cat_path))
     check_central(segmaps, catalog, str(cat_path), allow_unlabelled=False)
+    check_central_flux(images, segmaps, catalog, str(cat_path))
     hashes = yield from hash_files(list(used), cancel=cancel)
     meta = {"reader": "galsim", "input_hashes": hashes, "nonfinite_replaced": n_bad, "seed": int(seed),
             "noise_variance": variance, "original_shape": shapes, "centre_shift": shifts, "cropped": cropped,

@@ -12,7 +12,8 @@ from ..errors import DataError, ShapeError
 from .label_checks import (check_light_centred, check_light_matches_labels, check_segval_matches,
                            check_wrapped_labels, is_narrow)
 from ..jobs import CancelToken, Job, Progress, check_cancel, run_job
-from .readers_common import (ProgressCallback, check_catalog_values, check_central, check_finite, check_ids,
+from .readers_common import (ProgressCallback, check_catalog_values, check_central, check_central_flux,
+                             check_finite, check_ids,
                              check_nan_policy, check_stamp_pixels, check_stamp_shape,
                              fill_catalog, fit_to_size, hash_files, load_npy, map_columns, read_table,
                              require_columns, to_int32_labels)
@@ -87,6 +88,7 @@ def iter_read_candels_blender(folder: str | os.PathLike, *, column_map: Optional
     if segval is not None:
         check_segval_matches(segmaps, catalog["segval"], str(seg_path))
     n_unlabelled = check_central(segmaps, catalog, str(seg_path), allow_unlabelled=allow_unlabelled)
+    check_central_flux(images, segmaps, catalog, str(img_path))
     check_light_centred(images, str(img_path))
     check_light_matches_labels(images, segmaps, str(img_path))
     hashes = yield from hash_files([img_path, seg_path, cat_path, *([fill_path] if fillmask is not None else [])],

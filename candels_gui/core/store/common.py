@@ -313,8 +313,21 @@ def find_manifest(path: Path) -> dict[str, Any] | None:
         if cand.is_file():
             m = read_json_object(cand, "manifest")
             if m.get("format") == FORMAT_NAME and m.get("data_file") == path.name:
+                _check_recorded_size(m, path, cand)
                 return m
     return None
+
+
+def _check_recorded_size(manifest: Mapping[str, Any], path: Path, where: Path) -> None:
+    """Refuse a manifest that records another size for ``path`` than the file has (a manifest copied beside
+    another run's file: its splits and specs would describe other blends). A stat, not a hash."""
+    for entry in manifest.get("files", []) if isinstance(manifest.get("files"), list) else []:
+        if (isinstance(entry, Mapping) and entry.get("name") == path.name and isinstance(entry.get("bytes"), int)
+                and path.is_file()):
+            size = path.stat().st_size
+            if size != entry["bytes"]:
+                raise DataError(f"{where}: records {entry['bytes']:,} bytes for {path.name}, which has "
+                                f"{size:,}: the manifest is another export's (or the file changed)")
 
 
 # ---------------------------------------------------------------------------------------- manifest

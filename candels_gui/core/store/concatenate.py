@@ -28,7 +28,7 @@ from .hdf5 import check_hdf5_header
 from ..blending.labels import LABEL_METHODS, label_dtype, label_shape, make_labels, mag_to_flux, read_catalog_csv
 from ..errors import DataError, NonFiniteError, OutputError
 from ..jobs import CancelToken, Progress, check_cancel
-from .common import AtomicFiles, write_json
+from .common import AtomicFiles, find_manifest, write_json
 from .produce import PRODUCE_FILE
 from .stamp_library import SplitArrays, library_engine, storage_of
 
@@ -81,9 +81,11 @@ def concatenate(image_dir: str | os.PathLike, method: str, *, delete: bool = Fal
     folder = Path(image_dir)
     src = folder / PRODUCE_FILE
     if not folder.is_dir():
-        raise DataError(f"{folder}: no such folder (the output folder of 'candels-gui produce')")
+        raise DataError(f"{folder}: {'is a file, not a' if folder.exists() else 'no such'} folder (the output "
+                        f"folder of 'candels-gui produce')")
     if not src.is_file():
         raise DataError(f"{src} not found: run 'candels-gui produce -o {folder}' first")
+    find_manifest(src)       # a manifest beside it that is another run's is refused before any work
     for split in ("train", "test", ""):
         for name in ("images.npy", "labels.npy"):
             final = folder / f"{_prefix(split)}{name}"
@@ -230,7 +232,8 @@ def convert(image_dir: str | os.PathLike, *, zeropoint: float = 25.96) -> list[P
     zeropoint = finite(zeropoint, "zeropoint", low=-100, high=100)
     folder = Path(image_dir)
     if not folder.is_dir():
-        raise DataError(f"{folder}: no such folder (the output folder of 'candels-gui produce')")
+        raise DataError(f"{folder}: {'is a file, not a' if folder.exists() else 'no such'} folder (the output "
+                        f"folder of 'candels-gui produce')")
     pending: list[tuple[Path, np.ndarray]] = []
     for split in ("train", "test", ""):
         cat = folder / f"{_prefix(split)}catalogue.csv"

@@ -23,6 +23,7 @@ from ..blending.sampling import SamplingRules, iter_sample_specs
 from ..data.stampset import StampSet
 
 __all__ = ["ProduceOptions", "produce", "draw_split_specs", "PRODUCE_FILE", "produce_file", "check_produce_size",
+           "remove_derived_arrays", "DERIVED_ARRAYS",
            "BYTES_PER_BLEND_COMPACT", "MEMORY_PER_BLEND", "with_galtypes"]
 
 #: Name of the HDF5 file that ``produce`` writes in its output folder.
@@ -113,8 +114,12 @@ def draw_split_specs(stamps: StampSet, options: ProduceOptions, *, cancel: Cance
         raise ValueError(f"n_blends must be >= 1, got {options.n_blends}")
     pool = np.flatnonzero(options.catalog_filter.mask(stamps.catalog))
     if len(pool) < 2:
-        raise DataError(f"only {len(pool)} galaxies of {len(stamps)} pass the cuts "
-                        f"{options.catalog_filter.to_dict()}; loosen them")
+        if len(stamps) < 2:
+            raise DataError(f"the data hold {len(stamps)} galaxy: a blend needs two")
+        default = CatalogFilter().to_dict()
+        cuts = ", ".join(f"{k}={v}" for k, v in options.catalog_filter.to_dict().items()
+                         if v != default.get(k, v if k != "ids" else None)) or "none"
+        raise DataError(f"only {len(pool)} of the {len(stamps)} galaxies pass the cuts ({cuts}); loosen them")
     train_pool, test_pool = split_by_galaxy(pool, options.test_ratio, options.seed)
     n_test = int(options.test_ratio * options.n_blends)
     n_train = options.n_blends - n_test
@@ -170,4 +175,27 @@ def produce(stamps: StampSet, outdir: str | Path, options: ProduceOptions | None
                       compression=options.compression, storage=options.storage,
                       batch_size=options.batch_size,
                       seed=options.seed, options=manifest_options, cancel=cancel)
+    remove_derived_arrays(outdir)
     return outdir
+
+
+#: What ``concatenate`` and ``convert`` derive from a produce folder's blends (stale once they are replaced).
+DERIVED_ARRAYS = tuple(f"{prefix}{name}" for prefix in ("train_", "test_", "")
+                       for name in ("images.npy", "labels.npy", "flux.npy"))
+
+
+def remove_derived_arrays(outdir: str | os.PathLike) -> list[Path]:
+    """Remove the arrays an earlier ``concatenate``/``convert`` made from the blends a produce run has just
+    replaced (``--force``), saying so in a :class:`DataWarning`; returns what was removed."""
+    import warnings
+
+    from ..errors import DataWarning
+
+    folder = Path(outdir)
+    stale = [folder / name for name in DERIVED_ARRAYS if (folder / name).is_file()]
+    for path in stale:
+        path.unlink()
+    if stale:
+        warnings.warn(DataWarning(f"{folder}: removed {', '.join(p.name for p in stale)}, made from the blends it "
+                                  f"held before; run concatenate (and convert) again for the new ones"))
+    return stale
