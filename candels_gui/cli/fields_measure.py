@@ -53,7 +53,8 @@ def _cmd_stamps(args: argparse.Namespace) -> int:
                                              mag_max=args.mag_max, max_stamps=args.max_stamps,
                                              settings=_settings(args), zeropoint=args.zeropoint,
                                              overwrite=args.force), "cutting stamps", unit="tile")
-    print(f"{res['n_stamps']} stamps of {args.size} px -> {res['out']} ({res['n_detected']} objects detected, "
+    part = " in the part of the field looked at before --max was reached" if res.get("stopped_at_max") else ""
+    print(f"{res['n_stamps']} stamps of {args.size} px -> {res['out']} ({res['n_detected']} objects detected{part}, "
           f"{res['n_edge']} too near the edge, {res['n_faint']} fainter than --mag_max)")
     return 0
 

@@ -137,7 +137,8 @@ def field_stamps_job(path: str | os.PathLike, out: str | os.PathLike, *, size: i
     Returns
     -------
     dict
-        ``out``, ``n_stamps``, ``n_detected``, ``n_edge`` (skipped at the edge), ``n_faint`` (skipped by
+        ``out``, ``n_stamps``, ``stopped_at_max`` (``max_stamps`` reached: the counts are of the part of the
+        field looked at), ``n_detected``, ``n_edge`` (skipped at the edge), ``n_faint`` (skipped by
         ``mag_max``).
     """
     if int(size) < 16 or int(size) % 2:
@@ -227,7 +228,8 @@ def field_stamps_job(path: str | os.PathLike, out: str | os.PathLike, *, size: i
             except OSError:
                 break
         raise
-    return {"out": str(out), "n_stamps": imgs.n, **counts}
+    return {"out": str(out), "n_stamps": imgs.n, "stopped_at_max": bool(max_stamps is not None and imgs.n >= max_stamps),
+            **counts}
 
 
 def stamps_at(image: np.ndarray, positions: list[tuple[float, float]], *, size: int = 128,
