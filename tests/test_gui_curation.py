@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -245,6 +246,41 @@ def test_session_opens_its_data_by_relative_path(make_window, tmp_path, qtbot, d
     qtbot.waitUntil(lambda: len(second.session_ctl.session.queue) == 10, timeout=15000)
     assert second.session_ctl.session.queue == session.queue and second.state.spec == session.current
     assert second.source_path.resolve() == SAMPLE.resolve() and not dialogs["critical"]
+
+
+@pytest.mark.skipif(not (SAMPLE / "candels_img.npy").exists(), reason="sample data not generated")
+def test_a_session_whose_data_load_is_cancelled_is_not_opened(make_window, tmp_path, qtbot, dialogs, monkeypatch):
+    """Cancel the load of an opened session's data: that session is dropped. (It stayed pending: queue rows no
+    longer loaded into the editor, edits were not recorded, and the next data opened had the stale session
+    applied to it, refused as another data set's.)"""
+    first = make_window(SAMPLE)
+    qtbot.waitUntil(lambda: first.state.stamps is not None and not first.tasks.busy, timeout=15000)
+    _curate(first)
+    path = tmp_path / "curation.json"
+    assert first.session_ctl.save_as(path)
+    other = make_window()                                # open on other data
+    import candels_gui.core.store.open_data as open_data
+    from candels_gui.core.jobs import Progress, check_cancel
+
+    def slow_read(path, *, limit=None, cancel=None):     # a load that lasts until it is cancelled
+        while True:
+            check_cancel(cancel)
+            time.sleep(0.01)
+            yield Progress(0, 1, "reading")
+    monkeypatch.setattr(open_data, "iter_open_data", slow_read)
+    other.session_ctl.open_session(path)                 # its data starts loading in a worker
+    qtbot.waitUntil(lambda: other.tasks.busy, timeout=5000)
+    other.tasks.cancel_all()                             # the status bar's Cancel
+    qtbot.waitUntil(lambda: not other.tasks.busy, timeout=15000)
+    qtbot.waitUntil(lambda: other.session_ctl._pending is None, timeout=2000)
+    assert other.state.stamps is not None and other.source_path is None   # still the data it had
+    queued = len(other.session_ctl.session.queue)
+    other.state.random_pair()
+    other.session_ctl.session.add_specs([other.state.spec])
+    assert len(other.session_ctl.session.queue) == queued + 1
+    other.session_ctl.load_item(0)
+    assert other.state.spec == other.session_ctl.session.queue[0].spec   # rows load into the editor again
+    assert not dialogs["critical"]
 
 
 def test_autosave_recovery_in_the_app(make_window, autosave_dir, qtbot, dialogs):

@@ -272,6 +272,55 @@ def test_train_dialog_refuses_a_missing_file_and_cancel_keeps_the_checkpoint(win
     dialog.close()
 
 
+def test_a_replaced_run_does_not_speak_for_the_panel(window, qtbot, counting):
+    """A second run started while the first runs cancels the first; the first's late cancel callback must not
+    say "Cancelled", stop the progress bar or emit runFinished for the run that is still going."""
+    panel = window.deblend_panel
+    counting.delay = 0.2
+    panel.set_selected(["test-counting"])
+    finished: list = []
+    panel.runFinished.connect(finished.append)
+    first = panel.run_current()
+    qtbot.waitUntil(lambda: len(counting.seen) >= 1, timeout=10000)    # the first run is working
+    window.state.random_pair()
+    second = panel.run_current()                     # cancels the first
+    assert second is not first
+    qtbot.waitUntil(lambda: first.done, timeout=10000)
+    qtbot.wait(50)
+    if not second.done:                              # the first's cancel arrived while the second runs
+        assert panel.busy and panel.cancel_button.isEnabled() and finished == []
+    qtbot.waitUntil(lambda: second.done, timeout=10000)
+    qtbot.waitUntil(lambda: bool(finished), timeout=2000)
+    assert len(finished) == 1 and finished[0] is not None                # the second's counts, once
+    assert panel.status.text().startswith("Done:"), panel.status.text()
+    window.session_ctl.session.mark_saved()
+
+
+def test_closing_the_train_dialog_while_it_trains_cancels_quietly(window, qtbot, tmp_path):
+    """The dialog deletes itself on close; its training is cancelled and the cancel callback, which comes after,
+    must not touch the deleted widgets ("wrapped C/C++ object ... has been deleted" in the event loop)."""
+    from candels_gui.core.store.export import export
+    from candels_gui.core.jobs import run_job
+
+    data = tmp_path / "tiny.h5"
+    run_job(export(data, window.state.engine, sample_specs(window.state.stamps, 24, SamplingRules(), seed=7),
+                   fmt="hdf5"))
+    dialog = window.deblend_panel.open_train_dialog()
+    dialog.model.setCurrentText("blend2flux")
+    dialog.data.setText(str(data))
+    dialog.output.setText(str(tmp_path / "b2f.pt"))
+    dialog.epochs.setValue(500)
+    dialog.batch_size.setValue(4)
+    epochs = []
+    dialog.epochDone.connect(lambda e, m: epochs.append(e))
+    task = dialog.start()
+    qtbot.waitUntil(lambda: bool(epochs), timeout=30000)
+    dialog.close()                                   # deleted with the next deferred-delete pass
+    qtbot.waitUntil(lambda: task.done, timeout=30000)
+    qtbot.wait(100)                                  # the cancel callback has run: pytest-qt fails on its errors
+    assert len(epochs) < 500 and not window.tasks.busy
+
+
 def test_epoch_messages_cache_and_overlays():
     assert np.isnan(parse_epoch_message("cgan epoch 2/30: train_loss 0.25, val_loss nan")[1]["val_loss"])
     epoch, m = parse_epoch_message("cgan epoch 12/30: train_loss 0.25, val_loss 3.5e-02, val_l1 1e-3")

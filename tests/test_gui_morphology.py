@@ -49,11 +49,25 @@ def test_keys_record_votes_move_on_and_undo(window, qtbot, tmp_path):
     window.actions_by_name["labelling_mode"].trigger()
     assert view.active and window.central_tabs.currentWidget() is view
     assert all(window.actions_by_name[f"vote_{c}"].isEnabled() for c in ("sph", "disk", "unc"))
-    # without a name, a key records nothing and says why
+    # without a name, a key asks for one: cancelled, nothing is recorded; given, that key's vote is recorded
+    from PyQt6.QtWidgets import QInputDialog
+
+    answers = [("", False), ("ana", True)]
+    asked = []
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(QInputDialog, "getText", staticmethod(lambda *a, **k: (asked.append(a[1]), answers.pop(0))[1]))
     view.labeller.setText("")
+    window.catalog.table.selectRow(0)
     _key(qtbot, window, Qt.Key.Key_D)
+    assert len(window.session_ctl.session.morph_votes) == 0 and view.name() == ""
+    _key(qtbot, window, Qt.Key.Key_D)
+    monkey.undo()
+    assert asked == ["Who is labelling?"] * 2 and view.name() == "ana"
+    first = int(stamps.ids[window.catalog.model.stamp_index(0)])
+    votes = window.session_ctl.session.morph_votes
+    assert len(votes) == 1 and votes.get(first, "ana") == "disk"
+    window.session_ctl.undo()                        # back to no votes for the rest of the test
     assert len(window.session_ctl.session.morph_votes) == 0
-    view.labeller.setText("ana")
     window.catalog.table.selectRow(0)
     ids = [int(stamps.ids[window.catalog.model.stamp_index(k)]) for k in range(4)]
     for key in (Qt.Key.Key_D, Qt.Key.Key_I, Qt.Key.Key_S, Qt.Key.Key_B):
@@ -70,6 +84,7 @@ def test_keys_record_votes_move_on_and_undo(window, qtbot, tmp_path):
     # undo (Ctrl+Z) takes the last vote back, redo puts it again
     _key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert votes.get(int(stamps.ids[window.catalog.model.stamp_index(5)]), "ana") is None
+    assert view.current_stamp() == window.catalog.model.stamp_index(5)      # back on the galaxy undone
     assert "Label galaxy" in window.actions_by_name["redo"].text()
     _key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     assert votes.get(int(stamps.ids[window.catalog.model.stamp_index(5)]), "ana") == "unc"
@@ -274,8 +289,24 @@ def test_a_window_closed_before_the_automatic_morphology_starts_nothing(qtbot, t
     started: list[str] = []
     monkeypatch.setattr(ctl.MorphologyController, "classify", lambda self, *a: started.append("classify"))
     monkeypatch.setattr(ctl.MorphologyController, "measure", lambda self, *a: started.append("measure"))
-    win.close()
-    win.deleteLater()
-    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+    win.close()                                      # closed, not yet deleted: the event loop goes on
     qtbot.wait(200)                                  # four times the delay
     assert started == []
+    win.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+    qtbot.wait(200)
+    assert started == []
+
+
+def test_weights_that_do_not_load_are_not_kept(window, qtbot, tmp_path):
+    """Picking a weights file that fails to load says so and keeps the classifier in use (it was remembered, and
+    every data set opened afterwards failed with the same message)."""
+    bad = tmp_path / "bad.pt"
+    bad.write_text("not weights")
+    ctrl = window.morphology
+    shown: list[str] = []
+    window.statusBar().messageChanged.connect(lambda text: shown.append(text))
+    ctrl.classify(bad)
+    qtbot.waitUntil(lambda: any("not available" in t for t in shown), timeout=60000)
+    assert ctrl.weights is None
+    assert any("the shipped classifier stays in use" in t for t in shown), shown

@@ -209,10 +209,17 @@ class MainWindow(RecentFilesMixin, QMainWindow):
             (data if isinstance(data, StampSet) else data[0]).content_hash()  # cached: not in the UI thread
             return data
 
+        self._load_serial = serial = getattr(self, "_load_serial", 0) + 1
+
+        def not_loaded() -> None:   # a session waiting for this data (the latest asked for) is not opened
+            if serial == self._load_serial and getattr(self, "session_ctl", None) is not None:
+                self.session_ctl.data_load_failed()
+
         self.tasks.run_job(f"Loading {path.name}", read,
                            on_result=lambda data: self._loaded(path, data),
-                           on_error=lambda exc: self.show_error(f"Cannot open {path.name}", exc),
-                           on_cancel=lambda: self.statusBar().showMessage("Loading cancelled", 4000))
+                           on_error=lambda exc: (self.show_error(f"Cannot open {path.name}", exc), not_loaded()),
+                           on_cancel=lambda: (self.statusBar().showMessage("Loading cancelled", 4000),
+                                              not_loaded()))
 
     def set_stamps(self, stamps: StampSet, *, random_pair: bool = True, engine: Any = None) -> None:
         """Use ``stamps`` now (and show a random pair so the editor is not empty); ``engine``: the BlendEngine
@@ -481,6 +488,7 @@ class MainWindow(RecentFilesMixin, QMainWindow):
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
         self.settings.sync()
+        self.morphology.stop_automatic()   # a closed window starts no background work (it may outlive the close)
         self.tasks.cancel_all()
         self.tasks.wait(5000)
         app = QApplication.instance()

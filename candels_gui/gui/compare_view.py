@@ -410,6 +410,7 @@ class CompareView(QWidget):
         if self._plots is not None:
             self._plots.clear()
         self.summary_table.set_rows([])
+        self.status.setText("")          # the summary it described is gone with the data
         self._show(None, "No blend")
 
     # ------------------------------------------------------------------ saving

@@ -356,9 +356,15 @@ class DeblendPanel(QWidget):
             except StopIteration as stop:
                 return stop.value
 
+        run = self.runs_started
+
+        def latest(slot: Callable[..., None]) -> Callable[..., None]:
+            # a run replaced by a newer one (its cancel arrives late) no longer speaks for the panel
+            return lambda *args: slot(*args) if run == self.runs_started else None
+
         self.task = self.tasks.run_job(f"Deblending {n_blends} blend(s)", make_job,
-                                       on_result=self._finished, on_error=self._failed,
-                                       on_cancel=self._cancelled)
+                                       on_result=latest(self._finished), on_error=latest(self._failed),
+                                       on_cancel=latest(self._cancelled))
         return self.task
 
     def cancel(self) -> None:

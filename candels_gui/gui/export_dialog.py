@@ -126,6 +126,7 @@ class ExportDialog(QDialog):
         self.split.currentIndexChanged.connect(self._update_summary)
         self.test_ratio.valueChanged.connect(self._update_summary)
         self.duplicates.currentIndexChanged.connect(self._update_summary)
+        ctl.state.stampsChanged.connect(self._format_changed)   # opened while data loads: ready once it has
         self._format_changed()
         self._restore()
         self.resize(640, 320)

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 from PyQt6.QtCore import QSettings, Qt
 from PyQt6.QtGui import QAction, QKeyEvent
-from PyQt6.QtWidgets import (QFileDialog, QFormLayout, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton,
-                             QTabWidget, QVBoxLayout, QWidget)
+from PyQt6.QtWidgets import (QFileDialog, QFormLayout, QGridLayout, QHBoxLayout, QInputDialog, QLabel, QLineEdit,
+                             QPushButton, QTabWidget, QVBoxLayout, QWidget)
 
 from ..core.data.morph_labels import CLASS_NAMES, MORPH_CLASSES
 from ..core.display.stretch import apply_display, display_levels
@@ -118,6 +118,7 @@ class LabellingView(QWidget):
         display.lutChanged.connect(self.refresh)
         display.settingsChanged.connect(self.refresh)
         session_ctl.changed.connect(lambda *_: self.refresh())
+        session_ctl.placeChanged.connect(self._after_undo)
         morph.predictionsChanged.connect(self.refresh)
         morph.diagnosticsChanged.connect(self.refresh)
 
@@ -170,15 +171,42 @@ class LabellingView(QWidget):
         stamp, stamps = self.current_stamp(), self.state.stamps
         if stamp is None or stamps is None:
             return False
-        who = self.name()
+        who = self.name() or self._ask_name()
         if not who:
-            self.services.status("Type your name in the Labeller field first: each vote carries it", 6000)
-            self.labeller.setFocus()
+            self.services.status("No vote recorded: each vote carries its labeller's name (the Labeller field)",
+                                 6000)
             return False
         self.settings.setValue("labelling/name", who)
         self.session_ctl.session.set_vote(int(stamps.ids[stamp]), who, cls)
         self.move(+1)
         return True
+
+    def _after_undo(self, _rows: Any) -> None:
+        """An undone or redone vote: back to its galaxy, as the queue goes back to an undone blend."""
+        from ..core.curation.morph_votes import SetVote
+
+        moved = self.session_ctl.session.stack.last_moved
+        stamps = self.state.stamps
+        if not self.active or moved is None or not isinstance(moved[0], SetVote) or stamps is None:
+            return
+        try:
+            line = self.catalog.model.line_of(stamps.index_of(moved[0].galaxy_id))
+        except KeyError:
+            return
+        if line is not None:            # (None: filtered out of the table)
+            self.catalog.table.selectRow(line)
+            self.refresh()
+
+    def _ask_name(self) -> str:
+        """Ask for the labeller's name once (the vote key that asked is then recorded); "" when cancelled. The
+        keyboard stays on the stamp, so the next vote keys are votes, not letters of the name."""
+        text, ok = QInputDialog.getText(self, "Who is labelling?",
+                                        "Your name, stored with each vote (several labellers can share a session):")
+        who = text.strip() if ok else ""
+        if who:
+            self.labeller.setText(who)
+        self.view.setFocus()
+        return who
 
     def vote_sph(self) -> None:
         self.vote("sph")

@@ -102,6 +102,11 @@ class MorphologyController(QObject):
             self._auto_stamps = None
             self._auto_timer.stop()
 
+    def stop_automatic(self) -> None:
+        """Start no automatic classification or measurement (the window is closing)."""
+        self._auto_timer.stop()
+        self._auto_stamps = None
+
     def _auto_start(self) -> None:
         if self.state.stamps is not self._auto_stamps or self.probabilities is not None or self._tasks:
             return
@@ -118,6 +123,7 @@ class MorphologyController(QObject):
         stamps = self.state.stamps
         if stamps is None:
             return
+        previous = self.weights
         if weights is not None:
             self.weights = Path(weights)
         path = self.weights
@@ -137,9 +143,16 @@ class MorphologyController(QObject):
             self.services.status(f"Morphology: {len(result.ids):,} stamps classified by {name} "
                                  f"({result.device})", 5000)
 
-        self._tasks.append(self.services.tasks.run_job(
-            "Classifying morphology", job, on_result=done,
-            on_error=lambda exc: self.services.status(f"Morphology classifier not available: {exc}", 10000)))
+        def failed(exc: BaseException) -> None:
+            if weights is not None and self.weights == path:   # weights just picked that do not load: not kept
+                self.weights = previous
+                kept = previous.name if previous is not None else "the shipped classifier"
+                self.services.status(f"Morphology classifier not available: {exc}; {kept} stays in use", 10000)
+                return
+            self.services.status(f"Morphology classifier not available: {exc}", 10000)
+
+        self._tasks.append(self.services.tasks.run_job("Classifying morphology", job, on_result=done,
+                                                       on_error=failed))
 
     def measure(self) -> None:
         """Measure the statmorph diagnostics in the background (instant when cached)."""

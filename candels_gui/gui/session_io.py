@@ -132,6 +132,15 @@ class SessionFiles:
         self.services.open_path(data)
         return False
 
+    def data_load_failed(self) -> None:
+        """The data a session waits for did not load (cancelled, or refused): that session is not opened (it
+        would otherwise be applied to whatever data opens next, and the editor would wait for it meanwhile)."""
+        if self._pending is None:
+            return
+        name = self._pending.path.name if self._pending.path is not None else "The session"
+        self._pending, self._pending_recovered = None, False
+        self.services.status(f"{name} was not opened: its data did not load", 8000)
+
     def _offer_data_alone(self, path: str | os.PathLike, exc: BaseException,
                           fallback_data: str | os.PathLike | None) -> None:
         """A session that cannot be opened: say why, and offer to open its data (or ``fallback_data``)

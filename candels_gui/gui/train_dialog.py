@@ -242,7 +242,17 @@ class TrainDialog(QDialog):
             pts = [(e, m[key]) for e, m in self.history if key in m and math.isfinite(m[key])]
             curve.setData([e for e, _ in pts], [v for _, v in pts])
 
+    def _gone(self) -> bool:
+        """The dialog was closed (it deletes itself on close) while its training ran: no widget to update."""
+        from PyQt6 import sip
+
+        return sip.isdeleted(self)
+
     def _finished(self, name: str, result: Any) -> None:
+        if self._gone():   # closed while training: the weights still go to the Deblend panel
+            if self.on_trained is not None:
+                self.on_trained(name, Path(result.path))
+            return
         self._set_running(False)
         self.result = result
         self.bar.setRange(0, 1)
@@ -259,10 +269,14 @@ class TrainDialog(QDialog):
         self.trained.emit(result)
 
     def _failed(self, exc: BaseException) -> None:
+        if self._gone():
+            return
         self._set_running(False)
         self.status.setText(f"Training failed: {exc}")
 
     def _cancelled(self, out: Path) -> None:
+        if self._gone():
+            return
         self._set_running(False)
         ckpt = out.with_name(out.name + ".ckpt")
         kept = f"checkpoint kept at {ckpt}; tick Resume to continue" if ckpt.is_file() else \
