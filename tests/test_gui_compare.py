@@ -276,3 +276,11 @@ def test_metric_table_never_clips_values_or_headers(qtbot):
     assert short and first == "P" and "<b>P</b> precision" in legend and "<b>MAPE%</b> flux MAPE %" in legend
     assert seen[1600][:2] == (False, "precision")
     assert table.horizontalHeaderItem(5).toolTip() == "flux MAPE %"
+
+
+def test_the_summary_line_goes_with_the_data(window):
+    """Other data opened: the summary was cleared, and its status line ("Summary of N blend(s)") goes too."""
+    view = window.compare
+    view.status.setText("Summary of 4 blend(s) · photutils, sep")
+    window.set_stamps(make_stampset(n=12, size=48, seed=3))
+    assert view.summary is None and "Summary of" not in view.status.text()

@@ -432,3 +432,13 @@ def test_opening_other_data_with_unsaved_work_asks(make_window, dialogs, tmp_pat
     assert win.state.stamps is before and len(win.session_ctl.session.queue) == 2
     assert dialogs["critical"] == []  # cancelled: nothing was even tried
     dialogs["answers"]["close"] = Btn.Discard  # (the window closes at teardown, not left open over the next tests)
+
+
+def test_export_dialog_opened_before_the_data_is_ready_once_it_arrives(make_window, qtbot):
+    """Opened while the data loads (no stamps yet), the dialog said "Open data first." for good."""
+    win = make_window(None)
+    dialog = win.show_export_dialog()
+    assert dialog.summary.text() == "Open data first." and not dialog.export_button.isEnabled()
+    win.set_stamps(make_stampset(n=16, size=48, seed=1))
+    assert dialog.summary.text() != "Open data first."
+    dialog.close()
