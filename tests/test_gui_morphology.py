@@ -310,3 +310,16 @@ def test_weights_that_do_not_load_are_not_kept(window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: any("not available" in t for t in shown), timeout=60000)
     assert ctrl.weights is None
     assert any("the shipped classifier stays in use" in t for t in shown), shown
+
+
+def test_automatic_morphology_does_what_the_user_has_not_already_had_done(window, qtbot, monkeypatch):
+    """The user classified with their weights in the data's first seconds: the automatic start still measures
+    the diagnostics (it skipped both whenever any morphology task of this data had been started)."""
+    ctrl = window.morphology
+    started: list[str] = []
+    monkeypatch.setattr(ctrl, "classify", lambda *a, **k: started.append("classify"))
+    monkeypatch.setattr(ctrl, "measure", lambda *a, **k: started.append("measure"))
+    ctrl.probabilities = np.full((len(window.state.stamps), 6), 1 / 6)   # the user's classification delivered
+    ctrl._auto_stamps = window.state.stamps
+    ctrl._auto_start()
+    assert started == ["measure"]

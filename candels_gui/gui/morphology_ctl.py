@@ -108,15 +108,23 @@ class MorphologyController(QObject):
         self._auto_stamps = None
 
     def _auto_start(self) -> None:
-        if self.state.stamps is not self._auto_stamps or self.probabilities is not None or self._tasks:
+        if self.state.stamps is not self._auto_stamps:
             return
         if self.services.tasks.busy:
-            # the user's own work (an export, a deblender run) first: spawning the children and sending them
-            # the stamps holds the interpreter lock for tens of milliseconds; try again once it is done
+            # the user's own work (an export, a deblender run, a classification with their weights) first:
+            # spawning the children and sending them the stamps holds the interpreter lock for tens of
+            # milliseconds; try again once it is done
             self._auto_timer.start()
             return
-        self.classify()
-        self.measure()
+        # what the user has not already had done for this data (weights picked, a fine-tune, in the first seconds)
+        if self.probabilities is None and not self._running("Classifying"):
+            self.classify()
+        if self.diagnostics is None and not self._running("statmorph"):
+            self.measure()
+
+    def _running(self, label: str) -> bool:
+        """A task of this data whose label starts with ``label`` is still running."""
+        return any(not t.done and t.label.startswith(label) for t in self._tasks)
 
     def classify(self, weights: str | os.PathLike | None = None) -> None:
         """Classify every stamp in the background (``weights``: another weights file, kept for later)."""
