@@ -244,26 +244,33 @@ def test_train_dialog_trains_and_the_panel_uses_the_weights(window, qtbot, tmp_p
     dialog.close()
 
 
-def test_train_dialog_refuses_a_missing_file_and_cancel_keeps_the_checkpoint(window, qtbot, tmp_path):
+def _start_a_long_training(window, dialog, qtbot, tmp_path, out, *, seed):
+    """Start a 500-epoch blend2flux training in ``dialog`` on 24 blends; returns (task, epochs done so far) once
+    its first epoch has finished."""
     from candels_gui.core.store.export import export
     from candels_gui.core.jobs import run_job
 
-    dialog = window.deblend_panel.open_train_dialog()
-    dialog.data.setText(str(tmp_path / "nope.h5"))
-    assert dialog.start() is None and "is not a file" in dialog.status.text()
     data = tmp_path / "tiny.h5"
-    specs = sample_specs(window.state.stamps, 24, SamplingRules(), seed=6)
-    run_job(export(data, window.state.engine, specs, fmt="hdf5"))
-    out = tmp_path / "b2f.pt"
+    run_job(export(data, window.state.engine, sample_specs(window.state.stamps, 24, SamplingRules(), seed=seed),
+                   fmt="hdf5"))
     dialog.model.setCurrentText("blend2flux")
     dialog.data.setText(str(data))
     dialog.output.setText(str(out))
     dialog.epochs.setValue(500)
     dialog.batch_size.setValue(4)
-    epochs = []
+    epochs: list[int] = []
     dialog.epochDone.connect(lambda e, m: epochs.append(e))
     task = dialog.start()
     qtbot.waitUntil(lambda: bool(epochs), timeout=30000)
+    return task, epochs
+
+
+def test_train_dialog_refuses_a_missing_file_and_cancel_keeps_the_checkpoint(window, qtbot, tmp_path):
+    dialog = window.deblend_panel.open_train_dialog()
+    dialog.data.setText(str(tmp_path / "nope.h5"))
+    assert dialog.start() is None and "is not a file" in dialog.status.text()
+    out = tmp_path / "b2f.pt"
+    task, epochs = _start_a_long_training(window, dialog, qtbot, tmp_path, out, seed=6)
     dialog.cancel_button.click()
     qtbot.waitUntil(lambda: task.done, timeout=30000)
     assert "checkpoint kept" in dialog.status.text() and dialog.result is None
@@ -299,22 +306,8 @@ def test_a_replaced_run_does_not_speak_for_the_panel(window, qtbot, counting):
 def test_closing_the_train_dialog_while_it_trains_cancels_quietly(window, qtbot, tmp_path):
     """The dialog deletes itself on close; its training is cancelled and the cancel callback, which comes after,
     must not touch the deleted widgets ("wrapped C/C++ object ... has been deleted" in the event loop)."""
-    from candels_gui.core.store.export import export
-    from candels_gui.core.jobs import run_job
-
-    data = tmp_path / "tiny.h5"
-    run_job(export(data, window.state.engine, sample_specs(window.state.stamps, 24, SamplingRules(), seed=7),
-                   fmt="hdf5"))
     dialog = window.deblend_panel.open_train_dialog()
-    dialog.model.setCurrentText("blend2flux")
-    dialog.data.setText(str(data))
-    dialog.output.setText(str(tmp_path / "b2f.pt"))
-    dialog.epochs.setValue(500)
-    dialog.batch_size.setValue(4)
-    epochs = []
-    dialog.epochDone.connect(lambda e, m: epochs.append(e))
-    task = dialog.start()
-    qtbot.waitUntil(lambda: bool(epochs), timeout=30000)
+    task, epochs = _start_a_long_training(window, dialog, qtbot, tmp_path, tmp_path / "b2f.pt", seed=7)
     dialog.close()                                   # deleted with the next deferred-delete pass
     qtbot.waitUntil(lambda: task.done, timeout=30000)
     qtbot.wait(100)                                  # the cancel callback has run: pytest-qt fails on its errors
