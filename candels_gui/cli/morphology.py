@@ -279,6 +279,11 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
         sizes = [int(v) for v in args.sizes.split(",") if v.strip()]
     except ValueError:
         raise ValueError(f"--sizes must be integers separated by commas, got {args.sizes!r}") from None
+    from ..core.validate import check_output
+
+    for path, option in ((args.output, "-o"), (args.plot, "--plot")):   # before the folds, not after them
+        if path:
+            check_output(path, option, kind="file", inputs=_inputs(args.datapath, args.labels, args.init))
     stamps = load_stampset(args.datapath)
     labels = read_labels_csv(args.labels, known_ids=stamps.ids)
     result = run_with_progress(transfer_job(stamps, labels, init=args.init or default_weights(), sizes=sizes,
@@ -290,6 +295,7 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
     for r in result["rows"]:
         print(f"{r['method']:<11s} {r['n_labelled']:8d} {r['accuracy']:9.3f} {r['rmse']:7.4f}")
     if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(args.output).with_name(f".{Path(args.output).name}.tmp")
         tmp.write_text(json.dumps(result, indent=1))
         os.replace(tmp, args.output)

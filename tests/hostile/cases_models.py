@@ -103,6 +103,14 @@ def _label_cases(b: Builder) -> None:
     label_case(b, "labels-file", "labels-fifo", lambda f: os.mkfifo(f / "labels.csv") or f / "labels.csv")
     label_case(b, "labels-file", "labels-is-weights", lambda f: shutil.copy(b.good["weights_morph"], f / "l.csv")
                and f / "l.csv")
+    # an output that cannot be written: refused before the folds are fitted, not after them
+    f = b.folder("transfer-out-under-file@morph-transfer")
+    data = copy_input(b.good["data"], f / "data")
+    (f / "afile").write_text("x")
+    b.add("output-path", "transfer-out-under-file@morph-transfer", f,
+          ["morph-transfer", "-d", str(data), "--labels", str(data / "labels.csv"), "--sizes", "2", "--folds", "2",
+           "--epochs", "1", "-o", str(f / "afile" / "t.json")], outputs=[f / "afile" / "t.json"], inputs=[data],
+          mention="afile")
     # a magnitude cut that leaves nothing to score: refused, not "accuracy nan over 0 galaxies"
     f = b.folder("labels-none-brighter@classify")
     data = copy_input(b.good["data"], f / "data")
