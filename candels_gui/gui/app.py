@@ -81,6 +81,7 @@ class MainWindow(RecentFilesMixin, QMainWindow):
         self.collector = CollectorSettler(self)  # full GC passes stay short once the app has settled
         self.tasks.idle.connect(self.collector.poke)
         self.source_path: Path | None = None
+        self._load_serial = 0   # the latest data load asked for (open_path)
         self.setWindowTitle("candels-gui")
         self.setAcceptDrops(True)
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
@@ -209,17 +210,23 @@ class MainWindow(RecentFilesMixin, QMainWindow):
             (data if isinstance(data, StampSet) else data[0]).content_hash()  # cached: not in the UI thread
             return data
 
-        self._load_serial = serial = getattr(self, "_load_serial", 0) + 1
+        self._load_serial += 1
+        serial = self._load_serial
 
         def not_loaded() -> None:   # a session waiting for this data (the latest asked for) is not opened
             if serial == self._load_serial and getattr(self, "session_ctl", None) is not None:
                 self.session_ctl.data_load_failed()
 
-        self.tasks.run_job(f"Loading {path.name}", read,
-                           on_result=lambda data: self._loaded(path, data),
-                           on_error=lambda exc: (self.show_error(f"Cannot open {path.name}", exc), not_loaded()),
-                           on_cancel=lambda: (self.statusBar().showMessage("Loading cancelled", 4000),
-                                              not_loaded()))
+        def failed(exc: BaseException) -> None:
+            self.show_error(f"Cannot open {path.name}", exc)
+            not_loaded()
+
+        def cancelled() -> None:
+            self.statusBar().showMessage("Loading cancelled", 4000)
+            not_loaded()
+
+        self.tasks.run_job(f"Loading {path.name}", read, on_result=lambda data: self._loaded(path, data),
+                           on_error=failed, on_cancel=cancelled)
 
     def set_stamps(self, stamps: StampSet, *, random_pair: bool = True, engine: Any = None) -> None:
         """Use ``stamps`` now (and show a random pair so the editor is not empty); ``engine``: the BlendEngine

@@ -57,19 +57,11 @@ def _window(stamps, tmp: str, *, settle: bool = False, morphology: bool = True):
     from PyQt6.QtWidgets import QApplication
 
     from .app import MainWindow
-    from .morphology_ctl import AUTO_ENV
 
     settings = QSettings(str(Path(tmp) / "bench.ini"), QSettings.Format.IniFormat)
-    before = os.environ.get(AUTO_ENV)
+    window = MainWindow(stamps, settings=settings)
     if not morphology:
-        os.environ[AUTO_ENV] = "0"
-    try:
-        window = MainWindow(stamps, settings=settings)
-    finally:
-        if before is None:
-            os.environ.pop(AUTO_ENV, None)
-        else:
-            os.environ[AUTO_ENV] = before
+        window.morphology.stop_automatic()   # its start waits AUTO_DELAY_MS after the data opened
     window.resize(1600, 1000)
     window.show()
     for _ in range(5):

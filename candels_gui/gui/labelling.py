@@ -20,6 +20,7 @@ from PyQt6.QtGui import QAction, QKeyEvent
 from PyQt6.QtWidgets import (QFileDialog, QFormLayout, QGridLayout, QHBoxLayout, QInputDialog, QLabel, QLineEdit,
                              QPushButton, QTabWidget, QVBoxLayout, QWidget)
 
+from ..core.curation.morph_votes import SetVote
 from ..core.data.morph_labels import CLASS_NAMES, MORPH_CLASSES
 from ..core.display.stretch import apply_display, display_levels
 from .display_model import DisplayModel
@@ -183,8 +184,6 @@ class LabellingView(QWidget):
 
     def _after_undo(self, _rows: Any) -> None:
         """An undone or redone vote: back to its galaxy, as the queue goes back to an undone blend."""
-        from ..core.curation.morph_votes import SetVote
-
         moved = self.session_ctl.session.stack.last_moved
         stamps = self.state.stamps
         if not self.active or moved is None or not isinstance(moved[0], SetVote) or stamps is None:

@@ -31,6 +31,8 @@ __all__ = ["MorphologyController", "AUTO_ENV", "DIAGNOSTIC_COLUMNS"]
 AUTO_ENV = "CANDELS_GUI_MORPH_AUTO"
 #: Delay (ms) between data opening and the automatic classification and measurement.
 AUTO_DELAY_MS = 1500
+#: Labels of the two background tasks (the status bar shows them; the automatic start looks for them).
+CLASSIFY_LABEL, MEASURE_LABEL = "Classifying morphology", "statmorph diagnostics"
 #: Catalog column -> statmorph table column.
 DIAGNOSTIC_COLUMNS = {"gini": "gini", "m20": "m20", "C": "concentration", "A": "asymmetry", "S": "smoothness",
                       "sersic_n": "sersic_n", "rhalf": "rhalf", "morph_flag": "flag"}
@@ -117,14 +119,14 @@ class MorphologyController(QObject):
             self._auto_timer.start()
             return
         # what the user has not already had done for this data (weights picked, a fine-tune, in the first seconds)
-        if self.probabilities is None and not self._running("Classifying"):
+        if self.probabilities is None and not self._running(CLASSIFY_LABEL):
             self.classify()
-        if self.diagnostics is None and not self._running("statmorph"):
+        if self.diagnostics is None and not self._running(MEASURE_LABEL):
             self.measure()
 
     def _running(self, label: str) -> bool:
-        """A task of this data whose label starts with ``label`` is still running."""
-        return any(not t.done and t.label.startswith(label) for t in self._tasks)
+        """A task of this data running under ``label``."""
+        return any(not t.done and t.label == label for t in self._tasks)
 
     def classify(self, weights: str | os.PathLike | None = None) -> None:
         """Classify every stamp in the background (``weights``: another weights file, kept for later)."""
@@ -159,8 +161,7 @@ class MorphologyController(QObject):
                 return
             self.services.status(f"Morphology classifier not available: {exc}", 10000)
 
-        self._tasks.append(self.services.tasks.run_job("Classifying morphology", job, on_result=done,
-                                                       on_error=failed))
+        self._tasks.append(self.services.tasks.run_job(CLASSIFY_LABEL, job, on_result=done, on_error=failed))
 
     def measure(self) -> None:
         """Measure the statmorph diagnostics in the background (instant when cached)."""
@@ -185,7 +186,7 @@ class MorphologyController(QObject):
             self.services.status(f"statmorph: {len(table):,} galaxies measured ({bad} flagged)", 5000)
 
         self._tasks.append(self.services.tasks.run_job(
-            "statmorph diagnostics", job, on_result=done,
+            MEASURE_LABEL, job, on_result=done,
             on_error=lambda exc: self.services.show_error("statmorph", exc)))
 
     def _publish_predictions(self) -> None:

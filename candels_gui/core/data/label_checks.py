@@ -72,9 +72,6 @@ def background_level(image: np.ndarray, seg: np.ndarray) -> tuple[float, float]:
     return med, float(1.4826 * np.median(np.abs(bg - med)))
 
 
-_background = background_level
-
-
 def _spread_sample(values: np.ndarray) -> np.ndarray:
     """At most ~2 x :data:`_STAT_PIXELS` of ``values`` (1-D), taken at an even stride: a median or MAD
     estimated from them is within ~2 % of a background sigma of the exact one."""
@@ -106,7 +103,7 @@ def _bright_unlabelled(image: np.ndarray, seg: np.ndarray) -> bool:
     """Evidence 2: a source (>= 12 px above 5 sigma of the background) with label 0."""
     from scipy import ndimage
 
-    med, sigma = _background(image, seg)
+    med, sigma = background_level(image, seg)
     if sigma <= 0:
         return False
     hot = (seg == 0) & (image > med + 5 * sigma)
@@ -246,7 +243,7 @@ def check_light_matches_labels(images: np.ndarray, segmaps: np.ndarray, where: s
             continue
         img = np.asarray(images[i], dtype=np.float64)
         inside = img[seg == c]
-        med, sigma = _background(img, seg)
+        med, sigma = background_level(img, seg)
         if sigma <= 0 or inside.size == 0:
             continue
         seen += 1

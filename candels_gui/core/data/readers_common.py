@@ -20,7 +20,7 @@ from astropy.table import Table
 
 from ..errors import (CatalogError, DataError, DataWarning, DegenerateError, LabelError, ShapeError,
                       WrappedLabelsError)
-from .label_checks import check_stamp_pixels, is_narrow
+from .label_checks import background_level, check_stamp_pixels, is_narrow
 from ..jobs import CancelToken, Job, Progress, check_cancel
 from .stampset import STANDARD_COLUMNS
 
@@ -504,17 +504,15 @@ def check_central_flux(images: np.ndarray, segmaps: np.ndarray, catalog: Table, 
     Raises :class:`DegenerateError` naming stamp indices and IDs. Stamps with an unlabelled centre are
     :func:`check_central`'s business and skipped here.
     """
-    from .label_checks import background_level
-
     n, h, w = images.shape
-    step = max(1, (1 << 24) // max(1, h * w))
+    step = max(1, _CHUNK_PIXELS // max(1, h * w))
     bad: list[int] = []
     for a in range(0, n, step):
         seg = np.asarray(segmaps[a:a + step])
         centre = seg[:, h // 2, w // 2]
-        inside = (seg == centre[:, None, None]) & (centre != 0)[:, None, None]
-        flux = np.where(inside, np.asarray(images[a:a + step], dtype=np.float32), 0.0).sum(axis=(1, 2),
-                                                                                            dtype=np.float64)
+        inside = seg == centre[:, None, None]
+        # a float32 pass picks the candidates (a sum near zero may land either side: the exact test follows)
+        flux = np.where(inside, np.asarray(images[a:a + step], dtype=np.float32), np.float32(0)).sum(axis=(1, 2))
         for k in np.flatnonzero((centre != 0) & ~(flux > 0)):    # the few candidates: their background
             img = np.asarray(images[a + k], dtype=np.float64)
             med, sigma = background_level(img, seg[k])

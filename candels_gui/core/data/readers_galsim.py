@@ -145,17 +145,23 @@ def _check_distinct_images(table: Table, cat_path: Path) -> None:
         seen[key] = i
 
 
+def _warn_not_positive(values: np.ndarray, column: str, cat_path: Path, instead: str) -> bool:
+    """Say (a :class:`DataWarning`) which rows of ``column`` are not positive numbers and what is done
+    ``instead``; True when some are."""
+    unusable = ~(np.isfinite(values) & (values > 0))
+    if unusable.any():
+        warnings.warn(DataWarning(f"{cat_path}: {column} is not a positive number for {int(unusable.sum())} "
+                                  f"galaxies (row {', '.join(map(str, np.flatnonzero(unusable)[:5]))}); {instead}"))
+    return bool(unusable.any())
+
+
 def _pixel_scales(table: Table, cat_path: Path) -> np.ndarray:
     """The distinct pixel scales of the catalog's ``PIXEL_SCALE`` (none: unknown). Values that are not
     positive numbers make the scale unknown, with a warning."""
     if "PIXEL_SCALE" not in table.colnames:
         return np.array([])
     values = np.asarray(table["PIXEL_SCALE"], dtype=np.float64)
-    unusable = ~(np.isfinite(values) & (values > 0))
-    if unusable.any():
-        warnings.warn(DataWarning(f"{cat_path}: PIXEL_SCALE is not a positive number for {int(unusable.sum())} "
-                                  f"galaxies (row {', '.join(map(str, np.flatnonzero(unusable)[:5]))}); the "
-                                  f"data's pixel scale is taken as unknown"))
+    if _warn_not_positive(values, "PIXEL_SCALE", cat_path, "the data's pixel scale is taken as unknown"):
         return np.array([])
     return np.unique(values)
 
@@ -189,11 +195,7 @@ def iter_read_galsim_catalog(path: str | os.PathLike, *, stamp_size: int = 128, 
     variance = (np.asarray(table["NOISE_VARIANCE"], dtype=np.float64) if "NOISE_VARIANCE" in table.colnames
                 else np.full(n, np.nan))
     if "NOISE_VARIANCE" in table.colnames:
-        unusable = ~(np.isfinite(variance) & (variance > 0))
-        if unusable.any():
-            warnings.warn(DataWarning(
-                f"{cat_path}: NOISE_VARIANCE is not a positive number for {int(unusable.sum())} galaxies (row "
-                f"{', '.join(map(str, np.flatnonzero(unusable)[:5]))}); their noise is measured on their stamps"))
+        _warn_not_positive(variance, "NOISE_VARIANCE", cat_path, "their noise is measured on their stamps")
     images = np.empty((n, size, size), dtype=np.float32)
     segmaps = np.empty((n, size, size), dtype=np.int32)
     fillmask = np.zeros((n, size, size), dtype=bool)

@@ -21,6 +21,7 @@ from ..errors import DataError
 from ..jobs import CancelToken, Progress
 from ..blending.sampling import SamplingRules, iter_sample_specs
 from ..data.stampset import StampSet
+from .common import split_prefix
 
 __all__ = ["ProduceOptions", "produce", "draw_split_specs", "PRODUCE_FILE", "produce_file", "check_produce_size",
            "remove_derived_arrays", "DERIVED_ARRAYS",
@@ -116,9 +117,9 @@ def draw_split_specs(stamps: StampSet, options: ProduceOptions, *, cancel: Cance
     if len(pool) < 2:
         if len(stamps) < 2:
             raise DataError(f"the data hold {len(stamps)} galaxy: a blend needs two")
-        default = CatalogFilter().to_dict()
+        default = CatalogFilter().to_dict()   # (no "ids" key: an ID list always differs)
         cuts = ", ".join(f"{k}={v}" for k, v in options.catalog_filter.to_dict().items()
-                         if v != default.get(k, v if k != "ids" else None)) or "none"
+                         if v != default.get(k)) or "none"
         raise DataError(f"only {len(pool)} of the {len(stamps)} galaxies pass the cuts ({cuts}); loosen them")
     train_pool, test_pool = split_by_galaxy(pool, options.test_ratio, options.seed)
     n_test = int(options.test_ratio * options.n_blends)
@@ -180,7 +181,7 @@ def produce(stamps: StampSet, outdir: str | Path, options: ProduceOptions | None
 
 
 #: What ``concatenate`` and ``convert`` derive from a produce folder's blends (stale once they are replaced).
-DERIVED_ARRAYS = tuple(f"{prefix}{name}" for prefix in ("train_", "test_", "")
+DERIVED_ARRAYS = tuple(f"{split_prefix(split)}{name}" for split in ("train", "test", None)
                        for name in ("images.npy", "labels.npy", "flux.npy"))
 
 
