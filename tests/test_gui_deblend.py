@@ -376,3 +376,23 @@ def test_tta_box_runs_the_torch_deblenders_as_their_tta_variant(window, qtbot):
         panel.set_selected(["sep+tta"])
     panel.set_weights("unet-seg", weights)  # new weights forget both variants' results
     assert panel.cache.get("unet-seg+tta", spec) is None and panel.cache.get("unet-seg", spec) is None
+
+
+def test_closing_while_a_blend_cannot_be_interrupted_waits_hidden_then_quits(window, qtbot, counting, monkeypatch):
+    """A deblender in a step that checks no cancel token (a scarlet fit, JAX compiling it) outlasts the close's
+    wait: the window hides at once, its objects live until the work stops (no 'deleted C/C++ object' error
+    from the worker), then it closes and the app quits as if it had closed then."""
+    from candels_gui.gui import app as app_module
+
+    monkeypatch.setattr(app_module, "CLOSE_WAIT_MS", 50)
+    quits = []
+    monkeypatch.setattr(QApplication.instance(), "quit", lambda: quits.append(1))
+    panel = window.deblend_panel
+    counting.delay = 1.0
+    panel.set_selected(["test-counting"])
+    panel.run_current()
+    qtbot.waitUntil(lambda: bool(counting.seen), timeout=10000)     # inside the uninterruptible blend
+    window.close()
+    assert not window.isVisible() and window._closing and window.tasks.busy and not quits
+    qtbot.waitUntil(lambda: bool(quits), timeout=10000)
+    assert not window.tasks.busy and quits == [1]

@@ -89,3 +89,25 @@ def test_scarlet_keeps_no_compiled_step_nor_scene_per_blend():
     get("scarlet").run(np.stack([_blend(i) for i in range(3)]), noise_sigma=1.0)
     assert set(scarlet2.parameter_registry) == before
     assert infer._make_step._cached._cache_size() == 0
+
+
+def test_a_cancelled_run_stops_between_blends():
+    """scarlet's fits take ~1 s each: a run checks its cancel token before every blend, not only between batches."""
+    from candels_gui.core.errors import Cancelled
+    from candels_gui.core.jobs import CancelToken, run_job
+
+    deb = get("scarlet")
+    token = CancelToken()
+    token.cancel()
+    images = np.stack([_blend(seed) for seed in range(3)])
+    fitted = []
+    deb._one = lambda image, sigma: fitted.append(1)          # what would fit one blend
+    with pytest.raises(Cancelled):
+        deb.run(images, cancel=token)
+    assert fitted == [] and deb._cancel is None                # nothing fitted; the token is not kept
+
+    token = CancelToken()
+    deb._one = lambda image, sigma: (fitted.append(1), token.cancel() if len(fitted) == 2 else None)[0]
+    with pytest.raises(Cancelled):
+        run_job(deb.iter_run(images, batch_size=3, cancel=token))
+    assert len(fitted) == 2                                    # the third blend of the batch was not started

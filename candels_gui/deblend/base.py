@@ -290,6 +290,9 @@ class Deblender(abc.ABC):
 
     def __init__(self, **params: Any) -> None:
         self._params = dict(params)
+        #: The cancel token of the run in progress (:meth:`run`, :meth:`iter_run`): a deblender whose batch is
+        #: long (scarlet: a fit per blend) checks it between blends with :meth:`_check_cancel`.
+        self._cancel: CancelToken | None = None
 
     @property
     def params(self) -> dict[str, Any]:
@@ -307,7 +310,8 @@ class Deblender(abc.ABC):
         """Deblend a validated ``(B, H, W)`` float32 batch (noise_sigma: (B,) float64 or None)."""
 
     def run(self, images: Any, *, psf: np.ndarray | None = None,
-            noise_sigma: float | Sequence[float] | None = None) -> list[DeblendResult]:
+            noise_sigma: float | Sequence[float] | None = None,
+            cancel: CancelToken | None = None) -> list[DeblendResult]:
         """Deblend a batch of blends.
 
         Parameters
@@ -318,6 +322,9 @@ class Deblender(abc.ABC):
             PSF image (h, w) or one per blend (B, h, w); deblenders that do not use it ignore it.
         noise_sigma : float or sequence of B floats, optional
             Background noise standard deviation; estimated from each image when not given.
+        cancel : CancelToken, optional
+            Deblenders that take long per blend (scarlet) check it between blends and raise
+            :class:`~candels_gui.core.errors.Cancelled`.
 
         Returns
         -------
@@ -328,7 +335,20 @@ class Deblender(abc.ABC):
         sig = None if noise_sigma is None else noise_per_image(batch, noise_sigma)
         if batch.shape[0] == 0:
             return []
-        return list(self._run_batch(batch, psf, sig))
+        return self._run_checked(batch, psf, sig, cancel)
+
+    def _run_checked(self, images: np.ndarray, psf: np.ndarray | None, noise_sigma: np.ndarray | None,
+                     cancel: CancelToken | None) -> list[DeblendResult]:
+        """:meth:`_run_batch` with ``cancel`` as the token :meth:`_check_cancel` reads."""
+        self._cancel = cancel
+        try:
+            return list(self._run_batch(images, psf, noise_sigma))
+        finally:
+            self._cancel = None
+
+    def _check_cancel(self) -> None:
+        """Raise :class:`~candels_gui.core.errors.Cancelled` when the run in progress was cancelled."""
+        check_cancel(self._cancel)
 
     def iter_run(self, images: Any, batch_size: int = 16, cancel: CancelToken | None = None, *,
                  psf: np.ndarray | None = None,
@@ -358,7 +378,7 @@ class Deblender(abc.ABC):
             check_cancel(cancel)
             b = min(n, a + int(batch_size))
             p = psf_arr[a:b] if per_blend_psf else psf_arr
-            out.extend(self._run_batch(batch[a:b], p, None if sig is None else sig[a:b]))
+            out.extend(self._run_checked(batch[a:b], p, None if sig is None else sig[a:b], cancel))
             yield Progress(b, n, f"{self.name}: {b}/{n} blends")
         return out
 

@@ -192,5 +192,8 @@ class ScarletDeblender(Deblender):
 
     def _run_batch(self, images: np.ndarray, psf: np.ndarray | None,
                    noise_sigma: np.ndarray | None) -> list[DeblendResult]:
-        return [self._one(im, None if noise_sigma is None else float(noise_sigma[i]))
-                for i, im in enumerate(images)]
+        out = []
+        for i, im in enumerate(images):
+            self._check_cancel()     # a fit takes ~1 s: a cancelled run stops before the next
+            out.append(self._one(im, None if noise_sigma is None else float(noise_sigma[i])))
+        return out

@@ -37,6 +37,9 @@ from .state import AppState
 from .style import monospace_font
 from .workers import TaskBar, TaskRunner
 
+#: How long closing the window blocks for cancelled work to stop before it waits for it hidden (ms).
+CLOSE_WAIT_MS = 1000
+
 __all__ = ["MainWindow", "app_settings", "error_text", "MAX_RECENT", "MAX_EXPORT_BLENDS"]
 
 #: Blends of an opened export put in the queue (the first ones of its split); the Compare view's summary holds
@@ -78,6 +81,7 @@ class MainWindow(RecentFilesMixin, QMainWindow):
         self.state = AppState(seed=seed, parent=self)
         self.display = DisplayModel(parent=self)
         self.tasks = TaskRunner(self)
+        self._closing = False   # closing: hidden while cancelled work stops (closeEvent)
         self.collector = CollectorSettler(self)  # full GC passes stay short once the app has settled
         self.tasks.idle.connect(self.collector.poke)
         self.source_path: Path | None = None
@@ -488,6 +492,9 @@ class MainWindow(RecentFilesMixin, QMainWindow):
             self.open_path(urls[0].toLocalFile())
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if self._closing:   # called again once the cancelled work has stopped
+            self._close_now(event)
+            return
         self.session_ctl.session.flush_autosave()  # edits the autosave timer had not written yet
         if not self.session_ctl.confirm_discard("Close candels-gui"):  # unsaved queue: Save/Discard/Cancel
             event.ignore()
@@ -497,11 +504,24 @@ class MainWindow(RecentFilesMixin, QMainWindow):
         self.settings.sync()
         self.morphology.stop_automatic()   # a closed window starts no background work (it may outlive the close)
         self.tasks.cancel_all()
-        self.tasks.wait(5000)
+        if not self.tasks.wait(CLOSE_WAIT_MS):
+            # work that stops at its next check only (a scarlet fit, JAX compiling it): the window waits for
+            # it hidden, with its event loop running, and closes when it has stopped
+            self._closing = True
+            self.hide()
+            self.tasks.when_stopped(self.close)
+            event.ignore()
+            return
+        self._close_now(event)
+
+    def _close_now(self, event: QCloseEvent) -> None:
         app = QApplication.instance()
         if app is not None:
             app.removeEventFilter(self.key_router)
         super().closeEvent(event)
+        if self._closing and isinstance(app, QApplication) and app.quitOnLastWindowClosed() \
+                and not any(w.isVisible() for w in app.topLevelWidgets()):
+            app.quit()   # Qt quits when the last *visible* window closes; this one was hidden while it waited
 
     # ------------------------------------------------------------------ private
     @staticmethod

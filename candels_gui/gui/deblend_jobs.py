@@ -93,7 +93,7 @@ def deblend_job(todo: dict[str, list[BlendSpec]], render: Callable[[list[BlendSp
             try:
                 if name not in made:
                     made[name] = make(name)
-                results = made[name].run(images[sel])
+                results = made[name].run(images[sel], cancel=cancel)
             except (FileNotFoundError, DataError, ValueError, RuntimeError, ImportError) as exc:
                 failed.add(name)
                 emit(name, [], str(exc) or type(exc).__name__)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from PyQt6.QtCore import QObject, QThreadPool, pyqtSignal
+from PyQt6.QtCore import QElapsedTimer, QObject, QThreadPool, QTimer, pyqtSignal
 from PyQt6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 from typing import TYPE_CHECKING
 
@@ -103,6 +103,27 @@ class TaskRunner(QObject):
     def wait(self, msecs: int = 10_000) -> bool:
         """Block until the pool's threads are done (for closing the window); True when they are."""
         return QThreadPool.globalInstance().waitForDone(msecs)
+
+    def when_stopped(self, callback: Callable[[], None], *, give_up_ms: int = 30_000) -> None:
+        """Call ``callback`` on the UI thread once the pool's threads are done, or after ``give_up_ms``.
+
+        For closing a window whose cancelled work is still finishing a step that cannot be interrupted (a
+        scarlet fit, JAX compiling it): the window waits hidden with its event loop running, where
+        :meth:`wait` would freeze it, and its objects outlive the work that reports to them.
+        """
+        timer = QTimer(self)
+        timer.setInterval(50)
+        clock = QElapsedTimer()
+        clock.start()
+
+        def check() -> None:
+            if QThreadPool.globalInstance().activeThreadCount() == 0 or clock.elapsed() >= give_up_ms:
+                timer.stop()
+                timer.deleteLater()
+                callback()
+
+        timer.timeout.connect(check)
+        timer.start()
 
     # ------------------------------------------------------------------ private
     def _start(self, label: str, token: CancelToken, fn: Callable[[], Any],
