@@ -178,3 +178,23 @@ def test_screenshot_of_an_export_shows_its_first_blend(qtbot, export_dir, tmp_pa
     assert (picture.width(), picture.height()) == (1300, 820)
     stamps, specs, info = read_export_blends(export_dir)
     assert specs, "the fixture's export has test blends"
+
+
+def test_opening_other_data_lets_a_running_export_finish(make_window, qtbot, export_dir, tmp_path, questions):
+    """An export works on a snapshot of the queue: opening other data while it runs does not cancel it (it did,
+    silently: nothing written, its 'cancelled' line at once replaced by 'Loaded …')."""
+    from candels_gui.gui.export_dialog import run_export
+
+    asked, _ = questions
+    win = make_window(SAMPLE)
+    _wait_loaded(win, qtbot, SAMPLE)
+    win.session_ctl.session.add_random(win.state.stamps, 200)
+    specs = [item.spec for item in win.session_ctl.session.queue]
+    results = []
+    run_export(win.session_ctl, win.services, on_exported=results.append, dest=str(tmp_path / "snap.h5"),
+               fmt="hdf5", method=None, statuses=("pending",), test_ratio=None)
+    win.open_path(export_dir)                                  # at once, while the export runs
+    assert asked == [f"Open {export_dir.name}"]                # the unsaved queue was asked about
+    _wait_loaded(win, qtbot, export_dir)                       # and the export has finished too
+    assert results[-1] is not None and results[-1].n_blends == 200
+    assert read_export(tmp_path / "snap.h5").specs == specs

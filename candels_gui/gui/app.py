@@ -207,7 +207,7 @@ class MainWindow(RecentFilesMixin, QMainWindow):
         ctl = getattr(self, "session_ctl", None)  # absent while the window is being built
         if ctl is not None and not ctl.confirm_discard(f"Open {path.name}"):
             return  # unsaved queue and the user chose Cancel (or a failed save)
-        self.tasks.cancel_all()
+        self.tasks.cancel_data_work()   # an export or a training started before goes on
         self.statusBar().showMessage(f"Loading {path} …")
         def read(token: Any) -> Any:
             data = yield from iter_open_data(path, limit=MAX_EXPORT_BLENDS, cancel=token)

@@ -299,4 +299,4 @@ def run_export(ctl: SessionController, services: WindowServices, *, on_exported:
                                      test_ratio=test_ratio, duplicates=duplicates, engine=engine,
                                      cancel=token),
         on_result=done, on_error=lambda exc: services.show_error("Export failed", exc),
-        on_cancel=lambda: services.status("Export cancelled: nothing was written", 6000))
+        on_cancel=lambda: services.status("Export cancelled: nothing was written", 6000), independent=True)

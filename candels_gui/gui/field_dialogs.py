@@ -82,6 +82,6 @@ class GenerateFieldDialog(QDialog):
             f"Generating a {size}×{size} field",
             lambda token: generate_field_job(model, out, size, seed=seed, overwrite=True, cancel=token),
             on_result=lambda res: on_done(Path(res["path"])),
-            on_error=lambda exc: on_error("Cannot generate the field", exc))
+            on_error=lambda exc: on_error("Cannot generate the field", exc), independent=True)
         self.accept()
         return self.task

@@ -213,7 +213,8 @@ class TrainDialog(QDialog):
         self.status.setText(f"Training {name} on {data.name} …")
         self.task = self.tasks.run_job(f"Training {name}", make_job,
                                        on_result=lambda res: self._finished(name, res),
-                                       on_error=self._failed, on_cancel=lambda: self._cancelled(out))
+                                       on_error=self._failed, on_cancel=lambda: self._cancelled(out),
+                                       independent=True)
         return self.task
 
     def cancel(self) -> None:

@@ -26,10 +26,14 @@ __all__ = ["Task", "TaskRunner", "TaskBar"]
 class Task(QObject):
     """One piece of background work: its label, its cancel token and its worker."""
 
-    def __init__(self, label: str, token: CancelToken, parent: QObject | None = None) -> None:
+    def __init__(self, label: str, token: CancelToken, parent: QObject | None = None, *,
+                 independent: bool = False) -> None:
         super().__init__(parent)
         self.label = label
         self.token = token
+        #: Works on its own copy of what it needs (an export's snapshot, a training's files): opening other
+        #: data does not stop it.
+        self.independent = independent
         self.worker: GeneratorWorker | FunctionWorker | None = None
         self.done = False
 
@@ -76,18 +80,22 @@ class TaskRunner(QObject):
 
     def run_job(self, label: str, make_job: Callable[[CancelToken], Job], *,
                 on_result: Callable[[Any], None], on_error: Callable[[BaseException], None],
-                on_cancel: Callable[[], None] | None = None) -> Task:
+                on_cancel: Callable[[], None] | None = None, independent: bool = False) -> Task:
         """Run the core job ``make_job(token)`` in a worker.
 
         ``on_result(value)``, ``on_error(exc)`` and ``on_cancel()`` are called on the UI thread;
-        a :class:`~candels_gui.core.errors.Cancelled` error counts as a cancel, not an error.
+        a :class:`~candels_gui.core.errors.Cancelled` error counts as a cancel, not an error. An
+        ``independent`` job works on its own copy of what it needs: opening other data does not cancel it
+        (:meth:`cancel_data_work`).
         """
         token = CancelToken()
 
         def gen():  # generator function: superqt runs it step by step in the pool thread
             return (yield from make_job(token))
 
-        return self._start(label, token, gen, on_result, on_error, on_cancel)
+        task = self._start(label, token, gen, on_result, on_error, on_cancel)
+        task.independent = independent
+        return task
 
     def run_call(self, label: str, fn: Callable[..., Any], *args: Any,
                  on_result: Callable[[Any], None], on_error: Callable[[BaseException], None],
@@ -99,6 +107,13 @@ class TaskRunner(QObject):
         """Ask every running task to stop."""
         for task in list(self.tasks):
             task.cancel()
+
+    def cancel_data_work(self) -> None:
+        """Ask the tasks that work on the open data to stop (other data is being opened); independent ones
+        (an export of a snapshot, a training) go on."""
+        for task in list(self.tasks):
+            if not task.independent:
+                task.cancel()
 
     def wait(self, msecs: int = 10_000) -> bool:
         """Block until the pool's threads are done (for closing the window); True when they are."""
