@@ -119,6 +119,21 @@ def test_labelling_and_review_mode_switch_each_other_off(window):
     assert not window.labelling.active
 
 
+def test_the_labelling_tab_is_labelling_mode(window, qtbot, monkeypatch):
+    """Clicking the Labelling tab starts labelling (the galaxy shown, the vote keys work); leaving the mode
+    goes back to the blend. The tab used to open blank with its keys off until Ctrl+L."""
+    view, tabs = window.labelling, window.central_tabs
+    view.labeller.setText("ana")
+    qtbot.mouseClick(tabs.tabBar(), Qt.MouseButton.LeftButton, pos=tabs.tabBar().tabRect(tabs.indexOf(view)).center())
+    assert tabs.currentWidget() is view and view.active
+    assert window.actions_by_name["labelling_mode"].isChecked() and view.current_stamp() == 0
+    assert view.info.text().startswith(f"<b>ID {int(window.state.stamps.ids[0])}</b>")
+    _key(qtbot, window, Qt.Key.Key_S)
+    assert window.session_ctl.session.morph_votes.get(int(window.state.stamps.ids[0]), "ana") == "sph"
+    window.actions_by_name["labelling_mode"].trigger()     # Ctrl+L again: the mode ends, the blend is shown
+    assert not view.active and tabs.currentIndex() == 0
+
+
 def test_predictions_and_diagnostics_become_catalog_columns_and_points(window, qtbot):
     ctl = window.morphology
     stamps = window.state.stamps

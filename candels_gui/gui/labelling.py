@@ -147,6 +147,8 @@ class LabellingView(QWidget):
             self.refresh()
             self.services.status("Labelling: S spheroid, B disk+spheroid, D disk, I irregular, . point source, "
                                  "U unclassifiable; ←/→ move; Ctrl+Z undoes", 8000)
+        elif tabs is not None and tabs.currentWidget() is self:
+            tabs.setCurrentIndex(0)     # out of labelling mode: back to the blend, not a tab whose keys do nothing
 
     def _sync_actions(self) -> None:
         for name in VOTE_ACTIONS:

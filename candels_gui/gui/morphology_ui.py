@@ -42,8 +42,10 @@ def install_morphology(window: Any) -> LabellingView:
                          window.services, window.settings)
     tabs = window.central_tabs
     tabs.addTab(view, "Labelling")
-    tabs.currentChanged.connect(lambda _i: view.set_active(False) if tabs.currentWidget() is not view
-                                and view.active else None)
+    # the tab and the mode go together: clicking the tab starts labelling (its keys, the galaxy shown),
+    # leaving it ends it
+    tabs.currentChanged.connect(lambda _i: view.set_active(tabs.currentWidget() is view)
+                                if (tabs.currentWidget() is view) != view.active else None)
     panel = MorphologyPanel(ctl, window.catalog)
     # a third tab of the right column (Display | Random pairs | Morphology): a dock tabified there leaves Qt's
     # stray tab bar over the window
