@@ -188,6 +188,28 @@ def test_predicted_types_fill_an_empty_galtype_so_the_type_filter_works(window):
     box.setChecked(False)
     window.catalog.apply_filter()
     assert window.catalog.model.rowCount() == len(stamps) // 2
+    assert not window.catalog.types["ps"].isVisibleTo(window.catalog)      # no point source predicted
+
+
+def test_point_sources_and_unclassifiable_predictions_can_be_filtered_out(window):
+    """The classifier's two extra types get their boxes when it predicts them (unticking the four catalog
+    types used to leave every point source and unclassifiable object listed, and drawn as pairs)."""
+    stamps = window.state.stamps
+    stamps.catalog["galtype"] = ["unknown"] * len(stamps)
+    window.set_stamps(stamps)
+    ctl = window.morphology
+    ctl.predicted = np.asarray(["disk", "ps", "unc", "sph"] * (len(stamps) // 4))
+    ctl.probabilities = np.full((len(stamps), 6), 1 / 6)
+    ctl._publish_predictions()
+    boxes = window.catalog.types
+    assert all(boxes[t].isVisibleTo(window.catalog) and boxes[t].isEnabled() for t in ("ps", "unc"))
+    for t in ("ps", "unc"):
+        boxes[t].setChecked(False)
+    window.catalog.apply_filter()
+    assert window.catalog.model.rowCount() == len(stamps) // 2
+    kept = {str(stamps.catalog["galtype"][window.catalog.model.stamp_index(r)]) for r in range(len(stamps) // 2)}
+    assert kept == {"disk", "sph"}
+    assert set(window.state.filter.excluded_types) >= {"ps", "unc"}   # the random pairs' filter too
 
 
 def _open(qtbot, tmp_path, stamps):

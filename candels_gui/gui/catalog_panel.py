@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 from PyQt6.QtCore import QEvent, QModelIndex, QObject, Qt, QTimer, pyqtSignal
@@ -11,7 +11,8 @@ from PyQt6.QtWidgets import (QAbstractItemView, QApplication, QCheckBox, QDouble
                              QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMenu, QPushButton,
                              QTableView, QVBoxLayout, QWidget)
 
-from ..core.data.catalog import CatalogFilter, missing_mask, present_values
+from ..core.data.catalog import MORPH_ONLY_TYPES, CatalogFilter, missing_mask, present_values
+from ..core.data.morph_labels import CLASS_NAMES
 from ..core.data.stampset import GALTYPES
 from ..core.display.stretch import MASK_COLORS, apply_display, display_levels
 from .catalog_model import CatalogModel
@@ -120,10 +121,12 @@ class CatalogPanel(QWidget):
         types = QHBoxLayout()
         types.setSpacing(10)
         self.types = {}
-        for t in GALTYPES:
+        for t in (*GALTYPES, *MORPH_ONLY_TYPES):
             box = QCheckBox(t)
             box.setChecked(True)
-            box.setToolTip(f"keep galaxies of type {t}")
+            box.setToolTip(f"keep galaxies of type {t}" if t in GALTYPES else
+                           f"keep {CLASS_NAMES[t]}s (a type the classifier predicts; shown when present)")
+            box.setVisible(t in GALTYPES)
             self.types[t] = box
             types.addWidget(box)
         types.addStretch(1)
@@ -279,6 +282,15 @@ class CatalogPanel(QWidget):
         self.id_search.blockSignals(False)
         self.apply_filter()
 
+    def show_types(self, galtype: Any) -> None:
+        """Offer the type boxes of the types in ``galtype`` (a column): the catalog's four are shown always and
+        enabled when present; point source and unclassifiable (predicted types only) are shown when present."""
+        present = set(np.char.lower(np.asarray(galtype).astype(str)))
+        for t, box in self.types.items():
+            box.setEnabled(t in present)
+            if t in MORPH_ONLY_TYPES:
+                box.setVisible(t in present)
+
     # ------------------------------------------------------------------ slots
     def _stamps_changed(self) -> None:
         stamps = self.state.stamps
@@ -290,12 +302,11 @@ class CatalogPanel(QWidget):
             w.blockSignals(True)
             w.set_data_range(present_values(cat, col))  # missing values (z = -1, NaN) do not set the range
             w.blockSignals(False)
-        present = set(np.char.lower(np.asarray(cat["galtype"]).astype(str)))
-        for t, box in self.types.items():
+        for box in self.types.values():
             box.blockSignals(True)
             box.setChecked(True)
-            box.setEnabled(t in present)
             box.blockSignals(False)
+        self.show_types(cat["galtype"])
         self.id_search.blockSignals(True)
         self.id_search.clear()
         self.id_search.blockSignals(False)

@@ -28,9 +28,7 @@ def _catalog_columns(catalog: Any):
             if name in cols and name != "galtype":
                 catalog.table.setColumnWidth(c, 100 if name == "galtype_pred" else 62)
         if "galtype" in cols:       # predicted types fill an empty galtype: the type filter can use them
-            present = set(np.char.lower(np.asarray(cols["galtype"]).astype(str)))
-            for t, box in catalog.types.items():
-                box.setEnabled(t in present)
+            catalog.show_types(cols["galtype"])
     return set_columns
 
 
