@@ -187,6 +187,7 @@ def test_cancel_stops_a_long_run_on_many_blends(window, qtbot, counting):
     assert panel.busy and panel.cancel_button.isEnabled()
     qtbot.waitUntil(lambda: bool(got), timeout=10000)
     panel.cancel_button.click()
+    assert panel.status.text().startswith("Cancelling") and not panel.cancel_button.isEnabled()   # said at once
     qtbot.waitUntil(lambda: bool(finished), timeout=10000)
     assert finished == [None] and "Cancelled" in panel.status.text()
     assert len(counting.seen) < 40  # stopped within a chunk or two, not at the end
@@ -396,3 +397,20 @@ def test_closing_while_a_blend_cannot_be_interrupted_waits_hidden_then_quits(win
     assert not window.isVisible() and window._closing and window.tasks.busy and not quits
     qtbot.waitUntil(lambda: bool(quits), timeout=10000)
     assert not window.tasks.busy and quits == [1]
+
+
+def test_a_run_with_scarlet_goes_blend_by_blend(counting):
+    """scarlet takes seconds a blend: a run with it delivers results (and checks Cancel) after every blend,
+    where the others go 8 at a time."""
+    from candels_gui.core.jobs import run_job
+    from candels_gui.gui.deblend_jobs import RUN_CHUNK, deblend_job
+
+    stamps = make_stampset(n=16, size=48, seed=1)
+    specs = sample_specs(stamps, 10, SamplingRules(), seed=3)
+    images = np.zeros((48, 48), np.float32)
+    for names, sizes in ((["photutils"], [RUN_CHUNK, 10 - RUN_CHUNK]), (["scarlet", "photutils"], [1] * 10)):
+        emitted = {name: [] for name in names}
+        run_job(deblend_job({n: specs for n in names}, lambda part: np.stack([images] * len(part)),
+                            lambda name: CountingDeblender(),
+                            lambda name, done, res: emitted[name].append(len(done))))
+        assert all(got == sizes for got in emitted.values())

@@ -21,6 +21,9 @@ __all__ = ["deblend_job", "train_command", "queue_specs", "RUN_CHUNK"]
 
 #: Blends rendered and deblended per step of a run (the cancel granularity).
 RUN_CHUNK = 8
+#: Deblenders that take seconds a blend (scarlet: a fit each): a run with one of them goes blend by blend, so
+#: its results and progress come as each blend is done.
+ONE_BLEND_A_STEP = frozenset({"scarlet"})
 
 
 def train_command(name: str, path: str | Path | None = None) -> str:
@@ -58,7 +61,7 @@ def deblend_job(todo: dict[str, list[BlendSpec]], render: Callable[[list[BlendSp
     cancel : CancelToken, optional
         Checked before every chunk and every deblender.
     chunk : int
-        Blends per step.
+        Blends per step (1 when a deblender of :data:`ONE_BLEND_A_STEP` is in ``todo``).
 
     Returns
     -------
@@ -78,6 +81,8 @@ def deblend_job(todo: dict[str, list[BlendSpec]], render: Callable[[list[BlendSp
     made: dict[str, Deblender] = {}
     failed: set[str] = set()
     yield Progress(0, total, f"deblending {len(order)} blend(s)")
+    if ONE_BLEND_A_STEP & set(todo):
+        chunk = 1
     for start in range(0, len(order), max(1, int(chunk))):
         check_cancel(cancel)
         part = order[start:start + int(chunk)]

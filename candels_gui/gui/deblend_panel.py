@@ -371,6 +371,9 @@ class DeblendPanel(QWidget):
         """Stop this panel's run (results already delivered stay cached)."""
         if self.task is not None and not self.task.done:
             self.task.cancel()
+            self.cancel_button.setEnabled(False)
+            # a deblender stops between blends: scarlet finishes the fit it is in (seconds; JAX's first compile more)
+            self.status.setText("Cancelling… (the blend being deblended is finished first)")
 
     def open_train_dialog(self) -> Any:
         """Open the "Train model" dialog (its training data: the window's last HDF5 export, when there is one);
