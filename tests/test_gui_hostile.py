@@ -89,6 +89,7 @@ def test_bad_data_ends_in_a_dialog(window, qtbot, tmp_path, dialogs, kind):
     (title, text), = dialogs["critical"]
     assert title.startswith("Cannot open") and "Traceback" not in text and text.strip()
     assert window.state.stamps is None
+    assert window.statusBar().currentMessage().startswith("Could not open")   # not 'Loading …' left there
 
 
 def _session(tmp_path: Path, data: Path, **edits) -> Path:

@@ -222,6 +222,7 @@ class MainWindow(RecentFilesMixin, QMainWindow):
                 self.session_ctl.data_load_failed()
 
         def failed(exc: BaseException) -> None:
+            self.statusBar().showMessage(f"Could not open {path}", 8000)   # not 'Loading …' for ever
             self.show_error(f"Cannot open {path.name}", exc)
             not_loaded()
 
