@@ -442,3 +442,22 @@ def test_export_dialog_opened_before_the_data_is_ready_once_it_arrives(make_wind
     win.set_stamps(make_stampset(n=16, size=48, seed=1))
     assert dialog.summary.text() != "Open data first."
     dialog.close()
+
+
+def test_export_dialog_puts_a_bare_file_name_in_the_dialogs_folder(window, tmp_path, qtbot, dialogs, monkeypatch):
+    """A name without a folder goes where the file dialogs start (the last folder used), said in full: it
+    went to the app's working folder, which a user who started it from a launcher cannot find."""
+    from candels_gui.gui.places import remember_folder
+
+    _curate(window)
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    remember_folder(window.settings, folder)
+    dialog = window.show_export_dialog()
+    dialog.fmt.setCurrentIndex(dialog.fmt.findData("hdf5"))
+    dialog.dest.setText("mine.h5")
+    dialog.export_button.click()
+    qtbot.waitUntil(lambda: window.export_result is not None and not window.tasks.busy, timeout=20000)
+    assert (folder / "mine.h5").is_file() and not (tmp_path / "mine.h5").exists()
+    assert str(folder / "mine.h5") in dialogs["information"][-1][1]

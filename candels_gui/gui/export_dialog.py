@@ -262,6 +262,11 @@ class ExportDialog(QDialog):
             self.services.show_error("Export", ValueError("choose a destination (folder for npy, file for "
                                                           "HDF5 / FITS)"))
             return
+        dest = Path(c["dest"]).expanduser()
+        if not dest.is_absolute():   # a bare name: in the folder the dialogs use, not the app's working folder
+            dest = start_folder(self.services.settings) / dest
+            self.dest.setText(str(dest))
+        c["dest"] = str(dest)
         self._remember()
         self.accept()
         run_export(self.ctl, self.services, on_exported=self.on_exported, **c)
