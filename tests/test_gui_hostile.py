@@ -197,3 +197,29 @@ def test_bad_field_in_the_field_tab_is_a_dialog(window, tmp_path, dialogs, kind)
     (title, text), = dialogs["critical"]
     assert title == "Cannot open the field" and str(path) in text and "Traceback" not in text
     assert window.field_view.field is None
+
+
+def test_unwritable_destinations_are_named_not_a_temporary_file(window, qtbot, tmp_path, dialogs, good_data):
+    """An export or a session save into a place that cannot be written says which place, in words: it said
+    '[Errno 30] Read-only file system: …/.candels-gui-tmp-…-x.h5', a file the user never chose."""
+    from candels_gui.core.atomic import temp_path
+    from candels_gui.gui.app import error_text
+    from candels_gui.gui.export_dialog import run_export
+
+    window.open_path(good_data)
+    qtbot.waitUntil(lambda: window.state.stamps is not None and not window.tasks.busy, timeout=20000)
+    window.session_ctl.generate_random(4)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    run_export(window.session_ctl, window.services, on_exported=lambda r: None, dest=str(blocker / "x.h5"),
+               fmt="hdf5", method=None, statuses=("pending",), test_ratio=None)
+    assert not window.tasks.busy                                   # refused before any work
+    assert window.session_ctl.save_as(blocker / "s.json") is False
+    (t1, m1), (t2, m2) = dialogs["critical"]
+    assert (t1, t2) == ("Export failed", "Cannot save the session")
+    assert all(f"{blocker} is a file, not a folder" in m and "Errno" not in m for m in (m1, m2))
+    # what a disk that fills or turns read-only midway raises, on the writer's temporary file
+    tmp = temp_path(tmp_path / "out.h5")
+    assert error_text(OSError(30, "Read-only file system", str(tmp))) == \
+        f"cannot write in {tmp_path}: Read-only file system"
+    assert error_text(OSError(13, "Permission denied", "/data/x.h5")) == "/data/x.h5: Permission denied"

@@ -14,6 +14,7 @@ from PyQt6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QFrame, QLa
                              QMessageBox, QScrollArea, QTabWidget, QToolBar, QWidget)
 
 from .. import __version__
+from ..core.atomic import is_temp_name
 from ..core.data.stampset import StampSet
 from .actions import ACTIONS, CheatSheetDialog, build_actions, build_menus, build_toolbar
 from .blend_editor import BlendEditor
@@ -56,6 +57,10 @@ def error_text(exc: BaseException) -> str:
     """What an error dialog says: the core's message, never a traceback."""
     if isinstance(exc, KeyError) and exc.args:
         return str(exc.args[0])
+    if isinstance(exc, OSError) and exc.strerror and isinstance(exc.filename, str):
+        name = Path(exc.filename)   # "[Errno 30] Read-only file system: '…'" said plainly; a temporary's folder
+        return (f"cannot write in {name.parent}: {exc.strerror}" if is_temp_name(name.name)
+                else f"{name}: {exc.strerror}")
     if isinstance(exc, (ValueError, OSError)):
         return str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {exc}"

@@ -15,12 +15,13 @@ from PyQt6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QD
                              QFormLayout, QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPushButton,
                              QVBoxLayout, QWidget)
 
-from ..core.errors import DataError
+from ..core.errors import DataError, OutputError
 from ..core.store.export import EXPORT_FORMATS
 from ..core.blending.labels import LABEL_METHODS, label_dtype, label_shape
 from ..core.blending.sampling import duplicate_specs
 from ..core.curation.session import STATUSES, Session
 from ..core.curation.session_export import export_session, session_export_specs
+from ..core.validate import check_output
 from .places import remember_folder, start_folder
 from .services import WindowServices
 from .session_ctl import SessionController
@@ -282,6 +283,11 @@ def run_export(ctl: SessionController, services: WindowServices, *, on_exported:
     stamps = ctl.state.stamps
     if stamps is None:
         services.show_error("Export", DataError("no data loaded: open a data folder first"))
+        return
+    try:   # a read-only or missing place is said now, naming it, not by the writer's temporary file
+        check_output(dest, "destination", kind="folder" if fmt == "npy" else "file")
+    except OutputError as exc:
+        services.show_error("Export failed", exc)
         return
     ctl._sync_settings()
     live = ctl.session

@@ -16,7 +16,8 @@ from PyQt6.QtWidgets import QFileDialog, QMessageBox
 
 from ..core.curation.session import (AutosaveInfo, Session, SessionChange, find_autosave,
                                      list_recoverable)
-from ..core.errors import DataError, UnsafePathError
+from ..core.errors import DataError, OutputError, UnsafePathError
+from ..core.validate import check_output
 from .places import add_recent, remember_folder, start_folder
 
 __all__ = ["SessionFiles", "SESSION_FILTER", "RECENT_SESSIONS"]
@@ -63,8 +64,9 @@ class SessionFiles:
         if self.session.data_path is None and self.services.source_path() is not None:
             self.session.data_path = Path(self.services.source_path()).resolve()
         try:
+            check_output(path, "session file", kind="file")   # a read-only place named, not a temporary file
             saved = self.session.save(path)
-        except OSError as exc:
+        except (OSError, OutputError) as exc:
             self.services.show_error("Cannot save the session", exc)
             return False
         remember_folder(self.services.settings, saved)
