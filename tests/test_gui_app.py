@@ -432,3 +432,24 @@ def test_readouts_follow_the_frames_paint(window, qtbot):
     expected = blend_metrics(editor.last_blend, window.state.stamps)
     assert editor.last_metrics == expected
     assert window.editor.metrics.text("overlap") == f"{100 * expected.overlap_fraction:.1f} %"
+
+
+def test_a_small_screen_gets_one_column_of_docks(qtbot, settings):
+    """On a 1024x640 screen the docks side by side (1,219 px at least) do not fit: the Display dock joins the
+    Catalog and Queue docks as a tab and the window fits the screen; a 1280x800 screen keeps the layout."""
+    from PyQt6.QtCore import QRect
+
+    from candels_gui.gui.launch import fit_to_screen
+
+    for (w, h), tabbed in (((1280, 800), False), ((1024, 640), True)):
+        win = MainWindow(make_stampset(n=16, size=48, seed=1), settings=settings)
+        qtbot.addWidget(win)
+        win.resize(1600, 1000)
+        assert fit_to_screen(win, QRect(0, 0, w, h))
+        win.show()
+        qtbot.waitExposed(win)
+        assert win.width() <= w and win.height() <= h
+        assert (win.display_dock in win.tabifiedDockWidgets(win.catalog_dock)) == tabbed
+        assert win.dockWidgetArea(win.display_dock) == (Qt.DockWidgetArea.LeftDockWidgetArea if tabbed else
+                                                        Qt.DockWidgetArea.RightDockWidgetArea)
+        win.close()

@@ -7,6 +7,7 @@ import sys
 import traceback
 from typing import Any
 
+from PyQt6.QtCore import QRect
 from PyQt6.QtWidgets import QApplication, QMessageBox
 
 from .. import __version__
@@ -98,19 +99,26 @@ def _exit_when_shown(app: QApplication, window: MainWindow) -> None:
     timer.start()
 
 
-def fit_to_screen(window: MainWindow) -> bool:
-    """Shrink ``window`` to its screen's available area when it does not fit (a 1280x800 laptop gets a
-    1280x800 window, not the 1600x1000 default hanging off its edges) and put it at the area's corner.
-    Returns True when it was shrunk (the caller then shows it maximized, so a window manager fits its
-    frame too)."""
-    screen = window.screen() or QApplication.primaryScreen()
-    if screen is None:
-        return False
-    area = screen.availableGeometry()
+def fit_to_screen(window: MainWindow, area: QRect | None = None) -> bool:
+    """Shrink ``window`` to its screen's available area (or ``area``) when it does not fit (a 1280x800 laptop
+    gets a 1280x800 window, not the 1600x1000 default hanging off its edges) and put it at the area's corner.
+    Where the docks side by side are wider than the area (a 1024 px screen, half of a 1920 px one), the
+    Display dock joins the Catalog and Queue docks as a tab of one column. Returns True when it was shrunk
+    (the caller then shows it maximized, so a window manager fits its frame too)."""
+    if area is None:
+        screen = window.screen() or QApplication.primaryScreen()
+        if screen is None:
+            return False
+        area = screen.availableGeometry()
     if window.width() <= area.width() and window.height() <= area.height():
         return False
-    window.resize(max(min(window.width(), area.width()), window.minimumWidth()),
-                  max(min(window.height(), area.height()), window.minimumHeight()))
+    if window.minimumSizeHint().width() > area.width() and not window.display_dock.isFloating():
+        window.tabifyDockWidget(window.catalog_dock, window.display_dock)
+        window.catalog_dock.raise_()
+        window.layout().activate()
+    low = window.minimumSizeHint()
+    window.resize(max(min(window.width(), area.width()), low.width()),
+                  max(min(window.height(), area.height()), low.height()))
     window.move(area.topLeft())
     return True
 
