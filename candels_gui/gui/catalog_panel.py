@@ -118,18 +118,19 @@ class CatalogPanel(QWidget):
                                           ("Redshift", self.z))):
             grid.addWidget(QLabel(label), row, 0)
             grid.addWidget(w, row, 1)
-        types = QHBoxLayout()
-        types.setSpacing(10)
+        types = QGridLayout()   # four a row: the predicted types' two boxes go under, not widening the panel
+        types.setHorizontalSpacing(10)
+        types.setVerticalSpacing(2)
         self.types = {}
-        for t in (*GALTYPES, *MORPH_ONLY_TYPES):
+        for k, t in enumerate((*GALTYPES, *MORPH_ONLY_TYPES)):
             box = QCheckBox(t)
             box.setChecked(True)
             box.setToolTip(f"keep galaxies of type {t}" if t in GALTYPES else
                            f"keep {CLASS_NAMES[t]}s (a type the classifier predicts; shown when present)")
             box.setVisible(t in GALTYPES)
             self.types[t] = box
-            types.addWidget(box)
-        types.addStretch(1)
+            types.addWidget(box, k // len(GALTYPES), k % len(GALTYPES))
+        types.setColumnStretch(len(GALTYPES), 1)
         grid.addWidget(QLabel("Type"), 3, 0)
         grid.addLayout(types, 3, 1)
         self.id_search = QLineEdit()

@@ -104,7 +104,7 @@ class SummaryPlots(QWidget):
         self.scatter.setToolTip("one point per galaxy; click a point to open its blend")
         self.hist = _plot("IoU per galaxy", "IoU", "galaxies")
         self.hist.setXRange(0.0, 1.0, padding=0.02)
-        self.binned = _plot("Metric vs separation", "separation bin (px)", "")
+        self.binned = _plot("Metric", "separation (px)", "")
         self.selection = pg.ScatterPlotItem(size=17, symbol="o", pen=pg.mkPen((255, 255, 255), width=2),
                                             brush=None)
         self.selection.setZValue(50)
@@ -251,7 +251,7 @@ class SummaryPlots(QWidget):
         label = self.metric_box.currentText()
         column, statistic, axis = BINNED_METRICS[label]
         self.binned.setLabel("left", axis, color=COLORS["text"])
-        _set_title(self.binned, f"{label} vs separation")
+        _set_title(self.binned, label)   # "vs separation": the x axis says it (the long title overran a narrow plot)
         n = len(self.tables)
         centres = np.arange(len(SEPARATION_BINS) - 1, dtype=float)
         for k, (name, table) in enumerate(self.tables.items()):

@@ -121,10 +121,10 @@ class CompareView(QWidget):
         self.csv_button.clicked.connect(self._save_csv_dialog)
         self.status = QLabel("")
         self.status.setObjectName("caption")
-        head = QHBoxLayout()
+        head = QHBoxLayout()   # the title on its own line: beside the controls a 600 px view cut it to "Blen"
         head.setContentsMargins(0, 0, 0, 0)
-        head.addWidget(self.title, 1)
         head.addWidget(self.auto_run)
+        head.addStretch(1)
         for w in (self.scope, self.summary_button, self.png_button, self.csv_button):
             head.addWidget(w)
 
@@ -161,6 +161,7 @@ class CompareView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 4)
         layout.setSpacing(4)
+        layout.addWidget(self.title)
         layout.addLayout(head)
         layout.addWidget(self.splitter, 1)
         layout.addWidget(self.status)
