@@ -204,3 +204,23 @@ def test_bad_input_is_one_clear_line(tmp_path, capsys, argv, message):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert set(tmp_path.iterdir()) == before           # nothing partial left
+
+
+def test_stamps_at_cuts_a_galaxy_near_the_edge_when_its_stamp_fits():
+    """A galaxy 80 px from the field's edge has a whole 128 px stamp: it is cut (the detection window is
+    clipped to the field; it was refused for not having 128 px on every side); at 40 px it is refused."""
+    from candels_gui.core.data.field_stamps import cuttable, stamps_at
+    from candels_gui.core.errors import DataError
+
+    rng = np.random.default_rng(0)
+    field = rng.normal(0.0, 1.0, (600, 600)).astype(np.float32)
+    yy, xx = np.mgrid[:600, :600]
+    for x, y in ((80, 300), (40, 450)):
+        field += 200.0 * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 3.0 ** 2))
+    assert cuttable(field.shape, [80, 40], [300, 450]).tolist() == [True, False]
+    stamps = stamps_at(field, [(80.0, 300.0)])
+    assert stamps.images.shape == (1, 128, 128)
+    assert abs(float(stamps.catalog["x"][0]) - 80) < 1 and abs(float(stamps.catalog["y"][0]) - 300) < 1
+    assert stamps.images[0][64, 64] == stamps.images[0].max()           # the galaxy at the stamp's centre
+    with pytest.raises(DataError, match="too near the field's edge"):
+        stamps_at(field, [(40.0, 450.0)])

@@ -86,10 +86,18 @@ def test_picked_field_galaxies_go_to_the_editor(qtbot, tmp_path):
     window.central_tabs.setCurrentWidget(view)
     view.open_field(SAMPLE_FIELD)
     qtbot.waitUntil(lambda: not window.tasks.busy, timeout=60_000)
-    view.vb.setRange(xRange=(100, 668), yRange=(100, 668), padding=0)
+    view.vb.setRange(xRange=(20, 588), yRange=(20, 588), padding=0)   # the field's corner in view
     view.detect_in_view()
     qtbot.waitUntil(lambda: view.detections is not None, timeout=60_000)
     cat = view.detections
+    # sources whose stamp would cross the field's edge are drawn apart and cannot be sent (said on the click)
+    h, w = view.field.shape
+    x, y = np.floor(np.asarray(cat["x"], float) + 0.5), np.floor(np.asarray(cat["y"], float) + 0.5)
+    near = (x < 64) | (y < 64) | (x + 64 > w) | (y + 64 > h)      # a 128 px stamp centred there would cross it
+    assert near.any() and (view.usable == ~near).all()
+    j = int(np.flatnonzero(near)[0])
+    assert view.select_at(float(cat["x"][j]), float(cat["y"][j])) is not None
+    assert not view.send1_button.isEnabled() and "too near the field's edge" in window.statusBar().currentMessage()
     inner = (cat["x"] > 140) & (cat["x"] < 628) & (cat["y"] > 140) & (cat["y"] < 628)
     order = np.argsort(np.where(inner, cat["mag"], 99))[:2]
     for which, i in zip((1, 2), order):

@@ -72,6 +72,7 @@ class FieldView(QWidget):
         self.pyramid: Any = None
         self.levels: Optional[tuple[float, float]] = None
         self.detections: Any = None
+        self.usable: Any = None   # per detection: can a stamp be cut around it (not too near the edge)
         self.selected: Optional[tuple[float, float]] = None
         self.picked: dict[int, tuple[float, float]] = {}
         self._pyramid_task: Any = None
@@ -98,7 +99,9 @@ class FieldView(QWidget):
         self.vb: pg.ViewBox = self.graphics.addViewBox(lockAspect=True, enableMenu=False)
         self.vb.setBackgroundColor(COLORS["view"])
         self.layer = TiledImage(self.vb)
-        self.marks = pg.ScatterPlotItem(pxMode=False, brush=None, pen=pg.mkPen((240, 228, 66), width=1.5))
+        self._usable_pen = pg.mkPen((240, 228, 66), width=1.5)
+        self._edge_pen = pg.mkPen((150, 150, 150), width=1.2, style=Qt.PenStyle.DashLine)   # cannot be cut
+        self.marks = pg.ScatterPlotItem(pxMode=False, brush=None, pen=self._usable_pen)
         self.marks.setZValue(5)
         self.vb.addItem(self.marks)
         self.picks = pg.ScatterPlotItem(pxMode=True, size=22, brush=None, symbol="s",
@@ -307,9 +310,16 @@ class FieldView(QWidget):
             self.marks.setData([])
             self.status("No source detected in view", 4000)
             return
+        from ..core.data.field_stamps import cuttable
+
         size = 2 * np.clip(2.0 * np.asarray(cat["flux_radius"], float), 3, 60)
-        self.marks.setData(x=np.asarray(cat["x"], float), y=np.asarray(cat["y"], float), size=size)
-        self.status(f"{len(cat)} sources detected in view: click one, then → Galaxy 1 / → Galaxy 2", 6000)
+        xs, ys = np.asarray(cat["x"], float), np.asarray(cat["y"], float)
+        self.usable = cuttable(self.field.shape, xs, ys) if self.field is not None else np.ones(len(cat), bool)
+        pens = [self._usable_pen if ok else self._edge_pen for ok in self.usable]   # no stamp can be cut: grey, dashed
+        self.marks.setData(x=xs, y=ys, size=size, pen=pens)
+        edge = int((~self.usable).sum())
+        note = f"; {edge} too near the field's edge to cut (grey)" if edge else ""
+        self.status(f"{len(cat)} sources detected in view: click one, then → Galaxy 1 / → Galaxy 2{note}", 8000)
 
     def select_at(self, x: float, y: float, *, radius: float = 12.0) -> Optional[tuple[float, float]]:
         """Select the detection nearest field position ``(x, y)`` (within ``radius`` screen pixels)."""
@@ -324,11 +334,13 @@ class FieldView(QWidget):
             return None
         self.selected = (float(xs[i]), float(ys[i]))
         self._show_picks()
-        self.send1_button.setEnabled(True)
-        self.send2_button.setEnabled(True)
+        usable = bool(self.usable[i]) if self.usable is not None and len(self.usable) > i else True
+        self.send1_button.setEnabled(usable)
+        self.send2_button.setEnabled(usable)
         mag = float(self.detections["mag"][i])
         self.status(f"Source at x {xs[i]:.1f}, y {ys[i]:.1f}: mag {mag:.2f}, "
-                    f"radius {float(self.detections['flux_radius'][i]):.2f} px", 6000)
+                    f"radius {float(self.detections['flux_radius'][i]):.2f} px"
+                    + ("" if usable else ": too near the field's edge to cut a 128 px stamp"), 6000)
         return self.selected
 
     def _clicked(self, event: Any) -> None:

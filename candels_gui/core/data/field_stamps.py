@@ -44,7 +44,7 @@ from ..jobs import CancelToken, Job, Progress, check_cancel
 from .field_detect import DetectionSettings, FieldTile, detect_tile, iter_tiles
 from .field_fits import FieldImage, file_sha256, read_field
 
-__all__ = ["field_stamps_job", "cut_stamp", "stamps_at", "STAMP_COLUMNS", "CONTEXT_LABEL"]
+__all__ = ["field_stamps_job", "cut_stamp", "cuttable", "stamps_at", "STAMP_COLUMNS", "CONTEXT_LABEL"]
 
 #: Labels of objects that another tile lists start here.
 CONTEXT_LABEL = 2 ** 30
@@ -232,6 +232,15 @@ def field_stamps_job(path: str | os.PathLike, out: str | os.PathLike, *, size: i
             **counts}
 
 
+def cuttable(shape: tuple[int, int], x: Any, y: Any, *, size: int = 128) -> np.ndarray:
+    """Whether a ``size`` px stamp centred on the pixel of each field position ``(x, y)`` (arrays) lies inside
+    a field of ``shape``: what :func:`cut_stamp` and :func:`stamps_at` need."""
+    h, w = shape
+    r0 = np.floor(np.asarray(y, float) + 0.5).astype(np.int64) - size // 2
+    c0 = np.floor(np.asarray(x, float) + 0.5).astype(np.int64) - size // 2
+    return (r0 >= 0) & (c0 >= 0) & (r0 + size <= h) & (c0 + size <= w)
+
+
 def stamps_at(image: np.ndarray, positions: list[tuple[float, float]], *, size: int = 128,
               settings: DetectionSettings = DetectionSettings(), source: str = "",
               pixel_scale: Optional[float] = None) -> Any:
@@ -249,10 +258,11 @@ def stamps_at(image: np.ndarray, positions: list[tuple[float, float]], *, size: 
     h, w = image.shape
     imgs, segs, rows = [], [], []
     for k, (x, y) in enumerate(positions):
-        r0, c0 = int(round(y)) - size, int(round(x)) - size
-        if r0 < 0 or c0 < 0 or r0 + 2 * size > h or c0 + 2 * size > w:
+        if not cuttable((h, w), x, y, size=size):
             raise DataError(f"the object at ({x:.0f}, {y:.0f}) is too near the field's edge for a {size} px stamp")
-        sub = np.array(image[r0:r0 + 2 * size, c0:c0 + 2 * size], dtype=np.float32)
+        # detected in the 2 size square around it, cut where the field ends
+        r0, c0 = max(0, int(round(y)) - size), max(0, int(round(x)) - size)
+        sub = np.array(image[r0:min(h, int(round(y)) + size), c0:min(w, int(round(x)) + size)], dtype=np.float32)
         t = next(iter_tiles(sub, tile=2 * size, overlap=0, background_box=settings.background_box))
         cat, seg = detect_tile(t, settings)
         if len(cat) == 0:
