@@ -414,3 +414,27 @@ def test_a_run_with_scarlet_goes_blend_by_blend(counting):
                             lambda name: CountingDeblender(),
                             lambda name, done, res: emitted[name].append(len(done))))
         assert all(got == sizes for got in emitted.values())
+
+
+def test_a_task_started_just_before_the_close_runs_before_the_window_goes(window, qtbot):
+    """superqt starts a worker from a 1 ms timer: a task started in the same turn as the close was not yet in
+    the pool when the close waited for it, and ran (and reported to deleted objects) after the window had gone."""
+    from candels_gui.core.jobs import check_cancel
+
+    seen = []
+
+    def job(token):
+        seen.append("started")
+        check_cancel(token)
+        yield
+        seen.append("not cancelled")
+
+    def start_and_close():      # in the event loop, as a menu action runs: superqt then starts from a timer
+        window.tasks.run_job("late task", job, on_result=lambda _r: None, on_error=lambda _e: None)
+        window.close()
+        seen.append("closed")
+
+    QTimer.singleShot(0, start_and_close)
+    qtbot.waitUntil(lambda: "closed" in seen, timeout=5000)
+    qtbot.wait(100)
+    assert seen == ["started", "closed"]    # it ran, saw the cancel and stopped before the close returned

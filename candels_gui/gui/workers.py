@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from PyQt6.QtCore import QElapsedTimer, QObject, QThreadPool, QTimer, pyqtSignal
+from PyQt6.QtCore import (QCoreApplication, QElapsedTimer, QEventLoop, QObject, QThread, QThreadPool, QTimer,
+                          pyqtSignal)
 from PyQt6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 from typing import TYPE_CHECKING
 
@@ -116,7 +117,15 @@ class TaskRunner(QObject):
                 task.cancel()
 
     def wait(self, msecs: int = 10_000) -> bool:
-        """Block until the pool's threads are done (for closing the window); True when they are."""
+        """Block until the pool's threads are done (for closing the window); True when they are.
+
+        superqt hands a new worker to the pool from a 1 ms timer: a task started just before is let into the
+        pool first (its job, cancelled, stops at its first check), so that it does not start after the window
+        that waited for it has gone.
+        """
+        if any(t.worker is not None and not t.done and not t.worker.is_running for t in self.tasks):
+            QThread.msleep(2)
+            QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
         return QThreadPool.globalInstance().waitForDone(msecs)
 
     def when_stopped(self, callback: Callable[[], None], *, give_up_ms: int = 30_000) -> None:
