@@ -100,7 +100,7 @@ class FieldView(QWidget):
         self.vb.setBackgroundColor(COLORS["view"])
         self.layer = TiledImage(self.vb)
         self._usable_pen = pg.mkPen((240, 228, 66), width=1.5)
-        self._edge_pen = pg.mkPen((150, 150, 150), width=1.2, style=Qt.PenStyle.DashLine)   # cannot be cut
+        self._edge_pen = pg.mkPen((235, 90, 90), width=1.2, style=Qt.PenStyle.DashLine)   # cannot be cut
         self.marks = pg.ScatterPlotItem(pxMode=False, brush=None, pen=self._usable_pen)
         self.marks.setZValue(5)
         self.vb.addItem(self.marks)
@@ -318,7 +318,7 @@ class FieldView(QWidget):
         pens = [self._usable_pen if ok else self._edge_pen for ok in self.usable]   # no stamp can be cut: grey, dashed
         self.marks.setData(x=xs, y=ys, size=size, pen=pens)
         edge = int((~self.usable).sum())
-        note = f"; {edge} too near the field's edge to cut (grey)" if edge else ""
+        note = f"; {edge} too near the field's edge to cut (red, dashed)" if edge else ""
         self.status(f"{len(cat)} sources detected in view: click one, then → Galaxy 1 / → Galaxy 2{note}", 8000)
 
     def select_at(self, x: float, y: float, *, radius: float = 12.0) -> Optional[tuple[float, float]]:
