@@ -224,3 +224,23 @@ def test_stamps_at_cuts_a_galaxy_near_the_edge_when_its_stamp_fits():
     assert stamps.images[0][64, 64] == stamps.images[0].max()           # the galaxy at the stamp's centre
     with pytest.raises(DataError, match="too near the field's edge"):
         stamps_at(field, [(40.0, 450.0)])
+
+
+def test_field_morphology_leaves_out_sersic_indices_of_failed_fits(monkeypatch):
+    """A Sérsic fit statmorph flags as bad (n of 137 on a generated source) is not a value of the comparison;
+    the source's Gini and M20 still are."""
+    from candels_gui.core.data import field_stamps
+    from candels_gui.core.measure import field_morph, morphology
+
+    rows = iter([{"flag": 0, "flag_sersic": 0, "gini": 0.5, "m20": -1.8, "sersic_n": 1.2},
+                 {"flag": 0, "flag_sersic": 2, "gini": 0.6, "m20": -1.5, "sersic_n": 137.4},
+                 {"flag": 2, "flag_sersic": 0, "gini": 0.9, "m20": -0.5, "sersic_n": 3.0}])
+    monkeypatch.setattr(field_stamps, "stamps_at", lambda *a, **k: type("S", (), {
+        "images": np.zeros((1, 64, 64), np.float32), "segmaps": np.zeros((1, 64, 64), np.int32)}))
+    monkeypatch.setattr(morphology, "measure_stamp", lambda image, segmap: next(rows))
+    from astropy.table import Table
+
+    cat = Table({"x": [200.0, 250.0, 300.0], "y": [200.0, 250.0, 300.0]})
+    got = field_morph.field_morphology(np.zeros((500, 500), np.float32), cat)
+    assert got["gini"].tolist() == [0.5, 0.6] and got["m20"].tolist() == [-1.8, -1.5]
+    assert got["sersic_n"].tolist() == [1.2]

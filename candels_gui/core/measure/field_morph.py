@@ -3,7 +3,8 @@
 
 Each sampled source is cut as ``field stamps`` cuts it (:func:`~candels_gui.core.data.field_stamps.stamps_at`: SEP
 on the square around it, its segment labelled, the others masked) and measured by
-:func:`~.morphology.measure_stamp`; measurements statmorph flags as bad (flag >= 2) are dropped. The sample is
+:func:`~.morphology.measure_stamp`; measurements statmorph flags as bad (flag >= 2) are dropped, and the Sérsic
+index of a fit it flags as bad (flag_sersic >= 2). The sample is
 drawn from a generator seeded by ``seed``: the same field gives the same values.
 """
 
@@ -48,5 +49,7 @@ def field_morphology(image: np.ndarray, catalog: Table, *, n_max: int = MORPH_SA
         if int(row.get("flag", 4)) >= 2:
             continue
         for q in MORPH_QUANTITIES:
+            if q == "sersic_n" and int(row.get("flag_sersic", 4)) >= 2:
+                continue   # a failed Sérsic fit (n of 100s) would set the distance by itself
             values[q].append(float(row.get(q, np.nan)))
     return {q: np.asarray(v, float) for q, v in values.items()}
