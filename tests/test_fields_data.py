@@ -244,3 +244,28 @@ def test_field_morphology_leaves_out_sersic_indices_of_failed_fits(monkeypatch):
     got = field_morph.field_morphology(np.zeros((500, 500), np.float32), cat)
     assert got["gini"].tolist() == [0.5, 0.6] and got["m20"].tolist() == [-1.8, -1.5]
     assert got["sersic_n"].tolist() == [1.2]
+
+
+def test_compare_uses_each_fields_own_scale_and_writes_strict_json(tmp_path, mock_field, capsys):
+    """A field at 0.03"/px covers a quarter of the area of the same pixels at 0.06"/px: each field's own scale
+    sets its area (the first's was used for both), with a warning; an empty distribution is null in the JSON
+    (it was NaN, which strict JSON parsers refuse)."""
+    import json
+
+    with fits.open(mock_field) as hdul:
+        header, data = hdul[0].header.copy(), hdul[0].data.copy()
+    fine = tmp_path / "fine.fits"
+    header["PIXSCALE"] = header["PIXSCALE"] / 2
+    fits.PrimaryHDU(data, header).writeto(fine)
+    noise = tmp_path / "noise.fits"
+    fits.PrimaryHDU(np.random.default_rng(0).normal(0, 1e-6, data.shape).astype(np.float32),
+                    fits.getheader(mock_field)).writeto(noise)
+    assert main(["field", "compare", str(mock_field), str(fine), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "pixel scales differ" in captured.err
+    out = json.loads(captured.out)
+    assert out["generated"]["area"] == pytest.approx(out["real"]["area"] / 4)
+    assert out["generated"]["density"] == pytest.approx(4 * out["real"]["density"])
+    assert main(["field", "compare", str(mock_field), str(noise), "--json"]) == 0
+    text = capsys.readouterr().out
+    json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))

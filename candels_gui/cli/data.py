@@ -110,14 +110,19 @@ def _named_sets(values: list[str]) -> dict[str, str]:
             name, path = Path(value.rstrip("/")).name or value, value
         if name in sets:
             raise ValueError(f"two sets are named {name!r}: name them NAME=DATA")
+        if not path.strip():
+            raise ValueError(f"set {name!r} names no data (NAME=DATA with DATA a stamp folder or file)")
+        if any(c in name for c in '/\\\0') or name in (".", ".."):
+            raise ValueError(f"set name {name!r} cannot be part of a file name (stamps_{name}.csv): "
+                             f"name it without '/' or '\\'")
         sets[name] = path
     return sets
 
 
 def _cmd_compare_stamps(args: argparse.Namespace) -> int:
-    import json
     from pathlib import Path
 
+    from ..core.jsonutil import dumps_strict
     from ..core.data.load import load_stampset
     from ..core.jobs import run_with_progress
     from ..core.measure.stamp_stats import (compare_stamp_sets, pixel_scales_of, stamp_quantities_job,
@@ -127,17 +132,18 @@ def _cmd_compare_stamps(args: argparse.Namespace) -> int:
     sets = _named_sets(args.sets)
     check_output(args.output, "-o", kind="folder", inputs=list(sets.values()))
     out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
     tables, loaded = {}, {}
     for name, path in sets.items():
         stamps = loaded[name] = load_stampset(path)
         tables[name] = run_with_progress(
             stamp_quantities_job(stamps, pixel_scales=pixel_scales_of(stamps, path), limit=args.limit, seed=args.seed,
                                  morphology=not args.no_morphology, workers=args.workers), name, unit="stamp")
-        tables[name].write(out / f"stamps_{name}.csv", format="ascii.csv", overwrite=True)
     comparison = compare_stamp_sets(tables, next(iter(sets)))
     comparison["paths"] = sets
-    (out / "summary.json").write_text(json.dumps(comparison, indent=1, allow_nan=True) + "\n", encoding="utf-8")
+    out.mkdir(parents=True, exist_ok=True)      # written once everything is measured: a failure leaves nothing
+    for name, table in tables.items():
+        table.write(out / f"stamps_{name}.csv", format="ascii.csv", overwrite=True)
+    (out / "summary.json").write_text(dumps_strict(comparison, indent=1) + "\n", encoding="utf-8")
     text = summary_markdown(comparison)
     (out / "summary.md").write_text(text, encoding="utf-8")
     write_stamp_plots(tables, out / "distributions.png")

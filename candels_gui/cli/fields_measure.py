@@ -85,6 +85,7 @@ def _fmt(v: float) -> str:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from ..core.data.field_fits import read_field
     from ..core.jobs import run_with_progress
+    from ..core.jsonutil import dumps_strict
     from ..core.measure.field_stats import compare_fields, field_statistics_job
 
     from ..core.validate import check_output
@@ -95,10 +96,18 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     gen = read_field(args.generated, hdu=args.hdu, band=args.band, min_size=64)
     zp = args.zeropoint if args.zeropoint is not None else (real.zeropoint if real.zeropoint is not None else 25.96)
     settings = _settings(args, zp)
-    scale = real.pixel_scale if (real.pixel_scale and gen.pixel_scale) else None
+    scaled = bool(real.pixel_scale and gen.pixel_scale)     # per arcmin² when both fields know their scale
+    if scaled and abs(real.pixel_scale / gen.pixel_scale - 1) > 0.01:
+        import warnings
+
+        from ..core.errors import DataWarning
+
+        warnings.warn(f"the fields' pixel scales differ ({real.pixel_scale:.4g} and {gen.pixel_scale:.4g} arcsec/px): "
+                      f"counts are per each field's own area; sizes in pixels are not alike", DataWarning, stacklevel=1)
     st = []
     for f in (real, gen):
-        st.append(run_with_progress(field_statistics_job(f.data, name=f.path.name, pixel_scale=scale,
+        st.append(run_with_progress(field_statistics_job(f.data, name=f.path.name,
+                                                         pixel_scale=f.pixel_scale if scaled else None,
                                                          settings=settings), f"measuring {f.path.name}", unit="step"))
         if st[-1].catalog.meta.get("nan_pixels"):       # a documented repair, said as a warning line
             import warnings
@@ -114,7 +123,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
         written = write_field_plots(st[0], st[1], real.data, gen.data, args.plots)
     if args.json:
-        print(json.dumps(result, default=float))
+        print(dumps_strict(result, default=float))   # NaN (an empty distribution) as null
     else:
         r, g = result["real"], result["generated"]
         unit = r["area_unit"]

@@ -131,6 +131,12 @@ def _command_option_cases(b: Builder) -> None:
     b.option_case("output-path", "train-out-not-weights", "train", ["-o", "{f}/notes.txt", "--epochs", "1"],
                   mention="notes.txt", prepare=lambda f: (f / "notes.txt").write_text("my notes"))
     # diverging training (NaN weights never written, the old ones kept): tests/test_hostile_training.py
+    # compare-stamps: set names become file names; nothing is written before everything is measured
+    data = str(b.good["data"])
+    for key, sets, mention in (("name-with-slash", [f"a={data}", f"b/c={data}"], "b/c"),
+                               ("name-without-data", [f"a={data}", "x="], "'x'")):
+        b.option_case("opt-compare-stamps", f"compare-stamps-{key}", "compare-stamps",
+                      ["--no_morphology", "--limit", "8", *sets, "-o", "{f}/cmp"], mention=mention)
     # convert
     cv = {"zp-nan": ["--zeropoint", "nan"], "zp-inf": ["--zeropoint", "inf"], "zp-huge": ["--zeropoint", "1e308"],
           "zp-neg-huge": ["--zeropoint", "-1e5"]}
