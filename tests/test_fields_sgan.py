@@ -215,6 +215,19 @@ def test_train_resume_and_sample_images(tmp_path):
     assert (tmp_path / "m_samples" / "epoch_002.png").is_file()
     assert card["architecture"] == "sgan" and card["kwargs"]["channels"] == TINY["channels"]
 
+    # resuming on another image, scaling or patch size is refused (it trained on the other image under the first
+    # one's scaling, and the card named only the second)
+    other = TrainingImage(_field(128)[None] * 5 + 1, "other field", 0.06, 25.96, "electron/s", sha256="b" * 64)
+    img.sha256 = "a" * 64
+    run_job(train_sgan_job(img, out, epochs=1, steps_per_epoch=1, batch_size=2, patch=32, model_kwargs=TINY,
+                           device="cpu"))
+    for image, opts, message in ((other, {}, "was trained on test field"),
+                                 (img, {"scale": "linear"}, "give --scale asinh"),
+                                 (img, {"patch": 48}, "give --patch 32")):
+        with pytest.raises(DataError, match=message):
+            run_job(train_sgan_job(image, out, epochs=3, steps_per_epoch=1, batch_size=2, resume=True, device="cpu",
+                                   **{"patch": 32, **opts}))
+
 
 def test_training_image_smaller_than_the_patch(tmp_path):
     from candels_gui.fields.training import TrainingImage, train_sgan_job

@@ -228,6 +228,21 @@ def _save_ckpt(path: Path, payload: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def _check_resume(ck: dict[str, Any], image: TrainingImage, *, scale: str, patch: int, where: Path) -> None:
+    """Refuse to go on from a checkpoint made on other data, with another scaling or patch size: the run would
+    train on one image under another's scaling (clipping most of its pixels) and its card would name only one.
+    Checkpoints written before these were recorded are not checked."""
+    kind = str(ck["scaling"].get("kind", scale))
+    if kind != scale:
+        raise DataError(f"--resume: {where.name} scales the image with {kind!r}, not {scale!r}: give --scale {kind} "
+                        f"(or train anew without --resume)")
+    if ck.get("data_sha256") and image.sha256 and ck["data_sha256"] != image.sha256:
+        raise DataError(f"--resume: {where.name} was trained on {ck.get('data', 'another image')}, not {image.source}: "
+                        f"resume on the same image (or train anew without --resume)")
+    if ck.get("patch") is not None and int(ck["patch"]) != int(patch):
+        raise DataError(f"--resume: {where.name} was trained on {ck['patch']} px patches: give --patch {ck['patch']}")
+
+
 def train_sgan_job(image: TrainingImage, out: str | os.PathLike, *, epochs: int = 30, steps_per_epoch: int = 100,
                    batch_size: int = 8, patch: int = 64, lr: float = 2e-4, lr_d: float = 2e-4, d_steps: int = 3,
                    seed: int = 0, device: str = "auto",
@@ -260,6 +275,7 @@ def train_sgan_job(image: TrainingImage, out: str | os.PathLike, *, epochs: int 
             ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
             kwargs = dict(ck["kwargs"])
             scaling = FieldScaling.from_card(ck["scaling"])
+            _check_resume(ck, image, scale=scale, patch=patch, where=ckpt_path)
         else:
             kwargs = {**DEFAULT_KWARGS, **(model_kwargs or {}), "bands": int(image.data.shape[0])}
             scaling = FieldScaling.fit(image.data, scale)
@@ -287,7 +303,8 @@ def train_sgan_job(image: TrainingImage, out: str | os.PathLike, *, epochs: int 
                             "seconds": round(time.perf_counter() - t0, 1)})
             _write_sample(samples_dir / f"epoch_{epoch + 1:03d}.png", trainer.sample())
             _save_ckpt(ckpt_path, {"trainer": trainer.state(), "kwargs": kwargs, "scaling": scaling.to_card(),
-                                   "history": history, "epoch": epoch + 1})
+                                   "history": history, "epoch": epoch + 1, "data_sha256": image.sha256,
+                                   "data": image.source, "patch": int(patch)})
             yield Progress((epoch + 1) * steps_per_epoch, total,
                            f"epoch {epoch + 1}/{epochs}: mean D {history[-1]['d_loss']:.3f} "
                            f"G {history[-1]['g_loss']:.3f}")
