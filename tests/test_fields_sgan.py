@@ -244,6 +244,11 @@ def test_hdf_image_is_available_offline():
     img = hdf_image()
     assert img.data.shape == (3, 872, 1000) and img.data.dtype == np.float32
     assert os.path.basename(img.source).startswith("skimage")
+    green = hdf_image(1)                     # --band picks a plane (it was ignored with --hdf)
+    assert green.data.shape == (1, 872, 1000) and green.band_names == ["G"]
+    assert np.array_equal(green.data[0], img.data[1]) and green.sha256 != img.sha256
+    with pytest.raises(DataError, match="has 3 bands"):
+        hdf_image(5)
 
 
 def test_shipped_sgan_makes_a_field_with_the_training_fields_noise(tmp_path):

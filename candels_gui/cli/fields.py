@@ -82,7 +82,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                      help="scikit-image's Hubble Deep Field (skimage.data.hubble_deep_field(): a real HST image, "
                           "3 bands, 8-bit)")
     p.add_argument("--hdu", type=whole(low=0), default=None, help="HDU of --image (default: the first image)")
-    p.add_argument("--band", type=whole(low=0), default=None, help="plane of a cube to learn from")
+    p.add_argument("--band", type=whole(low=0), default=None,
+                   help="plane of a cube to learn from (with --hdf: 0 R, 1 G, 2 B)")
     p.add_argument("-o", "--output", required=True, metavar="SGAN.pt", help="weights file to write")
     p.add_argument("--epochs", type=whole(low=1, high=100_000), default=30, help="epochs (30)")
     p.add_argument("--steps", type=whole(low=1, high=10_000_000), default=100,
@@ -123,7 +124,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     check_output(args.output, "-o", kind="file", inputs=[args.image])
     if args.samples is not None:
         check_output(args.samples, "--samples", kind="folder", inputs=[args.image, args.output])
-    image = hdf_image() if args.hdf else load_training_image(args.image, hdu=args.hdu, band=args.band)
+    if args.hdf and args.hdu is not None:
+        raise ValueError("--hdu picks the HDU of a FITS --image; the Hubble Deep Field (--hdf) has none")
+    image = hdf_image(args.band) if args.hdf else load_training_image(args.image, hdu=args.hdu, band=args.band)
     command = "candels-gui " + " ".join(sys.argv[1:])
     card = run_with_progress(train_sgan_job(
         image, args.output, epochs=args.epochs, steps_per_epoch=args.steps, batch_size=args.batch_size,

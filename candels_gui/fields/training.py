@@ -43,17 +43,24 @@ class TrainingImage:
     sha256: str = ""
 
 
-def hdf_image() -> TrainingImage:
+def hdf_image(band: Optional[int] = None) -> TrainingImage:
     """The Hubble Deep Field image that scikit-image ships (``skimage.data.hubble_deep_field()``): a real HST
-    image, an 8-bit colour composite (872 x 1000, three bands), read from the installed package."""
+    image, an 8-bit colour composite (872 x 1000, three bands), read from the installed package; one of its
+    planes with ``band`` (0 R, 1 G, 2 B)."""
     import hashlib
 
     from skimage import data as skdata
 
     rgb = np.asarray(skdata.hubble_deep_field())
+    names = ["R", "G", "B"]
+    if band is not None and not 0 <= int(band) < len(names):
+        raise DataError(f"--band {band}: the Hubble Deep Field has {len(names)} bands (0 R, 1 G, 2 B)")
     cube = np.ascontiguousarray(np.moveaxis(rgb, -1, 0).astype(np.float32))
-    return TrainingImage(cube, "skimage.data.hubble_deep_field()", None, None, "8-bit value",
-                         ["R", "G", "B"], hashlib.sha256(rgb.tobytes()).hexdigest())
+    source = "skimage.data.hubble_deep_field()"
+    if band is not None:
+        cube, names, source = np.ascontiguousarray(cube[int(band)][None]), [names[int(band)]], f"{source}, band {band}"
+    return TrainingImage(cube, source, None, None, "8-bit value", names,
+                         hashlib.sha256(rgb.tobytes() + (b"" if band is None else bytes([int(band)]))).hexdigest())
 
 
 def load_training_image(path: str | os.PathLike, *, hdu: Optional[int] = None,
