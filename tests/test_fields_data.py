@@ -269,3 +269,27 @@ def test_compare_uses_each_fields_own_scale_and_writes_strict_json(tmp_path, moc
     assert main(["field", "compare", str(mock_field), str(noise), "--json"]) == 0
     text = capsys.readouterr().out
     json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))
+
+
+def test_field_stamps_mark_the_fields_nan_pixels_and_replace_a_stale_fill_mask(tmp_path, mock_field, capsys):
+    """NaN pixels of the field are 0 in the stamps: they are said and marked in candels_fillmask.npy (the
+    readers' fill mask; they were silent zeros that produce blended as sky); a rerun with --force on a field
+    without NaN removes the earlier run's mask (it was left, and the folder no longer loaded)."""
+    from candels_gui.core.data.load import load_stampset
+
+    field = tmp_path / "field.fits"      # larger than the shared mock field: enough stamps for the readers' checks
+    write_mock_field(simulate_field(768, seed=7), field)
+    with fits.open(field) as hdul:
+        data, header = hdul[0].data.astype(np.float32), hdul[0].header.copy()
+    data[:, 380:390] = np.nan
+    holed = tmp_path / "holed.fits"
+    fits.PrimaryHDU(data, header).writeto(holed)
+    out = tmp_path / "stamps"
+    assert main(["field", "stamps", str(holed), "-o", str(out)]) == 0
+    assert "NaN in the field" in capsys.readouterr().err
+    mask, images = np.load(out / "candels_fillmask.npy"), np.load(out / "candels_img.npy")
+    assert mask.shape == images.shape and mask.any() and (images[mask] == 0).all()
+    assert load_stampset(out).fillmask is not None
+    assert main(["field", "stamps", str(field), "-o", str(out), "--force"]) == 0
+    assert not (out / "candels_fillmask.npy").exists()
+    assert len(load_stampset(out)) == len(np.load(out / "candels_img.npy"))

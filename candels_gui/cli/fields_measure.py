@@ -56,6 +56,14 @@ def _cmd_stamps(args: argparse.Namespace) -> int:
     part = " in the part of the field looked at before --max was reached" if res.get("stopped_at_max") else ""
     print(f"{res['n_stamps']} stamps of {args.size} px -> {res['out']} ({res['n_detected']} objects detected{part}, "
           f"{res['n_edge']} too near the edge, {res['n_faint']} fainter than --mag_max)")
+    if res.get("n_filled"):
+        import warnings
+
+        from ..core.errors import DataWarning
+
+        warnings.warn(f"{res['n_filled']} stamp(s) hold pixels that are NaN in the field, set to 0 and marked in "
+                      f"candels_fillmask.npy (the readers keep them out of noise and flux measurements)",
+                      DataWarning, stacklevel=1)
     return 0
 
 

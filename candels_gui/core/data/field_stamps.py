@@ -43,6 +43,7 @@ from ..errors import DataError
 from ..jobs import CancelToken, Job, Progress, check_cancel
 from .field_detect import DetectionSettings, FieldTile, detect_tile, iter_tiles
 from .field_fits import FieldImage, file_sha256, read_field
+from .readers_npy import CANDELS_FILLMASK as FILLMASK
 
 __all__ = ["field_stamps_job", "cut_stamp", "cuttable", "stamps_at", "STAMP_COLUMNS", "CONTEXT_LABEL"]
 
@@ -83,6 +84,16 @@ class _NpyStream:
         if not self.fh.closed:
             self.fh.close()
         self.path.unlink(missing_ok=True)
+
+
+def cut_stamp_mask(t: FieldTile, x: float, y: float, size: int) -> np.ndarray:
+    """The ``size`` x ``size`` cut of tile ``t``'s mask (its NaN pixels, set to 0 in its data) that
+    :func:`cut_stamp` cuts at ``(x, y)`` (an all-False stamp when the tile has no mask)."""
+    cy, cx = int(np.floor(y + 0.5)) - t.row0, int(np.floor(x + 0.5)) - t.col0
+    r0, c0 = cy - size // 2, cx - size // 2
+    if t.mask is None:
+        return np.zeros((size, size), bool)
+    return np.asarray(t.mask[r0:r0 + size, c0:c0 + size], bool)
 
 
 def cut_stamp(t: FieldTile, seg: np.ndarray, x: float, y: float, size: int) -> Optional[tuple[np.ndarray, np.ndarray]]:
@@ -158,9 +169,11 @@ def field_stamps_job(path: str | os.PathLike, out: str | os.PathLike, *, size: i
     tmp = [out / f".{n}{tag}" for n in names]
     imgs = _NpyStream(tmp[0], "<f4", (size, size))
     segs = _NpyStream(tmp[1], "<i4", (size, size))
+    fill_tmp = out / f".{FILLMASK}{tag}"
+    fills = _NpyStream(fill_tmp, "|b1", (size, size))   # NaN pixels of the field, set to 0 in the stamps
     prov, wcs = _provenance(f), _wcs(f)
     field_name = f.path.name.split(".")[0]
-    counts = {"n_detected": 0, "n_edge": 0, "n_faint": 0}
+    counts = {"n_detected": 0, "n_edge": 0, "n_faint": 0, "n_filled": 0}
     h, w = f.data.shape
     n_tiles = -(-h // tile) * -(-w // tile)
     next_id = 1
@@ -193,12 +206,15 @@ def field_stamps_job(path: str | os.PathLike, out: str | os.PathLike, *, size: i
                         counts["n_edge"] += 1
                         continue
                     img, sm = cut
+                    filled = cut_stamp_mask(t, float(row["x"]), float(row["y"]), size)
+                    counts["n_filled"] += bool(filled.any())
                     gid = int(ids[i + 1])
                     if sm[size // 2, size // 2] != gid:   # centre pixel outside the object's own segment
                         sm = sm.copy()
                         sm[size // 2, size // 2] = gid
                     imgs.append(img)
                     segs.append(sm)
+                    fills.append(filled)
                     ra, dec = (wcs.pixel_to_world_values(float(row["x"]), float(row["y"])) if wcs is not None
                                else (np.nan, np.nan))
                     writer.writerow([gid, f"{float(ra):.7f}", f"{float(dec):.7f}", field_name,
@@ -211,15 +227,22 @@ def field_stamps_job(path: str | os.PathLike, out: str | os.PathLike, *, size: i
                     break
         imgs.close()
         segs.close()
+        fills.close()
         if imgs.n == 0:
             raise DataError(f"{f.path}: no object could be cut (detected {counts['n_detected']}, "
                             f"{counts['n_edge']} at the edge, {counts['n_faint']} fainter than --mag_max)")
         check_cancel(cancel)
         for src, name in zip(tmp, names):
             os.replace(src, out / name)
+        if counts["n_filled"]:      # the readers' fill mask: the zeros are not sky
+            os.replace(fill_tmp, out / FILLMASK)
+        else:                       # nothing filled; another run's mask (of other stamps) must not stay
+            fill_tmp.unlink(missing_ok=True)
+            (out / FILLMASK).unlink(missing_ok=True)
     except BaseException:
         imgs.discard()
         segs.discard()
+        fills.discard()
         for p in tmp:
             p.unlink(missing_ok=True)
         for q in created:             # the folders this run made, innermost first, when still empty
