@@ -140,6 +140,16 @@ def test_generated_header_has_provenance(tmp_path):
     hdr = fits.getheader(tmp_path / "g.fits")
     assert hdr["SGANSEED"] == 9 and hdr["SGANHASH"] == file_sha256(w)[:16]
     assert hdr["NAXIS1"] == 72 and hdr["NAXIS2"] == 40 and hdr["MAGZERO"] == 25.96
+    assert hdr["PIXSCALE"] == 0.06 and hdr["CTYPE1"] == "RA---TAN"
+    # a model that does not know its pixel scale (trained on a FITS without WCS, or --hdf): no made-up sky
+    import torch
+
+    blob = torch.load(w, weights_only=False)
+    blob["card"]["pixel_scale"] = None
+    torch.save(blob, tmp_path / "bare.pt")
+    generate_field(tmp_path / "bare.pt", tmp_path / "b.fits", (40, 72), seed=9, device="cpu")
+    bare = fits.getheader(tmp_path / "b.fits")
+    assert "PIXSCALE" not in bare and "CTYPE1" not in bare and "CRVAL1" not in bare
 
 
 def test_cancel_leaves_no_file(tmp_path):

@@ -126,7 +126,8 @@ def _shape(size: Any) -> tuple[int, int]:
 
 def _header(model: SGANModel, shape: tuple[int, ...], seed: int) -> Any:
     card = model.card
-    hdr = field_header(shape, pixel_scale=float(card.get("pixel_scale") or 0.06),
+    scale = card.get("pixel_scale")      # unknown (a FITS without WCS, the --hdf image): no sky position made up
+    hdr = field_header(shape, pixel_scale=float(scale) if scale else None,
                        zeropoint=card.get("zeropoint"), bunit=str(card.get("bunit") or ""))
     hdr["ORIGIN"] = ("candels-gui field generate", "SGAN-generated field")
     hdr["SGANFILE"] = (model.path.name if model.path else "", "generator weights file")

@@ -232,9 +232,10 @@ def check_field_pixels(data: np.ndarray, where: str, *, rows: int = 1024) -> int
     return n_nan
 
 
-def field_header(shape: tuple[int, ...], *, pixel_scale: float = 0.06, zeropoint: Optional[float] = None,
+def field_header(shape: tuple[int, ...], *, pixel_scale: Optional[float] = 0.06, zeropoint: Optional[float] = None,
                  centre: tuple[float, float] = GOODS_S_CENTRE, bunit: str = "electron/s") -> Any:
-    """A primary FITS header for a float32 field of ``shape`` ((H, W) or (C, H, W)) with a TAN WCS."""
+    """A primary FITS header for a float32 field of ``shape`` ((H, W) or (C, H, W)) with a TAN WCS; with
+    ``pixel_scale=None`` (not known) neither ``PIXSCALE`` nor a WCS: no sky position is made up."""
     from astropy.io import fits
 
     hdr = fits.Header()
@@ -245,12 +246,13 @@ def field_header(shape: tuple[int, ...], *, pixel_scale: float = 0.06, zeropoint
         hdr[f"NAXIS{i + 1}"] = int(n)
     hdr["EXTEND"] = True
     h, w = shape[-2:]
-    scale = float(pixel_scale) / 3600.0
-    hdr["CTYPE1"], hdr["CTYPE2"] = "RA---TAN", "DEC--TAN"
-    hdr["CRVAL1"], hdr["CRVAL2"] = float(centre[0]), float(centre[1])
-    hdr["CRPIX1"], hdr["CRPIX2"] = (w + 1) / 2.0, (h + 1) / 2.0
-    hdr["CD1_1"], hdr["CD1_2"], hdr["CD2_1"], hdr["CD2_2"] = -scale, 0.0, 0.0, scale
-    hdr["PIXSCALE"] = (float(pixel_scale), "arcsec per pixel")
+    if pixel_scale is not None:
+        scale = float(pixel_scale) / 3600.0
+        hdr["CTYPE1"], hdr["CTYPE2"] = "RA---TAN", "DEC--TAN"
+        hdr["CRVAL1"], hdr["CRVAL2"] = float(centre[0]), float(centre[1])
+        hdr["CRPIX1"], hdr["CRPIX2"] = (w + 1) / 2.0, (h + 1) / 2.0
+        hdr["CD1_1"], hdr["CD1_2"], hdr["CD2_1"], hdr["CD2_2"] = -scale, 0.0, 0.0, scale
+        hdr["PIXSCALE"] = (float(pixel_scale), "arcsec per pixel")
     if zeropoint is not None:
         hdr["MAGZERO"] = (float(zeropoint), "AB magnitude zeropoint")
     hdr["BUNIT"] = bunit
