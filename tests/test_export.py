@@ -428,3 +428,15 @@ def test_bad_arguments_fail_before_writing(tmp_path, engine, specs):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no manifest.json"):
         read_export(tmp_path / "empty")
+
+
+@pytest.mark.parametrize("fmt", ["hdf5", "fits", "npy"])
+def test_a_split_asked_of_an_unsplit_export_says_so(tmp_path, engine, specs, fmt):
+    """An app export holds one set of blends: asking for its test split says that, not 'corrupt or truncated
+    FITS (ValueError: … has no split 'test'; it holds [None])'."""
+    dest = dest_for(fmt, tmp_path)
+    run_job(export(dest, engine, specs[:6], fmt=fmt))
+    assert len(read_export(dest).specs) == 6
+    with pytest.raises(DataError, match="holds one set of blends, not split into train and test") as info:
+        read_export(dest, split="test")
+    assert "corrupt" not in str(info.value)

@@ -436,6 +436,10 @@ def specs_from_manifest(manifest: Mapping[str, Any], split: str | None) -> list[
     return out
 
 
+class SplitError(DataError, ValueError):
+    """A split asked for that the export does not hold (a user's option, not a damaged file)."""
+
+
 def pick_split(available: Sequence[str | None], split: str | None, where: Any) -> str | None:
     """Check ``split`` against the splits of an export (``None`` is fine when there is one)."""
     if split is None:
@@ -443,7 +447,10 @@ def pick_split(available: Sequence[str | None], split: str | None, where: Any) -
             return available[0]
         raise ValueError(f"{where} holds splits {list(available)}; pass split=")
     if split not in available:
-        raise ValueError(f"{where} has no split {split!r}; it holds {list(available)}")
+        if list(available) == [None]:
+            raise SplitError(f"{where} holds one set of blends, not split into train and test: leave out the split "
+                             f"(--split)")
+        raise SplitError(f"{where} has no split {split!r}; it holds {list(available)}")
     return split
 
 
