@@ -22,9 +22,9 @@ def _add_deblend(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", default=None, help="weights file for a torch model (default: shipped)")
     p.add_argument("--batch_size", type=whole(low=1, high=4096), default=32, help="blends per batch (32)")
     p.add_argument("-o", "--output", help="HDF5 file for the results")
-    p.add_argument("--format", choices=("hdf5", "zarr"), default="hdf5", dest="store_format",
-                   help="hdf5 (default): one results file; zarr: a Zarr store (-o RESULTS.zarr) whose partitions the "
-                        "workers of --scheduler write in parallel")
+    p.add_argument("--format", choices=("hdf5", "zarr"), default=None, dest="store_format",
+                   help="hdf5 (default; zarr when -o ends in .zarr): one results file; zarr: a Zarr store "
+                        "(-o RESULTS.zarr) whose partitions the workers of --scheduler write in parallel")
     add_scheduler_options(p, partition_default="rounded up to whole batches; default: about four tasks per worker, "
                                                "32 to 512 blends",
                           resume="--format zarr: continue the unfinished store a stopped run left, deblending only "
@@ -55,6 +55,12 @@ def _cmd_deblend(args: argparse.Namespace) -> int:
 
     if args.model not in names() and not (args.model.endswith(_TTA) and args.model[:-len(_TTA)] in names()):
         raise _OptionError(f"--model {args.model!r}: no such deblender; see 'candels-gui deblend --list'")
+    zarr_name = str(args.output).rstrip("/\\").lower().endswith(".zarr")
+    if args.store_format is None:
+        args.store_format = "zarr" if zarr_name else "hdf5"
+    elif (args.store_format == "zarr") != zarr_name:
+        raise _OptionError(f"-o {args.output}: --format {args.store_format} writes "
+                           f"{'a Zarr store: name it RESULTS.zarr' if args.store_format == 'zarr' else 'an HDF5 file: name it RESULTS.h5, or give --format zarr'}")
     check_output(args.output, "-o", kind="folder" if args.store_format == "zarr" else "file",
                  inputs=_export_files(args.data))
     base_name = args.model[:-len(_TTA)] if args.model.endswith(_TTA) else args.model

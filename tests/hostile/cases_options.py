@@ -101,6 +101,8 @@ def _command_option_cases(b: Builder) -> None:
         "split-bogus": (["--model", "photutils", "-o", "{f}/res.h5", "--split", "nope"], "nope"),
         "weights-for-classical": (["--model", "photutils", "--weights", w, "-o", "{f}/res.h5"], "--weights"),
         "weights-other-arch": (["--model", "blend2flux", "--weights", w, "-o", "{f}/res.h5"], "blend2flux"),
+        "out-zarr-name-hdf5-format": (["--model", "photutils", "--format", "hdf5", "-o", "{f}/res.zarr"], "--format"),
+        "out-h5-name-zarr-format": (["--model", "photutils", "--format", "zarr", "-o", "{f}/res.h5"], "--format"),
     }
     for key, (extra, mention) in de.items():
         b.option_case("opt-deblend" if "out" not in key else "output-path", f"deblend-{key}", "deblend", extra,
