@@ -34,8 +34,10 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
                    help="side in pixels at 0.06\"/px (2048)")
     p.add_argument("--seed", type=seed, default=None,  # (fieldsim, imported only to run: scipy.signal is slow)
                    help="random seed (default: the mock field's, DEFAULT_FIELD_SEED of core/data/fieldsim.py)")
-    p.add_argument("--mag_bright", type=number(low=0, high=50), default=18.0, help="brightest galaxy, AB (18)")
-    p.add_argument("--mag_faint", type=number(low=0, high=50), default=28.0, help="faintest galaxy, AB (28)")
+    p.add_argument("--mag_bright", type=number(low=0, high=35), default=18.0, help="brightest galaxy, AB (18)")
+    p.add_argument("--mag_faint", type=number(low=0, high=35), default=28.0,
+                   help="faintest galaxy, AB (28; at most 35: the deepest fields reach ~30, and fainter counts "
+                        "draw millions of invisible galaxies)")
     p.add_argument("--sky_sigma", type=number(low=0, low_open=True, high=1e6), default=0.0075,
                    help="per-pixel sky noise rms, e-/s (0.0075)")
     p.add_argument("--exptime", type=number(low=0, low_open=True, high=1e9), default=6000.0,
@@ -55,7 +57,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     if not args.mag_bright < args.mag_faint:
         raise OptionError(f"--mag_bright {args.mag_bright} must be brighter (smaller) than --mag_faint "
                           f"{args.mag_faint}")
-    out = check_output(args.output, "-o", kind="file")
+    out = check_output(_uncompressed_fits(args.output), "-o", kind="file")
     check_fits_on_disk(out, 4.0 * args.size ** 2, "--size", f"a {args.size}x{args.size} field",
                        memory=16.0 * args.size ** 2)
     for path in (out, truth_path(out)):
@@ -112,6 +114,17 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_train)
 
 
+def _uncompressed_fits(path: str) -> str:
+    """``path``, refused when its name asks for compression that the field writer does not do (it wrote a plain
+    FITS named .fits.gz, and its truth table as NAME.fits_truth.ecsv)."""
+    from ..core.errors import OptionError
+
+    if str(path).lower().endswith((".gz", ".fz", ".bz2", ".zip")):
+        raise OptionError(f"-o {path}: fields are written uncompressed (tile by tile, memory-mapped readers): "
+                          f"name it .fits and compress it afterwards if needed")
+    return path
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from ..core.jobs import run_with_progress
     from ..fields.training import hdf_image, load_training_image, train_sgan_job
@@ -122,6 +135,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.patch % 8:
         raise OptionError(f"--patch must be a multiple of 8, got {args.patch}")
     check_output(args.output, "-o", kind="file", inputs=[args.image])
+    ckpt = Path(str(args.output) + ".ckpt")      # written after every epoch: a folder there would fail the first
+    if ckpt.is_dir():
+        raise OptionError(f"-o {args.output}: {ckpt} (its checkpoint, written after every epoch) is a folder; "
+                          f"move it or choose another -o")
     if args.samples is not None:
         check_output(args.samples, "--samples", kind="folder", inputs=[args.image, args.output])
     if args.hdf and args.hdu is not None:
@@ -183,7 +200,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from ..core.validate import check_fits_on_disk, check_output
 
     model = Path(args.model) if args.model else default_model()
-    out = check_output(args.output, "-o", kind="file", inputs=[model])
+    out = check_output(_uncompressed_fits(args.output), "-o", kind="file", inputs=[model])
     check_fits_on_disk(out, 4.0 * args.size[0] * args.size[1], "--size",
                        f"a {args.size[0]}x{args.size[1]} field")
     with scheduler_client(args) as client:

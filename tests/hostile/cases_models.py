@@ -423,9 +423,15 @@ def _model_option_cases(b: Builder) -> None:
                                                                               "--mag_faint", "18"], "--mag"),
             ("sky-nan", ["--sky_sigma", "nan"], "--sky_sigma"), ("sky-negative", ["--sky_sigma", "-1"], "--sky_sigma"),
             ("exptime-zero", ["--exptime", "0"], "--exptime"), ("exptime-inf", ["--exptime", "inf"], "--exptime"),
-            ("seed-negative", ["--seed", "-1"], "--seed")):
+            ("seed-negative", ["--seed", "-1"], "--seed"), ("mag-faint-50", ["--mag_faint", "50"], "--mag_faint")):
         opt("opt-field", f"field-simulate-{key}", ["field", "simulate", "-o", "{f}/f.fits", "--size", "64", *extra],
             mention)
+    opt("output-path", "field-train-ckpt-is-folder", ["field", "train", "--image", field, "-o", "{f}/ck.pt",
+                                                      "--epochs", "1", "--steps", "1", "--patch", "32"],
+        "ck.pt.ckpt", prepare=lambda f: (f / "ck.pt.ckpt").mkdir())
+    opt("output-path", "field-simulate-out-gz", ["field", "simulate", "-o", "{f}/f.fits.gz", "--size", "64"], "-o")
+    opt("output-path", "field-generate-out-gz", ["field", "generate", "--model", sgan, "--size", "64",
+                                                 "-o", "{f}/g.fits.gz", "--device", "cpu"], "-o")
     for key, extra, mention in (
             ("size-zero", ["--size", "0"], "--size"), ("size-malformed", ["--size", "64x"], "--size"),
             ("size-huge", ["--size", "3000000"], "--size"), ("tile-zero", ["--tile", "0"], "--tile"),
