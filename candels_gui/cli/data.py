@@ -122,7 +122,7 @@ def _named_sets(values: list[str]) -> dict[str, str]:
 def _cmd_compare_stamps(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..core.jsonutil import dumps_strict
+    from ..core.measure.json_out import dumps_strict
     from ..core.data.load import load_stampset
     from ..core.jobs import run_with_progress
     from ..core.measure.stamp_stats import (compare_stamp_sets, pixel_scales_of, stamp_quantities_job,

@@ -93,7 +93,7 @@ def _fmt(v: float) -> str:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from ..core.data.field_fits import read_field
     from ..core.jobs import run_with_progress
-    from ..core.jsonutil import dumps_strict
+    from ..core.measure.json_out import dumps_strict
     from ..core.measure.field_stats import compare_fields, field_statistics_job
 
     from ..core.validate import check_output
