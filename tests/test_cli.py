@@ -165,3 +165,12 @@ def test_produce_ids_blends_only_the_listed_galaxies_and_records_them(tmp_path, 
     assert "Traceback" not in err and not (tmp_path / "bad" / "blends.h5").exists()
     assert main(["produce", "-n", "5", "--ids", "nothing-here", "-o", str(tmp_path / "bad2")]) == 2
     assert "neither a file nor a list of catalog IDs" in capsys.readouterr().err
+
+
+def test_bench_help_lists_every_group():
+    """`bench --help` names every group `--only` takes (pipeline, morphology and fields were missing)."""
+    from candels_gui.bench import GROUPS, _load_optional_groups
+    from candels_gui.cli.tools import BENCH_GROUPS
+
+    _load_optional_groups()
+    assert list(BENCH_GROUPS) == list(GROUPS)

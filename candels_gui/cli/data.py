@@ -42,7 +42,7 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
                    help="'sky': domain-randomised stamps for training deblenders that hold up on real data "
                         "(instruments, pixel scales, PSFs, noise correlation and depth, bars, asymmetric "
                         "galaxies, cleaned neighbours, masked pixels), plus variety.csv of each stamp's draws; "
-                        "see docs/blending.md (sample)")
+                        "see resources/models/README.md, 'Domain-randomised training data'")
     p.add_argument("--workers", type=whole(low=1, high=1024), default=None,
                    help="processes making the stamps (default: one per core); the same bytes for any number")
     p.set_defaults(func=_cmd_sample)

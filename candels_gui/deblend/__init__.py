@@ -26,7 +26,8 @@ __all__ = ["DeblendResult", "Deblender", "available", "describe", "descriptions"
 TORCH_MODELS = {
     "unet-seg": "U-Net segmentation to ogg_masks [overlap, central, companion] (BCE + Jaccard); "
                 "flux split by the predicted footprints",
-    "unet-deblend": "U-Net predicting the two isolated galaxies; fluxes are the image sums",
+    "unet-deblend": "U-Net predicting the two isolated galaxies; the blend shared in proportion to them, fluxes summed over "
+                    "footprints grown by 4 px",
     "cgan": "conditional GAN (pix2pix U-Net generator + PatchGAN, Hemmati-style) predicting the two "
             "isolated galaxies",
     "blend2flux": "convolutional regressor blend -> the two fluxes (log flux); positions unknown",
