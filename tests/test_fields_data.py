@@ -293,3 +293,20 @@ def test_field_stamps_mark_the_fields_nan_pixels_and_replace_a_stale_fill_mask(t
     assert main(["field", "stamps", str(field), "-o", str(out), "--force"]) == 0
     assert not (out / "candels_fillmask.npy").exists()
     assert len(load_stampset(out)) == len(np.load(out / "candels_img.npy"))
+
+
+def test_the_few_faint_stamps_of_a_small_field_load(tmp_path, mock_field):
+    """The 9 stamps of the 384 px mock field (faint, small galaxies, bright neighbours) were refused by the
+    readers' centring check as 'a channels-last cube?': their mean peaks in the middle, alone, which the rank
+    correlations did not see; the same stamps misread as channels-last are still refused."""
+    from candels_gui.core.data.label_checks import check_light_centred
+    from candels_gui.core.data.load import load_stampset
+    from candels_gui.core.errors import ShapeError
+
+    out = tmp_path / "few"
+    assert main(["field", "stamps", str(mock_field), "-o", str(out)]) == 0
+    images = np.load(out / "candels_img.npy")
+    assert len(images) < 16 and len(load_stampset(out)) == len(images)
+    square = np.ascontiguousarray(np.moveaxis(np.resize(images, (128, 128, 128)), 0, -1))
+    with pytest.raises(ShapeError, match="not centred"):
+        check_light_centred(square, "misread")
