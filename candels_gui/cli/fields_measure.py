@@ -42,6 +42,15 @@ def _settings(args: argparse.Namespace, zeropoint: float = 25.96) -> Any:
     return DetectionSettings(thresh=args.thresh, minarea=args.minarea, zeropoint=zeropoint)
 
 
+def _warn(text: str) -> None:
+    """A :class:`~candels_gui.core.errors.DataWarning` line (the CLI prints it as ``warning: …``)."""
+    import warnings
+
+    from ..core.errors import DataWarning
+
+    warnings.warn(text, DataWarning, stacklevel=2)
+
+
 def _cmd_stamps(args: argparse.Namespace) -> int:
     from ..core.data.field_stamps import field_stamps_job
     from ..core.jobs import run_with_progress
@@ -57,13 +66,8 @@ def _cmd_stamps(args: argparse.Namespace) -> int:
     print(f"{res['n_stamps']} stamps of {args.size} px -> {res['out']} ({res['n_detected']} objects detected{part}, "
           f"{res['n_edge']} too near the edge, {res['n_faint']} fainter than --mag_max)")
     if res.get("n_filled"):
-        import warnings
-
-        from ..core.errors import DataWarning
-
-        warnings.warn(f"{res['n_filled']} stamp(s) hold pixels that are NaN in the field, set to 0 and marked in "
-                      f"candels_fillmask.npy (the readers keep them out of noise and flux measurements)",
-                      DataWarning, stacklevel=1)
+        _warn(f"{res['n_filled']} stamp(s) hold pixels that are NaN in the field, set to 0 and marked in "
+              f"candels_fillmask.npy (the readers keep them out of noise and flux measurements)")
     return 0
 
 
@@ -106,24 +110,15 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     settings = _settings(args, zp)
     scaled = bool(real.pixel_scale and gen.pixel_scale)     # per arcmin² when both fields know their scale
     if scaled and abs(real.pixel_scale / gen.pixel_scale - 1) > 0.01:
-        import warnings
-
-        from ..core.errors import DataWarning
-
-        warnings.warn(f"the fields' pixel scales differ ({real.pixel_scale:.4g} and {gen.pixel_scale:.4g} arcsec/px): "
-                      f"counts are per each field's own area; sizes in pixels are not alike", DataWarning, stacklevel=1)
+        _warn(f"the fields' pixel scales differ ({real.pixel_scale:.4g} and {gen.pixel_scale:.4g} arcsec/px): "
+              f"counts are per each field's own area; sizes in pixels are not alike")
     st = []
     for f in (real, gen):
         st.append(run_with_progress(field_statistics_job(f.data, name=f.path.name,
                                                          pixel_scale=f.pixel_scale if scaled else None,
                                                          settings=settings), f"measuring {f.path.name}", unit="step"))
         if st[-1].catalog.meta.get("nan_pixels"):       # a documented repair, said as a warning line
-            import warnings
-
-            from ..core.errors import DataWarning
-
-            warnings.warn(f"{f.path}: {st[-1].catalog.meta['nan_pixels']:,} NaN pixels masked", DataWarning,
-                          stacklevel=1)
+            _warn(f"{f.path}: {st[-1].catalog.meta['nan_pixels']:,} NaN pixels masked")
     result = compare_fields(st[0], st[1])
     written = []
     if args.plots:

@@ -58,9 +58,11 @@ def _cmd_deblend(args: argparse.Namespace) -> int:
     zarr_name = str(args.output).rstrip("/\\").lower().endswith(".zarr")
     if args.store_format is None:
         args.store_format = "zarr" if zarr_name else "hdf5"
-    elif (args.store_format == "zarr") != zarr_name:
-        raise _OptionError(f"-o {args.output}: --format {args.store_format} writes "
-                           f"{'a Zarr store: name it RESULTS.zarr' if args.store_format == 'zarr' else 'an HDF5 file: name it RESULTS.h5, or give --format zarr'}")
+    elif args.store_format == "zarr" and not zarr_name:
+        raise _OptionError(f"-o {args.output}: --format zarr writes a Zarr store: name it RESULTS.zarr")
+    elif args.store_format == "hdf5" and zarr_name:
+        raise _OptionError(f"-o {args.output}: --format hdf5 writes an HDF5 file: name it RESULTS.h5, or give "
+                           f"--format zarr")
     check_output(args.output, "-o", kind="folder" if args.store_format == "zarr" else "file",
                  inputs=_export_files(args.data))
     base_name = args.model[:-len(_TTA)] if args.model.endswith(_TTA) else args.model

@@ -15,6 +15,7 @@ from astropy.table import Table
 
 from ..core.blending.labels import DEFAULT_ZEROPOINT
 from ..core.measure.binned import SUMMARY_KEYS
+from ..core.measure.json_out import json_ready
 
 __all__ = ["EvaluationResult", "SUMMARY_UNITS", "summary_json", "format_summary"]
 
@@ -123,14 +124,7 @@ def summary_json(summaries: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[s
     >>> summary_json({"sep": {"recall": float("nan"), "n_blends": np.int64(3)}})
     {'sep': {'recall': None, 'n_blends': 3}}
     """
-    def clean(v: Any) -> Any:
-        if isinstance(v, (bool, np.bool_)):
-            return bool(v)
-        if isinstance(v, (int, np.integer)):
-            return int(v)
-        f = float(v)
-        return f if math.isfinite(f) else None
-    return {name: {k: clean(v) for k, v in s.items()} for name, s in summaries.items()}
+    return json_ready({name: dict(s) for name, s in summaries.items()})
 
 
 # ------------------------------------------------------------------------------------------ output

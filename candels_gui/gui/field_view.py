@@ -315,7 +315,7 @@ class FieldView(QWidget):
         size = 2 * np.clip(2.0 * np.asarray(cat["flux_radius"], float), 3, 60)
         xs, ys = np.asarray(cat["x"], float), np.asarray(cat["y"], float)
         self.usable = cuttable(self.field.shape, xs, ys) if self.field is not None else np.ones(len(cat), bool)
-        pens = [self._usable_pen if ok else self._edge_pen for ok in self.usable]   # no stamp can be cut: grey, dashed
+        pens = [self._usable_pen if ok else self._edge_pen for ok in self.usable]   # no stamp can be cut: red, dashed
         self.marks.setData(x=xs, y=ys, size=size, pen=pens)
         edge = int((~self.usable).sum())
         note = f"; {edge} too near the field's edge to cut (red, dashed)" if edge else ""
@@ -334,7 +334,7 @@ class FieldView(QWidget):
             return None
         self.selected = (float(xs[i]), float(ys[i]))
         self._show_picks()
-        usable = bool(self.usable[i]) if self.usable is not None and len(self.usable) > i else True
+        usable = bool(self.usable[i])   # set with the detections
         self.send1_button.setEnabled(usable)
         self.send2_button.setEnabled(usable)
         mag = float(self.detections["mag"][i])

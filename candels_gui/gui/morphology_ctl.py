@@ -101,11 +101,10 @@ class MorphologyController(QObject):
             self._auto_stamps = self.state.stamps
             self._auto_timer.start()
         else:
-            self._auto_stamps = None
-            self._auto_timer.stop()
+            self.stop_automatic()
 
     def stop_automatic(self) -> None:
-        """Start no automatic classification or measurement (the window is closing)."""
+        """Start no automatic classification or measurement (the window is closing, or there is no data)."""
         self._auto_timer.stop()
         self._auto_stamps = None
 

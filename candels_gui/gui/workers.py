@@ -27,14 +27,13 @@ __all__ = ["Task", "TaskRunner", "TaskBar"]
 class Task(QObject):
     """One piece of background work: its label, its cancel token and its worker."""
 
-    def __init__(self, label: str, token: CancelToken, parent: QObject | None = None, *,
-                 independent: bool = False) -> None:
+    def __init__(self, label: str, token: CancelToken, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.label = label
         self.token = token
         #: Works on its own copy of what it needs (an export's snapshot, a training's files): opening other
-        #: data does not stop it.
-        self.independent = independent
+        #: data does not stop it (set by :meth:`TaskRunner.run_job`).
+        self.independent = False
         self.worker: GeneratorWorker | FunctionWorker | None = None
         self.done = False
 

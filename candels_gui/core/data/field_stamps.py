@@ -86,24 +86,25 @@ class _NpyStream:
         self.path.unlink(missing_ok=True)
 
 
-def cut_stamp_mask(t: FieldTile, x: float, y: float, size: int) -> np.ndarray:
-    """The ``size`` x ``size`` cut of tile ``t``'s mask (its NaN pixels, set to 0 in its data) that
-    :func:`cut_stamp` cuts at ``(x, y)`` (an all-False stamp when the tile has no mask)."""
-    cy, cx = int(np.floor(y + 0.5)) - t.row0, int(np.floor(x + 0.5)) - t.col0
-    r0, c0 = cy - size // 2, cx - size // 2
-    if t.mask is None:
-        return np.zeros((size, size), bool)
-    return np.asarray(t.mask[r0:r0 + size, c0:c0 + size], bool)
+def _stamp_corner(x: Any, y: Any, size: int) -> tuple[Any, Any]:
+    """Field row and column of the first pixel of the ``size`` px stamp centred on the pixel holding ``(x, y)``
+    (scalars or arrays)."""
+    row = np.floor(np.asarray(y, float) + 0.5).astype(np.int64) - size // 2
+    col = np.floor(np.asarray(x, float) + 0.5).astype(np.int64) - size // 2
+    return row, col
 
 
-def cut_stamp(t: FieldTile, seg: np.ndarray, x: float, y: float, size: int) -> Optional[tuple[np.ndarray, np.ndarray]]:
-    """The ``size`` x ``size`` stamp and segmentation cut from tile ``t`` around field position ``(x, y)`` (the
-    pixel holding it at the centre), or None when it does not fit in the tile."""
-    cy, cx = int(np.floor(y + 0.5)) - t.row0, int(np.floor(x + 0.5)) - t.col0
-    r0, c0 = cy - size // 2, cx - size // 2
+def cut_stamp(t: FieldTile, seg: np.ndarray, x: float, y: float, size: int
+              ) -> Optional[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The ``size`` x ``size`` stamp, segmentation and fill mask (the field's NaN pixels, 0 in the stamp) cut from
+    tile ``t`` around field position ``(x, y)`` (the pixel holding it at the centre), or None when it does not
+    fit in the tile."""
+    row, col = _stamp_corner(x, y, size)
+    r0, c0 = int(row) - t.row0, int(col) - t.col0
     if r0 < 0 or c0 < 0 or r0 + size > t.data.shape[0] or c0 + size > t.data.shape[1]:
         return None
-    return t.data[r0:r0 + size, c0:c0 + size], seg[r0:r0 + size, c0:c0 + size]
+    window = (slice(r0, r0 + size), slice(c0, c0 + size))
+    return t.data[window], seg[window], t.mask[window]
 
 
 def _provenance(f: FieldImage) -> dict[str, Any]:
@@ -205,8 +206,7 @@ def field_stamps_job(path: str | os.PathLike, out: str | os.PathLike, *, size: i
                     if cut is None:
                         counts["n_edge"] += 1
                         continue
-                    img, sm = cut
-                    filled = cut_stamp_mask(t, float(row["x"]), float(row["y"]), size)
+                    img, sm, filled = cut
                     counts["n_filled"] += bool(filled.any())
                     gid = int(ids[i + 1])
                     if sm[size // 2, size // 2] != gid:   # centre pixel outside the object's own segment
@@ -259,8 +259,7 @@ def cuttable(shape: tuple[int, int], x: Any, y: Any, *, size: int = 128) -> np.n
     """Whether a ``size`` px stamp centred on the pixel of each field position ``(x, y)`` (arrays) lies inside
     a field of ``shape``: what :func:`cut_stamp` and :func:`stamps_at` need."""
     h, w = shape
-    r0 = np.floor(np.asarray(y, float) + 0.5).astype(np.int64) - size // 2
-    c0 = np.floor(np.asarray(x, float) + 0.5).astype(np.int64) - size // 2
+    r0, c0 = _stamp_corner(x, y, size)
     return (r0 >= 0) & (c0 >= 0) & (r0 + size <= h) & (c0 + size <= w)
 
 
@@ -298,7 +297,7 @@ def stamps_at(image: np.ndarray, positions: list[tuple[float, float]], *, size: 
         cut = cut_stamp(t, labels[seg].astype(np.int32), float(cat["x"][i]), float(cat["y"][i]), size)
         if cut is None:
             raise DataError(f"the object at ({x:.0f}, {y:.0f}) is too near the field's edge for a {size} px stamp")
-        img, sm = cut
+        img, sm, _ = cut
         sm = sm.copy()
         sm[size // 2, size // 2] = gid
         imgs.append(img.copy())
