@@ -14,13 +14,15 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 from .core.atomic import remove_stale_temps, temp_path
-from .core.errors import DataError, DeviceError, NonFiniteError, TrainingError, WeightsError, one_line
+from .core.errors import (DataError, DeviceError, NonFiniteError, OutputError, TrainingError, WeightsError,
+                          one_line)
 
-__all__ = ["CARD_VERSION", "pick_device", "device_label", "weights_path", "save_weights", "read_weights",
+__all__ = ["CARD_VERSION", "pick_device", "device_label", "weights_path", "save_weights", "keep_replaced", "read_weights",
            "check_card"]
 
 #: Version of the model card this program writes (and the newest it reads).
@@ -90,6 +92,28 @@ def weights_path(name: str) -> Path:
     return models_dir() / f"{name}.pt"
 
 
+def keep_replaced(path: str | os.PathLike) -> Path | None:
+    """Before weights are written over ``path``: keep the file there as ``NAME.prev.pt`` (the one before), and,
+    the first time a shipped file (in :func:`~candels_gui.paths.models_dir`) is replaced, as ``NAME.shipped.pt``
+    too, which no later run overwrites (two trainings in a row would otherwise leave no copy of the shipped
+    weights). Returns the ``.prev.pt`` path, or ``None`` when there was no file."""
+    from .paths import models_dir
+
+    path = Path(path)
+    if not path.is_file():
+        return None
+    shipped = path.with_name(f"{path.stem}.shipped{path.suffix}")
+    try:
+        in_models = path.resolve().parent == models_dir().resolve()
+    except OSError:
+        in_models = False
+    if in_models and not shipped.exists() and ".prev" not in path.stem:
+        shutil.copy2(path, shipped)
+    prev = path.with_name(f"{path.stem}.prev{path.suffix}")
+    shutil.copy2(path, prev)       # a copy: the file stays in place until the new one is renamed over it
+    return prev
+
+
 def save_weights(path: str | os.PathLike, model: Any, card: dict[str, Any]) -> Path:
     """Write ``{"state_dict", "card"}`` to ``path`` atomically: a temporary file, read back and checked
     (:func:`read_weights`: loadable, finite), then renamed over ``path``.
@@ -113,7 +137,12 @@ def save_weights(path: str | os.PathLike, model: Any, card: dict[str, Any]) -> P
     remove_stale_temps(path.parent)
     tmp = temp_path(path)
     try:
-        torch.save({"state_dict": state, "card": card}, tmp)
+        try:
+            torch.save({"state_dict": state, "card": card}, tmp)
+        except (OSError, RuntimeError) as exc:     # torch's writer reports a full disk as a RuntimeError
+            free = shutil.disk_usage(path.parent).free if path.parent.is_dir() else 0
+            raise OutputError(f"{path}: could not write the weights ({free / 1e6:.1f} MB free there; a full disk?): "
+                              f"{one_line(exc, 120)}") from None
         read_weights(tmp)  # what is about to replace `path` loads back and is finite
         os.replace(tmp, path)
     finally:

@@ -559,5 +559,6 @@ def test_train_command_takes_several_exports(tmp_path, capsys):
     assert main(["train", "--model", "blend2flux", "--data", str(a), "--data", str(b), "-o", str(out),
                  "--epochs", "1", "--batch_size", "8", "--base", "4", "--depth", "2", "--threads", "1"]) == 0
     card = torch.load(out, weights_only=True)["card"]
-    assert card["data_file"] == "generated.h5,real.h5" and len(card["data_hash"]) == 2
+    # each export named with its folder: produce names every file blends.h5
+    assert card["data_file"] == f"{tmp_path.name}/generated.h5,{tmp_path.name}/real.h5" and len(card["data_hash"]) == 2
     assert card["n_train"] + card["n_val"] == 32

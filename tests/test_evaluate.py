@@ -187,6 +187,12 @@ def test_export_without_isolated_images_or_masks(test_split, tmp_path):
     written = write_report(result, tmp_path / "rep")
     assert json.loads((tmp_path / "rep" / "metrics.json").read_text())["sep"]["rmse"] is None
     assert {p.name for p in written} == {"metrics.ecsv", "metrics.json", "per_blend_sep.ecsv"}
+    # an earlier evaluation's tables of other deblenders do not stay beside this one's metrics.json
+    (tmp_path / "rep" / "per_blend_photutils.ecsv").write_text("from an earlier run")
+    (tmp_path / "rep" / "notes.txt").write_text("the user's")
+    write_report(result, tmp_path / "rep")
+    assert sorted(p.name for p in (tmp_path / "rep").iterdir()) == ["metrics.ecsv", "metrics.json", "notes.txt",
+                                                                    "per_blend_sep.ecsv"]
     no_masks = dataclasses.replace(test_split, masks=None, label_method="single_images")
     with pytest.raises(DataError, match="no galaxy masks"):
         truth_from_export(no_masks)

@@ -362,6 +362,19 @@ def test_screenshot_writes_a_picture(tmp_path):
         take_screenshot(tmp_path / "r.png", view="nope", data=SAMPLE)
 
 
+def test_progress_text_gives_the_count_and_then_the_time_left():
+    from candels_gui.core.jobs import Progress
+    from candels_gui.gui.workers import progress_text
+
+    marks: dict = {}
+    assert progress_text(Progress(4, 100, "statmorph"), marks, now=0.0) == "statmorph 4 of 100"
+    assert progress_text(Progress(6, 100, "statmorph"), marks, now=1.0) == "statmorph 6 of 100"   # too soon to say
+    # 8 galaxies in 10 s: the other 88 in about 110 s
+    assert progress_text(Progress(12, 100, "statmorph"), marks, now=10.0) == "statmorph 12 of 100 · about 2 min left"
+    assert progress_text(Progress(96, 100, "statmorph"), marks, now=20.0).endswith("about 1 s left")
+    assert progress_text(Progress(0, 0, "loading"), marks) == "loading"                  # no total: the words only
+
+
 def test_worker_reports_progress_and_cancels_cleanly(window, qtbot):
     import time
 
@@ -376,10 +389,13 @@ def test_worker_reports_progress_and_cancels_cleanly(window, qtbot):
 
     results, cancels, progress = [], [], []
     window.tasks.progress.connect(progress.append)
+    own = []
     task = window.tasks.run_job("Counting", slow_job, on_result=results.append,
-                                on_error=pytest.fail, on_cancel=lambda: cancels.append(True))
+                                on_error=pytest.fail, on_cancel=lambda: cancels.append(True), on_progress=own.append)
     qtbot.waitUntil(lambda: len(progress) >= 2, timeout=5000)
-    assert window.task_bar.isVisible() and window.task_bar.label.text() == "counting"
+    assert own and own[0].message == "counting" and own[0].total == 400     # the job's own reports, to its caller
+    assert window.task_bar.isVisible() and window.task_bar.label.text().startswith("counting ")
+    assert " of 400" in window.task_bar.label.text()      # the count, not only the task's name
     window.task_bar.cancel_button.click()
     qtbot.waitUntil(lambda: not window.tasks.busy, timeout=5000)
     assert cancels == [True] and results == [] and task.done

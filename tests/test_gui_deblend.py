@@ -100,7 +100,7 @@ def test_app_start_does_not_import_torch():
 
 def test_panel_runs_classical_deblenders_without_blocking_the_ui(window, qtbot, counting):
     panel = window.deblend_panel
-    assert panel.device_label.text() == "torch: not loaded"
+    assert panel.device_label.text() == "torch: not run yet"
     for name in ("unet-seg", "cgan", "blend2flux"):  # no weights under the test's resources folder
         assert not panel.checks[name].isEnabled()
         assert f"candels-gui train --model {name}" in panel.checks[name].toolTip()
@@ -127,7 +127,7 @@ def test_panel_runs_classical_deblenders_without_blocking_the_ui(window, qtbot, 
         np.testing.assert_allclose(shown[3], blend - res.images.sum(axis=0), atol=1e-5)
         assert tuple(row.items[0].getLevels()) == pytest.approx(window.display.levels)  # shared levels
     assert "Done" in panel.status.text()
-    assert panel.device_label.text() == "torch: not loaded"  # no torch deblender ran
+    assert panel.device_label.text() == "torch: not run yet"  # no torch deblender ran
 
 
 def test_panel_runs_scarlet_in_the_background(window, qtbot):
@@ -148,7 +148,7 @@ def test_panel_runs_scarlet_in_the_background(window, qtbot):
     shown, blend = panel.rows["scarlet"].shown(), window.editor.last_blend.image
     np.testing.assert_array_equal(shown[1], res.images[0])
     np.testing.assert_allclose(shown[3], blend - res.images.sum(axis=0), atol=1e-5)
-    assert panel.device_label.text() == "torch: not loaded"  # scarlet runs on JAX, not torch
+    assert panel.device_label.text() == "torch: not run yet"  # scarlet runs on JAX, not torch
 
 
 def test_reselecting_a_blend_shows_cached_results_without_a_second_run(window, qtbot, counting):

@@ -188,7 +188,8 @@ def test_predicted_types_fill_an_empty_galtype_so_the_type_filter_works(window):
     box.setChecked(False)
     window.catalog.apply_filter()
     assert window.catalog.model.rowCount() == len(stamps) // 2
-    assert not window.catalog.types["ps"].isVisibleTo(window.catalog)      # no point source predicted
+    ps = window.catalog.types["ps"]     # predicted types: all six classes offered, greyed when none is of one
+    assert ps.isVisibleTo(window.catalog) and not ps.isEnabled()
 
 
 def test_point_sources_and_unclassifiable_predictions_can_be_filtered_out(window):
@@ -360,3 +361,59 @@ def test_automatic_morphology_does_what_the_user_has_not_already_had_done(window
     ctrl._auto_stamps = window.state.stamps
     ctrl._auto_start()
     assert started == ["measure"]
+
+
+def test_closing_and_recovery_prompts_count_the_labelled_galaxies(window, tmp_path, monkeypatch):
+    """With 3 votes and no queued blend the close prompt said '(0 queued blends)' and the crash-recovery prompt
+    'It kept 0 queued blends': a labeller reading 0 would discard the work."""
+    from candels_gui.core.curation.session import list_recoverable
+
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(
+        lambda parent, title, text, *a, **k: (asked.append(text), QMessageBox.StandardButton.Cancel)[1]))
+    session = window.session_ctl.session
+    for gid, cls in zip(window.state.stamps.ids[:3], ("disk", "irr", "sph")):
+        session.set_vote(int(gid), "ana", cls)
+    assert not window.session_ctl.confirm_discard()
+    assert "(0 queued blends and 3 labelled galaxies)" in asked[-1]
+    session.flush_autosave()
+    found = [a for a in list_recoverable(tmp_path / "autosave")]
+    assert [a.n_labelled for a in found] == [3] and found[0].describe() == "0 queued blends and 3 labelled galaxies"
+
+
+def test_the_labelling_view_zooms_on_the_galaxy_unless_asked_not_to(window, qtbot):
+    from candels_gui.core.display.zoom import galaxy_window
+
+    view = window.labelling
+    window.actions_by_name["labelling_mode"].trigger()
+    window.catalog.table.selectRow(2)
+    stamp = view.current_stamp()
+    x0, y0, w, h = galaxy_window(np.asarray(window.state.stamps.segmaps[stamp]))
+    assert w < 48 and h < 48                                   # the small galaxy, not the whole 48 px stamp
+    shown = view.view.vb.viewRange()
+    assert shown[0][0] == pytest.approx(x0 - 0.5, abs=2) and shown[0][1] - shown[0][0] < 47
+    view.zoom.setChecked(False)
+    shown = view.view.vb.viewRange()
+    assert shown[0][1] - shown[0][0] >= 48                     # the whole stamp
+
+
+def test_statmorph_in_the_app_shows_the_galaxies_measured_so_far(window, qtbot, tmp_path, monkeypatch):
+    """Measuring a data set takes a minute on one core: the catalog and the scatter show the first galaxies'
+    diagnostics while the rest are measured, the others marked as pending, then all of them."""
+    import candels_gui.gui.morphology_ctl as morphology_ctl
+    from candels_gui.core.measure.morphology import PENDING_FLAG
+
+    monkeypatch.setenv("CANDELS_GUI_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(morphology_ctl, "PARTIAL_EVERY_S", 0.0)
+    ctl, seen = window.morphology, []
+    ctl.diagnosticsChanged.connect(lambda: seen.append(None if ctl.diagnostics is None
+                                                       else int((ctl.diagnostics["flag"] == PENDING_FLAG).sum())))
+    ctl.measure()
+    qtbot.waitUntil(lambda: bool(seen) and seen[-1] == 0 and not window.tasks.busy, timeout=120000)
+    assert window.errors == []
+    assert any(n and 0 < n < len(window.state.stamps) for n in seen), seen     # a partial table was shown
+    columns = window.catalog.model.columns
+    assert {"gini", "m20", "morph_flag"} <= set(columns)
+    flags = [window.catalog.model.data(window.catalog.model.index(r, columns.index("morph_flag")))
+             for r in range(window.catalog.model.rowCount())]
+    assert "…" not in flags and len(ctl.diagnostics) == len(window.state.stamps)

@@ -142,6 +142,47 @@ def test_train_command_fine_tunes_on_a_label_file_and_records_it(tmp_path, capsy
     assert "--freeze 2" in card["command"]
 
 
+@needs_weights
+def test_init_shipped_and_the_docs_relative_path_name_the_installed_weights(tmp_path, capsys, monkeypatch):
+    """The documented fine-tune (``--init resources/models/morph-cnn.pt``) failed when run outside the checkout,
+    with a hint to train a new model; ``--init shipped`` names the shipped weights from anywhere."""
+    stamps = load_stampset(SAMPLE)
+    labels = write_labels_csv(tmp_path / "labels.csv", stamps.ids[:12], one_hot(stamps.catalog["galtype"][:12]))
+    monkeypatch.chdir(tmp_path)
+    for init in ("shipped", "resources/models/morph-cnn.pt"):
+        out = tmp_path / f"{init[:4]}.pt"
+        assert main(["train", "--model", "morph-cnn", "--data", str(labels), "--stamps", str(SAMPLE), "--init", init,
+                     "--epochs", "1", "--val_fraction", "0", "-o", str(out)]) == 0
+        _, card = load_network(out)
+        assert card["init"]["path"] == str(default_weights())
+        assert card["training"]["n_train"] == 12 and card["training"]["n_val"] == 0      # every label trained on
+        assert "no validation: the last epoch's weights" in capsys.readouterr().out
+    assert main(["train", "--model", "morph-cnn", "--data", str(labels), "--stamps", str(SAMPLE), "--init",
+                 "nowhere.pt", "-o", str(tmp_path / "x.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "--init nowhere.pt: no such weights file" in err and "--init shipped" in err
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_training_from_scratch_on_few_labels_says_how_to_fine_tune_and_what_it_replaced(tmp_path, capsys):
+    stamps = load_stampset(SAMPLE)
+    labels = write_labels_csv(tmp_path / "labels.csv", stamps.ids[:12], one_hot(stamps.catalog["galtype"][:12]))
+    out = tmp_path / "mine.pt"
+    for _ in range(2):
+        assert main(["train", "--model", "morph-cnn", "--data", str(labels), "--stamps", str(SAMPLE),
+                     "--epochs", "1", "-o", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "training from scratch on 12 labelled galaxies" in captured.err and "--init shipped" in captured.err
+    assert f"the weights they replace are kept as {tmp_path / 'mine.prev.pt'}" in captured.out
+    assert (tmp_path / "mine.prev.pt").is_file()
+
+
+def test_val_fraction_zero_is_for_morph_cnn_only(tmp_path, capsys):
+    assert main(["train", "--model", "unet-seg", "--data", str(SAMPLE), "--val_fraction", "0",
+                 "-o", str(tmp_path / "u.pt")]) == 2
+    assert "--val_fraction 0: a deblender's training needs validation blends" in capsys.readouterr().err
+
+
 def test_train_command_rejects_bad_labels_before_training(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("ID,p_sph,p_disk\n1,0.5,0.5\n")
@@ -150,7 +191,7 @@ def test_train_command_rejects_bad_labels_before_training(tmp_path, capsys):
     assert "missing class column(s) p_sphd" in err and "Traceback" not in err and err.count("\n") == 1
     unknown = write_labels_csv(tmp_path / "u.csv", [1, 2], one_hot(["disk", "irr"]))
     assert main(["train", "--model", "morph-cnn", "--data", str(unknown), "--stamps", str(SAMPLE)]) == 2
-    assert "not in the data's catalog" in capsys.readouterr().err
+    assert "u.csv: line 2: ID 1 is not in the data's catalog (and 1 more: IDs [2])" in capsys.readouterr().err
     assert main(["train", "--model", "morph-cnn", "--data", str(unknown)]) == 2
     assert "--stamps DATA is needed" in capsys.readouterr().err
 
@@ -203,3 +244,31 @@ def test_prepare_stamps_job_reports_progress(sample):
     progress = []
     out = run_job(prepare_stamps_job(stamps, np.arange(10), chunk=4), progress.append)
     assert np.array_equal(out, x[:10]) and [p.done for p in progress] == [4, 8, 10]
+
+
+@needs_weights
+def test_produce_on_a_catalog_without_types_warns_that_exclusion_does_nothing(tmp_path, capsys):
+    """``--galtype catalog -e irr`` on data whose catalog has no types left nothing out, silently; the
+    classifier's types are recorded with the weights' path and hash (a file name alone names no model)."""
+    import csv
+    import shutil
+
+    data = tmp_path / "untyped"
+    data.mkdir()
+    for name in ("candels_img.npy", "candels_seg.npy"):
+        shutil.copy(SAMPLE / name, data / name)
+    with open(SAMPLE / "candels_cat.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    with open(data / "candels_cat.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows({**r, "galtype": "unknown"} for r in rows)
+    assert main(["produce", "-n", "10", "-d", str(data), "--galtype", "catalog", "-e", "irr",
+                 "-o", str(tmp_path / "cat")]) == 0
+    err = capsys.readouterr().err
+    assert "the catalog has no galaxy types (galtype: unknown), so -e irr leaves out nothing" in err
+    assert main(["produce", "-n", "10", "-d", str(data), "--galtype", "predicted", "-e", "irr",
+                 "-o", str(tmp_path / "pred")]) == 0
+    manifest = json.loads((tmp_path / "pred" / "manifest.json").read_text())
+    source = manifest["options"]["galtype_source"]
+    assert source.startswith(f"predicted ({default_weights().resolve()}, sha256 ") and len(source.split()[-1]) == 17

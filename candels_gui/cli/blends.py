@@ -212,21 +212,56 @@ def _galtypes_for(args: argparse.Namespace, stamps) -> tuple:
 
     from ..core.data.stampset import GALTYPES
 
+    from ..core.errors import OptionError
+
     mode = args.galtype
+    types = np.char.lower(np.asarray(stamps.catalog["galtype"]).astype(str))
+    known = np.isin(types, GALTYPES)
+    if mode == "catalog" and args.morph_weights:
+        raise OptionError("--morph_weights: the classifier's weights, used with --galtype predicted")
     if mode is None:
-        known = np.isin(np.char.lower(np.asarray(stamps.catalog["galtype"]).astype(str)), GALTYPES)
-        mode = "predicted" if args.excluded_type and not known.any() else "catalog"
-        if mode == "predicted":
+        mode = "predicted" if args.morph_weights or (args.excluded_type and not known.any()) else "catalog"
+        if mode == "predicted" and not args.morph_weights:
             print("the catalog has no galaxy types: -e uses the morphology classifier's (--galtype predicted)",
                   file=sys.stderr)
     if mode == "catalog":
+        if args.excluded_type and not known.any():
+            print(f"warning: the catalog has no galaxy types (galtype: {_some_values(stamps)}), so -e "
+                  f"{' -e '.join(args.excluded_type)} leaves out nothing; --galtype predicted uses the morphology "
+                  f"classifier's types", file=sys.stderr)
+        else:
+            _warn_absent_types(args.excluded_type, types, "the catalog's galtype")
         return None, "catalog"
+    import hashlib
+
     from ..core.jobs import run_with_progress
     from ..morphology.classifier import MorphClassifier, classify_job
+    from .common import weights_option
 
-    clf = MorphClassifier.load(args.morph_weights)
+    clf = MorphClassifier.load(weights_option(args.morph_weights, "morph-cnn", "--morph_weights"))
     result = run_with_progress(classify_job(stamps, clf), "classifying", unit="stamp")
-    return result.predicted, f"predicted ({clf.path.name})"
+    sha = hashlib.sha256(Path(clf.path).read_bytes()).hexdigest()[:16]
+    _warn_absent_types(args.excluded_type, np.asarray(result.predicted).astype(str), "the classifier's types")
+    return result.predicted, f"predicted ({Path(clf.path).resolve()}, sha256 {sha})"
+
+
+def _warn_absent_types(excluded, types, where: str) -> None:
+    """``-e TYPE`` for a type no galaxy has leaves out nothing: say so (a typo, or types of another scheme)."""
+    import numpy as np
+
+    absent = [t for t in (excluded or []) if not np.isin(str(t).lower(), types)]
+    if absent:
+        present = ", ".join(sorted(set(types.tolist())))
+        print(f"warning: no galaxy is of type {', '.join(absent)} in {where} ({present}): "
+              f"-e {' -e '.join(absent)} leaves out nothing", file=sys.stderr)
+
+
+def _some_values(stamps, n: int = 3) -> str:
+    """A few distinct values of the catalog's galtype column, for a message."""
+    import numpy as np
+
+    values = sorted({str(v) for v in np.asarray(stamps.catalog["galtype"])})
+    return ", ".join(values[:n]) + (", …" if len(values) > n else "")
 
 
 def _add_concatenate(sub: argparse._SubParsersAction) -> None:

@@ -7,7 +7,8 @@ import argparse
 import contextlib
 from typing import Any, Callable, Iterator
 
-__all__ = ["LABEL_CHOICES", "default_data", "add_scheduler_options", "scheduler_client", "number", "whole", "seed"]
+__all__ = ["LABEL_CHOICES", "default_data", "add_scheduler_options", "scheduler_client", "number", "whole", "seed",
+           "weights_option"]
 
 LABEL_CHOICES = ("gg_masks", "ogg_masks", "bogg_masks", "single_images")
 
@@ -17,6 +18,42 @@ def default_data() -> str:
     from ..paths import sample_data_dir
 
     return str(sample_data_dir())
+
+
+def weights_option(value: str | None, model: str, option: str = "--init") -> str | None:
+    """A weights option's file: ``shipped`` names the shipped weights of ``model`` (``resources/models/MODEL.pt``
+    of the installation), and a path under ``resources/models/`` that is not there from the current folder is the
+    installation's file of that name (the docs' commands, run from another folder). ``None`` stays ``None``.
+
+    Raises
+    ------
+    OptionError
+        When the file does not exist (the message says how to name the shipped weights).
+    """
+    import sys
+    from pathlib import Path
+
+    from ..core.errors import OptionError
+    from ..paths import models_dir
+
+    if value is None:
+        return None
+    shipped = models_dir() / f"{model}.pt"
+    if value.strip().lower() == "shipped":
+        if not shipped.is_file():
+            raise OptionError(f"{option} shipped: this installation has no shipped {model} weights ({shipped})")
+        return str(shipped)
+    path = Path(value)
+    if path.exists():
+        return value
+    parts = path.parts
+    if not path.is_absolute() and len(parts) == 3 and parts[:2] == ("resources", "models"):
+        installed = models_dir() / parts[2]
+        if installed.is_file():
+            print(f"{option} {value}: the installation's {installed}", file=sys.stderr)
+            return str(installed)
+    hint = f"; the shipped {model} weights are '{option} shipped' ({shipped})" if shipped.is_file() else ""
+    raise OptionError(f"{option} {value}: no such weights file{hint}")
 
 
 def add_scheduler_options(parser: argparse.ArgumentParser, *, partition_default: str | None,

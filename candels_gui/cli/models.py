@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..core.errors import OptionError
-from .common import add_scheduler_options, number, scheduler_client, seed, whole
+from .common import add_scheduler_options, number, scheduler_client, seed, weights_option, whole
 
 
 def _add_deblend(sub: argparse._SubParsersAction) -> None:
@@ -137,13 +137,16 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                         "repeated) are trained on as one mix, every blend of each read once per epoch (e.g. blends "
                         "of real galaxies beside generated ones). morph-cnn: one label file (ID + p_<class> vote "
                         "fractions)")
-    p.add_argument("-o", "--output", default=None, help="weights file (default: resources/models/MODEL.pt)")
+    p.add_argument("-o", "--output", default=None, help="weights file (default: resources/models/MODEL.pt, replacing the shipped weights, which are "
+                        "kept as MODEL.prev.pt)")
     p.add_argument("--epochs", type=whole(low=1, high=100_000), default=30)
     p.add_argument("--batch_size", type=whole(low=1, high=4096), default=32)
     p.add_argument("--lr", type=number(low=0, high=10), default=None,
-                   help="Adam learning rate, 0 to 10 (1e-3; morph-cnn: 2e-3, or 5e-4 with --init; 0 keeps the "
-                        "starting weights, a measuring run)")
-    p.add_argument("--val_fraction", type=number(low=0, high=1, low_open=True, high_open=True), default=0.1)
+                   help="Adam learning rate, 0 to 10 (1e-3; morph-cnn: 2e-3, or 5e-4 with --init; deblenders: 0 keeps "
+                        "the starting weights, a measuring run)")
+    p.add_argument("--val_fraction", type=number(low=0, high=1, high_open=True), default=0.1,
+                   help="share of the data held out to pick the best epoch (0.1); morph-cnn: 0 trains on every "
+                        "label and keeps the last epoch, as morph-transfer does (fewer than 10 labels: always 0)")
     p.add_argument("--patience", type=whole(low=1), default=5, help="early-stopping patience in epochs")
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
@@ -163,7 +166,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--flux_weight", type=number(low=0), default=1.0,
                    help="unet-deblend, cgan: weight of the loss term on each predicted image's total flux (1; 0: off)")
     p.add_argument("--init", default=None, metavar="WEIGHTS.pt",
-                   help="start from these weights (fine-tuning: a new run, recorded in the model card); "
+                   help="start from these weights (fine-tuning: a new run, recorded in the model card); 'shipped': "
+                        "the model's shipped weights (resources/models/MODEL.pt of the installation); "
                         "unet-deblend may start from unet-seg's weights and the reverse (the output layer "
                         "starts fresh)")
     p.add_argument("--coords", action="store_true",
@@ -192,6 +196,7 @@ def _train_kwargs(arch: dict[str, int]) -> dict[str, int] | None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    args.init = weights_option(args.init, args.model)
     if args.model == "morph-cnn":
         from .morphology import train_morph_cnn
 
@@ -205,6 +210,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     from ..core.validate import check_output
 
+    if args.val_fraction == 0:
+        raise OptionError("--val_fraction 0: a deblender's training needs validation blends to pick its best "
+                          "epoch (only morph-cnn trains on every label)")
     out = args.output or weights_path(args.model)
     check_output(out, "-o", kind="file", inputs=[*args.data, args.init])
     command = "candels-gui " + " ".join(sys.argv[1:])

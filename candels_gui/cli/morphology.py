@@ -8,7 +8,10 @@ import os
 import sys
 from pathlib import Path
 
-from .common import add_scheduler_options, default_data, number, scheduler_client, whole
+from .common import add_scheduler_options, default_data, number, scheduler_client, weights_option, whole
+
+#: Below this many labelled galaxies, training morph-cnn from scratch is worth a note pointing at ``--init shipped``.
+FEW_LABELS = 500
 
 
 def _inputs(datapath: str | None, *files: str | None) -> list[str]:
@@ -18,6 +21,14 @@ def _inputs(datapath: str | None, *files: str | None) -> list[str]:
     if data.is_dir():
         out += [str(q) for q in data.iterdir() if q.is_file()]
     return out
+
+
+def _check_suffix(path: str | None, option: str, allowed: tuple[str, ...], what: str) -> None:
+    """Refuse an output whose suffix names another format than the one written (``-o m.fits`` got CSV text)."""
+    from ..core.errors import OptionError
+
+    if path and Path(path).suffix.lower() not in allowed:
+        raise OptionError(f"{option} {path}: writes {what}; name it {' or '.join('*' + a for a in allowed)}")
 
 
 def _write_table_atomic(table, path: str | os.PathLike) -> Path:
@@ -47,7 +58,14 @@ def _add_morphology(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=whole(low=1, high=1024), default=None,
                    help="processes (default: one per core)")
     p.add_argument("--no_cache", action="store_true", help="measure again, ignoring the per-data-set cache")
+    _add_nan_policy(p)
     p.set_defaults(func=_cmd_morphology)
+
+
+def _add_nan_policy(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--nan_policy", choices=("error", "replace"), default="error",
+                   help="NaN or infinite pixels in the data: refuse it (default), or replace them by the stamp's "
+                        "background (they then count as sky)")
 
 
 def lotz_labels_for(stamps, table):
@@ -74,10 +92,12 @@ def _cmd_morphology(args: argparse.Namespace) -> int:
 
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    _check_suffix(args.output, "-o", (".csv", ".ecsv"), "a CSV table (.ecsv: ECSV)")
+    _check_suffix(args.labels, "--labels", (".csv",), "a CSV label file")
     out = check_output(args.output, "-o", kind="file", inputs=_inputs(args.datapath))
     if args.labels:
         check_output(args.labels, "--labels", kind="file", inputs=[*_inputs(args.datapath), str(out)])
-    stamps = load_stampset(args.datapath or default_data())
+    stamps = load_stampset(args.datapath or default_data(), nan_policy=args.nan_policy)
     table = run_with_progress(morphology_job(stamps, workers=args.workers, use_cache=not args.no_cache),
                               "statmorph", unit="stamp")
     out = _write_table_atomic(table, args.output)
@@ -108,6 +128,7 @@ def _add_classify(sub: argparse._SubParsersAction) -> None:
                    help="with --score: score only the galaxies brighter than MAG (catalog magnitude)")
     p.add_argument("--json", action="store_true", help="with --score: print the scores as one JSON object")
     p.add_argument("--plot", default=None, metavar="PNG", help="with --score: draw the confusion matrix")
+    _add_nan_policy(p)
     add_scheduler_options(p, partition_default="rounded up to whole batches; default: about four tasks per "
                                                "worker, 256 to 4,096 stamps")
     p.set_defaults(func=_cmd_classify)
@@ -139,11 +160,24 @@ def _cmd_classify(args: argparse.Namespace) -> int:
 
     from ..core.validate import check_output
 
+    from ..core.errors import OptionError
+
+    idle = [opt for opt, given in (("--plot", args.plot), ("--json", args.json),
+                                   ("--mag_high", args.mag_high is not None)) if given]
+    if idle and not args.score:
+        raise OptionError(f"{', '.join(idle)}: work(s) on the scores, with --score TRUTH (a label file, or catalog)")
+    _check_suffix(args.output, "-o", (".csv",), "a CSV label file (the form train --data reads)")
+    _check_suffix(args.plot, "--plot", (".png",), "a PNG picture")
+    args.weights = weights_option(args.weights, "morph-cnn", "--weights")
     check_output(args.output, "-o", kind="file", inputs=_inputs(
         args.datapath, args.weights, args.score if args.score != "catalog" else None))
     if args.plot:
         check_output(args.plot, "--plot", kind="file", inputs=[*_inputs(args.datapath), args.output])
-    stamps = load_stampset(args.datapath or default_data())
+    if args.score and args.score != "catalog":
+        from ..core.data.morph_labels import read_labels_csv
+
+        read_labels_csv(args.score)     # the file's own faults, before the stamps load
+    stamps = load_stampset(args.datapath or default_data(), nan_policy=args.nan_policy)
     truth = _truth_for(stamps, args.score) if args.score else None     # bad labels fail before the work
     if truth is not None and args.mag_high is not None:
         import numpy as np
@@ -219,17 +253,26 @@ def train_morph_cnn(args: argparse.Namespace) -> int:
     from ..morphology.training import train_classifier_job
 
     unused = [opt for opt, given in (("--resume", args.resume), ("--coords", args.coords),
-                                     ("--depth", args.depth is not None), ("--schedule", args.schedule != "cosine"))
+                                     ("--depth", args.depth is not None), ("--schedule", args.schedule != "cosine"),
+                                     ("--flux_weight", args.flux_weight != 1.0), ("--memory_mb", args.memory_mb != 1024))
               if given]
     if unused:
         raise ValueError(f"{', '.join(unused)}: not an option of morph-cnn (see docs/morphology.md)")
+    if args.lr == 0:
+        raise ValueError("--lr 0 (a measuring run) is for the deblenders; to score morph-cnn weights on labels, "
+                         "run 'candels-gui classify --weights W.pt --score LABELS.csv'")
     from ..core.validate import check_output
 
     out = Path(args.output) if args.output else default_weights()
+    replaced = out.with_name(out.stem + ".prev.pt") if out.is_file() else None
     check_output(out, "-o", kind="file", inputs=[args.data, args.init,
                                                 *_inputs(args.stamps or str(Path(args.data).parent))])
+    read_labels_csv(args.data)          # the file's own faults, before the stamps load
     stamps = _stamps_for_labels(args)
     labels = read_labels_csv(args.data, known_ids=stamps.ids)
+    if args.init is None and len(labels) < FEW_LABELS:
+        print(f"note: training from scratch on {len(labels)} labelled galaxies; to fine-tune the shipped classifier "
+              f"on them (as docs/morphology.md does), add --init shipped", file=sys.stderr)
     if args.threads is not None:
         if args.threads < 1:
             raise ValueError(f"--threads must be >= 1, got {args.threads}")
@@ -244,8 +287,11 @@ def train_morph_cnn(args: argparse.Namespace) -> int:
         "train morph-cnn", unit="batch", log=True)
     tr = card["training"]
     best = ", ".join(f"{k} {v:.4g}" for k, v in card.get("metrics", {}).items())
-    print(f"weights written to {out} ({tr['n_train']} training, {tr['n_val']} validation galaxies; best epoch "
-          f"{tr['best_epoch']} of {tr['epochs_run']}: {best})")
+    kept = (f"{tr['n_val']} validation galaxies; best epoch {tr['best_epoch']} of {tr['epochs_run']}" if tr["n_val"]
+            else f"no validation: the last epoch's weights, {tr['epochs_run']} epochs")
+    print(f"weights written to {out} ({tr['n_train']} training galaxies, {kept}: {best})")
+    if replaced is not None:
+        print(f"the weights they replace are kept as {replaced}")
     return 0
 
 
@@ -257,7 +303,7 @@ def _add_transfer(sub: argparse._SubParsersAction) -> None:
                                    "See docs/morphology.md.")
     p.add_argument("-d", "--datapath", required=True, help="the stamps")
     p.add_argument("--labels", required=True, metavar="LABELS.csv", help="vote fractions of (some of) the stamps")
-    p.add_argument("--init", default=None, help="weights to fine-tune (default: resources/models/morph-cnn.pt)")
+    p.add_argument("--init", default=None, help="weights to fine-tune (default: the shipped resources/models/morph-cnn.pt)")
     p.add_argument("--sizes", default="10,25,50,75", help="numbers of labelled training galaxies (10,25,50,75)")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--epochs", type=int, default=20, help="epochs of each fit (each at least 256 samples)")
@@ -265,6 +311,8 @@ def _add_transfer(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", default=None, metavar="JSON", help="write the result as JSON")
     p.add_argument("--plot", default=None, metavar="PNG", help="draw accuracy and RMSE against the number")
+    p.add_argument("--threads", type=whole(low=1, high=1024), default=None, metavar="N",
+                   help="CPU threads for torch (default: one per core)")
     p.set_defaults(func=_cmd_transfer)
 
 
@@ -279,13 +327,23 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
         sizes = [int(v) for v in args.sizes.split(",") if v.strip()]
     except ValueError:
         raise ValueError(f"--sizes must be integers separated by commas, got {args.sizes!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise ValueError(f"--sizes must be whole numbers of labelled galaxies, 1 or more, got {args.sizes!r}")
+    _check_suffix(args.output, "-o", (".json",), "JSON")
+    _check_suffix(args.plot, "--plot", (".png",), "a PNG picture")
     from ..core.validate import check_output
 
+    args.init = weights_option(args.init, "morph-cnn")
     for path, option in ((args.output, "-o"), (args.plot, "--plot")):   # before the folds, not after them
         if path:
             check_output(path, option, kind="file", inputs=_inputs(args.datapath, args.labels, args.init))
+    read_labels_csv(args.labels)        # the file's own faults, before the stamps load
     stamps = load_stampset(args.datapath)
     labels = read_labels_csv(args.labels, known_ids=stamps.ids)
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
     result = run_with_progress(transfer_job(stamps, labels, init=args.init or default_weights(), sizes=sizes,
                                             folds=args.folds, epochs=args.epochs, freeze=args.freeze,
                                             seed=args.seed), "transfer", unit="fit", log=True)
@@ -294,15 +352,18 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
           f"{args.folds} folds)")
     for r in result["rows"]:
         print(f"{r['method']:<11s} {r['n_labelled']:8d} {r['accuracy']:9.3f} {r['rmse']:7.4f}")
-    if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(args.output).with_name(f".{Path(args.output).name}.tmp")
-        tmp.write_text(json.dumps(result, indent=1))
-        os.replace(tmp, args.output)
-    if args.plot:
+    if args.plot:       # first: a plot that cannot be written leaves no JSON behind
         from ..evaluation.morph_plots import plot_transfer
 
         plot_transfer(result, args.plot)
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(args.output).with_name(f".{Path(args.output).name}.tmp")
+        try:
+            tmp.write_text(json.dumps(result, indent=1))
+            os.replace(tmp, args.output)
+        finally:
+            tmp.unlink(missing_ok=True)
     return 0
 
 

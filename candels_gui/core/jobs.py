@@ -30,11 +30,13 @@ __all__ = ["Progress", "CancelToken", "check_cancel", "run_job", "run_with_progr
 
 @dataclass(frozen=True)
 class Progress:
-    """One progress report: ``done`` of ``total`` units (``total`` 0 when unknown)."""
+    """One progress report: ``done`` of ``total`` units (``total`` 0 when unknown); ``partial``, when the job
+    offers one, is its result so far (e.g. a table whose rows not done yet are blank), for a caller to show."""
 
     done: int
     total: int
     message: str = ""
+    partial: Any = None
 
     @property
     def fraction(self) -> float:

@@ -123,8 +123,8 @@ def check_output(path: str | os.PathLike, option: str, *, kind: str = "folder",
     Raises
     ------
     OutputError
-        The output is empty, a file where a folder is needed (or the reverse), under a file, not
-        writable, or one of the inputs.
+        The output is empty, a file where a folder is needed (or the reverse), a device, pipe or socket,
+        under a file, not writable, or one of the inputs.
     """
     if path is None or str(path).strip() == "":
         raise OutputError(f"{option}: the output path is empty")
@@ -139,6 +139,10 @@ def check_output(path: str | os.PathLike, option: str, *, kind: str = "folder",
             raise OutputError(f"{option} {path}: is a file, a folder is needed")
         if kind == "file" and p.is_dir():
             raise OutputError(f"{option} {path}: is a folder, a file name is needed")
+        if kind == "file" and not p.is_file():
+            # outputs are written under a temporary name and renamed over the path: that would replace the
+            # device or pipe itself (run as root, '-o /dev/null' replaced the system's /dev/null)
+            raise OutputError(f"{option} {path}: is a device, pipe or socket, not a regular file; give a file path")
         if must_not_exist:
             raise OutputError(f"{option} {path}: exists already; choose another name or remove it")
     try:

@@ -52,7 +52,7 @@ from ..torch_common import pick_device, read_weights
 from ..core.jobs import CancelToken, Job, Progress, check_cancel
 from ..core.store.produce import produce_file
 from .training_data import (DEFAULT_KWARGS, IMAGE_MODELS, SHARED_BODY, TrainingData, augment_batch, data_hash,
-                            epoch_lr, open_training_data)
+                            epoch_lr, export_label, open_training_data)
 
 __all__ = ["train_model", "TrainResult", "TrainingData", "data_hash", "DEFAULT_KWARGS", "augment_batch",
            "epoch_lr"]
@@ -323,9 +323,9 @@ def _train(name: str, data_paths: list[Path], out_path: Path, arch: tuple[dict[s
     import torch
 
     from .models import PatchDiscriminator, build_model, load_matching_state
-    from ..torch_common import pick_device, save_weights
+    from ..torch_common import keep_replaced, pick_device, save_weights
 
-    yield Progress(0, 0, f"{name}: reading {', '.join(p.name for p in data_paths)}")
+    yield Progress(0, 0, f"{name}: reading {', '.join(export_label(p) for p in data_paths)}")
     data = open_training_data(data_paths, name, scale=opt["scale"], memory_mb=memory_mb)
     n_val = max(1, int(round(data.n * opt["val_fraction"])))
     if data.n - n_val < 1:
@@ -456,7 +456,7 @@ def _train(name: str, data_paths: list[Path], out_path: Path, arch: tuple[dict[s
                     "normalisation": {"kind": "asinh", "scale": opt["scale"], "sigma": "1.4826 MAD per blend"},
                     "data_hash": data_hash(data_paths[0]) if len(data_paths) == 1
                     else [data_hash(p) for p in data_paths],
-                    "data_file": ",".join(p.name for p in data_paths), "data_group": data.group,
+                    "data_file": ",".join(export_label(p) for p in data_paths), "data_group": data.group,
                     "n_train": int(len(train_idx)), "n_val": int(n_val),
                     "options": opt, "metrics": best, "history": res.history, "command": cmd,
                     "device": str(dev), "n_parameters": sum(p.numel() for p in model.parameters()),
@@ -468,9 +468,7 @@ def _train(name: str, data_paths: list[Path], out_path: Path, arch: tuple[dict[s
             ckpt_path.unlink(missing_ok=True)
             raise TrainingError(f"training diverged (validation loss {res.best_val_loss}); no weights were "
                                 f"written to {out_path}. Lower --lr (now {opt['lr']:g})")
-        if out_path.exists():  # nothing lost: the weights this run replaces stay beside it
-            res.replaced = out_path.with_name(f"{out_path.stem}.prev{out_path.suffix}")
-            os.replace(out_path, res.replaced)
+        res.replaced = keep_replaced(out_path)   # nothing lost: the weights this run replaces stay beside it
         save_weights(out_path, model, res.card)
         return res
     finally:

@@ -21,7 +21,7 @@ from ..core.errors import DataError
 from ..core.store.produce import produce_file
 from .base import flux_region, robust_sigma
 
-__all__ = ["TrainingData", "MixedTrainingData", "open_training_data", "augment_batch", "epoch_lr", "data_hash",
+__all__ = ["TrainingData", "MixedTrainingData", "open_training_data", "export_label", "augment_batch", "epoch_lr", "data_hash",
            "DEFAULT_KWARGS", "IMAGE_MODELS", "SHARED_BODY"]
 
 
@@ -34,6 +34,13 @@ DEFAULT_KWARGS: dict[str, dict[str, Any]] = {
 SHARED_BODY = ("unet-seg", "unet-deblend")
 #: Models that predict the isolated galaxy images.
 IMAGE_MODELS = ("unet-deblend", "cgan")
+
+
+def export_label(path: str | os.PathLike) -> str:
+    """How messages name an export: its folder and file (``REAL/blends.h5``), since produce names every file
+    ``blends.h5``."""
+    p = Path(path)
+    return f"{p.parent.name}/{p.name}" if p.parent.name else p.name
 
 
 def data_hash(path: str | os.PathLike) -> str:
@@ -98,11 +105,17 @@ class TrainingData:
         from ..core.store.common import find_manifest
 
         find_manifest(self.path)     # a manifest beside it that is another run's is refused, as every reader does
+        if self.path.suffix.lower() in (".fits", ".fit", ".fz") or self.path.name.lower().endswith(".fits.gz"):
+            raise DataError(f"{self.path}: a FITS export; train reads HDF5 or Zarr exports (produce's blends.h5 or "
+                            f"blends.zarr, or the app's HDF5 export)")
         with open_h5(self.path, "training data") as f:
             if "format" in f.attrs or "splits" in f.attrs:  # says it is ours: check what it says
                 check_hdf5_header(f, self.path)
             g = f["train"] if isinstance(f.get("train"), h5py.Group) else f
             if not isinstance(g.get("fluxes"), h5py.Dataset):
+                if "format" not in f.attrs and "splits" not in f.attrs:
+                    raise DataError(f"{self.path}: not a candels-gui blend export (no fluxes; a deblend results "
+                                    f"file, or another program's HDF5?); train reads produce's or the app's exports")
                 raise DataError(f"{self.path}: group {g.name} lacks dataset(s) ['fluxes']")
             arrays = SplitArrays(g)      # checks the image datasets, or builds a compact export's engine
             self.group, self._engine = g.name, arrays.engine
@@ -202,7 +215,7 @@ class MixedTrainingData:
         shapes = {p.shape for p in parts}
         if len(shapes) > 1:
             raise DataError("training exports have different stamp sizes: "
-                            + ", ".join(f"{p.path.name} {p.shape[0]}x{p.shape[1]}" for p in parts))
+                            + ", ".join(f"{export_label(p.path)} {p.shape[0]}x{p.shape[1]}" for p in parts))
         self.parts = list(parts)
         self.offsets = np.cumsum([0] + [p.n for p in self.parts])
         self.n, self.shape = int(self.offsets[-1]), self.parts[0].shape

@@ -41,7 +41,8 @@ def write_report(result: EvaluationResult, outdir: str | os.PathLike) -> list[Pa
 
     ``metrics.ecsv``: one row per deblender, the summary keys as columns (units and descriptions in the
     header). ``metrics.json``: deblender -> summary, NaN and infinities as ``null``. Each file is written
-    under a temporary name and renamed when complete.
+    under a temporary name and renamed when complete; the ``per_blend_*.ecsv`` of an earlier evaluation into
+    the folder that this one did not write again are removed (they would not match its ``metrics.json``).
 
     Returns
     -------
@@ -62,4 +63,8 @@ def write_report(result: EvaluationResult, outdir: str | os.PathLike) -> list[Pa
         t.meta = _ecsv_safe(t.meta)
         written.append(_atomic_write(out / f"per_blend_{_safe_name(name)}.ecsv",
                                      lambda p, t=t: t.write(p, format="ascii.ecsv", overwrite=True)))
+    # an earlier evaluation into this folder: its per-blend tables of deblenders this run left out would sit
+    # beside a metrics.json that no longer lists them
+    for stale in sorted(set(out.glob("per_blend_*.ecsv")) - set(written)):
+        stale.unlink(missing_ok=True)
     return written

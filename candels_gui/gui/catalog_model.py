@@ -14,6 +14,7 @@ from PyQt6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PyQt6.QtGui import QBrush, QColor
 
 from ..core.data.catalog import missing_mask
+from ..core.measure.morphology import PENDING_FLAG
 
 __all__ = ["CatalogModel", "ROW_ROLE"]
 
@@ -187,4 +188,6 @@ class CatalogModel(QAbstractTableModel):
             if np.isnan(value):
                 return "—"
             return _FORMATS.get(name, "{:.4g}").format(float(value))
+        if name == "morph_flag" and value == PENDING_FLAG:
+            return "…"      # statmorph has not reached this galaxy yet
         return str(value)

@@ -22,6 +22,8 @@ from .state import AppState
 __all__ = ["CatalogPanel", "RangeFilter"]
 
 THUMB = 128
+#: Starting widths (px) of the catalog's columns, by name; others hold their header.
+COLUMN_WIDTHS = {"id": 72, "mag": 56, "radius": 58, "z": 52, "galtype": 60, "ra": 84, "dec": 84}
 
 
 class RangeFilter(QWidget):
@@ -169,6 +171,11 @@ class CatalogPanel(QWidget):
         hh.setDefaultSectionSize(64)
         hh.setStretchLastSection(True)
         hh.setHighlightSections(False)
+        self._column_widths: dict[str, int] = {}     # by column name: the user's, or the fitted one
+        self._sized_columns: tuple[str, ...] = ()
+        self._fitting = False
+        hh.sectionResized.connect(self._column_resized)
+        self.model.modelReset.connect(self._fit_columns)
         self.table.selectionModel().currentRowChanged.connect(self._current_changed)
         self.table.entered.connect(self._hovered)
         self.table.doubleClicked.connect(self._double_clicked)
@@ -283,20 +290,22 @@ class CatalogPanel(QWidget):
         self.id_search.blockSignals(False)
         self.apply_filter()
 
-    def show_types(self, galtype: Any) -> None:
-        """Offer the type boxes of the types in ``galtype`` (a column): the catalog's four are shown always and
-        enabled when present; point source and unclassifiable (predicted types only) are shown when present."""
+    def show_types(self, galtype: Any, *, predicted: bool = False) -> None:
+        """Offer the type boxes of the types in ``galtype`` (a column), each enabled when present: the catalog's
+        four always, point source and unclassifiable when present or when the types are ``predicted`` (the
+        classifier's six classes, greyed like the others when none is of that class)."""
         present = set(np.char.lower(np.asarray(galtype).astype(str)))
         for t, box in self.types.items():
             box.setEnabled(t in present)
             if t in MORPH_ONLY_TYPES:
-                box.setVisible(t in present)
+                box.setVisible(predicted or t in present)
 
     # ------------------------------------------------------------------ slots
     def _stamps_changed(self) -> None:
         stamps = self.state.stamps
         if stamps is None:
             return
+        self._column_widths, self._sized_columns = {}, ()
         self.model.set_catalog(stamps.catalog)
         cat = stamps.catalog
         for w, col in ((self.mag, "mag"), (self.radius, "radius"), (self.z, "z")):
@@ -311,12 +320,31 @@ class CatalogPanel(QWidget):
         self.id_search.blockSignals(True)
         self.id_search.clear()
         self.id_search.blockSignals(False)
-        widths = {"id": 72, "mag": 56, "radius": 58, "z": 52, "galtype": 60, "ra": 84, "dec": 84}
-        for c, name in enumerate(self.model.columns):
-            self.table.setColumnWidth(c, widths.get(name, 70))
         self._update_count()
         if len(stamps):
             self.table.selectRow(0)
+
+    def _column_resized(self, index: int, _old: int, new: int) -> None:
+        if not self._fitting and 0 <= index < len(self.model.columns):
+            self._column_widths[self.model.columns[index]] = new
+
+    def _fit_columns(self) -> None:
+        """Widths by column name whenever the columns change (computed ones arrive after galtype): the user's,
+        else one that holds the header and its sort arrow."""
+        columns = tuple(self.model.columns)
+        if columns == self._sized_columns:
+            return
+        self._sized_columns = columns
+        metrics = self.table.horizontalHeader().fontMetrics()
+        self._fitting = True
+        try:
+            for c, name in enumerate(columns):
+                width = self._column_widths.get(name) or max(
+                    COLUMN_WIDTHS.get(name, 60), metrics.horizontalAdvance(str(name)) + 22)
+                self.table.setColumnWidth(c, width)
+                self._column_widths[name] = width
+        finally:
+            self._fitting = False
 
     def _filter_changed(self) -> None:
         current = self.current_stamp()

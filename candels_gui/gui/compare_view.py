@@ -315,6 +315,9 @@ class CompareView(QWidget):
             self._measure()
 
     def _results(self, name: str, specs: list[BlendSpec], results: list[DeblendResult]) -> None:
+        # delivered: asked for again if the panel's cache drops them later (a summary of a long queue fills it);
+        # a deblender that failed on a blend stays asked, and is not run on it again and again
+        self._asked.difference_update((name, s) for s in specs)
         req = self._request
         if req is not None and req.task is not None and name in req.results:
             wanted = set(req.specs)

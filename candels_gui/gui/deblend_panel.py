@@ -94,9 +94,9 @@ class DeblendPanel(QWidget):
         self._blend_image: np.ndarray | None = None
         self._pending: dict[str, set[BlendSpec]] = {}
 
-        self.device_label = QLabel("torch: not loaded")
-        self.device_label.setToolTip("Device of the torch deblenders (CUDA, then MPS, then CPU); torch is "
-                                     "loaded when a torch deblender first runs")
+        self.device_label = QLabel("torch: not run yet")
+        self.device_label.setToolTip("Device the torch models last ran on (CUDA, then MPS, then CPU): the "
+                                     "deblenders, and the morphology classifier (in a worker process)")
         self.checks: dict[str, QCheckBox] = {}
         self.weight_buttons: dict[str, QToolButton] = {}
         choose = QGridLayout()  # the deblenders, CHOICE_COLUMNS to a row (a strip above the outputs)
@@ -397,6 +397,11 @@ class DeblendPanel(QWidget):
         return deb
 
     # ------------------------------------------------------------------ UI-thread slots
+    def show_device(self, device: str, what: str) -> None:
+        """Say in the status bar where torch models (``what``: deblenders, classifier) last ran."""
+        self.device_label.setText(f"torch: {device}")
+        self.device_label.setToolTip(f"The {what} last ran on {device} (torch picks CUDA, then MPS, then CPU)")
+
     def _on_results(self, name: str, specs: list[BlendSpec], results: Any) -> None:
         if isinstance(results, str):
             self.status.setText(f"{name}: {results}")
@@ -411,7 +416,7 @@ class DeblendPanel(QWidget):
             dev = results[0].device
             if dev != self.torch_device:
                 self.torch_device = dev
-                self.device_label.setText(f"torch: {dev}")
+                self.show_device(dev, "deblenders")
                 self.deviceChanged.emit(dev)
         if self.state.spec in specs and name in self.scroll.built_rows:
             res = results[specs.index(self.state.spec)]

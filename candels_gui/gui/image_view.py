@@ -85,6 +85,7 @@ class StampView(pg.GraphicsLayoutWidget):
         self.vb.sigResized.connect(self._resized)
         self.vb.sigRangeChangedManually.connect(self._user_zoomed)
         self._auto_fit = True  # refit on resize until the user zooms or pans
+        self._region: tuple[int, int, int, int] | None = None   # what fit() shows: None, the whole stamp
         if display is not None:
             display.lutChanged.connect(self._apply_lut)
             display.levelsChanged.connect(self._apply_levels)
@@ -169,11 +170,21 @@ class StampView(pg.GraphicsLayoutWidget):
         return apply_display(self._raw, (float(lo), float(hi)), lut)
 
     # ------------------------------------------------------------------ view range
-    def fit(self) -> None:
-        """Show the whole stamp (and keep it whole when the view is resized, until the user zooms)."""
+    def fit(self, region: tuple[int, int, int, int] | None = None) -> None:
+        """Show the whole stamp, or ``region`` ``(x0, y0, width, height)`` of it in pixels, and keep showing it when
+        the view is resized, until the user zooms."""
         self._auto_fit = True
-        if self._shape is not None:
-            h, w = self._shape
+        self._region = region
+        self._show_fit()
+
+    def _show_fit(self) -> None:
+        if self._shape is None:
+            return
+        if self._region is not None:
+            x0, y0, w, h = self._region
+            self.vb.setRange(QRectF(x0 - 0.5, y0 - 0.5, w, h), padding=0.02)
+        else:
+            h, w = self._shape[:2]
             self.vb.setRange(QRectF(-0.5, -0.5, w, h), padding=0.02)
 
     def one_to_one(self) -> None:
@@ -206,9 +217,8 @@ class StampView(pg.GraphicsLayoutWidget):
     # ------------------------------------------------------------------ private
     def _resized(self, *_args: object) -> None:
         self._update_limits()
-        if self._auto_fit and self._shape is not None:
-            h, w = self._shape[:2]
-            self.vb.setRange(QRectF(-0.5, -0.5, w, h), padding=0.02)
+        if self._auto_fit:
+            self._show_fit()
 
     def _user_zoomed(self, *_args: object) -> None:
         self._auto_fit = False

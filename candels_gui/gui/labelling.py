@@ -2,7 +2,8 @@
 
 A tab of the central area shows the galaxy under the catalog cursor large, with the display's stretch and
 colormap (levels from the display's interval on that stamp), its predicted class and diagnostics, and
-the votes it has. One key per class records the labeller's vote and moves to the next galaxy of the
+the votes it has; it is zoomed on the galaxy (its segment and the sky around it; *Zoom to the galaxy* off shows the
+whole stamp). One key per class records the labeller's vote and moves to the next galaxy of the
 catalog (in the catalog's order and filter): **S** spheroid, **B** disk + spheroid, **D** disk,
 **I** irregular, **.** point source, **U** unclassifiable; **←/→** move, **Ctrl+Z** undoes a vote. Votes are
 edits of the session (saved with it, autosaved, undoable); *Export labels…* writes the vote fractions
@@ -17,12 +18,13 @@ from typing import Any
 import numpy as np
 from PyQt6.QtCore import QSettings, Qt
 from PyQt6.QtGui import QAction, QKeyEvent
-from PyQt6.QtWidgets import (QFileDialog, QFormLayout, QGridLayout, QHBoxLayout, QInputDialog, QLabel, QLineEdit,
-                             QPushButton, QTabWidget, QVBoxLayout, QWidget)
+from PyQt6.QtWidgets import (QCheckBox, QFileDialog, QFormLayout, QGridLayout, QHBoxLayout, QInputDialog, QLabel,
+                             QLineEdit, QPushButton, QTabWidget, QVBoxLayout, QWidget)
 
 from ..core.curation.morph_votes import SetVote
 from ..core.data.morph_labels import CLASS_NAMES, MORPH_CLASSES
 from ..core.display.stretch import apply_display, display_levels
+from ..core.display.zoom import galaxy_window
 from .display_model import DisplayModel
 from .image_view import StampView
 from .places import remember_folder, start_folder, window_settings
@@ -68,6 +70,10 @@ class LabellingView(QWidget):
         self.labeller.setPlaceholderText("your name (stored with each vote)")
         self.labeller.editingFinished.connect(
             lambda: self.settings.setValue("labelling/name", self.labeller.text().strip()))
+        self.zoom = QCheckBox("Zoom to the galaxy")
+        self.zoom.setToolTip("Show the central galaxy's segment and the sky around it, not the whole stamp")
+        self.zoom.setChecked(str(settings.value("labelling/zoom", "true")).lower() != "false")
+        self.zoom.toggled.connect(self._zoom_toggled)
         self.info = QLabel("")
         self.info.setTextFormat(Qt.TextFormat.RichText)
         self.info.setWordWrap(True)
@@ -97,6 +103,7 @@ class LabellingView(QWidget):
         form.addRow("Labeller", self.labeller)
         side = QVBoxLayout()
         side.addLayout(form)
+        side.addWidget(self.zoom)
         side.addWidget(self.info)
         side.addLayout(grid)
         nav = QHBoxLayout()
@@ -255,8 +262,9 @@ class LabellingView(QWidget):
         if not len(votes):
             self.services.status("No votes yet: label some galaxies first", 5000)
             return
-        source = self.services.source_path()
-        folder = start_folder(window_settings(self), source.parent if source is not None else None)
+        # beside the saved session, else where the last dialog was (as exports do): not inside the data's folder,
+        # often a shared or read-only area
+        folder = start_folder(window_settings(self), self.session_ctl.session.path)
         path, _ = QFileDialog.getSaveFileName(self, "Export morphology labels", str(folder / "labels.csv"),
                                               "Label files (*.csv)")
         if path:
@@ -286,6 +294,10 @@ class LabellingView(QWidget):
             self.morph.classify(path)
 
     # ------------------------------------------------------------------ drawing
+    def _zoom_toggled(self, on: bool) -> None:
+        self.settings.setValue("labelling/zoom", "true" if on else "false")
+        self.refresh()
+
     def refresh(self) -> None:
         """Show the current galaxy, its prediction, diagnostics and votes."""
         stamps, stamp = self.state.stamps, self.current_stamp()
@@ -301,6 +313,7 @@ class LabellingView(QWidget):
             self.view.set_rgba(apply_display(image, levels, self.display.lut()))
         except ValueError:     # a constant stamp: nothing to stretch
             self.view.set_rgba(None)
+        self.view.fit(galaxy_window(np.asarray(stamps.segmaps[stamp])) if self.zoom.isChecked() else None)
         gid = int(stamps.ids[stamp])
         row = stamps.catalog[stamp]
         lines = [f"<b>ID {gid}</b> · mag {float(row['mag']):.2f} · r {float(row['radius']):.1f} px"]

@@ -31,6 +31,8 @@ __all__ = ["MorphologyController", "AUTO_ENV", "DIAGNOSTIC_COLUMNS"]
 AUTO_ENV = "CANDELS_GUI_MORPH_AUTO"
 #: Delay (ms) between data opening and the automatic classification and measurement.
 AUTO_DELAY_MS = 1500
+#: Seconds between the statmorph tables shown while it measures (the galaxies done so far fill in).
+PARTIAL_EVERY_S = 2.0
 #: Labels of the two background tasks (the status bar shows them; the automatic start looks for them).
 CLASSIFY_LABEL, MEASURE_LABEL = "Classifying morphology", "statmorph diagnostics"
 #: Catalog column -> statmorph table column.
@@ -71,6 +73,7 @@ class MorphologyController(QObject):
         self.weights: Path | None = None          # None: the shipped weights
         self.probabilities: np.ndarray | None = None
         self.predicted: np.ndarray | None = None
+        self.device: str | None = None            # where the last classification ran (a worker process's torch)
         self.diagnostics: Any = None              # astropy Table of core.measure.morphology
         self._tasks: list[Any] = []
         # a child timer, not QTimer.singleShot with a closure: it dies with the window, so a window closed
@@ -147,6 +150,7 @@ class MorphologyController(QObject):
                 return
             self.probabilities = result.probabilities
             self.predicted = result.predicted
+            self.device = str(result.device)
             self._publish_predictions()
             name = path.name if path else "the shipped classifier"
             self.services.status(f"Morphology: {len(result.ids):,} stamps classified by {name} "
@@ -173,19 +177,24 @@ class MorphologyController(QObject):
 
             # one core is left to the window (statmorph on every core made dragging stutter)
             return (yield from morphology_job(stamps, workers=max(1, (os.cpu_count() or 2) - 1), background=True,
-                                              cancel=token))
+                                              partial_every=PARTIAL_EVERY_S, cancel=token))
 
-        def done(table: Any) -> None:
+        def show(table: Any) -> None:
             if stamps is not self.state.stamps:
                 return
             self.diagnostics = table
             self.set_columns({name: np.asarray(table[col]) for name, col in DIAGNOSTIC_COLUMNS.items()})
             self.diagnosticsChanged.emit()
-            bad = int((np.asarray(table["flag"]) >= 2).sum())
-            self.services.status(f"statmorph: {len(table):,} galaxies measured ({bad} flagged)", 5000)
+
+        def done(table: Any) -> None:
+            show(table)
+            if stamps is self.state.stamps:
+                bad = int((np.asarray(table["flag"]) >= 2).sum())
+                self.services.status(f"statmorph: {len(table):,} galaxies measured ({bad} flagged)", 5000)
 
         self._tasks.append(self.services.tasks.run_job(
             MEASURE_LABEL, job, on_result=done,
+            on_progress=lambda p: show(p.partial) if p.partial is not None else None,
             on_error=lambda exc: self.services.show_error("statmorph", exc)))
 
     def _publish_predictions(self) -> None:

@@ -13,6 +13,7 @@ from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from ..core.data.morph_labels import CLASS_NAMES, MORPH_CLASSES
 from ..core.measure.morph_rules import BULGE_LINE, MERGER_LINE
+from ..core.measure.morphology import PENDING_FLAG
 from .style import configure_pyqtgraph
 
 __all__ = ["MorphologyPanel", "CLASS_COLOURS", "PLOTS"]
@@ -110,7 +111,7 @@ class MorphologyPanel(QWidget):
         self.plot.setLabel("bottom", xlabel)
         self.plot.setLabel("left", ylabel)
         self.plot.setLogMode(x=logx, y=False)
-        self.plot.getViewBox().invertX(xcol == "m20")      # M20 conventionally runs from -3 (left) to 0
+        self.plot.getViewBox().invertX(xcol == "m20")      # M20 conventionally runs from 0 (left) to -3
         if self.morph.diagnostics is None:
             self.note.setText("measuring…" if self.morph.state.stamps is not None else "")
             return
@@ -131,8 +132,23 @@ class MorphologyPanel(QWidget):
                 line = pg.PlotDataItem(m, a * m + b, pen=pg.mkPen("#555555", width=1, style=style))
                 self.plot.addItem(line)
                 self._lines.append(line)
+            # the three regions of Lotz et al. (2008), named around the lines' crossing
+            (a1, b1), (a2, b2) = MERGER_LINE, BULGE_LINE
+            m0 = (b2 - b1) / (a1 - a2)
+            g0 = a1 * m0 + b1
+            for text, (mx, gy), anchor in (("mergers", (m0, g0 + 0.05), (0.5, 1.0)),
+                                           ("E/S0/Sa", (m0 - 0.25, g0), (0.0, 0.5)),
+                                           ("Sb–Ir", (m0, g0 - 0.05), (0.5, 0.0))):
+                label = pg.TextItem(text, color="#b0b0b0", anchor=anchor, fill=pg.mkBrush(24, 24, 28, 190))
+                label.setZValue(20)      # over the points, legible on a crowded plot
+                label.setPos(mx, gy)
+                self.plot.addItem(label, ignoreBounds=True)
+                self._lines.append(label)
         n_all = len(self.morph.diagnostics)
-        self.note.setText(f"{len(rows)} of {n_all} galaxies" + ("" if pred is not None else " · classifying…"))
+        busy = [what for what, on in (("classifying", pred is None),
+                                      ("measuring", (np.asarray(self.morph.diagnostics["flag"]) == PENDING_FLAG).any()))
+                if on]
+        self.note.setText(f"{len(rows)} of {n_all} galaxies" + "".join(f" · {b}…" for b in busy))
         self._ring()
 
     def select_row(self, row: int) -> bool:

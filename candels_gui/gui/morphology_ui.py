@@ -24,11 +24,8 @@ def _catalog_columns(catalog: Any):
         catalog.model.set_extra_columns(cols)
         if current is not None:
             catalog.select_stamp(current)
-        for c, name in enumerate(catalog.model.columns):
-            if name in cols and name != "galtype":
-                catalog.table.setColumnWidth(c, 100 if name == "galtype_pred" else 62)
         if "galtype" in cols:       # predicted types fill an empty galtype: the type filter can use them
-            catalog.show_types(cols["galtype"])
+            catalog.show_types(cols["galtype"], predicted=True)
     return set_columns
 
 
@@ -51,6 +48,8 @@ def install_morphology(window: Any) -> LabellingView:
     window.right_tabs.setTabToolTip(window.right_tabs.indexOf(panel),
                                     "Gini–M20 and other diagnostics of the galaxies (Morphology menu)")
     window.morphology, window.morphology_panel = ctl, panel
+    ctl.predictionsChanged.connect(lambda: window.deblend_panel.show_device(ctl.device, "classifier")
+                                   if ctl.device else None)
     return view
 
 

@@ -174,22 +174,26 @@ def _fill_review_queue(window, stamps, spec) -> None:
 
 
 def _show_compare(window, stamps, spec, *, timeout_s: float = 600.0) -> None:
-    """The Compare view on the showcase blend (row 10 of a queue of 20) with the queue's summary."""
+    """The Compare view on the showcase blend (row 10 of a queue of 20) with the queue's summary; on an export
+    (its blends already queued), on its first blend, with the summary of its blends."""
     import time
 
     from PyQt6.QtCore import Qt
     from PyQt6.QtWidgets import QApplication
 
     session = window.session_ctl.session
-    session.add_random(stamps, 9)
-    session.add_specs([spec])
-    session.add_random(stamps, 10)
+    row = 0
+    if not len(session.queue):
+        session.add_random(stamps, 9)
+        session.add_specs([spec])
+        session.add_random(stamps, 10)
+        row = 9
     panel = window.deblend_panel
     panel.set_selected([n for n, box in panel.checks.items()
                         if n in ("photutils", "sep", "scarlet") or (n in panel.weights and box.isEnabled())])
     for name in ("catalog_dock", "display_dock"):
         getattr(window, name).hide()
-    window.queue_panel.select_row(9)
+    window.queue_panel.select_row(row)
     window.compare.activate()
     window.compare.run_summary()
     view, wanted = window.compare, panel.selected()
@@ -198,7 +202,7 @@ def _show_compare(window, stamps, spec, *, timeout_s: float = 600.0) -> None:
                                            or view.grid.names != wanted):
         QApplication.processEvents()
         time.sleep(0.01)
-    if view.summary is None:
+    if view.summary is None or view.grid.names != wanted:
         raise RuntimeError(f"the comparison summary did not finish in {timeout_s:g} s")
     window.resizeDocks([window.queue_dock], [380], Qt.Orientation.Horizontal)
 

@@ -16,6 +16,7 @@ from PyQt6.QtWidgets import QFileDialog, QMessageBox
 
 from ..core.curation.session import (AutosaveInfo, Session, SessionChange, find_autosave,
                                      list_recoverable)
+from ..core.curation.session_files import work_in_words
 from ..core.errors import DataError, OutputError, UnsafePathError
 from ..core.validate import check_output
 from .places import add_recent, remember_folder, start_folder
@@ -198,8 +199,7 @@ class SessionFiles:
             if others else ""
         answer = QMessageBox.question(
             self.services.parent, "Recover unsaved work?",
-            f"candels-gui did not close cleanly. It kept {info.n_queued:,} queued blend"
-            f"{'s' if info.n_queued != 1 else ''} of {what}{data}, autosaved {when}.\n\n"
+            f"candels-gui did not close cleanly. It kept {info.describe()} of {what}{data}, autosaved {when}.\n\n"
             f"Recover them? (Discard deletes the autosave; Ignore keeps it for later.){more}",
             Btn.Yes | Btn.Discard | Btn.Ignore, Btn.Yes)
         if answer in (Btn.Discard, Btn.No):
@@ -233,7 +233,7 @@ class SessionFiles:
             self.services.show_error("Cannot recover the session", exc)
             return False
         recovered.write_autosave()
-        self.services.status(f"Recovered {len(recovered.queue):,} queued blends", 6000)
+        self.services.status(f"Recovered {work_in_words(len(recovered.queue), len(recovered.morph_votes))}", 6000)
         return True
 
     # ------------------------------------------------------------------ closing
@@ -244,7 +244,8 @@ class SessionFiles:
             return True
         answer = QMessageBox.question(
             self.services.parent, title,
-            f"The session has unsaved changes ({len(self.session.queue):,} queued blends). Save them?",
+            f"The session has unsaved changes ({work_in_words(len(self.session.queue), len(self.session.morph_votes))}"
+            f"). Save them?",
             Btn.Save | Btn.Discard | Btn.Cancel, Btn.Save)
         if answer == Btn.Save:
             return self.save()

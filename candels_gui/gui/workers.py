@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # superqt is imported with the first task (its package import
 from ..core.errors import Cancelled
 from ..core.jobs import CancelToken, Job, Progress
 
-__all__ = ["Task", "TaskRunner", "TaskBar"]
+__all__ = ["Task", "TaskRunner", "TaskBar", "progress_text"]
 
 
 class Task(QObject):
@@ -80,10 +80,12 @@ class TaskRunner(QObject):
 
     def run_job(self, label: str, make_job: Callable[[CancelToken], Job], *,
                 on_result: Callable[[Any], None], on_error: Callable[[BaseException], None],
-                on_cancel: Callable[[], None] | None = None, independent: bool = False) -> Task:
+                on_cancel: Callable[[], None] | None = None, independent: bool = False,
+                on_progress: Callable[[Progress], None] | None = None) -> Task:
         """Run the core job ``make_job(token)`` in a worker.
 
-        ``on_result(value)``, ``on_error(exc)`` and ``on_cancel()`` are called on the UI thread;
+        ``on_result(value)``, ``on_error(exc)``, ``on_cancel()`` and ``on_progress(progress)`` (each report of
+        this job, e.g. to show its partial result) are called on the UI thread;
         a :class:`~candels_gui.core.errors.Cancelled` error counts as a cancel, not an error. An
         ``independent`` job works on its own copy of what it needs: opening other data does not cancel it
         (:meth:`cancel_data_work`).
@@ -93,7 +95,7 @@ class TaskRunner(QObject):
         def gen():  # generator function: superqt runs it step by step in the pool thread
             return (yield from make_job(token))
 
-        task = self._start(label, token, gen, on_result, on_error, on_cancel)
+        task = self._start(label, token, gen, on_result, on_error, on_cancel, on_progress)
         task.independent = independent
         return task
 
@@ -151,7 +153,8 @@ class TaskRunner(QObject):
     # ------------------------------------------------------------------ private
     def _start(self, label: str, token: CancelToken, fn: Callable[[], Any],
                on_result: Callable[[Any], None], on_error: Callable[[BaseException], None],
-               on_cancel: Callable[[], None] | None) -> Task:
+               on_cancel: Callable[[], None] | None,
+               on_progress: Callable[[Progress], None] | None = None) -> Task:
         task = Task(label, token, self)
         from superqt.utils import create_worker
 
@@ -191,7 +194,12 @@ class TaskRunner(QObject):
         from superqt.utils import GeneratorWorker
 
         if isinstance(worker, GeneratorWorker):
-            worker.yielded.connect(lambda p: self.progress.emit(p) if isinstance(p, Progress) else None)
+            def yielded(p: Any) -> None:
+                if isinstance(p, Progress):
+                    self.progress.emit(p)
+                    if on_progress is not None and not token.cancelled:
+                        on_progress(p)
+            worker.yielded.connect(yielded)
         self.tasks.append(task)
         self.started.emit(label)
         worker.start()
@@ -217,7 +225,8 @@ class TaskBar(QWidget):
         layout.addWidget(self.cancel_button)
         runner.started.connect(self._started)
         runner.progress.connect(self._progress)
-        runner.idle.connect(self.hide)
+        self._marks: dict[str, tuple[float, int]] = {}    # per message: when its reports began (time left)
+        runner.idle.connect(self._idle)
         self.hide()
 
     def _started(self, label: str) -> None:
@@ -230,4 +239,27 @@ class TaskBar(QWidget):
             self.bar.setRange(0, 1000)
             self.bar.setValue(int(1000 * p.fraction))
         if p.message:
-            self.label.setText(p.message)
+            self.label.setText(progress_text(p, self._marks))
+
+    def _idle(self) -> None:
+        self._marks.clear()
+        self.hide()
+
+
+def progress_text(p: Progress, marks: dict[str, tuple[float, int]], now: float | None = None) -> str:
+    """A progress report in words: ``"statmorph 12 of 100 · about 40 s left"``. ``marks`` keeps, per message, when
+    and at what count its reports began (the time left is the rate since then; none in the first 2 s)."""
+    import time
+
+    now = time.monotonic() if now is None else now
+    if not p.total:
+        return p.message
+    start = marks.get(p.message)
+    if start is None or p.done < start[1]:
+        marks[p.message] = start = (now, p.done)
+    text = f"{p.message} {p.done:,} of {p.total:,}"
+    spent, gained = now - start[0], p.done - start[1]
+    if spent >= 2.0 and gained > 0 and p.done < p.total:
+        left = (p.total - p.done) * spent / gained
+        text += f" · about {left:.0f} s left" if left < 90 else f" · about {left / 60:.0f} min left"
+    return text

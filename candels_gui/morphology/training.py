@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -239,7 +238,7 @@ def train_classifier_job(data: Any, labels: str | os.PathLike | LabelSet, out: s
         Share of the labelled galaxies held out for validation (none below 10 galaxies).
     """
     from ..core.data.load import load_stampset
-    from ..torch_common import device_label, pick_device, save_weights
+    from ..torch_common import device_label, keep_replaced, pick_device, save_weights
 
     stamps = load_stampset(data) if isinstance(data, (str, os.PathLike)) else data
     label_set = labels if isinstance(labels, LabelSet) else read_labels_csv(labels, known_ids=stamps.ids)
@@ -286,7 +285,6 @@ def train_classifier_job(data: Any, labels: str | os.PathLike | LabelSet, out: s
                         "created_utc": init_card.get("created_utc", "")}
     out = Path(out)
     check_cancel(cancel)
-    if out.exists():
-        shutil.copy2(out, out.with_name(out.stem + ".prev.pt"))
+    keep_replaced(out)
     save_weights(out, fit.model, card)
     return card

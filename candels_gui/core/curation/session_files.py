@@ -14,7 +14,7 @@ from ..errors import SessionError
 
 __all__ = ["AUTOSAVE_ENV", "default_autosave_dir", "autosave_path_for", "find_autosave", "atomic_write_text",
            "MAX_SESSION_BYTES", "resolve_session_path", "read_session_text", "peek_data_path", "AutosaveInfo",
-           "list_recoverable"]
+           "list_recoverable", "work_in_words"]
 
 #: Environment variable that overrides the autosave folder.
 AUTOSAVE_ENV = "CANDELS_GUI_AUTOSAVE_DIR"
@@ -141,6 +141,8 @@ class AutosaveInfo:
         That data's content hash.
     n_queued : int
         Queued blends it holds.
+    n_labelled : int
+        Galaxies with eyeball morphology votes it holds.
     """
 
     path: Path
@@ -149,6 +151,19 @@ class AutosaveInfo:
     data_path: Path | None
     data_hash: str | None
     n_queued: int
+    n_labelled: int = 0
+
+    def describe(self) -> str:
+        """What it holds, in words: ``"3 queued blends and 20 labelled galaxies"``."""
+        return work_in_words(self.n_queued, self.n_labelled)
+
+
+def work_in_words(n_queued: int, n_labelled: int) -> str:
+    """A session's work in words: its queued blends, and its labelled galaxies when it has any."""
+    text = f"{n_queued:,} queued blend{'s' if n_queued != 1 else ''}"
+    if n_labelled:
+        text += f" and {n_labelled:,} labelled galax{'ies' if n_labelled != 1 else 'y'}"
+    return text
 
 
 def list_recoverable(directory: str | os.PathLike | None = None) -> list[AutosaveInfo]:
@@ -170,6 +185,7 @@ def list_recoverable(directory: str | os.PathLike | None = None) -> list[Autosav
             meta = doc.get("autosave") or {}
             data = doc.get("data") or {}
             queue = doc.get("queue") or []
+            votes = doc.get("morph_votes") or {}
         except (OSError, ValueError, AttributeError):
             continue
         if not isinstance(meta, dict) or not meta.get("modified", True) or _running_elsewhere(meta.get("pid")):
@@ -180,7 +196,8 @@ def list_recoverable(directory: str | os.PathLike | None = None) -> list[Autosav
         data_path = (path.parent / data["path"]).resolve() if isinstance(data, dict) and data.get("path") else None
         found.append(AutosaveInfo(path=path, mtime=mtime, session_path=session, data_path=data_path,
                                   data_hash=data.get("hash") if isinstance(data, dict) else None,
-                                  n_queued=len(queue) if isinstance(queue, list) else 0))
+                                  n_queued=len(queue) if isinstance(queue, list) else 0,
+                                  n_labelled=len(votes) if isinstance(votes, dict) else 0))
     return sorted(found, key=lambda a: a.mtime, reverse=True)
 
 

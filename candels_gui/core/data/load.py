@@ -29,7 +29,7 @@ from typing import Any, Mapping, Optional
 from .autoseg import SegmentationParams
 from ..errors import DataError
 from ..jobs import CancelToken, Job, run_job
-from .readers_common import ProgressCallback
+from .readers_common import DEFAULT_ZEROPOINT, ProgressCallback
 from .readers_fits import FITS_SUFFIXES, iter_read_fits_stamps, list_fits, read_fits_stamps
 from .readers_galsim import (find_galsim_catalog, is_galsim_catalog_name, iter_read_galsim_catalog,
                              read_galsim_catalog)
@@ -79,8 +79,8 @@ def detect_kind(path: str | os.PathLike) -> str:
 
 def iter_load_stampset(path: str | os.PathLike, *, kind: str = "auto",
                        column_map: Optional[Mapping[str, str]] = None, stamp_size: Optional[int] = None,
-                       nan_policy: str = "error", mmap: bool = True, zeropoint: float = 25.96, seed: int = 0,
-                       cancel: Optional[CancelToken] = None, **options: Any) -> Job:
+                       nan_policy: str = "error", mmap: bool = True, zeropoint: Optional[float] = None,
+                       seed: int = 0, cancel: Optional[CancelToken] = None, **options: Any) -> Job:
     """Job form of :func:`load_stampset` (for GUI workers): yields progress, returns the StampSet."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -89,7 +89,9 @@ def iter_load_stampset(path: str | os.PathLike, *, kind: str = "auto",
         raise DataError(f"no such file or folder: {path}")
     if kind == "auto":
         kind = detect_kind(path)
-    common = dict(column_map=column_map, nan_policy=nan_policy, zeropoint=zeropoint, cancel=cancel)
+    # the galsim reader reads the zeropoint its catalogue implies (stamp_flux against MAG) when none is given
+    given = zeropoint if zeropoint is not None else DEFAULT_ZEROPOINT
+    common = dict(column_map=column_map, nan_policy=nan_policy, zeropoint=given, cancel=cancel)
     if kind == "candels-blender":
         folder = path.parent if path.is_file() else path
         return (yield from iter_read_candels_blender(folder, stamp_size=stamp_size, mmap=mmap,
@@ -97,13 +99,13 @@ def iter_load_stampset(path: str | os.PathLike, *, kind: str = "auto",
     if kind == "galsim":
         return (yield from iter_read_galsim_catalog(find_galsim_catalog(path),
                                                     stamp_size=128 if stamp_size is None else stamp_size,
-                                                    seed=seed, **common, **options))
+                                                    seed=seed, **{**common, "zeropoint": zeropoint}, **options))
     return (yield from iter_read_fits_stamps(path, stamp_size=stamp_size, **common, **options))
 
 
 def load_stampset(path: str | os.PathLike, *, kind: str = "auto", column_map: Optional[Mapping[str, str]] = None,
                   stamp_size: Optional[int] = None, nan_policy: str = "error", mmap: bool = True,
-                  zeropoint: float = 25.96, seed: int = 0, progress: Optional[ProgressCallback] = None,
+                  zeropoint: Optional[float] = None, seed: int = 0, progress: Optional[ProgressCallback] = None,
                   cancel: Optional[CancelToken] = None, **options: Any) -> StampSet:
     """Load galaxy stamps from ``path`` into one validated StampSet.
 
@@ -124,8 +126,10 @@ def load_stampset(path: str | os.PathLike, *, kind: str = "auto", column_map: Op
         ``meta["nonfinite_replaced"]``).
     mmap : bool
         Memory-map a candels-blender cube (float32 images stay memory maps).
-    zeropoint : float
-        AB magnitude zeropoint stored in the StampSet.
+    zeropoint : float, optional
+        AB magnitude zeropoint stored in the StampSet (default: a GalSim catalogue's own, implied by its
+        ``stamp_flux`` and ``MAG`` columns — 25.94 for the COSMOS F814W stamps — else
+        :data:`DEFAULT_ZEROPOINT`, CANDELS F160W's 25.96).
     seed : int
         Seed of the galsim padding noise.
     progress : callable, optional

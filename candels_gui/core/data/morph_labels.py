@@ -191,6 +191,12 @@ def read_labels_csv(path: str | os.PathLike, *, known_ids: Sequence[int] | np.nd
     if not rows:
         raise DataError(f"{where}: empty label file; expected a header ID,{','.join(PROB_COLUMNS)}")
     header = [h.strip() for h in rows[0]]
+    if any("\x00" in h for h in header):
+        raise DataError(f"{where}: the header holds NUL bytes: not a text label file (saved as UTF-16, or binary?)")
+    seen: set[str] = set()
+    twice = [h for h in header if h and (h.lower() in seen or seen.add(h.lower()))]
+    if twice:
+        raise DataError(f"{where}: column {twice[0]} appears twice in the header {header}")
     lower = {h.lower(): i for i, h in enumerate(header)}
     if "id" not in lower:
         raise DataError(f"{where}: no ID column; the header is {header}")
@@ -207,6 +213,7 @@ def read_labels_csv(path: str | os.PathLike, *, known_ids: Sequence[int] | np.nd
     cols = [lower[c.lower()] for c in PROB_COLUMNS]
     ids: list[int] = []
     fracs: list[list[float]] = []
+    lines: list[int] = []
     for line, row in enumerate(rows[1:], start=2):
         if not row or all(not c.strip() for c in row):
             continue
@@ -219,17 +226,24 @@ def read_labels_csv(path: str | os.PathLike, *, known_ids: Sequence[int] | np.nd
             raise DataError(f"{where}: line {line} (ID {gid}): the class fractions sum to {total:.4g}, not 1")
         ids.append(gid)
         fracs.append(values)
+        lines.append(line)
     if not ids:
         raise DataError(f"{where}: no labelled galaxies (only a header)")
     ids_arr = np.asarray(ids, dtype=np.int64)
     uniq, counts = np.unique(ids_arr, return_counts=True)
     if (counts > 1).any():
-        raise DataError(f"{where}: ID(s) {uniq[counts > 1][:5].tolist()} appear more than once")
+        first = int(uniq[counts > 1][0])
+        on = [lines[i] for i in np.flatnonzero(ids_arr == first)]
+        more = f" ({int((counts > 1).sum()) - 1} more IDs too)" if (counts > 1).sum() > 1 else ""
+        raise DataError(f"{where}: ID {first} appears more than once, on lines "
+                        f"{', '.join(map(str, on))}{more}")
     if known_ids is not None:
-        unknown = np.setdiff1d(ids_arr, np.asarray(known_ids, dtype=np.int64))
-        if len(unknown):
-            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
-            raise DataError(f"{where}: ID(s) {unknown[:5].tolist()}{more} are not in the data's catalog")
+        unknown = ~np.isin(ids_arr, np.asarray(known_ids, dtype=np.int64))
+        if unknown.any():
+            at = np.flatnonzero(unknown)
+            more = f" (and {len(at) - 1} more: IDs {ids_arr[at[1:6]].tolist()}{', …' if len(at) > 6 else ''})" \
+                if len(at) > 1 else ""
+            raise DataError(f"{where}: line {lines[at[0]]}: ID {ids_arr[at[0]]} is not in the data's catalog{more}")
     fr = np.asarray(fracs, dtype=np.float64)
     fr /= fr.sum(axis=1, keepdims=True)
     return LabelSet(ids_arr, fr, where)

@@ -25,7 +25,7 @@ from ..jobs import CancelToken, Job, Progress, check_cancel
 from .stampset import STANDARD_COLUMNS
 
 __all__ = [
-    "NAN_POLICIES", "REQUIRED_COLUMNS", "COLUMN_ALIASES", "FITS_ERRORS",
+    "DEFAULT_ZEROPOINT", "NAN_POLICIES", "REQUIRED_COLUMNS", "COLUMN_ALIASES", "FITS_ERRORS",
     "sha256_file", "hash_files", "require_file", "open_fits", "open_fits_file", "fits_error", "truncation_guard",
     "load_npy",
     "read_table",
@@ -34,6 +34,9 @@ __all__ = [
     "fill_catalog",
     "check_ids", "check_central", "check_central_flux", "centred_slices", "fit_to_size", "half_light_radius", "segment_fluxes",
 ]
+
+#: AB zeropoint of a StampSet whose data does not give one (CANDELS F160W, candels-blender's).
+DEFAULT_ZEROPOINT = 25.96
 
 ProgressCallback = Callable[[Progress], None]
 
@@ -227,8 +230,8 @@ def check_finite(images: np.ndarray, where: str, nan_policy: str, *,
     if nan_policy == "error":
         raise DataError(
             f"{where}: {n_bad} NaN/inf pixel(s) in {len(stamps)} stamp(s) (first: index "
-            f"{', '.join(map(str, stamps[:5]))}); fix them, or replace them by the background with produce "
-            f"--nan_policy replace (from Python, nan_policy='replace')")
+            f"{', '.join(map(str, stamps[:5]))}); fix them, or replace them by the background with --nan_policy "
+            f"replace (produce, morphology, classify; from Python, nan_policy='replace')")
     out = np.array(images, dtype=np.float32)  # writable copy; the file is never touched
     fills = np.broadcast_to(np.asarray(fill, dtype=np.float32), (n,))
     for i in stamps:

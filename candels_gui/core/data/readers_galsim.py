@@ -13,7 +13,7 @@ import contextlib
 import warnings
 import os
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Any, Mapping, Optional
 
 import numpy as np
 from astropy.table import Table, hstack
@@ -21,7 +21,7 @@ from astropy.table import Table, hstack
 from .autoseg import SegmentationParams, background_sigma, light_centre, segment_stamp
 from ..errors import DataError, DataWarning, DegenerateError, ShapeError
 from ..jobs import CancelToken, Job, Progress, check_cancel, run_job
-from .readers_common import (FITS_ERRORS, ProgressCallback, centred_slices, check_central, check_central_flux,
+from .readers_common import (DEFAULT_ZEROPOINT, FITS_ERRORS, ProgressCallback, centred_slices, check_central, check_central_flux,
                              check_ids,
                              check_nan_policy, fill_catalog, fits_error, hash_files, map_columns,
                              open_fits_file, read_table, truncation_guard, check_catalog_values,
@@ -166,9 +166,22 @@ def _pixel_scales(table: Table, cat_path: Path) -> np.ndarray:
     return np.unique(values)
 
 
+def _zeropoint_from_stamp_flux(table: Any) -> Optional[float]:
+    """The AB zeropoint the catalogue's ``stamp_flux`` (counts in the stamp) and ``MAG`` imply, rounded to 0.001
+    (the COSMOS F814W stamps: 25.937); ``None`` without those columns or a positive finite flux."""
+    if "stamp_flux" not in table.colnames:
+        return None
+    flux = np.asarray(table["stamp_flux"], dtype=np.float64)
+    mag = np.asarray(table["MAG"], dtype=np.float64)
+    ok = np.isfinite(flux) & (flux > 0) & np.isfinite(mag)
+    if not ok.any():
+        return None
+    return round(float(np.median(mag[ok] + 2.5 * np.log10(flux[ok]))), 3)
+
+
 def iter_read_galsim_catalog(path: str | os.PathLike, *, stamp_size: int = 128, seed: int = 0,
                              column_map: Optional[Mapping[str, str]] = None, nan_policy: str = "error",
-                             zeropoint: float = 25.96, recentre: bool = True,
+                             zeropoint: Optional[float] = None, recentre: bool = True,
                              segmentation: Optional[SegmentationParams] = None,
                              cancel: Optional[CancelToken] = None) -> Job:
     """Job form of :func:`read_galsim_catalog`: yields progress, returns the StampSet."""
@@ -253,6 +266,8 @@ def iter_read_galsim_catalog(path: str | os.PathLike, *, stamp_size: int = 128, 
                 yield Progress(i + 1, n, "loading galaxies")
 
     scales = _pixel_scales(table, cat_path)
+    implied = _zeropoint_from_stamp_flux(table)
+    zeropoint = zeropoint if zeropoint is not None else (implied if implied is not None else DEFAULT_ZEROPOINT)
     catalog = fill_catalog(catalog, images, segmaps, str(cat_path), zeropoint=zeropoint, seg_computed=True,
                            cancel=cancel)
     check_catalog_values(catalog, str(cat_path))
@@ -264,12 +279,8 @@ def iter_read_galsim_catalog(path: str | os.PathLike, *, stamp_size: int = 128, 
             "noise_variance": variance, "original_shape": shapes, "centre_shift": shifts, "cropped": cropped,
             "seg_centre_fix": np.array(how), "segmentation": "photutils",
             "segmentation_params": params.__dict__.copy()}
-    if "stamp_flux" in table.colnames:
-        flux = np.asarray(table["stamp_flux"], dtype=np.float64)
-        ok = flux > 0
-        if ok.any():
-            meta["zeropoint_from_stamp_flux"] = float(np.median(
-                np.asarray(table["MAG"], dtype=np.float64)[ok] + 2.5 * np.log10(flux[ok])))
+    if implied is not None:
+        meta["zeropoint_from_stamp_flux"] = implied
     if len(scales) > 1:
         meta["pixel_scale_per_stamp"] = np.asarray(table["PIXEL_SCALE"], dtype=np.float64)
     stamps = StampSet(images=images, segmaps=segmaps, catalog=catalog,
@@ -282,7 +293,7 @@ def iter_read_galsim_catalog(path: str | os.PathLike, *, stamp_size: int = 128, 
 
 def read_galsim_catalog(path: str | os.PathLike, *, stamp_size: int = 128, seed: int = 0,
                         column_map: Optional[Mapping[str, str]] = None, nan_policy: str = "error",
-                        zeropoint: float = 25.96, recentre: bool = True,
+                        zeropoint: Optional[float] = None, recentre: bool = True,
                         segmentation: Optional[SegmentationParams] = None,
                         progress: Optional[ProgressCallback] = None,
                         cancel: Optional[CancelToken] = None) -> StampSet:
@@ -304,9 +315,9 @@ def read_galsim_catalog(path: str | os.PathLike, *, stamp_size: int = 128, seed:
         Overrides of the mapping ``IDENT->id, RA->ra, DEC->dec, MAG->mag, flux_radius->radius, ZPHOT->z``.
     nan_policy : {"error", "replace"}
         NaN/inf pixels raise, or are replaced by 0 (background-subtracted stamps).
-    zeropoint : float
-        AB zeropoint stored in the StampSet. The one implied by ``stamp_flux`` (if catalogued) is
-        recorded in ``meta["zeropoint_from_stamp_flux"]``.
+    zeropoint : float, optional
+        AB zeropoint stored in the StampSet (default: the one the catalogue's ``stamp_flux`` implies, also in
+        ``meta["zeropoint_from_stamp_flux"]``, else 25.96).
     recentre : bool
         Put the galaxy's light centroid (see :func:`~candels_gui.core.data.autoseg.light_centre`) on the
         stamp centre; ``False`` keeps the file's pixel ``(h//2, w//2)`` there. Shifts go to

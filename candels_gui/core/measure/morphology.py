@@ -27,8 +27,8 @@ Examples
 from __future__ import annotations
 
 import os
+import time
 import warnings
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Optional
 
@@ -37,7 +37,7 @@ import numpy as np
 from ..atomic import user_cache_dir
 from ..jobs import CancelToken, Job, Progress, check_cancel
 
-__all__ = ["MORPH_COLUMNS", "MORPH_FLOAT_COLUMNS", "CACHE_ENV", "CACHE_VERSION", "measure_stamp",
+__all__ = ["MORPH_COLUMNS", "MORPH_FLOAT_COLUMNS", "CACHE_ENV", "CACHE_VERSION", "PENDING_FLAG", "measure_stamp",
            "morphology_job", "default_cache_dir", "cache_path", "read_cached"]
 
 #: Measured columns, in table order (after ``id``).
@@ -47,7 +47,7 @@ MORPH_COLUMNS = (*MORPH_FLOAT_COLUMNS, "flag", "flag_sersic", "morph_error")
 #: Environment variable that overrides the cache folder.
 CACHE_ENV = "CANDELS_GUI_CACHE_DIR"
 #: Bumped when what is measured changes (old cache files are then ignored).
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 _STATMORPH_NAMES = {"gini": "gini", "m20": "m20", "concentration": "concentration", "asymmetry": "asymmetry",
                     "smoothness": "smoothness", "sersic_n": "sersic_n", "rhalf": "rhalf_circ",
                     "ellipticity": "ellipticity_asymmetry", "sn_per_pixel": "sn_per_pixel"}
@@ -85,10 +85,19 @@ def read_cached(stamps: Any, cache_dir: str | os.PathLike | None = None) -> Any 
     return table
 
 
-def _failed(reason: str) -> dict[str, Any]:
+def _failed(reason: str, flag: int = 4) -> dict[str, Any]:
     row: dict[str, Any] = {c: float("nan") for c in MORPH_FLOAT_COLUMNS}
-    row.update(flag=4, flag_sersic=4, morph_error=reason)
+    row.update(flag=flag, flag_sersic=flag, morph_error=reason)
     return row
+
+
+#: Flag of a row not measured yet, in the partial tables of :func:`morphology_job`.
+PENDING_FLAG = -1
+
+
+def _partial_table(ids: np.ndarray, rows: list[dict[str, Any] | None]) -> Any:
+    pending = _failed("not measured yet", PENDING_FLAG)
+    return _to_table(ids, [r if r is not None else pending for r in rows])
 
 
 def _noise(image: np.ndarray, background: np.ndarray) -> tuple[float, float]:
@@ -104,7 +113,7 @@ def _noise(image: np.ndarray, background: np.ndarray) -> tuple[float, float]:
 
 
 def measure_stamp(image: np.ndarray, segmap: np.ndarray, *, noise_sigma: float | None = None,
-                  psf: np.ndarray | None = None) -> dict[str, Any]:
+                  psf: np.ndarray | None = None, fill: np.ndarray | None = None) -> dict[str, Any]:
     """statmorph on the central galaxy of one stamp; a dict of :data:`MORPH_COLUMNS` (never raises).
 
     Parameters
@@ -117,6 +126,9 @@ def measure_stamp(image: np.ndarray, segmap: np.ndarray, *, noise_sigma: float |
         Per-pixel noise (default: sigma-clipped standard deviation of the unsegmented pixels).
     psf : (h, w) array, optional
         The PSF, for the Sérsic fit.
+    fill : (H, W) bool array, optional
+        The data's fill mask (pixels the stamp has no data of its own for). Those that hold zeros (a cut-out
+        tool's) are masked; noise pasted in (a reader's padding) stays, as sky.
     """
     try:
         import statmorph
@@ -129,7 +141,9 @@ def measure_stamp(image: np.ndarray, segmap: np.ndarray, *, noise_sigma: float |
     if label == 0:
         return _failed("no segment at the stamp centre")
     finite = np.isfinite(image)
-    background = (segmap == 0)
+    empty = np.zeros(image.shape, bool) if fill is None else (np.asarray(fill) != 0) & (image == 0)
+    finite &= ~empty
+    background = (segmap == 0) & ~empty
     median, sigma = _noise(image, background)
     if noise_sigma is not None and np.isfinite(noise_sigma) and noise_sigma > 0:
         sigma = float(noise_sigma)
@@ -157,16 +171,22 @@ def measure_stamp(image: np.ndarray, segmap: np.ndarray, *, noise_sigma: float |
         return _failed(f"statmorph failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
     if int(row["flag"]) >= 4:
         row["morph_error"] = "statmorph: catastrophic (non-positive flux in the segment)"
-    if not finite.all():
+    n_empty = int(empty.sum())
+    if n_empty:
         row["morph_error"] = (row["morph_error"] + "; " if row["morph_error"] else "") + \
-            f"{int((~finite).sum())} non-finite pixel(s) masked"
+            f"{n_empty} pixel(s) without data (the fill mask's zeros) masked"
+    if (~finite & ~empty).any():
+        row["morph_error"] = (row["morph_error"] + "; " if row["morph_error"] else "") + \
+            f"{int((~finite & ~empty).sum())} non-finite pixel(s) masked"
+    if not finite.all():
         row["flag"] = max(int(row["flag"]), 1)
     return row
 
 
 def _measure_chunk(images: np.ndarray, segmaps: np.ndarray, sigmas: list[float | None],
-                   psfs: list[np.ndarray | None]) -> list[dict[str, Any]]:
-    return [measure_stamp(images[i], segmaps[i], noise_sigma=sigmas[i], psf=psfs[i]) for i in range(len(images))]
+                   psfs: list[np.ndarray | None], fills: np.ndarray | None = None) -> list[dict[str, Any]]:
+    return [measure_stamp(images[i], segmaps[i], noise_sigma=sigmas[i], psf=psfs[i],
+                          fill=None if fills is None else fills[i]) for i in range(len(images))]
 
 
 def _chunk_args(stamps: Any, start: int, stop: int) -> tuple:
@@ -176,7 +196,8 @@ def _chunk_args(stamps: Any, start: int, stop: int) -> tuple:
         v = np.asarray(var, dtype=float)[start:stop]
         sig = [float(np.sqrt(x)) if np.isfinite(x) and x > 0 else None for x in v]
     psfs = [None] * (stop - start) if stamps.psfs is None else [np.asarray(p) for p in stamps.psfs[start:stop]]
-    return (np.asarray(stamps.images[start:stop]), np.asarray(stamps.segmaps[start:stop]), sig, psfs)
+    fills = None if stamps.fillmask is None else np.asarray(stamps.fillmask[start:stop])
+    return (np.asarray(stamps.images[start:stop]), np.asarray(stamps.segmaps[start:stop]), sig, psfs, fills)
 
 
 def _to_table(ids: np.ndarray, rows: list[dict[str, Any]]) -> Any:
@@ -204,7 +225,7 @@ def _write_cache(table: Any, path: Path) -> None:
 
 def morphology_job(stamps: Any, *, workers: int | None = None, use_cache: bool = True,
                    cache_dir: str | os.PathLike | None = None, background: bool = False,
-                   cancel: Optional[CancelToken] = None) -> Job:
+                   partial_every: float | None = None, cancel: Optional[CancelToken] = None) -> Job:
     """Measure every stamp (a job generator; returns an astropy Table ``id`` + :data:`MORPH_COLUMNS`).
 
     Parameters
@@ -220,6 +241,10 @@ def morphology_job(stamps: Any, *, workers: int | None = None, use_cache: bool =
         For an app: measure in child processes even with one worker (statmorph is pure Python; in a thread
         of the window's process it takes the interpreter lock from the window) at lower CPU priority
         (:func:`~candels_gui.core.parallel.lower_priority`).
+    partial_every : float, optional
+        Seconds between progress reports that carry the table so far (``Progress.partial``; rows not measured
+        yet have NaN diagnostics and ``flag`` :data:`PENDING_FLAG`), so an app can show the galaxies measured
+        first; ``None`` (default): none.
     cancel : CancelToken, optional
         Stops between stamps; the pool is shut down and nothing is cached.
     """
@@ -235,14 +260,25 @@ def morphology_job(stamps: Any, *, workers: int | None = None, use_cache: bool =
     rows: list[dict[str, Any] | None] = [None] * n
     bounds = [(s, min(n, s + _CHUNK)) for s in range(0, n, _CHUNK)]
     done = 0
+    ids = np.asarray(stamps.ids)
+    last_partial = [float("-inf")]
+
+    def report() -> Progress:
+        now = time.monotonic()
+        if partial_every is None or done == n or now - last_partial[0] < partial_every:
+            return Progress(done, n, "statmorph")
+        last_partial[0] = now
+        return Progress(done, n, "statmorph", partial=_partial_table(ids, rows))
+
     if not background and (workers == 1 or n <= _CHUNK):
         for s, e in bounds:
             check_cancel(cancel)
             rows[s:e] = _measure_chunk(*_chunk_args(stamps, s, e))
             done += e - s
-            yield Progress(done, n, "statmorph")
+            yield report()
     else:
         import multiprocessing
+        from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
         from ..parallel import lower_priority, stop_process_pool
 
@@ -262,12 +298,12 @@ def morphology_job(stamps: Any, *, workers: int | None = None, use_cache: bool =
                     rows[s:e] = fut.result()
                     done += e - s
                 if finished:
-                    yield Progress(done, n, "statmorph")
+                    yield report()
         except BaseException:   # cancelled or failed: the chunks still running stop too
             stop_process_pool(pool)
             raise
         pool.shutdown(wait=True)
-    table = _to_table(np.asarray(stamps.ids), [r for r in rows if r is not None])
+    table = _to_table(ids, [r for r in rows if r is not None])
     if use_cache:
         _write_cache(table, cache_path(stamps, cache_dir))
     return table
