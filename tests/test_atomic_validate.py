@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -96,3 +97,19 @@ def test_paths_from_files_stay_in_their_folder(tmp_path):
     for name in ("../a.fits", "/etc/passwd", "sub/../../x", "link.fits", "", 7, "a\0b"):
         with pytest.raises(UnsafePathError):
             file_in_folder(tmp_path, name, "image file", "cat.fits")
+
+
+def test_an_output_onto_a_device_or_pipe_is_refused(tmp_path):
+    """Outputs are renamed over their path: run as root, 'classify -o /dev/null' replaced the system's /dev/null
+    with a CSV file, and a FIFO's reader waited forever."""
+    import os
+
+    from candels_gui.core.errors import OutputError
+    from candels_gui.core.validate import check_output
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for path in (fifo, Path(os.devnull)):
+        with pytest.raises(OutputError, match="is a device, pipe or socket, not a regular file"):
+            check_output(path, "-o", kind="file")
+    assert check_output(tmp_path / "fine.csv", "-o", kind="file") == tmp_path / "fine.csv"

@@ -294,6 +294,25 @@ def test_train_command_logs_every_epoch_when_stderr_is_not_a_terminal(tmp_path, 
                  "--batch_size", "6", "--device", "cpu", "--seed", "1"]) == 0
     assert f"the weights they replace are kept as {tmp_path / 'b2f.prev.pt'}" in capsys.readouterr().out
     assert (tmp_path / "b2f.prev.pt").read_bytes() == first and out.read_bytes() != first
+    assert not (tmp_path / "b2f.shipped.pt").exists()           # not a shipped file: no shipped copy
+
+
+def test_two_trainings_in_a_row_keep_a_copy_of_the_shipped_weights(tmp_path, monkeypatch):
+    """Without -o, train writes over resources/models/MODEL.pt keeping the one before as MODEL.prev.pt; a second
+    run made the first run's weights the .prev.pt, and the shipped ones were gone."""
+    from candels_gui.torch_common import keep_replaced
+
+    models = tmp_path / "resources" / "models"
+    models.mkdir(parents=True)
+    monkeypatch.setenv("CANDELS_GUI_RESOURCES", str(tmp_path / "resources"))
+    weights = models / "unet-seg.pt"
+    weights.write_bytes(b"shipped")
+    for run in (b"first run", b"second run"):
+        assert keep_replaced(weights) == models / "unet-seg.prev.pt"
+        weights.write_bytes(run)
+    assert (models / "unet-seg.shipped.pt").read_bytes() == b"shipped"
+    assert (models / "unet-seg.prev.pt").read_bytes() == b"first run"
+    assert keep_replaced(tmp_path / "absent.pt") is None
 
 
 def test_train_command_sets_the_width_depth_and_threads_of_the_network(tmp_path, capsys):

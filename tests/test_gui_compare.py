@@ -284,3 +284,16 @@ def test_the_summary_line_goes_with_the_data(window):
     view.status.setText("Summary of 4 blend(s) · photutils, sep")
     window.set_stamps(make_stampset(n=12, size=48, seed=3))
     assert view.summary is None and "Summary of" not in view.status.text()
+
+
+def test_results_the_cache_dropped_are_run_again(window, qtbot):
+    """A summary of a queue longer than the results cache pushed the current blend's results out; the grid then
+    said 'No results for this blend' for good, since it asked for each blend's results only once."""
+    view = _shown_compare(window, qtbot)
+    panel = window.deblend_panel
+    spec = window.state.spec
+    assert all((n, spec) in panel.cache for n in NAMES)
+    panel.cache.drop()                                   # what a long summary does to the current blend's results
+    view.refresh()
+    qtbot.waitUntil(lambda: view.grid.names == NAMES and not window.tasks.busy, timeout=30000)
+    assert all((n, spec) in panel.cache for n in NAMES)
