@@ -206,6 +206,17 @@ def test_hdf5_round_trips_bit_for_bit(tmp_path, engine, stamps, specs, rendered,
         assert BlendSpec.from_json(f["specs"].asstr()[3]) == specs[3]
 
 
+def test_a_fits_blend_export_is_not_read_as_galaxy_stamps(tmp_path, engine, specs):
+    """Opened as data, each blend of a FITS export became a 'galaxy' with a made-up magnitude."""
+    from candels_gui.core.data.load import load_stampset
+    from candels_gui.core.errors import DataError
+
+    path = tmp_path / "blends.fits"
+    run_job(write_fits(path, engine, specs, method="single_images", batch_size=6, seed=5))
+    with pytest.raises(DataError, match="a candels-gui FITS blend export .*not galaxy stamps"):
+        load_stampset(path)
+
+
 def test_fits_round_trips_bit_for_bit(tmp_path, engine, stamps, specs, rendered):
     path = tmp_path / "blends.fits"
     run_job(write_fits(path, engine, specs, method="single_images", batch_size=6, seed=5))

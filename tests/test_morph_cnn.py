@@ -272,3 +272,12 @@ def test_produce_on_a_catalog_without_types_warns_that_exclusion_does_nothing(tm
     manifest = json.loads((tmp_path / "pred" / "manifest.json").read_text())
     source = manifest["options"]["galtype_source"]
     assert source.startswith(f"predicted ({default_weights().resolve()}, sha256 ") and len(source.split()[-1]) == 17
+
+
+def test_stamps_too_small_for_the_classifier_are_said_to_be():
+    from candels_gui.morphology.preprocess import small_stamp_note
+
+    assert small_stamp_note((128, 128), 0.06) is None and small_stamp_note((200, 160), None) is None
+    note = small_stamp_note((96, 96), None)
+    assert note.startswith("stamps are 96x96 px, smaller than the 128 px") and "unclassifiable" in note
+    assert "256 px" in small_stamp_note((128, 128), 0.03)         # COSMOS: half the widest view is padding

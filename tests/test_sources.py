@@ -286,6 +286,23 @@ def test_fits_folder_without_segmentation_or_catalog(tmp_path):
     assert set(st.meta["input_hashes"]) == set(amps)
 
 
+def test_fits_stamps_stored_as_scaled_integers_are_read(tmp_path):
+    """BSCALE/BZERO integer stamps (a common archive form) were refused as 'corrupt or truncated FITS': astropy
+    cannot memory-map them."""
+    folder = tmp_path / "scaled"
+    folder.mkdir()
+    rng = np.random.default_rng(4)
+    truth = []
+    for k, amp in enumerate((1.0, 2.0)):
+        img = blob(40, amp, 20, 20, 1.5) + rng.normal(0, 0.005, (40, 40))
+        hdu = fits.PrimaryHDU(img.astype(np.float64))
+        hdu.scale("int16", bscale=1e-4)
+        hdu.writeto(folder / f"s{k}.fits")
+        truth.append(img)
+    st = read_fits_stamps(folder, zeropoint=25.0)
+    np.testing.assert_allclose(st.images, np.array(truth), atol=1e-4)   # the scaled values, to the quantum
+
+
 def test_fits_errors(tmp_path):
     imgs, segs, _ = make_stamps(3, 32)
     cube = write_cube(tmp_path / "img.fits", imgs)

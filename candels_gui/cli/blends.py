@@ -238,6 +238,9 @@ def _galtypes_for(args: argparse.Namespace, stamps) -> tuple:
     from ..morphology.classifier import MorphClassifier, classify_job
     from .common import weights_option
 
+    from .morphology import _warn_small_stamps
+
+    _warn_small_stamps(stamps)
     clf = MorphClassifier.load(weights_option(args.morph_weights, "morph-cnn", "--morph_weights"))
     result = run_with_progress(classify_job(stamps, clf), "classifying", unit="stamp")
     sha = hashlib.sha256(Path(clf.path).read_bytes()).hexdigest()[:16]

@@ -134,6 +134,15 @@ def _add_classify(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_classify)
 
 
+def _warn_small_stamps(stamps) -> None:
+    """Say when the stamps are too small for the classifier's views (its predictions on them are not to trust)."""
+    from ..morphology.preprocess import small_stamp_note
+
+    note = small_stamp_note(stamps.stamp_shape, stamps.pixel_scale)
+    if note:
+        print(f"warning: {note}", file=sys.stderr)
+
+
 def _truth_for(stamps, score: str):
     """(rows of stamps, fractions) of the truth ``score`` names."""
     import numpy as np
@@ -178,6 +187,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
 
         read_labels_csv(args.score)     # the file's own faults, before the stamps load
     stamps = load_stampset(args.datapath or default_data(), nan_policy=args.nan_policy)
+    _warn_small_stamps(stamps)
     truth = _truth_for(stamps, args.score) if args.score else None     # bad labels fail before the work
     if truth is not None and args.mag_high is not None:
         import numpy as np

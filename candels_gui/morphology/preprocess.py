@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["prepare_inputs", "noise_sigma", "resample_factor", "TRAIN_PIXEL_SCALE", "INPUT_SIZE",
+__all__ = ["prepare_inputs", "noise_sigma", "resample_factor", "small_stamp_note", "TRAIN_PIXEL_SCALE", "INPUT_SIZE",
            "N_CHANNELS"]
 
 #: Arcseconds per pixel of the training stamps.
@@ -46,6 +46,19 @@ def resample_factor(pixel_scale: float | None) -> float:
         return 1.0
     f = float(pixel_scale) / TRAIN_PIXEL_SCALE
     return 1.0 if 0.8 <= f <= 1.25 else f
+
+
+def small_stamp_note(shape: tuple[int, int], pixel_scale: float | None) -> str | None:
+    """A warning when stamps of ``shape`` do not fill the classifier's widest view (128 training pixels, i.e.
+    ``2 * INPUT_SIZE`` at the training scale): the rest is zeros, which it reads as 'unclassifiable'."""
+    need = int(np.ceil(2 * INPUT_SIZE / resample_factor(pixel_scale)))
+    h, w = shape
+    if min(h, w) >= need:
+        return None
+    at = f" at {pixel_scale:g}\"/px" if pixel_scale else ""
+    return (f"stamps are {h}x{w} px{at}, smaller than the {need} px the classifier's widest view covers: the rest "
+            f"of that view is zeros, which pushes its predictions towards 'unclassifiable'; cut {need} px stamps, or "
+            f"fine-tune it on labels of these stamps (docs/morphology.md)")
 
 
 def _resample(images: np.ndarray, masks: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
