@@ -245,6 +245,10 @@ def evaluate(data: str | os.PathLike | ExportData, deblenders: str | Sequence[st
     if mag_high is not None:
         export, index = select_brighter(export, float(mag_high), zp)
     truth, notes = truth_from_export(export, limit=limit, reference=reference)
+    if split is None and export.split == "train":
+        # no test split (produce -t 0): the blends evaluated are those a network may have been trained on
+        notes.append("the export has no test split: its train split is evaluated (blends a network trained on this "
+                     "export has seen)")
     n = len(truth)
     if n == 0:
         cut = "" if mag_high is None else f" with both galaxies brighter than {float(mag_high):g} mag"

@@ -103,6 +103,27 @@ def _label_cases(b: Builder) -> None:
     label_case(b, "labels-file", "labels-fifo", lambda f: os.mkfifo(f / "labels.csv") or f / "labels.csv")
     label_case(b, "labels-file", "labels-is-weights", lambda f: shutil.copy(b.good["weights_morph"], f / "l.csv")
                and f / "l.csv")
+    # a column twice: the second p_disk replaced the first (a row then 'summed to 0.93'), a second ID column
+    label_case(b, "labels-classes", "labels-class-column-twice",
+               text("\n".join([lines[0] + ",p_disk", *(ln + ",0" for ln in lines[1:])]) + "\n"), mention="p_disk")
+    label_case(b, "labels-classes", "labels-id-column-twice",
+               text("\n".join([lines[0] + ",ID", *(ln + ",1" for ln in lines[1:])]) + "\n"), mention="ID")
+    # outputs onto a pipe: renamed over it (as root, '-o /dev/null' replaced the system's /dev/null)
+    for cmd in ("classify", "morphology"):
+        f = b.folder(f"out-is-fifo@{cmd}")
+        data = copy_input(b.good["data"], f / "data")
+        os.mkfifo(f / "pipe")
+        b.add("output-path", f"out-is-fifo@{cmd}", f, [cmd, "-d", str(data), "-o", str(f / "pipe")],
+              outputs=[], inputs=[data], mention="pipe")
+    # options that only act with --score, an output named for another format
+    for key, extra, mention in (("plot-without-score", ["--plot", "p.png"], "--plot"),
+                                ("output-named-json", [], "t.json")):
+        f = b.folder(f"classify-{key}")
+        data = copy_input(b.good["data"], f / "data")
+        out = f / ("t.json" if key == "output-named-json" else "t.csv")
+        b.add("output-path", f"classify-{key}", f,
+              ["classify", "-d", str(data), "-o", str(out), *[str(f / a) if a.endswith(".png") else a for a in extra]],
+              outputs=[out, f / "p.png"], inputs=[data], mention=mention)
     # an output that cannot be written: refused before the folds are fitted, not after them
     f = b.folder("transfer-out-under-file@morph-transfer")
     data = copy_input(b.good["data"], f / "data")
