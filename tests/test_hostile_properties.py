@@ -82,7 +82,7 @@ def test_train_options(lr, val):
     if args is None:
         assert len([ln for ln in err.splitlines() if ln.strip()]) == 1, err
         return
-    assert math.isfinite(args.lr) and 0 <= args.lr <= 10 and 0 < args.val_fraction < 1
+    assert math.isfinite(args.lr) and 0 <= args.lr <= 10 and 0 <= args.val_fraction < 1   # 0: morph-cnn, every label
 
 
 # ------------------------------------------------------------------------------------------ readers
