@@ -25,6 +25,8 @@ def _add_deblend(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("hdf5", "zarr"), default=None, dest="store_format",
                    help="hdf5 (default; zarr when -o ends in .zarr): one results file; zarr: a Zarr store "
                         "(-o RESULTS.zarr) whose partitions the workers of --scheduler write in parallel")
+    p.add_argument("--threads", type=whole(low=1, high=1024), default=None, metavar="N",
+                   help="CPU threads for the torch models (default: one per core)")
     add_scheduler_options(p, partition_default="rounded up to whole batches; default: about four tasks per worker, "
                                                "32 to 512 blends",
                           resume="--format zarr: continue the unfinished store a stopped run left, deblending only "
@@ -32,7 +34,16 @@ def _add_deblend(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_deblend)
 
 
+def _torch_threads(args: argparse.Namespace) -> None:
+    """``--threads``: the torch models' CPU threads in this process (torch imported only when given)."""
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+
 def _cmd_deblend(args: argparse.Namespace) -> int:
+    _torch_threads(args)
     from ..deblend import descriptions, get
     from ..deblend.base import TTA_SUFFIX
 
@@ -271,6 +282,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plots", default=None, metavar="DIR", help="write the PNG figures into DIR")
     p.add_argument("-o", "--output", default=None, metavar="OUTDIR",
                    help="write metrics.ecsv, metrics.json and per_blend_NAME.ecsv into OUTDIR")
+    p.add_argument("--threads", type=whole(low=1, high=1024), default=None, metavar="N",
+                   help="CPU threads for the torch models (default: one per core)")
     add_scheduler_options(p, partition_default="rounded up to whole batches; default: about four tasks per worker, "
                                                "32 to 512 blends; a task runs every deblender on its blends")
     p.set_defaults(func=_cmd_evaluate)
@@ -294,6 +307,7 @@ def _weights_deblenders(items: Sequence[str]) -> list[Any]:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    _torch_threads(args)
     if not args.data:
         raise ValueError("no data to evaluate on: pass --data EXPORT (a produce output folder, an export "
                          "folder, HDF5 or FITS file)")

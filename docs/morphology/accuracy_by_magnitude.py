@@ -32,4 +32,5 @@ galaxy = truth[:, :4].sum(axis=1) > 0.5
 print(f"all six classes: {scores(probs, truth)}")
 for lo, hi in ((0, 22), (22, 23), (23, 24), (24, 25), (25, 99)):
     sel = galaxy & (mag >= lo) & (mag < hi)
-    print(f"galaxies, magnitude {lo}-{hi}: n {sel.sum()}, accuracy {scores(probs[sel], truth[sel])['accuracy']:.3f}")
+    acc = f"{scores(probs[sel], truth[sel])['accuracy']:.3f}" if sel.any() else "— (no galaxy)"
+    print(f"galaxies, magnitude {lo}-{hi}: n {sel.sum()}, accuracy {acc}")

@@ -72,6 +72,10 @@ def detect_kind(path: str | os.PathLike) -> str:
     if is_galsim_catalog_name(path.name):
         return "galsim"
     if path.name.lower().endswith(FITS_SUFFIXES):
+        catalogs = [p.name for p in path.parent.iterdir() if p.is_file() and is_galsim_catalog_name(p.name)]
+        if catalogs:      # e.g. real_galaxy_images_*.fits: one galaxy per HDU, read as one stamp
+            raise DataError(f"{path}: a file of the GalSim catalogue {catalogs[0]} beside it; give that catalogue "
+                            f"or the folder {path.parent}")
         return "fits"
     raise DataError(f"cannot tell what {path} is: expected a folder, {CANDELS_FILES[0]}, "
                     f"real_galaxy_catalog_*.fits or a FITS cube")
