@@ -505,7 +505,6 @@ def test_progress_reported_and_cancel_stops(tmp_path):
 
 
 # ------------------------------------------------------------------ real COSMOS data
-@pytest.mark.skipif(not COSMOS.is_dir(), reason="real COSMOS stamps not available")
 def test_a_file_of_a_galsim_catalogue_points_to_the_catalogue(tmp_path):
     """Given the images file of a GalSim catalogue, the FITS reader made one stamp of its first HDU ('1 galaxies')."""
     folder = tmp_path / "cosmos"
@@ -516,6 +515,7 @@ def test_a_file_of_a_galsim_catalogue_points_to_the_catalogue(tmp_path):
         detect_kind(folder / "real_galaxy_images_x.fits")
 
 
+@pytest.mark.skipif(not COSMOS.is_dir(), reason="real COSMOS stamps not available")
 def test_real_cosmos_catalog_loads():
     st = load_stampset(COSMOS, stamp_size=64, seed=0)
     assert st.meta["reader"] == "galsim"
