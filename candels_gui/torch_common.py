@@ -22,7 +22,7 @@ from .core.atomic import remove_stale_temps, temp_path
 from .core.errors import (DataError, DeviceError, NonFiniteError, OutputError, TrainingError, WeightsError,
                           one_line)
 
-__all__ = ["CARD_VERSION", "pick_device", "device_label", "weights_path", "save_weights", "keep_replaced", "read_weights",
+__all__ = ["CARD_VERSION", "pick_device", "device_label", "weights_path", "save_weights", "keep_replaced", "prev_weights_path", "read_weights",
            "check_card"]
 
 #: Version of the model card this program writes (and the newest it reads).
@@ -92,6 +92,12 @@ def weights_path(name: str) -> Path:
     return models_dir() / f"{name}.pt"
 
 
+def prev_weights_path(path: str | os.PathLike) -> Path:
+    """Where :func:`keep_replaced` keeps the weights file a run replaces: ``NAME.prev.pt`` beside it."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.prev{path.suffix}")
+
+
 def keep_replaced(path: str | os.PathLike) -> Path | None:
     """Before weights are written over ``path``: keep the file there as ``NAME.prev.pt`` (the one before), and,
     the first time a shipped file (in :func:`~candels_gui.paths.models_dir`) is replaced, as ``NAME.shipped.pt``
@@ -109,7 +115,7 @@ def keep_replaced(path: str | os.PathLike) -> Path | None:
         in_models = False
     if in_models and not shipped.exists() and ".prev" not in path.stem:
         shutil.copy2(path, shipped)
-    prev = path.with_name(f"{path.stem}.prev{path.suffix}")
+    prev = prev_weights_path(path)
     shutil.copy2(path, prev)       # a copy: the file stays in place until the new one is renamed over it
     return prev
 

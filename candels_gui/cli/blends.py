@@ -226,24 +226,22 @@ def _galtypes_for(args: argparse.Namespace, stamps) -> tuple:
                   file=sys.stderr)
     if mode == "catalog":
         if args.excluded_type and not known.any():
-            print(f"warning: the catalog has no galaxy types (galtype: {_some_values(stamps)}), so -e "
+            print(f"warning: the catalog has no galaxy types (galtype: {_some_values(types)}), so -e "
                   f"{' -e '.join(args.excluded_type)} leaves out nothing; --galtype predicted uses the morphology "
                   f"classifier's types", file=sys.stderr)
         else:
             _warn_absent_types(args.excluded_type, types, "the catalog's galtype")
         return None, "catalog"
-    import hashlib
-
+    from ..core.data.readers_common import sha256_file
     from ..core.jobs import run_with_progress
     from ..morphology.classifier import MorphClassifier, classify_job
     from .common import weights_option
+    from .morphology import warn_small_stamps
 
-    from .morphology import _warn_small_stamps
-
-    _warn_small_stamps(stamps)
+    warn_small_stamps(stamps)
     clf = MorphClassifier.load(weights_option(args.morph_weights, "morph-cnn", "--morph_weights"))
     result = run_with_progress(classify_job(stamps, clf), "classifying", unit="stamp")
-    sha = hashlib.sha256(Path(clf.path).read_bytes()).hexdigest()[:16]
+    sha = sha256_file(clf.path)[:16]
     _warn_absent_types(args.excluded_type, np.asarray(result.predicted).astype(str), "the classifier's types")
     return result.predicted, f"predicted ({Path(clf.path).resolve()}, sha256 {sha})"
 
@@ -259,11 +257,9 @@ def _warn_absent_types(excluded, types, where: str) -> None:
               f"-e {' -e '.join(absent)} leaves out nothing", file=sys.stderr)
 
 
-def _some_values(stamps, n: int = 3) -> str:
-    """A few distinct values of the catalog's galtype column, for a message."""
-    import numpy as np
-
-    values = sorted({str(v) for v in np.asarray(stamps.catalog["galtype"])})
+def _some_values(types, n: int = 3) -> str:
+    """A few distinct values of a galtype column, for a message."""
+    values = sorted(set(types.tolist()))
     return ", ".join(values[:n]) + (", …" if len(values) > n else "")
 
 

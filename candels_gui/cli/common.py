@@ -8,7 +8,7 @@ import contextlib
 from typing import Any, Callable, Iterator
 
 __all__ = ["LABEL_CHOICES", "default_data", "add_scheduler_options", "scheduler_client", "number", "whole", "seed",
-           "weights_option"]
+           "weights_option", "add_threads_option", "torch_threads"]
 
 LABEL_CHOICES = ("gg_masks", "ogg_masks", "bogg_masks", "single_images")
 
@@ -54,6 +54,20 @@ def weights_option(value: str | None, model: str, option: str = "--init") -> str
             return str(installed)
     hint = f"; the shipped {model} weights are '{option} shipped' ({shipped})" if shipped.is_file() else ""
     raise OptionError(f"{option} {value}: no such weights file{hint}")
+
+
+def add_threads_option(parser: argparse.ArgumentParser, note: str = "") -> None:
+    """``--threads N``: the CPU threads of the command's torch models (see :func:`torch_threads`)."""
+    parser.add_argument("--threads", type=whole(low=1, high=1024), default=None, metavar="N",
+                        help=f"CPU threads for the torch models (default: one per core{note})")
+
+
+def torch_threads(args: argparse.Namespace) -> None:
+    """Apply ``--threads`` to torch in this process (torch is imported only when it is given)."""
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
 
 
 def add_scheduler_options(parser: argparse.ArgumentParser, *, partition_default: str | None,

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..core.errors import OptionError
-from .common import add_scheduler_options, number, scheduler_client, seed, weights_option, whole
+from .common import (add_scheduler_options, add_threads_option, number, scheduler_client, seed, torch_threads,
+                     weights_option, whole)
 
 
 def _add_deblend(sub: argparse._SubParsersAction) -> None:
@@ -25,8 +26,7 @@ def _add_deblend(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("hdf5", "zarr"), default=None, dest="store_format",
                    help="hdf5 (default; zarr when -o ends in .zarr): one results file; zarr: a Zarr store "
                         "(-o RESULTS.zarr) whose partitions the workers of --scheduler write in parallel")
-    p.add_argument("--threads", type=whole(low=1, high=1024), default=None, metavar="N",
-                   help="CPU threads for the torch models (default: one per core)")
+    add_threads_option(p)
     add_scheduler_options(p, partition_default="rounded up to whole batches; default: about four tasks per worker, "
                                                "32 to 512 blends",
                           resume="--format zarr: continue the unfinished store a stopped run left, deblending only "
@@ -34,16 +34,8 @@ def _add_deblend(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_deblend)
 
 
-def _torch_threads(args: argparse.Namespace) -> None:
-    """``--threads``: the torch models' CPU threads in this process (torch imported only when given)."""
-    if getattr(args, "threads", None):
-        import torch
-
-        torch.set_num_threads(args.threads)
-
-
 def _cmd_deblend(args: argparse.Namespace) -> int:
-    _torch_threads(args)
+    torch_threads(args)
     from ..deblend import descriptions, get
     from ..deblend.base import TTA_SUFFIX
 
@@ -148,8 +140,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                         "repeated) are trained on as one mix, every blend of each read once per epoch (e.g. blends "
                         "of real galaxies beside generated ones). morph-cnn: one label file (ID + p_<class> vote "
                         "fractions)")
-    p.add_argument("-o", "--output", default=None, help="weights file (default: resources/models/MODEL.pt, replacing the shipped weights, which are "
-                        "kept as MODEL.prev.pt)")
+    p.add_argument("-o", "--output", default=None,
+                   help="weights file (default: resources/models/MODEL.pt; the file it replaces is kept as "
+                        "MODEL.prev.pt, and the shipped one, the first time, as MODEL.shipped.pt)")
     p.add_argument("--epochs", type=whole(low=1, high=100_000), default=30)
     p.add_argument("--batch_size", type=whole(low=1, high=4096), default=32)
     p.add_argument("--lr", type=number(low=0, high=10), default=None,
@@ -164,8 +157,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT.ckpt")
     p.add_argument("--memory_mb", type=number(low=0), default=1024,
                    help="hold the training data in memory up to this size, else read batches from the file")
-    p.add_argument("--threads", type=whole(low=1, high=1024), default=None, metavar="N",
-                   help="CPU threads for torch (default: one per core; 1 lets two trainings share two cores)")
+    add_threads_option(p, "; 1 lets two trainings share two cores")
     p.add_argument("--base", type=whole(low=1, high=512), default=None, metavar="N",
                    help="width (channels) of the network's first stage, doubled at each stage below (default: "
                         "unet-seg, unet-deblend, blend2flux 16; cgan 32; with --init or --resume: theirs)")
@@ -228,8 +220,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
     check_output(out, "-o", kind="file", inputs=[*args.data, args.init])
     command = "candels-gui " + " ".join(sys.argv[1:])
     arch = {k: v for k, v in (("base", args.base), ("depth", args.depth)) if v is not None}
-    if args.threads is not None and args.threads < 1:
-        raise ValueError(f"--threads must be >= 1, got {args.threads}")
     result = run_with_progress(train_model(
         args.model, args.data, out, epochs=args.epochs, batch_size=args.batch_size,
         lr=1e-3 if args.lr is None else args.lr,
@@ -282,8 +272,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plots", default=None, metavar="DIR", help="write the PNG figures into DIR")
     p.add_argument("-o", "--output", default=None, metavar="OUTDIR",
                    help="write metrics.ecsv, metrics.json and per_blend_NAME.ecsv into OUTDIR")
-    p.add_argument("--threads", type=whole(low=1, high=1024), default=None, metavar="N",
-                   help="CPU threads for the torch models (default: one per core)")
+    add_threads_option(p)
     add_scheduler_options(p, partition_default="rounded up to whole batches; default: about four tasks per worker, "
                                                "32 to 512 blends; a task runs every deblender on its blends")
     p.set_defaults(func=_cmd_evaluate)
@@ -307,7 +296,7 @@ def _weights_deblenders(items: Sequence[str]) -> list[Any]:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    _torch_threads(args)
+    torch_threads(args)
     if not args.data:
         raise ValueError("no data to evaluate on: pass --data EXPORT (a produce output folder, an export "
                          "folder, HDF5 or FITS file)")

@@ -8,7 +8,8 @@ import os
 import sys
 from pathlib import Path
 
-from .common import add_scheduler_options, default_data, number, scheduler_client, weights_option, whole
+from .common import (add_scheduler_options, add_threads_option, default_data, number, scheduler_client,
+                     torch_threads, weights_option, whole)
 
 #: Below this many labelled galaxies, training morph-cnn from scratch is worth a note pointing at ``--init shipped``.
 FEW_LABELS = 500
@@ -134,7 +135,7 @@ def _add_classify(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_classify)
 
 
-def _warn_small_stamps(stamps) -> None:
+def warn_small_stamps(stamps) -> None:
     """Say when the stamps are too small for the classifier's views (its predictions on them are not to trust)."""
     from ..morphology.preprocess import small_stamp_note
 
@@ -143,8 +144,8 @@ def _warn_small_stamps(stamps) -> None:
         print(f"warning: {note}", file=sys.stderr)
 
 
-def _truth_for(stamps, score: str):
-    """(rows of stamps, fractions) of the truth ``score`` names."""
+def _truth_for(stamps, score: str, labels=None):
+    """(rows of stamps, fractions) of the truth ``score`` names (``labels``: its label file, already read)."""
     import numpy as np
 
     from ..core.data.morph_labels import MORPH_CLASSES, one_hot, read_labels_csv
@@ -157,7 +158,7 @@ def _truth_for(stamps, score: str):
             raise DataError("--score catalog: the catalog's galtype column holds no class "
                             f"({', '.join(MORPH_CLASSES)}); found {', '.join(sorted(map(str, set(types)))[:5])}")
         return np.flatnonzero(keep), one_hot(types[keep])
-    labels = read_labels_csv(score, known_ids=stamps.ids)
+    labels = (labels or read_labels_csv(score)).check_known(stamps.ids)
     return stamps.indices_of(labels.ids), labels.fractions
 
 
@@ -182,13 +183,14 @@ def _cmd_classify(args: argparse.Namespace) -> int:
         args.datapath, args.weights, args.score if args.score != "catalog" else None))
     if args.plot:
         check_output(args.plot, "--plot", kind="file", inputs=[*_inputs(args.datapath), args.output])
+    labels = None
     if args.score and args.score != "catalog":
         from ..core.data.morph_labels import read_labels_csv
 
-        read_labels_csv(args.score)     # the file's own faults, before the stamps load
+        labels = read_labels_csv(args.score)     # the file's own faults, before the stamps load
     stamps = load_stampset(args.datapath or default_data(), nan_policy=args.nan_policy)
-    _warn_small_stamps(stamps)
-    truth = _truth_for(stamps, args.score) if args.score else None     # bad labels fail before the work
+    warn_small_stamps(stamps)
+    truth = _truth_for(stamps, args.score, labels) if args.score else None     # bad labels fail before the work
     if truth is not None and args.mag_high is not None:
         import numpy as np
 
@@ -274,21 +276,18 @@ def train_morph_cnn(args: argparse.Namespace) -> int:
     from ..core.validate import check_output
 
     out = Path(args.output) if args.output else default_weights()
-    replaced = out.with_name(out.stem + ".prev.pt") if out.is_file() else None
+    from ..torch_common import prev_weights_path
+
+    replaced = prev_weights_path(out) if out.is_file() else None
     check_output(out, "-o", kind="file", inputs=[args.data, args.init,
                                                 *_inputs(args.stamps or str(Path(args.data).parent))])
-    read_labels_csv(args.data)          # the file's own faults, before the stamps load
+    labels = read_labels_csv(args.data)          # the file's own faults, before the stamps load
     stamps = _stamps_for_labels(args)
-    labels = read_labels_csv(args.data, known_ids=stamps.ids)
+    labels.check_known(stamps.ids)
     if args.init is None and len(labels) < FEW_LABELS:
         print(f"note: training from scratch on {len(labels)} labelled galaxies; to fine-tune the shipped classifier "
               f"on them (as docs/morphology.md does), add --init shipped", file=sys.stderr)
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {args.threads}")
-        import torch
-
-        torch.set_num_threads(args.threads)
+    torch_threads(args)
     command = "candels-gui " + " ".join(getattr(args, "argv", None) or sys.argv[1:])
     card = run_with_progress(train_classifier_job(
         stamps, labels, out, init=args.init, freeze=args.freeze, epochs=args.epochs, batch_size=args.batch_size,
@@ -321,8 +320,7 @@ def _add_transfer(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", default=None, metavar="JSON", help="write the result as JSON")
     p.add_argument("--plot", default=None, metavar="PNG", help="draw accuracy and RMSE against the number")
-    p.add_argument("--threads", type=whole(low=1, high=1024), default=None, metavar="N",
-                   help="CPU threads for torch (default: one per core)")
+    add_threads_option(p)
     p.set_defaults(func=_cmd_transfer)
 
 
@@ -347,13 +345,10 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
     for path, option in ((args.output, "-o"), (args.plot, "--plot")):   # before the folds, not after them
         if path:
             check_output(path, option, kind="file", inputs=_inputs(args.datapath, args.labels, args.init))
-    read_labels_csv(args.labels)        # the file's own faults, before the stamps load
+    labels = read_labels_csv(args.labels)        # the file's own faults, before the stamps load
     stamps = load_stampset(args.datapath)
-    labels = read_labels_csv(args.labels, known_ids=stamps.ids)
-    if args.threads is not None:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    labels.check_known(stamps.ids)
+    torch_threads(args)
     result = run_with_progress(transfer_job(stamps, labels, init=args.init or default_weights(), sizes=sizes,
                                             folds=args.folds, epochs=args.epochs, freeze=args.freeze,
                                             seed=args.seed), "transfer", unit="fit", log=True)

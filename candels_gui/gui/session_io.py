@@ -242,10 +242,9 @@ class SessionFiles:
         if not self.session.modified:
             self.session.remove_autosave()
             return True
+        work = work_in_words(len(self.session.queue), len(self.session.morph_votes))
         answer = QMessageBox.question(
-            self.services.parent, title,
-            f"The session has unsaved changes ({work_in_words(len(self.session.queue), len(self.session.morph_votes))}"
-            f"). Save them?",
+            self.services.parent, title, f"The session has unsaved changes ({work}). Save them?",
             Btn.Save | Btn.Discard | Btn.Cancel, Btn.Save)
         if answer == Btn.Save:
             return self.save()

@@ -8,6 +8,7 @@ their :class:`~candels_gui.core.jobs.CancelToken`.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable
 
 from PyQt6.QtCore import (QCoreApplication, QElapsedTimer, QEventLoop, QObject, QThread, QThreadPool, QTimer,
@@ -249,8 +250,6 @@ class TaskBar(QWidget):
 def progress_text(p: Progress, marks: dict[str, tuple[float, int]], now: float | None = None) -> str:
     """A progress report in words: ``"statmorph 12 of 100 · about 40 s left"``. ``marks`` keeps, per message, when
     and at what count its reports began (the time left is the rate since then; none in the first 2 s)."""
-    import time
-
     now = time.monotonic() if now is None else now
     if not p.total:
         return p.message

@@ -93,17 +93,16 @@ def iter_load_stampset(path: str | os.PathLike, *, kind: str = "auto",
         raise DataError(f"no such file or folder: {path}")
     if kind == "auto":
         kind = detect_kind(path)
-    # the galsim reader reads the zeropoint its catalogue implies (stamp_flux against MAG) when none is given
-    given = zeropoint if zeropoint is not None else DEFAULT_ZEROPOINT
-    common = dict(column_map=column_map, nan_policy=nan_policy, zeropoint=given, cancel=cancel)
+    common = dict(column_map=column_map, nan_policy=nan_policy, cancel=cancel)
+    if kind == "galsim":     # None: the zeropoint its catalogue implies (stamp_flux against MAG)
+        return (yield from iter_read_galsim_catalog(find_galsim_catalog(path),
+                                                    stamp_size=128 if stamp_size is None else stamp_size,
+                                                    seed=seed, zeropoint=zeropoint, **common, **options))
+    common["zeropoint"] = zeropoint if zeropoint is not None else DEFAULT_ZEROPOINT
     if kind == "candels-blender":
         folder = path.parent if path.is_file() else path
         return (yield from iter_read_candels_blender(folder, stamp_size=stamp_size, mmap=mmap,
                                                      **common, **options))
-    if kind == "galsim":
-        return (yield from iter_read_galsim_catalog(find_galsim_catalog(path),
-                                                    stamp_size=128 if stamp_size is None else stamp_size,
-                                                    seed=seed, **{**common, "zeropoint": zeropoint}, **options))
     return (yield from iter_read_fits_stamps(path, stamp_size=stamp_size, **common, **options))
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -71,12 +72,32 @@ class LabelSet:
         Vote fraction of each class of :data:`MORPH_CLASSES`, each row summing to 1.
     source : str
         The file read (for messages).
+    lines : (N,) int64 or None
+        The file line of each row (for messages).
     """
 
-    def __init__(self, ids: np.ndarray, fractions: np.ndarray, source: str = "") -> None:
+    def __init__(self, ids: np.ndarray, fractions: np.ndarray, source: str = "",
+                 lines: np.ndarray | Sequence[int] | None = None) -> None:
         self.ids = np.asarray(ids, dtype=np.int64)
         self.fractions = np.asarray(fractions, dtype=np.float64)
         self.source = source
+        self.lines = None if lines is None else np.asarray(lines, dtype=np.int64)
+
+    def check_known(self, known_ids: Sequence[int] | np.ndarray) -> "LabelSet":
+        """Itself, when every ID is among ``known_ids`` (the data's catalog).
+
+        Raises
+        ------
+        DataError
+            Naming the file and the line of the first unknown ID.
+        """
+        unknown = np.flatnonzero(~np.isin(self.ids, np.asarray(known_ids, dtype=np.int64)))
+        if len(unknown):
+            at = f"line {self.lines[unknown[0]]}: " if self.lines is not None else ""
+            more = (f" (and {len(unknown) - 1} more: IDs {self.ids[unknown[1:6]].tolist()}"
+                    f"{', …' if len(unknown) > 6 else ''})") if len(unknown) > 1 else ""
+            raise DataError(f"{self.source}: {at}ID {self.ids[unknown[0]]} is not in the data's catalog{more}")
+        return self
 
     def __len__(self) -> int:
         return int(len(self.ids))
@@ -89,7 +110,8 @@ class LabelSet:
     def subset(self, rows: np.ndarray | Sequence[int]) -> "LabelSet":
         """The labels of ``rows`` (indices)."""
         rows = np.asarray(rows)
-        return LabelSet(self.ids[rows], self.fractions[rows], self.source)
+        return LabelSet(self.ids[rows], self.fractions[rows], self.source,
+                        None if self.lines is None else self.lines[rows])
 
 
 def one_hot(galtypes: Iterable[str]) -> np.ndarray:
@@ -193,8 +215,8 @@ def read_labels_csv(path: str | os.PathLike, *, known_ids: Sequence[int] | np.nd
     header = [h.strip() for h in rows[0]]
     if any("\x00" in h for h in header):
         raise DataError(f"{where}: the header holds NUL bytes: not a text label file (saved as UTF-16, or binary?)")
-    seen: set[str] = set()
-    twice = [h for h in header if h and (h.lower() in seen or seen.add(h.lower()))]
+    named = Counter(h.lower() for h in header if h)
+    twice = [h for h in header if h and named[h.lower()] > 1]
     if twice:
         raise DataError(f"{where}: column {twice[0]} appears twice in the header {header}")
     lower = {h.lower(): i for i, h in enumerate(header)}
@@ -237,16 +259,10 @@ def read_labels_csv(path: str | os.PathLike, *, known_ids: Sequence[int] | np.nd
         more = f" ({int((counts > 1).sum()) - 1} more IDs too)" if (counts > 1).sum() > 1 else ""
         raise DataError(f"{where}: ID {first} appears more than once, on lines "
                         f"{', '.join(map(str, on))}{more}")
-    if known_ids is not None:
-        unknown = ~np.isin(ids_arr, np.asarray(known_ids, dtype=np.int64))
-        if unknown.any():
-            at = np.flatnonzero(unknown)
-            more = f" (and {len(at) - 1} more: IDs {ids_arr[at[1:6]].tolist()}{', …' if len(at) > 6 else ''})" \
-                if len(at) > 1 else ""
-            raise DataError(f"{where}: line {lines[at[0]]}: ID {ids_arr[at[0]]} is not in the data's catalog{more}")
     fr = np.asarray(fracs, dtype=np.float64)
     fr /= fr.sum(axis=1, keepdims=True)
-    return LabelSet(ids_arr, fr, where)
+    labels = LabelSet(ids_arr, fr, where, lines)
+    return labels if known_ids is None else labels.check_known(known_ids)
 
 
 def labels_csv_text(ids: Sequence[int] | np.ndarray, fractions: np.ndarray, *,

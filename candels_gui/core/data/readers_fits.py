@@ -69,19 +69,19 @@ def list_fits(folder: Path) -> list[Path]:
                    if p.is_file() and p.name.lower().endswith(FITS_SUFFIXES)), key=lambda p: p.name)
 
 
-def _refuse_blend_export(path: Path) -> None:
-    """A candels-gui FITS blend export (``CGFORMAT`` in its primary header) holds blends, not galaxy stamps: read
-    as stamps, each blend became a galaxy with a made-up magnitude, blended with the others."""
-    with open_fits(path, "FITS file") as hdul:
-        fmt = hdul[0].header.get("CGFORMAT")
-    if fmt:
-        raise DataError(f"{path}: a candels-gui FITS blend export ({fmt}), not galaxy stamps: evaluate --data reads it; "
-                        f"to open its blends in the app, export them as HDF5, or open the "
-                        f"stamps they were made from")
-
-
 def _first_image(hdul, path: Path, what: str) -> tuple[np.ndarray, Optional[float]]:
-    """Data of the first HDU holding an image (N-d array), plus a pixel scale from its header if any."""
+    """Data of the first HDU holding an image (N-d array), plus a pixel scale from its header if any.
+
+    A candels-gui FITS blend export (``CGFORMAT`` in its primary header) is refused: it holds blends, not galaxy
+    stamps (read as stamps, each blend became a galaxy with a made-up magnitude, blended with the others)."""
+    try:
+        fmt = hdul[0].header.get("CGFORMAT")
+    except IndexError:       # no HDU at all: said below
+        fmt = None
+    if fmt:
+        raise DataError(f"{path}: a candels-gui FITS blend export ({fmt}), not galaxy stamps: evaluate --data reads "
+                        f"it; to open its blends in the app, export them as HDF5, or open the stamps they were made "
+                        f"from")
     for index, hdu in enumerate(hdul):
         if not getattr(hdu, "is_image", False):
             continue
@@ -161,8 +161,6 @@ def iter_read_fits_stamps(images: str | os.PathLike, *, segmaps: str | os.PathLi
     if not img_path.exists():
         raise DataError(f"FITS image cube or folder not found: {img_path}")
     params = segmentation or SegmentationParams()
-    if img_path.is_file():
-        _refuse_blend_export(img_path)
     cube, files, header_scale = yield from _read_cube(img_path, "image", kind="float")
     check_stamp_shape(cube, str(img_path))
     n = len(cube)

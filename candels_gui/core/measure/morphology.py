@@ -171,13 +171,12 @@ def measure_stamp(image: np.ndarray, segmap: np.ndarray, *, noise_sigma: float |
         return _failed(f"statmorph failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
     if int(row["flag"]) >= 4:
         row["morph_error"] = "statmorph: catastrophic (non-positive flux in the segment)"
-    n_empty = int(empty.sum())
-    if n_empty:
-        row["morph_error"] = (row["morph_error"] + "; " if row["morph_error"] else "") + \
-            f"{n_empty} pixel(s) without data (the fill mask's zeros) masked"
-    if (~finite & ~empty).any():
-        row["morph_error"] = (row["morph_error"] + "; " if row["morph_error"] else "") + \
-            f"{int((~finite & ~empty).sum())} non-finite pixel(s) masked"
+    notes = [row["morph_error"]] if row["morph_error"] else []
+    for count, what in ((int(empty.sum()), "pixel(s) without data (the fill mask's zeros)"),
+                        (int((~finite & ~empty).sum()), "non-finite pixel(s)")):
+        if count:
+            notes.append(f"{count} {what} masked")
+    row["morph_error"] = "; ".join(notes)
     if not finite.all():
         row["flag"] = max(int(row["flag"]), 1)
     return row
@@ -261,13 +260,14 @@ def morphology_job(stamps: Any, *, workers: int | None = None, use_cache: bool =
     bounds = [(s, min(n, s + _CHUNK)) for s in range(0, n, _CHUNK)]
     done = 0
     ids = np.asarray(stamps.ids)
-    last_partial = [float("-inf")]
+    last_partial = float("-inf")
 
     def report() -> Progress:
+        nonlocal last_partial
         now = time.monotonic()
-        if partial_every is None or done == n or now - last_partial[0] < partial_every:
+        if partial_every is None or done == n or now - last_partial < partial_every:
             return Progress(done, n, "statmorph")
-        last_partial[0] = now
+        last_partial = now
         return Progress(done, n, "statmorph", partial=_partial_table(ids, rows))
 
     if not background and (workers == 1 or n <= _CHUNK):
