@@ -202,6 +202,31 @@ def check_card(card: Any, source: str | os.PathLike) -> dict[str, Any]:
     return dict(card)
 
 
+_MAGIC = ((b"SIMPLE  =", "a FITS file"), (b"\x89HDF\r\n\x1a\n", "an HDF5 file"), (b"\x93NUMPY", "a NumPy array"),
+          (b"\x89PNG", "a PNG picture"), (b"%PDF", "a PDF"), (b"\x1f\x8b", "a gzip file"))
+
+
+def _foreign_format(path: Path) -> str:
+    """What ``path`` is when its first bytes show it is no torch file (zip or pickle); '' when it may be one."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(512)
+    except OSError:
+        return ""  # torch.load then says why it cannot read it
+    if not head:
+        return "the file is empty"
+    if head.startswith((b"PK\x03\x04", b"\x80")):
+        return ""
+    for magic, name in _MAGIC:
+        if head.startswith(magic):
+            return f"it is {name}"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "its first bytes are neither a zip archive nor a pickle"
+    return "it is a text file"
+
+
 def read_weights(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any]]:
     """Read a weights file without building a network: returns ``(state_dict, card)``.
 
@@ -223,6 +248,10 @@ def read_weights(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any
         raise WeightsError(f"{path}: is a folder, not a weights file")
     if not path.is_file():
         raise WeightsError(f"{path}: no such weights file")
+    foreign = _foreign_format(path)
+    if foreign:
+        raise WeightsError(f"{path}: not a torch weights file ({foreign}); weights are the .pt files that "
+                           f"train writes")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:

@@ -79,7 +79,8 @@ def test_check_output(tmp_path):
     assert check_output(tmp_path / "new" / "deeper", "-o") == tmp_path / "new" / "deeper"
     for path, kind, word in ((f, "folder", "is a file"), (tmp_path, "file", "is a folder"),
                              (f / "sub", "folder", "is a file, not a folder"), ("", "folder", "empty"),
-                             ("/proc/candels-gui-x", "folder", "cannot write")):
+                             ("/proc/candels-gui-x", "folder", "cannot write"),
+                             ("-", "folder", "not to standard output"), ("-", "file", "not to standard output")):
         with pytest.raises(OutputError, match=word):
             check_output(path, "-o", kind=kind)
     with pytest.raises(OutputError, match="input"):

@@ -186,3 +186,29 @@ def test_cancelled_concatenate_leaves_nothing(pair, tmp_path):
         for _ in job:
             pass
     assert [p.name for p in out.iterdir()] == [PRODUCE_FILE]
+
+
+def test_compact_library_keeps_the_stamps_fill_masks_and_psfs(stamps, tmp_path):
+    """Opened in the app, an export of data with fill masks and PSFs keeps them (the fill overlay, statmorph)."""
+    import dataclasses
+
+    rng = np.random.default_rng(4)
+    fill = np.zeros(stamps.images.shape, bool)
+    fill[:, :, :3] = True
+    psfs = rng.random((len(stamps), 9, 9)).astype(np.float32)
+    rich = dataclasses.replace(stamps, fillmask=fill, psfs=psfs)
+    specs = make_specs(12, seed=5)
+    for data, name in ((rich, "rich.h5"), (stamps, "plain.h5")):
+        run_job(write_hdf5(tmp_path / name, BlendEngine(data), specs, storage="compact"))
+    with h5py.File(tmp_path / "rich.h5") as f:
+        back = library_engine(f).stamps
+    rows = [stamps.index_of(int(g)) for g in back.catalog["id"]]
+    np.testing.assert_array_equal(back.fillmask, fill[rows])
+    np.testing.assert_array_equal(back.psfs, psfs[rows])
+    with h5py.File(tmp_path / "plain.h5") as f:
+        plain = library_engine(f).stamps
+    assert plain.fillmask is None and plain.psfs is None
+    with h5py.File(tmp_path / "rich.h5", "r+") as f:
+        f[f"{LIBRARY_GROUP}/psfs"][0, 0, 0] = np.nan
+    with h5py.File(tmp_path / "rich.h5") as f, pytest.raises(DataError, match="psfs hold NaN"):
+        library_engine(f)

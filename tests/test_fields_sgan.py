@@ -173,8 +173,11 @@ def test_model_of_another_kind_is_refused(tmp_path):
     with pytest.raises(DataError, match="not an SGAN"):
         load_sgan(path)
     (tmp_path / "junk.pt").write_bytes(b"not torch at all")
-    with pytest.raises(DataError, match="not a torch weights file"):
+    with pytest.raises(DataError, match=r"not a torch weights file \(it is a text file\)"):
         load_sgan(tmp_path / "junk.pt")
+    (tmp_path / "image.pt").write_bytes(b"SIMPLE  =                    T" + bytes(2850))
+    with pytest.raises(DataError, match=r"\(it is a FITS file\)"):
+        load_sgan(tmp_path / "image.pt")
 
 
 def test_a_full_disk_is_a_clear_error_and_leaves_nothing(tmp_path):

@@ -123,11 +123,13 @@ def check_output(path: str | os.PathLike, option: str, *, kind: str = "folder",
     Raises
     ------
     OutputError
-        The output is empty, a file where a folder is needed (or the reverse), a device, pipe or socket,
+        The output is empty or ``-``, a file where a folder is needed (or the reverse), a device, pipe or socket,
         under a file, not writable, or one of the inputs.
     """
     if path is None or str(path).strip() == "":
         raise OutputError(f"{option}: the output path is empty")
+    if os.fspath(path).strip() == "-":
+        raise OutputError(f"{option} -: this command writes a {kind}, not to standard output; name the {kind}")
     if kind == "file" and os.fspath(path).endswith(("/", os.sep)):
         raise OutputError(f"{option} {path}: ends with a slash, a file name is needed")
     p = Path(os.path.abspath(os.fspath(path)))

@@ -73,6 +73,13 @@ def write_stamp_library(f: h5py.File, engine: BlendEngine, galaxy_ids: Iterable[
     g.create_dataset("segmaps", data=np.asarray(stamps.segmaps[idx], np.int32), chunks=(1, h, w),
                      compression="gzip", compression_opts=1)
     g.create_dataset("rng_index", data=np.array([engine.cache.rng_index(i) for i in idx], np.int64))
+    # what opening the export in the app needs beside rendering: where the stamps hold no data (the fill
+    # overlay, the metrics' fill fractions) and the PSFs (statmorph, the deblenders that take one)
+    if stamps.fillmask is not None:
+        g.create_dataset("fillmask", data=np.asarray(stamps.fillmask[idx]) != 0, chunks=(1, h, w),
+                         compression="gzip", compression_opts=1)
+    if stamps.psfs is not None:
+        g.create_dataset("psfs", data=np.asarray(stamps.psfs[idx], np.float32))
     cat = g.create_group("catalog")
     for name in STANDARD_COLUMNS:
         col = np.asarray(stamps.catalog[name][idx])
@@ -119,8 +126,10 @@ def library_engine(f: h5py.File) -> BlendEngine:
         raise ExportError(f"{src}/catalog has {len(table)} rows for {images.shape[0]} stamps")
     pixels = np.asarray(images[...], np.float32)
     check_stamp_pixels(pixels, src)
+    fillmask, psfs = _optional_layers(g, images.shape, src)
     try:
         stamps = StampSet(images=pixels, segmaps=np.asarray(segmaps[...], np.int32), catalog=table,
+                          fillmask=fillmask, psfs=psfs,
                           pixel_scale=None if not pixel_scale > 0 else pixel_scale, zeropoint=zeropoint,
                           source=f"{src} (from {a.get('source', '?')})",
                           meta={"library_content_hash": str(a.get("content_hash", ""))})
@@ -129,6 +138,24 @@ def library_engine(f: h5py.File) -> BlendEngine:
         raise
     except (KeyError, TypeError, ValueError) as exc:
         raise ExportError(f"{src}: not a valid stamp library ({one_line(exc, 160)})") from None
+
+
+def _optional_layers(g: h5py.Group, shape: tuple[int, ...], src: str) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The library's fill masks and PSFs (``None`` when the data had none), checked against its stamps."""
+    fillmask = psfs = None
+    if "fillmask" in g:
+        ds = g["fillmask"]
+        if ds.shape != shape or ds.dtype.kind not in "bui":
+            raise ExportError(f"{src}/fillmask: {ds.dtype} {ds.shape}, expected a boolean {shape}")
+        fillmask = np.asarray(ds[...]) != 0
+    if "psfs" in g:
+        ds = g["psfs"]
+        if ds.ndim != 3 or ds.shape[0] != shape[0] or ds.dtype.kind != "f":
+            raise ExportError(f"{src}/psfs: {ds.dtype} {ds.shape}, expected float ({shape[0]}, h, w)")
+        psfs = np.asarray(ds[...], np.float32)
+        if not np.isfinite(psfs).all():
+            raise ExportError(f"{src}/psfs hold NaN or infinite values; the export is corrupt")
+    return fillmask, psfs
 
 
 def _first_index(sel: slice | np.ndarray) -> int:
