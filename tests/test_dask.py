@@ -22,7 +22,7 @@ pytest.importorskip("distributed")
 pytest.importorskip("zarr")
 
 from candels_gui.core.data.load import load_stampset  # noqa: E402
-from candels_gui.core.errors import Cancelled, DataError  # noqa: E402
+from candels_gui.core.errors import Cancelled, DataError, OptionError  # noqa: E402
 from candels_gui.core.jobs import CancelToken, Progress, run_job  # noqa: E402
 from candels_gui.core.parallel import open_client, parse_scheduler, partition_ranges  # noqa: E402
 from candels_gui.core.store import distributed as dist  # noqa: E402
@@ -103,7 +103,9 @@ def _assert_same_export(a_path, b_path, *, csv: bool = True) -> None:
 def test_parse_scheduler():
     assert parse_scheduler("local:3") == ("local", 3)
     assert parse_scheduler("tcp://10.0.0.5:8786") == ("remote", "tcp://10.0.0.5:8786")
-    for bad in ("local:0", "local:x", "10.0.0.5:8786", "http://host:8786", "tcp://host", "tcp://host:70000", ""):
+    too_many = f"local:{4 * (os.cpu_count() or 1) + 1}"     # more would only compete for the cores
+    for bad in ("local:0", "local:x", "10.0.0.5:8786", "http://host:8786", "tcp://host", "tcp://host:70000", "",
+                "tls://host:8786", "ucx://host:8786", too_many):
         with pytest.raises(ValueError, match="--scheduler"):
             parse_scheduler(bad)
     assert partition_ranges(5, 2, start=10) == [(10, 12), (12, 14), (14, 15)]
@@ -117,6 +119,51 @@ def test_plain_commands_import_no_dask(tmp_path):
             "print(rc, sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed', 'zarr')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=str(ROOT))
     assert out.stdout.strip().splitlines()[-1] == "0 []"
+
+
+def test_outputs_of_earlier_runs_are_neither_destroyed_nor_left_stale(tmp_path, capsys):
+    """--resume never replaces a finished export; --force removes the blends of the other format (the app and
+    the readers would open them); a file:// URL is the local folder; deblend -o never deletes what is not its
+    own results."""
+    from candels_gui.cli import main
+
+    def run(*argv: str) -> int:
+        return main(list(argv))
+
+    z = tmp_path / "z"
+    assert run("produce", "-n", "60", "-s", "1", "--format", "zarr", "-o", f"file://{z}") == 0
+    assert (z / "blends.zarr").is_dir() and not Path("file:").exists()
+    before = (z / "manifest.json").read_bytes()
+    assert run("produce", "-n", "60", "-s", "5", "--format", "zarr", "-o", str(z), "--resume") == 2
+    assert "nothing to resume" in capsys.readouterr().err and (z / "manifest.json").read_bytes() == before
+    notes = tmp_path / "notes.zarr"
+    (notes / "sub").mkdir(parents=True)
+    (notes / "sub" / "thesis.txt").write_text("keep me")
+    for out in (notes, z / "blends.zarr", z / "blends.h5"):
+        assert run("deblend", "--model", "sep", "--data", str(z), "-o", str(out)) == 2
+    assert (notes / "sub" / "thesis.txt").read_text() == "keep me" and (z / "blends.zarr" / "zarr.json").is_file()
+    assert run("produce", "-n", "60", "-s", "5", "-o", str(z), "--force") == 0
+    assert sorted(p.name for p in z.iterdir()) == ["blends.h5", "manifest.json", "test_catalogue.csv",
+                                                   "train_catalogue.csv"]
+    assert "removed blends.zarr" in capsys.readouterr().err
+
+
+def test_ctrl_c_stops_local_workers_quietly(tmp_path):
+    """A terminal's Ctrl-C reaches the whole process group: the workers must not each print a traceback."""
+    out = tmp_path / "z"
+    proc = subprocess.Popen([sys.executable, "-m", "candels_gui.cli", "produce", "-n", "200000", "--format", "zarr",
+                             "--scheduler", "local:2", "--partition-size", "64", "-o", str(out)],
+                            start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=str(ROOT), preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    partial = out / ".blends.zarr.partial"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list(partial.glob("train/partitions_done/c/*")):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert "kept in" in err and "only the unfinished" in err and partial.is_dir()
 
 
 def test_unreachable_scheduler_is_a_one_line_error(tmp_path, monkeypatch, capsys):
@@ -204,6 +251,11 @@ def test_resume_computes_only_the_missing_partitions(tmp_path, stamps, reference
     n_done = sum(int(done_partitions(partial, split).sum()) for split in ("train", "test"))
     n_parts = len(partition_ranges(192, 40)) + len(partition_ranges(48, 40))   # 240 blends, test_ratio 0.2
     assert 2 <= n_done < n_parts
+    other_seed = ProduceOptions(n_blends=N_BLENDS, storage="arrays", seed=8)
+    with pytest.raises(OptionError, match="started by another run"):   # resuming must not drop its partitions
+        run_job(dist.produce_partitioned(stamps, out, other_seed, partition_size=40, data_path=sample_data_dir(),
+                                         resume=True))
+    assert sum(int(done_partitions(partial, split).sum()) for split in ("train", "test")) == n_done
     calls = []
     real = dist.write_zarr_partition
     monkeypatch.setattr(dist, "write_zarr_partition", lambda *a: calls.append(a[5:7]) or real(*a))
@@ -367,6 +419,8 @@ def test_deblend_results_in_zarr_written_by_workers_and_resumed(tmp_path, client
         for p in results_zarr.deblend_to_zarr(source, "sep", again, batch_size=8, partition_size=16, cancel=token):
             if p.done >= 32:
                 token.cancel()
+    with pytest.raises(OptionError, match="started by another run"):    # other partitions: refused, kept
+        run_job(results_zarr.deblend_to_zarr(source, "sep", again, batch_size=8, partition_size=24, resume=True))
     calls = []
     real = results_zarr.write_results_partition
     monkeypatch.setattr(results_zarr, "write_results_partition", lambda *a: calls.append(a[-1]) or real(*a))

@@ -124,11 +124,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             warnings.simplefilter("always", DataWarning)
             warnings.showwarning = show_warning
             return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("\nInterrupted: no partial output was left.", file=sys.stderr)
-        return 130
-    except Cancelled:
-        print("Cancelled: no partial output was left.", file=sys.stderr)
+    except (KeyboardInterrupt, Cancelled) as exc:
+        word = "\nInterrupted" if isinstance(exc, KeyboardInterrupt) else "Cancelled"
+        kept = getattr(args, "partial_kept", None)
+        print(f"{word}: " + (f"only the unfinished {kept} was kept (above)." if kept else "no partial output was left."),
+              file=sys.stderr)
         return 130
     except (DataError, FileNotFoundError, ValueError, KeyError) as exc:
         text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc

@@ -8,7 +8,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .common import LABEL_CHOICES, add_scheduler_options, default_data, number, scheduler_client, seed, whole
+from .common import (LABEL_CHOICES, add_scheduler_options, default_data, number, say_partial_kept, scheduler_client,
+                     seed, whole)
 
 def _add_produce(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("produce", help="make blends (candels-blender's produce, same options and defaults)",
@@ -101,8 +102,9 @@ def _cmd_produce(args: argparse.Namespace) -> int:
     from ..core.blending.sampling import SamplingRules
     from ..core.atomic import remove_stale_temps
     from ..core.data.load import load_stampset
-    from ..core.errors import DataWarning, OptionError, OutputError
-    from ..core.store.produce import check_produce_size
+    from ..core.errors import Cancelled, DataWarning, OptionError
+    from ..core.store.distributed import ZARR_PRODUCE_NAME
+    from ..core.store.produce import PRODUCE_FILE, check_produce_size
     from ..core.validate import check_output
 
     datapath = args.datapath or default_data()
@@ -113,15 +115,17 @@ def _cmd_produce(args: argparse.Namespace) -> int:
         raise OptionError("--format zarr stores every blend's arrays: drop --storage compact (or use --format hdf5)")
     if args.resume and not zarr:
         raise OptionError("--resume continues an unfinished Zarr store: give --format zarr")
-    remote = "://" in str(args.output or "") and not str(args.output).startswith("file://")
-    out: Any = args.output if remote else Path(args.output if args.output is not None
+    from ..core.store.zarr_store import is_local, local_path
+
+    remote = not is_local(str(args.output or ""))
+    # a file:// URL is a local folder (Path() would make 'file:/…' of it, a folder under this one)
+    out: Any = args.output if remote else Path(local_path(args.output) if args.output is not None
                                                else f"output-s_{args.seed}-n_{args.n_blends}")
     if not remote:
-        check_output(args.output if args.output is not None else out, "-o", kind="folder", inputs=[datapath])
+        check_output(out, "-o", kind="folder", inputs=[datapath])
         if out.is_dir():
             remove_stale_temps(out, force=args.force)  # left by a run that was killed (kill -9, power loss)
-            if any(out.iterdir()) and not (args.force or args.resume):
-                raise OutputError(f"-o {out}: exists and is not empty; use --force to replace its files")
+            _check_replace(out, args.force, args.resume)
         check_produce_size(args.n_blends, out, storage=storage, stamp_size=None)
     stamps = load_stampset(datapath, nan_policy=args.nan_policy)
     if stamps.meta.get("nonfinite_replaced"):
@@ -171,17 +175,30 @@ def _cmd_produce(args: argparse.Namespace) -> int:
                                   resume=args.resume)
         try:
             run_with_progress(job, "producing", unit="blend")
-        except BaseException:
+        except (KeyboardInterrupt, Cancelled):
             if zarr:
-                print(f"The partitions written so far are kept in {out}/.blends.zarr.partial: the same command "
-                      f"with --resume computes only the others.", file=sys.stderr)
+                say_partial_kept(args, f"{out}/.blends.zarr.partial", "computes only the others")
             raise
     if not remote:
         from ..core.store.produce import remove_derived_arrays
 
-        remove_derived_arrays(out)
+        remove_derived_arrays(out, produced=ZARR_PRODUCE_NAME if zarr else PRODUCE_FILE)
     print(f"Blends stored in {out}")
     return 0
+
+
+def _check_replace(out: Path, force: bool, resume: bool) -> None:
+    """A non-empty ``-o`` folder is replaced only with ``--force``; ``--resume`` only continues the unfinished
+    store a stopped ``--format zarr`` run left there (it never replaces a finished export)."""
+    from ..core.errors import OutputError
+
+    if not any(out.iterdir()) or force:
+        return
+    if not resume:
+        raise OutputError(f"-o {out}: exists and is not empty; use --force to replace its files")
+    if not (out / ".blends.zarr.partial").is_dir():
+        raise OutputError(f"-o {out}: --resume: nothing to resume here (no unfinished store .blends.zarr.partial); "
+                          f"use --force to replace its files")
 
 
 def _check_batch_memory(batch_size: int, shape: tuple[int, int]) -> None:

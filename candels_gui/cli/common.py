@@ -101,6 +101,20 @@ def scheduler_client(args: argparse.Namespace) -> Iterator[Any]:
     with open_client(args.scheduler) as client:
         print(f"Dask: {n_workers(client)} workers, scheduler {client.scheduler.address}", file=sys.stderr, flush=True)
         yield client
+def say_partial_kept(args: argparse.Namespace, partial: str, resumes: str) -> None:
+    """After an interrupted run that writes a store by partitions: say what was kept (only if it was) and how
+    to go on; ``main`` then does not claim that nothing was left."""
+    import sys
+
+    from ..core.store.zarr_store import is_local, local_path
+
+    if is_local(partial) and not local_path(partial).exists():
+        return
+    args.partial_kept = partial
+    print(f"The partitions written so far are kept in {partial}: the same command with --resume {resumes}; "
+          f"without --resume (and with --force) it starts over.", file=sys.stderr)
+
+
 def number(*, low: float | None = None, high: float | None = None, low_open: bool = False,
            high_open: bool = False) -> Callable[[str], float]:
     """argparse ``type=``: a finite float in the range (argparse names the option in its message)."""

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..core.errors import OptionError
-from .common import (add_scheduler_options, add_threads_option, number, scheduler_client, seed, torch_threads,
-                     weights_option, whole)
+from .common import (add_scheduler_options, add_threads_option, number, say_partial_kept, scheduler_client, seed,
+                     torch_threads, weights_option, whole)
 
 
 def _add_deblend(sub: argparse._SubParsersAction) -> None:
@@ -54,7 +54,7 @@ def _cmd_deblend(args: argparse.Namespace) -> int:
     from ..core.validate import check_output
     from ..deblend import available as names
     from ..deblend.base import TTA_SUFFIX as _TTA
-    from ..deblend.results_io import write_results
+    from ..deblend.results_io import check_results_output, write_results
 
     if args.model not in names() and not (args.model.endswith(_TTA) and args.model[:-len(_TTA)] in names()):
         raise _OptionError(f"--model {args.model!r}: no such deblender; see 'candels-gui deblend --list'")
@@ -68,6 +68,7 @@ def _cmd_deblend(args: argparse.Namespace) -> int:
                            f"--format zarr")
     check_output(args.output, "-o", kind="folder" if args.store_format == "zarr" else "file",
                  inputs=_export_files(args.data))
+    check_results_output(args.output, args.store_format)
     base_name = args.model[:-len(_TTA)] if args.model.endswith(_TTA) else args.model
     if args.weights and base_name not in ("unet-seg", "unet-deblend", "cgan", "blend2flux"):
         raise _OptionError(f"--weights: {args.model} is not a torch model; it takes no weights file")
@@ -81,15 +82,17 @@ def _cmd_deblend(args: argparse.Namespace) -> int:
     data = read_export(args.data, split=split)
     results = run_with_progress(deblender.iter_run(data.images, batch_size=args.batch_size),
                                 f"{args.model} on {split or 'blends'}", unit="blend")
-    out = write_results(args.output, results, data_path=str(args.data))
+    out = write_results(args.output, results, data_path=_data_path(args.data), split=split)
     print(f"{len(results)} blends deblended by {args.model} ({deblender.device}) -> {out}")
     return 0
 
 
 def _deblend_on_dask(args: argparse.Namespace, split: str | None) -> int:
     """``deblend --scheduler``: each worker builds the deblender once and deblends its partitions."""
+    from ..core.errors import Cancelled
     from ..core.jobs import run_with_progress
     from ..core.store.sources import open_split
+    from ..core.store.zarr_store import partial_url
     from ..deblend import get
     from ..deblend.distributed import DeblenderRecipe, deblend_partitioned
     from ..deblend.results_io import write_results
@@ -103,12 +106,12 @@ def _deblend_on_dask(args: argparse.Namespace, split: str | None) -> int:
 
         with scheduler_client(args) as client:
             job = deblend_to_zarr(source, recipe, args.output, client=client, batch_size=args.batch_size,
-                                  partition_size=args.partition_size, resume=args.resume, data_path=str(args.data))
+                                  partition_size=args.partition_size, resume=args.resume,
+                                  data_path=_data_path(args.data), split=split)
             try:
                 out = run_with_progress(job, f"{args.model} on {split or 'blends'}", unit="blend")
-            except BaseException:
-                print(f"The partitions deblended so far are kept beside {args.output} (.NAME.partial): the same "
-                      f"command with --resume deblends only the others.", file=sys.stderr)
+            except (KeyboardInterrupt, Cancelled):
+                say_partial_kept(args, partial_url(args.output), "deblends only the others")
                 raise
         attrs, _ = read_results_zarr(out)
         print(f"{attrs['n_blends']} blends deblended by {args.model} ({attrs['device']}, {where}) -> {out}")
@@ -117,17 +120,22 @@ def _deblend_on_dask(args: argparse.Namespace, split: str | None) -> int:
         results = run_with_progress(deblend_partitioned(source, recipe, client=client, batch_size=args.batch_size,
                                                         partition_size=args.partition_size),
                                     f"{args.model} on {split or 'blends'}", unit="blend")
-    out = write_results(args.output, results, data_path=str(args.data))
+    out = write_results(args.output, results, data_path=_data_path(args.data), split=split)
     device = results[0].device if results else "?"
     print(f"{len(results)} blends deblended by {args.model} ({device}, {where}) -> {out}")
     return 0
+def _data_path(data: str) -> str:
+    """The input as the results record it: absolute when local (a relative path says nothing elsewhere)."""
+    return str(data) if "://" in str(data) and not str(data).startswith("file://") else str(Path(data).resolve())
+
+
 def _export_files(data: str | None) -> list[Path]:
     """The files an export is read from (a folder's files and the folder, or a file and its manifest)."""
     if not data:
         return []
     p = Path(data)
     if p.is_dir():
-        return [p, *(q for q in p.iterdir() if q.is_file())]
+        return [p, *p.iterdir()]   # files and stores (blends.zarr)
     return [p, p.with_name(p.name + ".manifest.json"), p.parent / "manifest.json"]
 
 
@@ -251,7 +259,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                         "row named after the file (wide.pt: 'wide'; wide.pt+tta: 'wide+tta'); repeatable. "
                         "With --weights and no --deblenders, only these rows")
     p.add_argument("--split", default=None, metavar="NAME", help="split to read (default: test when present)")
-    p.add_argument("--limit", type=whole(low=1), default=None, metavar="N", help="evaluate the first N blends only")
+    p.add_argument("--limit", type=whole(low=1), default=None, metavar="N", help="evaluate the first N blends only (with --mag_high: the first N of those that pass "
+                        "it)")
     p.add_argument("--max_separation", type=number(low=0), default=None, metavar="PX",
                    help="largest detection-to-galaxy distance that counts as a match, px (default: none)")
     p.add_argument("--mag_high", type=number(), default=None, metavar="MAG",
@@ -334,6 +343,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         result = run_with_progress(evaluate(args.data, list(built.values()) if built else args.deblenders,
                                             **common), "evaluating", unit="blend")
     result.skipped.update(skipped)
+    result.provenance.update(_provenance(args, result.params))
     for note in result.notes:
         print(f"evaluate: note: {note}", file=sys.stderr)
     written = write_report(result, args.output) if args.output else []
@@ -346,6 +356,20 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     for path in written:
         print(f"=> {path}", file=sys.stderr if args.json else sys.stdout)
     return 0
+
+
+def _provenance(args: argparse.Namespace, params: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The command line, this program's version and each weights file's SHA-256 (a path alone does not say
+    which weights: train replaces resources/models/MODEL.pt), for the report's metadata."""
+    import shlex
+
+    from .. import __version__
+    from ..core.data.readers_common import sha256_file
+
+    weights = {name: sha256_file(p["weights"]) for name, p in params.items()
+               if isinstance(p.get("weights"), str) and Path(p["weights"]).is_file()}
+    return {"command": shlex.join(["candels-gui", *getattr(args, "argv", [])]), "candels_gui_version": __version__,
+            "weights_sha256": weights}
 
 
 #: The subcommands of this module, added to the parser in this order.

@@ -34,6 +34,7 @@ import contextlib
 import math
 import os
 import re
+import signal
 import threading
 import time
 from collections import OrderedDict
@@ -52,15 +53,18 @@ __all__ = ["DEFAULT_PARTITION_SIZE", "CONNECT_TIMEOUT_S", "parse_scheduler", "op
 DEFAULT_PARTITION_SIZE = 256
 #: Seconds to wait for a scheduler (and for its first worker) before giving up.
 CONNECT_TIMEOUT_S = 10.0
-_PROTOCOLS = ("tcp", "tls", "ws", "wss", "ucx")
+#: Most ``local:N`` workers per core (more only compete for the cores, each with its memory).
+MAX_WORKERS_PER_CORE = 4
+# tls/wss need certificates (a security object) and ucx its own package: not reachable from the command line
+_PROTOCOLS = ("tcp", "ws")
 _ADDRESS = re.compile(r"^(?P<proto>[a-z]+)://(?P<host>\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+):(?P<port>\d{1,5})$")
 
 
 def parse_scheduler(text: str) -> tuple[str, Any]:
     """Read a ``--scheduler`` value: ``("local", n_workers)`` or ``("remote", address)``.
 
-    ``local:N`` starts N worker processes on this machine for the run; ``tcp://HOST:PORT`` (or tls, ws,
-    wss, ucx) joins a running Dask scheduler.
+    ``local:N`` starts N worker processes on this machine for the run (at most
+    :data:`MAX_WORKERS_PER_CORE` per core); ``tcp://HOST:PORT`` (or ``ws://``) joins a running Dask scheduler.
 
     Raises
     ------
@@ -71,6 +75,12 @@ def parse_scheduler(text: str) -> tuple[str, Any]:
     if value.startswith("local:"):
         count = value[len("local:"):]
         if count.isdigit() and int(count) >= 1:
+            cores = os.cpu_count() or 1
+            if int(count) > MAX_WORKERS_PER_CORE * cores:
+                most = MAX_WORKERS_PER_CORE * cores
+                raise ValueError(f"--scheduler {text!r}: {count} worker processes on this machine's {cores} "
+                                 f"core(s) would only compete for them; give at most local:{most} "
+                                 f"(local:{cores}: one per core)")
             return "local", int(count)
         raise ValueError(f"--scheduler {text!r}: local:N needs a number of workers N >= 1 (e.g. local:4)")
     m = _ADDRESS.match(value)
@@ -120,7 +130,8 @@ def open_client(scheduler: str, *, timeout: float | None = None,
             # twice a blend) is mapped and page-faulted anew: 2.6 million page faults and 4.6 s of system
             # time per 512 blends evaluated by SEP, against 26 thousand and 0.09 s in a plain process
             with dask.config.set({"distributed.worker.profile.enabled": False,
-                                  "distributed.nanny.pre-spawn-environ.MALLOC_ARENA_MAX": 1}):
+                                  "distributed.nanny.pre-spawn-environ.MALLOC_ARENA_MAX": 1}), \
+                    _workers_ignore_sigint():
                 cluster = distributed.LocalCluster(n_workers=value, threads_per_worker=int(threads_per_worker),
                                                    processes=True, dashboard_address=None,
                                                    worker_dashboard_address=None, silence_logs=50,
@@ -131,7 +142,7 @@ def open_client(scheduler: str, *, timeout: float | None = None,
         else:
             try:
                 client = distributed.Client(value, timeout=timeout, set_as_default=False)
-            except (OSError, TimeoutError) as exc:
+            except (OSError, TimeoutError, TypeError, ValueError) as exc:
                 raise DataError(f"--scheduler {value}: cannot reach a Dask scheduler there within "
                                 f"{timeout:g} s ({type(exc).__name__}); start one with 'dask scheduler' "
                                 f"and workers with 'dask worker {value}'") from None
@@ -143,12 +154,46 @@ def open_client(scheduler: str, *, timeout: float | None = None,
             _check_workers(client, value)
         yield client
     finally:
-        if client is not None:
-            with contextlib.suppress(Exception):
-                client.close(timeout=timeout)
-        if cluster is not None:
-            with contextlib.suppress(Exception):
-                cluster.close(timeout=timeout)
+        # a local cluster stopped mid-run (Ctrl-C) has its scheduler, in this process, log at CRITICAL every
+        # result it can no longer send to the closed client: chatter, not news, once the run is over
+        quiet = _ShutdownQuiet() if cluster is not None else contextlib.nullcontext()
+        with quiet:
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    client.close(timeout=timeout)
+            if cluster is not None:
+                with contextlib.suppress(Exception):
+                    cluster.close(timeout=timeout)
+
+
+class _ShutdownQuiet:
+    """Raise the ``distributed`` loggers above CRITICAL while a local cluster shuts down, then restore them."""
+
+    def __enter__(self) -> None:
+        import logging
+
+        self._logger = logging.getLogger("distributed")
+        self._level = self._logger.level
+        self._logger.setLevel(logging.CRITICAL + 1)
+
+    def __exit__(self, *exc: Any) -> None:
+        self._logger.setLevel(self._level)
+
+
+@contextlib.contextmanager
+def _workers_ignore_sigint() -> Iterator[None]:
+    """While a ``LocalCluster`` starts its worker processes: SIGINT ignored, a disposition they inherit.
+
+    A terminal's Ctrl-C goes to the whole process group: the workers printed a KeyboardInterrupt traceback
+    each while this process, which stops them itself, was already saying what it kept."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 #: The modules whose functions the tasks are: the scheduler unpickles them, the workers run them.

@@ -28,8 +28,44 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
 
 
-def write_results(path: str | os.PathLike, results: Sequence[DeblendResult], *, data_path: str = "") -> Path:
-    """Write ``results`` (one per blend, in blend order) to ``path`` atomically."""
+def check_results_output(path: str | os.PathLike, fmt: str) -> None:
+    """Refuse an ``-o`` that exists and is not deblender results (it would be replaced: a produce export, a
+    folder of someone's files). ``fmt``: ``"hdf5"`` (a file) or ``"zarr"`` (a store folder).
+
+    Raises
+    ------
+    OutputError
+        ``path`` holds something else than the results of an earlier ``deblend`` run.
+    """
+    from ..core.errors import OutputError
+
+    p = Path(path)
+    if p.name in ("blends.h5", "blends.zarr"):
+        raise OutputError(f"-o {path}: {p.name} is the name of a produce export's blends (readers would take the "
+                          f"results for them); name the results otherwise, e.g. {p.stem}_results{p.suffix}")
+    if fmt == "zarr":
+        from .results_zarr import is_results_zarr
+
+        if p.is_dir() and any(p.iterdir()) and not is_results_zarr(p):
+            raise OutputError(f"-o {path}: exists and is not a deblender results store (it would be replaced); "
+                              f"name a new store")
+        return
+    if not p.is_file():
+        return
+    try:
+        with h5py.File(p, "r") as f:
+            ours = "deblender" in f.attrs and "n_sources" in f
+    except OSError:
+        ours = False
+    if not ours:
+        raise OutputError(f"-o {path}: exists and is not a deblender results file (it would be replaced); name a "
+                          f"new file")
+
+
+def write_results(path: str | os.PathLike, results: Sequence[DeblendResult], *, data_path: str = "",
+                  split: str | None = None) -> Path:
+    """Write ``results`` (one per blend, in blend order) to ``path`` atomically; ``data_path`` and ``split``
+    (the export and split deblended) are recorded in its attributes."""
     out = Path(path)
     if not results:
         raise ValueError("no deblender results to write")
@@ -63,7 +99,8 @@ def write_results(path: str | os.PathLike, results: Sequence[DeblendResult], *, 
                 else:
                     group.create_dataset(k, data=[_key(v) for v in values], dtype=h5py.string_dtype())
             f.attrs.update(deblender=first.name, params=json.dumps(common, default=str),
-                           device=str(first.device), data_path=str(data_path), n_blends=len(results),
+                           device=str(first.device), data_path=str(data_path), split=split or "",
+                           n_blends=len(results),
                            flux_only=bool(first.flux_only))
         os.replace(tmp, out)
     except BaseException:

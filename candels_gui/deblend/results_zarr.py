@@ -17,7 +17,7 @@ array                  shape, dtype                 content
 =====================  ===========================  ===============================================
 
 The group's attribute ``done`` is set after its arrays. The root attributes are those of the HDF5 file
-(``deblender``, ``params`` (JSON, those every blend shares), ``device``, ``data_path``, ``n_blends``,
+(``deblender``, ``params`` (JSON, those every blend shares), ``device``, ``data_path``, ``split``, ``n_blends``,
 ``flux_only``) plus ``format`` (``"candels-gui-deblend-results"``), ``partition_size``, ``complete`` and
 ``run_digest``. The store is written as ``.NAME.partial`` and renamed when complete; ``--resume``
 continues a partial store of the same run. :func:`~.results_io.read_results` reads either file.
@@ -36,7 +36,7 @@ from ..core.errors import DataError
 from ..core.jobs import CancelToken, Job, Progress, check_cancel
 from ..core.parallel import n_workers, partition_ranges, run_partitions
 from ..core.store.sources import SplitSource
-from ..core.store.zarr_store import is_local, local_path, open_zarr, partial_url, remove_store
+from ..core.store.zarr_store import is_local, local_path, open_zarr, partial_url, remove_store, resumable_store
 from .base import Deblender
 from .distributed import DeblenderRecipe, aligned_partition_size, deblend_partition, recipe_of
 from .results_params import params_key as _key, split_params
@@ -95,7 +95,8 @@ def _digest(source: SplitSource, recipe: DeblenderRecipe, size: int, batch_size:
 
 def deblend_to_zarr(source: SplitSource, deblender: str | Deblender | DeblenderRecipe, output: str | os.PathLike, *,
                     client: Any | None = None, batch_size: int = 32, partition_size: int | None = None,
-                    resume: bool = False, data_path: str = "", cancel: CancelToken | None = None) -> Job:
+                    resume: bool = False, data_path: str = "", split: str | None = None,
+                    cancel: CancelToken | None = None) -> Job:
     """Job: deblend every blend of ``source`` by partitions into the Zarr store ``output`` (on ``client``'s
     cluster or here); returns the store's path or URL. ``resume`` continues a partial store of the same run."""
     recipe = recipe_of(deblender)
@@ -104,13 +105,7 @@ def deblend_to_zarr(source: SplitSource, deblender: str | Deblender | DeblenderR
     url = partial_url(final)
     digest = _digest(source, recipe, size, int(batch_size))
     ranges = partition_ranges(source.n, size)
-    kept = False
-    if resume:
-        try:
-            root = open_zarr(url)
-            kept = root.attrs.get("run_digest") == digest and not root.attrs.get("complete", False)
-        except (DataError, OSError):
-            kept = False
+    kept = resumable_store(url, digest, "the same deblend command") if resume else False
     if not kept:
         remove_store(url)
         root = open_zarr(url, mode="w")
@@ -128,11 +123,11 @@ def deblend_to_zarr(source: SplitSource, deblender: str | Deblender | DeblenderR
                               key=f"deblend-{recipe.name}", cancel=cancel)
     check_cancel(cancel)
     yield Progress(source.n, source.n, "writing the results' attributes")
-    _finish(url, final, len(ranges), data_path)
+    _finish(url, final, len(ranges), data_path, split if split is not None else source.split)
     return final
 
 
-def _finish(url: str, final: str, n_partitions: int, data_path: str) -> None:
+def _finish(url: str, final: str, n_partitions: int, data_path: str, split: str | None) -> None:
     root = open_zarr(url, mode="r+")
     parts = root["partitions"]
     params: list[dict[str, Any]] = []
@@ -144,7 +139,8 @@ def _finish(url: str, final: str, n_partitions: int, data_path: str) -> None:
     common, _ = split_params(params)
     attrs = first.attrs if first is not None else {}
     root.attrs.update({"deblender": attrs.get("deblender", ""), "params": json.dumps(common, default=str),
-                       "device": attrs.get("device", ""), "data_path": str(data_path), "n_blends": len(params),
+                       "device": attrs.get("device", ""), "data_path": str(data_path), "split": split or "",
+                       "n_blends": len(params),
                        "flux_only": bool(attrs.get("flux_only", False)), "complete": True})
     if url != final:
         if local_path(final).exists():

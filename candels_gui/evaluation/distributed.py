@@ -153,12 +153,14 @@ def evaluate_partitioned(data: str | os.PathLike, deblenders: str | Sequence[str
         raise DataError(f"{source.path}: split {source.split} holds no blends{cut}")
     if mag_high is not None:
         notes.append(f"only the {selected} blends whose two galaxies are brighter than "
-                     f"{float(mag_high):g} mag (AB, zeropoint {zp:g})")
+                     f"{float(mag_high):g} mag (AB, zeropoint {zp:g})"
+                     + (f"; the first {n} of them evaluated (--limit)" if n < selected else ""))
     if oracle and not has_images:
         raise DataError(f"{source.path}: no isolated galaxy images, so no truth to measure as an oracle")
     result = EvaluationResult(str(source.path), source.split, n, skipped=skipped, notes=notes,
                               max_separation=None if max_separation is None else float(max_separation),
-                              zeropoint=zp, reference=reference)
+                              zeropoint=zp, reference=reference, limit=limit,
+                              mag_high=None if mag_high is None else float(mag_high))
     specs = [tables["specs"][i] for i in index]
     ids = np.asarray(tables["catalog"]["id"])[index] if "id" in tables["catalog"].colnames else None
     h, w = _stamp_shape(source)

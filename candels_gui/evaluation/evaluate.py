@@ -255,11 +255,13 @@ def evaluate(data: str | os.PathLike | ExportData, deblenders: str | Sequence[st
         raise DataError(f"{export.path}: split {export.split} holds no blends{cut}")
     if mag_high is not None:
         notes.append(f"only the {len(index)} blends whose two galaxies are brighter than "
-                     f"{float(mag_high):g} mag (AB, zeropoint {zp:g})")
+                     f"{float(mag_high):g} mag (AB, zeropoint {zp:g})"
+                     + (f"; the first {n} of them evaluated (--limit)" if n < len(index) else ""))
     has_images = export.isolated is not None
     result = EvaluationResult(str(export.path), export.split, n, skipped=skipped, notes=notes,
                               max_separation=None if max_separation is None else float(max_separation),
-                              zeropoint=zp, reference=reference)
+                              zeropoint=zp, reference=reference, limit=limit,
+                              mag_high=None if mag_high is None else float(mag_high))
     if oracle and not has_images:
         raise DataError(f"{export.path}: no isolated galaxy images, so no truth to measure as an oracle")
     images = export.images

@@ -72,6 +72,11 @@ class EvaluationResult:
         AB zeropoint of the magnitudes.
     reference : {"catalogue", "isolated"}
         What the true fluxes are (see :func:`evaluate`).
+    limit, mag_high : int or None, float or None
+        The blends evaluated: the first ``limit`` of those whose two galaxies are brighter than ``mag_high``.
+    provenance : dict
+        What else reproduces the figures (the command writes its command line, this program's version and
+        the SHA-256 of each weights file here).
     """
 
     data_path: str
@@ -86,6 +91,9 @@ class EvaluationResult:
     max_separation: float | None = None
     zeropoint: float = DEFAULT_ZEROPOINT
     reference: str = "catalogue"
+    limit: int | None = None
+    mag_high: float | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     @property
     def deblenders(self) -> list[str]:
@@ -112,8 +120,9 @@ class EvaluationResult:
     def _meta(self) -> dict[str, Any]:
         return {"data": self.data_path, "split": self.split, "n_blends": self.n_blends,
                 "max_separation": self.max_separation, "zeropoint": self.zeropoint,
-                "reference": self.reference,
-                "devices": dict(self.devices), "skipped": dict(self.skipped), "notes": list(self.notes)}
+                "reference": self.reference, "limit": self.limit, "mag_high": self.mag_high,
+                "devices": dict(self.devices), "skipped": dict(self.skipped), "notes": list(self.notes),
+                **self.provenance}
 
 
 def summary_json(summaries: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:

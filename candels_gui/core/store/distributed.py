@@ -38,8 +38,8 @@ from .common import (AtomicFiles, Splits, build_manifest, file_entry, split_pref
 from .produce import PRODUCE_FILE, ProduceOptions, draw_split_specs
 from .sources import SplitSource, StampSource, open_split
 from .zarr_store import (create_zarr_layout, done_partitions, finish_zarr, is_local, local_path,
-                         mark_partition_done, open_zarr, partial_url, remove_store, write_zarr_rows,
-                         zarr_catalog)
+                         mark_partition_done, open_zarr, partial_url, remove_store, resumable_store,
+                         write_zarr_rows, zarr_catalog)
 
 __all__ = ["produce_partitioned", "concatenate_partitioned", "ZARR_PRODUCE_NAME", "stamp_source"]
 
@@ -187,13 +187,14 @@ def _produce_zarr(client: Any | None, source: tuple[StampSource, Any], engine: B
             "storage": "arrays", "format": "zarr", "partition_size": partition_size, **options.to_dict()}
     final = _join(outdir, ZARR_PRODUCE_NAME)
     url = partial_url(final)
-    digest = _run_digest(splits, options.to_dict(), engine.stamps.content_hash())
+    digest = _run_digest(splits, {**options.to_dict(), "partition_size": partition_size},
+                         engine.stamps.content_hash())
     manifest = build_manifest("zarr", engine, splits, method=None, seed=options.seed, options=opts,
                               data_file=ZARR_PRODUCE_NAME,
                               split_info={name: {"group": f"/{name}" if name else "/"} for name, _ in splits})
     if is_local(outdir):
         local_path(outdir).mkdir(parents=True, exist_ok=True)
-    kept = _resumable(url, digest) if resume else False
+    kept = resumable_store(url, digest, "the same produce command") if resume else False
     if not kept:
         remove_store(url)
         manifest["arrays"] = create_zarr_layout(url, engine, splits, manifest=manifest,
@@ -222,17 +223,6 @@ def _produce_zarr(client: Any | None, source: tuple[StampSource, Any], engine: B
 
 def _join(base: str, name: str) -> str:
     return str(local_path(base) / name) if is_local(base) else base.rstrip("/") + "/" + name
-
-
-def _resumable(url: str, digest: str) -> bool:
-    """True when an unfinished store at ``url`` was started by the same run (same digest)."""
-    try:
-        root = open_zarr(url, mode="r")
-    except (DataError, OSError):
-        return False
-    if root.attrs.get("complete", False):
-        return False
-    return root.attrs.get("run_digest") == digest
 
 
 def _array_entries(url: str, splits: Splits) -> list[dict[str, Any]]:

@@ -185,18 +185,27 @@ DERIVED_ARRAYS = tuple(f"{split_prefix(split)}{name}" for split in ("train", "te
                        for name in ("images.npy", "labels.npy", "flux.npy"))
 
 
-def remove_derived_arrays(outdir: str | os.PathLike) -> list[Path]:
-    """Remove the arrays an earlier ``concatenate``/``convert`` made from the blends a produce run has just
-    replaced (``--force``), saying so in a :class:`DataWarning`; returns what was removed."""
+def remove_derived_arrays(outdir: str | os.PathLike, *, produced: str = PRODUCE_FILE) -> list[Path]:
+    """Remove what an earlier run left that the blends a produce run has just written (``produced``:
+    ``blends.h5`` or ``blends.zarr``) replace (``--force``): the arrays ``concatenate``/``convert`` made, the
+    Zarr store of ``concatenate --format zarr``, and the blends of the other format (the app and the readers
+    would open those). Says so in a :class:`DataWarning`; returns what was removed."""
+    import shutil
     import warnings
 
     from ..errors import DataWarning
 
     folder = Path(outdir)
     stale = [folder / name for name in DERIVED_ARRAYS if (folder / name).is_file()]
+    for name in ("concatenated.zarr", *(n for n in (PRODUCE_FILE, "blends.zarr") if n != produced)):
+        if (folder / name).exists():
+            stale.append(folder / name)
     for path in stale:
-        path.unlink()
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
     if stale:
-        warnings.warn(DataWarning(f"{folder}: removed {', '.join(p.name for p in stale)}, made from the blends it "
+        warnings.warn(DataWarning(f"{folder}: removed {', '.join(p.name for p in stale)}, left from the blends it "
                                   f"held before; run concatenate (and convert) again for the new ones"))
     return stale

@@ -49,13 +49,14 @@ from astropy.table import Table
 from ..blending.catalogue import catalog_record_dtype, catalog_to_records, records_to_catalog
 from ..blending.engine import BlendEngine, BlendSpec
 from ..blending.labels import label_dtype, label_shape
-from ..errors import DataError
+from ..errors import DataError, OptionError
 from .common import (FORMAT_NAME, FORMAT_VERSION, ExportData, Splits, array_entry, embedded_manifest,
                      find_manifest, pick_split)
 
 __all__ = ["ZARR_SUFFIX", "is_zarr", "is_local", "local_path", "partial_url", "create_zarr_layout",
            "open_zarr", "write_zarr_rows", "mark_partition_done", "done_partitions", "finish_zarr",
-           "zarr_splits", "read_zarr", "zarr_rows", "zarr_tables", "zarr_catalog", "LazyRows", "ZARR_COMPRESSIONS", "remove_store"]
+           "zarr_splits", "read_zarr", "zarr_rows", "zarr_tables", "zarr_catalog", "LazyRows", "ZARR_COMPRESSIONS", "remove_store",
+           "resumable_store"]
 
 ZARR_SUFFIX = ".zarr"
 ZARR_COMPRESSIONS = (None, "lzf", "gzip")
@@ -97,6 +98,24 @@ def partial_url(url: str | os.PathLike) -> str:
         return os.fspath(url)
     p = local_path(url)
     return str(p.with_name(f".{p.name}.partial"))
+
+
+def resumable_store(url: str, digest: str, what: str) -> bool:
+    """True when an unfinished store at ``url`` was started by the same run (same digest); False when there is
+    none to resume. An unfinished store of another run (other data, options or seed) is refused: resuming
+    must not throw its partitions away unasked."""
+    try:
+        root = open_zarr(url, mode="r")
+    except (DataError, OSError):
+        return False
+    if root.attrs.get("complete", False):
+        return False
+    if root.attrs.get("run_digest") != digest:
+        raise OptionError(f"--resume: the unfinished store {url} was started by another run (other data, "
+                          f"options, seed or partition size); resume it with {what} as it was first given, or run "
+                          f"again "
+                          f"without --resume (and with --force) to start over")
+    return True
 
 
 def remove_store(url: str | os.PathLike) -> None:
