@@ -329,6 +329,38 @@ def test_manifest_records_provenance_and_rederives_blends(tmp_path, fmt, stamps,
         assert np.array_equal(fresh.render(spec).image, images[i])
 
 
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_same_inputs_and_seed_give_the_same_bytes(tmp_path, fmt, engine, specs, monkeypatch):
+    """No clock in the data files: two exports a second apart are the same bytes; the manifest, which records
+    the time, differs by it alone, and SOURCE_DATE_EPOCH makes it the same too."""
+    from candels_gui.core.store import common
+
+    times = iter(["2026-01-01T00:00:00Z", "2026-01-01T00:00:01Z"])
+    monkeypatch.setattr(common, "_dt", type("_", (), {"datetime": _FixedClock(times), "timezone": dt.timezone}))
+    results = [run_job(export(dest_for(fmt, tmp_path / name), engine, specs, fmt=fmt, method="ogg_masks", seed=3))
+               for name in ("a", "b")]
+    manifests = [json.loads(r.manifest_path.read_text()) for r in results]
+    assert [m.pop("created_utc") for m in manifests] == ["2026-01-01T00:00:00Z", "2026-01-01T00:00:01Z"]
+    assert manifests[0] == manifests[1]      # file hashes included: the data files are the same bytes
+    assert {e["name"] for e in manifests[0]["files"]}
+    monkeypatch.undo()                       # the real clock, fixed by the reproducible-builds variable
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    assert common.utc_now() == "2023-11-14T22:13:20Z"
+
+
+class _FixedClock:
+    """Stands in for ``datetime.datetime``: ``now`` returns the next of the given times."""
+
+    def __init__(self, times):
+        self.times = times
+
+    def now(self, tz=None):
+        return dt.datetime.fromisoformat(next(self.times).replace("Z", "+00:00"))
+
+    def fromtimestamp(self, t, tz=None):
+        return dt.datetime.fromtimestamp(t, tz)
+
+
 # ------------------------------------------------------------------------------------- atomicity
 def cancel_after_first_batch(job, token: CancelToken):
     def on_progress(p):

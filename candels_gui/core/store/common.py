@@ -332,8 +332,12 @@ def _check_recorded_size(manifest: Mapping[str, Any], path: Path, where: Path) -
 
 # ---------------------------------------------------------------------------------------- manifest
 def utc_now() -> str:
-    """Current UTC time, ISO 8601 with a ``Z``."""
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    """Current UTC time, ISO 8601 with a ``Z``; ``SOURCE_DATE_EPOCH`` (seconds, the reproducible-builds
+    convention) fixes it, so that even ``manifest.json`` comes out the same bytes."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    now = (_dt.datetime.fromtimestamp(int(epoch), _dt.timezone.utc) if epoch.isdigit()
+           else _dt.datetime.now(_dt.timezone.utc))
+    return now.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def build_manifest(fmt: str, engine: BlendEngine, splits: Splits, *, method: str | None,
@@ -365,8 +369,10 @@ def build_manifest(fmt: str, engine: BlendEngine, splits: Splits, *, method: str
 
 
 def embedded_manifest(manifest: Mapping[str, Any], *, max_seeds: int = 100) -> dict[str, Any]:
-    """The manifest without its spec list and file hashes (stored inside an HDF5/FITS file)."""
-    m = {k: v for k, v in manifest.items() if k not in ("specs", "files")}
+    """The manifest without its spec list, file hashes and creation time (stored inside an HDF5/FITS file
+    or a Zarr store, which thus come out the same bytes for the same inputs and seed; ``manifest.json``
+    beside them keeps the time)."""
+    m = {k: v for k, v in manifest.items() if k not in ("specs", "files", "created_utc")}
     if len(m.get("spec_seeds", [])) > max_seeds:
         m["spec_seeds_truncated"] = len(m["spec_seeds"])
         m["spec_seeds"] = m["spec_seeds"][:max_seeds]

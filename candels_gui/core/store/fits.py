@@ -2,7 +2,7 @@
 
 Layout
 ------
-* Primary HDU (no data) with provenance keywords: ``CGFORMAT``, ``FMTVER``, ``TOOLVER``, ``DATE`` (UTC),
+* Primary HDU (no data) with provenance keywords: ``CGFORMAT``, ``FMTVER``, ``TOOLVER``,
   ``SEED`` (-1 when unknown), ``LBLMETH``, ``INHASH`` (content hash of the stamps), ``ZEROPNT``,
   ``NBLEND``, ``LAYOUT``, ``SPLITS`` (JSON), and as long strings ``OPTIONS``, ``INHASHES`` and
   ``MANIFEST`` (the manifest without its spec list, JSON).
@@ -145,7 +145,6 @@ def _primary_header(manifest: Mapping[str, Any], splits: Splits, method: str | N
     hdr["CGFORMAT"] = (FORMAT_NAME, "file written by candels-gui")
     hdr["FMTVER"] = (FORMAT_VERSION, "layout version")
     hdr["TOOLVER"] = (manifest["tool_version"], "candels-gui version")
-    hdr["DATE"] = (manifest["created_utc"].rstrip("Z"), "UTC time of creation")
     hdr["SEED"] = (-1 if manifest["seed"] is None else int(manifest["seed"]), "seed (-1: unknown)")
     hdr["LBLMETH"] = (method or "", "label method")
     hdr["INHASH"] = (manifest["input"]["content_hash"], "content hash of the input stamps")

@@ -25,10 +25,11 @@ With ``storage="compact"`` a split holds only ``fluxes``, ``flux_out_frac``, ``s
 the images, masks and labels are rendered on read from the file's ``/stamp_library`` (see
 :mod:`candels_gui.core.store.stamp_library`).
 
-Root attributes: ``format``, ``format_version``, ``tool_version``, ``created_utc``, ``seed`` (-1 when
+Root attributes: ``format``, ``format_version``, ``tool_version``, ``seed`` (-1 when
 unknown), ``options`` (JSON), ``input_hashes`` (JSON), ``label_method`` (``""`` when none), ``layout``,
 ``storage`` (``"arrays"`` or ``"compact"``), ``splits`` and ``manifest`` (the manifest without its spec
-list, JSON). The full manifest is also written beside the file as ``FILE.manifest.json``.
+list and creation time, JSON): no clock, so the same inputs and seed give the same bytes. The full manifest,
+with ``created_utc``, is also written beside the file as ``FILE.manifest.json``.
 """
 
 from __future__ import annotations
@@ -183,7 +184,6 @@ def _write(path: Path, engine: BlendEngine, splits: Splits, method: str | None,
             attrs["format"] = FORMAT_NAME
             attrs["format_version"] = FORMAT_VERSION
             attrs["tool_version"] = manifest["tool_version"]
-            attrs["created_utc"] = manifest["created_utc"]
             attrs["seed"] = -1 if manifest["seed"] is None else int(manifest["seed"])
             attrs["options"] = json.dumps(manifest["options"])
             attrs["input_hashes"] = json.dumps(manifest["input"])

@@ -285,7 +285,6 @@ def create_zarr_layout(url: str, engine: BlendEngine, splits: Splits, *, manifes
     grouped = splits[0][0] is not None
     root.attrs.update({
         "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "tool_version": manifest["tool_version"],
-        "created_utc": manifest["created_utc"],
         "seed": -1 if manifest["seed"] is None else int(manifest["seed"]),
         "options": json.dumps(manifest["options"]), "input_hashes": json.dumps(manifest["input"]),
         "label_method": method or "", "layout": "groups" if grouped else "root", "storage": "arrays",
