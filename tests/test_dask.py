@@ -251,6 +251,10 @@ def test_resume_computes_only_the_missing_partitions(tmp_path, stamps, reference
     n_done = sum(int(done_partitions(partial, split).sum()) for split in ("train", "test"))
     n_parts = len(partition_ranges(192, 40)) + len(partition_ranges(48, 40))   # 240 blends, test_ratio 0.2
     assert 2 <= n_done < n_parts
+    with pytest.raises(DataError, match="unfinished store of a stopped produce.*--resume"):
+        export_splits(out)                   # evaluate, train, concatenate: how to finish it, not 'no manifest'
+    with pytest.raises(DataError, match="unfinished store of a stopped produce"):
+        run_job(concatenate(out, "ogg_masks"))
     other_seed = ProduceOptions(n_blends=N_BLENDS, storage="arrays", seed=8)
     with pytest.raises(OptionError, match="started by another run"):   # resuming must not drop its partitions
         run_job(dist.produce_partitioned(stamps, out, other_seed, partition_size=40, data_path=sample_data_dir(),

@@ -84,6 +84,9 @@ def concatenate(image_dir: str | os.PathLike, method: str, *, delete: bool = Fal
         raise DataError(f"{folder}: {'is a file, not a' if folder.exists() else 'no such'} folder (the output "
                         f"folder of 'candels-gui produce')")
     if not src.is_file():
+        from .export import check_not_unfinished
+
+        check_not_unfinished(folder)
         raise DataError(f"{src} not found: run 'candels-gui produce -o {folder}' first")
     find_manifest(src)       # a manifest beside it that is another run's is refused before any work
     for split in ("train", "test", ""):

@@ -361,9 +361,11 @@ def concatenate_partitioned(image_dir: str | os.PathLike, method: str, *, client
     partition_ranges(1, partition_size)
     folder = Path(image_dir).resolve()      # the workers write into it, from other working folders
     src = _produced_store(folder)
+    from .export import check_not_unfinished, export_splits
+
     if src is None:
+        check_not_unfinished(folder)
         raise DataError(f"{folder / PRODUCE_FILE} not found: run 'candels-gui produce -o {folder}' first")
-    from .export import export_splits
 
     sources = [open_split(src, split) for split in export_splits(src)]
     shape = _stamp_shape(sources[0])

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..blending.engine import BlendEngine, BlendSpec
-from ..errors import DataError
+from ..errors import DataError, ExportError
 from .checks import child_path, read_json_object
 from .common import (FORMAT_NAME, FORMAT_VERSION, ExportData, ExportResult, manifest_path_for,
                      sha256_file)
@@ -64,6 +64,13 @@ def detect_export(path: str | os.PathLike) -> tuple[str, Path | str]:
     return _detect(local_path(path))
 
 
+def check_not_unfinished(folder: Path) -> None:
+    """Refuse, saying how to finish it, a folder that holds only what a stopped ``produce --format zarr`` left."""
+    if (folder / ".blends.zarr.partial").is_dir():
+        raise ExportError(f"{folder}: holds only the unfinished store of a stopped produce (.blends.zarr.partial); "
+                          f"finish it with the same produce command and --resume")
+
+
 def _detect(path: Path) -> tuple[str, Path]:
     """(format, path to read) of an export folder, manifest or file."""
     if path.is_dir() and is_zarr(path):
@@ -75,6 +82,8 @@ def _detect(path: Path) -> tuple[str, Path]:
             kind_file = read_json_object(manifest, "manifest")
             if kind_file.get("kind") in ("hdf5", "fits", "zarr") and kind_file.get("data_file"):
                 return kind_file["kind"], child_path(folder, kind_file["data_file"], "data_file", manifest)
+        else:
+            check_not_unfinished(folder)
         return "npy", folder
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")

@@ -37,7 +37,7 @@ from ..errors import DataError, ExportError, OptionError, one_line
 from ..jobs import CancelToken, Job, Progress, check_cancel, run_job
 from .checks import child_path, open_h5, parse_specs, read_json_object
 from .common import FORMAT_NAME, check_specs, find_manifest, pick_split
-from .export import detect_export, export_splits
+from .export import check_not_unfinished, detect_export, export_splits
 from .hdf5 import check_hdf5_header
 from .produce import PRODUCE_FILE, produce_file
 from .stamp_library import library_engine, storage_of
@@ -131,6 +131,7 @@ def _export_file(path: Path) -> Path:
         found = produce_file(path)   # a produce folder without its manifest
         if found != path:
             return found
+        check_not_unfinished(path)
         raise ExportError(f"{path}: not a blend export (no manifest.json and no {PRODUCE_FILE}; a folder written "
                           f"by `candels-gui produce` or an HDF5 export holds them)")
     m = read_json_object(manifest, "manifest")
