@@ -2,7 +2,7 @@
 app, then a rerun succeeds.
 
 The moment is drawn (seeded) as a fraction of the output written, so it falls inside the writing on a fast
-or a slow machine. SIGTERM must cancel as Ctrl-C does (exit 130, no output and no temporary file left); after kill -9 the
+or a slow machine. SIGTERM must cancel as Ctrl-C does (exit 143 for SIGTERM, 130 for Ctrl-C; no output and no temporary file left); after kill -9 the
 temporaries of the dead process may remain, but they are recognisable (``.candels-gui-tmp-PID-...``), the
 next run removes them and succeeds, and nothing is ever left under a final name half-written.
 """
@@ -87,7 +87,7 @@ def test_produce_killed_then_rerun(data, tmp_path, sig, seed):
     finals = [p for p in out.glob("*") if not p.name.startswith(".")] if out.exists() else []
     assert finals == []                       # nothing under a final name, whatever the signal
     if sig == signal.SIGTERM:
-        assert rc == 130 and not out.exists()  # cancelled cleanly: the folder it made is gone too
+        assert rc == 143 and not out.exists()  # cancelled cleanly: the folder it made is gone too
     else:
         assert rc == -signal.SIGKILL and temp_files(out)  # the dead process's temporaries, recognisable
     # the rerun (same command, no --force) removes them and succeeds
@@ -111,7 +111,7 @@ def test_concatenate_killed_then_rerun(data, tmp_path, sig, seed):
                               _env(tmp_path), expected=6000 * 64 * 64 * (4 + 4))
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == before  # no npy yet
     if sig == signal.SIGTERM:
-        assert rc == 130 and temp_files(out) == []
+        assert rc == 143 and temp_files(out) == []
     else:
         assert rc == -signal.SIGKILL and temp_files(out)
     done = subprocess.run(_cli("concatenate", "-d", str(out), "-m", "bogg_masks"), capture_output=True,
@@ -132,7 +132,7 @@ def test_app_export_killed_then_rerun(data, tmp_path, sig, seed):
                               expected=3000 * 64 * 64 * 14)
     assert not dest.exists() and not (dest_dir / "blends.h5.manifest.json").exists()
     if sig == signal.SIGTERM:
-        assert rc == 130 and temp_files(dest_dir) == []  # the worker was cancelled and cleaned up
+        assert rc == 143 and temp_files(dest_dir) == []  # the worker was cancelled and cleaned up
     else:
         assert rc == -signal.SIGKILL and temp_files(dest_dir)
     done = subprocess.run([*script, "30"], capture_output=True, env=_env(tmp_path), cwd=ROOT, timeout=300)

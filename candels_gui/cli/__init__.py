@@ -64,6 +64,14 @@ def _open_app(argv: Sequence[str]) -> int:
     return run_app(args.path or default_data(), session=args.session)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, handled as Ctrl-C; the exit status is then 128 + the signal's number (143, 129)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__()
+        self.signum = int(signum)
+
+
 @contextlib.contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
     """SIGTERM (``kill``, a batch system's time limit) and SIGHUP (the terminal closed) stop the command as
@@ -76,7 +84,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         if _in_finaliser(frame):  # an exception raised there is printed and dropped: deliver it again shortly
             threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
             return
-        raise KeyboardInterrupt()
+        raise _Terminated(signum)
 
     signals = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])  # kill; terminal closed
     old = {sig: signal.signal(sig, handler) for sig in signals}
@@ -129,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         kept = getattr(args, "partial_kept", None)
         print(f"{word}: " + (f"only the unfinished {kept} was kept (above)." if kept else "no partial output was left."),
               file=sys.stderr)
-        return 130
+        return 128 + exc.signum if isinstance(exc, _Terminated) else 130
     except (DataError, FileNotFoundError, ValueError, KeyError) as exc:
         text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"{prefix} {one_line(text, 1000)}", file=sys.stderr)

@@ -4,7 +4,7 @@
 
 Opens the main window offscreen on DATA, queues N random blends, runs the same export the Export dialog
 runs (``gui.export_dialog.run_export``, in a background worker), prints ``exporting`` when it starts and
-exits 0 when the files are written (130 when stopped by SIGTERM / SIGINT, as ``candels-gui`` is).
+exits 0 when the files are written (143 when stopped by SIGTERM, 130 by SIGINT, as ``candels-gui`` is).
 """
 
 from __future__ import annotations
