@@ -114,3 +114,22 @@ def test_an_output_onto_a_device_or_pipe_is_refused(tmp_path):
         with pytest.raises(OutputError, match="is a device, pipe or socket, not a regular file"):
             check_output(path, "-o", kind="file")
     assert check_output(tmp_path / "fine.csv", "-o", kind="file") == tmp_path / "fine.csv"
+
+
+def test_an_interrupt_waits_for_a_commit_of_several_files(tmp_path):
+    """Ctrl-C between the renames of 'field stamps --force' left new images beside old segmentation maps."""
+    import signal
+
+    from candels_gui.core.atomic import interrupts_deferred
+
+    renamed = []
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_deferred():
+            for name in ("a", "b", "c"):
+                if name == "b":
+                    os.kill(os.getpid(), signal.SIGINT)   # delivered now, raised only after the block
+                    for _ in range(1000):
+                        pass
+                renamed.append(name)
+    assert renamed == ["a", "b", "c"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -242,6 +242,32 @@ def test_train_resume_and_sample_images(tmp_path):
                                    **{"patch": 32, **opts}))
 
 
+def test_resume_refuses_what_it_would_ignore_and_files_that_are_no_checkpoint(tmp_path):
+    """A junk or weights file as the checkpoint, other network options, an --epochs already reached: each a
+    one-line error (they were a bare KeyError, a card that contradicted its command, a run that did nothing)."""
+    from candels_gui.fields.training import TrainingImage, train_sgan_job
+
+    img = TrainingImage(_field(96)[None], "test field", 0.06, 25.96, "electron/s")
+    out = tmp_path / "m.pt"
+    ckpt = tmp_path / "m.pt.ckpt"
+    run_job(train_sgan_job(img, out, epochs=1, steps_per_epoch=1, batch_size=2, patch=32, model_kwargs=TINY,
+                           device="cpu"))
+    cases = ((dict(TINY, disc_pool=not TINY.get("disc_pool", False)), 3, "trained with disc_pool"),
+             (None, 1, "already trained 1 epoch"))
+    for kwargs, epochs, message in cases:
+        with pytest.raises(DataError, match=message):
+            run_job(train_sgan_job(img, out, epochs=epochs, steps_per_epoch=1, batch_size=2, patch=32, resume=True,
+                                   model_kwargs=kwargs, device="cpu"))
+    ckpt.write_bytes(out.read_bytes())         # the weights, not a checkpoint
+    with pytest.raises(DataError, match="not an SGAN training checkpoint"):
+        run_job(train_sgan_job(img, out, epochs=3, steps_per_epoch=1, batch_size=2, patch=32, resume=True,
+                               device="cpu"))
+    ckpt.write_text("junk\n")
+    with pytest.raises(DataError, match="not a readable training checkpoint"):
+        run_job(train_sgan_job(img, out, epochs=3, steps_per_epoch=1, batch_size=2, patch=32, resume=True,
+                               device="cpu"))
+
+
 def test_training_image_smaller_than_the_patch(tmp_path):
     from candels_gui.fields.training import TrainingImage, train_sgan_job
 

@@ -111,6 +111,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--samples", default=None, metavar="DIR",
                    help="where the sample image of each epoch goes (default: OUTPUT_samples/)")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT.ckpt")
+    p.add_argument("--force", action="store_true", help="replace an existing OUTPUT (and start a new OUTPUT.ckpt)")
     p.set_defaults(func=_cmd_train)
 
 
@@ -129,12 +130,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from ..core.jobs import run_with_progress
     from ..fields.training import hdf_image, load_training_image, train_sgan_job
 
-    from ..core.errors import OptionError
+    from ..core.errors import Cancelled, OptionError
     from ..core.validate import check_output
 
     if args.patch % 8:
         raise OptionError(f"--patch must be a multiple of 8, got {args.patch}")
     check_output(args.output, "-o", kind="file", inputs=[args.image])
+    if Path(args.output).exists() and not (args.force or args.resume):
+        raise OptionError(f"-o {args.output}: exists; pass --force to replace it (or --resume to go on training it)")
     ckpt = Path(str(args.output) + ".ckpt")      # written after every epoch: a folder there would fail the first
     if ckpt.is_dir():
         raise OptionError(f"-o {args.output}: {ckpt} (its checkpoint, written after every epoch) is a folder; "
@@ -145,11 +148,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise ValueError("--hdu picks the HDU of a FITS --image; the Hubble Deep Field (--hdf) has none")
     image = hdf_image(args.band) if args.hdf else load_training_image(args.image, hdu=args.hdu, band=args.band)
     command = "candels-gui " + " ".join(sys.argv[1:])
-    card = run_with_progress(train_sgan_job(
+    job = train_sgan_job(
         image, args.output, epochs=args.epochs, steps_per_epoch=args.steps, batch_size=args.batch_size,
-        patch=args.patch, lr=args.lr, lr_d=args.lr_d, d_steps=args.d_steps, seed=args.seed, device=args.device, resume=args.resume, scale=args.scale,
-        samples=args.samples, threads=args.threads, command=command,
-        model_kwargs={"disc_pool": True} if args.disc_pool else None), "training SGAN", unit="step", log=True)
+        patch=args.patch, lr=args.lr, lr_d=args.lr_d, d_steps=args.d_steps, seed=args.seed, device=args.device,
+        resume=args.resume, scale=args.scale, samples=args.samples, threads=args.threads, command=command,
+        model_kwargs={"disc_pool": True} if args.disc_pool else None)
+    try:
+        card = run_with_progress(job, "training SGAN", unit="step", log=True)
+    except (KeyboardInterrupt, Cancelled):
+        if ckpt.is_file():
+            args.partial_kept = str(ckpt)
+            print(f"The checkpoint of the last finished epoch is kept in {ckpt}: the same command with --resume "
+                  f"goes on from it.", file=sys.stderr)
+        raise
     last = card["training"]["history"][-1]
     print(f"SGAN weights -> {args.output} ({card['parameters']:,} parameters, {card['training']['device']}; "
           f"last epoch: D {last['d_loss']:.3f}, G {last['g_loss']:.3f})")

@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from ..core.atomic import temp_path
 from .common import (add_scheduler_options, add_threads_option, default_data, number, scheduler_client,
                      torch_threads, weights_option, whole)
 
@@ -37,7 +38,7 @@ def _write_table_atomic(table, path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fmt = "ascii.ecsv" if path.suffix.lower() == ".ecsv" else "ascii.csv"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = temp_path(path)
     try:
         table.write(tmp, format=fmt, overwrite=True)
         os.replace(tmp, path)
@@ -363,7 +364,7 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
         plot_transfer(result, args.plot)
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(args.output).with_name(f".{Path(args.output).name}.tmp")
+        tmp = temp_path(Path(args.output))
         try:
             tmp.write_text(json.dumps(result, indent=1))
             os.replace(tmp, args.output)

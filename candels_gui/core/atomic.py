@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 __all__ = ["TEMP_PREFIX", "temp_path", "temp_files", "is_temp_name", "owner_pid", "stale_temps",
-           "remove_stale_temps", "user_cache_dir"]
+           "remove_stale_temps", "user_cache_dir", "interrupts_deferred"]
 
 #: Prefix of every temporary file this program writes.
 TEMP_PREFIX = ".candels-gui-tmp-"
@@ -137,3 +137,40 @@ def remove_stale_temps(folder: str | os.PathLike, *, force: bool = False) -> lis
         except FileNotFoundError:
             pass
     return removed
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C, SIGTERM and SIGHUP until the block is done, then deliver them.
+
+    For the renames that commit several files at once (stamps, images and catalogue): an interrupt between
+    two of them left a folder of new images beside old segmentation maps. Elsewhere (another thread) it does
+    nothing.
+
+    Examples
+    --------
+    >>> with interrupts_deferred():
+    ...     pass
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    signals = [s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None]
+    previous = {}
+    for sig in signals:
+        current = signal.getsignal(sig)
+        if current in (signal.SIG_IGN, None):
+            continue
+        previous[sig] = current
+        signal.signal(sig, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if held:
+            os.kill(os.getpid(), held[0])   # the handler that was in place delivers it now

@@ -23,6 +23,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from ..core.atomic import temp_path
 from ..core.errors import DataError
 from ..core.jobs import CancelToken, Job, Progress, check_cancel
 from .scaling import FieldScaling
@@ -230,9 +231,43 @@ def _write_sample(path: Path, arr: np.ndarray) -> None:
 def _save_ckpt(path: Path, payload: dict[str, Any]) -> None:
     import torch
 
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = temp_path(path)
     torch.save(payload, tmp)
     os.replace(tmp, path)
+
+
+_CKPT_KEYS = ("trainer", "kwargs", "scaling", "history", "epoch")
+
+
+def _load_ckpt(path: Path) -> dict[str, Any]:
+    """A training checkpoint (``OUT.pt.ckpt``), or a one-line error when the file is not one."""
+    import pickle
+
+    import torch
+
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, ValueError, OSError) as exc:
+        raise DataError(f"--resume: {path} is not a readable training checkpoint (corrupt, truncated or another "
+                        f"format: {type(exc).__name__}); train anew without --resume") from None
+    if not isinstance(ck, dict) or not all(k in ck for k in _CKPT_KEYS):
+        raise DataError(f"--resume: {path} is not an SGAN training checkpoint (it lacks "
+                        f"{[k for k in _CKPT_KEYS if not isinstance(ck, dict) or k not in ck]}; a weights file?); "
+                        f"train anew without --resume")
+    return ck
+
+
+def _check_resume_model(ck: dict[str, Any], model_kwargs: dict[str, Any], epochs: int, where: Path) -> None:
+    """Refuse network options other than the checkpoint's (they would be ignored, and the card would lie) and
+    an ``--epochs`` the checkpoint has already reached (nothing would be trained)."""
+    changed = {k: v for k, v in model_kwargs.items() if k in ck["kwargs"] and ck["kwargs"][k] != v}
+    if changed:
+        was = ", ".join(f"{k}={ck['kwargs'][k]!r}" for k in changed)
+        raise DataError(f"--resume: {where.name} was trained with {was}; resume with the same network options "
+                        f"(or train anew without --resume)")
+    if int(ck["epoch"]) >= int(epochs):
+        raise DataError(f"--resume: {where.name} has already trained {ck['epoch']} epoch(s); give --epochs above "
+                        f"{ck['epoch']} to train more")
 
 
 def _check_resume(ck: dict[str, Any], image: TrainingImage, *, scale: str, patch: int, where: Path) -> None:
@@ -279,10 +314,11 @@ def train_sgan_job(image: TrainingImage, out: str | os.PathLike, *, epochs: int 
         if resume:
             if not ckpt_path.is_file():
                 raise DataError(f"--resume: no checkpoint {ckpt_path}")
-            ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+            ck = _load_ckpt(ckpt_path)
             kwargs = dict(ck["kwargs"])
             scaling = FieldScaling.from_card(ck["scaling"])
             _check_resume(ck, image, scale=scale, patch=patch, where=ckpt_path)
+            _check_resume_model(ck, model_kwargs or {}, epochs, ckpt_path)
         else:
             kwargs = {**DEFAULT_KWARGS, **(model_kwargs or {}), "bands": int(image.data.shape[0])}
             scaling = FieldScaling.fit(image.data, scale)

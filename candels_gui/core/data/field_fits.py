@@ -29,6 +29,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from ..atomic import remove_stale_temps, temp_path
 from ..errors import DataError
 
 __all__ = ["FieldImage", "read_field", "FieldWriter", "field_header", "file_sha256", "GOODS_S_CENTRE"]
@@ -299,8 +300,9 @@ class FieldWriter:
         self.data_offset = len(text)
         nbytes = int(np.prod(self.shape)) * 4
         self.total = self.data_offset + -(-nbytes // _BLOCK) * _BLOCK
-        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(self.path.parent)     # a killed run's (kill -9: a field of GB)
+        self.tmp = temp_path(self.path)
         self.fd = os.open(self.tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             self._reserve()

@@ -39,6 +39,7 @@ from typing import Any, Optional
 import numpy as np
 from astropy.table import Table
 
+from ..atomic import interrupts_deferred, remove_stale_temps, temp_path
 from ..errors import DataError
 from ..jobs import CancelToken, Job, Progress, check_cancel
 from .field_detect import DetectionSettings, FieldTile, detect_tile, iter_tiles
@@ -166,11 +167,11 @@ def field_stamps_job(path: str | os.PathLike, out: str | os.PathLike, *, size: i
         raise DataError(f"{out} already holds stamps; pass --force to replace them")
     created = [q for q in (out, *out.parents) if not q.exists()]   # removed again if nothing is written
     out.mkdir(parents=True, exist_ok=True)
-    tag = f".{os.getpid()}.tmp"
-    tmp = [out / f".{n}{tag}" for n in names]
+    remove_stale_temps(out, force=overwrite)     # what a killed run left
+    tmp = [temp_path(out / n) for n in names]
     imgs = _NpyStream(tmp[0], "<f4", (size, size))
     segs = _NpyStream(tmp[1], "<i4", (size, size))
-    fill_tmp = out / f".{FILLMASK}{tag}"
+    fill_tmp = temp_path(out / FILLMASK)
     fills = _NpyStream(fill_tmp, "|b1", (size, size))   # NaN pixels of the field, set to 0 in the stamps
     prov, wcs = _provenance(f), _wcs(f)
     field_name = f.path.name.split(".")[0]
@@ -232,13 +233,14 @@ def field_stamps_job(path: str | os.PathLike, out: str | os.PathLike, *, size: i
             raise DataError(f"{f.path}: no object could be cut (detected {counts['n_detected']}, "
                             f"{counts['n_edge']} at the edge, {counts['n_faint']} fainter than --mag_max)")
         check_cancel(cancel)
-        for src, name in zip(tmp, names):
-            os.replace(src, out / name)
-        if counts["n_filled"]:      # the readers' fill mask: the zeros are not sky
-            os.replace(fill_tmp, out / FILLMASK)
-        else:                       # nothing filled; another run's mask (of other stamps) must not stay
-            fill_tmp.unlink(missing_ok=True)
-            (out / FILLMASK).unlink(missing_ok=True)
+        with interrupts_deferred():     # the three files (and the mask) of one run, never half of two
+            for src, name in zip(tmp, names):
+                os.replace(src, out / name)
+            if counts["n_filled"]:      # the readers' fill mask: the zeros are not sky
+                os.replace(fill_tmp, out / FILLMASK)
+            else:                       # nothing filled; another run's mask (of other stamps) must not stay
+                fill_tmp.unlink(missing_ok=True)
+                (out / FILLMASK).unlink(missing_ok=True)
     except BaseException:
         imgs.discard()
         segs.discard()

@@ -35,6 +35,7 @@ from typing import Optional
 import numpy as np
 from astropy.table import Table
 
+from ..atomic import interrupts_deferred, remove_stale_temps, temp_path
 from ..errors import DataError
 from ..jobs import CancelToken, Job, Progress, check_cancel, run_job
 from .galaxy_models import F160W_ZEROPOINT, PIXEL_SCALE, draw_galaxy, f160w_psf, half_light_radius, render
@@ -118,7 +119,8 @@ def simulate_field_job(size: int = 2048, *, seed: int = DEFAULT_FIELD_SEED, mag_
     area = (side * PIXEL_SCALE / 3600.0) ** 2
     mags = _draw_mags(rng, area, mag_bright, mag_faint)
     n_star = int(rng.poisson(_STARS_PER_ARCMIN2 * area * 3600.0))
-    star_mags = rng.uniform(mag_bright, min(26.0, mag_faint), n_star)
+    # stars to magnitude 26 (or --mag_faint), never brighter than --mag_bright
+    star_mags = rng.uniform(mag_bright, max(mag_bright, min(26.0, mag_faint)), n_star)
     kinds = np.concatenate([np.zeros(len(mags), bool), np.ones(n_star, bool)])
     all_mags = np.concatenate([mags, star_mags])
     psf = f160w_psf(_PSF_SIZE)
@@ -225,16 +227,17 @@ def write_mock_field(field: MockField, path: str | os.PathLike, *, overwrite: bo
         hdr[key] = (value, comment)
     tpath = truth_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_f = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp_t = tpath.with_name(f".{tpath.name}.{os.getpid()}.tmp")
+    remove_stale_temps(path.parent)
+    tmp_f, tmp_t = temp_path(path), temp_path(tpath)
     try:
         fits.PrimaryHDU(field.image, header=hdr).writeto(tmp_f, overwrite=True)
         truth = field.truth.copy()
         truth.meta.update({k: v for k, v in field.meta.items()})
         truth.meta["image"] = path.name
         truth.write(tmp_t, format="ascii.ecsv", overwrite=True)
-        os.replace(tmp_f, path)
-        os.replace(tmp_t, tpath)
+        with interrupts_deferred():       # the image and its truth table, never one without the other
+            os.replace(tmp_f, path)
+            os.replace(tmp_t, tpath)
     except BaseException:
         tmp_f.unlink(missing_ok=True)
         tmp_t.unlink(missing_ok=True)

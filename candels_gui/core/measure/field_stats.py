@@ -67,6 +67,10 @@ class FieldStatistics:
         return len(self.catalog) / self.area if self.area > 0 else float("nan")
 
 
+#: Largest share of non-finite pixels a tile of the power spectrum may hold (they are set to its mean).
+MAX_BAD_FRACTION = 0.01
+
+
 def pixel_sample(image: np.ndarray, n_max: int = PIXEL_SAMPLE) -> np.ndarray:
     """The finite values of a regular sub-grid of at most ``n_max`` pixels (read strip by strip)."""
     h, w = image.shape
@@ -82,7 +86,8 @@ def power_spectrum(image: np.ndarray, *, tile: int = _PS_TILE, max_tiles: int = 
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Azimuthally averaged power spectrum: mean over up to ``max_tiles`` tiles spread over the field.
 
-    Each tile has its mean removed and a Hann window applied; power is ``|FFT|^2 / sum(window^2)`` binned in
+    Each tile has its mean removed (its non-finite pixels, up to :data:`MAX_BAD_FRACTION` of it, set to that
+    mean; tiles with more are left out) and a Hann window applied; power is ``|FFT|^2 / sum(window^2)`` binned in
     rings of width ``1 / tile`` cycles per pixel. Returns ``(frequency, power)`` (cycles per pixel).
     """
     h, w = image.shape
@@ -101,9 +106,13 @@ def power_spectrum(image: np.ndarray, *, tile: int = _PS_TILE, max_tiles: int = 
     used = 0
     for i, j in cells:
         block = np.asarray(image[i * t:(i + 1) * t, j * t:(j + 1) * t], dtype=np.float64)
-        if not np.all(np.isfinite(block)):
+        finite = np.isfinite(block)
+        if finite.mean() < 1.0 - MAX_BAD_FRACTION:
             continue
-        block = (block - block.mean()) * win
+        mean = block[finite].mean()
+        # a few bad pixels (cosmic rays, hot pixels: every real image has some) take the tile's mean, which the
+        # mean removal makes 0: a tile with one NaN was dropped, and with them the whole spectrum
+        block = (np.where(finite, block, mean) - mean) * win
         p = np.abs(np.fft.fft2(block)) ** 2 / (win ** 2).sum()
         acc += np.bincount(ring.ravel(), weights=p.ravel(), minlength=nbins)[:nbins]
         used += 1

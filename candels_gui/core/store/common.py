@@ -20,7 +20,7 @@ from astropy.table import Table
 from ... import __version__
 from ..blending.engine import BlendBatch, BlendEngine, BlendSpec
 from ..blending.catalogue import CATALOG_COLUMNS, append_catalog_csv
-from ..atomic import remove_stale_temps, temp_path
+from ..atomic import interrupts_deferred, remove_stale_temps, temp_path
 from ..errors import DataError, NonFiniteError, OutputError
 from ..jobs import CancelToken, Progress, check_cancel
 
@@ -241,9 +241,11 @@ class AtomicFiles:
         return tmp
 
     def commit(self) -> None:
-        """Rename every temporary over its final name, in the order they were asked for."""
-        for tmp, final in self.pairs:
-            os.replace(tmp, final)
+        """Rename every temporary over its final name, in the order they were asked for (an interrupt waits
+        until all are renamed: never half the files of a run beside half of another's)."""
+        with interrupts_deferred():
+            for tmp, final in self.pairs:
+                os.replace(tmp, final)
         self.pairs, self._created = [], []
 
     def discard(self) -> None:
