@@ -260,6 +260,9 @@ def read_weights(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any
                                f"refused, since loading it could run code: save a state_dict instead") from None
         raise WeightsError(f"{path}: not a torch weights file (corrupt, truncated or another format)") from None
     except Exception as exc:  # noqa: BLE001 - torch.load raises many kinds on foreign or broken files
+        if isinstance(exc, (RuntimeError, EOFError)) and ("PytorchStreamReader" in str(exc) or "zip" in str(exc)
+                                                          or isinstance(exc, EOFError)):
+            raise WeightsError(f"{path}: not a torch weights file (corrupt, truncated or another format)") from None
         raise WeightsError(f"{path}: not a readable torch weights file ({type(exc).__name__}: "
                            f"{one_line(exc, 160)})") from None
     if not isinstance(blob, dict) or "state_dict" not in blob or "card" not in blob:

@@ -102,10 +102,19 @@ def _in_finaliser(frame: Any) -> bool:
     return code is not None and (code.co_name == "__del__" or code.co_filename.endswith("weakref.py"))
 
 
-def _os_error_text(exc: OSError) -> str:
+def _os_error_text(exc: OSError, output: Any = None) -> str:
+    """The error with the file it concerns; a write error that names none (astropy's 'N requested and M
+    written', 'File too large') is said of the command's output, with what usually causes it."""
+    import errno
+
     where = exc.filename if exc.filename is not None else ""
     text = exc.strerror or str(exc)
-    return f"{where}: {text}" if where else text
+    if where:
+        return f"{where}: {text}"
+    written = exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) or "written" in text
+    if written and output:
+        return f"{output}: could not be written ({text}): the disk is full or a file-size limit was reached"
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -146,5 +155,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{prefix} out of memory; ask for less (fewer blends, a smaller --batch_size)", file=sys.stderr)
         return 2
     except OSError as exc:  # the environment: disk full, permission denied, a file where a folder is needed
-        print(f"{prefix} {one_line(_os_error_text(exc), 1000)}", file=sys.stderr)
+        print(f"{prefix} {one_line(_os_error_text(exc, getattr(args, 'output', None)), 1000)}", file=sys.stderr)
         return 2

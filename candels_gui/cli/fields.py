@@ -123,6 +123,8 @@ def _uncompressed_fits(path: str) -> str:
     if str(path).lower().endswith((".gz", ".fz", ".bz2", ".zip")):
         raise OptionError(f"-o {path}: fields are written uncompressed (tile by tile, memory-mapped readers): "
                           f"name it .fits and compress it afterwards if needed")
+    if not str(path).lower().endswith((".fits", ".fit", ".fts")):
+        raise OptionError(f"-o {path}: a field is written as FITS: name it .fits")
     return path
 
 

@@ -137,11 +137,21 @@ def read_field(path: str | os.PathLike, *, hdu: Optional[int] = None, band: Opti
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
+    from .readers_common import truncation_guard
+
+    hdul = None
     try:
-        hdul = fits.open(path, memmap=True, mode="readonly", do_not_scale_image_data=False)
+        with truncation_guard(path, "FITS file"):    # astropy's truncation warning: this one-line error instead
+            hdul = fits.open(path, memmap=True, mode="readonly", do_not_scale_image_data=False)
+            images = _image_hdus(hdul)
+    except DataError:
+        if hdul is not None:
+            hdul.close()
+        raise
     except (OSError, ValueError, TypeError) as exc:
+        if hdul is not None:
+            hdul.close()
         raise DataError(f"{path}: not a readable FITS file ({exc})") from exc
-    images = _image_hdus(hdul)
     if hdu is None:
         if not images:
             hdul.close()
@@ -222,7 +232,7 @@ def check_field_pixels(data: np.ndarray, where: str, *, rows: int = 1024) -> int
                 vals = block[finite]
                 lo, hi = min(lo, float(vals.min())), max(hi, float(vals.max()))
     if n_inf:
-        raise NonFiniteError(f"{where}: {n_inf:,} infinite pixel(s); replace them with NaN (masked) or a value")
+        raise NonFiniteError(f"{where}: {n_inf:,} infinite pixel(s); replace them with a value (or crop them away)")
     if n_finite == 0:
         raise NonFiniteError(f"{where}: no finite pixel (every pixel is NaN)")
     if max(abs(lo), abs(hi)) > 1e30:
