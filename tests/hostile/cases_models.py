@@ -485,3 +485,32 @@ def _model_option_cases(b: Builder) -> None:
     for key, extra, mention in (
             ("n-zero", ["-n", "0"], "-n"), ("n-negative", ["-n", "-4"], "-n"), ("n-huge", ["-n", "1000000000000"], "-n")):
         opt("opt-sample", f"sample-morph-{key}", ["make-sample-data", "--morphology", "-o", "{f}/m", *extra], mention)
+    _sweep10_cases(b, opt, field)
+
+
+def _sweep10_cases(b: Builder, opt: Callable[..., None], field: str) -> None:
+    """Cases the session-10 sweeps found: outputs that replaced what was not theirs, checkpoints that were not."""
+    train = ["field", "train", "--image", field, "-o", "{f}/m.pt", "--epochs", "2", "--steps", "1", "--batch_size",
+             "1", "--patch", "32", "--threads", "1", "--device", "cpu"]
+
+    def keep_file(name: str, text: str) -> Callable[[Path], None]:
+        return lambda f: (f / name).write_text(text) and None
+
+    opt("output-path", "field-simulate-out-png", ["field", "simulate", "-o", "{f}/f.png", "--size", "64"], "-o")
+    c = b.option_case("output-path", "field-train-out-exists", "field", train[1:], mention="--force",
+                      prepare=keep_file("m.pt", "someone's notes\n"))
+    c.inputs.append(c.folder / "m.pt")
+    c = b.option_case("opt-field", "field-train-resume-junk-ckpt", "field", [*train[1:], "--resume"],
+                      mention="checkpoint", prepare=keep_file("m.pt.ckpt", "junk\n"))
+    c.inputs.append(c.folder / "m.pt.ckpt")
+
+    def foreign_store(f: Path) -> None:
+        (f / "notes.zarr" / "sub").mkdir(parents=True)
+        (f / "notes.zarr" / "sub" / "thesis.txt").write_text("keep me\n")
+
+    c = b.option_case("output-path", "deblend-out-foreign-store", "deblend",
+                      ["--model", "sep", "-o", "{f}/notes.zarr"], mention="-o", prepare=foreign_store)
+    c.inputs.append(c.folder / "notes.zarr")
+    c = b.option_case("output-path", "deblend-out-foreign-h5", "deblend", ["--model", "sep", "-o", "{f}/other.h5"],
+                      mention="-o", prepare=keep_file("other.h5", "not results\n"))
+    c.inputs.append(c.folder / "other.h5")
