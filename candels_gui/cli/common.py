@@ -75,7 +75,7 @@ def add_scheduler_options(parser: argparse.ArgumentParser, *, partition_default:
     """``--scheduler``, ``--partition-size`` (unless ``partition_default`` is None) and ``--resume``: running a
     long command on Dask."""
     g = parser.add_argument_group("more than one machine (Dask; see docs/dask.md)")
-    g.add_argument("--scheduler", default=None, metavar="ADDRESS",
+    g.add_argument("--scheduler", default=None, metavar="ADDRESS", type=_scheduler_value,
                    help="run the work's partitions on Dask: local:N starts N worker processes on this machine for "
                         "the run; tcp://HOST:PORT joins a running scheduler ('dask scheduler', 'dask worker "
                         "tcp://HOST:PORT'). The output is the same bytes as without it")
@@ -101,6 +101,20 @@ def scheduler_client(args: argparse.Namespace) -> Iterator[Any]:
     with open_client(args.scheduler) as client:
         print(f"Dask: {n_workers(client)} workers, scheduler {client.scheduler.address}", file=sys.stderr, flush=True)
         yield client
+
+
+def _scheduler_value(text: str) -> str:
+    """argparse ``type=`` of ``--scheduler``: checked when the command line is read (an empty value ran the work
+    in this process without a word); nothing of Dask is imported."""
+    from ..core.parallel import parse_scheduler
+
+    try:
+        parse_scheduler(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix(f"--scheduler {text!r}: ")) from None
+    return str(text).strip()
+
+
 def say_partial_kept(args: argparse.Namespace, partial: str, resumes: str) -> None:
     """After an interrupted run that writes a store by partitions: say what was kept (only if it was) and how
     to go on; ``main`` then does not claim that nothing was left."""
