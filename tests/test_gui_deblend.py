@@ -200,6 +200,25 @@ def test_cancel_stops_a_long_run_on_many_blends(window, qtbot, counting):
     assert len(counting.seen) - before == 40 - cached
 
 
+def test_results_of_data_since_replaced_are_not_kept(window, qtbot, counting):
+    """Opening other data while a run goes on: a result that arrives after the switch was computed on the old
+    pixels, and was cached and shown as the new data's."""
+    panel = window.deblend_panel
+    counting.delay = 0.05
+    panel.set_selected(["test-counting"])
+    specs = sample_specs(window.state.stamps, 40, SamplingRules(), seed=3)
+    panel.set_queue_source(lambda: specs)
+    got = []
+    panel.resultsReady.connect(lambda name, s, r: got.append(len(r)))
+    panel.queue_button.click()
+    qtbot.waitUntil(lambda: bool(got), timeout=10000)
+    window.set_stamps(make_stampset(n=16, size=48, seed=1))    # the same galaxies' IDs, new pixels
+    seen = len(counting.seen)
+    qtbot.waitUntil(lambda: not panel.busy, timeout=10000)
+    assert len(counting.seen) >= seen                         # the cancelled run may finish its blend...
+    assert not any(("test-counting", s) in panel.cache for s in specs)   # ...whose result is not kept
+
+
 def test_run_on_queue_uses_the_session_queue(window, qtbot, counting):
     panel = window.deblend_panel
     panel.set_selected(["test-counting"])

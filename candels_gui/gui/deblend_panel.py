@@ -39,7 +39,8 @@ CHOICE_COLUMNS = 4
 class _Bridge(QObject):
     """Carries results from the worker to the UI thread (queued signal; the worker never touches widgets)."""
 
-    results = pyqtSignal(str, object, object)  # name, list of specs, list of DeblendResult or error text
+    # name, list of specs, (engine rendered on, list of DeblendResult or error text)
+    results = pyqtSignal(str, object, object)
     progress = pyqtSignal(object)
 
 
@@ -328,8 +329,8 @@ class DeblendPanel(QWidget):
             return engine.render_batch(part).images.copy()
 
         def emit(name: str, done: list[BlendSpec], results: Any) -> None:
-            try:
-                self._bridge.results.emit(name, done, results)
+            try:   # with the engine they were computed on: results of data since replaced are dropped
+                self._bridge.results.emit(name, done, (engine, results))
             except RuntimeError:  # the panel is gone (window closed while cancelling)
                 pass
 
@@ -402,7 +403,10 @@ class DeblendPanel(QWidget):
         self.device_label.setText(f"torch: {device}")
         self.device_label.setToolTip(f"The {what} last ran on {device} (torch picks CUDA, then MPS, then CPU)")
 
-    def _on_results(self, name: str, specs: list[BlendSpec], results: Any) -> None:
+    def _on_results(self, name: str, specs: list[BlendSpec], computed: tuple[Any, Any]) -> None:
+        engine, results = computed
+        if engine is not self.state.engine:
+            return   # a run on data the window no longer shows (its cancel arrives after this result)
         if isinstance(results, str):
             self.status.setText(f"{name}: {results}")
             self._pending.pop(name, None)
