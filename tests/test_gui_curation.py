@@ -396,6 +396,24 @@ def test_closing_with_unsaved_work_asks(make_window, tmp_path, dialogs):
 
 
 @pytest.mark.skipif(not (SAMPLE / "candels_img.npy").exists(), reason="sample data not generated")
+def test_discarding_for_data_that_then_fails_to_open_keeps_the_autosave(make_window, tmp_path, dialogs, qtbot):
+    """Discard, then the folder asked for is not data: the queue stays on screen, and its crash copy must too
+    (it was deleted at the Discard); once other data does open, the discarded session's autosave goes."""
+    win = make_window()
+    win.session_ctl.generate_random(5)
+    auto = win.session_ctl.session.autosave_path
+    assert auto.is_file()
+    dialogs["answers"]["close"] = Btn.Discard
+    (tmp_path / "empty").mkdir()
+    win.open_path(tmp_path / "empty")
+    qtbot.waitUntil(lambda: bool(dialogs["critical"]), timeout=10000)
+    assert len(win.session_ctl.session.queue) == 5 and auto.is_file()
+    win.open_path(SAMPLE)
+    qtbot.waitUntil(lambda: win.session_ctl.session.queue == [], timeout=10000)
+    assert not auto.exists()
+
+
+@pytest.mark.skipif(not (SAMPLE / "candels_img.npy").exists(), reason="sample data not generated")
 def test_review_screenshot(tmp_path):
     from PyQt6.QtGui import QImage
 

@@ -210,7 +210,7 @@ class MainWindow(RecentFilesMixin, QMainWindow):
 
         path = Path(path)
         ctl = getattr(self, "session_ctl", None)  # absent while the window is being built
-        if ctl is not None and not ctl.confirm_discard(f"Open {path.name}"):
+        if ctl is not None and not ctl.confirm_discard(f"Open {path.name}", until_replaced=True):
             return  # unsaved queue and the user chose Cancel (or a failed save)
         self.tasks.cancel_data_work()   # an export or a training started before goes on
         self.statusBar().showMessage(f"Loading {path} …")

@@ -28,7 +28,7 @@ class RecentFilesMixin:
         add_recent(self.settings, "recent/paths", path)
 
     def _open_recent_session(self, path: str) -> None:
-        if self.session_ctl.confirm_discard("Open session"):
+        if self.session_ctl.confirm_discard("Open session", until_replaced=True):
             self.session_ctl.open_session(path)
 
     def _fill_recent_menu(self) -> None:

@@ -146,6 +146,9 @@ class SessionController(SessionFiles, QObject):
             session._current = st.spec
 
     def _use(self, session: Session) -> None:
+        discarded, self._discarded = getattr(self, "_discarded", None), None
+        if discarded is not None and discarded is not session:
+            discarded.remove_autosave()     # discarded when other data was asked for, which has now opened
         if self.session is not session:
             self.session.listeners = [f for f in self.session.listeners if f != self._session_changed]
             session.listeners.append(self._session_changed)

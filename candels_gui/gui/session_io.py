@@ -81,7 +81,7 @@ class SessionFiles:
         """File > Open session…"""
         folder = start_folder(self.services.settings, self.session.path)
         path, _ = QFileDialog.getOpenFileName(self.services.parent, "Open session", str(folder), SESSION_FILTER)
-        if path and self.confirm_discard("Open session"):
+        if path and self.confirm_discard("Open session", until_replaced=True):
             self.open_session(path)
 
     def open_session(self, path: str | os.PathLike, *, fallback_data: str | os.PathLike | None = None) -> bool:
@@ -137,7 +137,9 @@ class SessionFiles:
 
     def data_load_failed(self) -> None:
         """The data a session waits for did not load (cancelled, or refused): that session is not opened (it
-        would otherwise be applied to whatever data opens next, and the editor would wait for it meanwhile)."""
+        would otherwise be applied to whatever data opens next, and the editor would wait for it meanwhile).
+        The session discarded for that data stays, autosave included."""
+        self._discarded = None
         if self._pending is None:
             return
         name = self._pending.path.name if self._pending.path is not None else "The session"
@@ -237,8 +239,11 @@ class SessionFiles:
         return True
 
     # ------------------------------------------------------------------ closing
-    def confirm_discard(self, title: str = "Close") -> bool:
-        """Ask Save / Discard / Cancel when the queue has unsaved changes; True to go on."""
+    def confirm_discard(self, title: str = "Close", *, until_replaced: bool = False) -> bool:
+        """Ask Save / Discard / Cancel when the queue has unsaved changes; True to go on.
+
+        ``until_replaced``: the session is discarded only once another replaces it (data being opened: if
+        that fails, the session stays on screen, and so must its autosave, its crash copy)."""
         if not self.session.modified:
             self.session.remove_autosave()
             return True
@@ -249,6 +254,9 @@ class SessionFiles:
         if answer == Btn.Save:
             return self.save()
         if answer == Btn.Discard:
-            self.session.remove_autosave()
+            if until_replaced:
+                self._discarded = self.session
+            else:
+                self.session.remove_autosave()
             return True
         return False
