@@ -112,6 +112,23 @@ def test_filters_are_the_core_catalog_filter(window, qtbot):
         assert {window.state.stamps.index_of(spec.id1), window.state.stamps.index_of(spec.id2)} <= shown
 
 
+def test_a_filter_set_elsewhere_shows_in_the_boxes_and_survives_the_next_edit(window, qtbot):
+    """A session's filter (mag <= 25) showed 'N of 16' while the boxes still showed no cut, and the next edit in
+    the panel (typing in the ID box and clearing it) dropped it; at the data's maximum the upper box read as a
+    bound the user never set."""
+    panel = window.catalog
+    assert panel.current_filter() == CatalogFilter()          # fresh data: no bound, whatever the rounding
+    cat = window.state.stamps.catalog
+    cut = round(float(np.median(cat["mag"])), 2)
+    window.state.set_filter(CatalogFilter(mag_high=cut, excluded_types=("irr",)))   # as a session restores it
+    assert panel.mag.high.value() == pytest.approx(cut) and not panel.types["irr"].isChecked()
+    panel.id_search.setText("1")
+    panel.apply_filter()
+    panel.id_search.setText("")
+    panel.apply_filter()
+    assert window.state.filter == CatalogFilter(mag_high=cut, excluded_types=("irr",))
+
+
 def test_random_pair_is_seeded_and_obeys_the_rules(window, settings, qtbot):
     first = [window.state.random_pair() for _ in range(3)]
     other = MainWindow(make_stampset(n=16, size=48, seed=1), settings=settings)

@@ -56,7 +56,10 @@ class RangeFilter(QWidget):
         self.setEnabled(finite.size > 0)
         self.setToolTip("" if finite.size else "no values in this catalog")
         step = 10 ** -self.low.decimals()
-        self._lo, self._hi = np.floor(lo / step) * step, np.ceil(hi / step) * step
+        # rounded as the boxes show them: 25.990000000000002 made the upper box at the data's maximum (25.99)
+        # a bound the user never set
+        self._lo = round(float(np.floor(lo / step) * step), self.low.decimals())
+        self._hi = round(float(np.ceil(hi / step) * step), self.low.decimals())
         for box in (self.low, self.high):
             box.blockSignals(True)
             box.setRange(self._lo, self._hi)
@@ -70,6 +73,13 @@ class RangeFilter(QWidget):
             box.setValue(v)
             box.blockSignals(False)
         self.changed.emit()
+
+    def show_bounds(self, low: float | None, high: float | None) -> None:
+        """Show ``(low, high)`` (``None``: no bound, the data's extreme) without signalling a change."""
+        for box, v, free in ((self.low, low, self._lo), (self.high, high, self._hi)):
+            box.blockSignals(True)
+            box.setValue(free if v is None else float(v))
+            box.blockSignals(False)
 
     def bounds(self) -> tuple[float | None, float | None]:
         """``(low, high)``; ``None`` where the box sits at the data's extreme."""
@@ -346,7 +356,27 @@ class CatalogPanel(QWidget):
         finally:
             self._fitting = False
 
+    def _show_filter(self) -> None:
+        """The widgets show the state's filter (one a session restored, or the draw's), so that the next edit
+        starts from it instead of dropping its cuts."""
+        f = self.state.filter
+        if f is None or f == self.current_filter():
+            return
+        self._filter_timer.stop()
+        self.mag.show_bounds(f.mag_low, f.mag_high)
+        self.radius.show_bounds(f.radius_min, f.radius_max)
+        self.z.show_bounds(f.z_min, f.z_max)
+        for t, box in self.types.items():
+            box.blockSignals(True)
+            box.setChecked(t not in f.excluded_types)
+            box.blockSignals(False)
+        if f.id_search != self.id_search.text().strip():
+            self.id_search.blockSignals(True)
+            self.id_search.setText(f.id_search)
+            self.id_search.blockSignals(False)
+
     def _filter_changed(self) -> None:
+        self._show_filter()
         current = self.current_stamp()
         self.model.set_rows(self.state.pool())
         self._update_count()
