@@ -257,11 +257,24 @@ def test_errors_show_a_dialog_with_the_core_message(window, qtbot, errors, tmp_p
     qtbot.waitUntil(lambda: not window.tasks.busy, timeout=5000)
     assert errors and "no such file or folder" in errors[-1][1]
     assert "Traceback" not in errors[-1][1]
-    # an empty random-pair pool: the core's DataError, in a dialog
+    # what the user can put right at once is said in the status bar, in the panel's words (not a dialog
+    # naming mag_low or 'a pool of 0 galaxies')
+    n_errors = len(errors)
     window.catalog.id_search.setText("no-such-id")
     window.catalog.apply_filter()
     window.actions_by_name["random_pair"].trigger()
-    assert "pool of 0 galaxies" in errors[-1][1]
+    assert "No galaxy passes the catalog's filters" in window.statusBar().currentMessage()
+    window.catalog.reset_filters()
+    window.catalog.mag.low.setValue(window.catalog.mag.high.value() - 0.01)
+    window.catalog.mag.high.setValue(window.catalog.mag.low.value() - 1)
+    window.catalog.apply_filter()
+    assert "Magnitude: the lower bound" in window.statusBar().currentMessage()
+    window.catalog.reset_filters()
+    spec = window.state.spec
+    window.catalog.select_stamp(window.state.stamps.index_of(spec.id1))
+    window.catalog.pick_current(2)                      # galaxy 1 as galaxy 2: no blend of a galaxy with itself
+    assert window.state.spec == spec and "is galaxy 1 already" in window.statusBar().currentMessage()
+    assert len(errors) == n_errors
 
 
 @pytest.mark.skipif(not (SAMPLE / "candels_img.npy").exists(), reason="sample data not generated")

@@ -238,6 +238,23 @@ def test_undo_lands_on_what_it_changed_and_review_never_skips_or_repeats(make_wi
     assert "last blend of the queue" in win.statusBar().currentMessage()
 
 
+def test_review_starts_at_the_first_pending_blend_and_goes_back_to_it_at_the_end(make_window, qtbot):
+    """Five blends queued with Enter leave the last selected: review started there, and every key after the
+    first decided that last row again."""
+    win = make_window()
+    ctl, view = win.session_ctl, win.editor.blend_view
+    ctl.generate_random(5)
+    win.queue_panel.select_row(4)                 # as queueing leaves it
+    qtbot.keyClick(view, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    assert win.review.active and win.queue_panel.current_row() == 0
+    win.queue_panel.select_row(3)
+    for key in (Qt.Key.Key_A, Qt.Key.Key_R, Qt.Key.Key_A):   # rows 3, 4, then back to the first pending, 0
+        qtbot.keyClick(QApplication.focusWidget(), key)
+    assert [i.status for i in ctl.session.queue] == ["accepted", "pending", "pending", "accepted", "rejected"]
+    assert win.queue_panel.current_row() == 1
+    ctl.session.mark_saved()
+
+
 def test_random_blends_never_repeat_the_queue_and_a_duplicate_by_hand_asks(make_window, qtbot, dialogs):
     win = make_window()
     ctl, view = win.session_ctl, win.editor.blend_view

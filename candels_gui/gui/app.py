@@ -97,7 +97,7 @@ class MainWindow(RecentFilesMixin, QMainWindow):
 
         self.editor = BlendEditor(self.state, self.display, self.show_error, self)
         self.setCentralWidget(self.editor)
-        self.catalog = CatalogPanel(self.state, self.display, self.show_error)
+        self.catalog = CatalogPanel(self.state, self.display, self.show_error, status=self.show_status)
         self.display_panel = DisplayPanel(self.display)
         self.display_panel.histogram.defer = self.editor.after_paint.call   # redrawn after the blend's paint
         self.catalog_dock = self._dock("Catalog", self.catalog, Qt.DockWidgetArea.LeftDockWidgetArea)

@@ -100,9 +100,13 @@ class CatalogPanel(QWidget):
     """
 
     def __init__(self, state: AppState, display: DisplayModel,
-                 on_error: Callable[[BaseException], None], parent: QWidget | None = None) -> None:
+                 on_error: Callable[[BaseException], None], parent: QWidget | None = None, *,
+                 status: Callable[[str, int], None] | None = None) -> None:
         super().__init__(parent)
         self.state, self.display, self.on_error = state, display, on_error
+        # what the user can put right at once (a range upside down, no galaxy left to draw from) is said in the
+        # status bar, not in an error box
+        self.say = status or (lambda text, msecs: on_error(ValueError(text)))
         self.model = CatalogModel(parent=self)
         self._build()
         self._filter_timer = QTimer(self)
@@ -255,13 +259,22 @@ class CatalogPanel(QWidget):
         stamp = self.current_stamp()
         if stamp is None or self.state.stamps is None:
             return
+        gid = int(self.state.stamps.ids[stamp])
+        other = self.state.picked[2 - which]
+        if other == gid and not self.state.rules.allow_self:
+            self.say(f"{gid} is galaxy {3 - which} already: pick another galaxy (a galaxy is not blended with "
+                     f"itself unless the sampling rules allow it)", 6000)
+            return
         try:
-            self.state.pick_galaxy(which, int(self.state.stamps.ids[stamp]))
+            self.state.pick_galaxy(which, gid)
         except (ValueError, KeyError) as exc:
             self.on_error(exc)
 
     def random_pair(self) -> None:
         """Draw a random pair with the sampling rules (errors go to ``on_error``)."""
+        if len(self.state.pool()) == 0:
+            self.say("No galaxy passes the catalog's filters: widen them (or Reset filters) to draw a pair", 6000)
+            return
         try:
             self.state.random_pair()
         except (ValueError, KeyError) as exc:
@@ -280,6 +293,11 @@ class CatalogPanel(QWidget):
     def apply_filter(self) -> None:
         """Send the widgets' filter to the state now (normally debounced)."""
         self._filter_timer.stop()
+        for label, w in (("Magnitude", self.mag), ("Radius", self.radius), ("Redshift", self.z)):
+            if w.low.value() > w.high.value():
+                self.say(f"{label}: the lower bound {w.low.value():g} is above the upper {w.high.value():g}; "
+                         f"set the upper one first", 6000)
+                return
         try:
             self.state.set_filter(self.current_filter())
         except (ValueError, KeyError) as exc:
@@ -360,8 +378,11 @@ class CatalogPanel(QWidget):
         """The widgets show the state's filter (one a session restored, or the draw's), so that the next edit
         starts from it instead of dropping its cuts."""
         f = self.state.filter
-        if f is None or f == self.current_filter():
-            return
+        try:
+            if f is None or f == self.current_filter():
+                return
+        except ValueError:   # the boxes hold a range upside down: show the state's
+            pass
         self._filter_timer.stop()
         self.mag.show_bounds(f.mag_low, f.mag_high)
         self.radius.show_bounds(f.radius_min, f.radius_max)

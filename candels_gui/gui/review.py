@@ -76,8 +76,11 @@ class ReviewMode(QObject):
             self.queue_dock.raise_()
             self.panel.banner.show()
             self.panel.table.setFocus()
-            if self.panel.current_row() is None and self.panel.model.rowCount():
-                pending = [i for i, item in enumerate(self.ctl.session.queue) if item.status == "pending"]
+            row = self.panel.current_row()
+            pending = [i for i, item in enumerate(self.ctl.session.queue) if item.status == "pending"]
+            if self.panel.model.rowCount() and (row is None or (pending and row == len(self.ctl.session.queue) - 1
+                                                                and row != pending[0])):
+                # none selected, or the row queued last (selected by the queueing): start where review starts
                 self.panel.select_row(pending[0] if pending else 0)
             self.services.status("Review mode: ↑/↓ move, A accept, R reject, F flag", 5000)
         else:
@@ -146,10 +149,15 @@ class ReviewMode(QObject):
             return
         if rows[-1] + 1 < self.panel.model.rowCount():
             self.panel.select_row(rows[-1] + 1)
-        else:
-            pending = self.ctl.session.counts()["pending"]
-            self.services.status(f"That was the last blend of the queue; {pending:,} still pending"
-                                 + (" (↑ goes back)" if pending else ""), 6000)
+        else:   # the end of the queue: on to the first blend still pending (the next key decided this row again)
+            pending = [i for i, item in enumerate(self.ctl.session.queue) if item.status == "pending"]
+            if pending:
+                self.panel.select_row(pending[0])
+                self.services.status(f"That was the last blend of the queue: back to the first still pending "
+                                     f"(row {pending[0] + 1}; {len(pending):,} pending)", 6000)
+            else:
+                self.services.status("That was the last blend of the queue, and none is pending: all reviewed",
+                                     6000)
 
     def _targets(self) -> list[int]:
         if self.active:

@@ -58,6 +58,8 @@ class SessionFiles:
                                                   SESSION_FILTER)
             if not path:
                 return False
+            if not Path(path).suffix:   # typed without one: the Open dialog lists *.json only
+                path = f"{path}.json"
         return self._save_to(Path(path))
 
     def _save_to(self, path: Path) -> bool:
