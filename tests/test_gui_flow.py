@@ -460,3 +460,31 @@ def test_every_tab_fits_1280x800_without_scrolling(make_window, qtbot):
         if not action.isSeparator():
             assert win.toolbar.widgetForAction(action).isVisible(), action.text()
             assert action.toolTip().startswith(action.text().replace("&", "").rstrip("…"))
+
+
+def test_a_session_reopened_on_its_moved_data_records_the_new_place(make_window, qtbot, tmp_path, dialogs):
+    """Its data folder renamed: the user opens the data where it now is, then the session; saving it again
+    wrote the old place, so the next open failed the same way."""
+    import json
+
+    from candels_gui.core.data.readers_npy import read_candels_blender
+
+    data = tmp_path / "data"
+    _write_candels_folder(data)
+    win = make_window(read_candels_blender(data))
+    win.source_path = data
+    win.session_ctl.new_session()
+    win.session_ctl.generate_random(3)
+    assert win.session_ctl.save_as(tmp_path / "mine.json")
+    queue = list(win.session_ctl.session.queue)
+    moved = data.rename(tmp_path / "moved")
+    other = make_window(read_candels_blender(moved))
+    other.source_path = moved
+    other.session_ctl.new_session()
+    other.session_ctl.open_session(tmp_path / "mine.json")
+    qtbot.waitUntil(lambda: other.session_ctl.session.queue == queue, timeout=5000)
+    session = other.session_ctl.session
+    assert session.data_path == moved.resolve() and session.modified     # closing would ask to save it
+    assert "moved" in other.statusBar().currentMessage()
+    assert other.session_ctl.save()
+    assert json.loads((tmp_path / "mine.json").read_text())["data"]["path"] == "moved"

@@ -126,11 +126,19 @@ class SessionController(SessionFiles, QObject):
 
     def apply_session(self, session: Session) -> None:
         """Use ``session`` (its data must be open): settings, editor blend and queue follow it."""
+        self.moved_note = ""
         if self.state.stamps is not None:
             session.check_data(self.state.stamps)
         session.autosave_dir = self.autosave_dir
-        if session.data_path is None and self.services.source_path() is not None:
-            session.data_path = Path(self.services.source_path()).resolve()
+        here = Path(self.services.source_path()).resolve() if self.services.source_path() is not None else None
+        moved = (here is not None and session.data_path is not None and Path(session.data_path) != here
+                 and not Path(session.data_path).exists())
+        if moved:   # its data moved (checked above: the same content): the open data is where it is now
+            old = session.data_path
+            session.relocate_data(here)
+            self.moved_note = f"; its data moved from {old} to {here}: save the session to record it"
+        elif session.data_path is None and here is not None:
+            session.data_path = here
         st = self.state
         st.rules, st.seed = session.rules, session.seed
         try:
@@ -181,7 +189,7 @@ class SessionController(SessionFiles, QObject):
             self.new_session()
             self.services.show_error("Cannot open the session", exc)
             return
-        self.services.status(f"Opened session {session.path}", 6000)
+        self.services.status(f"Opened session {session.path}{self.moved_note}", 10000 if self.moved_note else 6000)
         self.offer_recovery()
 
     def _spec_changed(self, spec: BlendSpec | None, final: bool) -> None:

@@ -34,6 +34,8 @@ class SessionFiles:
     """Save, open and recover sessions (mixed into the session controller)."""
 
     session: Session
+    #: Said after "Opened session …" when the session's data was found moved (see ``apply_session``).
+    moved_note: str = ""
     state: Any
     services: Any
     autosave_dir: Path
@@ -106,7 +108,8 @@ class SessionFiles:
                 self.new_session()  # type: ignore[attr-defined]
                 self.services.show_error("Cannot open the session", exc)
                 return False
-            self.services.status(f"Opened session {session.path}", 6000)
+            self.services.status(f"Opened session {session.path}{self.moved_note}",
+                                 10000 if self.moved_note else 6000)
             self.offer_recovery()
             return True
         try:

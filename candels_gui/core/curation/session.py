@@ -325,6 +325,12 @@ class Session:
         """True when the queue (blends, statuses, notes) or the morphology votes differ from the last save or open."""
         return self._saved_queue is None or self.queue != self._saved_queue or self.morph_votes != self._saved_votes
 
+    def relocate_data(self, path: str | os.PathLike) -> None:
+        """The session's data (same content) now lies at ``path``: record it, and mark the session unsaved so
+        that saving it writes the new place (its file pointed at the old one, where it could not be opened)."""
+        self.data_path = Path(path)
+        self._saved_queue = None
+
     def mark_saved(self) -> None:
         """The current queue is what is on disk."""
         self._saved_queue = list(self.queue)
