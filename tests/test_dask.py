@@ -151,14 +151,15 @@ def test_outputs_of_earlier_runs_are_neither_destroyed_nor_left_stale(tmp_path, 
 def test_ctrl_c_stops_local_workers_quietly(tmp_path):
     """A terminal's Ctrl-C reaches the whole process group: the workers must not each print a traceback."""
     out = tmp_path / "z"
-    proc = subprocess.Popen([sys.executable, "-m", "candels_gui.cli", "produce", "-n", "200000", "--format", "zarr",
+    proc = subprocess.Popen([sys.executable, "-m", "candels_gui.cli", "produce", "-n", "30000", "--format", "zarr",
                              "--scheduler", "local:2", "--partition-size", "64", "-o", str(out)],
                             start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=str(ROOT), preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     partial = out / ".blends.zarr.partial"
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not list(partial.glob("train/partitions_done/c/*")):
+    while time.monotonic() < deadline and proc.poll() is None and not list(partial.glob("train/partitions_done/c/*")):
         time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()[1]   # still running (not refused, say for disk space)
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
