@@ -38,6 +38,9 @@ CLASS_KEYS = {"sph": "S", "sphd": "B", "disk": "D", "irr": "I", "ps": ".", "unc"
 VOTE_ACTIONS = tuple(f"vote_{c}" for c in MORPH_CLASSES)
 
 
+#: Width of the vote panel beside the stamp (two columns of buttons), and on a narrow tab (one column).
+WIDE_PANEL, NARROW_PANEL = 330, 215
+
 class LabellingView(QWidget):
     """The labelling tab (slots of the action table: ``labelling.*``).
 
@@ -81,15 +84,17 @@ class LabellingView(QWidget):
         self.votes_label.setWordWrap(True)
         self.progress = QLabel("")
         self.progress.setObjectName("caption")
-        grid = QGridLayout()
+        self.progress.setWordWrap(True)
+        grid = self._grid = QGridLayout()
         grid.setSpacing(4)
         self.buttons: dict[str, QPushButton] = {}
-        for k, cls in enumerate(MORPH_CLASSES):
+        for cls in MORPH_CLASSES:
             b = QPushButton(f"{CLASS_NAMES[cls]}  ({CLASS_KEYS[cls]})")
             b.setToolTip(f"Vote {CLASS_NAMES[cls]} and go to the next galaxy (key {CLASS_KEYS[cls]})")
             b.clicked.connect(lambda _=False, c=cls: self.vote(c))
-            grid.addWidget(b, k // 2, k % 2)
             self.buttons[cls] = b
+        self._columns = 0
+        self._place_buttons(2)
         prev_b, next_b = QPushButton("◀ Previous"), QPushButton("Next ▶")
         prev_b.clicked.connect(lambda: self.move(-1))
         next_b.clicked.connect(lambda: self.move(+1))
@@ -115,9 +120,9 @@ class LabellingView(QWidget):
         side.addWidget(self.progress)
         side.addWidget(self.export_button)
         side.addWidget(self.tune_button)
-        panel = QWidget(self)
+        panel = self._panel = QWidget(self)
         panel.setLayout(side)
-        panel.setFixedWidth(330)
+        panel.setFixedWidth(WIDE_PANEL)
         layout = QHBoxLayout(self)
         layout.addWidget(self.view, 1)
         layout.addWidget(panel)
@@ -244,6 +249,22 @@ class LabellingView(QWidget):
         target = 0 if line is None else min(max(line + step, 0), n - 1)
         self.catalog.table.selectRow(target)
         self.refresh()
+
+    def _place_buttons(self, columns: int) -> None:
+        if columns == self._columns:
+            return
+        self._columns = columns
+        for k, cls in enumerate(MORPH_CLASSES):
+            self._grid.removeWidget(self.buttons[cls])
+            self._grid.addWidget(self.buttons[cls], k // columns, k % columns)
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802
+        """On a narrow tab (a laptop screen beside the docks) the vote buttons go in one column and the panel
+        narrows, so that the stamp keeps the width (it was a strip a quarter as wide as tall at 1366 x 768)."""
+        super().resizeEvent(event)
+        narrow = self.width() - WIDE_PANEL < 0.8 * self.height()
+        self._panel.setFixedWidth(NARROW_PANEL if narrow else WIDE_PANEL)
+        self._place_buttons(1 if narrow else 2)
 
     def eventFilter(self, obj: Any, event: Any) -> bool:  # noqa: N802
         if obj is self.view and isinstance(event, QKeyEvent) and event.type() == QKeyEvent.Type.KeyPress:
