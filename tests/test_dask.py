@@ -142,6 +142,10 @@ def test_outputs_of_earlier_runs_are_neither_destroyed_nor_left_stale(tmp_path, 
     for out in (notes, z / "blends.zarr", z / "blends.h5"):
         assert run("deblend", "--model", "sep", "--data", str(z), "-o", str(out)) == 2
     assert (notes / "sub" / "thesis.txt").read_text() == "keep me" and (z / "blends.zarr" / "zarr.json").is_file()
+    results = tmp_path / "sep.zarr"
+    assert run("deblend", "--model", "sep", "--data", str(z), "-o", str(results), "--resume") == 0   # fresh: runs
+    assert run("deblend", "--model", "sep", "--data", str(z), "-o", str(results), "--resume") == 2   # finished
+    assert "nothing to resume" in capsys.readouterr().err
     assert run("produce", "-n", "60", "-s", "5", "-o", str(z), "--force") == 0
     assert sorted(p.name for p in z.iterdir()) == ["blends.h5", "manifest.json", "test_catalogue.csv",
                                                    "train_catalogue.csv"]

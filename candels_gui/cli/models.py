@@ -69,6 +69,13 @@ def _cmd_deblend(args: argparse.Namespace) -> int:
     check_output(args.output, "-o", kind="folder" if args.store_format == "zarr" else "file",
                  inputs=_export_files(args.data))
     check_results_output(args.output, args.store_format)
+    if args.resume and args.store_format == "zarr":
+        from ..core.store.zarr_store import is_local, local_path, partial_url
+
+        partial = partial_url(args.output)
+        if is_local(args.output) and local_path(args.output).exists() and not local_path(partial).exists():
+            raise _OptionError(f"-o {args.output}: --resume: nothing to resume (no unfinished store {partial}; the "
+                               f"results are complete): drop --resume to deblend again")
     base_name = args.model[:-len(_TTA)] if args.model.endswith(_TTA) else args.model
     if args.weights and base_name not in ("unet-seg", "unet-deblend", "cgan", "blend2flux"):
         raise _OptionError(f"--weights: {args.model} is not a torch model; it takes no weights file")
