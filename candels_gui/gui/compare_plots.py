@@ -15,6 +15,7 @@ import numpy as np
 import pyqtgraph as pg
 from astropy.table import Table
 from PyQt6.QtCore import QPointF, Qt, pyqtSignal
+from PyQt6.QtGui import QFont
 from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from ..core.measure.metrics import DMAG_OUTLIER, dmag_stats
@@ -117,7 +118,11 @@ class SummaryPlots(QWidget):
             self._guides.append(line)
         centres = np.arange(len(SEPARATION_BINS) - 1)
         ticks = [(float(i), f"{SEPARATION_BINS[i]:g}–{SEPARATION_BINS[i + 1]:g}") for i in centres]
-        self.binned.getAxis("bottom").setTicks([ticks, []])
+        bottom = self.binned.getAxis("bottom")
+        bottom.setTicks([ticks, []])
+        small = QFont()
+        small.setPointSizeF(max(6.0, small.pointSizeF() - 1.5))
+        bottom.setTickFont(small)   # four range labels under a third of the width: they ran together at 1280 px
         self.binned.setXRange(-0.5, len(centres) - 0.5, padding=0.02)
         self.metric_box = QComboBox()
         self.metric_box.addItems(list(BINNED_METRICS))
