@@ -221,6 +221,7 @@ def test_training_steps_lower_the_loss(tmp_path):
 
 
 def test_train_model_writes_loadable_weights_and_resumes(tmp_path):
+    from candels_gui.core.errors import DataError
     from candels_gui.core.jobs import run_job
     from candels_gui.deblend import get
     from candels_gui.deblend.training import train_model
@@ -233,7 +234,17 @@ def test_train_model_writes_loadable_weights_and_resumes(tmp_path):
     res = run_job(train_model("unet-deblend", h5, out, epochs=1, **kw), lambda p: msgs.append(p.message))
     assert out.is_file() and Path(str(out) + ".ckpt").is_file()
     assert res.epochs_run == 1 and any("val_loss" in m for m in msgs)
-    res2 = run_job(train_model("unet-deblend", h5, out, epochs=3, resume=True, **kw))
+    (tmp_path / "other").mkdir()
+    other = _write_h5(tmp_path / "other" / "blends.h5", n=30, seed=2)
+    for data, change, message in ((h5, {"lr": 0.5}, "was trained with --lr 0.002"),
+                                  (h5, {"seed": 1}, "was trained with --seed 0"),
+                                  (other, {}, "was trained on other data")):
+        # the card would describe a run that never happened (epochs of one export under another's name)
+        with pytest.raises(DataError, match=message):
+            run_job(train_model("unet-deblend", data, out, epochs=3, resume=True, **{**kw, **change}))
+    res2 = run_job(train_model("unet-deblend", h5, out, epochs=3, resume=True, **kw),
+                   lambda p: msgs.append(p.message))
+    assert any("resuming unet-deblend.pt.ckpt after epoch 1" in m for m in msgs)
     assert [r["epoch"] for r in res2.history] == [1, 2, 3] and res2.epochs_run == 3
     assert res2.card["command"] == "candels-gui train --model unet-deblend"
     assert res2.card["options"]["augment"] is True and res2.card["options"]["schedule"] == "cosine"
@@ -581,3 +592,23 @@ def test_train_command_takes_several_exports(tmp_path, capsys):
     # each export named with its folder: produce names every file blends.h5
     assert card["data_file"] == f"{tmp_path.name}/generated.h5,{tmp_path.name}/real.h5" and len(card["data_hash"]) == 2
     assert card["n_train"] + card["n_val"] == 32
+
+
+def test_train_and_sample_options_that_cannot_work_are_one_line_errors(tmp_path, capsys):
+    """cgan with one stage crashed in its decoder; --init with another network shape listed 35 tensor names;
+    make-sample-data replaced a user's stamp set without a word and wrote stamps into a blend export."""
+    from candels_gui.cli import main
+
+    h5 = _write_h5(tmp_path / "blends.h5", n=24)
+    argv = ["train", "--data", str(h5), "--epochs", "1", "--threads", "1", "-o", str(tmp_path / "w.pt")]
+    assert main([*argv, "--model", "cgan", "--depth", "1"]) == 2
+    assert "cgan needs --depth 2 or more" in capsys.readouterr().err
+    assert main([*argv, "--model", "unet-seg", "--init", "shipped", "--base", "4"]) == 2
+    assert "drop --base" in capsys.readouterr().err
+    stamps = tmp_path / "mine"
+    assert main(["make-sample-data", "-n", "2", "--workers", "1", "-o", str(stamps)]) == 0
+    before = (stamps / "candels_img.npy").read_bytes()
+    assert main(["make-sample-data", "-n", "3", "--workers", "1", "-o", str(stamps)]) == 2
+    assert "pass --force" in capsys.readouterr().err and (stamps / "candels_img.npy").read_bytes() == before
+    assert main(["make-sample-data", "-n", "3", "--workers", "1", "-o", str(stamps), "--force"]) == 0
+    assert main(["make-sample-data", "-n", "2", "--workers", "1", "-o", str(tmp_path)]) == 2   # beside blends.h5

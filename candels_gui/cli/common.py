@@ -129,6 +129,17 @@ def say_partial_kept(args: argparse.Namespace, partial: str, resumes: str) -> No
           f"without --resume (and with --force) it starts over.", file=sys.stderr)
 
 
+def say_checkpoint_kept(args: argparse.Namespace, ckpt: Any) -> None:
+    """After an interrupted training: say that its checkpoint is kept (when it is) and how to go on."""
+    import sys
+    from pathlib import Path
+
+    if Path(ckpt).is_file():
+        args.partial_kept = str(ckpt)
+        print(f"The checkpoint of the last finished epoch is kept in {ckpt}: the same command with --resume goes "
+              f"on from it.", file=sys.stderr)
+
+
 def number(*, low: float | None = None, high: float | None = None, low_open: bool = False,
            high_open: bool = False) -> Callable[[str], float]:
     """argparse ``type=``: a finite float in the range (argparse names the option in its message)."""

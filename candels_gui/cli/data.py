@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 from .common import seed, whole
 
@@ -45,7 +46,25 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
                         "see resources/models/README.md, 'Domain-randomised training data'")
     p.add_argument("--workers", type=whole(low=1, high=1024), default=None,
                    help="processes making the stamps (default: one per core); the same bytes for any number")
+    p.add_argument("--force", action="store_true",
+                   help="replace the stamp set -o holds (the bundled sample_data is remade without it)")
     p.set_defaults(func=_cmd_sample)
+
+
+def _check_sample_output(out: Path, force: bool) -> None:
+    """Never write stamps into a blend export; replace a stamp set only with ``--force`` (a user's own stamps were
+    replaced without a word), but for the bundled sample data, whose README says how this command remakes it."""
+    from ..core.errors import OutputError
+
+    if not out.is_dir():
+        return
+    export = [n for n in ("manifest.json", "blends.h5", "blends.zarr") if (out / n).exists()]
+    if export:
+        raise OutputError(f"-o {out}: holds a blend export ({', '.join(export)}); make the stamps in another folder")
+    readme = out / "README.md"
+    ours = readme.is_file() and "make-sample-data" in readme.read_text(errors="replace")
+    if (out / "candels_img.npy").exists() and not ours and not force:
+        raise OutputError(f"-o {out}: holds a stamp set; pass --force to replace it")
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
@@ -53,6 +72,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     from ..core.validate import check_fits_on_disk, check_output
 
     check_output(args.output, "-o", kind="folder")
+    _check_sample_output(Path(args.output), args.force)
     check_fits_on_disk(args.output, args.n_stamps * (128 * 128 * 8 + 200), "-n",
                        f"{args.n_stamps:,} stamps of 128x128")
     if args.morphology and args.variety != "sample":

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..core.errors import OptionError
-from .common import (add_scheduler_options, add_threads_option, number, say_partial_kept, scheduler_client, seed,
-                     torch_threads, weights_option, whole)
+from .common import (add_scheduler_options, add_threads_option, number, say_checkpoint_kept, say_partial_kept,
+                     scheduler_client, seed, torch_threads, weights_option, whole)
 
 
 def _add_deblend(sub: argparse._SubParsersAction) -> None:
@@ -222,6 +222,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             raise OptionError(f"--model morph-cnn trains on one label file; --data got {len(args.data)}")
         args.data = args.data[0]
         return train_morph_cnn(args)
+    from ..core.errors import Cancelled
     from ..core.jobs import run_with_progress
     from ..deblend.torch_deblender import weights_path
     from ..deblend.training import train_model
@@ -235,14 +236,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
     check_output(out, "-o", kind="file", inputs=[*args.data, args.init])
     command = "candels-gui " + " ".join(sys.argv[1:])
     arch = {k: v for k, v in (("base", args.base), ("depth", args.depth)) if v is not None}
-    result = run_with_progress(train_model(
+    job = train_model(
         args.model, args.data, out, epochs=args.epochs, batch_size=args.batch_size,
         lr=1e-3 if args.lr is None else args.lr,
         val_fraction=args.val_fraction, patience=args.patience, seed=args.seed, device=args.device,
         resume=args.resume, memory_mb=args.memory_mb, augment=not args.no_augment, schedule=args.schedule,
         num_threads=args.threads, flux_weight=args.flux_weight, init=args.init,
         coords=True if args.coords else None, model_kwargs=_train_kwargs(arch),
-        command=command), f"train {args.model}", unit="batch", log=True)
+        command=command)
+    try:
+        result = run_with_progress(job, f"train {args.model}", unit="batch", log=True)
+    except (KeyboardInterrupt, Cancelled):
+        say_checkpoint_kept(args, f"{out}.ckpt")
+        raise
     best = ", ".join(f"{k} {v:.4g}" for k, v in result.card.get("metrics", {}).items() if k != "epoch")
     stop = "early stop" if result.stopped_early else "all epochs run"
     print(f"weights written to {out} (best epoch {result.best_epoch} of {result.epochs_run}, {stop}: {best})")

@@ -161,6 +161,8 @@ class CGANGenerator(nn.Module):
     def __init__(self, *, base: int = 32, depth: int = 4, out_channels: int = 2, dropout: float = 0.5,
                  n_dropout: int = 1, coords: bool = False) -> None:
         super().__init__()
+        if depth < 2 or base < 1:   # one stage has no decoder for the output layer to follow
+            raise ValueError(f"cgan needs --depth 2 or more and --base 1 or more, got depth {depth}, base {base}")
         w = [min(base * 2 ** i, base * 8) for i in range(depth)]
         self.depth, self.coords = depth, bool(coords)
         self.enc = nn.ModuleList()

@@ -267,6 +267,12 @@ def train_model(name: str, data_path: str | os.PathLike | Sequence[str | os.Path
                                                 "epochs_run": len(init_card.get("history", [])),
                                                 "metrics": init_card.get("metrics")})
         start_kwargs = init_card.get("kwargs", {})
+        clash = {k: v for k, v in (model_kwargs or {}).items() if k in ("base", "depth") and k in start_kwargs
+                 and start_kwargs[k] != v}
+        if clash:   # the weights could not be loaded into another network's shape
+            theirs = ", ".join(f"--{k} {start_kwargs[k]}" for k in clash)
+            raise DataError(f"--init {Path(init).name}: its network has {theirs}; fine-tuning keeps the "
+                            f"network's shape: drop {', '.join('--' + k for k in clash)}")
     given = dict(model_kwargs or {})
     if coords is not None:
         given["coords"] = bool(coords)
@@ -294,6 +300,26 @@ def _resumed_kwargs(ck: dict[str, Any], src: Path, kwargs: dict[str, Any], given
         raise DataError(f"{src}: the checkpoint's architecture options are {dict(saved)}, not {given}; "
                         "resume with the same options, or leave them out")
     return dict(saved)
+
+
+#: Options a resumed run must keep: others would change, mid-run, the split (seed, val_fraction), the steps
+#: (batch_size, lr, schedule), the loss (flux_weight), the inputs (scale, augment); epochs and patience may grow.
+RUN_OPTIONS = ("lr", "seed", "val_fraction", "batch_size", "schedule", "flux_weight", "augment", "scale")
+
+
+def _check_resumed_run(ck: dict[str, Any], src: Path, opt: dict[str, Any], hashes: list[str]) -> None:
+    """Refuse to resume on other data or with other run options (the card would describe a run that never
+    happened: epochs of one export or learning rate under another's name)."""
+    saved = ck.get("data_hashes")
+    if saved is not None and list(saved) != list(hashes):
+        raise DataError(f"--resume: {src} was trained on other data; resume on the same export(s), or train anew "
+                        f"without --resume")
+    before = ck.get("options") or {}
+    changed = [k for k in RUN_OPTIONS if k in before and before[k] != opt.get(k)]
+    if changed:
+        was = ", ".join(f"--{k} {before[k]}" for k in changed)
+        raise DataError(f"--resume: {src} was trained with {was}; resume with the same options (or train anew "
+                        f"without --resume)")
 
 
 def _read_checkpoint(src: Path) -> dict[str, Any]:
@@ -345,6 +371,12 @@ def _train(name: str, data_paths: list[Path], out_path: Path, arch: tuple[dict[s
         if ck is not None and ck["name"] != name:
             raise DataError(f"{src}: checkpoint of {ck['name']!r}, not {name!r}")
         kwargs = arch[0] if ck is None else _resumed_kwargs(ck, src, *arch)
+        hashes = [data_hash(p) for p in data_paths]
+        if ck is not None:
+            _check_resumed_run(ck, src, opt, hashes)
+            yield Progress(0, 0, f"{name}: resuming {src.name} after epoch {ck['epoch']}")
+        elif resume:
+            yield Progress(0, 0, f"{name}: no checkpoint {src.name}: training from the start")
         model = build_model(name, **kwargs)
         if init_state is not None:
             _, init_state[1]["not_loaded"] = load_matching_state(model, init_state[0])
@@ -436,7 +468,7 @@ def _train(name: str, data_paths: list[Path], out_path: Path, arch: tuple[dict[s
             ck = {"name": name, "epoch": epoch, "model": model.state_dict(), "optim": optim.state_dict(),
                   "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "history": res.history,
                   "best_val": res.best_val_loss, "best_epoch": res.best_epoch, "best_state": best_state,
-                  "bad": bad, "options": opt, "kwargs": kwargs, "init": init_info}
+                  "bad": bad, "options": opt, "kwargs": kwargs, "init": init_info, "data_hashes": hashes}
             if disc is not None:
                 ck.update(disc=disc.state_dict(), optim_d=optim_d.state_dict())
             ckpt_path.parent.mkdir(parents=True, exist_ok=True)
@@ -454,8 +486,7 @@ def _train(name: str, data_paths: list[Path], out_path: Path, arch: tuple[dict[s
         best = next((r for r in res.history if r["epoch"] == res.best_epoch), {})
         res.card = {"architecture": name, "kwargs": kwargs,
                     "normalisation": {"kind": "asinh", "scale": opt["scale"], "sigma": "1.4826 MAD per blend"},
-                    "data_hash": data_hash(data_paths[0]) if len(data_paths) == 1
-                    else [data_hash(p) for p in data_paths],
+                    "data_hash": hashes[0] if len(hashes) == 1 else hashes,
                     "data_file": ",".join(export_label(p) for p in data_paths), "data_group": data.group,
                     "n_train": int(len(train_idx)), "n_val": int(n_val),
                     "options": opt, "metrics": best, "history": res.history, "command": cmd,
