@@ -359,11 +359,11 @@ def test_train_command_sets_the_width_depth_and_threads_of_the_network(tmp_path,
     assert main([*base, "-o", str(tuned), "--init", str(wide), "--lr", "0"]) == 0
     assert load_weights(tuned)[1]["kwargs"] == {"base": 12, "depth": 2}
     assert main([*base, "-o", str(tuned), "--init", str(wide), "--depth", "3"]) == 2
-    assert "do not fit" in capsys.readouterr().err
+    assert "its network has --depth 2; fine-tuning keeps the network's shape: drop --depth" in capsys.readouterr().err
     deb = ["train", "--model", "unet-deblend", "--data", str(h5), "--epochs", "1", "--batch_size", "6",
            "--device", "cpu", "-o", str(tmp_path / "deb.pt"), "--init", str(wide)]
     assert main([*deb, "--base", "8"]) == 2                         # the other U-Net's body must fit too
-    assert "do not fit" in capsys.readouterr().err
+    assert "drop --base" in capsys.readouterr().err
     for flag, value in (("--base", "0"), ("--depth", "7"), ("--threads", "0")):
         assert main([*base, "-o", str(tmp_path / "bad.pt"), flag, value]) == 2
         err = capsys.readouterr().err
@@ -507,9 +507,11 @@ def test_init_fine_tunes_from_weights_and_records_them(tmp_path):
     # lr 0: the weights are those of the init (batch-norm running statistics still move)
     assert all(torch.equal(a[k], b[k]) for k in a if "running" not in k and "num_batches" not in k)
     with pytest.raises(DataError, match="architecture options"):
-        run_job(train_model("unet-deblend", h5, tuned, epochs=2, resume=True, model_kwargs={"base": 4}, **kw))
-    # no options given: the checkpoint's architecture (the init's), not the default U-Net
-    resumed = run_job(train_model("unet-deblend", h5, tuned, epochs=2, resume=True, **kw))
+        run_job(train_model("unet-deblend", h5, tuned, epochs=2, resume=True, model_kwargs={"base": 4}, lr=0.0,
+                            **kw))
+    # no architecture options given: the checkpoint's (the init's), not the default U-Net; its run options
+    # (lr 0) must be given again
+    resumed = run_job(train_model("unet-deblend", h5, tuned, epochs=2, resume=True, lr=0.0, **kw))
     assert resumed.epochs_run == 2 and resumed.card["init"]["weights"] == "first.pt"   # kept through --resume
     assert resumed.card["kwargs"] == {"base": 8, "depth": 2}
     with pytest.raises(DataError, match="not 'blend2flux'"):
