@@ -514,3 +514,20 @@ def _sweep10_cases(b: Builder, opt: Callable[..., None], field: str) -> None:
     c = b.option_case("output-path", "deblend-out-foreign-h5", "deblend", ["--model", "sep", "-o", "{f}/other.h5"],
                       mention="-o", prepare=keep_file("other.h5", "not results\n"))
     c.inputs.append(c.folder / "other.h5")
+    _sample_output_cases(b)
+
+
+def _sample_output_cases(b: Builder) -> None:
+    """make-sample-data onto a user's stamp set or into a blend export (both were written over without a word)."""
+    def stamps_there(f: Path) -> None:
+        copy_input(b.good["data"], f / "s")
+
+    def export_there(f: Path) -> None:
+        copy_input(b.good["out"], f / "out")
+
+    for name, prepare, target in (("sample-over-stamp-set", stamps_there, "s"),
+                                  ("sample-into-export", export_there, "out")):
+        c = b.option_case("output-path", name, "make-sample-data", ["-n", "2", "--workers", "1", "-o",
+                                                                    f"{{f}}/{target}"], mention="-o",
+                          prepare=prepare)
+        c.inputs.append(c.folder / target)
