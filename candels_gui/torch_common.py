@@ -202,10 +202,6 @@ def check_card(card: Any, source: str | os.PathLike) -> dict[str, Any]:
     return dict(card)
 
 
-_MAGIC = ((b"SIMPLE  =", "a FITS file"), (b"\x89HDF\r\n\x1a\n", "an HDF5 file"), (b"\x93NUMPY", "a NumPy array"),
-          (b"\x89PNG", "a PNG picture"), (b"%PDF", "a PDF"), (b"\x1f\x8b", "a gzip file"))
-
-
 def _foreign_format(path: Path) -> str:
     """What ``path`` is when its first bytes show it is no torch file (zip or pickle); '' when it may be one."""
     try:
@@ -217,7 +213,9 @@ def _foreign_format(path: Path) -> str:
         return "the file is empty"
     if head.startswith((b"PK\x03\x04", b"\x80")):
         return ""
-    for magic, name in _MAGIC:
+    from .core.store.open_data import FILE_SIGNATURES
+
+    for magic, name in FILE_SIGNATURES:
         if head.startswith(magic):
             return f"it is {name}"
     try:

@@ -144,8 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (KeyboardInterrupt, Cancelled) as exc:
         word = "\nInterrupted" if isinstance(exc, KeyboardInterrupt) else "Cancelled"
         kept = getattr(args, "partial_kept", None)
-        print(f"{word}: " + (f"only the unfinished {kept} was kept (above)." if kept else "no partial output was left."),
-              file=sys.stderr)
+        said = f"only the unfinished {kept} was kept (above)." if kept else "no partial output was left."
+        print(f"{word}: {said}", file=sys.stderr)
         return 128 + exc.signum if isinstance(exc, _Terminated) else 130
     except (DataError, FileNotFoundError, ValueError, KeyError) as exc:
         text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc

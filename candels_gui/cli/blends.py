@@ -8,8 +8,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .common import (LABEL_CHOICES, add_scheduler_options, default_data, number, say_partial_kept, scheduler_client,
-                     seed, whole)
+from .common import (LABEL_CHOICES, PARTITIONS_KEPT, add_scheduler_options, default_data, number, say_kept,
+                     scheduler_client, seed, whole)
 
 def _add_produce(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("produce", help="make blends (candels-blender's produce, same options and defaults)",
@@ -177,7 +177,8 @@ def _cmd_produce(args: argparse.Namespace) -> int:
             run_with_progress(job, "producing", unit="blend")
         except (KeyboardInterrupt, Cancelled):
             if zarr:
-                say_partial_kept(args, f"{out}/.blends.zarr.partial", "computes only the others")
+                say_kept(args, f"{out}/.blends.zarr.partial", PARTITIONS_KEPT,
+                         "computes only the others; without --resume (and with --force) it starts over")
             raise
     if not remote:
         from ..core.store.produce import remove_derived_arrays

@@ -115,29 +115,23 @@ def _scheduler_value(text: str) -> str:
     return str(text).strip()
 
 
-def say_partial_kept(args: argparse.Namespace, partial: str, resumes: str) -> None:
-    """After an interrupted run that writes a store by partitions: say what was kept (only if it was) and how
-    to go on; ``main`` then does not claim that nothing was left."""
+def say_kept(args: argparse.Namespace, path: str, what: str, resumes: str) -> None:
+    """After an interrupted run: say that ``what`` (its partitions, its checkpoint) is kept at ``path`` and how
+    ``--resume`` goes on, when something is there; ``main`` then does not claim that nothing was left."""
     import sys
 
     from ..core.store.zarr_store import is_local, local_path
 
-    if is_local(partial) and not local_path(partial).exists():
+    if is_local(path) and not local_path(path).exists():
         return
-    args.partial_kept = partial
-    print(f"The partitions written so far are kept in {partial}: the same command with --resume {resumes}; "
-          f"without --resume (and with --force) it starts over.", file=sys.stderr)
+    args.partial_kept = path
+    print(f"{what} {'are' if what.endswith('s') else 'is'} kept in {path}: the same command with --resume "
+          f"{resumes}.", file=sys.stderr)
 
 
-def say_checkpoint_kept(args: argparse.Namespace, ckpt: Any) -> None:
-    """After an interrupted training: say that its checkpoint is kept (when it is) and how to go on."""
-    import sys
-    from pathlib import Path
-
-    if Path(ckpt).is_file():
-        args.partial_kept = str(ckpt)
-        print(f"The checkpoint of the last finished epoch is kept in {ckpt}: the same command with --resume goes "
-              f"on from it.", file=sys.stderr)
+#: What the commands that write stores by partitions, and the trainings, say they keep after an interrupt.
+PARTITIONS_KEPT = "The partitions written so far"
+CHECKPOINT_KEPT = "The checkpoint of the last finished epoch"
 
 
 def number(*, low: float | None = None, high: float | None = None, low_open: bool = False,

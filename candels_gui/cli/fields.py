@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import add_scheduler_options, number, say_checkpoint_kept, scheduler_client, seed, whole
+from .common import CHECKPOINT_KEPT, add_scheduler_options, number, say_kept, scheduler_client, seed, whole
 
 #: The largest field side a command accepts (a 10^5 x 10^5 float32 field is 40 GB).
 MAX_SIDE = 100_000
@@ -158,7 +158,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     try:
         card = run_with_progress(job, "training SGAN", unit="step", log=True)
     except (KeyboardInterrupt, Cancelled):
-        say_checkpoint_kept(args, ckpt)
+        say_kept(args, str(ckpt), CHECKPOINT_KEPT, "goes on from it")
         raise
     last = card["training"]["history"][-1]
     print(f"SGAN weights -> {args.output} ({card['parameters']:,} parameters, {card['training']['device']}; "

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..core.errors import OptionError
-from .common import (add_scheduler_options, add_threads_option, number, say_checkpoint_kept, say_partial_kept,
+from .common import (CHECKPOINT_KEPT, PARTITIONS_KEPT, add_scheduler_options, add_threads_option, number, say_kept,
                      scheduler_client, seed, torch_threads, weights_option, whole)
 
 
@@ -69,13 +69,6 @@ def _cmd_deblend(args: argparse.Namespace) -> int:
     check_output(args.output, "-o", kind="folder" if args.store_format == "zarr" else "file",
                  inputs=_export_files(args.data))
     check_results_output(args.output, args.store_format)
-    if args.resume and args.store_format == "zarr":
-        from ..core.store.zarr_store import is_local, local_path, partial_url
-
-        partial = partial_url(args.output)
-        if is_local(args.output) and local_path(args.output).exists() and not local_path(partial).exists():
-            raise _OptionError(f"-o {args.output}: --resume: nothing to resume (no unfinished store {partial}; the "
-                               f"results are complete): drop --resume to deblend again")
     base_name = args.model[:-len(_TTA)] if args.model.endswith(_TTA) else args.model
     if args.weights and base_name not in ("unet-seg", "unet-deblend", "cgan", "blend2flux"):
         raise _OptionError(f"--weights: {args.model} is not a torch model; it takes no weights file")
@@ -118,7 +111,8 @@ def _deblend_on_dask(args: argparse.Namespace, split: str | None) -> int:
             try:
                 out = run_with_progress(job, f"{args.model} on {split or 'blends'}", unit="blend")
             except (KeyboardInterrupt, Cancelled):
-                say_partial_kept(args, partial_url(args.output), "deblends only the others")
+                say_kept(args, partial_url(args.output), PARTITIONS_KEPT,
+                         "deblends only the others; without --resume (and with --force) it starts over")
                 raise
         attrs, _ = read_results_zarr(out)
         print(f"{attrs['n_blends']} blends deblended by {args.model} ({attrs['device']}, {where}) -> {out}")
@@ -131,9 +125,13 @@ def _deblend_on_dask(args: argparse.Namespace, split: str | None) -> int:
     device = results[0].device if results else "?"
     print(f"{len(results)} blends deblended by {args.model} ({device}, {where}) -> {out}")
     return 0
+
+
 def _data_path(data: str) -> str:
     """The input as the results record it: absolute when local (a relative path says nothing elsewhere)."""
-    return str(data) if "://" in str(data) and not str(data).startswith("file://") else str(Path(data).resolve())
+    from ..core.store.zarr_store import is_local, local_path
+
+    return str(local_path(data).resolve()) if is_local(data) else str(data)
 
 
 def _export_files(data: str | None) -> list[Path]:
@@ -247,7 +245,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     try:
         result = run_with_progress(job, f"train {args.model}", unit="batch", log=True)
     except (KeyboardInterrupt, Cancelled):
-        say_checkpoint_kept(args, f"{out}.ckpt")
+        say_kept(args, f"{out}.ckpt", CHECKPOINT_KEPT, "goes on from it")
         raise
     best = ", ".join(f"{k} {v:.4g}" for k, v in result.card.get("metrics", {}).items() if k != "epoch")
     stop = "early stop" if result.stopped_early else "all epochs run"
@@ -272,8 +270,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                         "row named after the file (wide.pt: 'wide'; wide.pt+tta: 'wide+tta'); repeatable. "
                         "With --weights and no --deblenders, only these rows")
     p.add_argument("--split", default=None, metavar="NAME", help="split to read (default: test when present)")
-    p.add_argument("--limit", type=whole(low=1), default=None, metavar="N", help="evaluate the first N blends only (with --mag_high: the first N of those that pass "
-                        "it)")
+    p.add_argument("--limit", type=whole(low=1), default=None, metavar="N",
+                   help="evaluate the first N blends only (with --mag_high: the first N of those that pass it)")
     p.add_argument("--max_separation", type=number(low=0), default=None, metavar="PX",
                    help="largest detection-to-galaxy distance that counts as a match, px (default: none)")
     p.add_argument("--mag_high", type=number(), default=None, metavar="MAG",

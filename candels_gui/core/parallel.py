@@ -156,8 +156,7 @@ def open_client(scheduler: str, *, timeout: float | None = None,
     finally:
         # a local cluster stopped mid-run (Ctrl-C) has its scheduler, in this process, log at CRITICAL every
         # result it can no longer send to the closed client: chatter, not news, once the run is over
-        quiet = _ShutdownQuiet() if cluster is not None else contextlib.nullcontext()
-        with quiet:
+        with _shutdown_quiet() if cluster is not None else contextlib.nullcontext():
             if client is not None:
                 with contextlib.suppress(Exception):
                     client.close(timeout=timeout)
@@ -166,18 +165,18 @@ def open_client(scheduler: str, *, timeout: float | None = None,
                     cluster.close(timeout=timeout)
 
 
-class _ShutdownQuiet:
-    """Raise the ``distributed`` loggers above CRITICAL while a local cluster shuts down, then restore them."""
+@contextlib.contextmanager
+def _shutdown_quiet() -> Iterator[None]:
+    """The ``distributed`` loggers above CRITICAL while a local cluster shuts down, then as they were."""
+    import logging
 
-    def __enter__(self) -> None:
-        import logging
-
-        self._logger = logging.getLogger("distributed")
-        self._level = self._logger.level
-        self._logger.setLevel(logging.CRITICAL + 1)
-
-    def __exit__(self, *exc: Any) -> None:
-        self._logger.setLevel(self._level)
+    logger = logging.getLogger("distributed")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 @contextlib.contextmanager

@@ -105,7 +105,7 @@ def deblend_to_zarr(source: SplitSource, deblender: str | Deblender | DeblenderR
     url = partial_url(final)
     digest = _digest(source, recipe, size, int(batch_size))
     ranges = partition_ranges(source.n, size)
-    kept = resumable_store(url, digest, "the same deblend command") if resume else False
+    kept = resumable_store(url, digest, "the same deblend command", final=final) if resume else False
     if not kept:
         remove_store(url)
         root = open_zarr(url, mode="w")

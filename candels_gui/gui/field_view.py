@@ -24,6 +24,7 @@ from PyQt6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QPus
                              QWidget)
 
 from ..core.data.field_fits import FieldImage, read_field
+from ..core.errors import DataError
 from ..core.display.stretch import display_levels
 from .field_tiles import TiledImage
 from .places import remember_folder, start_folder, window_settings
@@ -33,6 +34,17 @@ __all__ = ["FieldView", "install_field_view", "DETECT_MAX_PIXELS"]
 
 #: Largest visible area (pixels) *Detect in view* works on.
 DETECT_MAX_PIXELS = 4096 * 4096
+
+
+def read_shown_field(path: str | os.PathLike, band: Optional[int] = None) -> tuple[FieldImage, bool]:
+    """The field the tab shows: ``path`` (memory-mapped), a cube's plane ``band``, or without one its first
+    plane; returns ``(field, whether a cube's first plane was taken)``. Raises the core's one-line DataError."""
+    try:
+        return read_field(path, band=band, allow_cube=False), False
+    except DataError as exc:
+        if "cube" not in str(exc) or band is not None:
+            raise
+        return read_field(path, band=0), True
 
 
 class FieldView(QWidget):
@@ -150,18 +162,12 @@ class FieldView(QWidget):
         from ..core.display.pyramid import FieldPyramid, build_pyramid_job
 
         try:
-            f = read_field(path, band=band if band is not None else None, allow_cube=False)
+            f, first_plane = read_shown_field(path, band)
         except Exception as exc:  # noqa: BLE001 - reported in the dialog, as the core says it
-            if "cube" in str(exc) and band is None:
-                try:
-                    f = read_field(path, band=0)
-                except Exception as exc2:  # noqa: BLE001
-                    self.on_error("Cannot open the field", exc2)
-                    return
-                self.status(f"{Path(path).name} is a cube: showing its first plane", 6000)
-            else:
-                self.on_error("Cannot open the field", exc)
-                return
+            self.on_error("Cannot open the field", exc)
+            return
+        if first_plane:
+            self.status(f"{Path(path).name} is a cube: showing its first plane", 6000)
         self._close_pyramid()
         self.field = f
         self.detections, self.selected, self.picked = None, None, {}

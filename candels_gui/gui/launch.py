@@ -30,9 +30,10 @@ def _install_excepthook(window: MainWindow) -> None:
 
 
 def quit_on_signals(app: QApplication, window: MainWindow) -> None:
-    """SIGTERM, SIGINT and SIGHUP (``kill``, Ctrl-C in the terminal, the terminal closed) quit the app as its Cancel buttons do: the
-    running work (an export, a training) is cancelled and cleans up after itself, then the app exits with
-    status 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM), as the commands do. The session's autosave (written after every change, at most every 0.5 s while edits come quickly, and
+    """SIGTERM, SIGINT and SIGHUP (``kill``, Ctrl-C in the terminal, the terminal closed) quit the app as its
+    Cancel buttons do: the running work (an export, a training) is cancelled and cleans up after itself, then
+    the app exits with status 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM), as the commands do.
+    The session's autosave (written after every change, at most every 0.5 s while edits come quickly, and
     flushed here) keeps the curation work.
 
     Qt's event loop runs no Python while idle, so a timer wakes the interpreter every 200 ms to let the

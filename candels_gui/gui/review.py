@@ -77,7 +77,7 @@ class ReviewMode(QObject):
             self.panel.banner.show()
             self.panel.table.setFocus()
             row = self.panel.current_row()
-            pending = [i for i, item in enumerate(self.ctl.session.queue) if item.status == "pending"]
+            pending = self._pending_rows()
             if self.panel.model.rowCount() and (row is None or (pending and row == len(self.ctl.session.queue) - 1
                                                                 and row != pending[0])):
                 # none selected, or the row queued last (selected by the queueing): start where review starts
@@ -150,7 +150,7 @@ class ReviewMode(QObject):
         if rows[-1] + 1 < self.panel.model.rowCount():
             self.panel.select_row(rows[-1] + 1)
         else:   # the end of the queue: on to the first blend still pending (the next key decided this row again)
-            pending = [i for i, item in enumerate(self.ctl.session.queue) if item.status == "pending"]
+            pending = self._pending_rows()
             if pending:
                 self.panel.select_row(pending[0])
                 self.services.status(f"That was the last blend of the queue: back to the first still pending "
@@ -158,6 +158,9 @@ class ReviewMode(QObject):
             else:
                 self.services.status("That was the last blend of the queue, and none is pending: all reviewed",
                                      6000)
+
+    def _pending_rows(self) -> list[int]:
+        return [i for i, item in enumerate(self.ctl.session.queue) if item.status == "pending"]
 
     def _targets(self) -> list[int]:
         if self.active:

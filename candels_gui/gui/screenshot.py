@@ -89,7 +89,9 @@ def take_screenshot(output: str | os.PathLike, *, view: str = "editor", data: st
     if view not in VIEWS:
         raise ValueError(f"unknown view {view!r}; expected one of {list(VIEWS)}")
     if view == "field" and field is not None:
-        _check_field(Path(field))      # in the app an unreadable field is a dialog: nobody answers it here
+        from .field_view import read_shown_field
+
+        read_shown_field(Path(field))   # in the app an unreadable field is a dialog: nobody answers it here
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) or sys.platform == "linux" \
             and "QT_QPA_PLATFORM" not in os.environ and not os.environ.get("DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -260,19 +262,6 @@ def _show_labelling(window, stamps, *, timeout_s: float = 900.0) -> None:
         QApplication.processEvents()
         time.sleep(0.02)
     view.refresh()
-def _check_field(path: Path) -> None:
-    """Read ``path`` as the Field tab does (a cube: its first plane), raising its one-line DataError."""
-    from ..core.data.field_fits import read_field
-    from ..core.errors import DataError
-
-    try:
-        read_field(path, allow_cube=False)
-    except DataError as exc:
-        if "cube" not in str(exc):
-            raise
-        read_field(path, band=0)
-
-
 def _show_field(window, path: Path, *, timeout_s: float = 600.0) -> None:
     """The Field tab on ``path``: its pyramid built, zoomed on the centre (a quarter of the field, at most 1500
     px across), the sources there detected and the brightest selected."""

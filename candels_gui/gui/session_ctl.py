@@ -124,9 +124,10 @@ class SessionController(SessionFiles, QObject):
             self.placeChanged.emit([0])
         return True
 
-    def apply_session(self, session: Session) -> None:
-        """Use ``session`` (its data must be open): settings, editor blend and queue follow it."""
-        self.moved_note = ""
+    def apply_session(self, session: Session) -> str:
+        """Use ``session`` (its data must be open): settings, editor blend and queue follow it. Returns what to
+        add to "Opened session …" ('' or where its moved data now lies)."""
+        note = ""
         if self.state.stamps is not None:
             session.check_data(self.state.stamps)
         session.autosave_dir = self.autosave_dir
@@ -136,7 +137,7 @@ class SessionController(SessionFiles, QObject):
         if moved:   # its data moved (checked above: the same content): the open data is where it is now
             old = session.data_path
             session.relocate_data(here)
-            self.moved_note = f"; its data moved from {old} to {here}: save the session to record it"
+            note = f"; its data moved from {old} to {here}: save the session to record it"
         elif session.data_path is None and here is not None:
             session.data_path = here
         st = self.state
@@ -152,6 +153,20 @@ class SessionController(SessionFiles, QObject):
             self._show_spec(session.current)
         else:
             session._current = st.spec
+        return note
+
+    def open_applied(self, session: Session) -> bool:
+        """Apply an opened session (its data is open) and say so; False, on a fresh session, when it does not
+        fit the data."""
+        try:
+            note = self.apply_session(session)
+        except DataError as exc:
+            self.new_session()
+            self.services.show_error("Cannot open the session", exc)
+            return False
+        self.services.status(f"Opened session {session.path}{note}", 10000 if note else 6000)
+        self.offer_recovery()
+        return True
 
     def _use(self, session: Session) -> None:
         discarded, self._discarded = getattr(self, "_discarded", None), None
@@ -183,14 +198,7 @@ class SessionController(SessionFiles, QObject):
             self._pending_recovered = False
             self.use_recovered(session)
             return
-        try:
-            self.apply_session(session)
-        except DataError as exc:
-            self.new_session()
-            self.services.show_error("Cannot open the session", exc)
-            return
-        self.services.status(f"Opened session {session.path}{self.moved_note}", 10000 if self.moved_note else 6000)
-        self.offer_recovery()
+        self.open_applied(session)
 
     def _spec_changed(self, spec: BlendSpec | None, final: bool) -> None:
         if not final or self._applying or spec is None or self._pending is not None:

@@ -34,8 +34,6 @@ class SessionFiles:
     """Save, open and recover sessions (mixed into the session controller)."""
 
     session: Session
-    #: Said after "Opened session …" when the session's data was found moved (see ``apply_session``).
-    moved_note: str = ""
     state: Any
     services: Any
     autosave_dir: Path
@@ -102,16 +100,7 @@ class SessionFiles:
         add_recent(self.services.settings, RECENT_SESSIONS, Path(path))
         stamps = self.state.stamps
         if stamps is not None and (not session.data_hash or stamps.content_hash() == session.data_hash):
-            try:
-                self.apply_session(session)  # type: ignore[attr-defined]
-            except DataError as exc:
-                self.new_session()  # type: ignore[attr-defined]
-                self.services.show_error("Cannot open the session", exc)
-                return False
-            self.services.status(f"Opened session {session.path}{self.moved_note}",
-                                 10000 if self.moved_note else 6000)
-            self.offer_recovery()
-            return True
+            return self.open_applied(session)  # type: ignore[attr-defined]
         try:
             recorded = session.data_path_to_open()
         except UnsafePathError:  # a path read from a file leaves its folder: the user decides

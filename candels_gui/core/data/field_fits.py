@@ -144,13 +144,11 @@ def read_field(path: str | os.PathLike, *, hdu: Optional[int] = None, band: Opti
         with truncation_guard(path, "FITS file"):    # astropy's truncation warning: this one-line error instead
             hdul = fits.open(path, memmap=True, mode="readonly", do_not_scale_image_data=False)
             images = _image_hdus(hdul)
-    except DataError:
+    except (DataError, OSError, ValueError, TypeError) as exc:
         if hdul is not None:
             hdul.close()
-        raise
-    except (OSError, ValueError, TypeError) as exc:
-        if hdul is not None:
-            hdul.close()
+        if isinstance(exc, DataError):
+            raise
         raise DataError(f"{path}: not a readable FITS file ({exc})") from exc
     if hdu is None:
         if not images:

@@ -42,6 +42,7 @@ from .common import (FORMAT_NAME, FORMAT_VERSION, ExportData, ExportResult, mani
 from .fits import fits_splits, read_fits, write_fits
 from .hdf5 import hdf5_splits, read_hdf5, write_hdf5
 from .npy import read_npy, read_npy_manifest, write_npy
+from .open_data import FITS_MAGIC, HDF5_MAGIC
 from .zarr_store import is_local, is_zarr, local_path, read_zarr, zarr_splits
 from ..jobs import CancelToken, Job
 
@@ -50,8 +51,6 @@ __all__ = ["EXPORT_FORMATS", "FORMAT_NAME", "FORMAT_VERSION", "ExportData", "Exp
            "write_hdf5", "write_fits", "detect_export"]
 
 EXPORT_FORMATS = ("npy", "hdf5", "fits")
-_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-_FITS_MAGIC = b"SIMPLE  ="
 
 
 def detect_export(path: str | os.PathLike) -> tuple[str, Path | str]:
@@ -91,9 +90,9 @@ def _detect(path: Path) -> tuple[str, Path]:
         raise DataError(f"{path}: not a regular file or folder (a pipe or a device)")
     with open(path, "rb") as fh:
         head = fh.read(9)
-    if head.startswith(_HDF5_MAGIC):
+    if head.startswith(HDF5_MAGIC):
         return "hdf5", path
-    if head == _FITS_MAGIC:
+    if head == FITS_MAGIC:
         return "fits", path
     raise DataError(f"{path}: not an export folder, HDF5 file or FITS file")
 

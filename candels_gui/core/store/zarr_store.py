@@ -55,8 +55,8 @@ from .common import (FORMAT_NAME, FORMAT_VERSION, ExportData, Splits, array_entr
 
 __all__ = ["ZARR_SUFFIX", "is_zarr", "is_local", "local_path", "partial_url", "create_zarr_layout",
            "open_zarr", "write_zarr_rows", "mark_partition_done", "done_partitions", "finish_zarr",
-           "zarr_splits", "read_zarr", "zarr_rows", "zarr_tables", "zarr_catalog", "LazyRows", "ZARR_COMPRESSIONS", "remove_store",
-           "resumable_store"]
+           "zarr_splits", "read_zarr", "zarr_rows", "zarr_tables", "zarr_catalog", "LazyRows", "ZARR_COMPRESSIONS",
+           "remove_store", "resumable_store"]
 
 ZARR_SUFFIX = ".zarr"
 ZARR_COMPRESSIONS = (None, "lzf", "gzip")
@@ -100,21 +100,24 @@ def partial_url(url: str | os.PathLike) -> str:
     return str(p.with_name(f".{p.name}.partial"))
 
 
-def resumable_store(url: str, digest: str, what: str) -> bool:
+def resumable_store(url: str, digest: str, what: str, *, final: str | None = None) -> bool:
     """True when an unfinished store at ``url`` was started by the same run (same digest); False when there is
     none to resume. An unfinished store of another run (other data, options or seed) is refused: resuming
-    must not throw its partitions away unasked."""
+    must not throw its partitions away unasked; so is ``--resume`` onto a finished local store ``final`` with
+    nothing unfinished beside it (it would compute it all again)."""
     try:
         root = open_zarr(url, mode="r")
     except (DataError, OSError):
+        if final is not None and is_local(final) and local_path(final).exists():
+            raise OptionError(f"--resume: nothing to resume (no unfinished store {url}; {final} is complete): "
+                              f"drop --resume to compute it again") from None
         return False
     if root.attrs.get("complete", False):
         return False
     if root.attrs.get("run_digest") != digest:
         raise OptionError(f"--resume: the unfinished store {url} was started by another run (other data, "
                           f"options, seed or partition size); resume it with {what} as it was first given, or run "
-                          f"again "
-                          f"without --resume (and with --force) to start over")
+                          f"again without --resume (and with --force) to start over")
     return True
 
 
