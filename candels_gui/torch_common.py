@@ -213,7 +213,7 @@ def _foreign_format(path: Path) -> str:
         return "the file is empty"
     if head.startswith((b"PK\x03\x04", b"\x80")):
         return ""
-    from .core.store.open_data import FILE_SIGNATURES
+    from .core.store.signatures import FILE_SIGNATURES
 
     for magic, name in FILE_SIGNATURES:
         if head.startswith(magic):

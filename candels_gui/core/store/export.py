@@ -42,7 +42,7 @@ from .common import (FORMAT_NAME, FORMAT_VERSION, ExportData, ExportResult, mani
 from .fits import fits_splits, read_fits, write_fits
 from .hdf5 import hdf5_splits, read_hdf5, write_hdf5
 from .npy import read_npy, read_npy_manifest, write_npy
-from .open_data import FITS_MAGIC, HDF5_MAGIC
+from .signatures import FITS_MAGIC, HDF5_MAGIC
 from .zarr_store import is_local, is_zarr, local_path, read_zarr, zarr_splits
 from ..jobs import CancelToken, Job
 

@@ -10,19 +10,14 @@ import os
 from pathlib import Path
 
 from ..jobs import CancelToken, Job
+from .signatures import HDF5_MAGIC
 
-__all__ = ["is_blend_export", "iter_open_data", "EXPORT_FORMAT_NAME", "PRODUCE_FILE_NAME", "HDF5_MAGIC", "FITS_MAGIC",
-           "FILE_SIGNATURES"]
+__all__ = ["is_blend_export", "iter_open_data", "EXPORT_FORMAT_NAME", "PRODUCE_FILE_NAME"]
 
 #: The ``format`` entry of an export manifest (``common.FORMAT_NAME``; a test keeps the two equal).
 EXPORT_FORMAT_NAME = "candels-gui-export"
 #: The HDF5 file ``produce`` writes in its output folder (``produce.PRODUCE_FILE``; a test keeps them equal).
 PRODUCE_FILE_NAME = "blends.h5"
-#: The first bytes of an HDF5 file and of a FITS file.
-HDF5_MAGIC, FITS_MAGIC = b"\x89HDF\r\n\x1a\n", b"SIMPLE  ="
-#: First bytes of the files a reader may be given by mistake, and their names (for "it is a FITS file").
-FILE_SIGNATURES = ((FITS_MAGIC, "a FITS file"), (HDF5_MAGIC, "an HDF5 file"), (b"\x93NUMPY", "a NumPy array"),
-                   (b"\x89PNG", "a PNG picture"), (b"%PDF", "a PDF"), (b"\x1f\x8b", "a gzip file"))
 
 
 def is_blend_export(path: str | os.PathLike) -> bool:
